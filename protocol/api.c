@@ -1,0 +1,868 @@
+/*
+ * api.c — the six endpoints of the relay API (spec sections 3 to 7).
+ *
+ * Each JSON endpoint checks its request in one fixed order, so that a request
+ * with several faults always gets the same answer:
+ *
+ *   route (404) → method (405) → Mailbox-Request-ID (400) → claim (401)
+ *   → attestation (400) → Content-Type of a non-empty body (415)
+ *   → mailbox (404) → retry record (201) → authorization (401)
+ *   → body (400) → store limits (503)
+ *
+ * Nothing is changed until every check has passed, so a refused request
+ * leaves the mailbox as it was. Claims are compared in constant time. Error
+ * messages are fixed sentences that name members, never their values.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "protocol/api.h"
+#include "protocol/body.h"
+#include "protocol/html.h"
+#include "protocol/response.h"
+#include "protocol/wire.h"
+#include "storage/alloc.h"
+
+#define API_ATTESTATION_MAX 4096
+#define API_STORE_FULL_RETRY_AFTER 30
+#define API_EXPIRE_BUDGET 10000
+
+#define API_ALLOW_COLLECTION "POST"
+#define API_ALLOW_MAILBOX "GET, HEAD, POST, PUT, DELETE, PATCH"
+
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+struct api {
+	struct api_config config;
+	size_t public_url_len;
+	struct store *store;
+	int64_t now;
+	char date[RESPONSE_DATE_LEN + 1];
+	struct buf body;        /* the response body being built */
+	struct buf wake_body;   /* the same for waiters woken during a request */
+};
+
+enum api_route {
+	API_ROUTE_NONE,
+	API_ROUTE_COLLECTION,   /* /v1/m */
+	API_ROUTE_MAILBOX       /* /v1/m/{id} */
+};
+
+/* One request on its way through the checks. */
+struct api_call {
+	struct api *api;
+	const struct http_request *req;
+	const struct http_input *in;
+	struct buf *out;
+	struct response resp;       /* headers common to every answer */
+	struct http_span id;        /* the {id} path segment */
+	uint8_t claim[MAILBOX_CLAIM_LEN];
+	const char *body;
+	size_t body_len;
+	struct mailbox *mb;
+};
+
+static void api_set_now(struct api *api, int64_t now)
+{
+	if (now != api->now || api->date[0] == '\0') {
+		api->now = now;
+		response_format_date(now, api->date);
+	}
+}
+
+struct api *api_new(const struct api_config *config, struct store *store, int64_t now)
+{
+	struct api *api = xcalloc(1, sizeof(*api));
+
+	api->config = *config;
+	api->config.public_url = xstrdup(config->public_url);
+	api->public_url_len = strlen(api->config.public_url);
+	api->store = store;
+	buf_init(&api->body);
+	buf_init(&api->wake_body);
+	api_set_now(api, now);
+	return api;
+}
+
+void api_free(struct api *api)
+{
+	if (api == NULL)
+		return;
+	free((char *)api->config.public_url);
+	buf_free(&api->body);
+	buf_free(&api->wake_body);
+	free(api);
+}
+
+/* --- answers ------------------------------------------------------------ */
+
+static void api_response_init(struct api *api, struct response *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->preference_wait = -1;
+	r->date = api->date;
+	r->hsts = api->config.hsts;
+}
+
+static void api_send(struct api_call *call, int status, enum response_type type,
+    const struct buf *body)
+{
+	call->resp.status = status;
+	call->resp.type = type;
+	response_write(call->out, &call->resp, body ? body->data : NULL, body ? body->len : 0);
+}
+
+static struct buf *api_body(struct api *api)
+{
+	api->body.len = 0;
+	api->body.failed = 0;
+	return &api->body;
+}
+
+static void api_fail(struct api_call *call, int status, const char *code, const char *message)
+{
+	struct buf *body = api_body(call->api);
+
+	response_error_body(body, code, message);
+	api_send(call, status, RESPONSE_JSON, body);
+}
+
+static void api_fail_html(struct api_call *call, int status, const char *title)
+{
+	struct buf *body = api_body(call->api);
+
+	if (status == 404)
+		html_not_found_page(body);
+	else
+		html_error_page(body, title);
+	api_send(call, status, RESPONSE_HTML, body);
+}
+
+static void api_store_failed(struct api_call *call, enum store_result result)
+{
+	if (result == STORE_FULL) {
+		call->resp.retry_after = API_STORE_FULL_RETRY_AFTER;
+		api_fail(call, 503, "store_full", "the relay holds as much as it may; try again later");
+	} else {
+		call->resp.retry_after = 1;
+		api_fail(call, 503, "unavailable", "the relay cannot take this request right now");
+	}
+}
+
+static void api_url_link(struct api *api, struct buf *out, const uint8_t id[MAILBOX_ID_LEN])
+{
+	char text[WIRE_UUID_LEN + 1];
+
+	wire_format_uuid(id, text);
+	buf_append(out, api->config.public_url, api->public_url_len);
+	buf_append_lit(out, "/v1/m/");
+	buf_append(out, text, WIRE_UUID_LEN);
+}
+
+/* The answer to create and to its retries. */
+static void api_send_created(struct api_call *call, int status, const struct mailbox *mb)
+{
+	struct buf *body = api_body(call->api);
+
+	/* No notifier exists in this version, so no token type is pushable. */
+	buf_append_lit(body, "{\"urlLink\":\"");
+	api_url_link(call->api, body, mailbox_id(mb));
+	buf_append_lit(body, "\",\"isPushNotificationSupported\":false}");
+	api_send(call, status, RESPONSE_JSON, body);
+}
+
+static void api_send_push_flag(struct api_call *call, int status)
+{
+	struct buf *body = api_body(call->api);
+
+	buf_append_lit(body, "{\"isPushNotificationSupported\":false}");
+	api_send(call, status, RESPONSE_JSON, body);
+}
+
+static void api_send_empty_object(struct api_call *call, int status)
+{
+	struct buf *body = api_body(call->api);
+
+	buf_append_lit(body, "{}");
+	api_send(call, status, RESPONSE_JSON, body);
+}
+
+static void api_render_content(struct buf *body, const struct mailbox *mb)
+{
+	const struct mailbox_display *d = mb->display;
+	const struct mailbox_payload *p = mb->payload;
+	char expiration[WIRE_TIME_LEN + 1];
+
+	wire_format_time(mb->expiry.expires_at, expiration);
+	buf_reserve(body, 160 + d->title_len + d->description_len + d->image_url_len +
+	    p->type_len + p->data_len);
+	buf_append_lit(body, "{\"displayInformation\":{\"title\":");
+	response_json_string(body, mailbox_display_title(d), d->title_len);
+	buf_append_lit(body, ",\"description\":");
+	response_json_string(body, mailbox_display_description(d), d->description_len);
+	buf_append_lit(body, ",\"imageURL\":");
+	response_json_string(body, mailbox_display_image_url(d), d->image_url_len);
+	/* type and data were checked to need no escaping. */
+	buf_append_lit(body, "},\"payload\":{\"type\":\"");
+	buf_append(body, mailbox_payload_type(p), p->type_len);
+	buf_append_lit(body, "\",\"data\":\"");
+	buf_append(body, mailbox_payload_data(p), p->data_len);
+	buf_append_lit(body, "\"},\"expiration\":\"");
+	buf_append(body, expiration, WIRE_TIME_LEN);
+	buf_append_lit(body, "\"}");
+}
+
+/* --- request checks ----------------------------------------------------- */
+
+static const char *api_header(const struct api_call *call, enum http_header h, size_t *len)
+{
+	*len = call->req->header[h].len;
+	return http_at(call->in, call->req->header[h]);
+}
+
+static enum api_route api_route(const struct http_input *in, const struct http_request *req,
+    struct http_span *id)
+{
+	const char *target = http_at(in, req->target);
+	size_t len = req->target.len;
+	const char *query = memchr(target, '?', len);
+
+	if (query != NULL)
+		len = (size_t)(query - target);
+	if (len == 5 && memcmp(target, "/v1/m", 5) == 0)
+		return API_ROUTE_COLLECTION;
+	if (len > 6 && memcmp(target, "/v1/m/", 6) == 0 &&
+	    memchr(target + 6, '/', len - 6) == NULL) {
+		id->off = req->target.off + 6;
+		id->len = (uint32_t)(len - 6);
+		return API_ROUTE_MAILBOX;
+	}
+	return API_ROUTE_NONE;
+}
+
+/* application/json, optionally with parameters; a charset must be UTF-8. */
+static int api_is_json(const char *s, size_t len)
+{
+	static const char type[] = "application/json";
+	size_t i = sizeof(type) - 1;
+
+	if (len < i || strncasecmp(s, type, i) != 0)
+		return 0;
+	while (i < len) {
+		size_t name, value, value_len;
+
+		while (i < len && (s[i] == ' ' || s[i] == '\t'))
+			i++;
+		if (i == len)
+			break;
+		if (s[i++] != ';')
+			return 0;
+		while (i < len && (s[i] == ' ' || s[i] == '\t'))
+			i++;
+		name = i;
+		while (i < len && s[i] != '=' && s[i] != ';')
+			i++;
+		if (i == len || s[i] != '=')
+			return 0;
+		value = ++i;
+		while (i < len && s[i] != ';' && s[i] != ' ' && s[i] != '\t')
+			i++;
+		value_len = i - value;
+		if (value_len >= 2 && s[value] == '"' && s[value + value_len - 1] == '"') {
+			value++;
+			value_len -= 2;
+		}
+		if (value - name >= 8 && strncasecmp(s + name, "charset=", 8) == 0 &&
+		    !(value_len == 5 && strncasecmp(s + value, "utf-8", 5) == 0))
+			return 0;
+	}
+	return 1;
+}
+
+/* The checks every JSON endpoint shares, up to and including the mailbox
+ * lookup (when the route names one). 0 to carry on, or -1 with the answer
+ * written. */
+static int api_prologue(struct api_call *call, enum api_route route)
+{
+	const struct http_request *req = call->req;
+	const char *value;
+	size_t len;
+
+	value = api_header(call, HTTP_H_CLAIM, &len);
+	if (req->header_count[HTTP_H_CLAIM] != 1 ||
+	    wire_parse_claim(value, len, call->claim) != 0) {
+		api_fail(call, 401, "invalid_claim",
+		    "Mailbox-Device-Claim must be one UUID (8-4-4-4-12 hex digits)");
+		return -1;
+	}
+	if (req->header_count[HTTP_H_ATTESTATION] > 1 ||
+	    req->header[HTTP_H_ATTESTATION].len > API_ATTESTATION_MAX) {
+		api_fail(call, 400, "invalid_attestation",
+		    "Mailbox-Device-Attestation may be sent once, of at most 4096 bytes");
+		return -1;
+	}
+	call->body = http_at(call->in, req->body);
+	call->body_len = req->body.len;
+	value = api_header(call, HTTP_H_CONTENT_TYPE, &len);
+	if (call->body_len > 0 &&
+	    (req->header_count[HTTP_H_CONTENT_TYPE] != 1 || !api_is_json(value, len))) {
+		api_fail(call, 415, "unsupported_media_type",
+		    "a request body must be sent as Content-Type: application/json");
+		return -1;
+	}
+	if (route == API_ROUTE_COLLECTION)
+		return 0;
+	{
+		uint8_t id[MAILBOX_ID_LEN];
+
+		if (wire_parse_mailbox_id(http_at(call->in, call->id), call->id.len, id) != 0 ||
+		    (call->mb = store_get(call->api->store, id, call->api->now)) == NULL) {
+			api_fail(call, 404, "not_found",
+			    "no such mailbox: it was deleted, has expired or never existed");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void api_unauthorized(struct api_call *call)
+{
+	api_fail(call, 401, "unauthorized", "this claim may not do that to this mailbox");
+}
+
+static void api_body_failed(struct api_call *call, const struct body_error *err)
+{
+	if (err->status == 503) {
+		api_store_failed(call, STORE_NO_MEMORY);
+		return;
+	}
+	api_fail(call, err->status, err->code, err->message);
+}
+
+/* Is this call a repeat of the claim's last successful call (spec 5)? */
+static const struct store_record *api_retry(struct api_call *call, enum store_op op)
+{
+	const struct store_record *rec = store_record_find(call->api->store, call->claim);
+
+	if (rec == NULL || rec->op != op || call->resp.request_id == NULL ||
+	    rec->request_id_len != call->resp.request_id_len ||
+	    memcmp(rec->request_id, call->resp.request_id, rec->request_id_len) != 0)
+		return NULL;
+	if (op != STORE_OP_CREATE && rec->mailbox != call->mb)
+		return NULL;
+	return rec;
+}
+
+static void api_remember(struct api_call *call, struct mailbox *mb, enum store_op op)
+{
+	store_record_set(call->api->store, call->claim, mb, op, 0, call->resp.request_id,
+	    call->resp.request_id ? call->resp.request_id_len : 0);
+}
+
+static int api_is_sender(const struct mailbox *mb, const uint8_t *claim)
+{
+	return store_claim_equal(mb->sender_claim, claim);
+}
+
+static int api_is_receiver(const struct mailbox *mb, const uint8_t *claim)
+{
+	/* Compare even when unbound, so that timing says nothing of binding. */
+	int same = store_claim_equal(mb->receiver_claim, claim);
+
+	return mb->receiver_bound && same;
+}
+
+/* --- endpoints ---------------------------------------------------------- */
+
+static void api_create(struct api_call *call)
+{
+	struct api *api = call->api;
+	const struct store_record *rec;
+	struct mailbox_spec spec;
+	struct body_create body;
+	struct body_error err;
+	enum store_result result;
+	struct mailbox *mb;
+	json_t *doc;
+
+	if (api_prologue(call, API_ROUTE_COLLECTION) != 0)
+		return;
+	rec = api_retry(call, STORE_OP_CREATE);
+	if (rec != NULL && store_get(api->store, mailbox_id(rec->mailbox), api->now) != NULL) {
+		api_send_created(call, 201, rec->mailbox);
+		return;
+	}
+	if (body_parse_create(call->body, call->body_len, &body, &doc, &err) != 0) {
+		api_body_failed(call, &err);
+		return;
+	}
+	memset(&spec, 0, sizeof(spec));
+	if (!body.has_expiration) {
+		spec.expires_at = api->now + api->config.default_ttl;
+	} else if (body.expires_at <= api->now || body.expires_at > api->now + api->config.max_ttl) {
+		json_decref(doc);
+		api_fail(call, 400, "invalid_field",
+		    "mailboxConfiguration.expiration must lie in the future, within the relay's maximum lifetime");
+		return;
+	} else {
+		spec.expires_at = body.expires_at;
+	}
+	memcpy(spec.sender_claim, call->claim, MAILBOX_CLAIM_LEN);
+	spec.rights = body.rights;
+	spec.payload_type = body.payload.type;
+	spec.payload_data = body.payload.data;
+	spec.title = body.title;
+	spec.description = body.description;
+	spec.image_url = body.image_url;
+	spec.token_type = body.token.type;
+	spec.token_data = body.token.data;
+	result = store_create(api->store, &spec, &mb);
+	json_decref(doc);
+	if (result != STORE_OK) {
+		api_store_failed(call, result);
+		return;
+	}
+	api_remember(call, mb, STORE_OP_CREATE);
+	api_send_created(call, 200, mb);
+}
+
+static void api_send_content(struct api_call *call, const struct mailbox *mb)
+{
+	struct buf *body = api_body(call->api);
+
+	api_render_content(body, mb);
+	call->resp.etag = mb->etag;
+	api_send(call, 200, RESPONSE_JSON, body);
+}
+
+/* Does If-None-Match name this version ("*" names any)? */
+static int api_etag_matches(const char *s, size_t len, uint64_t etag)
+{
+	char tag[RESPONSE_ETAG_MAX];
+	size_t tag_len = response_format_etag(etag, tag), i = 0;
+
+	while (i < len) {
+		size_t start;
+
+		while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == ','))
+			i++;
+		if (i == len)
+			break;
+		if (s[i] == '*')
+			return 1;
+		if (len - i >= 2 && s[i] == 'W' && s[i + 1] == '/')
+			i += 2;
+		start = i;
+		while (i < len && s[i] != ',' && s[i] != ' ' && s[i] != '\t')
+			i++;
+		if (i - start == tag_len && memcmp(s + start, tag, tag_len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Prefer: wait=N (RFC 7240) among other preferences; -1 when absent. */
+static long api_prefer_wait(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == ','))
+			i++;
+		if (len - i > 5 && strncasecmp(s + i, "wait", 4) == 0) {
+			size_t j = i + 4;
+			long n = 0;
+
+			while (j < len && (s[j] == ' ' || s[j] == '\t'))
+				j++;
+			if (j < len && s[j] == '=') {
+				size_t digits = 0;
+
+				for (j++; j < len && s[j] >= '0' && s[j] <= '9'; j++, digits++)
+					n = n > 100000 ? n : n * 10 + (s[j] - '0');
+				if (digits > 0 && (j == len || s[j] == ',' || s[j] == ';' ||
+				    s[j] == ' ' || s[j] == '\t'))
+					return n;
+			}
+		}
+		while (i < len && s[i] != ',')
+			i++;
+	}
+	return -1;
+}
+
+static int api_may_read(const struct mailbox *mb, const uint8_t *claim)
+{
+	return api_is_sender(mb, claim) ||
+	    (api_is_receiver(mb, claim) && (mb->rights & MAILBOX_READ));
+}
+
+static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb);
+
+static void api_read(struct api_call *call, struct api_wait *wait, enum api_result *result)
+{
+	struct api *api = call->api;
+	struct mailbox *mb;
+	struct body_read body;
+	struct body_error err;
+	const char *inm, *prefer;
+	size_t inm_len, prefer_len;
+	int bind = 0;
+	json_t *doc;
+
+	if (api_prologue(call, API_ROUTE_MAILBOX) != 0)
+		return;
+	mb = call->mb;
+	if (!api_may_read(mb, call->claim)) {
+		/* A new claim becomes the Receiver, if the mailbox lets one read. */
+		if (mb->receiver_bound || !(mb->rights & MAILBOX_READ) ||
+		    api_is_sender(mb, call->claim)) {
+			api_unauthorized(call);
+			return;
+		}
+		bind = 1;
+	}
+	if (body_parse_read(call->body, call->body_len, &body, &doc, &err) != 0) {
+		api_body_failed(call, &err);
+		return;
+	}
+	if (body.token.type.ptr != NULL) {
+		struct mailbox_change change = {
+			.token_type = body.token.type,
+			.token_data = body.token.data,
+			.token_party = bind || !api_is_sender(mb, call->claim) ?
+			    MAILBOX_RECEIVER : MAILBOX_SENDER,
+		};
+		enum store_result r = store_update(api->store, mb, &change);
+
+		if (r != STORE_OK) {
+			json_decref(doc);
+			api_store_failed(call, r);
+			return;
+		}
+	}
+	json_decref(doc);
+	if (bind)
+		store_bind_receiver(api->store, mb, call->claim);
+
+	inm = api_header(call, HTTP_H_IF_NONE_MATCH, &inm_len);
+	if (call->req->header_count[HTTP_H_IF_NONE_MATCH] == 0 ||
+	    !api_etag_matches(inm, inm_len, mb->etag)) {
+		api_send_content(call, mb);
+		return;
+	}
+	prefer = api_header(call, HTTP_H_PREFER, &prefer_len);
+	{
+		long wait_s = api_prefer_wait(prefer, prefer_len);
+
+		if (wait_s > (long)api->config.max_wait)
+			wait_s = (long)api->config.max_wait;
+		if (wait_s > 0) {
+			wait->api = api;
+			wait->etag = mb->etag;
+			wait->wait_s = (unsigned)wait_s;
+			memcpy(wait->claim, call->claim, MAILBOX_CLAIM_LEN);
+			wait->keep_alive = !call->resp.close;
+			wait->request_id_len = (uint8_t)call->resp.request_id_len;
+			if (call->resp.request_id)
+				memcpy(wait->request_id, call->resp.request_id,
+				    call->resp.request_id_len);
+			wait->waiter.wake = api_wake;
+			store_watch(mb, &wait->waiter);
+			*result = API_PARKED;
+			return;
+		}
+	}
+	/* A cheap poll: nothing new. */
+	call->resp.etag = mb->etag;
+	api_send(call, 204, RESPONSE_EMPTY, NULL);
+}
+
+static void api_update(struct api_call *call)
+{
+	struct api *api = call->api;
+	struct mailbox_change change;
+	struct body_update body;
+	struct body_error err;
+	enum store_result result;
+	struct mailbox *mb;
+	int sender;
+	json_t *doc;
+
+	if (api_prologue(call, API_ROUTE_MAILBOX) != 0)
+		return;
+	mb = call->mb;
+	if (api_retry(call, STORE_OP_UPDATE) != NULL) {
+		api_send_push_flag(call, 201);
+		return;
+	}
+	sender = api_is_sender(mb, call->claim);
+	if (!sender && !(api_is_receiver(mb, call->claim) && (mb->rights & MAILBOX_WRITE))) {
+		api_unauthorized(call);
+		return;
+	}
+	if (body_parse_update(call->body, call->body_len, &body, &doc, &err) != 0) {
+		api_body_failed(call, &err);
+		return;
+	}
+	change.payload_type = body.payload.type;
+	change.payload_data = body.payload.data;
+	change.token_type = body.token.type;
+	change.token_data = body.token.data;
+	change.token_party = sender ? MAILBOX_SENDER : MAILBOX_RECEIVER;
+	/* This wakes every long-poll parked on the mailbox. */
+	result = store_update(api->store, mb, &change);
+	json_decref(doc);
+	if (result != STORE_OK) {
+		api_store_failed(call, result);
+		return;
+	}
+	api_remember(call, mb, STORE_OP_UPDATE);
+	api_send_push_flag(call, 200);
+}
+
+static void api_delete(struct api_call *call)
+{
+	struct mailbox *mb;
+
+	if (api_prologue(call, API_ROUTE_MAILBOX) != 0)
+		return;
+	mb = call->mb;
+	if (!api_is_sender(mb, call->claim) &&
+	    !(api_is_receiver(mb, call->claim) && (mb->rights & MAILBOX_DELETE))) {
+		api_unauthorized(call);
+		return;
+	}
+	store_delete(call->api->store, mb);
+	api_send_empty_object(call, 200);
+}
+
+static void api_relinquish(struct api_call *call)
+{
+	struct mailbox *mb;
+
+	if (api_prologue(call, API_ROUTE_MAILBOX) != 0)
+		return;
+	mb = call->mb;
+	if (api_retry(call, STORE_OP_RELINQUISH) != NULL) {
+		api_send_empty_object(call, 201);
+		return;
+	}
+	if (!api_is_receiver(mb, call->claim)) {
+		api_unauthorized(call);
+		return;
+	}
+	store_unbind_receiver(call->api->store, mb);
+	api_remember(call, mb, STORE_OP_RELINQUISH);
+	api_send_empty_object(call, 200);
+}
+
+/* GET and HEAD: the share preview. No claim is read, nobody is bound. */
+static void api_preview(struct api_call *call)
+{
+	struct api *api = call->api;
+	uint8_t id[MAILBOX_ID_LEN];
+	struct mailbox *mb;
+	struct buf *body;
+
+	call->resp.head = call->req->method == HTTP_HEAD;
+	if (wire_parse_mailbox_id(http_at(call->in, call->id), call->id.len, id) != 0 ||
+	    (mb = store_get(api->store, id, api->now)) == NULL) {
+		api_fail_html(call, 404, NULL);
+		return;
+	}
+	body = api_body(api);
+	html_preview_page(body, mb->display, api->config.public_url, api->public_url_len,
+	    http_at(call->in, call->id));
+	api_send(call, 200, RESPONSE_HTML, body);
+}
+
+static void api_method_not_allowed(struct api_call *call, const char *allow)
+{
+	call->resp.allow = allow;
+	api_fail(call, 405, "method_not_allowed", "this path does not take that method");
+}
+
+enum api_result api_handle(struct api *api, int64_t now, const struct http_request *req,
+    const struct http_input *in, struct buf *out, struct api_wait *wait, int *close)
+{
+	struct api_call call;
+	enum api_result result = API_DONE;
+	enum api_route route;
+	const char *rid;
+	int preview;
+
+	api_set_now(api, now);
+	memset(&call, 0, sizeof(call));
+	call.api = api;
+	call.req = req;
+	call.in = in;
+	call.out = out;
+	api_response_init(api, &call.resp);
+	call.resp.close = !req->keep_alive;
+
+	route = api_route(in, req, &call.id);
+	preview = route == API_ROUTE_MAILBOX &&
+	    (req->method == HTTP_GET || req->method == HTTP_HEAD);
+	rid = http_at(in, req->header[HTTP_H_REQUEST_ID]);
+	if (req->header_count[HTTP_H_REQUEST_ID] == 1 &&
+	    wire_check_request_id(rid, req->header[HTTP_H_REQUEST_ID].len) == 0) {
+		call.resp.request_id = rid;
+		call.resp.request_id_len = req->header[HTTP_H_REQUEST_ID].len;
+	}
+
+	if (route == API_ROUTE_NONE) {
+		api_fail(&call, 404, "not_found", "there is nothing at this path");
+	} else if (route == API_ROUTE_COLLECTION && req->method != HTTP_POST) {
+		api_method_not_allowed(&call, API_ALLOW_COLLECTION);
+	} else if (route == API_ROUTE_MAILBOX && !preview && req->method != HTTP_POST &&
+	    req->method != HTTP_PUT && req->method != HTTP_DELETE && req->method != HTTP_PATCH) {
+		api_method_not_allowed(&call, API_ALLOW_MAILBOX);
+	} else if (req->header_count[HTTP_H_REQUEST_ID] != 0 && call.resp.request_id == NULL) {
+		if (preview)
+			api_fail_html(&call, 400, "This request carries a malformed Mailbox-Request-ID");
+		else
+			api_fail(&call, 400, "invalid_request_id",
+			    "Mailbox-Request-ID must be 1 to 128 visible ASCII characters, sent once");
+	} else if (preview) {
+		api_preview(&call);
+	} else if (route == API_ROUTE_COLLECTION) {
+		api_create(&call);
+	} else if (req->method == HTTP_POST) {
+		api_read(&call, wait, &result);
+	} else if (req->method == HTTP_PUT) {
+		api_update(&call);
+	} else if (req->method == HTTP_DELETE) {
+		api_delete(&call);
+	} else {
+		api_relinquish(&call);
+	}
+	if (out->failed) {
+		/* The answer did not fit in memory: say so in a few bytes
+		 * that need none, and give up on the connection. */
+		out->len = 0;
+		out->failed = 0;
+		buf_append_lit(out, "HTTP/1.1 503 Service Unavailable\r\n"
+		    "Content-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n");
+		call.resp.close = 1;
+	}
+	*close = call.resp.close;
+	return result;
+}
+
+void api_error(struct api *api, int64_t now, const struct http_request *req,
+    const struct http_input *in, int status, struct buf *out)
+{
+	struct api_call call;
+	struct http_span id;
+	int preview;
+
+	api_set_now(api, now);
+	memset(&call, 0, sizeof(call));
+	call.api = api;
+	call.req = req;
+	call.in = in;
+	call.out = out;
+	api_response_init(api, &call.resp);
+	call.resp.close = 1;
+	preview = (req->method == HTTP_GET || req->method == HTTP_HEAD) &&
+	    req->target.len > 0 && api_route(in, req, &id) == API_ROUTE_MAILBOX;
+	switch (status) {
+	case 408:
+		if (preview)
+			api_fail_html(&call, 408, "The request took too long to arrive");
+		else
+			api_fail(&call, 408, "request_timeout", "the request took too long to arrive");
+		break;
+	case 413:
+		if (preview)
+			api_fail_html(&call, 413, "The request is too large");
+		else
+			api_fail(&call, 413, "payload_too_large", "the request body is larger than the relay accepts");
+		break;
+	case 431:
+		if (preview)
+			api_fail_html(&call, 431, "The request headers are too large");
+		else
+			api_fail(&call, 431, "headers_too_large", "the request line and headers exceed 8 KiB");
+		break;
+	default:
+		if (preview)
+			api_fail_html(&call, 400, "The request is malformed");
+		else
+			api_fail(&call, 400, "bad_request", "the request is not valid HTTP/1.1");
+	}
+}
+
+/* --- long-polls --------------------------------------------------------- */
+
+static void api_wait_response(struct api_wait *w, struct response *r)
+{
+	api_response_init(w->api, r);
+	r->close = !w->keep_alive;
+	if (w->request_id_len) {
+		r->request_id = w->request_id;
+		r->request_id_len = w->request_id_len;
+	}
+}
+
+static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb)
+{
+	struct api_wait *w = container_of(waiter, struct api_wait, waiter);
+	struct api *api = w->api;
+	struct buf *body = &api->wake_body;
+	struct response r;
+
+	body->len = 0;
+	body->failed = 0;
+	api_wait_response(w, &r);
+	r.type = RESPONSE_JSON;
+	if (mb == NULL) {
+		r.status = 404;
+		response_error_body(body, "not_found", "the mailbox was deleted or has expired");
+	} else if (!api_may_read(mb, w->claim)) {
+		/* The claim gave the mailbox up while it waited. */
+		r.status = 401;
+		response_error_body(body, "unauthorized", "this claim may not do that to this mailbox");
+	} else {
+		r.status = 200;
+		r.etag = mb->etag;
+		api_render_content(body, mb);
+	}
+	if (body->failed) {
+		r.status = 503;
+		r.close = 1;
+		body->len = 0;
+	}
+	response_write(w->out, &r, body->data, body->len);
+	w->ready(w);
+}
+
+void api_wait_timeout(struct api_wait *w, int closing)
+{
+	struct response r;
+
+	store_unwatch(&w->waiter);
+	api_wait_response(w, &r);
+	r.status = 204;
+	r.type = RESPONSE_EMPTY;
+	r.etag = w->etag;
+	r.preference_wait = (int)w->wait_s;
+	if (closing)
+		r.close = 1;
+	response_write(w->out, &r, NULL, 0);
+}
+
+void api_wait_cancel(struct api_wait *w)
+{
+	store_unwatch(&w->waiter);
+}
+
+int api_tick(struct api *api, int64_t now)
+{
+	api_set_now(api, now);
+	return store_expire(api->store, now, API_EXPIRE_BUDGET) == API_EXPIRE_BUDGET;
+}

@@ -1,0 +1,74 @@
+/*
+ * api.h — the relay API: routing, the six endpoints, retries and long-polls.
+ *
+ * The connection layer hands over one parsed request at a time and gets the
+ * response appended to its output buffer. A ReadSecureContent long-poll may
+ * instead park on its mailbox (API_PARKED): the api later writes the answer
+ * into the same buffer and calls the connection's ready() hook, either when
+ * the mailbox changes or goes, or when the connection's timer calls
+ * api_wait_timeout(). The api never sees a socket.
+ */
+#ifndef PROTOCOL_API_H
+#define PROTOCOL_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protocol/buf.h"
+#include "protocol/http.h"
+#include "storage/store.h"
+
+struct api_config {
+	const char *public_url;     /* base of every urlLink, without a trailing / */
+	int64_t default_ttl;        /* seconds */
+	int64_t max_ttl;            /* seconds */
+	unsigned max_wait;          /* seconds */
+	int hsts;                   /* served over TLS: send Strict-Transport-Security */
+};
+
+/* A parked ReadSecureContent, embedded in the connection that waits. */
+struct api_wait {
+	struct mailbox_waiter waiter;
+	struct api *api;
+	struct buf *out;                    /* where the answer goes */
+	void (*ready)(struct api_wait *w);  /* the answer is in *out */
+	uint64_t etag;                      /* the version the client holds */
+	unsigned wait_s;                    /* as applied (capped by --max-wait) */
+	uint8_t claim[MAILBOX_CLAIM_LEN];
+	uint8_t keep_alive;
+	uint8_t request_id_len;
+	char request_id[STORE_REQUEST_ID_MAX];
+};
+
+enum api_result {
+	API_DONE,           /* the response is in out */
+	API_PARKED          /* wait until ready() or api_wait_timeout() */
+};
+
+struct api;
+
+struct api *api_new(const struct api_config *config, struct store *store, int64_t now);
+void api_free(struct api *api);
+
+/* Answer one request at time now (Unix seconds, read once per loop turn).
+ * *close is set when the connection must close after the response (HTTP/1.0,
+ * Connection: close, or a stream that cannot be trusted). */
+enum api_result api_handle(struct api *api, int64_t now, const struct http_request *req,
+    const struct http_input *in, struct buf *out, struct api_wait *wait, int *close);
+
+/* Answer a request the parser or a timer gave up on (400, 408, 413, 431).
+ * The connection always closes after it. req may be partly filled. */
+void api_error(struct api *api, int64_t now, const struct http_request *req,
+    const struct http_input *in, int status, struct buf *out);
+
+/* The parked request's time is up (or the relay is shutting down, with
+ * closing set): answer 204 with the unchanged ETag. */
+void api_wait_timeout(struct api_wait *w, int closing);
+/* The connection is going away: unpark without answering. */
+void api_wait_cancel(struct api_wait *w);
+
+/* Once a second: refresh the clock and collect expired mailboxes. Returns
+ * non-zero when expired mailboxes remain for the next call (budget spent). */
+int api_tick(struct api *api, int64_t now);
+
+#endif

@@ -1,0 +1,234 @@
+/*
+ * body.c — validation of CreateMailbox, UpdateMailbox and ReadSecureContent
+ * bodies (spec sections 4.1, 4.2, 4.5 and 10).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "protocol/body.h"
+#include "protocol/wire.h"
+
+/* Decoded AEAD data holds at least a 96-bit IV and a 128-bit tag. */
+#define BODY_AEAD_MIN_BYTES 28
+
+static int body_fail(struct body_error *err, const char *code, const char *fmt,
+    const char *member)
+{
+	err->status = 400;
+	err->code = code;
+	snprintf(err->message, sizeof(err->message), fmt, member);
+	return -1;
+}
+
+static json_t *body_load(const char *text, size_t len, struct body_error *err)
+{
+	json_error_t jerr;
+	json_t *root;
+
+	if (len == 0) {
+		body_fail(err, "bad_json", "%s", "the request body is empty; a JSON object is required");
+		return NULL;
+	}
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		if (json_error_code(&jerr) == json_error_out_of_memory) {
+			err->status = 503;
+			err->code = "unavailable";
+			snprintf(err->message, sizeof(err->message), "the relay is short of memory");
+			return NULL;
+		}
+		/* jerr.text may quote the input, which must never be echoed. */
+		err->status = 400;
+		err->code = "bad_json";
+		snprintf(err->message, sizeof(err->message),
+		    "the body is not valid JSON (line %d, column %d)", jerr.line, jerr.column);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		body_fail(err, "bad_json", "%s", "the body must be a JSON object");
+		return NULL;
+	}
+	return root;
+}
+
+/* A string member: present (unless optional), a string, with a length in code
+ * points inside [min, max]. 1 when present and valid, 0 when absent and
+ * optional, -1 on error. */
+static int body_string(json_t *obj, const char *key, const char *path, int optional,
+    size_t min, size_t max, struct store_bytes *out, struct body_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+	size_t len, points;
+
+	if (v == NULL) {
+		if (optional)
+			return 0;
+		return body_fail(err, "missing_field", "%s is required", path);
+	}
+	if (!json_is_string(v))
+		return body_fail(err, "invalid_field", "%s must be a string", path);
+	out->ptr = json_string_value(v);
+	len = json_string_length(v);
+	out->len = len;
+	points = wire_utf8_length(out->ptr, len);
+	if (points < min || points > max)
+		return body_fail(err, "invalid_field", "%s has a length out of range", path);
+	return 1;
+}
+
+/* An object member. 1 present, 0 absent and optional, -1 error. */
+static int body_object(json_t *obj, const char *key, int optional, json_t **out,
+    struct body_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL) {
+		if (optional)
+			return 0;
+		return body_fail(err, "missing_field", "%s is required", key);
+	}
+	if (!json_is_object(v))
+		return body_fail(err, "invalid_field", "%s must be an object", key);
+	*out = v;
+	return 1;
+}
+
+static int body_payload(json_t *root, struct body_payload *out, struct body_error *err)
+{
+	json_t *payload;
+	size_t decoded;
+
+	if (body_object(root, "payload", 0, &payload, err) < 0)
+		return -1;
+	if (body_string(payload, "type", "payload.type", 0, 1, 64, &out->type, err) < 0)
+		return -1;
+	if (wire_check_payload_type(out->type.ptr, out->type.len) != 0)
+		return body_fail(err, "invalid_field", "%s may hold only A-Z a-z 0-9 _ . -",
+		    "payload.type");
+	if (body_string(payload, "data", "payload.data", 0, 1, SIZE_MAX, &out->data, err) < 0)
+		return -1;
+	if (wire_check_base64(out->data.ptr, out->data.len, &decoded) != 0)
+		return body_fail(err, "invalid_field", "%s must be padded standard base64",
+		    "payload.data");
+	if ((strcmp(out->type.ptr, "AEAD_AES_128_GCM") == 0 ||
+	    strcmp(out->type.ptr, "AEAD_AES_256_GCM") == 0) && decoded < BODY_AEAD_MIN_BYTES)
+		return body_fail(err, "invalid_field",
+		    "%s is too short for an IV and a tag", "payload.data");
+	return 0;
+}
+
+static int body_token(json_t *root, struct body_token *out, struct body_error *err)
+{
+	json_t *token;
+	int r = body_object(root, "notificationToken", 1, &token, err);
+
+	out->type.ptr = out->data.ptr = NULL;
+	out->type.len = out->data.len = 0;
+	if (r <= 0)
+		return r;
+	if (body_string(token, "type", "notificationToken.type", 0, 1, 128, &out->type, err) < 0 ||
+	    body_string(token, "tokenData", "notificationToken.tokenData", 0, 1, 4096,
+	    &out->data, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int body_display(json_t *root, struct body_create *out, struct body_error *err)
+{
+	json_t *display;
+
+	if (body_object(root, "displayInformation", 0, &display, err) < 0)
+		return -1;
+	if (body_string(display, "title", "displayInformation.title", 0, 1, 256,
+	    &out->title, err) < 0 ||
+	    body_string(display, "description", "displayInformation.description", 0, 0, 1024,
+	    &out->description, err) < 0 ||
+	    body_string(display, "imageURL", "displayInformation.imageURL", 0, 1, 2048,
+	    &out->image_url, err) < 0)
+		return -1;
+	if (out->image_url.len < 8 || memcmp(out->image_url.ptr, "https://", 8) != 0)
+		return body_fail(err, "invalid_field", "%s must be an https:// URL",
+		    "displayInformation.imageURL");
+	return 0;
+}
+
+static int body_configuration(json_t *root, struct body_create *out, struct body_error *err)
+{
+	struct store_bytes rights, expiration;
+	json_t *config;
+	int r;
+
+	out->rights = MAILBOX_READ | MAILBOX_DELETE;
+	out->has_expiration = 0;
+	r = body_object(root, "mailboxConfiguration", 1, &config, err);
+	if (r <= 0)
+		return r;
+	r = body_string(config, "accessRights", "mailboxConfiguration.accessRights", 1, 1, 3,
+	    &rights, err);
+	if (r < 0)
+		return -1;
+	if (r > 0 && wire_parse_rights(rights.ptr, rights.len, &out->rights) != 0)
+		return body_fail(err, "invalid_field", "%s must combine R, W and D, each once",
+		    "mailboxConfiguration.accessRights");
+	if (body_string(config, "expiration", "mailboxConfiguration.expiration", 0, 0, SIZE_MAX,
+	    &expiration, err) < 0)
+		return -1;
+	if (wire_parse_time(expiration.ptr, expiration.len, &out->expires_at) != 0)
+		return body_fail(err, "invalid_field", "%s must be YYYY-MM-DDThh:mm:ssZ",
+		    "mailboxConfiguration.expiration");
+	out->has_expiration = 1;
+	return 0;
+}
+
+int body_parse_create(const char *text, size_t len, struct body_create *out,
+    json_t **doc, struct body_error *err)
+{
+	json_t *root = body_load(text, len, err);
+
+	if (root == NULL)
+		return -1;
+	if (body_payload(root, &out->payload, err) < 0 || body_display(root, out, err) < 0 ||
+	    body_token(root, &out->token, err) < 0 || body_configuration(root, out, err) < 0) {
+		json_decref(root);
+		return -1;
+	}
+	*doc = root;
+	return 0;
+}
+
+int body_parse_update(const char *text, size_t len, struct body_update *out,
+    json_t **doc, struct body_error *err)
+{
+	json_t *root = body_load(text, len, err);
+
+	if (root == NULL)
+		return -1;
+	if (body_payload(root, &out->payload, err) < 0 || body_token(root, &out->token, err) < 0) {
+		json_decref(root);
+		return -1;
+	}
+	*doc = root;
+	return 0;
+}
+
+int body_parse_read(const char *text, size_t len, struct body_read *out,
+    json_t **doc, struct body_error *err)
+{
+	json_t *root;
+
+	*doc = NULL;
+	out->token.type.ptr = out->token.data.ptr = NULL;
+	out->token.type.len = out->token.data.len = 0;
+	if (len == 0)
+		return 0;
+	root = body_load(text, len, err);
+	if (root == NULL)
+		return -1;
+	if (body_token(root, &out->token, err) < 0) {
+		json_decref(root);
+		return -1;
+	}
+	*doc = root;
+	return 0;
+}

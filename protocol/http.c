@@ -1,0 +1,301 @@
+/*
+ * http.c — llhttp callbacks that record spans instead of copying.
+ *
+ * llhttp may report one header name or value in several pieces when it
+ * arrives in several reads; since the caller keeps every byte of the head in
+ * one buffer, the pieces are adjacent and a span simply grows. Chunked body
+ * pieces are not adjacent (chunk-size lines sit between them), so each one is
+ * slid down to the end of the body so far: the body ends up contiguous, right
+ * after the head, and the framing bytes it overwrote are never needed again.
+ *
+ * llhttp refuses, on its own, what would let a request be smuggled past us:
+ * Content-Length together with Transfer-Encoding, duplicate or malformed
+ * Content-Length, a chunked coding that is not the last one, bad chunk sizes.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "protocol/http.h"
+
+enum http_state {
+	HTTP_STATE_HEAD,        /* reading the request line and headers */
+	HTTP_STATE_BODY,        /* head done, reading the body */
+	HTTP_STATE_DONE         /* a whole request, waiting for http_next() */
+};
+
+static const struct {
+	const char *name;
+	size_t len;
+} http_header_names[HTTP_H_COUNT] = {
+	[HTTP_H_CLAIM] = { "mailbox-device-claim", 20 },
+	[HTTP_H_REQUEST_ID] = { "mailbox-request-id", 18 },
+	[HTTP_H_ATTESTATION] = { "mailbox-device-attestation", 26 },
+	[HTTP_H_CONTENT_TYPE] = { "content-type", 12 },
+	[HTTP_H_PREFER] = { "prefer", 6 },
+	[HTTP_H_IF_NONE_MATCH] = { "if-none-match", 13 },
+	[HTTP_H_EXPECT] = { "expect", 6 },
+};
+
+static struct http_parser *http_of(llhttp_t *ll)
+{
+	return ll->data;
+}
+
+/* Grow a span by a piece that llhttp just reported. */
+static void http_span_add(struct http_parser *p, struct http_span *s, const char *at,
+    size_t len)
+{
+	if (s->len == 0)
+		s->off = (uint32_t)(at - p->in->data);
+	s->len += (uint32_t)len;
+}
+
+static int http_on_url(llhttp_t *ll, const char *at, size_t len)
+{
+	struct http_parser *p = http_of(ll);
+
+	http_span_add(p, &p->req.target, at, len);
+	return 0;
+}
+
+static int http_on_header_field(llhttp_t *ll, const char *at, size_t len)
+{
+	struct http_parser *p = http_of(ll);
+
+	http_span_add(p, &p->field, at, len);
+	return 0;
+}
+
+static int http_on_header_field_complete(llhttp_t *ll)
+{
+	struct http_parser *p = http_of(ll);
+	const char *name = p->in->data + p->field.off;
+
+	p->current_header = -1;
+	for (int h = 0; h < HTTP_H_COUNT; h++) {
+		if (p->field.len == http_header_names[h].len &&
+		    strncasecmp(name, http_header_names[h].name, p->field.len) == 0) {
+			p->current_header = h;
+			break;
+		}
+	}
+	p->field.len = 0;
+	p->value.off = p->value.len = 0;
+	return 0;
+}
+
+static int http_on_header_value(llhttp_t *ll, const char *at, size_t len)
+{
+	struct http_parser *p = http_of(ll);
+
+	if (p->current_header >= 0)
+		http_span_add(p, &p->value, at, len);
+	return 0;
+}
+
+static int http_on_header_value_complete(llhttp_t *ll)
+{
+	struct http_parser *p = http_of(ll);
+	int h = p->current_header;
+	const char *v;
+
+	if (h < 0)
+		return 0;
+	/* llhttp drops leading white space; trailing white space is ours. */
+	v = p->in->data + p->value.off;
+	while (p->value.len > 0 && (v[p->value.len - 1] == ' ' || v[p->value.len - 1] == '\t'))
+		p->value.len--;
+	p->req.header[h] = p->value;
+	if (p->req.header_count[h] < UINT8_MAX)
+		p->req.header_count[h]++;
+	p->current_header = -1;
+	return 0;
+}
+
+static int http_span_is(const struct http_parser *p, struct http_span s, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return s.len == n && strncasecmp(p->in->data + s.off, lit, n) == 0;
+}
+
+static int http_on_headers_complete(llhttp_t *ll)
+{
+	struct http_parser *p = http_of(ll);
+	struct http_request *req = &p->req;
+
+	req->method = (uint8_t)llhttp_get_method(ll);
+	/* HTTP/1.0 is answered and closed, whatever it asks for. */
+	req->keep_alive = ll->http_major == 1 && ll->http_minor >= 1 &&
+	    llhttp_should_keep_alive(ll);
+	req->has_body = (ll->flags & F_CHUNKED) != 0 ||
+	    ((ll->flags & F_CONTENT_LENGTH) && ll->content_length > 0);
+	/* 100 Continue means nothing to an HTTP/1.0 client. */
+	req->expect_continue = ll->http_minor >= 1 && req->header_count[HTTP_H_EXPECT] == 1 &&
+	    http_span_is(p, req->header[HTTP_H_EXPECT], "100-continue");
+	if ((ll->flags & F_CONTENT_LENGTH) && !(ll->flags & F_CHUNKED) &&
+	    ll->content_length > p->max_body) {
+		/* Refused before a byte of it is read. */
+		p->error_status = 413;
+		return -1;
+	}
+	if (!req->has_body)
+		return 0;
+	p->state = HTTP_STATE_BODY;
+	return HPE_PAUSED;
+}
+
+static int http_on_body(llhttp_t *ll, const char *at, size_t len)
+{
+	struct http_parser *p = http_of(ll);
+	struct http_span *body = &p->req.body;
+	size_t end = body->off + body->len;
+
+	if (body->len + len > p->max_body) {
+		p->error_status = 413;
+		return HPE_USER;
+	}
+	/* Chunk framing sits between the pieces: close the gap. The piece
+	 * always lies after the end of the body so far, and llhttp reads
+	 * forward only, so nothing it still needs is overwritten. */
+	if ((size_t)(at - p->in->data) != end)
+		memmove(p->in->data + end, at, len);
+	body->len += (uint32_t)len;
+	return 0;
+}
+
+static int http_on_message_complete(llhttp_t *ll)
+{
+	struct http_parser *p = http_of(ll);
+
+	p->state = HTTP_STATE_DONE;
+	return HPE_PAUSED;
+}
+
+static const llhttp_settings_t http_settings = {
+	.on_url = http_on_url,
+	.on_header_field = http_on_header_field,
+	.on_header_field_complete = http_on_header_field_complete,
+	.on_header_value = http_on_header_value,
+	.on_header_value_complete = http_on_header_value_complete,
+	.on_headers_complete = http_on_headers_complete,
+	.on_body = http_on_body,
+	.on_message_complete = http_on_message_complete,
+};
+
+static void http_reset_request(struct http_parser *p)
+{
+	memset(&p->req, 0, sizeof(p->req));
+	p->state = HTTP_STATE_HEAD;
+	p->head_end = 0;
+	p->current_header = -1;
+	p->field.off = p->field.len = 0;
+	p->value.off = p->value.len = 0;
+}
+
+void http_parser_init(struct http_parser *p, size_t max_head, size_t max_body)
+{
+	memset(p, 0, sizeof(*p));
+	llhttp_init(&p->ll, HTTP_REQUEST, &http_settings);
+	p->ll.data = p;
+	p->max_head = max_head;
+	p->max_body = max_body;
+	http_reset_request(p);
+}
+
+static enum http_parse_result http_fail(struct http_parser *p, int status)
+{
+	if (p->error_status == 0)
+		p->error_status = status;
+	return HTTP_PARSE_ERROR;
+}
+
+/* The head has ended at offset end: check its size and place the body. */
+static int http_head_ends(struct http_parser *p, size_t end)
+{
+	p->head_end = (uint32_t)end;
+	p->req.body.off = (uint32_t)end;
+	return end - p->head_start <= p->max_head;
+}
+
+enum http_parse_result http_parse(struct http_parser *p, struct http_input *in)
+{
+	if (p->error_status)
+		return HTTP_PARSE_ERROR;
+	if (p->state == HTTP_STATE_DONE)
+		return HTTP_PARSE_DONE;
+	p->in = in;
+	while (in->parsed < in->len) {
+		const char *start = in->data + in->parsed;
+		llhttp_errno_t err = llhttp_execute(&p->ll, start, in->len - in->parsed);
+		size_t pos;
+
+		if (err == HPE_OK) {
+			in->parsed = in->len;
+			if (p->state == HTTP_STATE_HEAD && in->len - p->head_start > p->max_head)
+				return http_fail(p, 431);
+			if (p->state == HTTP_STATE_BODY)
+				in->len = in->parsed = p->req.body.off + p->req.body.len;
+			return HTTP_PARSE_MORE;
+		}
+		if (err != HPE_PAUSED)
+			return http_fail(p, 400);
+		pos = (size_t)(llhttp_get_error_pos(&p->ll) - in->data);
+		in->parsed = pos;
+		llhttp_resume(&p->ll);
+		if (p->state == HTTP_STATE_BODY) {
+			/* Paused at the end of a head that a body follows. */
+			if (!http_head_ends(p, pos))
+				return http_fail(p, 431);
+			return HTTP_PARSE_HEAD;
+		}
+		/* A whole request. Without a body the head ends here too. */
+		if (p->head_end == 0 && !http_head_ends(p, pos))
+			return http_fail(p, 431);
+		return HTTP_PARSE_DONE;
+	}
+	return HTTP_PARSE_MORE;
+}
+
+void http_next(struct http_parser *p, struct http_input *in)
+{
+	http_reset_request(p);
+	if (in->parsed == in->len)
+		in->parsed = in->len = 0;
+	p->head_start = (uint32_t)in->parsed;
+}
+
+int http_idle(const struct http_parser *p, const struct http_input *in)
+{
+	return p->state == HTTP_STATE_HEAD && in->len == p->head_start;
+}
+
+static void http_span_shift(struct http_span *s, uint32_t by)
+{
+	s->off = s->off >= by ? s->off - by : 0;
+}
+
+void http_compact(struct http_parser *p, struct http_input *in)
+{
+	uint32_t by = p->head_start;
+
+	if (by == 0)
+		return;
+	memmove(in->data, in->data + by, in->len - by);
+	in->len -= by;
+	in->parsed -= by;
+	http_span_shift(&p->req.target, by);
+	for (int h = 0; h < HTTP_H_COUNT; h++)
+		http_span_shift(&p->req.header[h], by);
+	http_span_shift(&p->req.body, by);
+	http_span_shift(&p->field, by);
+	http_span_shift(&p->value, by);
+	if (p->head_end)
+		p->head_end -= by;
+	p->head_start = 0;
+}
+
+int http_in_body(const struct http_parser *p)
+{
+	return p->state == HTTP_STATE_BODY;
+}

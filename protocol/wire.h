@@ -1,0 +1,49 @@
+/*
+ * wire.h — the textual forms values take on the wire, parsed strictly and
+ * formatted canonically: UUIDs, base64, RFC 3339 instants, access rights,
+ * payload types and request identifiers (spec sections 3, 4 and 10).
+ *
+ * Every check here is a pure function of its input, so the unit tests can
+ * cover each rule without a server.
+ */
+#ifndef PROTOCOL_WIRE_H
+#define PROTOCOL_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_UUID_LEN 36        /* 8-4-4-4-12 */
+#define WIRE_TIME_LEN 20        /* YYYY-MM-DDThh:mm:ssZ */
+
+/* A Device Claim: 36 characters 8-4-4-4-12, hex digits of either case.
+ * 0 and the 16 bytes, or -1. */
+int wire_parse_claim(const char *s, size_t len, uint8_t out[16]);
+/* A mailbox identifier in a path: the canonical lower-case form only, since
+ * paths are case-sensitive. */
+int wire_parse_mailbox_id(const char *s, size_t len, uint8_t out[16]);
+/* Lower-case canonical form, NUL-terminated (37 bytes). */
+void wire_format_uuid(const uint8_t id[16], char out[WIRE_UUID_LEN + 1]);
+
+/* Strict RFC 4648 section 4: standard alphabet, padding required, no white
+ * space, unused bits zero, non-empty. 0 and the decoded length, or -1. */
+int wire_check_base64(const char *s, size_t len, size_t *decoded_len);
+
+/* Exactly YYYY-MM-DDThh:mm:ssZ (UTC, no fractions or offsets), a real date.
+ * 0 and Unix seconds, or -1. */
+int wire_parse_time(const char *s, size_t len, int64_t *out);
+/* NUL-terminated (21 bytes). */
+void wire_format_time(int64_t t, char out[WIRE_TIME_LEN + 1]);
+
+/* Non-empty, only R, W and D, each at most once. 0 and the bits of
+ * enum mailbox_right, or -1. */
+int wire_parse_rights(const char *s, size_t len, uint8_t *out);
+
+/* A payload type: 1 to 64 characters of [A-Za-z0-9_.-]. */
+int wire_check_payload_type(const char *s, size_t len);
+/* A Mailbox-Request-ID: 1 to 128 visible ASCII characters. */
+int wire_check_request_id(const char *s, size_t len);
+
+/* Unicode code points in valid UTF-8. */
+size_t wire_utf8_length(const char *s, size_t len);
+
+#endif

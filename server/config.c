@@ -1,0 +1,350 @@
+/*
+ * config.c — command-line parsing with exact, one-line errors.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/config.h"
+
+static const char config_usage[] =
+"usage: relay [options]\n"
+"\n"
+"A Secure Credential Transfer relay: temporary end-to-end-encrypted mailboxes\n"
+"for handing a digital key from one device to another, held in memory.\n"
+"With no options it serves HTTPS on 127.0.0.1:8443 with a fresh self-signed\n"
+"certificate for localhost, and prints that certificate's SHA-256 fingerprint.\n"
+"\n"
+"options:\n"
+"  --listen ADDR:PORT        address to listen on, may be repeated; IPv6 as\n"
+"                            [::]:443; port 0 picks a free port\n"
+"                            (default 127.0.0.1:8443)\n"
+"  --cert FILE --key FILE    PEM certificate chain and private key (ECDSA or RSA)\n"
+"                            (default: a self-signed certificate made at start)\n"
+"  --dev-cert-out FILE       write the self-signed certificate (PEM) here, for\n"
+"                            curl --cacert\n"
+"  --public-url URL          base of every urlLink (default https://localhost:PORT)\n"
+"  --default-ttl DUR         lifetime of a mailbox created without one (24h)\n"
+"  --max-ttl DUR             longest lifetime a mailbox may ask for (7d)\n"
+"  --max-body SIZE           largest request body (64k)\n"
+"  --max-mailboxes N         mailboxes held at most; past it, 503 (1000000)\n"
+"  --max-memory SIZE         bytes of mailboxes held at most; past it, 503 (512m)\n"
+"  --max-connections N       open connections at most; more wait in the\n"
+"                            kernel's backlog (10000)\n"
+"  --max-wait DUR            longest long-poll (60s)\n"
+"  --handshake-timeout DUR   TLS handshake must finish within (10s)\n"
+"  --header-timeout DUR      a request head must arrive within (10s)\n"
+"  --body-timeout DUR        a request body must arrive within (30s)\n"
+"  --idle-timeout DUR        keep-alive connections idle longer are closed (60s)\n"
+"  --no-tls                  plain HTTP, only behind a TLS-terminating proxy\n"
+"  --log-level LEVEL         error, warn, info or debug (info)\n"
+"  --help                    show this help and exit\n"
+"  --version                 show the version and exit\n"
+"\n"
+"Durations take 90, 90s, 15m, 24h, 7d; sizes take 65536, 64k, 8m, 1g.\n"
+"Exit status: 0 after SIGINT or SIGTERM, 1 when it cannot start, 2 for a bad\n"
+"command line.\n";
+
+/* Digits then one optional unit from units (with its multipliers). */
+static int config_parse_scaled(const char *s, const char *units,
+    const uint64_t *multipliers, uint64_t *out)
+{
+	uint64_t value = 0, multiplier = 1;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (value > (UINT64_MAX - 9) / 10)
+			return -1;
+		value = value * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p != '\0') {
+		const char *unit = strchr(units, *p);
+
+		if (unit == NULL || p[1] != '\0')
+			return -1;
+		multiplier = multipliers[unit - units];
+	}
+	if (multiplier != 0 && value > UINT64_MAX / multiplier)
+		return -1;
+	*out = value * multiplier;
+	return 0;
+}
+
+int config_parse_duration(const char *s, int64_t *seconds)
+{
+	static const uint64_t mult[] = { 1, 60, 3600, 86400 };
+	uint64_t v;
+
+	if (config_parse_scaled(s, "smhd", mult, &v) != 0 || v > (uint64_t)INT32_MAX)
+		return -1;
+	*seconds = (int64_t)v;
+	return 0;
+}
+
+int config_parse_size(const char *s, size_t *bytes)
+{
+	static const uint64_t mult[] = { 1024, 1024, 1ULL << 20, 1ULL << 20,
+	    1ULL << 30, 1ULL << 30 };
+	uint64_t v;
+
+	if (config_parse_scaled(s, "kKmMgG", mult, &v) != 0 || v > SIZE_MAX)
+		return -1;
+	*bytes = (size_t)v;
+	return 0;
+}
+
+int config_parse_listen(const char *s, struct config_listen *out)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *port_text;
+	size_t host_len;
+	uint64_t port;
+	static const uint64_t one[] = { 1 };
+
+	memset(out, 0, sizeof(*out));
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+
+		if (end == NULL || end[1] != ':')
+			return -1;
+		host_len = (size_t)(end - s - 1);
+		if (host_len == 0 || host_len >= sizeof(host))
+			return -1;
+		memcpy(host, s + 1, host_len);
+		port_text = end + 2;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			return -1;
+		host_len = (size_t)(colon - s);
+		if (host_len == 0 || host_len >= sizeof(host))
+			return -1;
+		memcpy(host, s, host_len);
+		port_text = colon + 1;
+	}
+	host[host_len] = '\0';
+	if (config_parse_scaled(port_text, "", one, &port) != 0 || port > 65535)
+		return -1;
+	if (s[0] == '[') {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&out->addr;
+
+		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
+			return -1;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		out->addr_len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&out->addr;
+
+		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+			return -1;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		out->addr_len = sizeof(*a);
+	}
+	return 0;
+}
+
+static void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->default_ttl = 24 * 3600;
+	c->max_ttl = 7 * 86400;
+	c->max_body = 64 * 1024;
+	c->max_mailboxes = 1000000;
+	c->max_memory = (size_t)512 << 20;
+	c->max_connections = 10000;
+	c->max_wait = 60;
+	c->handshake_timeout = 10;
+	c->header_timeout = 10;
+	c->body_timeout = 30;
+	c->idle_timeout = 60;
+	c->log_level = LOG_INFO;
+}
+
+enum config_kind {
+	CONFIG_FLAG,        /* no value */
+	CONFIG_STRING,
+	CONFIG_DURATION,    /* seconds, at least min */
+	CONFIG_SIZE,        /* bytes, at least min */
+	CONFIG_COUNT,       /* plain number, at least min */
+	CONFIG_LISTEN,
+	CONFIG_LEVEL
+};
+
+struct config_option {
+	const char *name;
+	enum config_kind kind;
+	size_t offset;
+	uint64_t min;
+	const char *expects;    /* for the error line */
+};
+
+#define OPT(name, kind, field, min, expects) \
+	{ name, kind, offsetof(struct config, field), min, expects }
+
+static const struct config_option config_options[] = {
+	OPT("--listen", CONFIG_LISTEN, listen, 0, "ADDR:PORT, e.g. 127.0.0.1:8443 or [::]:443"),
+	OPT("--cert", CONFIG_STRING, cert_file, 0, "a file name"),
+	OPT("--key", CONFIG_STRING, key_file, 0, "a file name"),
+	OPT("--dev-cert-out", CONFIG_STRING, dev_cert_out, 0, "a file name"),
+	OPT("--public-url", CONFIG_STRING, public_url, 0, "an http:// or https:// URL"),
+	OPT("--default-ttl", CONFIG_DURATION, default_ttl, 1, "a duration such as 90s, 15m, 24h, 7d"),
+	OPT("--max-ttl", CONFIG_DURATION, max_ttl, 1, "a duration such as 90s, 15m, 24h, 7d"),
+	OPT("--max-body", CONFIG_SIZE, max_body, 1, "a size such as 65536, 64k, 8m"),
+	OPT("--max-mailboxes", CONFIG_COUNT, max_mailboxes, 1, "a positive number"),
+	OPT("--max-memory", CONFIG_SIZE, max_memory, 1, "a size such as 512m, 1g"),
+	OPT("--max-connections", CONFIG_COUNT, max_connections, 1, "a positive number"),
+	OPT("--max-wait", CONFIG_DURATION, max_wait, 0, "a duration such as 30s, 2m"),
+	OPT("--handshake-timeout", CONFIG_DURATION, handshake_timeout, 1, "a duration such as 10s"),
+	OPT("--header-timeout", CONFIG_DURATION, header_timeout, 1, "a duration such as 10s"),
+	OPT("--body-timeout", CONFIG_DURATION, body_timeout, 1, "a duration such as 30s"),
+	OPT("--idle-timeout", CONFIG_DURATION, idle_timeout, 1, "a duration such as 60s"),
+	OPT("--no-tls", CONFIG_FLAG, no_tls, 0, NULL),
+	OPT("--log-level", CONFIG_LEVEL, log_level, 0, "error, warn, info or debug"),
+};
+
+static const struct config_option *config_find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(config_options) / sizeof(config_options[0]); i++) {
+		if (strlen(config_options[i].name) == len &&
+		    strncmp(config_options[i].name, name, len) == 0)
+			return &config_options[i];
+	}
+	return NULL;
+}
+
+/* Store one option's value; 0 or -1 when the value is bad. */
+static int config_set(struct config *c, const struct config_option *o, const char *value)
+{
+	void *field = (char *)c + o->offset;
+	int64_t seconds;
+	size_t n;
+
+	switch (o->kind) {
+	case CONFIG_FLAG:
+		*(int *)field = 1;
+		return 0;
+	case CONFIG_STRING:
+		if (value[0] == '\0')
+			return -1;
+		*(const char **)field = value;
+		return 0;
+	case CONFIG_DURATION:
+		if (config_parse_duration(value, &seconds) != 0 || (uint64_t)seconds < o->min)
+			return -1;
+		*(int64_t *)field = seconds;
+		return 0;
+	case CONFIG_SIZE:
+		if (config_parse_size(value, &n) != 0 || n < o->min)
+			return -1;
+		*(size_t *)field = n;
+		return 0;
+	case CONFIG_COUNT: {
+		static const uint64_t one[] = { 1 };
+		uint64_t v;
+
+		if (config_parse_scaled(value, "", one, &v) != 0 || v < o->min || v > SIZE_MAX)
+			return -1;
+		*(size_t *)field = (size_t)v;
+		return 0;
+	}
+	case CONFIG_LISTEN:
+		if (c->listen_count == CONFIG_MAX_LISTEN ||
+		    config_parse_listen(value, &c->listen[c->listen_count]) != 0)
+			return -1;
+		c->listen_count++;
+		return 0;
+	case CONFIG_LEVEL:
+		return log_parse_level(value, (enum log_level *)field);
+	}
+	return -1;
+}
+
+/* Rules that tie options together, checked once all are read. */
+static int config_check(struct config *c, FILE *err)
+{
+	if ((c->cert_file == NULL) != (c->key_file == NULL)) {
+		fprintf(err, "relay: %s needs %s as well\n",
+		    c->cert_file ? "--cert" : "--key", c->cert_file ? "--key" : "--cert");
+		return -1;
+	}
+	if (c->no_tls && (c->cert_file || c->dev_cert_out)) {
+		fprintf(err, "relay: --no-tls cannot be combined with %s\n",
+		    c->cert_file ? "--cert" : "--dev-cert-out");
+		return -1;
+	}
+	if (c->dev_cert_out && c->cert_file) {
+		fprintf(err, "relay: --dev-cert-out writes the generated certificate, "
+		    "which is not made when --cert is given\n");
+		return -1;
+	}
+	if (c->default_ttl > c->max_ttl) {
+		fprintf(err, "relay: --default-ttl may not exceed --max-ttl\n");
+		return -1;
+	}
+	if (c->public_url && strncmp(c->public_url, "https://", 8) != 0 &&
+	    strncmp(c->public_url, "http://", 7) != 0) {
+		fprintf(err, "relay: --public-url expects an http:// or https:// URL\n");
+		return -1;
+	}
+	return 0;
+}
+
+enum config_result config_parse(struct config *c, int argc, char **argv,
+    FILE *out, FILE *err)
+{
+	config_defaults(c);
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *eq = strchr(arg, '='), *value = NULL;
+		size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+		const struct config_option *o;
+
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			fputs(config_usage, out);
+			return CONFIG_EXIT;
+		}
+		if (strcmp(arg, "--version") == 0) {
+			fprintf(out, "relay %s\n", CONFIG_VERSION);
+			return CONFIG_EXIT;
+		}
+		o = strncmp(arg, "--", 2) == 0 ? config_find(arg, name_len) : NULL;
+		if (o == NULL) {
+			fprintf(err, "relay: unknown option %.*s (see relay --help)\n",
+			    (int)name_len, arg);
+			return CONFIG_USAGE;
+		}
+		if (o->kind == CONFIG_FLAG) {
+			if (eq != NULL) {
+				fprintf(err, "relay: %s takes no value\n", o->name);
+				return CONFIG_USAGE;
+			}
+		} else if (eq != NULL) {
+			value = eq + 1;
+		} else if (i + 1 < argc) {
+			value = argv[++i];
+		} else {
+			fprintf(err, "relay: %s needs a value: %s\n", o->name, o->expects);
+			return CONFIG_USAGE;
+		}
+		if (config_set(c, o, value) != 0) {
+			if (o->kind == CONFIG_LISTEN && c->listen_count == CONFIG_MAX_LISTEN)
+				fprintf(err, "relay: --listen may be given at most %d times\n",
+				    CONFIG_MAX_LISTEN);
+			else
+				fprintf(err, "relay: bad value for %s: expected %s\n", o->name,
+				    o->expects);
+			return CONFIG_USAGE;
+		}
+	}
+	if (config_check(c, err) != 0)
+		return CONFIG_USAGE;
+	if (c->listen_count == 0)
+		config_parse_listen("127.0.0.1:8443", &c->listen[c->listen_count++]);
+	return CONFIG_RUN;
+}

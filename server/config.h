@@ -1,0 +1,66 @@
+/*
+ * config.h — the command line (spec section 9), parsed once at start.
+ *
+ * Scripts rely on this contract: durations take 90, 90s, 15m, 24h, 7d; sizes
+ * take 65536, 64k, 8m, 1g; an unknown option or a bad value is one line on
+ * stderr naming the option and exit status 2.
+ */
+#ifndef SERVER_CONFIG_H
+#define SERVER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "server/log.h"
+
+#define CONFIG_MAX_LISTEN 16
+
+struct config_listen {
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+};
+
+struct config {
+	struct config_listen listen[CONFIG_MAX_LISTEN];
+	size_t listen_count;
+	const char *cert_file;
+	const char *key_file;
+	const char *dev_cert_out;
+	const char *public_url;         /* NULL: https://localhost:PORT */
+	int64_t default_ttl;            /* seconds */
+	int64_t max_ttl;
+	size_t max_body;                /* bytes */
+	size_t max_mailboxes;
+	size_t max_memory;              /* bytes */
+	size_t max_connections;
+	int64_t max_wait;               /* seconds */
+	int64_t handshake_timeout;      /* seconds */
+	int64_t header_timeout;
+	int64_t body_timeout;
+	int64_t idle_timeout;
+	int no_tls;
+	enum log_level log_level;
+};
+
+enum config_result {
+	CONFIG_RUN,         /* start the relay */
+	CONFIG_EXIT,        /* --help or --version was answered: exit 0 */
+	CONFIG_USAGE        /* a one-line error was printed: exit 2 */
+};
+
+#define CONFIG_VERSION "1.0.0"
+
+/* Fill c from the arguments; help and version go to out, errors to err. */
+enum config_result config_parse(struct config *c, int argc, char **argv,
+    FILE *out, FILE *err);
+
+/* "90", "90s", "15m", "24h", "7d": 0 and seconds, or -1. */
+int config_parse_duration(const char *s, int64_t *seconds);
+/* "65536", "64k", "8m", "1g": 0 and bytes, or -1. */
+int config_parse_size(const char *s, size_t *bytes);
+/* "127.0.0.1:8443", "[::1]:8443" (port 0: any free port): 0 or -1. */
+int config_parse_listen(const char *s, struct config_listen *out);
+
+#endif

@@ -1,0 +1,579 @@
+/*
+ * conn.c — the connection state machine (after memcached's drive_machine).
+ *
+ * One driver, conn_drive(), runs the step for the current state until a step
+ * has to wait for the socket or a timer. Steps talk to the transport only, so
+ * TLS and plain sockets take the same path; a transport that wants the other
+ * readiness than the step expected (TLS reading during a write) simply gets
+ * that event armed.
+ *
+ *   HANDSHAKE ──► READ ◄──────► WRITE ──► SHUTDOWN ──► CLOSED
+ *                  │  ▲            ▲
+ *                  ▼  │            │
+ *                 PARKED ──────────┘   (long-poll answered)
+ *
+ * Input is parsed in place in one buffer per connection; answers to
+ * pipelined requests collect in one output buffer and leave together. Both
+ * buffers are given back while a connection idles between requests, so ten
+ * thousand quiet keep-alive connections cost little more than their TLS
+ * state. A connection is freed only by the callback that closed it, after the
+ * driver has returned, or by the server outside any of its callbacks.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "protocol/response.h"
+#include "server/conn.h"
+#include "server/server.h"
+#include "storage/alloc.h"
+
+#define CONN_IN_MIN 4096
+/* Requests answered per event, so one pipelining client cannot starve the
+ * others. */
+#define CONN_REQUESTS_PER_TURN 16
+
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+static void conn_on_read(evutil_socket_t fd, short what, void *arg);
+static void conn_on_write(evutil_socket_t fd, short what, void *arg);
+static void conn_on_timer(evutil_socket_t fd, short what, void *arg);
+
+/* Add or remove the socket events so that exactly these are armed. */
+static void conn_arm(struct conn *c, int want_read, int want_write)
+{
+	if (want_read != c->reading) {
+		if (want_read)
+			event_add(&c->read_ev, NULL);
+		else
+			event_del(&c->read_ev);
+		c->reading = (uint8_t)want_read;
+	}
+	if (want_write != c->writing) {
+		if (want_write)
+			event_add(&c->write_ev, NULL);
+		else
+			event_del(&c->write_ev);
+		c->writing = (uint8_t)want_write;
+	}
+}
+
+static void conn_set_timer(struct conn *c, enum conn_timer kind)
+{
+	struct server *s = c->server;
+	const struct timeval *tv = NULL;
+	struct timeval wait_tv;
+
+	c->timer_kind = kind;
+	switch (kind) {
+	case CONN_TIMER_NONE:
+		evtimer_del(&c->timer);
+		return;
+	case CONN_TIMER_HANDSHAKE: tv = s->handshake_tv; break;
+	case CONN_TIMER_FIRST: tv = s->header_tv; break;
+	case CONN_TIMER_HEAD: tv = s->header_tv; break;
+	case CONN_TIMER_BODY: tv = s->body_tv; break;
+	case CONN_TIMER_IDLE: tv = s->idle_tv; break;
+	case CONN_TIMER_WRITE: tv = s->idle_tv; break;
+	case CONN_TIMER_LINGER: tv = s->linger_tv; break;
+	case CONN_TIMER_WAIT:
+		wait_tv.tv_sec = c->wait.wait_s;
+		wait_tv.tv_usec = 0;
+		tv = &wait_tv;
+		break;
+	}
+	evtimer_add(&c->timer, tv);
+}
+
+/* Back to reading: the deadline depends on how far the request has come. */
+static void conn_set_request_timer(struct conn *c)
+{
+	if (http_idle(&c->parser, &c->in))
+		conn_set_timer(c, CONN_TIMER_IDLE);
+	else
+		conn_set_timer(c, http_in_body(&c->parser) ? CONN_TIMER_BODY : CONN_TIMER_HEAD);
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->state == CONN_CLOSED)
+		return;
+	if (c->state == CONN_PARKED)
+		api_wait_cancel(&c->wait);
+	conn_arm(c, 0, 0);
+	evtimer_del(&c->timer);
+	c->state = CONN_CLOSED;
+}
+
+/* An idle connection keeps no buffers. */
+static void conn_release_buffers(struct conn *c)
+{
+	if (c->in.data != NULL && http_idle(&c->parser, &c->in)) {
+		free(c->in.data);
+		c->in.data = NULL;
+		c->in.len = c->in.parsed = 0;
+		c->in_cap = 0;
+		http_next(&c->parser, &c->in);
+	}
+	if (c->out.data != NULL && c->out.len == 0)
+		buf_free(&c->out);
+}
+
+/* Room to read into, growing the buffer up to what one request may need.
+ * 0, or -1 when memory is short or the buffer is at its largest. */
+static int conn_make_room(struct conn *c, size_t want)
+{
+	const struct config *cfg = c->server->config;
+	size_t max = 8192 + cfg->max_body + CONN_IN_MIN, cap;
+	char *data;
+
+	if (c->in_cap - c->in.len >= want)
+		return 0;
+	http_compact(&c->parser, &c->in);
+	if (c->in_cap - c->in.len >= want)
+		return 0;
+	if (c->in_cap >= max)
+		return c->in.len < c->in_cap ? 0 : -1;
+	cap = c->in_cap ? c->in_cap : CONN_IN_MIN;
+	while (cap - c->in.len < want && cap < max)
+		cap *= 2;
+	if (cap > max)
+		cap = max;
+	data = realloc(c->in.data, cap);
+	if (data == NULL)
+		return c->in.len < c->in_cap ? 0 : -1;
+	c->in.data = data;
+	c->in_cap = cap;
+	return 0;
+}
+
+/* Send what is queued: 0 when all is sent, 1 when the socket is full (the
+ * right event is armed), -1 when the connection failed. */
+static int conn_flush(struct conn *c)
+{
+	while (c->out_sent < c->out.len) {
+		ssize_t n = c->transport->ops->write(c->transport, c->out.data + c->out_sent,
+		    c->out.len - c->out_sent);
+
+		if (n > 0) {
+			c->out_sent += (size_t)n;
+			continue;
+		}
+		if (n == TRANSPORT_WANT_WRITE) {
+			conn_arm(c, c->reading, 1);
+			return 1;
+		}
+		if (n == TRANSPORT_WANT_READ) {
+			conn_arm(c, 1, c->writing);
+			return 1;
+		}
+		return -1;
+	}
+	c->out.len = c->out_sent = 0;
+	return 0;
+}
+
+static int conn_step_handshake(struct conn *c)
+{
+	int r = c->transport->ops->handshake(c->transport);
+
+	if (r == 0) {
+		c->state = CONN_READ;
+		c->readable = 1;    /* the first request often came with the handshake */
+		conn_arm(c, 1, 0);
+		conn_set_timer(c, CONN_TIMER_FIRST);
+		return 0;
+	}
+	if (r == TRANSPORT_WANT_READ)
+		conn_arm(c, 1, 0);
+	else if (r == TRANSPORT_WANT_WRITE)
+		conn_arm(c, 0, 1);
+	else
+		conn_close(c);
+	return 1;
+}
+
+/* The parser or a deadline gave up on the request: answer and close. */
+static void conn_fail_request(struct conn *c, int status)
+{
+	struct server *s = c->server;
+
+	api_error(s->api, server_now(s), &c->parser.req, &c->in, status, &c->out);
+	c->close_after = 1;
+	c->state = CONN_WRITE;
+}
+
+static void conn_wait_ready(struct api_wait *w)
+{
+	struct conn *c = container_of(w, struct conn, wait);
+
+	c->state = CONN_WRITE;
+	if (!w->keep_alive)
+		c->close_after = 1;
+	conn_set_timer(c, CONN_TIMER_NONE);
+	/* Answer from this connection's own callback, not from inside the
+	 * request that woke it. */
+	event_active(&c->write_ev, EV_WRITE, 0);
+}
+
+/* A whole request is in: answer it. 0 to go on, 1 to stop driving. */
+static int conn_answer(struct conn *c)
+{
+	struct server *s = c->server;
+	enum api_result result;
+	int close = 0;
+
+	c->handled++;
+	result = api_handle(s->api, server_now(s), &c->parser.req, &c->in, &c->out,
+	    &c->wait, &close);
+	http_next(&c->parser, &c->in);
+	if (close)
+		c->close_after = 1;
+	if (result == API_PARKED) {
+		c->state = CONN_PARKED;
+		conn_set_timer(c, CONN_TIMER_WAIT);
+		return 0;
+	}
+	conn_set_request_timer(c);
+	if (c->close_after || c->handled >= CONN_REQUESTS_PER_TURN)
+		c->state = CONN_WRITE;
+	return 0;
+}
+
+static int conn_step_read(struct conn *c)
+{
+	const struct transport_ops *ops = c->transport->ops;
+
+	for (;;) {
+		ssize_t n;
+
+		switch (http_parse(&c->parser, &c->in)) {
+		case HTTP_PARSE_HEAD:
+			conn_set_timer(c, CONN_TIMER_BODY);
+			/* Room for a body of known length in one go (the parser
+			 * has already refused one over --max-body). */
+			if (!(c->parser.ll.flags & F_CHUNKED) &&
+			    conn_make_room(c, c->parser.ll.content_length) != 0) {
+				conn_close(c);
+				return 1;
+			}
+			/* Tell a waiting client to send the body, unless it has
+			 * already started to. */
+			if (c->parser.req.expect_continue && c->in.parsed == c->in.len) {
+				response_continue(&c->out);
+				c->state = CONN_WRITE;
+				return 0;
+			}
+			continue;
+		case HTTP_PARSE_DONE:
+			conn_answer(c);
+			if (c->state != CONN_READ)
+				return 0;
+			continue;
+		case HTTP_PARSE_ERROR:
+			conn_fail_request(c, c->parser.error_status);
+			return 0;
+		case HTTP_PARSE_MORE:
+			break;
+		}
+		/* Answers go out before more input is read. */
+		if (c->out.len > c->out_sent) {
+			c->state = CONN_WRITE;
+			return 0;
+		}
+		if (!http_idle(&c->parser, &c->in) &&
+		    (c->timer_kind == CONN_TIMER_FIRST || c->timer_kind == CONN_TIMER_IDLE))
+			conn_set_timer(c, CONN_TIMER_HEAD);
+		if (!c->readable && !ops->pending(c->transport)) {
+			conn_release_buffers(c);
+			conn_arm(c, 1, c->writing);
+			return 1;
+		}
+		if (conn_make_room(c, 1024) != 0) {
+			conn_close(c);
+			return 1;
+		}
+		n = ops->read(c->transport, c->in.data + c->in.len, c->in_cap - c->in.len);
+		if (n > 0) {
+			c->in.len += (size_t)n;
+			continue;
+		}
+		if (n == TRANSPORT_WANT_READ) {
+			c->readable = 0;
+			continue;
+		}
+		if (n == TRANSPORT_WANT_WRITE) {
+			conn_arm(c, 0, 1);
+			return 1;
+		}
+		/* End of stream or a broken connection: nobody to answer. */
+		conn_close(c);
+		return 1;
+	}
+}
+
+static int conn_step_write(struct conn *c)
+{
+	int r = conn_flush(c);
+
+	if (r < 0) {
+		conn_close(c);
+		return 1;
+	}
+	if (r > 0) {
+		/* Hold input until the client takes what it was sent. */
+		conn_arm(c, c->writing ? 0 : 1, c->writing);
+		if (c->timer_kind != CONN_TIMER_WRITE)
+			conn_set_timer(c, CONN_TIMER_WRITE);
+		return 1;
+	}
+	if (c->close_after) {
+		c->state = CONN_SHUTDOWN;
+		conn_set_timer(c, CONN_TIMER_LINGER);
+		return 0;
+	}
+	c->state = CONN_READ;
+	conn_arm(c, 1, 0);
+	if (c->timer_kind == CONN_TIMER_WRITE || c->timer_kind == CONN_TIMER_NONE)
+		conn_set_request_timer(c);
+	if (c->handled >= CONN_REQUESTS_PER_TURN) {
+		/* Budget spent: carry on in a later turn of the loop. */
+		c->readable = 1;
+		event_active(&c->read_ev, EV_READ, 0);
+		return 1;
+	}
+	return 0;
+}
+
+/* While a long-poll waits, send any earlier answers and watch for the client
+ * leaving; what it sends meanwhile is kept for later. */
+static int conn_step_parked(struct conn *c)
+{
+	int blocked = 0;
+
+	if (c->out.len > c->out_sent) {
+		int r = conn_flush(c);
+
+		if (r < 0) {
+			conn_close(c);
+			return 1;
+		}
+		blocked = r > 0;
+	}
+	while (c->readable) {
+		ssize_t n;
+
+		if (conn_make_room(c, 1) != 0) {
+			/* Full: stop reading until the wait is over. */
+			conn_arm(c, 0, blocked);
+			return 1;
+		}
+		n = c->transport->ops->read(c->transport, c->in.data + c->in.len,
+		    c->in_cap - c->in.len);
+		if (n > 0) {
+			c->in.len += (size_t)n;
+		} else if (n == TRANSPORT_WANT_READ) {
+			c->readable = 0;
+		} else if (n == TRANSPORT_WANT_WRITE) {
+			conn_arm(c, 0, 1);
+			return 1;
+		} else {
+			conn_close(c);
+			return 1;
+		}
+	}
+	conn_release_buffers(c);
+	conn_arm(c, 1, blocked);
+	return 1;
+}
+
+/* Say goodbye (TLS close_notify), stop sending, and read until the client
+ * closes too, so that its unread bytes cannot make the kernel reset the
+ * connection before it has read our last answer. */
+static int conn_step_shutdown(struct conn *c)
+{
+	char sink[4096];
+
+	if (c->transport != NULL) {
+		int r = c->transport->ops->shutdown(c->transport);
+
+		if (r == TRANSPORT_WANT_WRITE || r == TRANSPORT_WANT_READ) {
+			conn_arm(c, r == TRANSPORT_WANT_READ, r == TRANSPORT_WANT_WRITE);
+			return 1;
+		}
+		c->transport->ops->free(c->transport);
+		c->transport = NULL;
+		shutdown(c->fd, SHUT_WR);
+	}
+	for (;;) {
+		ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+
+		if (n > 0)
+			continue;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			conn_arm(c, 1, 0);
+			return 1;
+		}
+		conn_close(c);
+		return 1;
+	}
+}
+
+static void conn_drive(struct conn *c)
+{
+	int stop = 0;
+
+	c->handled = 0;
+	while (!stop) {
+		switch (c->state) {
+		case CONN_HANDSHAKE: stop = conn_step_handshake(c); break;
+		case CONN_READ: stop = conn_step_read(c); break;
+		case CONN_PARKED: stop = conn_step_parked(c); break;
+		case CONN_WRITE: stop = conn_step_write(c); break;
+		case CONN_SHUTDOWN: stop = conn_step_shutdown(c); break;
+		case CONN_CLOSED: stop = 1; break;
+		}
+	}
+}
+
+static void conn_timeout(struct conn *c)
+{
+	enum conn_timer kind = c->timer_kind;
+
+	c->timer_kind = CONN_TIMER_NONE;
+	switch (kind) {
+	case CONN_TIMER_FIRST:
+	case CONN_TIMER_HEAD:
+	case CONN_TIMER_BODY:
+		if (c->state == CONN_READ) {
+			conn_fail_request(c, 408);
+			break;
+		}
+		conn_close(c);
+		break;
+	case CONN_TIMER_WAIT:
+		if (c->state == CONN_PARKED) {
+			api_wait_timeout(&c->wait, 0);
+			if (!c->wait.keep_alive)
+				c->close_after = 1;
+			c->state = CONN_WRITE;
+		}
+		break;
+	default:
+		conn_close(c);
+		break;
+	}
+}
+
+/* Every callback ends here: the connection is freed only after the driver
+ * has let go of it. */
+static void conn_after_event(struct conn *c)
+{
+	if (c->state == CONN_CLOSED)
+		conn_free(c);
+}
+
+static void conn_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->readable = 1;
+	conn_drive(c);
+	conn_after_event(c);
+}
+
+static void conn_on_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	conn_drive(c);
+	conn_after_event(c);
+}
+
+static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	conn_timeout(c);
+	conn_drive(c);
+	conn_after_event(c);
+}
+
+struct conn *conn_new(struct server *s, int fd, struct transport *t)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+	int one = 1;
+
+	/* Answers are written whole; do not hold them back for more. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->server = s;
+	c->fd = fd;
+	c->transport = t;
+	c->state = CONN_HANDSHAKE;
+	event_assign(&c->read_ev, s->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
+	event_assign(&c->write_ev, s->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
+	evtimer_assign(&c->timer, s->base, conn_on_timer, c);
+	http_parser_init(&c->parser, 8192, s->config->max_body);
+	buf_init(&c->out);
+	c->wait.out = &c->out;
+	c->wait.ready = conn_wait_ready;
+	conn_set_timer(c, CONN_TIMER_HANDSHAKE);
+	conn_arm(c, 1, 0);
+	return c;
+}
+
+int conn_stop(struct conn *c)
+{
+	switch (c->state) {
+	case CONN_HANDSHAKE:
+		break;
+	case CONN_READ:
+		if (!http_idle(&c->parser, &c->in) || c->out.len > c->out_sent) {
+			c->close_after = 1;
+			return 0;
+		}
+		break;
+	case CONN_PARKED:
+		api_wait_timeout(&c->wait, 1);
+		c->close_after = 1;
+		c->state = CONN_WRITE;
+		conn_set_timer(c, CONN_TIMER_NONE);
+		event_active(&c->write_ev, EV_WRITE, 0);
+		return 0;
+	case CONN_WRITE:
+		c->close_after = 1;
+		return 0;
+	case CONN_SHUTDOWN:
+		return 0;
+	case CONN_CLOSED:
+		break;
+	}
+	conn_close(c);
+	conn_free(c);
+	return 1;
+}
+
+void conn_free(struct conn *c)
+{
+	conn_close(c);
+	if (c->transport != NULL)
+		c->transport->ops->free(c->transport);
+	close(c->fd);
+	free(c->in.data);
+	buf_free(&c->out);
+	server_conn_gone(c->server, c);
+	free(c);
+}

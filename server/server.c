@@ -1,0 +1,301 @@
+/*
+ * server.c — process-wide set-up, the accept path, the tick and the stop.
+ *
+ * Stopping is graceful: on the first SIGINT or SIGTERM the listeners close,
+ * idle connections close at once, parked long-polls are answered, and
+ * requests under way are finished; the loop ends when the last connection is
+ * gone (or after a grace period). A second signal stops at once.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "protocol/api.h"
+#include "server/conn.h"
+#include "server/rng.h"
+#include "server/server.h"
+#include "server/tls.h"
+#include "server/transport.h"
+#include "storage/alloc.h"
+#include "storage/store.h"
+
+#define SERVER_GRACE_SECONDS 10
+#define SERVER_LINGER_SECONDS 2
+#define SERVER_STARVED_PAUSE_SECONDS 1
+
+int64_t server_now(struct server *s)
+{
+	struct timeval tv;
+
+	event_base_gettimeofday_cached(s->base, &tv);
+	return (int64_t)tv.tv_sec;
+}
+
+static void server_update_accepting(struct server *s)
+{
+	int on = !s->stopping && !s->accept_full && !s->accept_starved;
+
+	for (size_t i = 0; i < s->listener_count; i++)
+		listener_enable(&s->listeners[i], on);
+}
+
+void server_accept(struct server *s, int fd)
+{
+	struct transport *t;
+	struct conn *c;
+
+	t = s->tls ? tls_transport_new(s->tls, fd) : transport_plain_new(fd);
+	if (t == NULL) {
+		log_at(&s->log, LOG_WARN, "no memory for a new connection; refused it");
+		close(fd);
+		return;
+	}
+	c = conn_new(s, fd, t);
+	c->next = s->conns;
+	if (s->conns != NULL)
+		s->conns->prev = c;
+	s->conns = c;
+	s->conn_count++;
+	if (s->conn_count >= s->config->max_connections && !s->accept_full) {
+		log_at(&s->log, LOG_INFO, "%zu connections open: no new ones until one closes",
+		    s->conn_count);
+		s->accept_full = 1;
+		server_update_accepting(s);
+	}
+}
+
+void server_accept_starved(struct server *s)
+{
+	struct timeval pause = { SERVER_STARVED_PAUSE_SECONDS, 0 };
+
+	if (s->accept_starved)
+		return;
+	log_at(&s->log, LOG_WARN, "out of file descriptors with %zu connections open; "
+	    "accepting again in %d s", s->conn_count, SERVER_STARVED_PAUSE_SECONDS);
+	s->accept_starved = 1;
+	server_update_accepting(s);
+	evtimer_add(s->accept_retry, &pause);
+}
+
+static void server_on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+
+	(void)fd;
+	(void)what;
+	s->accept_starved = 0;
+	server_update_accepting(s);
+}
+
+void server_conn_gone(struct server *s, struct conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	s->conn_count--;
+	if (s->accept_full && s->conn_count < s->config->max_connections) {
+		s->accept_full = 0;
+		server_update_accepting(s);
+	}
+	if (s->stopping && s->conn_count == 0)
+		event_base_loopexit(s->base, NULL);
+}
+
+static void server_expire(struct server *s)
+{
+	if (api_tick(s->api, server_now(s)))
+		event_active(s->expire_more, EV_TIMEOUT, 0);
+}
+
+static void server_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	server_expire(arg);
+}
+
+static void server_on_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+
+	(void)fd;
+	(void)what;
+	log_at(&s->log, LOG_WARN, "%zu connections still open after %d s; closing them",
+	    s->conn_count, SERVER_GRACE_SECONDS);
+	event_base_loopexit(s->base, NULL);
+}
+
+static void server_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *s = arg;
+	struct timeval grace = { SERVER_GRACE_SECONDS, 0 };
+	struct conn *c, *next;
+
+	(void)what;
+	if (s->stopping) {
+		log_at(&s->log, LOG_INFO, "second signal: stopping now");
+		event_base_loopexit(s->base, NULL);
+		return;
+	}
+	s->stopping = 1;
+	log_at(&s->log, LOG_INFO, "%s: finishing %zu connections, then stopping",
+	    sig == SIGINT ? "SIGINT" : "SIGTERM", s->conn_count);
+	for (size_t i = 0; i < s->listener_count; i++)
+		listener_close(&s->listeners[i]);
+	for (c = s->conns; c != NULL; c = next) {
+		next = c->next;
+		conn_stop(c);
+	}
+	if (s->conn_count == 0)
+		event_base_loopexit(s->base, NULL);
+	else
+		evtimer_add(s->grace, &grace);
+}
+
+static const struct timeval *server_common_timeout(struct server *s, int64_t seconds)
+{
+	struct timeval tv = { (time_t)seconds, 0 };
+
+	return event_base_init_common_timeout(s->base, &tv);
+}
+
+static char *server_public_url(const struct server *s)
+{
+	const char *name = s->listeners[0].name, *port = strrchr(name, ':');
+	char url[128];
+
+	if (s->config->public_url != NULL) {
+		char *copy = xstrdup(s->config->public_url);
+		size_t len = strlen(copy);
+
+		while (len > 0 && copy[len - 1] == '/')
+			copy[--len] = '\0';
+		return copy;
+	}
+	snprintf(url, sizeof(url), "%s://localhost%s", s->tls ? "https" : "http", port);
+	return xstrdup(url);
+}
+
+/* Print a one-line start error. */
+static int server_fail(const char *what)
+{
+	fprintf(stderr, "relay: %s\n", what);
+	return -1;
+}
+
+int server_init(struct server *s, const struct config *config)
+{
+	struct store_limits limits = { config->max_mailboxes, config->max_memory };
+	struct api_config api_config;
+	char err[512];
+
+	memset(s, 0, sizeof(*s));
+	s->config = config;
+	s->log.level = config->log_level;
+	signal(SIGPIPE, SIG_IGN);
+	s->base = event_base_new();
+	if (s->base == NULL)
+		return server_fail("cannot create the event loop");
+	s->rng = rng_new(err, sizeof(err));
+	if (s->rng == NULL)
+		return server_fail(err);
+	if (!config->no_tls) {
+		struct tls_options opts = { config->cert_file, config->key_file,
+		    config->dev_cert_out };
+
+		s->tls = tls_new(&opts, s->rng, err, sizeof(err));
+		if (s->tls == NULL)
+			return server_fail(err);
+	}
+	for (size_t i = 0; i < config->listen_count; i++) {
+		if (listener_open(&s->listeners[i], s, &config->listen[i], err, sizeof(err)) != 0)
+			return server_fail(err);
+		s->listener_count++;
+	}
+	s->store = store_new(&limits, rng_bytes, s->rng);
+	if (s->store == NULL)
+		return server_fail("the random generator failed");
+	s->public_url = server_public_url(s);
+	api_config.public_url = s->public_url;
+	api_config.default_ttl = config->default_ttl;
+	api_config.max_ttl = config->max_ttl;
+	api_config.max_wait = (unsigned)config->max_wait;
+	api_config.hsts = s->tls != NULL;
+	s->api = api_new(&api_config, s->store, server_now(s));
+
+	s->handshake_tv = server_common_timeout(s, config->handshake_timeout);
+	s->header_tv = server_common_timeout(s, config->header_timeout);
+	s->body_tv = server_common_timeout(s, config->body_timeout);
+	s->idle_tv = server_common_timeout(s, config->idle_timeout);
+	s->linger_tv = server_common_timeout(s, SERVER_LINGER_SECONDS);
+	s->tick = event_new(s->base, -1, EV_PERSIST, server_on_tick, s);
+	s->expire_more = event_new(s->base, -1, 0, server_on_tick, s);
+	s->accept_retry = evtimer_new(s->base, server_on_accept_retry, s);
+	s->grace = evtimer_new(s->base, server_on_grace_over, s);
+	s->sigint = evsignal_new(s->base, SIGINT, server_on_signal, s);
+	s->sigterm = evsignal_new(s->base, SIGTERM, server_on_signal, s);
+	if (s->tick == NULL || s->expire_more == NULL || s->accept_retry == NULL ||
+	    s->grace == NULL || s->sigint == NULL || s->sigterm == NULL)
+		return server_fail("cannot create the event loop's timers");
+	{
+		struct timeval second = { 1, 0 };
+
+		event_add(s->tick, &second);
+	}
+	event_add(s->sigint, NULL);
+	event_add(s->sigterm, NULL);
+
+	/* Scripts wait for these lines, so they leave at once. */
+	if (s->tls != NULL) {
+		printf("relay: certificate SHA-256 fingerprint %s\n", tls_fingerprint(s->tls));
+		if (config->dev_cert_out != NULL)
+			printf("relay: self-signed certificate for localhost written to %s\n",
+			    config->dev_cert_out);
+	} else {
+		printf("relay: TLS is OFF (--no-tls): plain HTTP, to be used only behind "
+		    "a TLS-terminating proxy\n");
+	}
+	for (size_t i = 0; i < s->listener_count; i++)
+		printf("relay: listening on %s://%s\n", s->tls ? "https" : "http",
+		    s->listeners[i].name);
+	fflush(stdout);
+	return 0;
+}
+
+void server_run(struct server *s)
+{
+	event_base_dispatch(s->base);
+}
+
+void server_free(struct server *s)
+{
+	while (s->conns != NULL)
+		conn_free(s->conns);
+	for (size_t i = 0; i < s->listener_count; i++)
+		listener_close(&s->listeners[i]);
+	if (s->tick)
+		event_free(s->tick);
+	if (s->expire_more)
+		event_free(s->expire_more);
+	if (s->accept_retry)
+		event_free(s->accept_retry);
+	if (s->grace)
+		event_free(s->grace);
+	if (s->sigint)
+		event_free(s->sigint);
+	if (s->sigterm)
+		event_free(s->sigterm);
+	api_free(s->api);
+	store_free(s->store);
+	free(s->public_url);
+	tls_free(s->tls);
+	rng_free(s->rng);
+	if (s->base)
+		event_base_free(s->base);
+	memset(s, 0, sizeof(*s));
+}

@@ -1,0 +1,62 @@
+/*
+ * server.h — the one server object: everything the process owns.
+ *
+ * One libevent loop drives listeners, connections, the once-a-second tick
+ * (clock and expiry) and the signals. There is no other global state: every
+ * module reaches what it needs through this object.
+ */
+#ifndef SERVER_SERVER_H
+#define SERVER_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "server/config.h"
+#include "server/listener.h"
+#include "server/log.h"
+
+struct conn;
+
+struct server {
+	struct event_base *base;
+	const struct config *config;
+	struct log log;
+	struct rng *rng;
+	struct tls *tls;                /* NULL with --no-tls */
+	struct store *store;
+	struct api *api;
+	char *public_url;
+	struct listener listeners[CONFIG_MAX_LISTEN];
+	size_t listener_count;
+	struct conn *conns;             /* every open connection */
+	size_t conn_count;
+	int accept_full;                /* paused at --max-connections */
+	int accept_starved;             /* paused for a moment: out of descriptors */
+	int stopping;                   /* SIGINT or SIGTERM received */
+	struct event *tick;             /* once a second: clock, expiry */
+	struct event *expire_more;      /* expiry left work for the next turn */
+	struct event *accept_retry;     /* ends an out-of-descriptors pause */
+	struct event *grace;            /* bounds a graceful stop */
+	struct event *sigint, *sigterm;
+	/* libevent "common timeouts": O(1) timers for the fixed durations. */
+	const struct timeval *handshake_tv, *header_tv, *body_tv, *idle_tv, *linger_tv;
+};
+
+/* 0, or -1 after printing one line on stderr (the relay cannot start). */
+int server_init(struct server *s, const struct config *config);
+/* Serve until SIGINT or SIGTERM and every connection has finished. */
+void server_run(struct server *s);
+void server_free(struct server *s);
+
+/* Wall-clock Unix seconds, read once per loop turn. */
+int64_t server_now(struct server *s);
+/* A listener accepted a connection. */
+void server_accept(struct server *s, int fd);
+/* accept() ran out of descriptors or memory: pause accepting for a moment. */
+void server_accept_starved(struct server *s);
+/* A connection was freed. */
+void server_conn_gone(struct server *s, struct conn *c);
+
+#endif

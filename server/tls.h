@@ -1,0 +1,42 @@
+/*
+ * tls.h — the relay's TLS server configuration, on mbedTLS.
+ *
+ * One struct tls holds the certificate chain and key (loaded from PEM files,
+ * or a self-signed ECDSA P-256 certificate for "localhost" generated at start
+ * when none is given), the session-ticket keys and the mbedTLS configuration:
+ * TLS 1.2 at least (1.3 where the library has it), forward-secret AEAD suites
+ * only, no renegotiation, no compression. tls_transport_new() wraps one
+ * accepted socket in that configuration behind the transport interface.
+ *
+ * It builds against mbedTLS 2.28 (Debian 12) and 3.x.
+ */
+#ifndef SERVER_TLS_H
+#define SERVER_TLS_H
+
+#include <stddef.h>
+
+#include "server/transport.h"
+
+struct tls;
+struct rng;
+
+struct tls_options {
+	const char *cert_file;    /* PEM chain; NULL with key_file NULL: dev cert */
+	const char *key_file;     /* PEM private key (ECDSA or RSA) */
+	const char *dev_cert_out; /* where to write the generated cert, or NULL */
+};
+
+/* NULL on failure, with a one-line reason in err (no newline). The rng must
+ * outlive the returned object. */
+struct tls *tls_new(const struct tls_options *opts, struct rng *rng,
+    char *err, size_t err_len);
+void tls_free(struct tls *tls);
+
+/* SHA-256 of the leaf certificate's DER, as "AB:CD:…" (95 characters). */
+const char *tls_fingerprint(const struct tls *tls);
+
+/* A server-side TLS transport over fd (already non-blocking), or NULL when
+ * memory is short. */
+struct transport *tls_transport_new(struct tls *tls, int fd);
+
+#endif

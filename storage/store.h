@@ -1,0 +1,209 @@
+/*
+ * store.h — the mailbox store: every mailbox the relay holds, in memory.
+ *
+ * This is the narrow interface behind which mailboxes live: create, get,
+ * update (payload, tokens, binding), delete, expire, iterate, plus the retry
+ * records of the spec's section 5 and the waiters that long-polls park on a
+ * mailbox. It knows nothing of HTTP, TLS or sockets: identifiers and claims
+ * are 16 raw bytes, strings are opaque bytes, time is handed in as `now`.
+ * A shared backend (Redis, Valkey) for several relays would implement the
+ * same calls.
+ *
+ * Every byte held for a mailbox is counted so that the operator's limits
+ * (--max-mailboxes, --max-memory) can be enforced before memory runs out.
+ */
+#ifndef STORAGE_STORE_H
+#define STORAGE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/expiry.h"
+#include "storage/table.h"
+
+#define MAILBOX_ID_LEN 16
+#define MAILBOX_CLAIM_LEN 16
+#define STORE_REQUEST_ID_MAX 128
+
+/* What the Receiver may do; the Sender may always do everything. */
+enum mailbox_right {
+	MAILBOX_READ = 1,
+	MAILBOX_WRITE = 2,
+	MAILBOX_DELETE = 4
+};
+
+enum mailbox_party {
+	MAILBOX_SENDER = 0,
+	MAILBOX_RECEIVER = 1
+};
+
+/* A length-counted byte string handed to the store; ptr NULL means absent. */
+struct store_bytes {
+	const char *ptr;
+	size_t len;
+};
+
+/* The payload as the device sent it: data stays in its base64 text form, so
+ * reads serve it without decoding and encoding again. */
+struct mailbox_payload {
+	uint32_t data_len;
+	uint8_t type_len;
+	char bytes[];           /* type, then data */
+};
+
+struct mailbox_display {
+	uint16_t title_len, description_len, image_url_len;
+	char bytes[];           /* title, description, image URL */
+};
+
+struct mailbox_token {
+	uint16_t type_len, data_len;
+	char bytes[];           /* type, then data */
+};
+
+struct store_record;
+struct mailbox_waiter;
+
+struct mailbox {
+	struct table_node node;             /* key: the identifier */
+	struct expiry_node expiry;
+	uint8_t sender_claim[MAILBOX_CLAIM_LEN];
+	uint8_t receiver_claim[MAILBOX_CLAIM_LEN];
+	uint8_t rights;                     /* enum mailbox_right bits */
+	uint8_t receiver_bound;
+	uint64_t etag;                      /* changes with every payload update */
+	struct mailbox_payload *payload;
+	struct mailbox_display *display;
+	struct mailbox_token *tokens[2];    /* by enum mailbox_party */
+	struct store_record *records;       /* retry records that point here */
+	struct mailbox_waiter *waiters;     /* parked long-polls */
+	size_t bytes;                       /* all memory accounted to it */
+};
+
+#define mailbox_id(mb) ((mb)->node.key)
+#define mailbox_payload_type(p) ((p)->bytes)
+#define mailbox_payload_data(p) ((p)->bytes + (p)->type_len)
+#define mailbox_display_title(d) ((d)->bytes)
+#define mailbox_display_description(d) ((d)->bytes + (d)->title_len)
+#define mailbox_display_image_url(d) \
+	((d)->bytes + (d)->title_len + (d)->description_len)
+#define mailbox_token_type(t) ((t)->bytes)
+#define mailbox_token_data(t) ((t)->bytes + (t)->type_len)
+
+/* Everything a new mailbox starts with. */
+struct mailbox_spec {
+	uint8_t sender_claim[MAILBOX_CLAIM_LEN];
+	uint8_t rights;
+	int64_t expires_at;                 /* Unix seconds */
+	struct store_bytes payload_type, payload_data;
+	struct store_bytes title, description, image_url;
+	struct store_bytes token_type, token_data;   /* ptr NULL: no token */
+};
+
+/*
+ * A waiter is parked on one mailbox until the mailbox changes or goes.
+ * wake() is called once, after the waiter has been unlinked (w->mailbox is
+ * NULL by then), with the changed mailbox, or with NULL when it was deleted or
+ * expired. It may read the mailbox but must not call back into the store.
+ */
+struct mailbox_waiter {
+	struct mailbox_waiter *next, *prev;
+	struct mailbox *mailbox;
+	void (*wake)(struct mailbox_waiter *w, const struct mailbox *mb);
+};
+
+/* Operations that the retry rule of the spec's section 5 covers. */
+enum store_op {
+	STORE_OP_CREATE = 1,
+	STORE_OP_UPDATE,
+	STORE_OP_RELINQUISH
+};
+
+/* The last successful retryable call of one claim. */
+struct store_record {
+	struct table_node node;             /* key: the claim */
+	struct store_record *mailbox_next;  /* in its mailbox's list */
+	struct mailbox *mailbox;
+	uint8_t op;                         /* enum store_op */
+	uint8_t result;                     /* what the answer said, for the caller */
+	uint8_t request_id_len;
+	char request_id[];
+};
+
+/* What an update replaces; a NULL ptr leaves that part as it is. */
+struct mailbox_change {
+	struct store_bytes payload_type, payload_data;
+	struct store_bytes token_type, token_data;
+	enum mailbox_party token_party;
+};
+
+enum store_result {
+	STORE_OK = 0,
+	STORE_FULL,         /* a configured limit would be exceeded */
+	STORE_NO_MEMORY,    /* malloc failed */
+	STORE_NO_RANDOM     /* the random generator failed */
+};
+
+struct store_limits {
+	size_t max_mailboxes;
+	size_t max_bytes;
+};
+
+struct store_stats {
+	size_t mailboxes;
+	size_t records;
+	size_t bytes;       /* everything accounted, tables included */
+};
+
+/* Same shape as mbedTLS's f_rng: 0 on success. */
+typedef int (*store_random_fn)(void *ctx, unsigned char *out, size_t len);
+
+/* NULL when the random generator fails. */
+struct store *store_new(const struct store_limits *limits, store_random_fn random,
+    void *random_ctx);
+/* Frees every mailbox. No waiter may still be parked. */
+void store_free(struct store *store);
+
+/* A new mailbox with a fresh random version-4 identifier. */
+enum store_result store_create(struct store *store, const struct mailbox_spec *spec,
+    struct mailbox **out);
+/* The live mailbox with this identifier, or NULL if absent or expired by now. */
+struct mailbox *store_get(struct store *store, const uint8_t id[MAILBOX_ID_LEN],
+    int64_t now);
+/* Replace the payload (changing the ETag and waking every waiter), one
+ * party's notification token, or both, all or nothing. */
+enum store_result store_update(struct store *store, struct mailbox *mb,
+    const struct mailbox_change *change);
+void store_bind_receiver(struct store *store, struct mailbox *mb,
+    const uint8_t claim[MAILBOX_CLAIM_LEN]);
+/* Unbind the Receiver and forget its token. */
+void store_unbind_receiver(struct store *store, struct mailbox *mb);
+/* Remove the mailbox with its records; its waiters wake with NULL. */
+void store_delete(struct store *store, struct mailbox *mb);
+/* Delete up to budget mailboxes whose expiry instant is <= now; returns how
+ * many were deleted. */
+size_t store_expire(struct store *store, int64_t now, size_t budget);
+/* Visit every mailbox (expired ones not yet collected included). */
+void store_iterate(struct store *store,
+    void (*fn)(const struct mailbox *mb, void *arg), void *arg);
+
+void store_watch(struct mailbox *mb, struct mailbox_waiter *w);
+/* Unpark a waiter that has not been woken; harmless when it was. */
+void store_unwatch(struct mailbox_waiter *w);
+
+const struct store_record *store_record_find(struct store *store,
+    const uint8_t claim[MAILBOX_CLAIM_LEN]);
+/* Remember this claim's last successful call, replacing its previous record.
+ * A request_id of length 0 forgets the claim's record. Failure to remember
+ * (no memory, store full) only loses the retry and is not reported. */
+void store_record_set(struct store *store, const uint8_t claim[MAILBOX_CLAIM_LEN],
+    struct mailbox *mb, enum store_op op, uint8_t result,
+    const char *request_id, size_t request_id_len);
+
+struct store_stats store_stats(const struct store *store);
+
+/* Constant-time comparison of two claims. */
+int store_claim_equal(const uint8_t a[MAILBOX_CLAIM_LEN],
+    const uint8_t b[MAILBOX_CLAIM_LEN]);
+
+#endif
