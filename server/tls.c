@@ -1,0 +1,637 @@
+/*
+ * tls.c — the relay's TLS server side, on mbedTLS 2.28 or 3.x.
+ *
+ * tls_new() builds the one mbedtls_ssl_config that every connection shares:
+ * the certificate chain and key (from PEM files, or a self-signed development
+ * certificate made at start), the session-ticket keys, and a policy narrower
+ * than mbedTLS's defaults: TLS 1.2 at least, ECDHE with AEAD ciphers only,
+ * no renegotiation. tls_transport_new() puts one accepted socket behind that
+ * configuration and the transport interface, so that the connection code
+ * sees only "bytes" or "wait until readable/writable".
+ *
+ * The differences between mbedTLS 2.28 and 3.x stay inside
+ * MBEDTLS_VERSION_NUMBER guards, and nothing here reads a structure member
+ * that 3.x makes private. This file never logs, and never turns on mbedTLS's
+ * debug output, which prints key material at its higher levels.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+/* version.h pulls in the library's configuration (config.h on 2.28,
+ * build_info.h on 3.x), which every guard below depends on. */
+#include <mbedtls/version.h>
+#include <mbedtls/ecp.h>
+#include <mbedtls/error.h>
+#include <mbedtls/md.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/ssl_ticket.h>
+#include <mbedtls/x509_crt.h>
+#if MBEDTLS_VERSION_NUMBER < 0x03040000
+#include <mbedtls/bignum.h>
+#endif
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
+#include <psa/crypto.h>
+#endif
+
+#include "server/rng.h"
+#include "server/tls.h"
+
+#if MBEDTLS_VERSION_NUMBER < 0x021C0000 || MBEDTLS_VERSION_NUMBER >= 0x04000000
+#error "relay builds against mbedTLS 2.28 or 3.x"
+#endif
+#if !defined(MBEDTLS_SSL_SESSION_TICKETS) || !defined(MBEDTLS_SSL_TICKET_C) || \
+    !defined(MBEDTLS_X509_CRT_WRITE_C) || !defined(MBEDTLS_PEM_WRITE_C) || \
+    !defined(MBEDTLS_FS_IO)
+#error "relay needs mbedTLS with session tickets, certificate writing and file I/O"
+#endif
+#if defined(MBEDTLS_ZLIB_SUPPORT)
+/* 2.28 would then grant compression to any client asking (CRIME). */
+#error "relay must not be built against mbedTLS with TLS compression"
+#endif
+
+/* Before 3.5 an mbedTLS server could not choose between TLS 1.2 and 1.3 per
+ * client, so 1.3 is offered only where it can sit beside 1.2. */
+#if defined(MBEDTLS_SSL_PROTO_TLS1_3) && MBEDTLS_VERSION_NUMBER >= 0x03050000
+#define TLS_OFFER_TLS1_3
+#endif
+
+#define TLS_TICKET_LIFETIME_S (24 * 60 * 60)
+#define TLS_DEV_CERT_BACKDATE_S (60 * 60)         /* tolerate slow client clocks */
+#define TLS_DEV_CERT_LIFETIME_S (90 * 24 * 60 * 60)
+#define TLS_DEV_CERT_NAME "CN=localhost"
+#define TLS_SHA256_LEN 32
+
+struct tls {
+	struct rng *rng;
+	mbedtls_x509_crt chain;        /* leaf first */
+	mbedtls_pk_context key;
+	mbedtls_ssl_ticket_context tickets;
+	mbedtls_ssl_config conf;
+	char fingerprint[TLS_SHA256_LEN * 3];   /* "AB:CD:…" and its NUL */
+};
+
+/* One allocation per connection: the transport the caller sees, and the
+ * mbedTLS session behind it. */
+struct tls_transport {
+	struct transport base;
+	mbedtls_ssl_context ssl;
+};
+
+/* Forward-secret AEAD only, in the server's order of preference (mbedTLS
+ * picks the first one the client also offers that fits our key). */
+static const int tls_ciphersuites[] = {
+#if defined(TLS_OFFER_TLS1_3)
+	MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
+	MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
+	MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
+#endif
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	0
+};
+
+/* Key-exchange groups, preferred first. */
+#if MBEDTLS_VERSION_NUMBER >= 0x03010000
+static const uint16_t tls_groups[] = {
+	MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
+	MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+	MBEDTLS_SSL_IANA_TLS_GROUP_SECP384R1,
+	MBEDTLS_SSL_IANA_TLS_GROUP_NONE
+};
+#else
+static const mbedtls_ecp_group_id tls_curves[] = {
+	MBEDTLS_ECP_DP_CURVE25519,
+	MBEDTLS_ECP_DP_SECP256R1,
+	MBEDTLS_ECP_DP_SECP384R1,
+	MBEDTLS_ECP_DP_NONE
+};
+#endif
+
+/*
+ * The development certificate's subjectAltName, DER-encoded by hand because
+ * mbedTLS 2.28 has no writer for it:
+ *   SEQUENCE { [2] "localhost", [7] 127.0.0.1, [7] ::1 }
+ */
+static const unsigned char tls_dev_cert_san[] = {
+	0x30, 0x23,
+	0x82, 0x09, 'l', 'o', 'c', 'a', 'l', 'h', 'o', 's', 't',
+	0x87, 0x04, 127, 0, 0, 1,
+	0x87, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1
+};
+
+/* err = the formatted context, ": ", and mbedTLS's description of ret. */
+__attribute__((format(printf, 4, 5)))
+static void tls_set_error(char *err, size_t err_len, int ret, const char *fmt, ...)
+{
+	char reason[160];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(err, err_len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= err_len)
+		return;
+	mbedtls_strerror(ret, reason, sizeof(reason));
+	snprintf(err + n, err_len - (size_t)n, ": %s", reason);
+}
+
+/* Loads the chain and key the operator gave and checks that they belong
+ * together, so that a mix-up fails at start rather than at each handshake. */
+static int tls_load_files(struct tls *tls, const char *cert_file,
+    const char *key_file, char *err, size_t err_len)
+{
+	int ret;
+
+	ret = mbedtls_x509_crt_parse_file(&tls->chain, cert_file);
+	if (ret < 0) {
+		tls_set_error(err, err_len, ret, "cannot read certificate %s", cert_file);
+		return -1;
+	}
+	/* A positive count means some certificates in the file were skipped:
+	 * serving a chain with holes would fail in clients, so refuse it. */
+	if (ret > 0) {
+		snprintf(err, err_len, "cannot read certificate %s: %d of its "
+		    "certificates could not be parsed", cert_file, ret);
+		return -1;
+	}
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	ret = mbedtls_pk_parse_keyfile(&tls->key, key_file, NULL, rng_bytes, tls->rng);
+#else
+	ret = mbedtls_pk_parse_keyfile(&tls->key, key_file, NULL);
+#endif
+	if (ret != 0) {
+		tls_set_error(err, err_len, ret, "cannot read key %s", key_file);
+		return -1;
+	}
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	ret = mbedtls_pk_check_pair(&tls->chain.pk, &tls->key, rng_bytes, tls->rng);
+#else
+	ret = mbedtls_pk_check_pair(&tls->chain.pk, &tls->key);
+#endif
+	if (ret != 0) {
+		tls_set_error(err, err_len, ret, "key %s does not match certificate %s",
+		    key_file, cert_file);
+		return -1;
+	}
+	return 0;
+}
+
+/* "YYYYMMDDhhmmss" in UTC, the form mbedtls_x509write_crt_set_validity
+ * takes. */
+static int tls_format_time(time_t when, char *out, size_t out_len)
+{
+	struct tm tm;
+
+	if (gmtime_r(&when, &tm) == NULL)
+		return -1;
+	return strftime(out, out_len, "%Y%m%d%H%M%S", &tm) == 14 ? 0 : -1;
+}
+
+static int tls_write_file(const char *path, const char *text, char *err,
+    size_t err_len)
+{
+	FILE *f;
+	int failed;
+
+	f = fopen(path, "w");
+	if (f == NULL)
+		goto fail;
+	failed = fputs(text, f) == EOF;
+	if (fclose(f) != 0 || failed)
+		goto fail;
+	return 0;
+
+fail:
+	snprintf(err, err_len, "cannot write certificate %s: %s", path, strerror(errno));
+	return -1;
+}
+
+/*
+ * subjectKeyIdentifier, and the authorityKeyIdentifier that equals it in a
+ * self-signed certificate: SHA-256 of the SubjectPublicKeyInfo (RFC 7093,
+ * method 4). RFC 5280 requires one in every CA certificate, which this one
+ * claims to be. Written by hand because mbedTLS's own writers use SHA-1,
+ * behind a configuration guard whose name changed between 3.x releases.
+ */
+static int tls_set_key_identifiers(mbedtls_x509write_cert *crt, mbedtls_pk_context *key)
+{
+	unsigned char spki[256];
+	/* OCTET STRING keyIdentifier */
+	unsigned char ski[2 + TLS_SHA256_LEN] = { 0x04, TLS_SHA256_LEN };
+	/* SEQUENCE { [0] keyIdentifier } */
+	unsigned char aki[4 + TLS_SHA256_LEN] = { 0x30, 2 + TLS_SHA256_LEN, 0x80, TLS_SHA256_LEN };
+	int len, ret;
+
+	/* The writer fills the buffer from its end. */
+	len = mbedtls_pk_write_pubkey_der(key, spki, sizeof(spki));
+	if (len < 0)
+		return len;
+	ret = mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
+	    spki + sizeof(spki) - len, (size_t)len, ski + 2);
+	if (ret != 0)
+		return ret;
+	memcpy(aki + 4, ski + 2, TLS_SHA256_LEN);
+	ret = mbedtls_x509write_crt_set_extension(crt, MBEDTLS_OID_SUBJECT_KEY_IDENTIFIER,
+	    MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_KEY_IDENTIFIER), 0, ski, sizeof(ski));
+	if (ret != 0)
+		return ret;
+	return mbedtls_x509write_crt_set_extension(crt, MBEDTLS_OID_AUTHORITY_KEY_IDENTIFIER,
+	    MBEDTLS_OID_SIZE(MBEDTLS_OID_AUTHORITY_KEY_IDENTIFIER), 0, aki, sizeof(aki));
+}
+
+/*
+ * Makes a fresh ECDSA P-256 key and a self-signed certificate for localhost,
+ * so that `./relay` with no arguments serves HTTPS at once. The certificate
+ * is its own CA (basicConstraints CA:TRUE, keyCertSign) so that curl
+ * --cacert, OpenSSL and Python accept it directly as a trust anchor.
+ */
+static int tls_make_dev_cert(struct tls *tls, const char *out_path, char *err,
+    size_t err_len)
+{
+	mbedtls_x509write_cert crt;
+	unsigned char serial[16];
+	unsigned char pem[4096];
+	char not_before[16], not_after[16];
+	time_t now;
+	int ret;
+#if MBEDTLS_VERSION_NUMBER < 0x03040000
+	mbedtls_mpi serial_mpi;
+
+	mbedtls_mpi_init(&serial_mpi);
+#endif
+	mbedtls_x509write_crt_init(&crt);
+
+	ret = mbedtls_pk_setup(&tls->key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY));
+	if (ret != 0)
+		goto fail;
+	ret = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(tls->key),
+	    rng_bytes, tls->rng);
+	if (ret != 0)
+		goto fail;
+
+	/* RFC 5280 wants a positive serial of at most 20 bytes. Random, because
+	 * browsers reject a second certificate with the same issuer and serial.
+	 * Clearing the top bit keeps it positive; setting the next one keeps its
+	 * DER encoding at 16 bytes. */
+	ret = rng_bytes(tls->rng, serial, sizeof(serial));
+	if (ret != 0)
+		goto fail;
+	serial[0] = (unsigned char)((serial[0] & 0x3f) | 0x40);
+#if MBEDTLS_VERSION_NUMBER >= 0x03040000
+	ret = mbedtls_x509write_crt_set_serial_raw(&crt, serial, sizeof(serial));
+#else
+	ret = mbedtls_mpi_read_binary(&serial_mpi, serial, sizeof(serial));
+	if (ret == 0)
+		ret = mbedtls_x509write_crt_set_serial(&crt, &serial_mpi);
+#endif
+	if (ret != 0)
+		goto fail;
+
+	now = time(NULL);
+	if (tls_format_time(now - TLS_DEV_CERT_BACKDATE_S, not_before, sizeof(not_before)) != 0 ||
+	    tls_format_time(now + TLS_DEV_CERT_LIFETIME_S, not_after, sizeof(not_after)) != 0) {
+		ret = MBEDTLS_ERR_X509_INVALID_DATE;
+		goto fail;
+	}
+	ret = mbedtls_x509write_crt_set_validity(&crt, not_before, not_after);
+	if (ret != 0)
+		goto fail;
+
+	mbedtls_x509write_crt_set_version(&crt, MBEDTLS_X509_CRT_VERSION_3);
+	mbedtls_x509write_crt_set_md_alg(&crt, MBEDTLS_MD_SHA256);
+	mbedtls_x509write_crt_set_subject_key(&crt, &tls->key);
+	mbedtls_x509write_crt_set_issuer_key(&crt, &tls->key);
+	if ((ret = mbedtls_x509write_crt_set_subject_name(&crt, TLS_DEV_CERT_NAME)) != 0 ||
+	    (ret = mbedtls_x509write_crt_set_issuer_name(&crt, TLS_DEV_CERT_NAME)) != 0 ||
+	    (ret = mbedtls_x509write_crt_set_basic_constraints(&crt, 1, 0)) != 0 ||
+	    (ret = mbedtls_x509write_crt_set_key_usage(&crt,
+	        MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_CERT_SIGN)) != 0 ||
+	    (ret = mbedtls_x509write_crt_set_extension(&crt, MBEDTLS_OID_SUBJECT_ALT_NAME,
+	        MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), 0,
+	        tls_dev_cert_san, sizeof(tls_dev_cert_san))) != 0)
+		goto fail;
+	ret = tls_set_key_identifiers(&crt, &tls->key);
+	if (ret != 0)
+		goto fail;
+
+	ret = mbedtls_x509write_crt_pem(&crt, pem, sizeof(pem), rng_bytes, tls->rng);
+	if (ret != 0)
+		goto fail;
+	ret = mbedtls_x509_crt_parse(&tls->chain, pem, strlen((char *)pem) + 1);
+	if (ret != 0)
+		goto fail;
+	if (out_path != NULL && tls_write_file(out_path, (char *)pem, err, err_len) != 0)
+		goto fail_reported;
+
+#if MBEDTLS_VERSION_NUMBER < 0x03040000
+	mbedtls_mpi_free(&serial_mpi);
+#endif
+	mbedtls_x509write_crt_free(&crt);
+	return 0;
+
+fail:
+	tls_set_error(err, err_len, ret, "cannot generate the development certificate");
+fail_reported:
+#if MBEDTLS_VERSION_NUMBER < 0x03040000
+	mbedtls_mpi_free(&serial_mpi);
+#endif
+	mbedtls_x509write_crt_free(&crt);
+	return -1;
+}
+
+static int tls_compute_fingerprint(struct tls *tls)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const mbedtls_md_info_t *sha256;
+	unsigned char digest[TLS_SHA256_LEN];
+	size_t i;
+
+	sha256 = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+	if (sha256 == NULL ||
+	    mbedtls_md(sha256, tls->chain.raw.p, tls->chain.raw.len, digest) != 0)
+		return -1;
+	for (i = 0; i < TLS_SHA256_LEN; i++) {
+		tls->fingerprint[3 * i] = hex[digest[i] >> 4];
+		tls->fingerprint[3 * i + 1] = hex[digest[i] & 0x0f];
+		tls->fingerprint[3 * i + 2] = i + 1 < TLS_SHA256_LEN ? ':' : '\0';
+	}
+	return 0;
+}
+
+static int tls_configure(struct tls *tls, char *err, size_t err_len)
+{
+	mbedtls_ssl_config *conf = &tls->conf;
+	int ret;
+
+	ret = mbedtls_ssl_config_defaults(conf, MBEDTLS_SSL_IS_SERVER,
+	    MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+	if (ret != 0)
+		goto fail;
+	mbedtls_ssl_conf_rng(conf, rng_bytes, tls->rng);
+
+#if MBEDTLS_VERSION_NUMBER >= 0x03020000
+	mbedtls_ssl_conf_min_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+#if defined(TLS_OFFER_TLS1_3)
+	mbedtls_ssl_conf_max_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_3);
+#else
+	mbedtls_ssl_conf_max_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+#endif
+#else
+	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+	    MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+	    MBEDTLS_SSL_MINOR_VERSION_3);
+#endif
+
+	mbedtls_ssl_conf_ciphersuites(conf, tls_ciphersuites);
+#if MBEDTLS_VERSION_NUMBER >= 0x03010000
+	mbedtls_ssl_conf_groups(conf, tls_groups);
+#else
+	mbedtls_ssl_conf_curves(conf, tls_curves);
+#endif
+#if defined(MBEDTLS_SSL_RENEGOTIATION)
+	/* A client-started renegotiation costs us a full handshake each time. */
+	mbedtls_ssl_conf_renegotiation(conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+#endif
+
+	ret = mbedtls_ssl_ticket_setup(&tls->tickets, rng_bytes, tls->rng,
+	    MBEDTLS_CIPHER_AES_256_GCM, TLS_TICKET_LIFETIME_S);
+	if (ret != 0)
+		goto fail;
+	mbedtls_ssl_conf_session_tickets_cb(conf, mbedtls_ssl_ticket_write,
+	    mbedtls_ssl_ticket_parse, &tls->tickets);
+
+	ret = mbedtls_ssl_conf_own_cert(conf, &tls->chain, &tls->key);
+	if (ret != 0)
+		goto fail;
+	return 0;
+
+fail:
+	tls_set_error(err, err_len, ret, "cannot configure TLS");
+	return -1;
+}
+
+struct tls *tls_new(const struct tls_options *opts, struct rng *rng,
+    char *err, size_t err_len)
+{
+	struct tls *tls;
+
+	tls = calloc(1, sizeof(*tls));
+	if (tls == NULL) {
+		snprintf(err, err_len, "cannot set up TLS: out of memory");
+		return NULL;
+	}
+	tls->rng = rng;
+	mbedtls_x509_crt_init(&tls->chain);
+	mbedtls_pk_init(&tls->key);
+	mbedtls_ssl_ticket_init(&tls->tickets);
+	mbedtls_ssl_config_init(&tls->conf);
+
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
+	/* 3.x routes TLS 1.3 and, with MBEDTLS_USE_PSA_CRYPTO, key parsing and
+	 * signing through PSA, which must be started first. Calling it again
+	 * is harmless. */
+	if (psa_crypto_init() != PSA_SUCCESS) {
+		snprintf(err, err_len, "cannot set up TLS: PSA crypto did not start");
+		goto fail;
+	}
+#endif
+
+	if (opts->cert_file != NULL && opts->key_file == NULL) {
+		snprintf(err, err_len, "certificate %s given without its key", opts->cert_file);
+		goto fail;
+	}
+	if (opts->key_file != NULL && opts->cert_file == NULL) {
+		snprintf(err, err_len, "key %s given without its certificate", opts->key_file);
+		goto fail;
+	}
+	if (opts->cert_file != NULL) {
+		if (tls_load_files(tls, opts->cert_file, opts->key_file, err, err_len) != 0)
+			goto fail;
+	} else if (tls_make_dev_cert(tls, opts->dev_cert_out, err, err_len) != 0) {
+		goto fail;
+	}
+
+	if (tls_compute_fingerprint(tls) != 0) {
+		snprintf(err, err_len, "cannot set up TLS: SHA-256 unavailable");
+		goto fail;
+	}
+	if (tls_configure(tls, err, err_len) != 0)
+		goto fail;
+	return tls;
+
+fail:
+	tls_free(tls);
+	return NULL;
+}
+
+void tls_free(struct tls *tls)
+{
+	if (tls == NULL)
+		return;
+	mbedtls_ssl_config_free(&tls->conf);
+	mbedtls_ssl_ticket_free(&tls->tickets);
+	mbedtls_pk_free(&tls->key);
+	mbedtls_x509_crt_free(&tls->chain);
+	free(tls);
+}
+
+const char *tls_fingerprint(const struct tls *tls)
+{
+	return tls->fingerprint;
+}
+
+/* mbedTLS's bio callbacks, on the connection's non-blocking socket. */
+static int tls_bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+	const struct transport *t = ctx;
+	ssize_t n;
+
+	for (;;) {
+		n = send(t->fd, buf, len, MSG_NOSIGNAL);
+		if (n >= 0)
+			return (int)n;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return MBEDTLS_ERR_SSL_WANT_WRITE;
+		if (errno == ECONNRESET || errno == EPIPE)
+			return MBEDTLS_ERR_NET_CONN_RESET;
+		return MBEDTLS_ERR_NET_SEND_FAILED;
+	}
+}
+
+static int tls_bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	const struct transport *t = ctx;
+	ssize_t n;
+
+	for (;;) {
+		n = recv(t->fd, buf, len, 0);
+		if (n >= 0)
+			return (int)n;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return MBEDTLS_ERR_SSL_WANT_READ;
+		if (errno == ECONNRESET || errno == EPIPE)
+			return MBEDTLS_ERR_NET_CONN_RESET;
+		return MBEDTLS_ERR_NET_RECV_FAILED;
+	}
+}
+
+/*
+ * Every mbedTLS result that is not data becomes "wait for readable", "wait
+ * for writable" or fatal. The results that ask to call again without waiting
+ * (3.x's RECEIVED_NEW_SESSION_TICKET and RECEIVED_EARLY_DATA, and the async
+ * and restartable-ECC IN_PROGRESS codes of both versions) come only on the
+ * client side or with features this configuration never enables, so they
+ * count as fatal here.
+ */
+static int tls_result(int ret)
+{
+	if (ret == MBEDTLS_ERR_SSL_WANT_READ)
+		return TRANSPORT_WANT_READ;
+	if (ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+		return TRANSPORT_WANT_WRITE;
+	return TRANSPORT_ERROR;
+}
+
+static struct tls_transport *tls_transport_of(struct transport *t)
+{
+	return (struct tls_transport *)(void *)t;
+}
+
+static int tls_transport_handshake(struct transport *t)
+{
+	int ret = mbedtls_ssl_handshake(&tls_transport_of(t)->ssl);
+
+	return ret == 0 ? 0 : tls_result(ret);
+}
+
+static ssize_t tls_transport_read(struct transport *t, char *buf, size_t len)
+{
+	int ret = mbedtls_ssl_read(&tls_transport_of(t)->ssl, (unsigned char *)buf, len);
+
+	if (ret > 0)
+		return ret;
+	/* 0 is mbedTLS's word for EOF without close_notify: an HTTP message
+	 * carries its own length, so a truncation shows there. */
+	if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
+		return 0;
+	return tls_result(ret);
+}
+
+static ssize_t tls_transport_write(struct transport *t, const char *buf, size_t len)
+{
+	int ret = mbedtls_ssl_write(&tls_transport_of(t)->ssl,
+	    (const unsigned char *)buf, len);
+
+	return ret >= 0 ? ret : tls_result(ret);
+}
+
+static int tls_transport_shutdown(struct transport *t)
+{
+	int ret = mbedtls_ssl_close_notify(&tls_transport_of(t)->ssl);
+
+	return ret == 0 ? 0 : tls_result(ret);
+}
+
+static int tls_transport_pending(struct transport *t)
+{
+	const mbedtls_ssl_context *ssl = &tls_transport_of(t)->ssl;
+
+	return mbedtls_ssl_get_bytes_avail(ssl) > 0 || mbedtls_ssl_check_pending(ssl);
+}
+
+static void tls_transport_free(struct transport *t)
+{
+	struct tls_transport *tt = tls_transport_of(t);
+
+	mbedtls_ssl_free(&tt->ssl);
+	free(tt);
+}
+
+static const struct transport_ops tls_transport_ops = {
+	.handshake = tls_transport_handshake,
+	.read = tls_transport_read,
+	.write = tls_transport_write,
+	.shutdown = tls_transport_shutdown,
+	.pending = tls_transport_pending,
+	.free = tls_transport_free,
+};
+
+struct transport *tls_transport_new(struct tls *tls, int fd)
+{
+	struct tls_transport *tt;
+
+	tt = calloc(1, sizeof(*tt));
+	if (tt == NULL)
+		return NULL;
+	tt->base.ops = &tls_transport_ops;
+	tt->base.fd = fd;
+	mbedtls_ssl_init(&tt->ssl);
+	if (mbedtls_ssl_setup(&tt->ssl, &tls->conf) != 0)
+		goto fail;
+	mbedtls_ssl_set_bio(&tt->ssl, &tt->base, tls_bio_send, tls_bio_recv, NULL);
+	return &tt->base;
+
+fail:
+	mbedtls_ssl_free(&tt->ssl);
+	free(tt);
+	return NULL;
+}
