@@ -1,0 +1,356 @@
+"""Transport and HTTP/1.1 framing (spec §2, §4.7, §10): TLS versions and suites,
+keep-alive, pipelining, HTTP/1.0, Expect: 100-continue, chunked bodies, request
+smuggling defences, routing (404/405)."""
+
+import json
+import os
+import re
+import socket
+import ssl
+import time
+
+from relaytest import (ALLOW_COLLECTION, ALLOW_MAILBOX, Conn, ConnectionClosed, assert_closed,
+                       build_request, call, chunked, client_context, default_body, expect_error,
+                       expect_json, expect_status, media_type, new_claim, new_mailbox)
+
+EXPECTED_SECONDS = 5
+
+
+def _mbedtls_major():
+    try:
+        with open("/usr/include/mbedtls/build_info.h") as f:
+            m = re.search(r"#define MBEDTLS_VERSION_MAJOR\s+(\d+)", f.read())
+            if m:
+                return int(m.group(1))
+    except OSError:
+        pass
+    try:
+        with open("/usr/include/mbedtls/version.h") as f:
+            m = re.search(r"#define MBEDTLS_VERSION_MAJOR\s+(\d+)", f.read())
+            return int(m.group(1)) if m else None
+    except OSError:
+        return None
+
+
+def _tls_connect(relay, min_version=None, max_version=None, ciphers=None):
+    ctx = client_context(relay.cacert)
+    if min_version:
+        ctx.minimum_version = min_version
+    if max_version:
+        ctx.maximum_version = max_version
+    if ciphers:
+        ctx.set_ciphers(ciphers)
+    return Conn(relay, context=ctx)
+
+
+def test_tls_version_is_modern(relay):
+    with Conn(relay) as c:
+        version = c.sock.version()
+    assert version in ("TLSv1.2", "TLSv1.3"), "negotiated %s" % version
+    if (_mbedtls_major() or 0) >= 3:
+        assert version == "TLSv1.3", "mbedTLS 3 offers TLS 1.3 but %s was negotiated" % version
+
+
+def test_tls_1_1_refused(relay):
+    ctx = client_context(relay.cacert)
+    try:
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    except (ValueError, ssl.SSLError):
+        pass
+    try:
+        c = Conn(relay, context=ctx)
+    except (ssl.SSLError, ConnectionError, OSError):
+        return
+    version = c.sock.version()
+    c.close()
+    raise AssertionError("relay accepted a %s connection" % version)
+
+
+def test_tls12_suites_are_forward_secret_aead(relay):
+    with _tls_connect(relay, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2) as c:
+        name, _, _ = c.sock.cipher()
+    assert name.startswith("ECDHE-") and ("GCM" in name or "CHACHA20-POLY1305" in name), \
+        "TLS 1.2 suite %s is not ECDHE with AES-GCM or ChaCha20-Poly1305" % name
+    for weak in ("ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA:"
+                 "ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES128-SHA",
+                 "AES128-GCM-SHA256:AES256-GCM-SHA384:AES128-SHA256:AES128-SHA",
+                 "DHE-RSA-AES128-GCM-SHA256"):
+        try:
+            c = _tls_connect(relay, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2, weak)
+        except (ssl.SSLError, ConnectionError, OSError):
+            continue
+        name = c.sock.cipher()[0]
+        c.close()
+        raise AssertionError("relay agreed to the non-forward-secret or non-AEAD suite %s" % name)
+
+
+def test_keep_alive_serves_several_requests(relay):
+    mb = new_mailbox(relay)
+    with Conn(relay) as c:
+        for i in range(3):
+            resp = c.roundtrip("POST", mb.path, {"Mailbox-Device-Claim": mb.sender,
+                                                 "Mailbox-Request-ID": "ka-%d" % i})
+            expect_json(resp, 200, "request %d on one connection" % i)
+            assert resp.header("Mailbox-Request-ID") == "ka-%d" % i, resp
+            assert (resp.header("Connection") or "").lower() != "close", \
+                "relay closes an HTTP/1.1 keep-alive connection: %s" % resp
+
+
+def test_pipelined_requests_answered_in_order(relay):
+    mb = new_mailbox(relay)
+    claim = new_claim()
+    body = json.dumps(default_body()).encode()
+    reqs = [
+        build_request("POST", "/v1/m", [("Mailbox-Device-Claim", claim), ("Mailbox-Request-ID", "p1"),
+                                        ("Content-Type", "application/json")], body),
+        build_request("GET", mb.path, [("Mailbox-Request-ID", "p2")]),
+        build_request("POST", mb.path, [("Mailbox-Device-Claim", mb.sender), ("Mailbox-Request-ID", "p3")]),
+        build_request("POST", "/v1/m/%s" % new_claim(), [("Mailbox-Device-Claim", claim),
+                                                          ("Mailbox-Request-ID", "p4")]),
+        build_request("HEAD", mb.path, [("Mailbox-Request-ID", "p5")]),
+        build_request("DELETE", mb.path, [("Mailbox-Device-Claim", mb.sender), ("Mailbox-Request-ID", "p6")]),
+    ]
+    methods = ["POST", "GET", "POST", "POST", "HEAD", "DELETE"]
+    expected = [200, 200, 200, 404, 200, 200]
+    with Conn(relay) as c:
+        c.send(b"".join(reqs))
+        for i, (method, status) in enumerate(zip(methods, expected)):
+            resp = c.read_response(method)
+            assert resp.header("Mailbox-Request-ID") == "p%d" % (i + 1), \
+                "pipelined response %d out of order or without its request id: %s" % (i + 1, resp)
+            expect_status(resp, status, "pipelined request p%d" % (i + 1))
+
+
+def test_http10_answered_and_closed(relay):
+    mb = new_mailbox(relay)
+    with Conn(relay) as c:
+        c.request("GET", mb.path, version="HTTP/1.0")
+        resp = c.read_response("GET")
+        expect_status(resp, 200, "HTTP/1.0 preview")
+        assert "close" in (resp.header("Connection") or "").lower(), \
+            "HTTP/1.0 answer lacks Connection: close: %s" % resp
+        assert_closed(c, "an HTTP/1.0 response")
+    with Conn(relay) as c:
+        body = json.dumps(default_body()).encode()
+        c.request("POST", "/v1/m", [("Mailbox-Device-Claim", new_claim()),
+                                    ("Content-Type", "application/json")], body, version="HTTP/1.0")
+        resp = c.read_response("POST")
+        expect_json(resp, 200, "HTTP/1.0 create")
+        assert "close" in (resp.header("Connection") or "").lower(), resp
+        assert_closed(c, "an HTTP/1.0 response")
+
+
+def test_connection_close_honoured(relay):
+    mb = new_mailbox(relay)
+    with Conn(relay) as c:
+        resp = c.roundtrip("POST", mb.path, [("Mailbox-Device-Claim", mb.sender), ("Connection", "close")])
+        expect_json(resp, 200)
+        assert_closed(c, "a response to a request with Connection: close")
+
+
+def test_expect_100_continue(relay):
+    body = json.dumps(default_body(pad="x" * 3000)).encode()
+    with Conn(relay) as c:
+        c.send(build_request("POST", "/v1/m", [("Mailbox-Device-Claim", new_claim()),
+                                               ("Content-Type", "application/json"),
+                                               ("Content-Length", str(len(body))),
+                                               ("Expect", "100-continue")], None, host=c.host_header))
+        interim = c.read_response("POST", timeout_s=5)
+        expect_status(interim, 100, "interim response to Expect: 100-continue")
+        c.send(body)
+        final = c.read_response("POST")
+        expect_json(final, 200, "create after 100 Continue")
+        # The connection stays usable.
+        resp = c.roundtrip("GET", "/v1/m/%s" % new_claim())
+        expect_status(resp, 404)
+
+
+def test_chunked_request_body(relay):
+    body = json.dumps(default_body()).encode()
+    with Conn(relay) as c:
+        c.send(build_request("POST", "/v1/m", [("Mailbox-Device-Claim", new_claim()),
+                                               ("Content-Type", "application/json"),
+                                               ("Transfer-Encoding", "chunked")],
+                             chunked(body, [1, 7, 50, 100]), host=c.host_header))
+        resp = c.read_response("POST")
+        expect_json(resp, 200, "create with a chunked body")
+        # Next request on the same connection still parses.
+        expect_status(c.roundtrip("GET", "/v1/m/%s" % new_claim()), 404)
+
+
+def _smuggle(relay, headers, body, what):
+    with Conn(relay) as c:
+        c.send(build_request("POST", "/v1/m", [("Mailbox-Device-Claim", new_claim()),
+                                               ("Content-Type", "application/json")] + headers,
+                             body, host=c.host_header, content_length=False))
+        try:
+            resp = c.read_response("POST")
+        except ConnectionClosed:
+            raise AssertionError("%s: relay closed without a 400 response" % what)
+        expect_error(resp, 400, "bad_request", what)
+        assert_closed(c, "400 for %s" % what)
+
+
+def test_content_length_and_transfer_encoding_refused(relay):
+    body = json.dumps(default_body()).encode()
+    _smuggle(relay, [("Content-Length", str(len(body))), ("Transfer-Encoding", "chunked")],
+             chunked(body), "Content-Length with Transfer-Encoding: chunked")
+    _smuggle(relay, [("Transfer-Encoding", "chunked"), ("Content-Length", "5")],
+             chunked(body), "Transfer-Encoding before a Content-Length")
+
+
+def test_malformed_content_length_refused(relay):
+    body = json.dumps(default_body()).encode()
+    n = len(body)
+    for value in ("abc", "+%d" % n, "-%d" % n, "%d, %d" % (n, n), "0x%x" % n, "%d abc" % n):
+        _smuggle(relay, [("Content-Length", value)], body, "Content-Length %r" % value)
+    _smuggle(relay, [("Content-Length", str(n)), ("Content-Length", str(n + 1))], body + b" ",
+             "two differing Content-Length headers")
+
+
+def test_malformed_chunk_refused(relay):
+    for raw, what in ((b"zz\r\n{}\r\n0\r\n\r\n", "chunk size 'zz'"),
+                      (b"2g\r\n{}\r\n0\r\n\r\n", "chunk size '2g'"),
+                      (b"2\r\n{}XX\r\n0\r\n\r\n", "chunk data longer than its size")):
+        with Conn(relay) as c:
+            c.send(build_request("POST", "/v1/m", [("Mailbox-Device-Claim", new_claim()),
+                                                   ("Content-Type", "application/json"),
+                                                   ("Transfer-Encoding", "chunked")],
+                                 raw, host=c.host_header))
+            try:
+                resp = c.read_response("POST")
+            except ConnectionClosed:
+                raise AssertionError("%s: relay closed without a 400 response" % what)
+            expect_error(resp, 400, "bad_request", what)
+            assert_closed(c, "400 for %s" % what)
+
+
+def test_unknown_paths_404(relay):
+    mb = new_mailbox(relay)
+    paths = ["/", "/v1", "/v1/", "/v2/m", "/v2/m/%s" % mb.id, "/v1/m/", "/v1/m/%s/" % mb.id,
+             "/v1/m/%s/extra" % mb.id, "/V1/m", "/v1/M", "/v1/M/%s" % mb.id, "/v1/mailbox",
+             "/v1/m/%s/../%s" % (mb.id, mb.id), "/v0/m"]
+    for path in paths:
+        for method in ("POST", "GET"):
+            resp = call(relay, method, path, claim=mb.sender)
+            expect_status(resp, 404, "%s %s" % (method, path))
+        expect_error(call(relay, "POST", path, claim=mb.sender), 404, "not_found", "POST %s" % path)
+
+
+def test_route_404_comes_before_method_405(relay):
+    expect_error(call(relay, "OPTIONS", "/v2/m"), 404, "not_found", "OPTIONS /v2/m")
+    expect_error(call(relay, "DELETE", "/v1/m/%s/x" % new_claim()), 404, "not_found")
+
+
+def _allow_set(resp):
+    return {t.strip() for t in (resp.header("Allow") or "").split(",") if t.strip()}
+
+
+def test_405_with_allow(relay):
+    mb = new_mailbox(relay)
+    for method in ("GET", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"):
+        resp = call(relay, method, "/v1/m")
+        expect_status(resp, 405, "%s /v1/m" % method)
+        assert _allow_set(resp) == ALLOW_COLLECTION, "Allow on /v1/m is %r" % resp.header("Allow")
+        if method != "HEAD":
+            expect_error(resp, 405, "method_not_allowed", "%s /v1/m" % method)
+    for method in ("OPTIONS", "TRACE"):
+        for path in (mb.path, "/v1/m/%s" % new_claim()):
+            resp = call(relay, method, path)
+            expect_error(resp, 405, "method_not_allowed", "%s %s" % (method, path))
+            assert _allow_set(resp) == ALLOW_MAILBOX, "Allow on %s is %r" % (path, resp.header("Allow"))
+    # Exactly the spelling of spec §10.
+    resp = call(relay, "OPTIONS", mb.path)
+    assert resp.header("Allow").replace(" ", "") == "GET,HEAD,POST,PUT,DELETE,PATCH", resp.header("Allow")
+
+
+def test_json_response_headers(relay):
+    mb = new_mailbox(relay)
+    for resp, what in ((mb.resp, "create"),
+                       (call(relay, "POST", mb.path, claim=mb.sender), "read"),
+                       (call(relay, "POST", "/v1/m/%s" % new_claim(), claim=mb.sender), "404"),
+                       (call(relay, "GET", "/v1/m"), "405")):
+        expect_json(resp, resp.status, what)
+        assert resp.header("Content-Type").lower().startswith("application/json"), what
+
+
+def test_request_line_with_absolute_form_or_garbage_does_not_crash(relay):
+    for raw in (b"GARBAGE\r\n\r\n", b"GET\r\n\r\n", b"\x16\x03\x01\x00\x05hello\r\n\r\n",
+                b"GET /v1/m HTTP/9.9\r\nHost: x\r\n\r\n"):
+        with Conn(relay) as c:
+            c.send(raw)
+            try:
+                resp = c.read_response("GET", timeout_s=5)
+                assert 400 <= resp.status < 600, "garbage %r answered %s" % (raw, resp)
+            except ConnectionClosed:
+                pass
+    expect_status(call(relay, "GET", "/v1/m/%s" % new_claim()), 404, "relay still serving")
+
+
+def test_long_pipelined_burst_answered_in_order(relay):
+    mb = new_mailbox(relay)
+    reqs = []
+    for i in range(60):
+        if i % 3 == 0:
+            reqs.append(build_request("POST", mb.path, [("Mailbox-Device-Claim", mb.sender),
+                                                        ("Mailbox-Request-ID", "b%d" % i)]))
+        elif i % 3 == 1:
+            reqs.append(build_request("GET", mb.path, [("Mailbox-Request-ID", "b%d" % i)]))
+        else:
+            reqs.append(build_request("GET", "/v1/nothing", [("Mailbox-Request-ID", "b%d" % i)]))
+    with Conn(relay) as c:
+        c.send(b"".join(reqs))
+        for i in range(60):
+            resp = c.read_response("POST" if i % 3 == 0 else "GET")
+            assert resp.header("Mailbox-Request-ID") == "b%d" % i, "response %d: %s" % (i, resp)
+            expect_status(resp, 404 if i % 3 == 2 else 200, "burst request %d" % i)
+
+
+def test_request_sent_one_byte_at_a_time(relay):
+    body = json.dumps(default_body()).encode()
+    raw = build_request("POST", "/v1/m", [("Mailbox-Device-Claim", new_claim()),
+                                          ("Content-Type", "application/json")], body)
+    with Conn(relay) as c:
+        for i in range(len(raw)):
+            c.send(raw[i:i + 1])            # one TLS record per byte
+        expect_json(c.read_response("POST"), 200, "create sent byte by byte")
+
+
+def test_header_names_case_insensitive(relay):
+    body = json.dumps(default_body()).encode()
+    with Conn(relay) as c:
+        resp = c.roundtrip("POST", "/v1/m", [("mailbox-device-claim", new_claim()),
+                                             ("CONTENT-TYPE", "application/json"),
+                                             ("mailbox-request-id", "lower")], body)
+    expect_json(resp, 200, "lower/upper-case header names")
+    assert resp.header("Mailbox-Request-ID") == "lower", resp
+
+
+def test_body_on_delete_or_relinquish_needs_json_content_type(relay):
+    mb = new_mailbox(relay)
+    receiver = new_claim()
+    expect_json(call(relay, "POST", mb.path, claim=receiver), 200)
+    for method in ("DELETE", "PATCH"):
+        resp = call(relay, method, mb.path, claim=receiver, body=b"hello", content_type="text/plain")
+        expect_error(resp, 415, "unsupported_media_type", "%s with a text/plain body" % method)
+    expect_json(call(relay, "POST", mb.path, claim=receiver), 200, "mailbox untouched by the 415s")
+
+
+def test_abandoned_connections_do_not_hurt(relay):
+    for _ in range(10):
+        raw = socket.create_connection((relay.host, relay.port), timeout=5)
+        raw.close()                                     # before the TLS handshake
+    for _ in range(10):
+        raw = socket.create_connection((relay.host, relay.port), timeout=5)
+        raw.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")   # a cut ClientHello
+        raw.close()
+    for _ in range(10):
+        Conn(relay).close()                             # handshake, then nothing
+    for _ in range(5):
+        c = Conn(relay)
+        c.send(b"POST /v1/m HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{")
+        c.close()                                       # mid-body
+    mb = new_mailbox(relay)
+    expect_json(call(relay, "POST", mb.path, claim=mb.sender), 200, "relay serves after abandoned connections")
