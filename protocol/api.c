@@ -680,6 +680,18 @@ static void api_preview(struct api_call *call)
 	api_send(call, 200, RESPONSE_HTML, body);
 }
 
+static void api_call_init(struct api_call *call, struct api *api, int64_t now,
+    const struct http_request *req, const struct http_input *in, struct buf *out)
+{
+	api_set_now(api, now);
+	memset(call, 0, sizeof(*call));
+	call->api = api;
+	call->req = req;
+	call->in = in;
+	call->out = out;
+	api_response_init(api, &call->resp);
+}
+
 static void api_method_not_allowed(struct api_call *call, const char *allow)
 {
 	call->resp.allow = allow;
@@ -695,13 +707,7 @@ enum api_result api_handle(struct api *api, int64_t now, const struct http_reque
 	const char *rid;
 	int preview;
 
-	api_set_now(api, now);
-	memset(&call, 0, sizeof(call));
-	call.api = api;
-	call.req = req;
-	call.in = in;
-	call.out = out;
-	api_response_init(api, &call.resp);
+	api_call_init(&call, api, now, req, in, out);
 	call.resp.close = !req->keep_alive;
 
 	route = api_route(in, req, &call.id);
@@ -753,48 +759,42 @@ enum api_result api_handle(struct api *api, int64_t now, const struct http_reque
 	return result;
 }
 
+/* Answers to requests that could not be read; the last is the fallback. */
+static const struct api_stream_error {
+	int status;
+	const char *code, *message, *title;
+} api_stream_errors[] = {
+	{ 408, "request_timeout", "the request took too long to arrive",
+	    "The request took too long to arrive" },
+	{ 413, "payload_too_large", "the request body is larger than the relay accepts",
+	    "The request is too large" },
+	{ 431, "headers_too_large", "the request line and headers exceed 8 KiB",
+	    "The request headers are too large" },
+	{ 400, "bad_request", "the request is not valid HTTP/1.1", "The request is malformed" },
+};
+
 void api_error(struct api *api, int64_t now, const struct http_request *req,
     const struct http_input *in, int status, struct buf *out)
 {
 	struct api_call call;
+	const struct api_stream_error *e;
+	size_t i;
 	struct http_span id;
 	int preview;
 
-	api_set_now(api, now);
-	memset(&call, 0, sizeof(call));
-	call.api = api;
-	call.req = req;
-	call.in = in;
-	call.out = out;
-	api_response_init(api, &call.resp);
+	api_call_init(&call, api, now, req, in, out);
 	call.resp.close = 1;
 	preview = (req->method == HTTP_GET || req->method == HTTP_HEAD) &&
 	    req->target.len > 0 && api_route(in, req, &id) == API_ROUTE_MAILBOX;
-	switch (status) {
-	case 408:
-		if (preview)
-			api_fail_html(&call, 408, "The request took too long to arrive");
-		else
-			api_fail(&call, 408, "request_timeout", "the request took too long to arrive");
-		break;
-	case 413:
-		if (preview)
-			api_fail_html(&call, 413, "The request is too large");
-		else
-			api_fail(&call, 413, "payload_too_large", "the request body is larger than the relay accepts");
-		break;
-	case 431:
-		if (preview)
-			api_fail_html(&call, 431, "The request headers are too large");
-		else
-			api_fail(&call, 431, "headers_too_large", "the request line and headers exceed 8 KiB");
-		break;
-	default:
-		if (preview)
-			api_fail_html(&call, 400, "The request is malformed");
-		else
-			api_fail(&call, 400, "bad_request", "the request is not valid HTTP/1.1");
+	for (i = 0; i < sizeof(api_stream_errors) / sizeof(api_stream_errors[0]) - 1; i++) {
+		if (api_stream_errors[i].status == status)
+			break;
 	}
+	e = &api_stream_errors[i];
+	if (preview)
+		api_fail_html(&call, e->status, e->title);
+	else
+		api_fail(&call, e->status, e->code, e->message);
 }
 
 /* --- long-polls --------------------------------------------------------- */
