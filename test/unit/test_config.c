@@ -1,0 +1,461 @@
+/*
+ * test_config.c — the command line (spec section 9).
+ *
+ * Scripts depend on the exact contract: the value forms, the defaults, and
+ * that a mistake produces exactly one line on stderr naming the option.
+ * config_parse() writes to the streams it is given, so the tests capture
+ * them with open_memstream() and look at every byte.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/config.h"
+#include "test/unit/check.h"
+
+/* ---- running config_parse ---- */
+
+struct outcome {
+	enum config_result result;
+	struct config c;
+	char *out, *err;
+	size_t out_len, err_len;
+};
+
+static struct outcome run_argv(int argc, char **argv)
+{
+	struct outcome o;
+	FILE *out, *err;
+
+	memset(&o, 0, sizeof(o));
+	out = open_memstream(&o.out, &o.out_len);
+	err = open_memstream(&o.err, &o.err_len);
+	o.result = config_parse(&o.c, argc, argv, out, err);
+	fclose(out);
+	fclose(err);
+	return o;
+}
+
+static void outcome_free(struct outcome *o)
+{
+	free(o->out);
+	free(o->err);
+}
+
+#define RUN(o, ...) do { \
+	char *run_argv_[] = { "relay", __VA_ARGS__, NULL }; \
+	(o) = run_argv((int)(sizeof(run_argv_) / sizeof(run_argv_[0])) - 1, run_argv_); \
+} while (0)
+
+static size_t count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* Exactly one line on err, naming what it should, and nothing on out. */
+static int one_line_naming(const struct outcome *o, const char *name)
+{
+	int ok = o->result == CONFIG_USAGE && count_lines(o->err) == 1 && o->err_len > 0 &&
+	    o->err[o->err_len - 1] == '\n' && strstr(o->err, name) != NULL && o->out_len == 0;
+
+	if (!ok)
+		printf("    result %d, err \"%s\", out \"%s\" (expected one line naming %s)\n",
+		    o->result, o->err, o->out, name);
+	return ok;
+}
+
+static int is_ipv4(const struct config_listen *l, const char *addr, int port)
+{
+	const struct sockaddr_in *a = (const struct sockaddr_in *)&l->addr;
+	struct in_addr expected;
+
+	inet_pton(AF_INET, addr, &expected);
+	return a->sin_family == AF_INET && ntohs(a->sin_port) == port &&
+	    a->sin_addr.s_addr == expected.s_addr && l->addr_len == sizeof(*a);
+}
+
+static int is_ipv6(const struct config_listen *l, const char *addr, int port)
+{
+	const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&l->addr;
+	struct in6_addr expected;
+
+	inet_pton(AF_INET6, addr, &expected);
+	return a->sin6_family == AF_INET6 && ntohs(a->sin6_port) == port &&
+	    memcmp(&a->sin6_addr, &expected, sizeof(expected)) == 0 && l->addr_len == sizeof(*a);
+}
+
+/* ---- values ---- */
+
+static void test_durations(void)
+{
+	static const struct {
+		const char *text;
+		int64_t seconds;
+	} good[] = {
+		{ "90", 90 }, { "90s", 90 }, { "15m", 900 }, { "24h", 86400 }, { "7d", 604800 },
+		{ "0", 0 }, { "1", 1 }, { "007s", 7 }, { "24855d", 2147472000 },
+		{ "2147483647", 2147483647 },
+	};
+	static const char *bad[] = {
+		"", "x", "10x", "-1", "1.5h", "+5", " 5", "5 ", "5ss", "s", "h", "5S", "5H",
+		"1w", "0x10", "5 s", "99999999999999999999999", "18446744073709551616",
+		"2147483648", "24856d", "35791395m", "596524h",
+	};
+	int64_t seconds;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		seconds = -1;
+		CHECK_EQ_INT(config_parse_duration(good[i].text, &seconds), 0);
+		CHECK_EQ_INT(seconds, good[i].seconds);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r;
+
+		seconds = -7;
+		r = config_parse_duration(bad[i], &seconds);
+		if (r != -1)
+			printf("    accepted duration \"%s\"\n", bad[i]);
+		CHECK_EQ_INT(r, -1);
+		CHECK_EQ_INT(seconds, -7);
+	}
+}
+
+static void test_sizes(void)
+{
+	static const struct {
+		const char *text;
+		uint64_t bytes;
+	} good[] = {
+		{ "65536", 65536 }, { "64k", 65536 }, { "64K", 65536 }, { "8m", 8 << 20 },
+		{ "8M", 8 << 20 }, { "1g", 1ULL << 30 }, { "1G", 1ULL << 30 }, { "0", 0 },
+		{ "512m", 512ULL << 20 }, { "16g", 16ULL << 30 },
+	};
+	static const char *bad[] = {
+		"64kb", "", "-1", "1.5m", "k", "1t", "64 k", " 64k", "64k ", "64KB", "0x40",
+		"99999999999999999999", "17179869184g", "18014398509481984m", "+1",
+	};
+	size_t bytes;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		bytes = 1;
+		CHECK_EQ_INT(config_parse_size(good[i].text, &bytes), 0);
+		CHECK(bytes == good[i].bytes);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r;
+
+		bytes = 7;
+		r = config_parse_size(bad[i], &bytes);
+		if (r != -1)
+			printf("    accepted size \"%s\"\n", bad[i]);
+		CHECK_EQ_INT(r, -1);
+		CHECK_EQ_INT(bytes, 7);
+	}
+}
+
+static void test_listen_addresses(void)
+{
+	static const char *bad[] = {
+		"127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:99999", "localhost:8443",
+		"example.com:443", "[::1]8443", "[::1]", "::1:8443", "[127.0.0.1]:80",
+		"127.0.0.1:-1", "127.0.0.1:+1", "127.0.0.1:80x", "127.0.0.1:8k", ":8443",
+		"256.0.0.1:80", "[]:80", "[::1:80", "[::1]:", "[::1]:-1", "", ":", "[::g]:80",
+		"127.0.0.1: 80", " 127.0.0.1:80", "[fe80::1%lo]:80",
+	};
+	struct config_listen l;
+
+	CHECK_EQ_INT(config_parse_listen("127.0.0.1:8443", &l), 0);
+	CHECK(is_ipv4(&l, "127.0.0.1", 8443));
+	CHECK_EQ_INT(config_parse_listen("0.0.0.0:65535", &l), 0);
+	CHECK(is_ipv4(&l, "0.0.0.0", 65535));
+	CHECK_EQ_INT(config_parse_listen("10.1.2.3:0", &l), 0);
+	CHECK(is_ipv4(&l, "10.1.2.3", 0));
+	CHECK_EQ_INT(config_parse_listen("[::1]:0", &l), 0);
+	CHECK(is_ipv6(&l, "::1", 0));
+	CHECK_EQ_INT(config_parse_listen("[::]:443", &l), 0);
+	CHECK(is_ipv6(&l, "::", 443));
+	CHECK_EQ_INT(config_parse_listen("[2001:db8::17]:8443", &l), 0);
+	CHECK(is_ipv6(&l, "2001:db8::17", 8443));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r = config_parse_listen(bad[i], &l);
+
+		if (r != -1)
+			printf("    accepted listen address \"%s\"\n", bad[i]);
+		CHECK_EQ_INT(r, -1);
+	}
+}
+
+/* ---- the command line ---- */
+
+static void test_defaults(void)
+{
+	char *argv[] = { "relay", NULL };
+	struct outcome o = run_argv(1, argv);
+
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	CHECK_EQ_INT(o.out_len, 0);
+	CHECK_EQ_INT(o.err_len, 0);
+	CHECK_EQ_INT(o.c.listen_count, 1);
+	CHECK(is_ipv4(&o.c.listen[0], "127.0.0.1", 8443));
+	CHECK(o.c.cert_file == NULL && o.c.key_file == NULL && o.c.dev_cert_out == NULL);
+	CHECK(o.c.public_url == NULL);
+	CHECK_EQ_INT(o.c.default_ttl, 24 * 3600);
+	CHECK_EQ_INT(o.c.max_ttl, 7 * 86400);
+	CHECK_EQ_INT(o.c.max_body, 64 * 1024);
+	CHECK_EQ_INT(o.c.max_mailboxes, 1000000);
+	CHECK(o.c.max_memory == (size_t)512 << 20);
+	CHECK_EQ_INT(o.c.max_connections, 10000);
+	CHECK_EQ_INT(o.c.max_wait, 60);
+	CHECK_EQ_INT(o.c.no_tls, 0);
+	CHECK_EQ_INT(o.c.header_timeout, 10);
+	CHECK_EQ_INT(o.c.body_timeout, 30);
+	outcome_free(&o);
+}
+
+static void test_option_forms(void)
+{
+	struct outcome o;
+
+	RUN(o, "--max-body", "8k", "--max-ttl=2h", "--default-ttl", "90m", "--max-wait=30s",
+	    "--max-mailboxes", "5", "--max-memory=1g", "--max-connections", "100",
+	    "--public-url", "https://relay.example", "--dev-cert-out=/tmp/x.pem",
+	    "--log-level=debug");
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	CHECK_EQ_INT(o.err_len, 0);
+	CHECK_EQ_INT(o.c.max_body, 8192);
+	CHECK_EQ_INT(o.c.max_ttl, 7200);
+	CHECK_EQ_INT(o.c.default_ttl, 5400);
+	CHECK_EQ_INT(o.c.max_wait, 30);
+	CHECK_EQ_INT(o.c.max_mailboxes, 5);
+	CHECK(o.c.max_memory == (size_t)1 << 30);
+	CHECK_EQ_INT(o.c.max_connections, 100);
+	CHECK_EQ_STR(o.c.public_url, "https://relay.example");
+	CHECK_EQ_STR(o.c.dev_cert_out, "/tmp/x.pem");
+	CHECK_EQ_INT(o.c.log_level, LOG_DEBUG);
+	outcome_free(&o);
+
+	/* The same option in both forms gives the same value. */
+	RUN(o, "--max-body=16k");
+	CHECK_EQ_INT(o.c.max_body, 16384);
+	outcome_free(&o);
+	RUN(o, "--max-body", "16k");
+	CHECK_EQ_INT(o.c.max_body, 16384);
+	outcome_free(&o);
+
+	/* --listen repeats; the default is then not added. */
+	RUN(o, "--listen", "127.0.0.1:0", "--listen=[::1]:9443");
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	CHECK_EQ_INT(o.c.listen_count, 2);
+	CHECK(is_ipv4(&o.c.listen[0], "127.0.0.1", 0));
+	CHECK(is_ipv6(&o.c.listen[1], "::1", 9443));
+	outcome_free(&o);
+
+	/* A value that looks like an option is still a value. */
+	RUN(o, "--public-url", "--https://x");
+	CHECK_EQ_INT(o.result, CONFIG_USAGE);
+	outcome_free(&o);
+
+	/* Both files given: fine. */
+	RUN(o, "--cert", "c.pem", "--key=k.pem");
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	CHECK_EQ_STR(o.c.cert_file, "c.pem");
+	CHECK_EQ_STR(o.c.key_file, "k.pem");
+	outcome_free(&o);
+
+	/* The same lifetime for both: fine. */
+	RUN(o, "--default-ttl", "1h", "--max-ttl", "60m");
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	outcome_free(&o);
+}
+
+static void test_unknown_options(void)
+{
+	struct outcome o;
+
+	RUN(o, "--bogus");
+	CHECK(one_line_naming(&o, "--bogus"));
+	outcome_free(&o);
+	RUN(o, "--bogus=secret-value");
+	CHECK(one_line_naming(&o, "--bogus"));
+	CHECK(strstr(o.err, "secret-value") == NULL);
+	outcome_free(&o);
+	RUN(o, "--max-body", "8k", "--listne", "127.0.0.1:1");
+	CHECK(one_line_naming(&o, "--listne"));
+	outcome_free(&o);
+	RUN(o, "-x");
+	CHECK(one_line_naming(&o, "-x"));
+	outcome_free(&o);
+	RUN(o, "positional");
+	CHECK(one_line_naming(&o, "positional"));
+	outcome_free(&o);
+	/* Option names are exact: no prefixes, no single dash. */
+	RUN(o, "--max", "5");
+	CHECK(one_line_naming(&o, "--max"));
+	outcome_free(&o);
+	RUN(o, "-listen", "127.0.0.1:1");
+	CHECK(one_line_naming(&o, "-listen"));
+	outcome_free(&o);
+}
+
+static void test_bad_values(void)
+{
+	static const struct {
+		const char *option, *value;
+	} cases[] = {
+		{ "--max-body", "64kb" }, { "--max-body", "0" }, { "--max-body", "" },
+		{ "--max-ttl", "abc" }, { "--max-ttl", "0" }, { "--default-ttl", "1.5h" },
+		{ "--default-ttl", "-1" }, { "--listen", "localhost:8443" },
+		{ "--listen", "127.0.0.1:65536" }, { "--listen", "[::1]8443" },
+		{ "--max-mailboxes", "0" }, { "--max-mailboxes", "-1" },
+		{ "--max-mailboxes", "10k" }, { "--max-memory", "lots" },
+		{ "--max-connections", "x" }, { "--max-wait", "forever" },
+		{ "--log-level", "loud" }, { "--cert", "" }, { "--public-url", "" },
+		{ "--header-timeout", "0" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char joined[128];
+		struct outcome o;
+
+		RUN(o, (char *)cases[i].option, (char *)cases[i].value);
+		CHECK(one_line_naming(&o, cases[i].option));
+		outcome_free(&o);
+		snprintf(joined, sizeof(joined), "%s=%s", cases[i].option, cases[i].value);
+		RUN(o, joined);
+		CHECK(one_line_naming(&o, cases[i].option));
+		outcome_free(&o);
+	}
+}
+
+static void test_missing_values(void)
+{
+	struct outcome o;
+
+	RUN(o, "--max-body");
+	CHECK(one_line_naming(&o, "--max-body"));
+	outcome_free(&o);
+	RUN(o, "--no-tls", "--listen");
+	CHECK(one_line_naming(&o, "--listen"));
+	outcome_free(&o);
+}
+
+static void test_help_and_version(void)
+{
+	struct outcome o;
+
+	RUN(o, "--help");
+	CHECK_EQ_INT(o.result, CONFIG_EXIT);
+	CHECK(o.out_len > 100);
+	CHECK(strstr(o.out, "usage") != NULL);
+	CHECK(strstr(o.out, "--listen") != NULL);
+	CHECK(strstr(o.out, "--no-tls") != NULL);
+	CHECK_EQ_INT(o.err_len, 0);
+	outcome_free(&o);
+	RUN(o, "-h");
+	CHECK_EQ_INT(o.result, CONFIG_EXIT);
+	CHECK(o.out_len > 100);
+	outcome_free(&o);
+	RUN(o, "--max-body", "8k", "--help");
+	CHECK_EQ_INT(o.result, CONFIG_EXIT);
+	outcome_free(&o);
+
+	RUN(o, "--version");
+	CHECK_EQ_INT(o.result, CONFIG_EXIT);
+	CHECK_EQ_STR(o.out, "relay " CONFIG_VERSION "\n");
+	CHECK_EQ_INT(o.err_len, 0);
+	outcome_free(&o);
+}
+
+static void test_combinations(void)
+{
+	struct outcome o;
+
+	RUN(o, "--cert", "c.pem");
+	CHECK(one_line_naming(&o, "--key"));
+	outcome_free(&o);
+	RUN(o, "--key", "k.pem");
+	CHECK(one_line_naming(&o, "--cert"));
+	outcome_free(&o);
+	RUN(o, "--default-ttl", "8d");
+	CHECK(one_line_naming(&o, "--max-ttl"));
+	outcome_free(&o);
+	RUN(o, "--default-ttl", "2h", "--max-ttl", "1h");
+	CHECK(one_line_naming(&o, "--default-ttl"));
+	outcome_free(&o);
+	/* The built-in 24h default yields to a shorter --max-ttl. */
+	RUN(o, "--max-ttl", "1h");
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	CHECK_EQ_INT(o.c.default_ttl, 3600);
+	CHECK_EQ_INT(o.err_len, 0);
+	outcome_free(&o);
+	RUN(o, "--public-url", "ftp://x");
+	CHECK(one_line_naming(&o, "--public-url"));
+	outcome_free(&o);
+}
+
+static void test_no_tls(void)
+{
+	struct outcome o;
+
+	RUN(o, "--no-tls");
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	CHECK_EQ_INT(o.c.no_tls, 1);
+	CHECK_EQ_INT(o.err_len, 0);
+	outcome_free(&o);
+	RUN(o, "--no-tls=1");
+	CHECK(one_line_naming(&o, "--no-tls"));
+	outcome_free(&o);
+	RUN(o, "--no-tls", "--cert", "c.pem", "--key", "k.pem");
+	CHECK(one_line_naming(&o, "--no-tls"));
+	outcome_free(&o);
+	RUN(o, "--no-tls", "--dev-cert-out", "d.pem");
+	CHECK(one_line_naming(&o, "--no-tls"));
+	outcome_free(&o);
+}
+
+static void test_listen_limit(void)
+{
+	char *argv[40];
+	struct outcome o;
+	int argc = 0;
+
+	argv[argc++] = "relay";
+	for (int i = 0; i < CONFIG_MAX_LISTEN + 1; i++) {
+		argv[argc++] = "--listen";
+		argv[argc++] = "127.0.0.1:0";
+	}
+	argv[argc] = NULL;
+	o = run_argv(argc, argv);
+	CHECK(one_line_naming(&o, "--listen"));
+	outcome_free(&o);
+	o = run_argv(argc - 2, argv);
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	CHECK_EQ_INT(o.c.listen_count, CONFIG_MAX_LISTEN);
+	outcome_free(&o);
+}
+
+int main(void)
+{
+	/* Lines reach a pipe even if a later test crashes. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	CHECK_RUN(test_durations);
+	CHECK_RUN(test_sizes);
+	CHECK_RUN(test_listen_addresses);
+	CHECK_RUN(test_defaults);
+	CHECK_RUN(test_option_forms);
+	CHECK_RUN(test_unknown_options);
+	CHECK_RUN(test_bad_values);
+	CHECK_RUN(test_missing_values);
+	CHECK_RUN(test_help_and_version);
+	CHECK_RUN(test_combinations);
+	CHECK_RUN(test_no_tls);
+	CHECK_RUN(test_listen_limit);
+	return CHECK_SUMMARY();
+}

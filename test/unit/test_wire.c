@@ -1,0 +1,376 @@
+/*
+ * test_wire.c — the strict parsers and canonical formatters of protocol/wire.h.
+ *
+ * Each rule of spec sections 3, 4 and 10 that a value's text form must obey
+ * is tried from both sides: the forms it must accept and the near misses it
+ * must refuse.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "protocol/wire.h"
+#include "storage/store.h"
+#include "test/unit/check.h"
+
+#define S(lit) (lit), (sizeof(lit) - 1)
+
+/* ---- claims and identifiers ---- */
+
+static void test_claim_accepts(void)
+{
+	static const uint8_t expected[16] = {
+		0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+		0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10
+	};
+	uint8_t out[16];
+
+	memset(out, 0, sizeof(out));
+	CHECK_EQ_INT(wire_parse_claim(S("01234567-89ab-cdef-fedc-ba9876543210"), out), 0);
+	CHECK(memcmp(out, expected, 16) == 0);
+	memset(out, 0, sizeof(out));
+	CHECK_EQ_INT(wire_parse_claim(S("01234567-89AB-CDEF-FEDC-BA9876543210"), out), 0);
+	CHECK(memcmp(out, expected, 16) == 0);
+	/* Mixed case, and any version: a claim is just a UUID. */
+	CHECK_EQ_INT(wire_parse_claim(S("01234567-89aB-cDeF-FeDc-bA9876543210"), out), 0);
+	CHECK(memcmp(out, expected, 16) == 0);
+	CHECK_EQ_INT(wire_parse_claim(S("00000000-0000-0000-0000-000000000000"), out), 0);
+	CHECK_EQ_INT(wire_parse_claim(S("ffffffff-ffff-1fff-ffff-ffffffffffff"), out), 0);
+}
+
+static void test_claim_rejects(void)
+{
+	static const char *bad[] = {
+		"{01234567-89ab-cdef-fedc-ba9876543210}",
+		"urn:uuid:01234567-89ab-cdef-fedc-ba9876543210",
+		"0123456789abcdeffedcba9876543210",
+		"01234567-89ab-cdef-fedc-ba987654321",          /* 35 */
+		"01234567-89ab-cdef-fedc-ba98765432100",        /* 37 */
+		"01234567-89ab-cdef-fedcba98-76543210",         /* hyphen moved */
+		"0123456-789ab-cdef-fedc-ba9876543210",
+		"01234567_89ab_cdef_fedc_ba9876543210",
+		"01234567-89ab-cdef-fedc-ba987654321g",
+		"01234567-89ab-cdef-fedc-ba98765432 0",
+		"0x234567-89ab-cdef-fedc-ba9876543210",
+		"01234567-89ab-cdef-fedc-ba987654321\xc3",
+		" 1234567-89ab-cdef-fedc-ba9876543210",
+		"------------------------------------",
+		"",
+	};
+	uint8_t out[16];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r = wire_parse_claim(bad[i], strlen(bad[i]), out);
+
+		if (r != -1)
+			printf("    accepted claim \"%s\"\n", bad[i]);
+		CHECK_EQ_INT(r, -1);
+	}
+	/* A NUL inside the 36 bytes. */
+	CHECK_EQ_INT(wire_parse_claim("01234567-89ab-cdef-fedc-ba98765432\0" "0", 36, out), -1);
+}
+
+static void test_mailbox_id(void)
+{
+	uint8_t out[16], again[16];
+	char text[WIRE_UUID_LEN + 1];
+
+	CHECK_EQ_INT(wire_parse_mailbox_id(S("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f0"), out), 0);
+	CHECK_EQ_INT(out[0], 0x0f);
+	CHECK_EQ_INT(out[15], 0xf0);
+	/* Paths are case-sensitive: upper case is another, unknown path. */
+	CHECK_EQ_INT(wire_parse_mailbox_id(S("0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F0"), out), -1);
+	CHECK_EQ_INT(wire_parse_mailbox_id(S("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0fA"), out), -1);
+	CHECK_EQ_INT(wire_parse_mailbox_id(S("0f1e2d3c4b5a49788695a4b3c2d1e0f0"), out), -1);
+	CHECK_EQ_INT(wire_parse_mailbox_id(S("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f"), out), -1);
+	CHECK_EQ_INT(wire_parse_mailbox_id(S(""), out), -1);
+	/* The claim parser takes what the id parser refuses. */
+	CHECK_EQ_INT(wire_parse_claim(S("0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F0"), again), 0);
+
+	/* Round trip: every byte value in every position. */
+	for (int round = 0; round < 256; round++) {
+		for (int i = 0; i < 16; i++)
+			out[i] = (uint8_t)(round * 31 + i * 17);
+		wire_format_uuid(out, text);
+		CHECK_EQ_INT(strlen(text), 36);
+		CHECK(text[8] == '-' && text[13] == '-' && text[18] == '-' && text[23] == '-');
+		memset(again, 0, sizeof(again));
+		CHECK_EQ_INT(wire_parse_mailbox_id(text, strlen(text), again), 0);
+		CHECK(memcmp(out, again, 16) == 0);
+	}
+	memset(out, 0xab, sizeof(out));
+	wire_format_uuid(out, text);
+	CHECK_EQ_STR(text, "abababab-abab-abab-abab-abababababab");
+}
+
+/* ---- base64 ---- */
+
+static void test_base64_valid(void)
+{
+	size_t n = 12345;
+
+	CHECK_EQ_INT(wire_check_base64(S("QUJD"), &n), 0);          /* "ABC" */
+	CHECK_EQ_INT(n, 3);
+	CHECK_EQ_INT(wire_check_base64(S("QUI="), &n), 0);          /* "AB" */
+	CHECK_EQ_INT(n, 2);
+	CHECK_EQ_INT(wire_check_base64(S("QQ=="), &n), 0);          /* "A" */
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(wire_check_base64(S("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="), &n), 0);
+	CHECK_EQ_INT(n, 28);
+	CHECK_EQ_INT(wire_check_base64(S("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), &n), 0);
+	CHECK_EQ_INT(n, 27);
+	CHECK_EQ_INT(wire_check_base64(S("+/+/"), &n), 0);
+	CHECK_EQ_INT(n, 3);
+	CHECK_EQ_INT(wire_check_base64(S("Zm9vYmFy"), &n), 0);      /* "foobar" */
+	CHECK_EQ_INT(n, 6);
+	CHECK_EQ_INT(wire_check_base64(S("Zm9vYg=="), &n), 0);      /* "foob" */
+	CHECK_EQ_INT(n, 4);
+	CHECK_EQ_INT(wire_check_base64(S("Zm9vYmE="), &n), 0);      /* "fooba" */
+	CHECK_EQ_INT(n, 5);
+}
+
+static void test_base64_invalid(void)
+{
+	static const char *bad[] = {
+		"",
+		"QQ",           /* padding missing */
+		"QUI",
+		"QQ=",
+		"Q===",
+		"====",
+		"=QUJ",
+		"QU=D",         /* '=' inside */
+		"QUJD====",
+		"QUJD QUJD",
+		"QUJD\nQUJD",
+		"QUJD\r\n",
+		" QUJD",
+		"QUJ-",         /* url-safe alphabet */
+		"QUJ_",
+		"QR==",         /* non-zero trailing bits */
+		"QUJ=",
+		"QUI=QUI=",
+		"QUJD*AAA",
+		"QUJ\xc3",
+	};
+	size_t n = 777;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r = wire_check_base64(bad[i], strlen(bad[i]), &n);
+
+		if (r != -1)
+			printf("    accepted base64 \"%s\"\n", bad[i]);
+		CHECK_EQ_INT(r, -1);
+	}
+	CHECK_EQ_INT(n, 777);   /* untouched on failure */
+	CHECK_EQ_INT(wire_check_base64("QU\0D", 4, &n), -1);
+}
+
+/* ---- RFC 3339 ---- */
+
+static void test_time_known(void)
+{
+	int64_t t = -1;
+
+	CHECK_EQ_INT(wire_parse_time(S("1970-01-01T00:00:00Z"), &t), 0);
+	CHECK_EQ_INT(t, 0);
+	CHECK_EQ_INT(wire_parse_time(S("2000-03-01T00:00:00Z"), &t), 0);
+	CHECK_EQ_INT(t, 951868800);
+	CHECK_EQ_INT(wire_parse_time(S("2038-01-19T03:14:08Z"), &t), 0);
+	CHECK_EQ_INT(t, 2147483648LL);
+	CHECK_EQ_INT(wire_parse_time(S("2038-01-19T03:14:07Z"), &t), 0);
+	CHECK_EQ_INT(t, 2147483647LL);
+	CHECK_EQ_INT(wire_parse_time(S("2000-02-29T12:00:00Z"), &t), 0);
+	CHECK_EQ_INT(t, 951825600);
+	CHECK_EQ_INT(wire_parse_time(S("2028-02-29T00:00:00Z"), &t), 0);
+	CHECK_EQ_INT(t, 1835395200);
+	CHECK_EQ_INT(wire_parse_time(S("2023-11-14T22:13:20Z"), &t), 0);
+	CHECK_EQ_INT(t, 1700000000);
+	CHECK_EQ_INT(wire_parse_time(S("1969-12-31T23:59:59Z"), &t), 0);
+	CHECK_EQ_INT(t, -1);
+	CHECK_EQ_INT(wire_parse_time(S("9999-12-31T23:59:59Z"), &t), 0);
+	CHECK_EQ_INT(t, 253402300799LL);
+	CHECK_EQ_INT(wire_parse_time(S("2024-12-31T23:59:59Z"), &t), 0);
+	CHECK_EQ_INT(t, 1735689599);
+}
+
+static void test_time_rejects(void)
+{
+	static const char *bad[] = {
+		"2030-01-01T00:00:00+00:00",
+		"2030-01-01T00:00:00+0000",
+		"2030-01-01T00:00:00.0Z",
+		"2030-01-01T00:00:00.123Z",
+		"2030-01-01t00:00:00Z",
+		"2030-01-01T00:00:00z",
+		"2030-01-01 00:00:00Z",
+		"2030-01-01",
+		"2030-01-01T00:00Z",
+		"2030-01-01T00:00:00",
+		"2030-01-01T24:00:00Z",
+		"2030-01-01T23:60:00Z",
+		"2030-01-01T23:59:60Z",
+		"2030-13-01T00:00:00Z",
+		"2030-00-01T00:00:00Z",
+		"2030-01-00T00:00:00Z",
+		"2030-01-32T00:00:00Z",
+		"2030-04-31T00:00:00Z",
+		"2027-02-29T00:00:00Z",
+		"2100-02-29T00:00:00Z",     /* not a leap year */
+		"1900-02-29T00:00:00Z",
+		"2030-02-30T00:00:00Z",
+		"+030-01-01T00:00:00Z",
+		"20300-01-01T00:00:00Z",
+		"2030-1-01T00:00:00Z",
+		"2030-01-01T0:00:00Z",
+		"2030/01/01T00:00:00Z",
+		"2030-01-01T00-00-00Z",
+		"203a-01-01T00:00:00Z",
+		"2030-01-01T00:00:0 Z",
+		"1893456000",
+		"",
+	};
+	int64_t t = 99;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r = wire_parse_time(bad[i], strlen(bad[i]), &t);
+
+		if (r != -1)
+			printf("    accepted time \"%s\"\n", bad[i]);
+		CHECK_EQ_INT(r, -1);
+	}
+	CHECK_EQ_INT(t, 99);
+	/* 2000 is a leap year (divisible by 400). */
+	CHECK_EQ_INT(wire_parse_time(S("2000-02-29T00:00:00Z"), &t), 0);
+	CHECK_EQ_INT(wire_parse_time(S("2024-02-29T00:00:00Z"), &t), 0);
+}
+
+static void test_time_round_trip(void)
+{
+	char text[WIRE_TIME_LEN + 1];
+	int64_t back;
+	int bad = 0;
+
+	wire_format_time(0, text);
+	CHECK_EQ_STR(text, "1970-01-01T00:00:00Z");
+	wire_format_time(951868800, text);
+	CHECK_EQ_STR(text, "2000-03-01T00:00:00Z");
+	wire_format_time(2147483648LL, text);
+	CHECK_EQ_STR(text, "2038-01-19T03:14:08Z");
+	wire_format_time(1835395200, text);
+	CHECK_EQ_STR(text, "2028-02-29T00:00:00Z");
+	wire_format_time(-1, text);
+	CHECK_EQ_STR(text, "1969-12-31T23:59:59Z");
+	/* Every day from 1900 to 2200 at a varying time of day, and every
+	 * second of a day around a leap day. */
+	for (int64_t t = -2208988800LL; t < 7258118400LL; t += 86400 + 7) {
+		wire_format_time(t, text);
+		if (strlen(text) != WIRE_TIME_LEN || wire_parse_time(text, WIRE_TIME_LEN, &back) != 0 ||
+		    back != t) {
+			if (bad++ < 5)
+				printf("    round trip of %lld gave \"%s\"\n", (long long)t, text);
+		}
+	}
+	for (int64_t t = 951782400 - 3600; t < 951868800 + 3600; t++) {
+		wire_format_time(t, text);
+		if (wire_parse_time(text, WIRE_TIME_LEN, &back) != 0 || back != t) {
+			if (bad++ < 5)
+				printf("    round trip of %lld gave \"%s\"\n", (long long)t, text);
+		}
+	}
+	CHECK_EQ_INT(bad, 0);
+}
+
+/* ---- rights, payload types, request ids ---- */
+
+static void test_rights(void)
+{
+	static const char *bad[] = { "", "RR", "X", "r", "w", "d", "RWDR", "R W", "RWX", "DD",
+	    "R,W", " R" };
+	uint8_t r = 0;
+
+	CHECK_EQ_INT(wire_parse_rights(S("R"), &r), 0);
+	CHECK_EQ_INT(r, MAILBOX_READ);
+	CHECK_EQ_INT(wire_parse_rights(S("W"), &r), 0);
+	CHECK_EQ_INT(r, MAILBOX_WRITE);
+	CHECK_EQ_INT(wire_parse_rights(S("D"), &r), 0);
+	CHECK_EQ_INT(r, MAILBOX_DELETE);
+	CHECK_EQ_INT(wire_parse_rights(S("RD"), &r), 0);
+	CHECK_EQ_INT(r, MAILBOX_READ | MAILBOX_DELETE);
+	CHECK_EQ_INT(wire_parse_rights(S("DWR"), &r), 0);
+	CHECK_EQ_INT(r, MAILBOX_READ | MAILBOX_WRITE | MAILBOX_DELETE);
+	CHECK_EQ_INT(wire_parse_rights(S("WD"), &r), 0);
+	CHECK_EQ_INT(r, MAILBOX_WRITE | MAILBOX_DELETE);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = 0xee;
+		CHECK_EQ_INT(wire_parse_rights(bad[i], strlen(bad[i]), &r), -1);
+		CHECK_EQ_INT(r, 0xee);
+	}
+}
+
+static void test_payload_type(void)
+{
+	char type[70];
+
+	CHECK_EQ_INT(wire_check_payload_type(S("AEAD_AES_128_GCM")), 0);
+	CHECK_EQ_INT(wire_check_payload_type(S("a")), 0);
+	CHECK_EQ_INT(wire_check_payload_type(S("com.example.v1-2_X")), 0);
+	CHECK_EQ_INT(wire_check_payload_type(S("")), -1);
+	CHECK_EQ_INT(wire_check_payload_type(S("has space")), -1);
+	CHECK_EQ_INT(wire_check_payload_type(S("slash/no")), -1);
+	CHECK_EQ_INT(wire_check_payload_type(S("quote\"")), -1);
+	CHECK_EQ_INT(wire_check_payload_type(S("caf\xc3\xa9")), -1);
+	CHECK_EQ_INT(wire_check_payload_type(S("plus+")), -1);
+	CHECK_EQ_INT(wire_check_payload_type("nul\0x", 5), -1);
+	memset(type, 'A', sizeof(type));
+	CHECK_EQ_INT(wire_check_payload_type(type, 64), 0);
+	CHECK_EQ_INT(wire_check_payload_type(type, 65), -1);
+}
+
+static void test_request_id(void)
+{
+	char id[130];
+
+	memset(id, 'x', sizeof(id));
+	CHECK_EQ_INT(wire_check_request_id(S("a")), 0);
+	CHECK_EQ_INT(wire_check_request_id(S("!~\"{}[]<>")), 0);
+	CHECK_EQ_INT(wire_check_request_id(id, 128), 0);
+	CHECK_EQ_INT(wire_check_request_id(id, 129), -1);
+	CHECK_EQ_INT(wire_check_request_id(S("")), -1);
+	CHECK_EQ_INT(wire_check_request_id(S("a b")), -1);
+	CHECK_EQ_INT(wire_check_request_id(S("a\tb")), -1);
+	CHECK_EQ_INT(wire_check_request_id(S("ab\x7f")), -1);
+	CHECK_EQ_INT(wire_check_request_id(S("\x1f")), -1);
+	CHECK_EQ_INT(wire_check_request_id(S("caf\xc3\xa9")), -1);
+	CHECK_EQ_INT(wire_check_request_id(S("\xff")), -1);
+	CHECK_EQ_INT(wire_check_request_id("a\0b", 3), -1);
+}
+
+static void test_utf8_length(void)
+{
+	CHECK_EQ_INT(wire_utf8_length(S("")), 0);
+	CHECK_EQ_INT(wire_utf8_length(S("abc")), 3);
+	CHECK_EQ_INT(wire_utf8_length(S("caf\xc3\xa9")), 4);                 /* é: 2 bytes */
+	CHECK_EQ_INT(wire_utf8_length(S("\xe2\x82\xac\xe2\x82\xac")), 2);    /* €€: 3 bytes */
+	CHECK_EQ_INT(wire_utf8_length(S("\xf0\x9f\x94\x91 key")), 5);        /* 🔑: 4 bytes */
+	CHECK_EQ_INT(wire_utf8_length(S("\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e")), 3);
+}
+
+int main(void)
+{
+	/* Lines reach a pipe even if a later test crashes. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	CHECK_RUN(test_claim_accepts);
+	CHECK_RUN(test_claim_rejects);
+	CHECK_RUN(test_mailbox_id);
+	CHECK_RUN(test_base64_valid);
+	CHECK_RUN(test_base64_invalid);
+	CHECK_RUN(test_time_known);
+	CHECK_RUN(test_time_rejects);
+	CHECK_RUN(test_time_round_trip);
+	CHECK_RUN(test_rights);
+	CHECK_RUN(test_payload_type);
+	CHECK_RUN(test_request_id);
+	CHECK_RUN(test_utf8_length);
+	return CHECK_SUMMARY();
+}
