@@ -262,6 +262,8 @@ static int api_is_json(const char *s, size_t len)
 			return 0;
 		while (i < len && (s[i] == ' ' || s[i] == '\t'))
 			i++;
+		if (i == len || s[i] == ';')
+			continue;   /* an empty parameter, as lenient parsers allow */
 		name = i;
 		while (i < len && s[i] != '=' && s[i] != ';')
 			i++;
@@ -668,7 +670,6 @@ static void api_preview(struct api_call *call)
 	struct mailbox *mb;
 	struct buf *body;
 
-	call->resp.head = call->req->method == HTTP_HEAD;
 	if (wire_parse_mailbox_id(http_at(call->in, call->id), call->id.len, id) != 0 ||
 	    (mb = store_get(api->store, id, api->now)) == NULL) {
 		api_fail_html(call, 404, NULL);
@@ -683,6 +684,8 @@ static void api_preview(struct api_call *call)
 static void api_call_init(struct api_call *call, struct api *api, int64_t now,
     const struct http_request *req, const struct http_input *in, struct buf *out)
 {
+	const char *rid = http_at(in, req->header[HTTP_H_REQUEST_ID]);
+
 	api_set_now(api, now);
 	memset(call, 0, sizeof(*call));
 	call->api = api;
@@ -690,6 +693,16 @@ static void api_call_init(struct api_call *call, struct api *api, int64_t now,
 	call->in = in;
 	call->out = out;
 	api_response_init(api, &call->resp);
+	/* HEAD is answered with the headers of GET and no body, whatever the
+	 * answer is. */
+	call->resp.head = req->method == HTTP_HEAD;
+	/* A header is recorded only once its value is complete, so even a
+	 * request the parser gave up on can have its ID echoed. */
+	if (req->header_count[HTTP_H_REQUEST_ID] == 1 &&
+	    wire_check_request_id(rid, req->header[HTTP_H_REQUEST_ID].len) == 0) {
+		call->resp.request_id = rid;
+		call->resp.request_id_len = req->header[HTTP_H_REQUEST_ID].len;
+	}
 }
 
 static void api_method_not_allowed(struct api_call *call, const char *allow)
@@ -704,21 +717,13 @@ enum api_result api_handle(struct api *api, int64_t now, const struct http_reque
 	struct api_call call;
 	enum api_result result = API_DONE;
 	enum api_route route;
-	const char *rid;
 	int preview;
 
 	api_call_init(&call, api, now, req, in, out);
 	call.resp.close = !req->keep_alive;
-
 	route = api_route(in, req, &call.id);
 	preview = route == API_ROUTE_MAILBOX &&
 	    (req->method == HTTP_GET || req->method == HTTP_HEAD);
-	rid = http_at(in, req->header[HTTP_H_REQUEST_ID]);
-	if (req->header_count[HTTP_H_REQUEST_ID] == 1 &&
-	    wire_check_request_id(rid, req->header[HTTP_H_REQUEST_ID].len) == 0) {
-		call.resp.request_id = rid;
-		call.resp.request_id_len = req->header[HTTP_H_REQUEST_ID].len;
-	}
 
 	if (route == API_ROUTE_NONE) {
 		api_fail(&call, 404, "not_found", "there is nothing at this path");

@@ -267,7 +267,7 @@ static int config_set(struct config *c, const struct config_option *o, const cha
 }
 
 /* Rules that tie options together, checked once all are read. */
-static int config_check(struct config *c, FILE *err)
+static int config_check(struct config *c, int default_ttl_given, FILE *err)
 {
 	if ((c->cert_file == NULL) != (c->key_file == NULL)) {
 		fprintf(err, "relay: %s needs %s as well\n",
@@ -285,8 +285,13 @@ static int config_check(struct config *c, FILE *err)
 		return -1;
 	}
 	if (c->default_ttl > c->max_ttl) {
-		fprintf(err, "relay: --default-ttl may not exceed --max-ttl\n");
-		return -1;
+		/* Only a lifetime the operator asked for is an error; the
+		 * built-in one yields to a shorter --max-ttl. */
+		if (default_ttl_given) {
+			fprintf(err, "relay: --default-ttl may not exceed --max-ttl\n");
+			return -1;
+		}
+		c->default_ttl = c->max_ttl;
 	}
 	if (c->public_url && strncmp(c->public_url, "https://", 8) != 0 &&
 	    strncmp(c->public_url, "http://", 7) != 0) {
@@ -299,6 +304,8 @@ static int config_check(struct config *c, FILE *err)
 enum config_result config_parse(struct config *c, int argc, char **argv,
     FILE *out, FILE *err)
 {
+	int default_ttl_given = 0;
+
 	config_defaults(c);
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *eq = strchr(arg, '='), *value = NULL;
@@ -332,6 +339,8 @@ enum config_result config_parse(struct config *c, int argc, char **argv,
 			fprintf(err, "relay: %s needs a value: %s\n", o->name, o->expects);
 			return CONFIG_USAGE;
 		}
+		if (o->offset == offsetof(struct config, default_ttl))
+			default_ttl_given = 1;
 		if (config_set(c, o, value) != 0) {
 			if (o->kind == CONFIG_LISTEN && c->listen_count == CONFIG_MAX_LISTEN)
 				fprintf(err, "relay: --listen may be given at most %d times\n",
@@ -342,7 +351,7 @@ enum config_result config_parse(struct config *c, int argc, char **argv,
 			return CONFIG_USAGE;
 		}
 	}
-	if (config_check(c, err) != 0)
+	if (config_check(c, default_ttl_given, err) != 0)
 		return CONFIG_USAGE;
 	if (c->listen_count == 0)
 		config_parse_listen("127.0.0.1:8443", &c->listen[c->listen_count++]);
