@@ -19,7 +19,6 @@
  * state. A connection is freed only by the callback that closed it, after the
  * driver has returned, or by the server outside any of its callbacks.
  */
-#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -411,13 +410,11 @@ static int conn_step_shutdown(struct conn *c)
 		shutdown(c->fd, SHUT_WR);
 	}
 	for (;;) {
-		ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+		ssize_t n = transport_recv(c->fd, sink, sizeof(sink));
 
 		if (n > 0)
 			continue;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		if (n < 0 && transport_would_block()) {
 			conn_arm(c, 1, 0);
 			return 1;
 		}

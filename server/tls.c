@@ -496,42 +496,31 @@ const char *tls_fingerprint(const struct tls *tls)
 }
 
 /* mbedTLS's bio callbacks, on the connection's non-blocking socket. */
+static int tls_bio_error(int would_block_code, int failed_code)
+{
+	if (transport_would_block())
+		return would_block_code;
+	if (errno == ECONNRESET || errno == EPIPE)
+		return MBEDTLS_ERR_NET_CONN_RESET;
+	return failed_code;
+}
+
 static int tls_bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
 	const struct transport *t = ctx;
-	ssize_t n;
+	ssize_t n = transport_send(t->fd, buf, len);
 
-	for (;;) {
-		n = send(t->fd, buf, len, MSG_NOSIGNAL);
-		if (n >= 0)
-			return (int)n;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return MBEDTLS_ERR_SSL_WANT_WRITE;
-		if (errno == ECONNRESET || errno == EPIPE)
-			return MBEDTLS_ERR_NET_CONN_RESET;
-		return MBEDTLS_ERR_NET_SEND_FAILED;
-	}
+	return n >= 0 ? (int)n : tls_bio_error(MBEDTLS_ERR_SSL_WANT_WRITE,
+	    MBEDTLS_ERR_NET_SEND_FAILED);
 }
 
 static int tls_bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
 	const struct transport *t = ctx;
-	ssize_t n;
+	ssize_t n = transport_recv(t->fd, buf, len);
 
-	for (;;) {
-		n = recv(t->fd, buf, len, 0);
-		if (n >= 0)
-			return (int)n;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return MBEDTLS_ERR_SSL_WANT_READ;
-		if (errno == ECONNRESET || errno == EPIPE)
-			return MBEDTLS_ERR_NET_CONN_RESET;
-		return MBEDTLS_ERR_NET_RECV_FAILED;
-	}
+	return n >= 0 ? (int)n : tls_bio_error(MBEDTLS_ERR_SSL_WANT_READ,
+	    MBEDTLS_ERR_NET_RECV_FAILED);
 }
 
 /*

@@ -14,32 +14,47 @@ static int plain_handshake(struct transport *t)
 	return 0;
 }
 
+ssize_t transport_send(int fd, const void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = send(fd, buf, len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+ssize_t transport_recv(int fd, void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = recv(fd, buf, len, 0);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+int transport_would_block(void)
+{
+	return errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
 static ssize_t plain_read(struct transport *t, char *buf, size_t len)
 {
-	for (;;) {
-		ssize_t n = recv(t->fd, buf, len, 0);
+	ssize_t n = transport_recv(t->fd, buf, len);
 
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		return errno == EAGAIN || errno == EWOULDBLOCK ? TRANSPORT_WANT_READ :
-		    TRANSPORT_ERROR;
-	}
+	if (n >= 0)
+		return n;
+	return transport_would_block() ? TRANSPORT_WANT_READ : TRANSPORT_ERROR;
 }
 
 static ssize_t plain_write(struct transport *t, const char *buf, size_t len)
 {
-	for (;;) {
-		ssize_t n = send(t->fd, buf, len, MSG_NOSIGNAL);
+	ssize_t n = transport_send(t->fd, buf, len);
 
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		return errno == EAGAIN || errno == EWOULDBLOCK ? TRANSPORT_WANT_WRITE :
-		    TRANSPORT_ERROR;
-	}
+	if (n >= 0)
+		return n;
+	return transport_would_block() ? TRANSPORT_WANT_WRITE : TRANSPORT_ERROR;
 }
 
 static int plain_shutdown(struct transport *t)

@@ -47,4 +47,11 @@ struct transport {
 /* A transport that passes bytes through unchanged (--no-tls). */
 struct transport *transport_plain_new(int fd);
 
+/* send() and recv() on a non-blocking socket, retried on EINTR; -1 with
+ * errno set otherwise. Shared by every transport's socket I/O. */
+ssize_t transport_send(int fd, const void *buf, size_t len);
+ssize_t transport_recv(int fd, void *buf, size_t len);
+/* errno after a failed transport_send/recv is "try again later". */
+int transport_would_block(void);
+
 #endif
