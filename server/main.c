@@ -1,11 +1,13 @@
 /*
- * main.c — relay: a Secure Credential Transfer relay.
+ * main.c — relay: a Secure Credential Transfer relay, and (as subcommands)
+ * the device-side client.
  *
  * Exit status: 0 after SIGINT/SIGTERM (or --help, --version), 1 when the
  * relay cannot start, 2 for a bad command line.
  */
 #include <stdio.h>
 
+#include "client/client.h"
 #include "server/config.h"
 #include "server/server.h"
 
@@ -15,6 +17,9 @@ int main(int argc, char **argv)
 	struct server server;
 	int status = 0;
 
+	/* `relay send …` and friends: the device side, in the same binary. */
+	if (argc > 1 && client_is_command(argv[1]))
+		return client_main(argc - 1, argv + 1);
 	switch (config_parse(&config, argc, argv, stdout, stderr)) {
 	case CONFIG_EXIT:
 		return 0;

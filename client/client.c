@@ -1,0 +1,810 @@
+/*
+ * client.c — the subcommands.
+ *
+ * Every command follows the same path: read the command line, find what this
+ * device knows of the mailbox (its state file), make one request, check the
+ * answer, record what changed, print the result. Errors are one line on
+ * stderr and a distinct exit status, so scripts can tell "wrong secret" from
+ * "relay down" from "someone else got there first".
+ *
+ * A new claim is recorded before the request that binds it is sent, so a
+ * crash can never leave the relay bound to a claim this device forgot.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "client/client.h"
+#include "client/https.h"
+#include "client/seal.h"
+#include "client/share.h"
+#include "client/state.h"
+#include "protocol/wire.h"
+#include "server/config.h"
+#include "server/rng.h"
+
+#define CLIENT_CONTENT_MAX (1u << 20)
+#define CLIENT_TIMEOUT_S 30
+#define CLIENT_WATCH_WAIT_S 60
+#define CLIENT_WATCH_RETRIES 5
+#define CLIENT_DEFAULT_RELAY "https://localhost:8443"
+#define CLIENT_DEFAULT_IMAGE "https://relay.invalid/key.png"
+
+struct client {
+	const char *command;
+	const char *relay;
+	const char *cacert;
+	int insecure;
+	char state_path[4096];
+	const char *title, *description, *image, *format, *rights;
+	int64_t ttl;
+	int has_ttl;
+	char vertical;
+	int aes256;
+	const char *args[2];
+	int arg_count;
+	struct rng *rng;
+	struct https https;
+};
+
+static const char client_help[] =
+"usage: relay COMMAND [options] [arguments]\n"
+"\n"
+"The device side of the protocol: hand a credential over through a relay.\n"
+"\n"
+"  send [FILE|-]          encrypt a JSON object (FILE or stdin) into a new mailbox\n"
+"                         and print its Share URL\n"
+"      --relay URL        the relay (default $RELAY_URL, else " CLIENT_DEFAULT_RELAY ")\n"
+"      --title T --description D --image URL   what the link preview shows\n"
+"      --vertical a|h|c   general access, home key or car key (a)\n"
+"      --ttl DUR          lifetime, e.g. 15m, 24h (the relay's default)\n"
+"      --rights RWD       what the Receiver may do: Read, Write, Delete (RD)\n"
+"      --format NAME      the Provisioning Information format (generic)\n"
+"      --aes-256          a 32-byte Secret and AES-256-GCM (16 bytes, AES-128)\n"
+"  receive SHARE_URL      read, verify and decrypt; print the Provisioning\n"
+"                         Information as JSON\n"
+"  reply URL [FILE|-]     replace the mailbox's content with a new JSON object\n"
+"  watch URL              print each new message (one JSON per line) until the\n"
+"                         mailbox is deleted\n"
+"  delete URL             delete the mailbox\n"
+"  relinquish URL         give the mailbox up, so another device may take it\n"
+"  preview URL            print what a link preview shows\n"
+"  help                   this text\n"
+"\n"
+"Every command takes:\n"
+"  --state FILE           this device's claims and secrets (default\n"
+"                         $XDG_STATE_HOME/relay/state.json); one file per device\n"
+"  --cacert FILE          trust this CA (e.g. the relay's dev certificate)\n"
+"  --insecure             do not check the relay's certificate (testing only)\n"
+"\n"
+"Exit status:\n"
+"  0  success\n"
+"  1  decryption failed: wrong secret or altered ciphertext\n"
+"  2  bad command line\n"
+"  3  malformed share URL\n"
+"  4  the relay cannot be reached (or the connection was lost twice)\n"
+"  5  the relay's certificate is not trusted\n"
+"  6  the mailbox was deleted or has expired\n"
+"  7  the mailbox is bound to another device\n"
+"  8  the relay refused the request\n"
+"  9  a local file problem (state file, content file)\n";
+
+static int client_fail(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int client_fail(int status, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* One line, whatever the relay or a file put in the message. */
+	for (char *p = line; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	fprintf(stderr, "relay: %s\n", line);
+	return status;
+}
+
+/* --- command line ------------------------------------------------------- */
+
+enum client_option_set {
+	CLIENT_OPT_COMMON = 1,  /* --state --cacert --insecure */
+	CLIENT_OPT_SEND = 2,
+	CLIENT_OPT_FORMAT = 4
+};
+
+struct client_command {
+	const char *name;
+	int min_args, max_args;
+	int options;
+	int (*run)(struct client *c);
+};
+
+static int client_send(struct client *c);
+static int client_receive(struct client *c);
+static int client_reply(struct client *c);
+static int client_watch(struct client *c);
+static int client_delete(struct client *c);
+static int client_relinquish(struct client *c);
+static int client_preview(struct client *c);
+static int client_print_help(struct client *c);
+
+static const struct client_command client_commands[] = {
+	{ "send", 0, 1, CLIENT_OPT_COMMON | CLIENT_OPT_SEND | CLIENT_OPT_FORMAT, client_send },
+	{ "receive", 1, 1, CLIENT_OPT_COMMON, client_receive },
+	{ "reply", 1, 2, CLIENT_OPT_COMMON | CLIENT_OPT_FORMAT, client_reply },
+	{ "watch", 1, 1, CLIENT_OPT_COMMON, client_watch },
+	{ "delete", 1, 1, CLIENT_OPT_COMMON, client_delete },
+	{ "relinquish", 1, 1, CLIENT_OPT_COMMON, client_relinquish },
+	{ "preview", 1, 1, CLIENT_OPT_COMMON, client_preview },
+	{ "help", 0, 0, 0, client_print_help },
+};
+
+static const struct client_command *client_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(client_commands) / sizeof(client_commands[0]); i++) {
+		if (strcmp(client_commands[i].name, name) == 0)
+			return &client_commands[i];
+	}
+	return NULL;
+}
+
+int client_is_command(const char *name)
+{
+	return client_find(name) != NULL;
+}
+
+/* The value of option argv[*i] (--opt VALUE or --opt=VALUE), or NULL. */
+static const char *client_value(int argc, char **argv, int *i, const char *eq)
+{
+	if (eq != NULL)
+		return eq + 1;
+	return *i + 1 < argc ? argv[++*i] : NULL;
+}
+
+static int client_parse(struct client *c, const struct client_command *cmd, int argc,
+    char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *eq = strchr(arg, '='), *v;
+		size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+		int common = cmd->options & CLIENT_OPT_COMMON, send = cmd->options & CLIENT_OPT_SEND;
+
+#define IS(name) (n == strlen(name) && strncmp(arg, name, n) == 0)
+		if (arg[0] != '-' || strcmp(arg, "-") == 0) {
+			if (c->arg_count == cmd->max_args)
+				return client_fail(CLIENT_USAGE, "%s: unexpected argument %s (see relay help)",
+				    cmd->name, arg);
+			c->args[c->arg_count++] = arg;
+			continue;
+		}
+		if (common && IS("--insecure") && eq == NULL) {
+			c->insecure = 1;
+			continue;
+		}
+		if (send && IS("--aes-256") && eq == NULL) {
+			c->aes256 = 1;
+			continue;
+		}
+		if (!((common && (IS("--state") || IS("--cacert"))) ||
+		    (send && (IS("--relay") || IS("--title") || IS("--description") ||
+		    IS("--image") || IS("--vertical") || IS("--ttl") || IS("--rights"))) ||
+		    ((cmd->options & CLIENT_OPT_FORMAT) && IS("--format"))))
+			return client_fail(CLIENT_USAGE, "%s: unknown option %.*s (see relay help)",
+			    cmd->name, (int)n, arg);
+		v = client_value(argc, argv, &i, eq);
+		if (v == NULL)
+			return client_fail(CLIENT_USAGE, "%s: %.*s needs a value", cmd->name, (int)n, arg);
+		if (IS("--state")) {
+			snprintf(c->state_path, sizeof(c->state_path), "%s", v);
+		} else if (IS("--cacert")) {
+			c->cacert = v;
+		} else if (IS("--relay")) {
+			c->relay = v;
+		} else if (IS("--title")) {
+			c->title = v;
+		} else if (IS("--description")) {
+			c->description = v;
+		} else if (IS("--image")) {
+			c->image = v;
+		} else if (IS("--format")) {
+			c->format = v;
+		} else if (IS("--vertical")) {
+			if (strlen(v) != 1 || strchr("ahc", v[0]) == NULL)
+				return client_fail(CLIENT_USAGE, "--vertical takes a, h or c");
+			c->vertical = v[0];
+		} else if (IS("--ttl")) {
+			if (config_parse_duration(v, &c->ttl) != 0 || c->ttl <= 0)
+				return client_fail(CLIENT_USAGE, "--ttl takes a duration such as 15m or 24h");
+			c->has_ttl = 1;
+		} else if (IS("--rights")) {
+			uint8_t rights;
+
+			if (wire_parse_rights(v, strlen(v), &rights) != 0)
+				return client_fail(CLIENT_USAGE, "--rights takes letters of R, W and D, each once");
+			c->rights = v;
+		}
+#undef IS
+	}
+	if (c->arg_count < cmd->min_args)
+		return client_fail(CLIENT_USAGE, "%s needs %s (see relay help)", cmd->name,
+		    cmd->min_args == 1 ? "a URL" : "more arguments");
+	if (c->insecure && c->cacert != NULL)
+		return client_fail(CLIENT_USAGE, "--insecure and --cacert exclude each other");
+	return CLIENT_OK;
+}
+
+/* --- pieces every command uses ------------------------------------------ */
+
+static int client_random(struct client *c, void *out, size_t len)
+{
+	return rng_bytes(c->rng, out, len) == 0 ? 0 : -1;
+}
+
+/* A fresh random version-4 UUID, for claims and request IDs. */
+static int client_uuid(struct client *c, char out[WIRE_UUID_LEN + 1])
+{
+	uint8_t b[16];
+
+	if (client_random(c, b, sizeof(b)) != 0)
+		return -1;
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	wire_format_uuid(b, out);
+	return 0;
+}
+
+/* The JSON object to send: FILE, or stdin for "-" or nothing. */
+static int client_read_content(const char *file, json_t **out)
+{
+	FILE *f = file == NULL || strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+	const char *name = f == stdin ? "standard input" : file;
+	json_error_t jerr;
+	char *text;
+	size_t len;
+
+	if (f == NULL)
+		return client_fail(CLIENT_LOCAL_FILE, "cannot open %s: %s", file, strerror(errno));
+	text = malloc(CLIENT_CONTENT_MAX + 1);
+	if (text == NULL) {
+		if (f != stdin)
+			fclose(f);
+		return client_fail(CLIENT_LOCAL_FILE, "out of memory");
+	}
+	len = fread(text, 1, CLIENT_CONTENT_MAX + 1, f);
+	if (f != stdin)
+		fclose(f);
+	if (len > CLIENT_CONTENT_MAX) {
+		free(text);
+		return client_fail(CLIENT_LOCAL_FILE, "%s is larger than %u bytes", name,
+		    CLIENT_CONTENT_MAX);
+	}
+	*out = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	free(text);
+	if (*out == NULL || !json_is_object(*out)) {
+		json_decref(*out);
+		return client_fail(CLIENT_LOCAL_FILE, "%s does not hold a JSON object", name);
+	}
+	return CLIENT_OK;
+}
+
+/* Provisioning Information {"format": F, "content": {...}} encrypted with key:
+ * the payload's base64 data, malloc'd. */
+static int client_seal(struct client *c, const char *file, const uint8_t *key, size_t key_len,
+    char **data)
+{
+	uint8_t iv[SEAL_IV_LEN], *sealed;
+	json_t *content, *info;
+	char *plaintext;
+	size_t len;
+	int r;
+
+	r = client_read_content(file, &content);
+	if (r != CLIENT_OK)
+		return r;
+	info = json_pack("{s:s, s:o}", "format", c->format ? c->format : "generic",
+	    "content", content);
+	plaintext = info ? json_dumps(info, JSON_COMPACT) : NULL;
+	json_decref(info);
+	if (plaintext == NULL)
+		return client_fail(CLIENT_LOCAL_FILE, "out of memory");
+	len = strlen(plaintext);
+	sealed = malloc(len + SEAL_OVERHEAD);
+	*data = NULL;
+	if (sealed != NULL && client_random(c, iv, sizeof(iv)) == 0 &&
+	    seal_encrypt(key, key_len, iv, (const uint8_t *)plaintext, len, sealed) == 0)
+		*data = seal_base64(sealed, len + SEAL_OVERHEAD);
+	free(sealed);
+	free(plaintext);
+	if (*data == NULL)
+		return client_fail(CLIENT_LOCAL_FILE, "cannot encrypt the content");
+	return CLIENT_OK;
+}
+
+/* One request; CLIENT_OK when an answer (of any status) arrived. */
+static int client_call(struct client *c, const struct share_origin *origin, const char *method,
+    const char *path, const char *claim, const char *extra, const char *body,
+    unsigned timeout_s, struct https_response *resp)
+{
+	char headers[512], request_id[WIRE_UUID_LEN + 1], err[512];
+	struct https_request req = { method, path, headers, body, body ? strlen(body) : 0,
+	    timeout_s };
+	enum https_status st;
+
+	if (client_uuid(c, request_id) != 0)
+		return client_fail(CLIENT_LOCAL_FILE, "the random generator failed");
+	snprintf(headers, sizeof(headers), "Mailbox-Request-ID: %s\r\n%s%s%s%s", request_id,
+	    claim ? "Mailbox-Device-Claim: " : "", claim ? claim : "", claim ? "\r\n" : "",
+	    extra ? extra : "");
+	st = https_exchange(&c->https, origin, &req, resp, err, sizeof(err));
+	if (st == HTTPS_UNTRUSTED)
+		return client_fail(CLIENT_UNTRUSTED, "%s", err);
+	if (st != HTTPS_OK)
+		return client_fail(CLIENT_UNREACHABLE, "%s", err);
+	return CLIENT_OK;
+}
+
+/* Map an unwanted answer to its message and exit status. */
+static int client_refused(const struct https_response *resp, int reading)
+{
+	const char *code, *message;
+	json_t *doc;
+	int r;
+
+	if (resp->status == 404)
+		return client_fail(CLIENT_NOT_FOUND, "the mailbox was deleted or has expired");
+	if (resp->status == 401 && reading)
+		return client_fail(CLIENT_BOUND_ELSEWHERE, "the mailbox is bound to another device");
+	if (resp->status == 401)
+		return client_fail(CLIENT_BOUND_ELSEWHERE, "this device may not do that: the mailbox "
+		    "is bound to another device, or does not grant the right");
+	doc = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
+	code = json_string_value(json_object_get(doc, "error"));
+	message = json_string_value(json_object_get(doc, "message"));
+	r = client_fail(CLIENT_REFUSED, "the relay refused the request: %d %s: %s", resp->status,
+	    code ? code : "error", message ? message : "no explanation given");
+	json_decref(doc);
+	return r;
+}
+
+static int client_share(const char *url, struct share *share)
+{
+	char err[256];
+
+	if (share_parse(url, share, err, sizeof(err)) != 0)
+		return client_fail(CLIENT_BAD_SHARE_URL, "malformed share URL: %s", err);
+	return CLIENT_OK;
+}
+
+/* What this device knows of the mailbox; with want set, an error if nothing. */
+static int client_entry(struct client *c, const struct share *share, int want,
+    struct state_entry *entry, int *found)
+{
+	char err[512];
+
+	*found = state_get(c->state_path, share->mailbox_url, entry, err, sizeof(err));
+	if (*found < 0)
+		return client_fail(CLIENT_LOCAL_FILE, "%s", err);
+	if (want && !*found)
+		return client_fail(CLIENT_LOCAL_FILE,
+		    "this device holds no claim for that mailbox (receive it first)");
+	/* A Secret in the URL wins: it is what the user just gave. */
+	if (*found && share->secret_len) {
+		memcpy(entry->secret, share->secret, share->secret_len);
+		entry->secret_len = share->secret_len;
+	}
+	return CLIENT_OK;
+}
+
+static int client_save(struct client *c, const char *mailbox_url, const struct state_entry *e)
+{
+	char err[512];
+
+	if (state_put(c->state_path, mailbox_url, e, err, sizeof(err)) != 0)
+		return client_fail(CLIENT_LOCAL_FILE, "%s", err);
+	return CLIENT_OK;
+}
+
+/* A read's answer: verify, decrypt, and (when new) print it. */
+static int client_open(const struct https_response *resp, struct state_entry *entry,
+    int print_seen)
+{
+	const char *type, *data;
+	uint8_t *sealed = NULL, *plain = NULL;
+	size_t sealed_len, key_len;
+	char digest[65];
+	json_t *doc;
+	int r = CLIENT_DECRYPTION_FAILED;
+
+	doc = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
+	type = json_string_value(json_object_get(json_object_get(doc, "payload"), "type"));
+	data = json_string_value(json_object_get(json_object_get(doc, "payload"), "data"));
+	if (type == NULL || data == NULL) {
+		json_decref(doc);
+		return client_fail(CLIENT_REFUSED, "the relay's answer holds no payload");
+	}
+	seal_digest(data, strlen(data), digest);
+	if (!print_seen && strcmp(digest, entry->seen) == 0) {
+		r = CLIENT_OK;
+		goto done;
+	}
+	key_len = seal_key_len(type);
+	if (key_len == 0 || key_len != entry->secret_len ||
+	    seal_unbase64(data, strlen(data), &sealed, &sealed_len) != 0 ||
+	    sealed_len < SEAL_OVERHEAD || (plain = malloc(sealed_len)) == NULL ||
+	    seal_decrypt(entry->secret, entry->secret_len, sealed, sealed_len, plain) != 0) {
+		client_fail(r, "decryption failed: wrong secret or altered ciphertext");
+		goto done;
+	}
+	fwrite(plain, 1, sealed_len - SEAL_OVERHEAD, stdout);
+	putchar('\n');
+	fflush(stdout);
+	snprintf(entry->seen, sizeof(entry->seen), "%s", digest);
+	r = CLIENT_OK;
+done:
+	if (resp->etag[0])
+		snprintf(entry->etag, sizeof(entry->etag), "%s", resp->etag);
+	free(sealed);
+	free(plain);
+	json_decref(doc);
+	return r;
+}
+
+/* --- the commands ------------------------------------------------------- */
+
+static int client_send(struct client *c)
+{
+	struct share_origin origin;
+	struct state_entry entry;
+	struct https_response resp;
+	struct share share;
+	uint8_t key[SEAL_KEY_MAX];
+	size_t key_len = c->aes256 ? 32 : 16;
+	char err[256], *data = NULL, *body = NULL, url[SHARE_URL_MAX + 80];
+	const char *link;
+	json_t *doc = NULL, *answer = NULL;
+	int r;
+
+	if (share_parse_origin(c->relay, &origin, err, sizeof(err)) != 0)
+		return client_fail(CLIENT_USAGE, "--relay %s: %s", c->relay, err);
+	memset(&entry, 0, sizeof(entry));
+	if (client_random(c, key, key_len) != 0 || client_uuid(c, entry.claim) != 0)
+		return client_fail(CLIENT_LOCAL_FILE, "the random generator failed");
+	r = client_seal(c, c->args[0], key, key_len, &data);
+	if (r != CLIENT_OK)
+		return r;
+	doc = json_pack("{s:{s:s, s:s}, s:{s:s, s:s, s:s}}",
+	    "payload", "type", seal_type(key_len), "data", data,
+	    "displayInformation", "title", c->title ? c->title : "Digital key",
+	    "description", c->description ? c->description : "",
+	    "imageURL", c->image ? c->image : CLIENT_DEFAULT_IMAGE);
+	if (doc != NULL && (c->has_ttl || c->rights != NULL)) {
+		char expiration[WIRE_TIME_LEN + 1];
+
+		wire_format_time((int64_t)time(NULL) + (c->has_ttl ? c->ttl : 86400), expiration);
+		json_object_set_new(doc, "mailboxConfiguration", json_pack("{s:s, s:s}",
+		    "accessRights", c->rights ? c->rights : "RD", "expiration", expiration));
+	}
+	body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	if (body == NULL) {
+		r = client_fail(CLIENT_LOCAL_FILE, "out of memory");
+		goto done;
+	}
+	buf_init(&resp.body);
+	r = client_call(c, &origin, "POST", "/v1/m", entry.claim, NULL, body, CLIENT_TIMEOUT_S,
+	    &resp);
+	if (r != CLIENT_OK)
+		goto done_resp;
+	if (resp.status != 200 && resp.status != 201) {
+		r = client_refused(&resp, 0);
+		goto done_resp;
+	}
+	answer = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, NULL);
+	link = json_string_value(json_object_get(answer, "urlLink"));
+	if (link == NULL || share_parse(link, &share, err, sizeof(err)) != 0) {
+		r = client_fail(CLIENT_REFUSED, "the relay answered without a usable urlLink");
+		goto done_resp;
+	}
+	memcpy(entry.secret, key, key_len);
+	entry.secret_len = key_len;
+	entry.role = STATE_SENDER;
+	seal_digest(data, strlen(data), entry.seen);
+	share_format(link, c->vertical ? c->vertical : 'a', key, key_len, url, sizeof(url));
+	/* The Share URL is printed even if the state cannot be saved: the
+	 * Receiver can still use it. */
+	puts(url);
+	fflush(stdout);
+	r = client_save(c, share.mailbox_url, &entry);
+done_resp:
+	buf_free(&resp.body);
+done:
+	json_decref(answer);
+	json_decref(doc);
+	free(body);
+	free(data);
+	return r;
+}
+
+static int client_receive(struct client *c)
+{
+	struct https_response resp;
+	struct state_entry entry;
+	struct share share;
+	int r, found;
+
+	r = client_share(c->args[0], &share);
+	if (r == CLIENT_OK)
+		r = client_entry(c, &share, 0, &entry, &found);
+	if (r != CLIENT_OK)
+		return r;
+	if (!found) {
+		if (share.secret_len == 0)
+			return client_fail(CLIENT_BAD_SHARE_URL,
+			    "malformed share URL: it has no #secret");
+		memset(&entry, 0, sizeof(entry));
+		if (client_uuid(c, entry.claim) != 0)
+			return client_fail(CLIENT_LOCAL_FILE, "the random generator failed");
+		memcpy(entry.secret, share.secret, share.secret_len);
+		entry.secret_len = share.secret_len;
+		entry.role = STATE_RECEIVER;
+		r = client_save(c, share.mailbox_url, &entry);
+		if (r != CLIENT_OK)
+			return r;
+	}
+	buf_init(&resp.body);
+	r = client_call(c, &share.origin, "POST", share.path, entry.claim, NULL, NULL,
+	    CLIENT_TIMEOUT_S, &resp);
+	if (r == CLIENT_OK && resp.status != 200)
+		r = client_refused(&resp, 1);
+	if (r == CLIENT_OK)
+		r = client_open(&resp, &entry, 1);
+	if (r == CLIENT_OK) {
+		r = client_save(c, share.mailbox_url, &entry);
+	} else if (!found && (r == CLIENT_BOUND_ELSEWHERE || r == CLIENT_NOT_FOUND)) {
+		char err[512];
+
+		/* The claim made for this read was never bound: forget it. */
+		state_put(c->state_path, share.mailbox_url, NULL, err, sizeof(err));
+	}
+	buf_free(&resp.body);
+	return r;
+}
+
+static int client_reply(struct client *c)
+{
+	struct https_response resp;
+	struct state_entry entry;
+	struct share share;
+	char *data = NULL, *body = NULL;
+	int r, found;
+
+	r = client_share(c->args[0], &share);
+	if (r == CLIENT_OK)
+		r = client_entry(c, &share, 1, &entry, &found);
+	if (r == CLIENT_OK)
+		r = client_seal(c, c->args[1], entry.secret, entry.secret_len, &data);
+	if (r != CLIENT_OK)
+		return r;
+	{
+		json_t *doc = json_pack("{s:{s:s, s:s}}", "payload", "type",
+		    seal_type(entry.secret_len), "data", data);
+
+		body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+		json_decref(doc);
+	}
+	if (body == NULL) {
+		free(data);
+		return client_fail(CLIENT_LOCAL_FILE, "out of memory");
+	}
+	buf_init(&resp.body);
+	r = client_call(c, &share.origin, "PUT", share.path, entry.claim, NULL, body,
+	    CLIENT_TIMEOUT_S, &resp);
+	if (r == CLIENT_OK && resp.status != 200 && resp.status != 201)
+		r = client_refused(&resp, 0);
+	if (r == CLIENT_OK) {
+		seal_digest(data, strlen(data), entry.seen);
+		r = client_save(c, share.mailbox_url, &entry);
+	}
+	buf_free(&resp.body);
+	free(body);
+	free(data);
+	return r;
+}
+
+static int client_watch(struct client *c)
+{
+	struct https_response resp;
+	struct state_entry entry;
+	struct share share;
+	int r, found, failures = 0;
+
+	r = client_share(c->args[0], &share);
+	if (r == CLIENT_OK)
+		r = client_entry(c, &share, 1, &entry, &found);
+	if (r != CLIENT_OK)
+		return r;
+	buf_init(&resp.body);
+	for (;;) {
+		char extra[160] = "";
+
+		if (entry.etag[0])
+			snprintf(extra, sizeof(extra), "If-None-Match: %s\r\nPrefer: wait=%d\r\n",
+			    entry.etag, CLIENT_WATCH_WAIT_S);
+		r = client_call(c, &share.origin, "POST", share.path, entry.claim, extra, NULL,
+		    CLIENT_WATCH_WAIT_S + CLIENT_TIMEOUT_S, &resp);
+		if (r == CLIENT_UNREACHABLE && ++failures < CLIENT_WATCH_RETRIES) {
+			sleep(1u << failures);    /* back off before trying the relay again */
+			continue;
+		}
+		if (r != CLIENT_OK)
+			break;
+		failures = 0;
+		if (resp.status == 204)
+			continue;
+		if (resp.status == 404) {
+			char err[512];
+
+			client_fail(CLIENT_OK, "the mailbox was deleted or has expired");
+			state_put(c->state_path, share.mailbox_url, NULL, err, sizeof(err));
+			r = CLIENT_OK;
+			break;
+		}
+		if (resp.status != 200) {
+			r = client_refused(&resp, 1);
+			break;
+		}
+		r = client_open(&resp, &entry, 0);
+		if (r == CLIENT_OK)
+			r = client_save(c, share.mailbox_url, &entry);
+		if (r != CLIENT_OK)
+			break;
+	}
+	buf_free(&resp.body);
+	return r;
+}
+
+/* delete and relinquish: one request, then the device forgets the mailbox. */
+static int client_let_go(struct client *c, const char *method)
+{
+	struct https_response resp;
+	struct state_entry entry;
+	struct share share;
+	int r, found;
+
+	r = client_share(c->args[0], &share);
+	if (r == CLIENT_OK)
+		r = client_entry(c, &share, 1, &entry, &found);
+	if (r != CLIENT_OK)
+		return r;
+	buf_init(&resp.body);
+	r = client_call(c, &share.origin, method, share.path, entry.claim, NULL, NULL,
+	    CLIENT_TIMEOUT_S, &resp);
+	if (r == CLIENT_OK && resp.status != 200 && resp.status != 201)
+		r = client_refused(&resp, 0);
+	buf_free(&resp.body);
+	if (r == CLIENT_OK || r == CLIENT_NOT_FOUND) {
+		char err[512];
+
+		if (state_put(c->state_path, share.mailbox_url, NULL, err, sizeof(err)) != 0 &&
+		    r == CLIENT_OK)
+			r = client_fail(CLIENT_LOCAL_FILE, "%s", err);
+	}
+	return r;
+}
+
+static int client_delete(struct client *c)
+{
+	return client_let_go(c, "DELETE");
+}
+
+static int client_relinquish(struct client *c)
+{
+	return client_let_go(c, "PATCH");
+}
+
+/* The content of <meta property="og:NAME" content="…">, entities decoded. */
+static void client_print_og(const char *html, const char *name, const char *label)
+{
+	char needle[64];
+	const char *p, *end;
+
+	snprintf(needle, sizeof(needle), "property=\"og:%s\" content=\"", name);
+	p = strstr(html, needle);
+	if (p == NULL)
+		return;
+	p += strlen(needle);
+	end = strchr(p, '"');
+	if (end == NULL)
+		return;
+	printf("%s: ", label);
+	while (p < end) {
+		static const struct {
+			const char *ref, *text;
+		} refs[] = { { "&amp;", "&" }, { "&lt;", "<" }, { "&gt;", ">" },
+		    { "&quot;", "\"" }, { "&#39;", "'" } };
+		size_t i;
+
+		for (i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
+			size_t n = strlen(refs[i].ref);
+
+			if ((size_t)(end - p) >= n && strncmp(p, refs[i].ref, n) == 0) {
+				fputs(refs[i].text, stdout);
+				p += n;
+				break;
+			}
+		}
+		if (i == sizeof(refs) / sizeof(refs[0]))
+			putchar(*p++);
+	}
+	putchar('\n');
+}
+
+static int client_preview(struct client *c)
+{
+	struct https_response resp;
+	struct share share;
+	int r;
+
+	r = client_share(c->args[0], &share);
+	if (r != CLIENT_OK)
+		return r;
+	buf_init(&resp.body);
+	r = client_call(c, &share.origin, "GET", share.path, NULL, NULL, NULL, CLIENT_TIMEOUT_S,
+	    &resp);
+	if (r == CLIENT_OK && resp.status != 200)
+		r = client_refused(&resp, 0);
+	if (r == CLIENT_OK) {
+		buf_append(&resp.body, "", 1);
+		client_print_og(resp.body.data, "title", "title");
+		client_print_og(resp.body.data, "description", "description");
+		client_print_og(resp.body.data, "image", "image");
+	}
+	buf_free(&resp.body);
+	return r;
+}
+
+static int client_print_help(struct client *c)
+{
+	(void)c;
+	fputs(client_help, stdout);
+	return CLIENT_OK;
+}
+
+int client_main(int argc, char **argv)
+{
+	const struct client_command *cmd = client_find(argv[0]);
+	struct client c;
+	char err[512];
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	c.command = argv[0];
+	c.relay = getenv("RELAY_URL") ? getenv("RELAY_URL") : CLIENT_DEFAULT_RELAY;
+	r = client_parse(&c, cmd, argc, argv);
+	if (r != CLIENT_OK || cmd->run == client_print_help)
+		return r != CLIENT_OK ? r : client_print_help(&c);
+	if (c.state_path[0] == '\0' && state_default_path(c.state_path, sizeof(c.state_path)) != 0)
+		return client_fail(CLIENT_LOCAL_FILE, "no --state given and no $HOME to keep state in");
+	if (c.insecure)
+		fprintf(stderr, "relay: warning: --insecure: the relay's certificate is not checked\n");
+	c.rng = rng_new(err, sizeof(err));
+	if (c.rng == NULL)
+		return client_fail(CLIENT_LOCAL_FILE, "%s", err);
+	if (https_init(&c.https, c.rng, c.cacert, c.insecure, err, sizeof(err)) != 0) {
+		r = client_fail(CLIENT_LOCAL_FILE, "%s", err);
+	} else {
+		r = cmd->run(&c);
+	}
+	https_free(&c.https);
+	rng_free(c.rng);
+	return r;
+}

@@ -1,0 +1,438 @@
+/*
+ * https.c — blocking HTTP/1.1 over TLS (or plain TCP for a --no-tls relay),
+ * answers parsed by llhttp.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <llhttp.h>
+#include <mbedtls/error.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/version.h>
+
+#include "client/https.h"
+#include "server/rng.h"
+#include "server/transport.h"
+
+#define HTTPS_CONNECT_TIMEOUT_S 10
+#define HTTPS_SEND_TIMEOUT_S 30
+#define HTTPS_BODY_MAX (16u << 20)
+#define HTTPS_SYSTEM_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
+#define HTTPS_SYSTEM_CA_DIR "/etc/ssl/certs"
+
+/* One attempt ends in one of these. */
+enum https_attempt {
+	HTTPS_ATTEMPT_DONE,
+	HTTPS_ATTEMPT_NO_CONNECTION,    /* nothing reached the relay */
+	HTTPS_ATTEMPT_LOST,             /* the connection broke before the answer */
+	HTTPS_ATTEMPT_UNTRUSTED
+};
+
+/* An open connection. */
+struct https_conn {
+	int fd;
+	int tls;
+	mbedtls_ssl_context ssl;
+};
+
+/* What the answer's parser collects. */
+struct https_parse {
+	llhttp_t ll;
+	struct https_response *resp;
+	char field[32];
+	size_t field_len;
+	int in_etag;
+	size_t etag_len;
+	int complete;
+	int too_large;
+};
+
+int https_init(struct https *h, struct rng *rng, const char *cacert, int insecure,
+    char *err, size_t err_len)
+{
+	int ret;
+
+	memset(h, 0, sizeof(*h));
+	h->rng = rng;
+	h->insecure = insecure;
+	mbedtls_x509_crt_init(&h->ca);
+	mbedtls_ssl_config_init(&h->conf);
+	if (cacert != NULL) {
+		ret = mbedtls_x509_crt_parse_file(&h->ca, cacert);
+		if (ret != 0) {
+			char why[128];
+
+			mbedtls_strerror(ret, why, sizeof(why));
+			snprintf(err, err_len, "cannot read CA certificates from %s: %s", cacert, why);
+			return -1;
+		}
+	} else if (!insecure && mbedtls_x509_crt_parse_file(&h->ca, HTTPS_SYSTEM_CA_FILE) < 0) {
+		/* Some of a system bundle may not parse; what does is enough. */
+		mbedtls_x509_crt_parse_path(&h->ca, HTTPS_SYSTEM_CA_DIR);
+	}
+	ret = mbedtls_ssl_config_defaults(&h->conf, MBEDTLS_SSL_IS_CLIENT,
+	    MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+	if (ret != 0) {
+		snprintf(err, err_len, "cannot configure TLS");
+		return -1;
+	}
+#if MBEDTLS_VERSION_NUMBER >= 0x03020000
+	mbedtls_ssl_conf_min_tls_version(&h->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+#else
+	mbedtls_ssl_conf_min_version(&h->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+	    MBEDTLS_SSL_MINOR_VERSION_3);
+#endif
+	mbedtls_ssl_conf_rng(&h->conf, rng_bytes, rng);
+	mbedtls_ssl_conf_ca_chain(&h->conf, &h->ca, NULL);
+	mbedtls_ssl_conf_authmode(&h->conf, insecure ? MBEDTLS_SSL_VERIFY_NONE :
+	    MBEDTLS_SSL_VERIFY_REQUIRED);
+	return 0;
+}
+
+void https_free(struct https *h)
+{
+	mbedtls_ssl_config_free(&h->conf);
+	mbedtls_x509_crt_free(&h->ca);
+}
+
+static int https_bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+	ssize_t n = transport_send(*(int *)ctx, buf, len);
+
+	return n >= 0 ? (int)n : MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+static int https_bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	ssize_t n = transport_recv(*(int *)ctx, buf, len);
+
+	/* A receive timeout (EAGAIN on a blocking socket) is a lost answer. */
+	return n >= 0 ? (int)n : MBEDTLS_ERR_NET_RECV_FAILED;
+}
+
+/* A TCP connection with a deadline, then blocking with timeouts. */
+static int https_connect(const struct share_origin *origin, unsigned timeout_s,
+    char *err, size_t err_len)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *list, *ai;
+	char port[8];
+	int fd = -1, rc;
+
+	snprintf(port, sizeof(port), "%u", origin->port);
+	rc = getaddrinfo(origin->host, port, &hints, &list);
+	if (rc != 0) {
+		snprintf(err, err_len, "cannot reach the relay at %s: %s", origin->host,
+		    gai_strerror(rc));
+		return -1;
+	}
+	errno = ECONNREFUSED;
+	for (ai = list; ai != NULL; ai = ai->ai_next) {
+		struct pollfd pfd;
+		struct timeval rcv = { (time_t)timeout_s, 0 }, snd = { HTTPS_SEND_TIMEOUT_S, 0 };
+		int soerr = 0;
+		socklen_t soerr_len = sizeof(soerr);
+
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS)
+			goto next;
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, HTTPS_CONNECT_TIMEOUT_S * 1000) != 1) {
+			errno = ETIMEDOUT;
+			goto next;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &soerr_len) != 0 || soerr != 0) {
+			errno = soerr ? soerr : errno;
+			goto next;
+		}
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof(rcv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
+		break;
+next:
+		rc = errno;
+		close(fd);
+		fd = -1;
+		errno = rc;
+	}
+	if (fd < 0)
+		snprintf(err, err_len, "cannot reach the relay at %s port %u: %s", origin->host,
+		    origin->port, strerror(errno));
+	freeaddrinfo(list);
+	return fd;
+}
+
+static enum https_attempt https_open(struct https *h, const struct share_origin *origin,
+    struct https_conn *c, unsigned timeout_s, char *err, size_t err_len)
+{
+	int ret;
+
+	c->tls = origin->tls;
+	c->fd = https_connect(origin, timeout_s, err, err_len);
+	if (c->fd < 0)
+		return HTTPS_ATTEMPT_NO_CONNECTION;
+	if (!c->tls)
+		return HTTPS_ATTEMPT_DONE;
+	mbedtls_ssl_init(&c->ssl);
+	if (mbedtls_ssl_setup(&c->ssl, &h->conf) != 0 ||
+	    mbedtls_ssl_set_hostname(&c->ssl, origin->host) != 0) {
+		snprintf(err, err_len, "out of memory setting up TLS");
+		return HTTPS_ATTEMPT_NO_CONNECTION;
+	}
+	mbedtls_ssl_set_bio(&c->ssl, &c->fd, https_bio_send, https_bio_recv, NULL);
+	ret = mbedtls_ssl_handshake(&c->ssl);
+	if (ret == 0)
+		return HTTPS_ATTEMPT_DONE;
+	if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
+		char why[256];
+		size_t len;
+
+		mbedtls_x509_crt_verify_info(why, sizeof(why), "",
+		    mbedtls_ssl_get_verify_result(&c->ssl));
+		/* One line: the library separates its findings with newlines. */
+		for (len = strlen(why); len > 0 && why[len - 1] == '\n'; len--)
+			why[len - 1] = '\0';
+		for (char *p = why; *p; p++)
+			if (*p == '\n')
+				*p = ';';
+		snprintf(err, err_len, "the relay's certificate is not trusted: %s", why);
+		return HTTPS_ATTEMPT_UNTRUSTED;
+	}
+	{
+		char why[128];
+
+		mbedtls_strerror(ret, why, sizeof(why));
+		snprintf(err, err_len, "TLS handshake with %s failed: %s", origin->host, why);
+	}
+	return HTTPS_ATTEMPT_LOST;
+}
+
+static void https_close(struct https_conn *c)
+{
+	if (c->fd < 0)
+		return;
+	if (c->tls) {
+		mbedtls_ssl_close_notify(&c->ssl);
+		mbedtls_ssl_free(&c->ssl);
+	}
+	close(c->fd);
+	c->fd = -1;
+}
+
+static int https_write_all(struct https_conn *c, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = c->tls ? mbedtls_ssl_write(&c->ssl, (const unsigned char *)data, len) :
+		    transport_send(c->fd, data, len);
+
+		if (n <= 0)
+			return -1;
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static ssize_t https_read(struct https_conn *c, char *buf, size_t len)
+{
+	if (!c->tls)
+		return transport_recv(c->fd, buf, len);
+	for (;;) {
+		int n = mbedtls_ssl_read(&c->ssl, (unsigned char *)buf, len);
+
+		if (n == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
+			return 0;
+		if (n == MBEDTLS_ERR_SSL_WANT_READ || n == MBEDTLS_ERR_SSL_WANT_WRITE)
+			continue;
+		return n;
+	}
+}
+
+static struct https_parse *https_parse_of(llhttp_t *ll)
+{
+	return ll->data;
+}
+
+static int https_on_header_field(llhttp_t *ll, const char *at, size_t len)
+{
+	struct https_parse *p = https_parse_of(ll);
+
+	if (p->field_len + len < sizeof(p->field)) {
+		memcpy(p->field + p->field_len, at, len);
+		p->field_len += len;
+	} else {
+		p->field_len = sizeof(p->field);    /* too long to be one we read */
+	}
+	return 0;
+}
+
+static int https_on_header_field_complete(llhttp_t *ll)
+{
+	struct https_parse *p = https_parse_of(ll);
+
+	p->in_etag = p->field_len == 4 && strncasecmp(p->field, "etag", 4) == 0;
+	p->field_len = 0;
+	if (p->in_etag)
+		p->etag_len = 0;
+	return 0;
+}
+
+static int https_on_header_value(llhttp_t *ll, const char *at, size_t len)
+{
+	struct https_parse *p = https_parse_of(ll);
+	char *etag = p->resp->etag;
+
+	if (p->in_etag && p->etag_len + len < sizeof(p->resp->etag)) {
+		memcpy(etag + p->etag_len, at, len);
+		p->etag_len += len;
+		etag[p->etag_len] = '\0';
+	}
+	return 0;
+}
+
+static int https_on_body(llhttp_t *ll, const char *at, size_t len)
+{
+	struct https_parse *p = https_parse_of(ll);
+
+	if (p->resp->body.len + len > HTTPS_BODY_MAX) {
+		p->too_large = 1;
+		return -1;
+	}
+	buf_append(&p->resp->body, at, len);
+	return p->resp->body.failed ? -1 : 0;
+}
+
+static int https_on_message_complete(llhttp_t *ll)
+{
+	struct https_parse *p = https_parse_of(ll);
+
+	/* An interim 100 Continue is not the answer. */
+	if (llhttp_get_status_code(ll) / 100 == 1)
+		return 0;
+	p->complete = 1;
+	return HPE_PAUSED;
+}
+
+static const llhttp_settings_t https_settings = {
+	.on_header_field = https_on_header_field,
+	.on_header_field_complete = https_on_header_field_complete,
+	.on_header_value = https_on_header_value,
+	.on_body = https_on_body,
+	.on_message_complete = https_on_message_complete,
+};
+
+static enum https_attempt https_attempt(struct https *h, const struct share_origin *origin,
+    const struct buf *request, const struct https_request *req,
+    struct https_response *resp, char *err, size_t err_len)
+{
+	struct https_conn c = { .fd = -1 };
+	struct https_parse p;
+	enum https_attempt result;
+	char chunk[16384];
+
+	result = https_open(h, origin, &c, req->timeout_s, err, err_len);
+	if (result != HTTPS_ATTEMPT_DONE) {
+		if (c.fd >= 0) {
+			mbedtls_ssl_free(&c.ssl);
+			close(c.fd);
+		}
+		return result;
+	}
+	memset(&p, 0, sizeof(p));
+	llhttp_init(&p.ll, HTTP_RESPONSE, &https_settings);
+	p.ll.data = &p;
+	p.resp = resp;
+	resp->etag[0] = '\0';
+	resp->body.len = 0;
+	if (https_write_all(&c, request->data, request->len) != 0) {
+		snprintf(err, err_len, "the connection to the relay was lost while sending");
+		https_close(&c);
+		return HTTPS_ATTEMPT_LOST;
+	}
+	while (!p.complete) {
+		ssize_t n = https_read(&c, chunk, sizeof(chunk));
+		llhttp_errno_t e;
+
+		if (n < 0) {
+			snprintf(err, err_len, "the connection to the relay was lost before its answer");
+			https_close(&c);
+			return HTTPS_ATTEMPT_LOST;
+		}
+		e = n == 0 ? llhttp_finish(&p.ll) : llhttp_execute(&p.ll, chunk, (size_t)n);
+		if (e == HPE_PAUSED && p.complete)
+			break;
+		if (e != HPE_OK || n == 0) {
+			snprintf(err, err_len, p.too_large ? "the relay's answer is too large" :
+			    "the connection to the relay was lost before its answer");
+			https_close(&c);
+			return HTTPS_ATTEMPT_LOST;
+		}
+	}
+	resp->status = llhttp_get_status_code(&p.ll);
+	https_close(&c);
+	return HTTPS_ATTEMPT_DONE;
+}
+
+enum https_status https_exchange(struct https *h, const struct share_origin *origin,
+    const struct https_request *req, struct https_response *resp,
+    char *err, size_t err_len)
+{
+	struct buf request;
+	enum https_attempt r;
+	char port[8] = "";
+
+	if (origin->port != (origin->tls ? 443 : 80))
+		snprintf(port, sizeof(port), ":%u", origin->port);
+	buf_init(&request);
+	buf_append_str(&request, req->method);
+	buf_append_lit(&request, " ");
+	buf_append_str(&request, req->path);
+	buf_append_lit(&request, " HTTP/1.1\r\nHost: ");
+	if (strchr(origin->host, ':') != NULL) {
+		buf_append_lit(&request, "[");
+		buf_append_str(&request, origin->host);
+		buf_append_lit(&request, "]");
+	} else {
+		buf_append_str(&request, origin->host);
+	}
+	buf_append_str(&request, port);
+	buf_append_lit(&request, "\r\nUser-Agent: relay-client\r\nConnection: close\r\n");
+	if (req->headers != NULL)
+		buf_append_str(&request, req->headers);
+	if (req->body != NULL) {
+		buf_append_lit(&request, "Content-Type: application/json\r\nContent-Length: ");
+		buf_append_uint(&request, req->body_len);
+		buf_append_lit(&request, "\r\n\r\n");
+		buf_append(&request, req->body, req->body_len);
+	} else {
+		buf_append_lit(&request, "Content-Length: 0\r\n\r\n");
+	}
+	if (request.failed) {
+		buf_free(&request);
+		snprintf(err, err_len, "out of memory");
+		return HTTPS_UNREACHABLE;
+	}
+	r = https_attempt(h, origin, &request, req, resp, err, err_len);
+	/* The same bytes once more: the request ID makes it a retry. */
+	if (r == HTTPS_ATTEMPT_LOST)
+		r = https_attempt(h, origin, &request, req, resp, err, err_len);
+	buf_free(&request);
+	switch (r) {
+	case HTTPS_ATTEMPT_DONE:
+		return HTTPS_OK;
+	case HTTPS_ATTEMPT_UNTRUSTED:
+		return HTTPS_UNTRUSTED;
+	default:
+		return HTTPS_UNREACHABLE;
+	}
+}

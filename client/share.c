@@ -1,0 +1,139 @@
+/*
+ * share.c — parsing of relay and Share URLs, strict about what a device
+ * relies on (scheme, identifier, Secret) and indifferent to the rest.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/share.h"
+#include "protocol/wire.h"
+
+/* scheme://authority, leaving *rest at the first character after it. */
+static int share_origin_prefix(const char *url, struct share_origin *out, const char **rest,
+    char *err, size_t err_len)
+{
+	const char *p, *host, *host_end, *port_text = NULL;
+	unsigned long port;
+
+	memset(out, 0, sizeof(*out));
+	if (strncmp(url, "https://", 8) == 0) {
+		out->tls = 1;
+		p = url + 8;
+	} else if (strncmp(url, "http://", 7) == 0) {
+		p = url + 7;
+	} else {
+		snprintf(err, err_len, "it does not start with https://");
+		return -1;
+	}
+	host = p;
+	if (*p == '[') {
+		host = ++p;
+		while (*p && *p != ']')
+			p++;
+		if (*p != ']') {
+			snprintf(err, err_len, "its IPv6 address has no closing ]");
+			return -1;
+		}
+		host_end = p++;
+	} else {
+		while (*p && *p != ':' && *p != '/' && *p != '?' && *p != '#')
+			p++;
+		host_end = p;
+	}
+	if (host_end == host || (size_t)(host_end - host) >= sizeof(out->host)) {
+		snprintf(err, err_len, "it names no host");
+		return -1;
+	}
+	memcpy(out->host, host, (size_t)(host_end - host));
+	if (*p == ':') {
+		char *end;
+
+		port_text = ++p;
+		port = strtoul(port_text, &end, 10);
+		if (end == port_text || port == 0 || port > 65535) {
+			snprintf(err, err_len, "its port is not a number from 1 to 65535");
+			return -1;
+		}
+		p = end;
+	} else {
+		port = out->tls ? 443 : 80;
+	}
+	out->port = (uint16_t)port;
+	*rest = p;
+	return 0;
+}
+
+int share_parse_origin(const char *url, struct share_origin *out, char *err, size_t err_len)
+{
+	const char *rest;
+
+	if (share_origin_prefix(url, out, &rest, err, err_len) != 0)
+		return -1;
+	if (*rest != '\0' && *rest != '/') {
+		snprintf(err, err_len, "unexpected characters after the host and port");
+		return -1;
+	}
+	return 0;
+}
+
+int share_parse(const char *url, struct share *out, char *err, size_t err_len)
+{
+	const char *rest, *query, *fragment;
+	uint8_t id[16];
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	if (share_origin_prefix(url, &out->origin, &rest, err, err_len) != 0)
+		return -1;
+	if (strncmp(rest, "/v1/m/", 6) != 0 || strnlen(rest + 6, WIRE_UUID_LEN) < WIRE_UUID_LEN ||
+	    wire_parse_mailbox_id(rest + 6, WIRE_UUID_LEN, id) != 0 ||
+	    strchr("?#", rest[6 + WIRE_UUID_LEN]) == NULL) {
+		snprintf(err, err_len, "its path is not /v1/m/ and a mailbox identifier");
+		return -1;
+	}
+	memcpy(out->id, rest + 6, WIRE_UUID_LEN);
+	snprintf(out->path, sizeof(out->path), "/v1/m/%s", out->id);
+	n = snprintf(out->mailbox_url, sizeof(out->mailbox_url), "%.*s%s",
+	    (int)(rest - url), url, out->path);
+	if (n < 0 || (size_t)n >= sizeof(out->mailbox_url)) {
+		snprintf(err, err_len, "it is too long");
+		return -1;
+	}
+	rest += 6 + WIRE_UUID_LEN;
+	query = *rest == '?' ? rest + 1 : NULL;
+	fragment = strchr(rest, '#');
+	if (query != NULL) {
+		const char *v = strstr(query, "v=");
+
+		/* v= as a parameter of its own, before the fragment. */
+		if (v != NULL && (v == query || v[-1] == '&') && (fragment == NULL || v < fragment)) {
+			if (strchr("ahc", v[2]) == NULL || v[2] == '\0' ||
+			    (v[3] != '\0' && v[3] != '&' && v[3] != '#')) {
+				snprintf(err, err_len, "its v= parameter is not a, h or c");
+				return -1;
+			}
+			out->vertical = v[2];
+		}
+	}
+	if (fragment != NULL) {
+		size_t len = strlen(fragment + 1);
+
+		if (seal_unbase64url(fragment + 1, len, out->secret, sizeof(out->secret),
+		    &out->secret_len) != 0 || (out->secret_len != 16 && out->secret_len != 32)) {
+			out->secret_len = 0;
+			snprintf(err, err_len, "its #fragment is not a 16- or 32-byte secret in base64url");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void share_format(const char *url_link, char vertical, const uint8_t *secret,
+    size_t secret_len, char *out, size_t out_len)
+{
+	char encoded[SEAL_KEY_MAX * 2];
+
+	seal_base64url(secret, secret_len, encoded);
+	snprintf(out, out_len, "%s?v=%c#%s", url_link, vertical, encoded);
+}

@@ -1,0 +1,255 @@
+/*
+ * state.c — the device state file.
+ *
+ *   {"version": 1, "mailboxes": {"<mailbox URL>": {"claim": "…", "secret": "…",
+ *    "role": "sender"|"receiver", "etag": "…", "seen": "…"}}}
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "client/state.h"
+
+#define STATE_VERSION 1
+
+int state_default_path(char *out, size_t out_len)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (xdg != NULL && xdg[0] == '/')
+		n = snprintf(out, out_len, "%s/relay/state.json", xdg);
+	else if (home != NULL && home[0] == '/')
+		n = snprintf(out, out_len, "%s/.local/state/relay/state.json", home);
+	else
+		return -1;
+	return n > 0 && (size_t)n < out_len ? 0 : -1;
+}
+
+/* mkdir -p for the file's directory, private to the user. */
+static int state_make_dir(const char *path)
+{
+	char dir[4096];
+	char *slash;
+
+	if (strlen(path) >= sizeof(dir))
+		return -1;
+	strcpy(dir, path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return 0;
+	*slash = '\0';
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(dir, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* An exclusive lock on path.lock, held until the descriptor is closed. */
+static int state_lock(const char *path, char *err, size_t err_len)
+{
+	char lock_path[4200];
+	int fd;
+
+	if (state_make_dir(path) != 0) {
+		snprintf(err, err_len, "cannot create the directory of %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
+	fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+		snprintf(err, err_len, "cannot lock %s: %s", lock_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The whole document; a missing file is an empty one. */
+static json_t *state_load(const char *path, char *err, size_t err_len)
+{
+	json_error_t jerr;
+	json_t *root, *mailboxes;
+
+	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		if (access(path, F_OK) != 0 && errno == ENOENT)
+			return json_pack("{s:i, s:{}}", "version", STATE_VERSION, "mailboxes");
+		snprintf(err, err_len, "%s is not a relay state file (%s)", path, jerr.text);
+		return NULL;
+	}
+	mailboxes = json_object_get(root, "mailboxes");
+	if (!json_is_object(root) || !json_is_object(mailboxes) ||
+	    json_integer_value(json_object_get(root, "version")) != STATE_VERSION) {
+		snprintf(err, err_len, "%s is not a relay state file of version %d", path,
+		    STATE_VERSION);
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* Make a rename in path's directory survive a crash. */
+static void state_sync_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	size_t len = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
+	char dir[4096];
+	int fd;
+
+	if (len >= sizeof(dir))
+		return;
+	if (len == 0) {
+		strcpy(dir, ".");
+	} else {
+		memcpy(dir, path, len);
+		dir[len] = '\0';
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/* Write to a temporary file, make it durable, then put it in place. */
+static int state_write(const char *path, json_t *root, char *err, size_t err_len)
+{
+	char tmp[4200], *text;
+	size_t len, done = 0;
+	int fd;
+
+	text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (text == NULL) {
+		snprintf(err, err_len, "out of memory writing %s", path);
+		return -1;
+	}
+	len = strlen(text);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		goto fail;
+	while (done < len) {
+		ssize_t n = write(fd, text + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto fail;
+		done += (size_t)n;
+	}
+	if (write(fd, "\n", 1) != 1 || fsync(fd) != 0 || close(fd) != 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		goto fail;
+	free(text);
+	state_sync_dir(path);
+	return 0;
+fail:
+	snprintf(err, err_len, "cannot write %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	free(text);
+	return -1;
+}
+
+static void state_copy_string(char *out, size_t out_len, json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	snprintf(out, out_len, "%s", s ? s : "");
+}
+
+static int state_decode(json_t *obj, struct state_entry *out)
+{
+	const char *secret = json_string_value(json_object_get(obj, "secret"));
+	const char *role = json_string_value(json_object_get(obj, "role"));
+
+	memset(out, 0, sizeof(*out));
+	state_copy_string(out->claim, sizeof(out->claim), obj, "claim");
+	state_copy_string(out->etag, sizeof(out->etag), obj, "etag");
+	state_copy_string(out->seen, sizeof(out->seen), obj, "seen");
+	if (secret == NULL || role == NULL || strlen(out->claim) != 36 ||
+	    seal_unbase64url(secret, strlen(secret), out->secret, sizeof(out->secret),
+	    &out->secret_len) != 0)
+		return -1;
+	out->role = strcmp(role, "sender") == 0 ? STATE_SENDER : STATE_RECEIVER;
+	return 0;
+}
+
+int state_get(const char *path, const char *mailbox_url, struct state_entry *out,
+    char *err, size_t err_len)
+{
+	json_t *root, *entry;
+	int lock, found = 0;
+
+	lock = state_lock(path, err, err_len);
+	if (lock < 0)
+		return -1;
+	root = state_load(path, err, err_len);
+	close(lock);
+	if (root == NULL)
+		return -1;
+	entry = json_object_get(json_object_get(root, "mailboxes"), mailbox_url);
+	if (entry != NULL) {
+		if (state_decode(entry, out) != 0) {
+			snprintf(err, err_len, "%s holds a damaged entry for that mailbox", path);
+			found = -1;
+		} else {
+			found = 1;
+		}
+	}
+	json_decref(root);
+	return found;
+}
+
+int state_put(const char *path, const char *mailbox_url, const struct state_entry *e,
+    char *err, size_t err_len)
+{
+	char secret[SEAL_KEY_MAX * 2];
+	json_t *root, *mailboxes;
+	int lock, r = -1;
+
+	lock = state_lock(path, err, err_len);
+	if (lock < 0)
+		return -1;
+	root = state_load(path, err, err_len);
+	if (root == NULL)
+		goto done;
+	mailboxes = json_object_get(root, "mailboxes");
+	if (e == NULL) {
+		json_object_del(mailboxes, mailbox_url);
+	} else {
+		seal_base64url(e->secret, e->secret_len, secret);
+		if (json_object_set_new(mailboxes, mailbox_url, json_pack("{s:s, s:s, s:s, s:s, s:s}",
+		    "claim", e->claim, "secret", secret,
+		    "role", e->role == STATE_SENDER ? "sender" : "receiver",
+		    "etag", e->etag, "seen", e->seen)) != 0) {
+			snprintf(err, err_len, "out of memory updating %s", path);
+			goto done;
+		}
+	}
+	r = state_write(path, root, err, err_len);
+done:
+	json_decref(root);
+	close(lock);
+	return r;
+}

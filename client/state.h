@@ -1,0 +1,45 @@
+/*
+ * state.h — what a device remembers: its claim and the Secret for each
+ * mailbox it takes part in.
+ *
+ * One JSON file per device, mode 0600, replaced atomically (temporary file,
+ * fsync, rename) under an exclusive lock, so that a crash leaves either the
+ * old file or the new one and two commands of the same device (a `watch`
+ * and a `reply`, say) never lose each other's changes: every change re-reads
+ * the file and touches one mailbox's entry only.
+ */
+#ifndef CLIENT_STATE_H
+#define CLIENT_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client/seal.h"
+
+enum state_role {
+	STATE_SENDER,
+	STATE_RECEIVER
+};
+
+struct state_entry {
+	char claim[37];
+	uint8_t secret[SEAL_KEY_MAX];
+	size_t secret_len;
+	enum state_role role;
+	char etag[80];          /* the last ETag seen, or "" */
+	char seen[65];          /* SHA-256 of the last data seen or written, or "" */
+};
+
+/* The default path: $XDG_STATE_HOME/relay/state.json, else
+ * ~/.local/state/relay/state.json. 0, or -1 when neither can be made. */
+int state_default_path(char *out, size_t out_len);
+
+/* 1 and the entry, 0 when the device knows no such mailbox, -1 on error
+ * (with a one-line reason in err). */
+int state_get(const char *path, const char *mailbox_url, struct state_entry *out,
+    char *err, size_t err_len);
+/* Record (or, with entry NULL, forget) one mailbox: 0, or -1. */
+int state_put(const char *path, const char *mailbox_url, const struct state_entry *entry,
+    char *err, size_t err_len);
+
+#endif

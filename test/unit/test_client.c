@@ -1,0 +1,251 @@
+/*
+ * test_client.c — the client's encryption (known answers), Share URLs and
+ * device state file.
+ *
+ * The expected `data` strings below were computed independently, with
+ * Python's cryptography package (AESGCM), from the same key, IV and
+ * plaintext; the README's worked example quotes the first one.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "client/seal.h"
+#include "client/share.h"
+#include "client/state.h"
+
+static const char kat_plaintext[] = "{\"format\":\"generic\",\"content\":{\"door\":\"front\"}}";
+
+static void kat_key_iv(uint8_t *key, size_t key_len, uint8_t iv[SEAL_IV_LEN])
+{
+	for (size_t i = 0; i < key_len; i++)
+		key[i] = (uint8_t)i;
+	for (int i = 0; i < SEAL_IV_LEN; i++)
+		iv[i] = (uint8_t)(0xa0 + i);
+}
+
+static char *kat_data(size_t key_len)
+{
+	uint8_t key[32], iv[SEAL_IV_LEN], out[sizeof(kat_plaintext) - 1 + SEAL_OVERHEAD];
+
+	kat_key_iv(key, key_len, iv);
+	if (seal_encrypt(key, key_len, iv, (const uint8_t *)kat_plaintext,
+	    sizeof(kat_plaintext) - 1, out) != 0)
+		return NULL;
+	return seal_base64(out, sizeof(out));
+}
+
+static void test_known_answer_aes128(void)
+{
+	char *data = kat_data(16);
+	uint8_t key[16], iv[SEAL_IV_LEN];
+	char secret[32];
+
+	CHECK_EQ_STR(data, "oKGio6Slpqeoqaqr0aRe1AzkUn6oQpdnI3zVEjqNASShdFLBUXUf72C39Ir+zCpDLdD"
+	    "OCw2xjLCNpnT57AxMTByWUAsVsKLdZ2zA");
+	free(data);
+	kat_key_iv(key, sizeof(key), iv);
+	seal_base64url(key, sizeof(key), secret);
+	CHECK_EQ_STR(secret, "AAECAwQFBgcICQoLDA0ODw");
+	CHECK_EQ_STR(seal_type(16), "AEAD_AES_128_GCM");
+}
+
+static void test_known_answer_aes256(void)
+{
+	char *data = kat_data(32);
+	uint8_t key[32], iv[SEAL_IV_LEN];
+	char secret[64];
+
+	CHECK_EQ_STR(data, "oKGio6SlpqeoqaqrnToaQjemY8tAX6W0YhSlrBnPezyw1C0C6GtI8l2RDiO2GSiNjRh"
+	    "xWy3zarwrB/5UWw05LDTQgZpJTR2dFs9b");
+	free(data);
+	kat_key_iv(key, sizeof(key), iv);
+	seal_base64url(key, sizeof(key), secret);
+	CHECK_EQ_STR(secret, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
+	CHECK_EQ_STR(seal_type(32), "AEAD_AES_256_GCM");
+	CHECK_EQ_INT(seal_key_len("AEAD_AES_256_GCM"), 32);
+	CHECK_EQ_INT(seal_key_len("AEAD_CHACHA20_POLY1305"), 0);
+}
+
+static void test_decrypt_round_trip_and_tampering(void)
+{
+	uint8_t key[16], iv[SEAL_IV_LEN], sealed[sizeof(kat_plaintext) - 1 + SEAL_OVERHEAD];
+	uint8_t plain[sizeof(sealed)];
+	size_t len = sizeof(sealed);
+
+	kat_key_iv(key, sizeof(key), iv);
+	CHECK_EQ_INT(seal_encrypt(key, 16, iv, (const uint8_t *)kat_plaintext, len - SEAL_OVERHEAD,
+	    sealed), 0);
+	CHECK_EQ_INT(seal_decrypt(key, 16, sealed, len, plain), 0);
+	CHECK(memcmp(plain, kat_plaintext, len - SEAL_OVERHEAD) == 0);
+	/* Any flipped bit, in IV, ciphertext or tag, fails verification. */
+	for (size_t i = 0; i < len; i += 7) {
+		sealed[i] ^= 0x01;
+		CHECK_EQ_INT(seal_decrypt(key, 16, sealed, len, plain), -1);
+		sealed[i] ^= 0x01;
+	}
+	key[0] ^= 0x80;
+	CHECK_EQ_INT(seal_decrypt(key, 16, sealed, len, plain), -1);
+	CHECK_EQ_INT(seal_decrypt(key, 16, sealed, SEAL_OVERHEAD - 1, plain), -1);
+	CHECK_EQ_INT(seal_decrypt(key, 24, sealed, len, plain), -1);
+}
+
+static void test_base64url(void)
+{
+	uint8_t in[40], out[40];
+	char text[64];
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 37 + 250);
+	for (size_t len = 0; len <= sizeof(in); len++) {
+		seal_base64url(in, len, text);
+		CHECK(strchr(text, '=') == NULL && strchr(text, '+') == NULL &&
+		    strchr(text, '/') == NULL);
+		CHECK_EQ_INT(seal_unbase64url(text, strlen(text), out, sizeof(out), &n), 0);
+		CHECK_EQ_INT(n, len);
+		CHECK(memcmp(in, out, len) == 0);
+	}
+	CHECK_EQ_INT(seal_unbase64url("AAECAwQFBgcICQoLDA0ODw==", 24, out, 40, &n), -1);
+	CHECK_EQ_INT(seal_unbase64url("AAEC+wQF", 8, out, 40, &n), -1);
+	CHECK_EQ_INT(seal_unbase64url("A", 1, out, 40, &n), -1);
+	/* Non-zero left-over bits: not the canonical encoding. */
+	CHECK_EQ_INT(seal_unbase64url("AB", 2, out, 40, &n), -1);
+	CHECK_EQ_INT(seal_unbase64url("AAAA", 4, out, 2, &n), -1);
+}
+
+#define ID "7a6122d6-553c-44d0-b088-b3a61fce29e6"
+
+static void test_share_urls(void)
+{
+	struct share s;
+	char err[256], url[SHARE_URL_MAX + 80];
+	uint8_t key[16];
+
+	CHECK_EQ_INT(share_parse("https://relay.example:8443/v1/m/" ID "?v=h#AAECAwQFBgcICQoLDA0ODw",
+	    &s, err, sizeof(err)), 0);
+	CHECK(s.origin.tls);
+	CHECK_EQ_STR(s.origin.host, "relay.example");
+	CHECK_EQ_INT(s.origin.port, 8443);
+	CHECK_EQ_STR(s.id, ID);
+	CHECK_EQ_STR(s.path, "/v1/m/" ID);
+	CHECK_EQ_STR(s.mailbox_url, "https://relay.example:8443/v1/m/" ID);
+	CHECK_EQ_INT(s.vertical, 'h');
+	CHECK_EQ_INT(s.secret_len, 16);
+	CHECK_EQ_INT(s.secret[15], 15);
+
+	CHECK_EQ_INT(share_parse("https://[::1]/v1/m/" ID, &s, err, sizeof(err)), 0);
+	CHECK_EQ_STR(s.origin.host, "::1");
+	CHECK_EQ_INT(s.origin.port, 443);
+	CHECK_EQ_INT(s.secret_len, 0);
+	CHECK_EQ_INT(s.vertical, 0);
+	CHECK_EQ_INT(share_parse("http://localhost:8080/v1/m/" ID "#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+	    &s, err, sizeof(err)), 0);
+	CHECK(!s.origin.tls);
+	CHECK_EQ_INT(s.secret_len, 32);
+
+	static const char *bad[] = {
+		"relay.example/v1/m/" ID "#AAECAwQFBgcICQoLDA0ODw",         /* no scheme */
+		"ftp://relay.example/v1/m/" ID,
+		"https:///v1/m/" ID,                                           /* no host */
+		"https://relay.example:0/v1/m/" ID,
+		"https://relay.example:70000/v1/m/" ID,
+		"https://relay.example/v2/m/" ID,
+		"https://relay.example/v1/m/" ID "/x",
+		"https://relay.example/v1/m/7A6122D6-553C-44D0-B088-B3A61FCE29E6",
+		"https://relay.example/v1/m/7a6122d6",
+		"https://relay.example/v1/m/" ID "#AAECAwQFBgcICQoLDA0O",       /* 15 bytes */
+		"https://relay.example/v1/m/" ID "#AAECAwQFBgcICQoLDA0ODw==",   /* padded */
+		"https://relay.example/v1/m/" ID "#AAECAwQFBgc+CQoLDA0ODw",     /* not url alphabet */
+		"https://relay.example/v1/m/" ID "?v=x#AAECAwQFBgcICQoLDA0ODw",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (share_parse(bad[i], &s, err, sizeof(err)) != -1)
+			printf("    accepted: %s\n", bad[i]);
+		CHECK(err[0] != '\0');
+	}
+
+	for (int i = 0; i < 16; i++)
+		key[i] = (uint8_t)(0xf0 + i);
+	share_format("https://localhost:8443/v1/m/" ID, 'c', key, sizeof(key), url, sizeof(url));
+	CHECK_EQ_INT(share_parse(url, &s, err, sizeof(err)), 0);
+	CHECK_EQ_INT(s.vertical, 'c');
+	CHECK_EQ_INT(s.secret_len, 16);
+	CHECK(memcmp(s.secret, key, 16) == 0);
+}
+
+static void test_state_file(void)
+{
+	char dir[] = "/tmp/relay-state-XXXXXX", path[256], err[512], url2[128];
+	struct state_entry e, got;
+	struct stat st;
+
+	CHECK(mkdtemp(dir) != NULL);
+	/* The directory is made on demand, private to the user. */
+	snprintf(path, sizeof(path), "%s/deep/er/state.json", dir);
+	CHECK_EQ_INT(state_get(path, "https://x/v1/m/" ID, &got, err, sizeof(err)), 0);
+	memset(&e, 0, sizeof(e));
+	strcpy(e.claim, "11111111-2222-4333-8444-555555555555");
+	for (int i = 0; i < 32; i++)
+		e.secret[i] = (uint8_t)i;
+	e.secret_len = 32;
+	e.role = STATE_RECEIVER;
+	strcpy(e.etag, "\"7\"");
+	strcpy(e.seen, "abc");
+	CHECK_EQ_INT(state_put(path, "https://x/v1/m/" ID, &e, err, sizeof(err)), 0);
+	CHECK_EQ_INT(stat(path, &st), 0);
+	CHECK_EQ_INT(st.st_mode & 0777, 0600);
+	snprintf(url2, sizeof(url2), "%s/deep/er", dir);
+	CHECK_EQ_INT(stat(url2, &st), 0);
+	CHECK_EQ_INT(st.st_mode & 0777, 0700);
+
+	CHECK_EQ_INT(state_get(path, "https://x/v1/m/" ID, &got, err, sizeof(err)), 1);
+	CHECK_EQ_STR(got.claim, e.claim);
+	CHECK_EQ_INT(got.secret_len, 32);
+	CHECK(memcmp(got.secret, e.secret, 32) == 0);
+	CHECK_EQ_INT(got.role, STATE_RECEIVER);
+	CHECK_EQ_STR(got.etag, "\"7\"");
+	CHECK_EQ_STR(got.seen, "abc");
+
+	/* A second mailbox leaves the first alone; forgetting removes one. */
+	e.role = STATE_SENDER;
+	CHECK_EQ_INT(state_put(path, "https://y/v1/m/" ID, &e, err, sizeof(err)), 0);
+	CHECK_EQ_INT(state_put(path, "https://x/v1/m/" ID, NULL, err, sizeof(err)), 0);
+	CHECK_EQ_INT(state_get(path, "https://x/v1/m/" ID, &got, err, sizeof(err)), 0);
+	CHECK_EQ_INT(state_get(path, "https://y/v1/m/" ID, &got, err, sizeof(err)), 1);
+	CHECK_EQ_INT(got.role, STATE_SENDER);
+
+	/* A damaged file is reported, never silently replaced. */
+	{
+		FILE *f = fopen(path, "w");
+
+		fputs("{\"version\": 1, \"mail", f);
+		fclose(f);
+	}
+	err[0] = '\0';
+	CHECK_EQ_INT(state_get(path, "https://y/v1/m/" ID, &got, err, sizeof(err)), -1);
+	CHECK(strstr(err, path) != NULL);
+	CHECK_EQ_INT(state_put(path, "https://y/v1/m/" ID, &e, err, sizeof(err)), -1);
+	{
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		CHECK_EQ_INT(system(cmd), 0);
+	}
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	CHECK_RUN(test_known_answer_aes128);
+	CHECK_RUN(test_known_answer_aes256);
+	CHECK_RUN(test_decrypt_round_trip_and_tampering);
+	CHECK_RUN(test_base64url);
+	CHECK_RUN(test_share_urls);
+	CHECK_RUN(test_state_file);
+	return CHECK_SUMMARY();
+}
