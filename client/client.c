@@ -385,8 +385,16 @@ static int client_share(const char *url, struct share *share)
 	return CLIENT_OK;
 }
 
-/* What this device knows of the mailbox; with want set, an error if nothing. */
-static int client_entry(struct client *c, const struct share *share, int want,
+/* What a command needs this device to know of the mailbox. */
+enum client_need {
+	CLIENT_NEED_NOTHING,    /* receive: a new claim is made when there is none */
+	CLIENT_NEED_ENTRY,      /* reply, watch: the claim and the Secret */
+	CLIENT_NEED_ANY_CLAIM   /* delete, relinquish: without one, the relay decides */
+};
+
+/* What this device knows of the mailbox, in entry (*found says whether it
+ * knew anything). */
+static int client_entry(struct client *c, const struct share *share, enum client_need need,
     struct state_entry *entry, int *found)
 {
 	char err[512];
@@ -394,9 +402,20 @@ static int client_entry(struct client *c, const struct share *share, int want,
 	*found = state_get(c->state_path, share->mailbox_url, entry, err, sizeof(err));
 	if (*found < 0)
 		return client_fail(CLIENT_LOCAL_FILE, "%s", err);
-	if (want && !*found)
+	if (!*found && need == CLIENT_NEED_ENTRY) {
+		if (share->secret_len == 0)
+			return client_fail(CLIENT_BAD_SHARE_URL, "malformed share URL: it has no "
+			    "#secret, and this device does not know the mailbox");
 		return client_fail(CLIENT_LOCAL_FILE,
 		    "this device holds no claim for that mailbox (receive it first)");
+	}
+	if (!*found && need == CLIENT_NEED_ANY_CLAIM) {
+		/* A claim nobody holds: the relay answers 404 if the mailbox
+		 * is gone and 401 if it is someone else's. Not recorded. */
+		memset(entry, 0, sizeof(*entry));
+		if (client_uuid(c, entry->claim) != 0)
+			return client_fail(CLIENT_LOCAL_FILE, "the random generator failed");
+	}
 	/* A Secret in the URL wins: it is what the user just gave. */
 	if (*found && share->secret_len) {
 		memcpy(entry->secret, share->secret, share->secret_len);
@@ -433,7 +452,7 @@ static int client_open(const struct https_response *resp, struct state_entry *en
 		return client_fail(CLIENT_REFUSED, "the relay's answer holds no payload");
 	}
 	seal_digest(data, strlen(data), digest);
-	if (!print_seen && strcmp(digest, entry->seen) == 0) {
+	if (!print_seen && state_seen(entry, digest)) {
 		r = CLIENT_OK;
 		goto done;
 	}
@@ -448,7 +467,7 @@ static int client_open(const struct https_response *resp, struct state_entry *en
 	fwrite(plain, 1, sealed_len - SEAL_OVERHEAD, stdout);
 	putchar('\n');
 	fflush(stdout);
-	snprintf(entry->seen, sizeof(entry->seen), "%s", digest);
+	state_see(entry, digest);
 	r = CLIENT_OK;
 done:
 	if (resp->etag[0])
@@ -469,13 +488,17 @@ static int client_send(struct client *c)
 	struct share share;
 	uint8_t key[SEAL_KEY_MAX];
 	size_t key_len = c->aes256 ? 32 : 16;
-	char err[256], *data = NULL, *body = NULL, url[SHARE_URL_MAX + 80];
+	char err[256], *data = NULL, *body = NULL, url[SHARE_URL_MAX + 80], digest[65];
 	const char *link;
 	json_t *doc = NULL, *answer = NULL;
 	int r;
 
 	if (share_parse_origin(c->relay, &origin, err, sizeof(err)) != 0)
 		return client_fail(CLIENT_USAGE, "--relay %s: %s", c->relay, err);
+	/* Find out now if the state cannot be kept, rather than after the
+	 * mailbox exists and could never be deleted by this device. */
+	if (state_get(c->state_path, "", &entry, err, sizeof(err)) < 0)
+		return client_fail(CLIENT_LOCAL_FILE, "%s", err);
 	memset(&entry, 0, sizeof(entry));
 	if (client_random(c, key, key_len) != 0 || client_uuid(c, entry.claim) != 0)
 		return client_fail(CLIENT_LOCAL_FILE, "the random generator failed");
@@ -517,7 +540,8 @@ static int client_send(struct client *c)
 	memcpy(entry.secret, key, key_len);
 	entry.secret_len = key_len;
 	entry.role = STATE_SENDER;
-	seal_digest(data, strlen(data), entry.seen);
+	seal_digest(data, strlen(data), digest);
+	state_see(&entry, digest);
 	share_format(link, c->vertical ? c->vertical : 'a', key, key_len, url, sizeof(url));
 	/* The Share URL is printed even if the state cannot be saved: the
 	 * Receiver can still use it. */
@@ -543,7 +567,7 @@ static int client_receive(struct client *c)
 
 	r = client_share(c->args[0], &share);
 	if (r == CLIENT_OK)
-		r = client_entry(c, &share, 0, &entry, &found);
+		r = client_entry(c, &share, CLIENT_NEED_NOTHING, &entry, &found);
 	if (r != CLIENT_OK)
 		return r;
 	if (!found) {
@@ -584,12 +608,12 @@ static int client_reply(struct client *c)
 	struct https_response resp;
 	struct state_entry entry;
 	struct share share;
-	char *data = NULL, *body = NULL;
+	char *data = NULL, *body = NULL, digest[65];
 	int r, found;
 
 	r = client_share(c->args[0], &share);
 	if (r == CLIENT_OK)
-		r = client_entry(c, &share, 1, &entry, &found);
+		r = client_entry(c, &share, CLIENT_NEED_ENTRY, &entry, &found);
 	if (r == CLIENT_OK)
 		r = client_seal(c, c->args[1], entry.secret, entry.secret_len, &data);
 	if (r != CLIENT_OK)
@@ -605,15 +629,17 @@ static int client_reply(struct client *c)
 		free(data);
 		return client_fail(CLIENT_LOCAL_FILE, "out of memory");
 	}
+	/* Recorded as seen before it is sent: a `watch` of this device wakes
+	 * the moment the relay applies it and must know it for our own. */
+	seal_digest(data, strlen(data), digest);
+	state_see(&entry, digest);
+	r = client_save(c, share.mailbox_url, &entry);
 	buf_init(&resp.body);
-	r = client_call(c, &share.origin, "PUT", share.path, entry.claim, NULL, body,
-	    CLIENT_TIMEOUT_S, &resp);
+	if (r == CLIENT_OK)
+		r = client_call(c, &share.origin, "PUT", share.path, entry.claim, NULL, body,
+		    CLIENT_TIMEOUT_S, &resp);
 	if (r == CLIENT_OK && resp.status != 200 && resp.status != 201)
 		r = client_refused(&resp, 0);
-	if (r == CLIENT_OK) {
-		seal_digest(data, strlen(data), entry.seen);
-		r = client_save(c, share.mailbox_url, &entry);
-	}
 	buf_free(&resp.body);
 	free(body);
 	free(data);
@@ -629,7 +655,7 @@ static int client_watch(struct client *c)
 
 	r = client_share(c->args[0], &share);
 	if (r == CLIENT_OK)
-		r = client_entry(c, &share, 1, &entry, &found);
+		r = client_entry(c, &share, CLIENT_NEED_ENTRY, &entry, &found);
 	if (r != CLIENT_OK)
 		return r;
 	buf_init(&resp.body);
@@ -662,6 +688,21 @@ static int client_watch(struct client *c)
 			r = client_refused(&resp, 1);
 			break;
 		}
+		/* Another command of this device (a reply) may have written
+		 * meanwhile: judge what is new against the file, not a copy. */
+		{
+			struct state_entry fresh;
+			char err[512];
+			int known = state_get(c->state_path, share.mailbox_url, &fresh, err,
+			    sizeof(err));
+
+			if (known < 0) {
+				r = client_fail(CLIENT_LOCAL_FILE, "%s", err);
+				break;
+			}
+			if (known)
+				entry = fresh;
+		}
 		r = client_open(&resp, &entry, 0);
 		if (r == CLIENT_OK)
 			r = client_save(c, share.mailbox_url, &entry);
@@ -682,7 +723,7 @@ static int client_let_go(struct client *c, const char *method)
 
 	r = client_share(c->args[0], &share);
 	if (r == CLIENT_OK)
-		r = client_entry(c, &share, 1, &entry, &found);
+		r = client_entry(c, &share, CLIENT_NEED_ANY_CLAIM, &entry, &found);
 	if (r != CLIENT_OK)
 		return r;
 	buf_init(&resp.body);
@@ -691,7 +732,7 @@ static int client_let_go(struct client *c, const char *method)
 	if (r == CLIENT_OK && resp.status != 200 && resp.status != 201)
 		r = client_refused(&resp, 0);
 	buf_free(&resp.body);
-	if (r == CLIENT_OK || r == CLIENT_NOT_FOUND) {
+	if (found && (r == CLIENT_OK || r == CLIENT_NOT_FOUND)) {
 		char err[512];
 
 		if (state_put(c->state_path, share.mailbox_url, NULL, err, sizeof(err)) != 0 &&

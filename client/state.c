@@ -2,7 +2,7 @@
  * state.c — the device state file.
  *
  *   {"version": 1, "mailboxes": {"<mailbox URL>": {"claim": "…", "secret": "…",
- *    "role": "sender"|"receiver", "etag": "…", "seen": "…"}}}
+ *    "role": "sender"|"receiver", "etag": "…", "seen": ["…", …]}}}
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -186,13 +186,43 @@ static int state_decode(json_t *obj, struct state_entry *out)
 	memset(out, 0, sizeof(*out));
 	state_copy_string(out->claim, sizeof(out->claim), obj, "claim");
 	state_copy_string(out->etag, sizeof(out->etag), obj, "etag");
-	state_copy_string(out->seen, sizeof(out->seen), obj, "seen");
+	{
+		json_t *seen = json_object_get(obj, "seen"), *v;
+		size_t i;
+
+		json_array_foreach(seen, i, v) {
+			if (out->seen_count == STATE_SEEN_MAX || !json_is_string(v))
+				break;
+			snprintf(out->seen[out->seen_count++], sizeof(out->seen[0]), "%s",
+			    json_string_value(v));
+		}
+	}
 	if (secret == NULL || role == NULL || strlen(out->claim) != 36 ||
 	    seal_unbase64url(secret, strlen(secret), out->secret, sizeof(out->secret),
 	    &out->secret_len) != 0)
 		return -1;
 	out->role = strcmp(role, "sender") == 0 ? STATE_SENDER : STATE_RECEIVER;
 	return 0;
+}
+
+int state_seen(const struct state_entry *e, const char *digest)
+{
+	for (int i = 0; i < e->seen_count; i++) {
+		if (strcmp(e->seen[i], digest) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+void state_see(struct state_entry *e, const char *digest)
+{
+	int n = e->seen_count < STATE_SEEN_MAX ? e->seen_count : STATE_SEEN_MAX - 1;
+
+	if (state_seen(e, digest))
+		return;
+	memmove(e->seen[1], e->seen[0], (size_t)n * sizeof(e->seen[0]));
+	snprintf(e->seen[0], sizeof(e->seen[0]), "%s", digest);
+	e->seen_count = n + 1;
 }
 
 int state_get(const char *path, const char *mailbox_url, struct state_entry *out,
@@ -238,11 +268,16 @@ int state_put(const char *path, const char *mailbox_url, const struct state_entr
 	if (e == NULL) {
 		json_object_del(mailboxes, mailbox_url);
 	} else {
+		json_t *seen = json_array();
+
+		for (int i = 0; seen != NULL && i < e->seen_count; i++)
+			json_array_append_new(seen, json_string(e->seen[i]));
 		seal_base64url(e->secret, e->secret_len, secret);
-		if (json_object_set_new(mailboxes, mailbox_url, json_pack("{s:s, s:s, s:s, s:s, s:s}",
+		if (seen == NULL || json_object_set_new(mailboxes, mailbox_url,
+		    json_pack("{s:s, s:s, s:s, s:s, s:o}",
 		    "claim", e->claim, "secret", secret,
 		    "role", e->role == STATE_SENDER ? "sender" : "receiver",
-		    "etag", e->etag, "seen", e->seen)) != 0) {
+		    "etag", e->etag, "seen", seen)) != 0) {
 			snprintf(err, err_len, "out of memory updating %s", path);
 			goto done;
 		}

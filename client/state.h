@@ -21,14 +21,25 @@ enum state_role {
 	STATE_RECEIVER
 };
 
+/* How many recent messages a device remembers as its own or already seen:
+ * enough that a watch racing with this device's own replies never mistakes
+ * one for news. */
+#define STATE_SEEN_MAX 8
+
 struct state_entry {
 	char claim[37];
 	uint8_t secret[SEAL_KEY_MAX];
 	size_t secret_len;
 	enum state_role role;
 	char etag[80];          /* the last ETag seen, or "" */
-	char seen[65];          /* SHA-256 of the last data seen or written, or "" */
+	char seen[STATE_SEEN_MAX][65];  /* SHA-256 of data seen or written, newest first */
+	int seen_count;
 };
+
+/* Has this device seen (or written) data with this digest? */
+int state_seen(const struct state_entry *e, const char *digest);
+/* Remember a digest as seen, forgetting the oldest beyond STATE_SEEN_MAX. */
+void state_see(struct state_entry *e, const char *digest);
 
 /* The default path: $XDG_STATE_HOME/relay/state.json, else
  * ~/.local/state/relay/state.json. 0, or -1 when neither can be made. */

@@ -178,6 +178,23 @@ static void test_share_urls(void)
 	CHECK(memcmp(s.secret, key, 16) == 0);
 }
 
+static void test_seen_keeps_the_newest(void)
+{
+	struct state_entry e;
+	char digest[8];
+
+	memset(&e, 0, sizeof(e));
+	for (int i = 0; i < STATE_SEEN_MAX + 3; i++) {
+		snprintf(digest, sizeof(digest), "d%d", i);
+		state_see(&e, digest);
+		state_see(&e, digest);      /* twice: still once */
+	}
+	CHECK_EQ_INT(e.seen_count, STATE_SEEN_MAX);
+	CHECK_EQ_STR(e.seen[0], "d10");
+	CHECK(!state_seen(&e, "d2"));
+	CHECK(state_seen(&e, "d3"));
+}
+
 static void test_state_file(void)
 {
 	char dir[] = "/tmp/relay-state-XXXXXX", path[256], err[512], url2[128];
@@ -195,7 +212,8 @@ static void test_state_file(void)
 	e.secret_len = 32;
 	e.role = STATE_RECEIVER;
 	strcpy(e.etag, "\"7\"");
-	strcpy(e.seen, "abc");
+	state_see(&e, "abc");
+	state_see(&e, "def");
 	CHECK_EQ_INT(state_put(path, "https://x/v1/m/" ID, &e, err, sizeof(err)), 0);
 	CHECK_EQ_INT(stat(path, &st), 0);
 	CHECK_EQ_INT(st.st_mode & 0777, 0600);
@@ -209,7 +227,9 @@ static void test_state_file(void)
 	CHECK(memcmp(got.secret, e.secret, 32) == 0);
 	CHECK_EQ_INT(got.role, STATE_RECEIVER);
 	CHECK_EQ_STR(got.etag, "\"7\"");
-	CHECK_EQ_STR(got.seen, "abc");
+	CHECK_EQ_INT(got.seen_count, 2);
+	CHECK_EQ_STR(got.seen[0], "def");
+	CHECK(state_seen(&got, "abc") && state_seen(&got, "def") && !state_seen(&got, "ghi"));
 
 	/* A second mailbox leaves the first alone; forgetting removes one. */
 	e.role = STATE_SENDER;
@@ -246,6 +266,7 @@ int main(void)
 	CHECK_RUN(test_decrypt_round_trip_and_tampering);
 	CHECK_RUN(test_base64url);
 	CHECK_RUN(test_share_urls);
+	CHECK_RUN(test_seen_keeps_the_newest);
 	CHECK_RUN(test_state_file);
 	return CHECK_SUMMARY();
 }
