@@ -9,6 +9,7 @@
 #include <mbedtls/md.h>
 
 #include "client/seal.h"
+#include "protocol/wire.h"
 
 static int seal_setkey(mbedtls_gcm_context *gcm, const uint8_t *key, size_t key_len)
 {
@@ -128,21 +129,6 @@ void seal_base64url(const uint8_t *in, size_t len, char *out)
 	out[n] = '\0';
 }
 
-static int seal_url_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
 int seal_unbase64url(const char *s, size_t len, uint8_t *out, size_t cap, size_t *out_len)
 {
 	uint32_t acc = 0;
@@ -153,7 +139,7 @@ int seal_unbase64url(const char *s, size_t len, uint8_t *out, size_t cap, size_t
 	if (len % 4 == 1)
 		return -1;
 	for (size_t i = 0; i < len; i++) {
-		int v = seal_url_value(s[i]);
+		int v = wire_base64_digit((unsigned char)s[i], 1);
 
 		if (v < 0)
 			return -1;

@@ -65,7 +65,7 @@ void wire_format_uuid(const uint8_t id[16], char out[WIRE_UUID_LEN + 1])
 	*p = '\0';
 }
 
-static int wire_base64_value(unsigned char c)
+int wire_base64_digit(unsigned char c, int url_alphabet)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -73,9 +73,9 @@ static int wire_base64_value(unsigned char c)
 		return c - 'a' + 26;
 	if (c >= '0' && c <= '9')
 		return c - '0' + 52;
-	if (c == '+')
+	if (c == (url_alphabet ? '-' : '+'))
 		return 62;
-	if (c == '/')
+	if (c == (url_alphabet ? '_' : '/'))
 		return 63;
 	return -1;
 }
@@ -90,12 +90,12 @@ int wire_check_base64(const char *s, size_t len, size_t *decoded_len)
 	if (s[len - 1] == '=')
 		pad = s[len - 2] == '=' ? 2 : 1;
 	for (i = 0; i < len - pad; i++) {
-		if (wire_base64_value((unsigned char)s[i]) < 0)
+		if (wire_base64_digit((unsigned char)s[i], 0) < 0)
 			return -1;
 	}
 	/* The bits that padding leaves over must be zero: one encoding per
 	 * byte string, as RFC 4648 section 3.5 asks of canonical encoders. */
-	last = wire_base64_value((unsigned char)s[len - pad - 1]);
+	last = wire_base64_digit((unsigned char)s[len - pad - 1], 0);
 	if ((pad == 1 && (last & 0x03)) || (pad == 2 && (last & 0x0f)))
 		return -1;
 	*decoded_len = len / 4 * 3 - pad;

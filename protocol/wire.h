@@ -24,6 +24,9 @@ int wire_parse_mailbox_id(const char *s, size_t len, uint8_t out[16]);
 /* Lower-case canonical form, NUL-terminated (37 bytes). */
 void wire_format_uuid(const uint8_t id[16], char out[WIRE_UUID_LEN + 1]);
 
+/* The value of one base64 digit (RFC 4648 section 4, or with url_alphabet
+ * section 5), or -1. */
+int wire_base64_digit(unsigned char c, int url_alphabet);
 /* Strict RFC 4648 section 4: standard alphabet, padding required, no white
  * space, unused bits zero, non-empty. 0 and the decoded length, or -1. */
 int wire_check_base64(const char *s, size_t len, size_t *decoded_len);
