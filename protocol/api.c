@@ -5,14 +5,19 @@
  * with several faults always gets the same answer:
  *
  *   route (404) → method (405) → Mailbox-Request-ID (400) → claim (401)
- *   → attestation (400) → Content-Type of a non-empty body (415)
- *   → mailbox (404) → retry record (201) → authorization (401)
+ *   → rate limit (429) → attestation (400) → Content-Type of a non-empty
+ *   body (415) → mailbox (404) → retry record (201) → authorization (401)
  *   → body (400) → store limits (503)
+ *
+ * The rate limit is CreateMailbox's for the collection, and the failed-claim
+ * limit for a mailbox: an address that has guessed wrong too often is
+ * refused before its next guess is even looked at.
  *
  * Nothing is changed until every check has passed, so a refused request
  * leaves the mailbox as it was. Claims are compared in constant time. Error
  * messages are fixed sentences that name members, never their values.
  */
+#include <arpa/inet.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +63,8 @@ struct api_call {
 	const struct http_input *in;
 	struct buf *out;
 	struct response resp;       /* headers common to every answer */
+	const struct api_client *client;
+	uint8_t client_key[RATELIMIT_KEY_LEN];  /* after X-Forwarded-For */
 	struct http_span id;        /* the {id} path segment */
 	uint8_t claim[MAILBOX_CLAIM_LEN];
 	const char *body;
@@ -284,6 +291,62 @@ static int api_is_json(const char *s, size_t len)
 	return 1;
 }
 
+/* The address a request counts against: the connection's, or from a trusted
+ * proxy the last one its X-Forwarded-For names. */
+static void api_client_key(struct api_call *call)
+{
+	const struct http_request *req = call->req;
+	const char *list = http_at(call->in, req->header[HTTP_H_FORWARDED_FOR]), *last;
+	size_t len = req->header[HTTP_H_FORWARDED_FOR].len;
+	char text[INET6_ADDRSTRLEN + 1];
+	uint8_t addr[16];
+
+	memcpy(call->client_key, call->client->key, RATELIMIT_KEY_LEN);
+	if (!call->client->trusted_proxy || req->header_count[HTTP_H_FORWARDED_FOR] != 1)
+		return;
+	last = list + len;
+	while (last > list && last[-1] != ',')
+		last--;
+	while (last < list + len && (*last == ' ' || *last == '\t'))
+		last++;
+	len = (size_t)(list + req->header[HTTP_H_FORWARDED_FOR].len - last);
+	if (len == 0 || len >= sizeof(text))
+		return;
+	memcpy(text, last, len);
+	text[len] = '\0';
+	if (inet_pton(AF_INET, text, addr) == 1)
+		ratelimit_key(addr, 4, call->client_key);
+	else if (inet_pton(AF_INET6, text, addr) == 1)
+		ratelimit_key(addr, 16, call->client_key);
+}
+
+/* 0 to carry on, or -1 with 429 written. */
+static int api_rate_limited(struct api_call *call, enum ratelimit_kind kind)
+{
+	struct ratelimit *limits = call->api->config.limits;
+	unsigned wait_s;
+
+	if (limits == NULL || call->client == NULL)
+		return 0;
+	wait_s = ratelimit_allow(limits, kind, call->client_key, call->client->now_ms);
+	if (wait_s == 0) {
+		if (kind == RATELIMIT_CREATE)
+			ratelimit_spend(limits, kind, call->client_key, call->client->now_ms);
+		return 0;
+	}
+	call->resp.retry_after = wait_s;
+	api_fail(call, 429, "rate_limited", "too many requests from this address; try again later");
+	return -1;
+}
+
+/* A claim check failed: it counts against the address. */
+static void api_count_failure(struct api_call *call)
+{
+	if (call->api->config.limits != NULL && call->client != NULL)
+		ratelimit_spend(call->api->config.limits, RATELIMIT_FAIL, call->client_key,
+		    call->client->now_ms);
+}
+
 /* The checks every JSON endpoint shares, up to and including the mailbox
  * lookup (when the route names one). 0 to carry on, or -1 with the answer
  * written. */
@@ -293,13 +356,19 @@ static int api_prologue(struct api_call *call, enum api_route route)
 	const char *value;
 	size_t len;
 
+	if (call->client != NULL)
+		api_client_key(call);
 	value = api_header(call, HTTP_H_CLAIM, &len);
 	if (req->header_count[HTTP_H_CLAIM] != 1 ||
 	    wire_parse_claim(value, len, call->claim) != 0) {
+		api_count_failure(call);
 		api_fail(call, 401, "invalid_claim",
 		    "Mailbox-Device-Claim must be one UUID (8-4-4-4-12 hex digits)");
 		return -1;
 	}
+	if (api_rate_limited(call, route == API_ROUTE_COLLECTION ? RATELIMIT_CREATE :
+	    RATELIMIT_FAIL) != 0)
+		return -1;
 	if (req->header_count[HTTP_H_ATTESTATION] > 1 ||
 	    req->header[HTTP_H_ATTESTATION].len > API_ATTESTATION_MAX) {
 		api_fail(call, 400, "invalid_attestation",
@@ -332,6 +401,7 @@ static int api_prologue(struct api_call *call, enum api_route route)
 
 static void api_unauthorized(struct api_call *call)
 {
+	api_count_failure(call);
 	api_fail(call, 401, "unauthorized", "this claim may not do that to this mailbox");
 }
 
@@ -562,6 +632,12 @@ static void api_read(struct api_call *call, struct api_wait *wait, enum api_resu
 
 		if (wait_s > (long)api->config.max_wait)
 			wait_s = (long)api->config.max_wait;
+		if (wait_s > 0 && wait == NULL) {
+			call->resp.retry_after = 1;
+			api_fail(call, 503, "too_many_waiters",
+			    "the relay holds as many long-polls as it may; poll again shortly");
+			return;
+		}
 		if (wait_s > 0) {
 			wait->api = api;
 			wait->etag = mb->etag;
@@ -711,8 +787,9 @@ static void api_method_not_allowed(struct api_call *call, const char *allow)
 	api_fail(call, 405, "method_not_allowed", "this path does not take that method");
 }
 
-enum api_result api_handle(struct api *api, int64_t now, const struct http_request *req,
-    const struct http_input *in, struct buf *out, struct api_wait *wait, int *close)
+enum api_result api_handle(struct api *api, int64_t now, const struct api_client *client,
+    const struct http_request *req, const struct http_input *in, struct buf *out,
+    struct api_wait *wait, int *close)
 {
 	struct api_call call;
 	enum api_result result = API_DONE;
@@ -720,6 +797,7 @@ enum api_result api_handle(struct api *api, int64_t now, const struct http_reque
 	int preview;
 
 	api_call_init(&call, api, now, req, in, out);
+	call.client = client;
 	call.resp.close = !req->keep_alive;
 	route = api_route(in, req, &call.id);
 	preview = route == API_ROUTE_MAILBOX &&

@@ -16,6 +16,7 @@
 
 #include "protocol/buf.h"
 #include "protocol/http.h"
+#include "storage/ratelimit.h"
 #include "storage/store.h"
 
 struct api_config {
@@ -24,6 +25,14 @@ struct api_config {
 	int64_t max_ttl;            /* seconds */
 	unsigned max_wait;          /* seconds */
 	int hsts;                   /* served over TLS: send Strict-Transport-Security */
+	struct ratelimit *limits;   /* per-address limits, or NULL for none */
+};
+
+/* Who is asking: the connection's address as a rate-limit key. */
+struct api_client {
+	uint8_t key[RATELIMIT_KEY_LEN];
+	uint8_t trusted_proxy;      /* the peer is a proxy whose X-Forwarded-For counts */
+	int64_t now_ms;             /* the same instant as now, finer */
 };
 
 /* A parked ReadSecureContent, embedded in the connection that waits. */
@@ -50,10 +59,13 @@ struct api;
 struct api *api_new(const struct api_config *config, struct store *store, int64_t now);
 void api_free(struct api *api);
 
-/* Answer one request at time now (Unix seconds, read once per loop turn).
- * *close is set when the connection must close after the response (HTTP/1.0,
- * Connection: close, or a stream that cannot be trusted). */
-enum api_result api_handle(struct api *api, int64_t now, const struct http_request *req,
+/* Answer one request at time now (Unix seconds, read once per loop turn) from
+ * client (NULL: not rate-limited). wait is where a long-poll parks, or NULL
+ * when no more may (503). *close is set when the connection must close after
+ * the response (HTTP/1.0, Connection: close, or a stream that cannot be
+ * trusted). */
+enum api_result api_handle(struct api *api, int64_t now, const struct api_client *client,
+    const struct http_request *req,
     const struct http_input *in, struct buf *out, struct api_wait *wait, int *close);
 
 /* Answer a request the parser or a timer gave up on (400, 408, 413, 431).

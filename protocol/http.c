@@ -34,6 +34,7 @@ static const struct {
 	[HTTP_H_PREFER] = { "prefer", 6 },
 	[HTTP_H_IF_NONE_MATCH] = { "if-none-match", 13 },
 	[HTTP_H_EXPECT] = { "expect", 6 },
+	[HTTP_H_FORWARDED_FOR] = { "x-forwarded-for", 15 },
 };
 
 static struct http_parser *http_of(llhttp_t *ll)

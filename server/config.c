@@ -40,12 +40,20 @@ static const char config_usage[] =
 "  --header-timeout DUR      a request head must arrive within (10s)\n"
 "  --body-timeout DUR        a request body must arrive within (30s)\n"
 "  --idle-timeout DUR        keep-alive connections idle longer are closed (60s)\n"
+"  --max-waiters N           parked long-polls at most; past it, 503 (10000)\n"
+"  --rate-create RATE        CreateMailbox calls per client address, e.g. 30/m\n"
+"                            or 5/s,20 (burst 20); 429 beyond (off)\n"
+"  --rate-fail RATE          failed claim checks (401) per client address before\n"
+"                            it gets 429, against guessing claims (off)\n"
+"  --trust-proxy CIDR        take the client address from X-Forwarded-For when\n"
+"                            the peer is in this range; may be repeated\n"
 "  --no-tls                  plain HTTP, only behind a TLS-terminating proxy\n"
 "  --log-level LEVEL         error, warn, info or debug (info)\n"
 "  --help                    show this help and exit\n"
 "  --version                 show the version and exit\n"
 "\n"
 "Durations take 90, 90s, 15m, 24h, 7d; sizes take 65536, 64k, 8m, 1g.\n"
+"An IPv4 client counts by its address, an IPv6 client by its /64.\n"
 "Exit status: 0 after SIGINT or SIGTERM, 1 when it cannot start, 2 for a bad\n"
 "command line.\n";
 
@@ -96,6 +104,85 @@ int config_parse_size(const char *s, size_t *bytes)
 	if (config_parse_scaled(s, "kKmMgG", mult, &v) != 0 || v > SIZE_MAX)
 		return -1;
 	*bytes = (size_t)v;
+	return 0;
+}
+
+int config_parse_rate(const char *s, struct ratelimit_rule *out)
+{
+	static const uint64_t one[] = { 1 };
+	const char *slash = strchr(s, '/'), *comma;
+	char number[24];
+	uint64_t per, burst;
+	uint32_t period_ms;
+
+	memset(out, 0, sizeof(*out));
+	if (strcmp(s, "off") == 0)
+		return 0;
+	if (slash == NULL || (size_t)(slash - s) >= sizeof(number))
+		return -1;
+	memcpy(number, s, (size_t)(slash - s));
+	number[slash - s] = '\0';
+	if (config_parse_scaled(number, "", one, &per) != 0 || per == 0 || per > 1000000)
+		return -1;
+	switch (slash[1]) {
+	case 's': period_ms = 1000; break;
+	case 'm': period_ms = 60 * 1000; break;
+	case 'h': period_ms = 3600 * 1000; break;
+	default: return -1;
+	}
+	comma = slash + 2;
+	burst = per;
+	if (*comma == ',') {
+		if (config_parse_scaled(comma + 1, "", one, &burst) != 0 || burst == 0 ||
+		    burst > 1000000)
+			return -1;
+	} else if (*comma != '\0') {
+		return -1;
+	}
+	out->per = (uint32_t)per;
+	out->period_ms = period_ms;
+	out->burst = (uint32_t)burst;
+	return 0;
+}
+
+int config_parse_cidr(const char *s, struct config_cidr *out)
+{
+	static const uint64_t one[] = { 1 };
+	const char *slash = strchr(s, '/');
+	char host[INET6_ADDRSTRLEN];
+	size_t len = slash ? (size_t)(slash - s) : strlen(s);
+	uint64_t prefix;
+
+	memset(out, 0, sizeof(*out));
+	if (len == 0 || len >= sizeof(host))
+		return -1;
+	memcpy(host, s, len);
+	host[len] = '\0';
+	if (inet_pton(AF_INET, host, out->addr) == 1)
+		out->addr_len = 4;
+	else if (inet_pton(AF_INET6, host, out->addr) == 1)
+		out->addr_len = 16;
+	else
+		return -1;
+	prefix = out->addr_len * 8;
+	if (slash != NULL && (config_parse_scaled(slash + 1, "", one, &prefix) != 0 ||
+	    prefix > out->addr_len * 8))
+		return -1;
+	out->prefix = (unsigned)prefix;
+	return 0;
+}
+
+int config_trusts_proxy(const struct config *c, const uint8_t *addr, size_t addr_len)
+{
+	for (size_t i = 0; i < c->trust_proxy_count; i++) {
+		const struct config_cidr *r = &c->trust_proxy[i];
+		unsigned whole = r->prefix / 8, bits = r->prefix % 8;
+
+		if (r->addr_len != addr_len || memcmp(r->addr, addr, whole) != 0)
+			continue;
+		if (bits == 0 || ((r->addr[whole] ^ addr[whole]) & (0xff << (8 - bits))) == 0)
+			return 1;
+	}
 	return 0;
 }
 
@@ -165,6 +252,7 @@ static void config_defaults(struct config *c)
 	c->header_timeout = 10;
 	c->body_timeout = 30;
 	c->idle_timeout = 60;
+	c->max_waiters = 10000;
 	c->log_level = LOG_INFO;
 }
 
@@ -175,7 +263,9 @@ enum config_kind {
 	CONFIG_SIZE,        /* bytes, at least min */
 	CONFIG_COUNT,       /* plain number, at least min */
 	CONFIG_LISTEN,
-	CONFIG_LEVEL
+	CONFIG_LEVEL,
+	CONFIG_RATE,
+	CONFIG_CIDR
 };
 
 struct config_option {
@@ -206,6 +296,10 @@ static const struct config_option config_options[] = {
 	OPT("--header-timeout", CONFIG_DURATION, header_timeout, 1, "a duration such as 10s"),
 	OPT("--body-timeout", CONFIG_DURATION, body_timeout, 1, "a duration such as 30s"),
 	OPT("--idle-timeout", CONFIG_DURATION, idle_timeout, 1, "a duration such as 60s"),
+	OPT("--max-waiters", CONFIG_COUNT, max_waiters, 0, "a number"),
+	OPT("--rate-create", CONFIG_RATE, rate_create, 0, "a rate such as 30/m, 5/s,20 or off"),
+	OPT("--rate-fail", CONFIG_RATE, rate_fail, 0, "a rate such as 10/m, 1/s,5 or off"),
+	OPT("--trust-proxy", CONFIG_CIDR, trust_proxy, 0, "an address range such as 10.0.0.0/8"),
 	OPT("--no-tls", CONFIG_FLAG, no_tls, 0, NULL),
 	OPT("--log-level", CONFIG_LEVEL, log_level, 0, "error, warn, info or debug"),
 };
@@ -263,6 +357,14 @@ static int config_set(struct config *c, const struct config_option *o, const cha
 		return 0;
 	case CONFIG_LEVEL:
 		return log_parse_level(value, (enum log_level *)field);
+	case CONFIG_RATE:
+		return config_parse_rate(value, (struct ratelimit_rule *)field);
+	case CONFIG_CIDR:
+		if (c->trust_proxy_count == CONFIG_MAX_LISTEN ||
+		    config_parse_cidr(value, &c->trust_proxy[c->trust_proxy_count]) != 0)
+			return -1;
+		c->trust_proxy_count++;
+		return 0;
 	}
 	return -1;
 }
@@ -343,8 +445,9 @@ enum config_result config_parse(struct config *c, int argc, char **argv,
 		if (o->offset == offsetof(struct config, default_ttl))
 			default_ttl_given = 1;
 		if (config_set(c, o, value) != 0) {
-			if (o->kind == CONFIG_LISTEN && c->listen_count == CONFIG_MAX_LISTEN)
-				fprintf(err, "relay: --listen may be given at most %d times\n",
+			if ((o->kind == CONFIG_LISTEN && c->listen_count == CONFIG_MAX_LISTEN) ||
+			    (o->kind == CONFIG_CIDR && c->trust_proxy_count == CONFIG_MAX_LISTEN))
+				fprintf(err, "relay: %s may be given at most %d times\n", o->name,
 				    CONFIG_MAX_LISTEN);
 			else
 				fprintf(err, "relay: bad value for %s: expected %s\n", o->name,

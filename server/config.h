@@ -14,12 +14,20 @@
 #include <sys/socket.h>
 
 #include "server/log.h"
+#include "storage/ratelimit.h"
 
 #define CONFIG_MAX_LISTEN 16
 
 struct config_listen {
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
+};
+
+/* An address range, as in --trust-proxy 10.0.0.0/8. */
+struct config_cidr {
+	uint8_t addr[16];
+	size_t addr_len;        /* 4 or 16 */
+	unsigned prefix;
 };
 
 struct config {
@@ -40,6 +48,11 @@ struct config {
 	int64_t header_timeout;
 	int64_t body_timeout;
 	int64_t idle_timeout;
+	size_t max_waiters;
+	struct ratelimit_rule rate_create;      /* per 0: off */
+	struct ratelimit_rule rate_fail;
+	struct config_cidr trust_proxy[CONFIG_MAX_LISTEN];
+	size_t trust_proxy_count;
 	int no_tls;
 	enum log_level log_level;
 };
@@ -62,5 +75,11 @@ int config_parse_duration(const char *s, int64_t *seconds);
 int config_parse_size(const char *s, size_t *bytes);
 /* "127.0.0.1:8443", "[::1]:8443" (port 0: any free port): 0 or -1. */
 int config_parse_listen(const char *s, struct config_listen *out);
+/* "30/m", "5/s,20" (burst 20), "off": 0 or -1. */
+int config_parse_rate(const char *s, struct ratelimit_rule *out);
+/* "10.0.0.0/8", "fd00::/8", "192.0.2.7": 0 or -1. */
+int config_parse_cidr(const char *s, struct config_cidr *out);
+/* Is this address (4 or 16 bytes) one of the --trust-proxy ranges? */
+int config_trusts_proxy(const struct config *c, const uint8_t *addr, size_t addr_len);
 
 #endif

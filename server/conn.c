@@ -98,12 +98,23 @@ static void conn_set_request_timer(struct conn *c)
 		conn_set_timer(c, http_in_body(&c->parser) ? CONN_TIMER_BODY : CONN_TIMER_HEAD);
 }
 
+/* A long-poll is over (answered, or the connection goes): count it out. */
+static void conn_leave_parked(struct conn *c)
+{
+	c->server->waiter_count--;
+	if (!c->wait.keep_alive)
+		c->close_after = 1;
+	c->state = CONN_WRITE;
+}
+
 static void conn_close(struct conn *c)
 {
 	if (c->state == CONN_CLOSED)
 		return;
-	if (c->state == CONN_PARKED)
+	if (c->state == CONN_PARKED) {
 		api_wait_cancel(&c->wait);
+		c->server->waiter_count--;
+	}
 	conn_arm(c, 0, 0);
 	evtimer_del(&c->timer);
 	c->state = CONN_CLOSED;
@@ -211,9 +222,7 @@ static void conn_wait_ready(struct api_wait *w)
 {
 	struct conn *c = container_of(w, struct conn, wait);
 
-	c->state = CONN_WRITE;
-	if (!w->keep_alive)
-		c->close_after = 1;
+	conn_leave_parked(c);
 	conn_set_timer(c, CONN_TIMER_NONE);
 	/* Answer from this connection's own callback, not from inside the
 	 * request that woke it. */
@@ -228,12 +237,15 @@ static int conn_answer(struct conn *c)
 	int close = 0;
 
 	c->handled++;
-	result = api_handle(s->api, server_now(s), &c->parser.req, &c->in, &c->out,
-	    &c->wait, &close);
+	c->client.now_ms = server_now_ms(s);
+	/* No room for another long-poll: the api answers 503 instead. */
+	result = api_handle(s->api, server_now(s), &c->client, &c->parser.req, &c->in, &c->out,
+	    s->waiter_count < s->config->max_waiters ? &c->wait : NULL, &close);
 	http_next(&c->parser, &c->in);
 	if (close)
 		c->close_after = 1;
 	if (result == API_PARKED) {
+		s->waiter_count++;
 		c->state = CONN_PARKED;
 		conn_set_timer(c, CONN_TIMER_WAIT);
 		return 0;
@@ -458,9 +470,7 @@ static void conn_timeout(struct conn *c)
 	case CONN_TIMER_WAIT:
 		if (c->state == CONN_PARKED) {
 			api_wait_timeout(&c->wait, 0);
-			if (!c->wait.keep_alive)
-				c->close_after = 1;
-			c->state = CONN_WRITE;
+			conn_leave_parked(c);
 		}
 		break;
 	default:
@@ -509,7 +519,8 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	conn_after_event(c);
 }
 
-struct conn *conn_new(struct server *s, int fd, struct transport *t)
+struct conn *conn_new(struct server *s, int fd, struct transport *t,
+    const struct api_client *client)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
 	int one = 1;
@@ -519,6 +530,7 @@ struct conn *conn_new(struct server *s, int fd, struct transport *t)
 	c->server = s;
 	c->fd = fd;
 	c->transport = t;
+	c->client = *client;
 	c->state = CONN_HANDSHAKE;
 	event_assign(&c->read_ev, s->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
 	event_assign(&c->write_ev, s->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
@@ -545,8 +557,8 @@ int conn_stop(struct conn *c)
 		break;
 	case CONN_PARKED:
 		api_wait_timeout(&c->wait, 1);
+		conn_leave_parked(c);
 		c->close_after = 1;
-		c->state = CONN_WRITE;
 		conn_set_timer(c, CONN_TIMER_NONE);
 		event_active(&c->write_ev, EV_WRITE, 0);
 		return 0;

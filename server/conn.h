@@ -50,6 +50,7 @@ struct conn {
 	struct buf out;
 	size_t out_sent;
 	struct api_wait wait;
+	struct api_client client;   /* the peer, as the api's rate limits see it */
 	uint8_t reading;            /* read_ev is added */
 	uint8_t writing;            /* write_ev is added */
 	uint8_t readable;           /* the socket may have bytes we have not read */
@@ -58,7 +59,8 @@ struct conn {
 };
 
 /* A new connection over an accepted socket; it starts its handshake. */
-struct conn *conn_new(struct server *s, int fd, struct transport *t);
+struct conn *conn_new(struct server *s, int fd, struct transport *t,
+    const struct api_client *client);
 /* The relay is stopping: finish what is under way, then close. Returns
  * non-zero when the connection closed at once (it has been freed). */
 int conn_stop(struct conn *c);

@@ -27,10 +27,13 @@ static void listener_on_accept(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	for (int i = 0; i < LISTENER_ACCEPTS_PER_EVENT && l->enabled; i++) {
-		int client = accept4((int)fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage peer;
+		socklen_t peer_len = sizeof(peer);
+		int client = accept4((int)fd, (struct sockaddr *)&peer, &peer_len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (client >= 0) {
-			server_accept(s, client);
+			server_accept(s, client, &peer);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)

@@ -6,6 +6,7 @@
  * requests under way are finished; the loop ends when the last connection is
  * gone (or after a grace period). A second signal stops at once.
  */
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,18 +20,27 @@
 #include "server/tls.h"
 #include "server/transport.h"
 #include "storage/alloc.h"
+#include "storage/ratelimit.h"
 #include "storage/store.h"
 
 #define SERVER_GRACE_SECONDS 10
 #define SERVER_LINGER_SECONDS 2
 #define SERVER_STARVED_PAUSE_SECONDS 1
+/* Client addresses tracked for rate limits at most, and dropped per tick. */
+#define SERVER_RATELIMIT_ENTRIES 100000
+#define SERVER_RATELIMIT_EXPIRE_BUDGET 10000
 
 int64_t server_now(struct server *s)
+{
+	return server_now_ms(s) / 1000;
+}
+
+int64_t server_now_ms(struct server *s)
 {
 	struct timeval tv;
 
 	event_base_gettimeofday_cached(s->base, &tv);
-	return (int64_t)tv.tv_sec;
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
 static void server_update_accepting(struct server *s)
@@ -41,8 +51,33 @@ static void server_update_accepting(struct server *s)
 		listener_enable(&s->listeners[i], on);
 }
 
-void server_accept(struct server *s, int fd)
+/* The peer's rate-limit key, and whether it is a proxy we trust. */
+static void server_client(const struct server *s, const struct sockaddr_storage *peer,
+    struct api_client *client)
 {
+	const uint8_t *addr;
+	size_t len;
+
+	memset(client, 0, sizeof(*client));
+	if (peer->ss_family == AF_INET6) {
+		addr = ((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr;
+		len = 16;
+		/* An IPv4 client of a dual-stack socket counts as itself. */
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)addr)) {
+			addr += 12;
+			len = 4;
+		}
+	} else {
+		addr = (const uint8_t *)&((const struct sockaddr_in *)peer)->sin_addr;
+		len = 4;
+	}
+	ratelimit_key(addr, len, client->key);
+	client->trusted_proxy = config_trusts_proxy(s->config, addr, len);
+}
+
+void server_accept(struct server *s, int fd, const struct sockaddr_storage *peer)
+{
+	struct api_client client;
 	struct transport *t;
 	struct conn *c;
 
@@ -52,7 +87,8 @@ void server_accept(struct server *s, int fd)
 		close(fd);
 		return;
 	}
-	c = conn_new(s, fd, t);
+	server_client(s, peer, &client);
+	c = conn_new(s, fd, t, &client);
 	c->next = s->conns;
 	if (s->conns != NULL)
 		s->conns->prev = c;
@@ -110,6 +146,8 @@ static void server_expire(struct server *s)
 {
 	if (api_tick(s->api, server_now(s)))
 		event_active(s->expire_more, EV_TIMEOUT, 0);
+	if (s->limits != NULL)
+		ratelimit_expire(s->limits, server_now_ms(s), SERVER_RATELIMIT_EXPIRE_BUDGET);
 }
 
 static void server_on_tick(evutil_socket_t fd, short what, void *arg)
@@ -220,12 +258,23 @@ int server_init(struct server *s, const struct config *config)
 	s->store = store_new(&limits, rng_bytes, s->rng);
 	if (s->store == NULL)
 		return server_fail("the random generator failed");
+	if (config->rate_create.per != 0 || config->rate_fail.per != 0) {
+		struct ratelimit_rule rules[RATELIMIT_KINDS];
+		uint8_t key[SIPHASH_KEY_LEN];
+
+		rules[RATELIMIT_CREATE] = config->rate_create;
+		rules[RATELIMIT_FAIL] = config->rate_fail;
+		if (rng_bytes(s->rng, key, sizeof(key)) != 0)
+			return server_fail("the random generator failed");
+		s->limits = ratelimit_new(rules, SERVER_RATELIMIT_ENTRIES, key);
+	}
 	s->public_url = server_public_url(s);
 	api_config.public_url = s->public_url;
 	api_config.default_ttl = config->default_ttl;
 	api_config.max_ttl = config->max_ttl;
 	api_config.max_wait = (unsigned)config->max_wait;
 	api_config.hsts = s->tls != NULL;
+	api_config.limits = s->limits;
 	s->api = api_new(&api_config, s->store, server_now(s));
 
 	s->handshake_tv = server_common_timeout(s, config->handshake_timeout);
@@ -291,6 +340,7 @@ void server_free(struct server *s)
 	if (s->sigterm)
 		event_free(s->sigterm);
 	api_free(s->api);
+	ratelimit_free(s->limits);
 	store_free(s->store);
 	free(s->public_url);
 	tls_free(s->tls);

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include <event2/event.h>
 
 #include "server/config.h"
@@ -32,6 +34,8 @@ struct server {
 	size_t listener_count;
 	struct conn *conns;             /* every open connection */
 	size_t conn_count;
+	size_t waiter_count;            /* connections parked on a long-poll */
+	struct ratelimit *limits;       /* per-address limits, or NULL */
 	int accept_full;                /* paused at --max-connections */
 	int accept_starved;             /* paused for a moment: out of descriptors */
 	int stopping;                   /* SIGINT or SIGTERM received */
@@ -50,10 +54,11 @@ int server_init(struct server *s, const struct config *config);
 void server_run(struct server *s);
 void server_free(struct server *s);
 
-/* Wall-clock Unix seconds, read once per loop turn. */
+/* Wall-clock Unix seconds (and milliseconds), read once per loop turn. */
 int64_t server_now(struct server *s);
-/* A listener accepted a connection. */
-void server_accept(struct server *s, int fd);
+int64_t server_now_ms(struct server *s);
+/* A listener accepted a connection from peer. */
+void server_accept(struct server *s, int fd, const struct sockaddr_storage *peer);
 /* accept() ran out of descriptors or memory: pause accepting for a moment. */
 void server_accept_starved(struct server *s);
 /* A connection was freed. */

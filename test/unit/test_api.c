@@ -82,7 +82,7 @@ struct fx {
 static void fx_init_limits(struct fx *fx, size_t max_mailboxes, size_t max_bytes)
 {
 	struct store_limits limits = { max_mailboxes, max_bytes };
-	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0 };
+	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL };
 
 	memset(fx, 0, sizeof(*fx));
 	fx->now = NOW;
@@ -236,7 +236,7 @@ static struct reply exchange(struct fx *fx, const char *text, size_t len, struct
 	scratch.out = &scratch_out;
 	scratch.ready = test_ready_unexpected;
 	buf_init(&out);
-	r.result = api_handle(fx->api, fx->now, &parser.req, &in, &out,
+	r.result = api_handle(fx->api, fx->now, NULL, &parser.req, &in, &out,
 	    tw ? &tw->w : &scratch, &close);
 	if (tw == NULL && r.result == API_PARKED) {
 		printf("    parked on the scratch wait\n");
