@@ -47,6 +47,10 @@ static const char config_usage[] =
 "                            it gets 429, against guessing claims (off)\n"
 "  --trust-proxy CIDR        take the client address from X-Forwarded-For when\n"
 "                            the peer is in this range; may be repeated\n"
+"  --state-file FILE         keep mailboxes across restarts: loaded at start,\n"
+"                            written at a clean stop (mode 0600)\n"
+"  --snapshot-interval DUR   also write it this often, in the background, so\n"
+"                            a crash loses at most that much (off)\n"
 "  --no-tls                  plain HTTP, only behind a TLS-terminating proxy\n"
 "  --log-level LEVEL         error, warn, info or debug (info)\n"
 "  --help                    show this help and exit\n"
@@ -300,6 +304,8 @@ static const struct config_option config_options[] = {
 	OPT("--rate-create", CONFIG_RATE, rate_create, 0, "a rate such as 30/m, 5/s,20 or off"),
 	OPT("--rate-fail", CONFIG_RATE, rate_fail, 0, "a rate such as 10/m, 1/s,5 or off"),
 	OPT("--trust-proxy", CONFIG_CIDR, trust_proxy, 0, "an address range such as 10.0.0.0/8"),
+	OPT("--state-file", CONFIG_STRING, state_file, 0, "a file name"),
+	OPT("--snapshot-interval", CONFIG_DURATION, snapshot_interval, 0, "a duration such as 1s, 5m"),
 	OPT("--no-tls", CONFIG_FLAG, no_tls, 0, NULL),
 	OPT("--log-level", CONFIG_LEVEL, log_level, 0, "error, warn, info or debug"),
 };
@@ -385,6 +391,10 @@ static int config_check(struct config *c, int default_ttl_given, FILE *err)
 	if (c->dev_cert_out && c->cert_file) {
 		fprintf(err, "relay: --dev-cert-out writes the generated certificate, "
 		    "which is not made when --cert is given\n");
+		return -1;
+	}
+	if (c->snapshot_interval > 0 && c->state_file == NULL) {
+		fprintf(err, "relay: --snapshot-interval needs --state-file\n");
 		return -1;
 	}
 	if (c->default_ttl > c->max_ttl) {

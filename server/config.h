@@ -53,6 +53,8 @@ struct config {
 	struct ratelimit_rule rate_fail;
 	struct config_cidr trust_proxy[CONFIG_MAX_LISTEN];
 	size_t trust_proxy_count;
+	const char *state_file;         /* NULL: mailboxes do not survive a restart */
+	int64_t snapshot_interval;      /* seconds; 0: only at a clean stop */
 	int no_tls;
 	enum log_level log_level;
 };

@@ -28,10 +28,12 @@ int main(int argc, char **argv)
 	case CONFIG_RUN:
 		break;
 	}
-	if (server_init(&server, &config) == 0)
+	if (server_init(&server, &config) == 0) {
 		server_run(&server);
-	else
+		status = server_finish(&server) == 0 ? 0 : 1;
+	} else {
 		status = 1;
+	}
 	server_free(&server);
 	return status;
 }

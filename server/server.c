@@ -242,6 +242,13 @@ int server_init(struct server *s, const struct config *config)
 	s->rng = rng_new(err, sizeof(err));
 	if (s->rng == NULL)
 		return server_fail(err);
+	/* Listen first: a relay that cannot start must not have replaced the
+	 * development certificate a running one is using. */
+	for (size_t i = 0; i < config->listen_count; i++) {
+		if (listener_open(&s->listeners[i], s, &config->listen[i], err, sizeof(err)) != 0)
+			return server_fail(err);
+		s->listener_count++;
+	}
 	if (!config->no_tls) {
 		struct tls_options opts = { config->cert_file, config->key_file,
 		    config->dev_cert_out };
@@ -249,11 +256,6 @@ int server_init(struct server *s, const struct config *config)
 		s->tls = tls_new(&opts, s->rng, err, sizeof(err));
 		if (s->tls == NULL)
 			return server_fail(err);
-	}
-	for (size_t i = 0; i < config->listen_count; i++) {
-		if (listener_open(&s->listeners[i], s, &config->listen[i], err, sizeof(err)) != 0)
-			return server_fail(err);
-		s->listener_count++;
 	}
 	s->store = store_new(&limits, rng_bytes, s->rng);
 	if (s->store == NULL)
@@ -276,6 +278,8 @@ int server_init(struct server *s, const struct config *config)
 	api_config.hsts = s->tls != NULL;
 	api_config.limits = s->limits;
 	s->api = api_new(&api_config, s->store, server_now(s));
+	if (persist_init(&s->persist, s) != 0)
+		return -1;
 
 	s->handshake_tv = server_common_timeout(s, config->handshake_timeout);
 	s->header_tv = server_common_timeout(s, config->header_timeout);
@@ -321,6 +325,15 @@ void server_run(struct server *s)
 	event_base_dispatch(s->base);
 }
 
+int server_finish(struct server *s)
+{
+	/* Connections still open after the grace period go now, so that
+	 * nothing parks on the mailboxes being written. */
+	while (s->conns != NULL)
+		conn_free(s->conns);
+	return persist_final(&s->persist);
+}
+
 void server_free(struct server *s)
 {
 	while (s->conns != NULL)
@@ -339,6 +352,7 @@ void server_free(struct server *s)
 		event_free(s->sigint);
 	if (s->sigterm)
 		event_free(s->sigterm);
+	persist_free(&s->persist);
 	api_free(s->api);
 	ratelimit_free(s->limits);
 	store_free(s->store);

@@ -18,6 +18,7 @@
 #include "server/config.h"
 #include "server/listener.h"
 #include "server/log.h"
+#include "server/persist.h"
 
 struct conn;
 
@@ -36,6 +37,7 @@ struct server {
 	size_t conn_count;
 	size_t waiter_count;            /* connections parked on a long-poll */
 	struct ratelimit *limits;       /* per-address limits, or NULL */
+	struct persist persist;         /* the state file */
 	int accept_full;                /* paused at --max-connections */
 	int accept_starved;             /* paused for a moment: out of descriptors */
 	int stopping;                   /* SIGINT or SIGTERM received */
@@ -52,6 +54,8 @@ struct server {
 int server_init(struct server *s, const struct config *config);
 /* Serve until SIGINT or SIGTERM and every connection has finished. */
 void server_run(struct server *s);
+/* After the loop: write the final snapshot. 0, or -1 when it failed. */
+int server_finish(struct server *s);
 void server_free(struct server *s);
 
 /* Wall-clock Unix seconds (and milliseconds), read once per loop turn. */

@@ -196,8 +196,9 @@ static enum store_result store_new_id(struct store *store, uint8_t id[MAILBOX_ID
 	return STORE_NO_RANDOM;
 }
 
-enum store_result store_create(struct store *store, const struct mailbox_spec *spec,
-    struct mailbox **out)
+/* A new mailbox under id (NULL: a fresh random one) at version etag. */
+static enum store_result store_add(struct store *store, const struct mailbox_spec *spec,
+    const uint8_t *id, uint64_t etag, struct mailbox **out)
 {
 	size_t payload_size = store_payload_size(spec->payload_type, spec->payload_data);
 	size_t display_size = store_display_size(spec);
@@ -213,9 +214,16 @@ enum store_result store_create(struct store *store, const struct mailbox_spec *s
 	mb = calloc(1, sizeof(*mb));
 	if (mb == NULL)
 		return STORE_NO_MEMORY;
-	result = store_new_id(store, mb->node.key);
-	if (result != STORE_OK)
+	if (id == NULL) {
+		result = store_new_id(store, mb->node.key);
+		if (result != STORE_OK)
+			goto fail;
+	} else if (table_find(&store->mailboxes, id) != NULL) {
+		result = STORE_EXISTS;
 		goto fail;
+	} else {
+		memcpy(mb->node.key, id, MAILBOX_ID_LEN);
+	}
 	result = STORE_NO_MEMORY;
 	mb->payload = store_payload_new(spec->payload_type, spec->payload_data);
 	mb->display = store_display_new(spec);
@@ -228,7 +236,7 @@ enum store_result store_create(struct store *store, const struct mailbox_spec *s
 	}
 	memcpy(mb->sender_claim, spec->sender_claim, MAILBOX_CLAIM_LEN);
 	mb->rights = spec->rights;
-	mb->etag = 1;
+	mb->etag = etag;
 	mb->bytes = bytes;
 	mb->expiry.expires_at = spec->expires_at;
 	table_insert(&store->mailboxes, &mb->node);
@@ -239,6 +247,18 @@ enum store_result store_create(struct store *store, const struct mailbox_spec *s
 fail:
 	store_mailbox_release(mb);
 	return result;
+}
+
+enum store_result store_create(struct store *store, const struct mailbox_spec *spec,
+    struct mailbox **out)
+{
+	return store_add(store, spec, NULL, 1, out);
+}
+
+enum store_result store_restore(struct store *store, const struct mailbox_spec *spec,
+    const uint8_t id[MAILBOX_ID_LEN], uint64_t etag, struct mailbox **out)
+{
+	return store_add(store, spec, id, etag, out);
 }
 
 struct mailbox *store_get(struct store *store, const uint8_t id[MAILBOX_ID_LEN],

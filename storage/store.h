@@ -141,7 +141,8 @@ enum store_result {
 	STORE_OK = 0,
 	STORE_FULL,         /* a configured limit would be exceeded */
 	STORE_NO_MEMORY,    /* malloc failed */
-	STORE_NO_RANDOM     /* the random generator failed */
+	STORE_NO_RANDOM,    /* the random generator failed */
+	STORE_EXISTS        /* store_restore: the identifier is taken */
 };
 
 struct store_limits {
@@ -167,6 +168,10 @@ void store_free(struct store *store);
 /* A new mailbox with a fresh random version-4 identifier. */
 enum store_result store_create(struct store *store, const struct mailbox_spec *spec,
     struct mailbox **out);
+/* A mailbox as it was before a restart: its identifier and version are
+ * given rather than made. */
+enum store_result store_restore(struct store *store, const struct mailbox_spec *spec,
+    const uint8_t id[MAILBOX_ID_LEN], uint64_t etag, struct mailbox **out);
 /* The live mailbox with this identifier, or NULL if absent or expired by now. */
 struct mailbox *store_get(struct store *store, const uint8_t id[MAILBOX_ID_LEN],
     int64_t now);

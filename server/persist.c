@@ -1,0 +1,134 @@
+/*
+ * persist.c — snapshots in a child process, as Redis's BGSAVE does.
+ *
+ * fork() gives the child a copy-on-write image of the store as it is at that
+ * instant; the child writes it out and exits while the parent goes on
+ * serving. Only one child runs at a time: an interval that comes round while
+ * the previous snapshot is still being written is skipped. The child never
+ * touches the event loop, the sockets or stdio buffers it inherited.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "server/persist.h"
+#include "server/server.h"
+#include "storage/snapshot.h"
+
+static void persist_reap(struct persist *p)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid != p->child)
+			continue;
+		p->child = 0;
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			log_at(&p->server->log, LOG_ERROR, "snapshot to %s failed (see above); "
+			    "the previous one is still in place", p->path);
+	}
+}
+
+static void persist_on_sigchld(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	persist_reap(arg);
+}
+
+static void persist_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct persist *p = arg;
+	struct server *s = p->server;
+	pid_t pid;
+
+	(void)fd;
+	(void)what;
+	if (p->child != 0)
+		return;
+	pid = fork();
+	if (pid < 0) {
+		log_at(&s->log, LOG_ERROR, "cannot fork to write a snapshot: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		char err[512];
+		int ok = snapshot_write(s->store, p->path, server_now(s), err, sizeof(err)) == 0;
+
+		if (!ok)
+			log_at(&s->log, LOG_ERROR, "%s", err);
+		_exit(ok ? 0 : 1);
+	}
+	p->child = pid;
+}
+
+int persist_init(struct persist *p, struct server *s)
+{
+	const struct config *cfg = s->config;
+	size_t loaded;
+	char err[600];
+
+	memset(p, 0, sizeof(*p));
+	p->server = s;
+	p->path = cfg->state_file;
+	if (p->path == NULL)
+		return 0;
+	if (snapshot_load(s->store, p->path, server_now(s), &loaded, err, sizeof(err)) != 0) {
+		fprintf(stderr, "relay: %s; refusing to start (move it away to start empty)\n", err);
+		return -1;
+	}
+	if (loaded > 0)
+		log_at(&s->log, LOG_INFO, "restored %zu mailboxes from %s", loaded, p->path);
+	if (cfg->snapshot_interval > 0) {
+		struct timeval every = { (time_t)cfg->snapshot_interval, 0 };
+
+		p->timer = event_new(s->base, -1, EV_PERSIST, persist_on_timer, p);
+		p->sigchld = evsignal_new(s->base, SIGCHLD, persist_on_sigchld, p);
+		if (p->timer == NULL || p->sigchld == NULL) {
+			fprintf(stderr, "relay: cannot create the snapshot timer\n");
+			return -1;
+		}
+		event_add(p->timer, &every);
+		event_add(p->sigchld, NULL);
+	}
+	return 0;
+}
+
+int persist_final(struct persist *p)
+{
+	struct server *s = p->server;
+	char err[512];
+
+	if (p->path == NULL)
+		return 0;
+	/* A snapshot still being written is older than the one about to be. */
+	if (p->child != 0) {
+		char tmp[4200];
+
+		kill(p->child, SIGKILL);
+		waitpid(p->child, NULL, 0);
+		snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", p->path, (long)p->child);
+		unlink(tmp);
+		p->child = 0;
+	}
+	if (snapshot_write(s->store, p->path, server_now(s), err, sizeof(err)) != 0) {
+		log_at(&s->log, LOG_ERROR, "%s: the mailboxes of this run are lost", err);
+		return -1;
+	}
+	log_at(&s->log, LOG_INFO, "saved %zu mailboxes to %s", store_stats(s->store).mailboxes,
+	    p->path);
+	return 0;
+}
+
+void persist_free(struct persist *p)
+{
+	if (p->timer != NULL)
+		event_free(p->timer);
+	if (p->sigchld != NULL)
+		event_free(p->sigchld);
+	p->timer = p->sigchld = NULL;
+}

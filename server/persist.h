@@ -1,0 +1,30 @@
+/*
+ * persist.h — when the store goes to disk: at start (load), every
+ * --snapshot-interval (in a forked child, so the loop never stalls), and at
+ * a clean stop (in the process itself, after the last connection closed).
+ */
+#ifndef SERVER_PERSIST_H
+#define SERVER_PERSIST_H
+
+#include <sys/types.h>
+
+#include <event2/event.h>
+
+struct server;
+
+struct persist {
+	struct server *server;
+	const char *path;           /* --state-file, or NULL: nothing persists */
+	pid_t child;                /* a snapshot being written, or 0 */
+	struct event *timer;        /* --snapshot-interval */
+	struct event *sigchld;
+};
+
+/* Load the state file into the server's store and start the periodic
+ * snapshots. 0, or -1 after printing a one-line start error. */
+int persist_init(struct persist *p, struct server *s);
+/* The final snapshot: 0, or -1 (logged). */
+int persist_final(struct persist *p);
+void persist_free(struct persist *p);
+
+#endif
