@@ -58,8 +58,10 @@ static const char config_usage[] =
 "\n"
 "Durations take 90, 90s, 15m, 24h, 7d; sizes take 65536, 64k, 8m, 1g.\n"
 "An IPv4 client counts by its address, an IPv6 client by its /64.\n"
-"Exit status: 0 after SIGINT or SIGTERM, 1 when it cannot start, 2 for a bad\n"
-"command line.\n";
+"SIGHUP reads --cert and --key again: new connections get the new pair, open\n"
+"ones keep theirs, and a pair that does not load is logged and ignored.\n"
+"Exit status: 0 after SIGINT or SIGTERM, 1 when it cannot start (or the final\n"
+"snapshot could not be written), 2 for a bad command line.\n";
 
 /* Digits then one optional unit from units (with its multipliers). */
 static int config_parse_scaled(const char *s, const char *units,

@@ -195,6 +195,26 @@ static void server_on_signal(evutil_socket_t sig, short what, void *arg)
 		evtimer_add(s->grace, &grace);
 }
 
+/* SIGHUP: a renewed certificate, without dropping a connection. */
+static void server_on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *s = arg;
+	char err[512];
+
+	(void)sig;
+	(void)what;
+	if (s->tls == NULL) {
+		log_at(&s->log, LOG_INFO, "SIGHUP: no TLS (--no-tls), nothing to reload");
+		return;
+	}
+	if (tls_reload(s->tls, err, sizeof(err)) != 0) {
+		log_at(&s->log, LOG_ERROR, "SIGHUP: %s; still serving the previous certificate", err);
+		return;
+	}
+	log_at(&s->log, LOG_INFO, "SIGHUP: new certificate for new connections, "
+	    "SHA-256 fingerprint %s", tls_fingerprint(s->tls));
+}
+
 static const struct timeval *server_common_timeout(struct server *s, int64_t seconds)
 {
 	struct timeval tv = { (time_t)seconds, 0 };
@@ -292,8 +312,9 @@ int server_init(struct server *s, const struct config *config)
 	s->grace = evtimer_new(s->base, server_on_grace_over, s);
 	s->sigint = evsignal_new(s->base, SIGINT, server_on_signal, s);
 	s->sigterm = evsignal_new(s->base, SIGTERM, server_on_signal, s);
+	s->sighup = evsignal_new(s->base, SIGHUP, server_on_reload, s);
 	if (s->tick == NULL || s->expire_more == NULL || s->accept_retry == NULL ||
-	    s->grace == NULL || s->sigint == NULL || s->sigterm == NULL)
+	    s->grace == NULL || s->sigint == NULL || s->sigterm == NULL || s->sighup == NULL)
 		return server_fail("cannot create the event loop's timers");
 	{
 		struct timeval second = { 1, 0 };
@@ -302,6 +323,7 @@ int server_init(struct server *s, const struct config *config)
 	}
 	event_add(s->sigint, NULL);
 	event_add(s->sigterm, NULL);
+	event_add(s->sighup, NULL);
 
 	/* Scripts wait for these lines, so they leave at once. */
 	if (s->tls != NULL) {
@@ -352,6 +374,8 @@ void server_free(struct server *s)
 		event_free(s->sigint);
 	if (s->sigterm)
 		event_free(s->sigterm);
+	if (s->sighup)
+		event_free(s->sighup);
 	persist_free(&s->persist);
 	api_free(s->api);
 	ratelimit_free(s->limits);

@@ -45,7 +45,7 @@ struct server {
 	struct event *expire_more;      /* expiry left work for the next turn */
 	struct event *accept_retry;     /* ends an out-of-descriptors pause */
 	struct event *grace;            /* bounds a graceful stop */
-	struct event *sigint, *sigterm;
+	struct event *sigint, *sigterm, *sighup;
 	/* libevent "common timeouts": O(1) timers for the fixed durations. */
 	const struct timeval *handshake_tv, *header_tv, *body_tv, *idle_tv, *linger_tv;
 };

@@ -70,19 +70,31 @@
 #define TLS_DEV_CERT_NAME "CN=localhost"
 #define TLS_SHA256_LEN 32
 
-struct tls {
-	struct rng *rng;
+/*
+ * A certificate with its key and the configuration that serves it. SIGHUP
+ * makes a new one for new handshakes; connections already open keep theirs
+ * (mbedTLS points into it), so it is counted and freed with the last one.
+ */
+struct tls_identity {
+	int refs;
 	mbedtls_x509_crt chain;        /* leaf first */
 	mbedtls_pk_context key;
-	mbedtls_ssl_ticket_context tickets;
 	mbedtls_ssl_config conf;
 	char fingerprint[TLS_SHA256_LEN * 3];   /* "AB:CD:…" and its NUL */
+};
+
+struct tls {
+	struct rng *rng;
+	mbedtls_ssl_ticket_context tickets;
+	struct tls_identity *current;
+	char *cert_file, *key_file;             /* what a reload reads again */
 };
 
 /* One allocation per connection: the transport the caller sees, and the
  * mbedTLS session behind it. */
 struct tls_transport {
 	struct transport base;
+	struct tls_identity *identity;
 	mbedtls_ssl_context ssl;
 };
 
@@ -151,12 +163,12 @@ static void tls_set_error(char *err, size_t err_len, int ret, const char *fmt, .
 
 /* Loads the chain and key the operator gave and checks that they belong
  * together, so that a mix-up fails at start rather than at each handshake. */
-static int tls_load_files(struct tls *tls, const char *cert_file,
+static int tls_load_files(struct tls *tls, struct tls_identity *id, const char *cert_file,
     const char *key_file, char *err, size_t err_len)
 {
 	int ret;
 
-	ret = mbedtls_x509_crt_parse_file(&tls->chain, cert_file);
+	ret = mbedtls_x509_crt_parse_file(&id->chain, cert_file);
 	if (ret < 0) {
 		tls_set_error(err, err_len, ret, "cannot read certificate %s", cert_file);
 		return -1;
@@ -169,18 +181,18 @@ static int tls_load_files(struct tls *tls, const char *cert_file,
 		return -1;
 	}
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
-	ret = mbedtls_pk_parse_keyfile(&tls->key, key_file, NULL, rng_bytes, tls->rng);
+	ret = mbedtls_pk_parse_keyfile(&id->key, key_file, NULL, rng_bytes, tls->rng);
 #else
-	ret = mbedtls_pk_parse_keyfile(&tls->key, key_file, NULL);
+	ret = mbedtls_pk_parse_keyfile(&id->key, key_file, NULL);
 #endif
 	if (ret != 0) {
 		tls_set_error(err, err_len, ret, "cannot read key %s", key_file);
 		return -1;
 	}
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
-	ret = mbedtls_pk_check_pair(&tls->chain.pk, &tls->key, rng_bytes, tls->rng);
+	ret = mbedtls_pk_check_pair(&id->chain.pk, &id->key, rng_bytes, tls->rng);
 #else
-	ret = mbedtls_pk_check_pair(&tls->chain.pk, &tls->key);
+	ret = mbedtls_pk_check_pair(&id->chain.pk, &id->key);
 #endif
 	if (ret != 0) {
 		tls_set_error(err, err_len, ret, "key %s does not match certificate %s",
@@ -259,8 +271,8 @@ static int tls_set_key_identifiers(mbedtls_x509write_cert *crt, mbedtls_pk_conte
  * is its own CA (basicConstraints CA:TRUE, keyCertSign) so that curl
  * --cacert, OpenSSL and Python accept it directly as a trust anchor.
  */
-static int tls_make_dev_cert(struct tls *tls, const char *out_path, char *err,
-    size_t err_len)
+static int tls_make_dev_cert(struct tls *tls, struct tls_identity *id, const char *out_path,
+    char *err, size_t err_len)
 {
 	mbedtls_x509write_cert crt;
 	unsigned char serial[16];
@@ -275,10 +287,10 @@ static int tls_make_dev_cert(struct tls *tls, const char *out_path, char *err,
 #endif
 	mbedtls_x509write_crt_init(&crt);
 
-	ret = mbedtls_pk_setup(&tls->key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY));
+	ret = mbedtls_pk_setup(&id->key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY));
 	if (ret != 0)
 		goto fail;
-	ret = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(tls->key),
+	ret = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(id->key),
 	    rng_bytes, tls->rng);
 	if (ret != 0)
 		goto fail;
@@ -313,8 +325,8 @@ static int tls_make_dev_cert(struct tls *tls, const char *out_path, char *err,
 
 	mbedtls_x509write_crt_set_version(&crt, MBEDTLS_X509_CRT_VERSION_3);
 	mbedtls_x509write_crt_set_md_alg(&crt, MBEDTLS_MD_SHA256);
-	mbedtls_x509write_crt_set_subject_key(&crt, &tls->key);
-	mbedtls_x509write_crt_set_issuer_key(&crt, &tls->key);
+	mbedtls_x509write_crt_set_subject_key(&crt, &id->key);
+	mbedtls_x509write_crt_set_issuer_key(&crt, &id->key);
 	if ((ret = mbedtls_x509write_crt_set_subject_name(&crt, TLS_DEV_CERT_NAME)) != 0 ||
 	    (ret = mbedtls_x509write_crt_set_issuer_name(&crt, TLS_DEV_CERT_NAME)) != 0 ||
 	    (ret = mbedtls_x509write_crt_set_basic_constraints(&crt, 1, 0)) != 0 ||
@@ -324,14 +336,14 @@ static int tls_make_dev_cert(struct tls *tls, const char *out_path, char *err,
 	        MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), 0,
 	        tls_dev_cert_san, sizeof(tls_dev_cert_san))) != 0)
 		goto fail;
-	ret = tls_set_key_identifiers(&crt, &tls->key);
+	ret = tls_set_key_identifiers(&crt, &id->key);
 	if (ret != 0)
 		goto fail;
 
 	ret = mbedtls_x509write_crt_pem(&crt, pem, sizeof(pem), rng_bytes, tls->rng);
 	if (ret != 0)
 		goto fail;
-	ret = mbedtls_x509_crt_parse(&tls->chain, pem, strlen((char *)pem) + 1);
+	ret = mbedtls_x509_crt_parse(&id->chain, pem, strlen((char *)pem) + 1);
 	if (ret != 0)
 		goto fail;
 	if (out_path != NULL && tls_write_file(out_path, (char *)pem, err, err_len) != 0)
@@ -353,7 +365,7 @@ fail_reported:
 	return -1;
 }
 
-static int tls_compute_fingerprint(struct tls *tls)
+static int tls_compute_fingerprint(struct tls_identity *id)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	const mbedtls_md_info_t *sha256;
@@ -362,19 +374,19 @@ static int tls_compute_fingerprint(struct tls *tls)
 
 	sha256 = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
 	if (sha256 == NULL ||
-	    mbedtls_md(sha256, tls->chain.raw.p, tls->chain.raw.len, digest) != 0)
+	    mbedtls_md(sha256, id->chain.raw.p, id->chain.raw.len, digest) != 0)
 		return -1;
 	for (i = 0; i < TLS_SHA256_LEN; i++) {
-		tls->fingerprint[3 * i] = hex[digest[i] >> 4];
-		tls->fingerprint[3 * i + 1] = hex[digest[i] & 0x0f];
-		tls->fingerprint[3 * i + 2] = i + 1 < TLS_SHA256_LEN ? ':' : '\0';
+		id->fingerprint[3 * i] = hex[digest[i] >> 4];
+		id->fingerprint[3 * i + 1] = hex[digest[i] & 0x0f];
+		id->fingerprint[3 * i + 2] = i + 1 < TLS_SHA256_LEN ? ':' : '\0';
 	}
 	return 0;
 }
 
-static int tls_configure(struct tls *tls, char *err, size_t err_len)
+static int tls_configure(struct tls *tls, struct tls_identity *id, char *err, size_t err_len)
 {
-	mbedtls_ssl_config *conf = &tls->conf;
+	mbedtls_ssl_config *conf = &id->conf;
 	int ret;
 
 	ret = mbedtls_ssl_config_defaults(conf, MBEDTLS_SSL_IS_SERVER,
@@ -408,14 +420,12 @@ static int tls_configure(struct tls *tls, char *err, size_t err_len)
 	mbedtls_ssl_conf_renegotiation(conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
 #endif
 
-	ret = mbedtls_ssl_ticket_setup(&tls->tickets, rng_bytes, tls->rng,
-	    MBEDTLS_CIPHER_AES_256_GCM, TLS_TICKET_LIFETIME_S);
-	if (ret != 0)
-		goto fail;
+	/* Tickets belong to the relay, not to one certificate: a client
+	 * resumes across a certificate reload. */
 	mbedtls_ssl_conf_session_tickets_cb(conf, mbedtls_ssl_ticket_write,
 	    mbedtls_ssl_ticket_parse, &tls->tickets);
 
-	ret = mbedtls_ssl_conf_own_cert(conf, &tls->chain, &tls->key);
+	ret = mbedtls_ssl_conf_own_cert(conf, &id->chain, &id->key);
 	if (ret != 0)
 		goto fail;
 	return 0;
@@ -425,10 +435,54 @@ fail:
 	return -1;
 }
 
+static void tls_identity_release(struct tls_identity *id)
+{
+	if (id == NULL || --id->refs > 0)
+		return;
+	mbedtls_ssl_config_free(&id->conf);
+	mbedtls_pk_free(&id->key);
+	mbedtls_x509_crt_free(&id->chain);
+	free(id);
+}
+
+/* A configured identity from the files, or (both NULL) a new development
+ * certificate written to dev_cert_out. */
+static struct tls_identity *tls_identity_new(struct tls *tls, const char *cert_file,
+    const char *key_file, const char *dev_cert_out, char *err, size_t err_len)
+{
+	struct tls_identity *id = calloc(1, sizeof(*id));
+
+	if (id == NULL) {
+		snprintf(err, err_len, "cannot set up TLS: out of memory");
+		return NULL;
+	}
+	id->refs = 1;
+	mbedtls_x509_crt_init(&id->chain);
+	mbedtls_pk_init(&id->key);
+	mbedtls_ssl_config_init(&id->conf);
+	if (cert_file != NULL) {
+		if (tls_load_files(tls, id, cert_file, key_file, err, err_len) != 0)
+			goto fail;
+	} else if (tls_make_dev_cert(tls, id, dev_cert_out, err, err_len) != 0) {
+		goto fail;
+	}
+	if (tls_compute_fingerprint(id) != 0) {
+		snprintf(err, err_len, "cannot set up TLS: SHA-256 unavailable");
+		goto fail;
+	}
+	if (tls_configure(tls, id, err, err_len) != 0)
+		goto fail;
+	return id;
+fail:
+	tls_identity_release(id);
+	return NULL;
+}
+
 struct tls *tls_new(const struct tls_options *opts, struct rng *rng,
     char *err, size_t err_len)
 {
 	struct tls *tls;
+	int ret;
 
 	tls = calloc(1, sizeof(*tls));
 	if (tls == NULL) {
@@ -436,10 +490,7 @@ struct tls *tls_new(const struct tls_options *opts, struct rng *rng,
 		return NULL;
 	}
 	tls->rng = rng;
-	mbedtls_x509_crt_init(&tls->chain);
-	mbedtls_pk_init(&tls->key);
 	mbedtls_ssl_ticket_init(&tls->tickets);
-	mbedtls_ssl_config_init(&tls->conf);
 
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
 	/* 3.x routes TLS 1.3 and, with MBEDTLS_USE_PSA_CRYPTO, key parsing and
@@ -459,18 +510,23 @@ struct tls *tls_new(const struct tls_options *opts, struct rng *rng,
 		snprintf(err, err_len, "key %s given without its certificate", opts->key_file);
 		goto fail;
 	}
+	ret = mbedtls_ssl_ticket_setup(&tls->tickets, rng_bytes, tls->rng,
+	    MBEDTLS_CIPHER_AES_256_GCM, TLS_TICKET_LIFETIME_S);
+	if (ret != 0) {
+		tls_set_error(err, err_len, ret, "cannot configure TLS");
+		goto fail;
+	}
 	if (opts->cert_file != NULL) {
-		if (tls_load_files(tls, opts->cert_file, opts->key_file, err, err_len) != 0)
+		tls->cert_file = strdup(opts->cert_file);
+		tls->key_file = strdup(opts->key_file);
+		if (tls->cert_file == NULL || tls->key_file == NULL) {
+			snprintf(err, err_len, "cannot set up TLS: out of memory");
 			goto fail;
-	} else if (tls_make_dev_cert(tls, opts->dev_cert_out, err, err_len) != 0) {
-		goto fail;
+		}
 	}
-
-	if (tls_compute_fingerprint(tls) != 0) {
-		snprintf(err, err_len, "cannot set up TLS: SHA-256 unavailable");
-		goto fail;
-	}
-	if (tls_configure(tls, err, err_len) != 0)
+	tls->current = tls_identity_new(tls, opts->cert_file, opts->key_file,
+	    opts->dev_cert_out, err, err_len);
+	if (tls->current == NULL)
 		goto fail;
 	return tls;
 
@@ -479,20 +535,36 @@ fail:
 	return NULL;
 }
 
+int tls_reload(struct tls *tls, char *err, size_t err_len)
+{
+	struct tls_identity *id;
+
+	if (tls->cert_file == NULL) {
+		snprintf(err, err_len, "no --cert/--key to reload: the development certificate stays");
+		return -1;
+	}
+	id = tls_identity_new(tls, tls->cert_file, tls->key_file, NULL, err, err_len);
+	if (id == NULL)
+		return -1;
+	tls_identity_release(tls->current);
+	tls->current = id;
+	return 0;
+}
+
 void tls_free(struct tls *tls)
 {
 	if (tls == NULL)
 		return;
-	mbedtls_ssl_config_free(&tls->conf);
+	tls_identity_release(tls->current);
 	mbedtls_ssl_ticket_free(&tls->tickets);
-	mbedtls_pk_free(&tls->key);
-	mbedtls_x509_crt_free(&tls->chain);
+	free(tls->cert_file);
+	free(tls->key_file);
 	free(tls);
 }
 
 const char *tls_fingerprint(const struct tls *tls)
 {
-	return tls->fingerprint;
+	return tls->current->fingerprint;
 }
 
 /* mbedTLS's bio callbacks, on the connection's non-blocking socket. */
@@ -592,6 +664,7 @@ static void tls_transport_free(struct transport *t)
 	struct tls_transport *tt = tls_transport_of(t);
 
 	mbedtls_ssl_free(&tt->ssl);
+	tls_identity_release(tt->identity);
 	free(tt);
 }
 
@@ -614,8 +687,10 @@ struct transport *tls_transport_new(struct tls *tls, int fd)
 	tt->base.ops = &tls_transport_ops;
 	tt->base.fd = fd;
 	mbedtls_ssl_init(&tt->ssl);
-	if (mbedtls_ssl_setup(&tt->ssl, &tls->conf) != 0)
+	if (mbedtls_ssl_setup(&tt->ssl, &tls->current->conf) != 0)
 		goto fail;
+	tt->identity = tls->current;
+	tt->identity->refs++;
 	mbedtls_ssl_set_bio(&tt->ssl, &tt->base, tls_bio_send, tls_bio_recv, NULL);
 	return &tt->base;
 

@@ -32,7 +32,12 @@ struct tls *tls_new(const struct tls_options *opts, struct rng *rng,
     char *err, size_t err_len);
 void tls_free(struct tls *tls);
 
-/* SHA-256 of the leaf certificate's DER, as "AB:CD:…" (95 characters). */
+/* Read --cert/--key again (SIGHUP): new handshakes use the new pair, open
+ * connections keep theirs. 0, or -1 with the reason in err and the old pair
+ * still in use. */
+int tls_reload(struct tls *tls, char *err, size_t err_len);
+
+/* SHA-256 of the current leaf certificate's DER, as "AB:CD:…" (95 characters). */
 const char *tls_fingerprint(const struct tls *tls);
 
 /* A server-side TLS transport over fd (already non-blocking), or NULL when
