@@ -102,7 +102,7 @@ clean:
 
 # Debian packages the build, the tests and the benchmarks need.
 DEBIAN_PKGS := build-essential pkg-config libevent-dev libmbedtls-dev libjansson-dev \
-               curl python3 ca-certificates
+               curl python3 ca-certificates sslscan
 deps:
 	$(Q)missing=""; \
 	for p in $(DEBIAN_PKGS); do \
