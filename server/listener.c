@@ -39,7 +39,7 @@ static void listener_on_accept(evutil_socket_t fd, short what, void *arg)
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-			server_accept_starved(s);
+			server_accept_starved(s, (int)fd);
 		return;
 	}
 }

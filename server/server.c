@@ -6,6 +6,7 @@
  * requests under way are finished; the loop ends when the last connection is
  * gone (or after a grace period). A second signal stops at once.
  */
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -89,6 +90,7 @@ void server_accept(struct server *s, int fd, const struct sockaddr_storage *peer
 	}
 	server_client(s, peer, &client);
 	c = conn_new(s, fd, t, &client);
+	s->starved_warned = 0;
 	c->next = s->conns;
 	if (s->conns != NULL)
 		s->conns->prev = c;
@@ -102,14 +104,27 @@ void server_accept(struct server *s, int fd, const struct sockaddr_storage *peer
 	}
 }
 
-void server_accept_starved(struct server *s)
+void server_accept_starved(struct server *s, int listen_fd)
 {
 	struct timeval pause = { SERVER_STARVED_PAUSE_SECONDS, 0 };
 
+	/* With the spare descriptor given back for a moment, the client at the
+	 * head of the queue hears "closed" at once instead of waiting. */
+	if (s->spare_fd >= 0) {
+		int client;
+
+		close(s->spare_fd);
+		client = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (client >= 0)
+			close(client);
+		s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
 	if (s->accept_starved)
 		return;
-	log_at(&s->log, LOG_WARN, "out of file descriptors with %zu connections open; "
-	    "accepting again in %d s", s->conn_count, SERVER_STARVED_PAUSE_SECONDS);
+	/* Said once per shortage, not once a second while it lasts. */
+	log_at(&s->log, s->starved_warned ? LOG_DEBUG : LOG_WARN, "out of file descriptors "
+	    "with %zu connections open; pausing accepts", s->conn_count);
+	s->starved_warned = 1;
 	s->accept_starved = 1;
 	server_update_accepting(s);
 	evtimer_add(s->accept_retry, &pause);
@@ -254,6 +269,7 @@ int server_init(struct server *s, const struct config *config)
 
 	memset(s, 0, sizeof(*s));
 	s->config = config;
+	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->log.level = config->log_level;
 	signal(SIGPIPE, SIG_IGN);
 	s->base = event_base_new();
@@ -385,5 +401,7 @@ void server_free(struct server *s)
 	rng_free(s->rng);
 	if (s->base)
 		event_base_free(s->base);
+	if (s->spare_fd >= 0)
+		close(s->spare_fd);
 	memset(s, 0, sizeof(*s));
 }

@@ -40,6 +40,8 @@ struct server {
 	struct persist persist;         /* the state file */
 	int accept_full;                /* paused at --max-connections */
 	int accept_starved;             /* paused for a moment: out of descriptors */
+	int spare_fd;                   /* given up to turn a client away on EMFILE */
+	int starved_warned;             /* the shortage has been logged */
 	int stopping;                   /* SIGINT or SIGTERM received */
 	struct event *tick;             /* once a second: clock, expiry */
 	struct event *expire_more;      /* expiry left work for the next turn */
@@ -63,8 +65,9 @@ int64_t server_now(struct server *s);
 int64_t server_now_ms(struct server *s);
 /* A listener accepted a connection from peer. */
 void server_accept(struct server *s, int fd, const struct sockaddr_storage *peer);
-/* accept() ran out of descriptors or memory: pause accepting for a moment. */
-void server_accept_starved(struct server *s);
+/* accept() on listen_fd ran out of descriptors or memory: turn one waiting
+ * client away and pause accepting for a moment. */
+void server_accept_starved(struct server *s, int listen_fd);
 /* A connection was freed. */
 void server_conn_gone(struct server *s, struct conn *c);
 
