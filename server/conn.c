@@ -229,31 +229,50 @@ static void conn_wait_ready(struct api_wait *w)
 	event_active(&c->write_ev, EV_WRITE, 0);
 }
 
-/* A whole request is in: answer it. 0 to go on, 1 to stop driving. */
-static int conn_answer(struct conn *c)
+/* Debug logs name the method and the status, never the path: it holds the
+ * mailbox identifier. */
+static void conn_log_answer(struct conn *c, uint8_t method, size_t response_at,
+    enum api_result result)
+{
+	const char *status = c->out.data + response_at + 9;   /* after "HTTP/1.1 " */
+
+	if (result == API_PARKED)
+		log_at(&c->server->log, LOG_DEBUG, "%s parked for %u s",
+		    llhttp_method_name((llhttp_method_t)method), c->wait.wait_s);
+	else if (c->out.len >= response_at + 12)
+		log_at(&c->server->log, LOG_DEBUG, "%s answered %.3s (request %u on this connection)",
+		    llhttp_method_name((llhttp_method_t)method), status, c->requests);
+}
+
+/* A whole request is in: answer it. */
+static void conn_answer(struct conn *c)
 {
 	struct server *s = c->server;
+	uint8_t method = c->parser.req.method;
+	size_t response_at = c->out.len;
 	enum api_result result;
 	int close = 0;
 
 	c->handled++;
+	c->requests++;
 	c->client.now_ms = server_now_ms(s);
 	/* No room for another long-poll: the api answers 503 instead. */
 	result = api_handle(s->api, server_now(s), &c->client, &c->parser.req, &c->in, &c->out,
 	    s->waiter_count < s->config->max_waiters ? &c->wait : NULL, &close);
 	http_next(&c->parser, &c->in);
+	if (s->log.level >= LOG_DEBUG)
+		conn_log_answer(c, method, response_at, result);
 	if (close)
 		c->close_after = 1;
 	if (result == API_PARKED) {
 		s->waiter_count++;
 		c->state = CONN_PARKED;
 		conn_set_timer(c, CONN_TIMER_WAIT);
-		return 0;
+		return;
 	}
 	conn_set_request_timer(c);
 	if (c->close_after || c->handled >= CONN_REQUESTS_PER_TURN)
 		c->state = CONN_WRITE;
-	return 0;
 }
 
 static int conn_step_read(struct conn *c)
@@ -578,6 +597,8 @@ int conn_stop(struct conn *c)
 void conn_free(struct conn *c)
 {
 	conn_close(c);
+	log_at(&c->server->log, LOG_DEBUG, "connection closed after %u requests (%zu open)",
+	    c->requests, c->server->conn_count - 1);
 	if (c->transport != NULL)
 		c->transport->ops->free(c->transport);
 	close(c->fd);

@@ -56,6 +56,7 @@ struct conn {
 	uint8_t readable;           /* the socket may have bytes we have not read */
 	uint8_t close_after;        /* close once the answers are sent */
 	uint8_t handled;            /* requests answered in this turn (budget) */
+	uint32_t requests;          /* requests answered on this connection */
 };
 
 /* A new connection over an accepted socket; it starts its handshake. */

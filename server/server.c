@@ -91,6 +91,7 @@ void server_accept(struct server *s, int fd, const struct sockaddr_storage *peer
 	server_client(s, peer, &client);
 	c = conn_new(s, fd, t, &client);
 	s->starved_warned = 0;
+	log_at(&s->log, LOG_DEBUG, "connection accepted (%zu open)", s->conn_count + 1);
 	c->next = s->conns;
 	if (s->conns != NULL)
 		s->conns->prev = c;
