@@ -302,7 +302,9 @@ static void api_client_key(struct api_call *call)
 	uint8_t addr[16];
 
 	memcpy(call->client_key, call->client->key, RATELIMIT_KEY_LEN);
-	if (!call->client->trusted_proxy || req->header_count[HTTP_H_FORWARDED_FOR] != 1)
+	/* Several lines form one list (RFC 9110, 5.3): the span is the last
+	 * line, and its last entry is the one our proxy added. */
+	if (!call->client->trusted_proxy || req->header_count[HTTP_H_FORWARDED_FOR] == 0)
 		return;
 	last = list + len;
 	while (last > list && last[-1] != ',')

@@ -90,7 +90,6 @@ void server_accept(struct server *s, int fd, const struct sockaddr_storage *peer
 	}
 	server_client(s, peer, &client);
 	c = conn_new(s, fd, t, &client);
-	s->starved_warned = 0;
 	log_at(&s->log, LOG_DEBUG, "connection accepted (%zu open)", s->conn_count + 1);
 	c->next = s->conns;
 	if (s->conns != NULL)
@@ -122,10 +121,11 @@ void server_accept_starved(struct server *s, int listen_fd)
 	}
 	if (s->accept_starved)
 		return;
-	/* Said once per shortage, not once a second while it lasts. */
-	log_at(&s->log, s->starved_warned ? LOG_DEBUG : LOG_WARN, "out of file descriptors "
-	    "with %zu connections open; pausing accepts", s->conn_count);
-	s->starved_warned = 1;
+	/* Said once a minute at most, not once a second while it lasts. */
+	log_at(&s->log, server_now(s) - s->starved_warned_at < 60 ? LOG_DEBUG : LOG_WARN,
+	    "out of file descriptors with %zu connections open; pausing accepts", s->conn_count);
+	if (server_now(s) - s->starved_warned_at >= 60)
+		s->starved_warned_at = server_now(s);
 	s->accept_starved = 1;
 	server_update_accepting(s);
 	evtimer_add(s->accept_retry, &pause);

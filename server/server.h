@@ -41,7 +41,7 @@ struct server {
 	int accept_full;                /* paused at --max-connections */
 	int accept_starved;             /* paused for a moment: out of descriptors */
 	int spare_fd;                   /* given up to turn a client away on EMFILE */
-	int starved_warned;             /* the shortage has been logged */
+	int64_t starved_warned_at;      /* when the shortage was last logged */
 	int stopping;                   /* SIGINT or SIGTERM received */
 	struct event *tick;             /* once a second: clock, expiry */
 	struct event *expire_more;      /* expiry left work for the next turn */

@@ -18,7 +18,8 @@
 struct ratelimit_entry {
 	struct table_node node;             /* key: the address */
 	struct ratelimit_entry *newer, *older;
-	int64_t seen_ms;                    /* last refill of every bucket */
+	int64_t seen_ms;                    /* last use, for idle expiry */
+	int64_t filled_ms[RATELIMIT_KINDS]; /* time accounted for in tokens */
 	int64_t tokens[RATELIMIT_KINDS];    /* thousandths */
 };
 
@@ -121,33 +122,40 @@ static struct ratelimit_entry *ratelimit_entry(struct ratelimit *rl,
 			ratelimit_drop(rl, rl->oldest);
 		e = xcalloc(1, sizeof(*e));
 		memcpy(e->node.key, key, RATELIMIT_KEY_LEN);
-		for (int k = 0; k < RATELIMIT_KINDS; k++)
+		for (int k = 0; k < RATELIMIT_KINDS; k++) {
 			e->tokens[k] = ratelimit_capacity(&rl->rules[k]);
+			e->filled_ms[k] = now_ms;
+		}
 		e->seen_ms = now_ms;
 		table_insert(&rl->table, &e->node);
 		ratelimit_push_newest(rl, e);
 		return e;
 	}
 	e = container_of(node, struct ratelimit_entry, node);
-	if (now_ms > e->seen_ms) {
-		int64_t elapsed = now_ms - e->seen_ms;
+	for (int k = 0; k < RATELIMIT_KINDS; k++) {
+		const struct ratelimit_rule *r = &rl->rules[k];
+		int64_t cap = ratelimit_capacity(r), elapsed = now_ms - e->filled_ms[k], added;
 
-		for (int k = 0; k < RATELIMIT_KINDS; k++) {
-			const struct ratelimit_rule *r = &rl->rules[k];
-			int64_t cap = ratelimit_capacity(r);
-
-			if (r->per == 0)
-				continue;
-			/* Once full, stay full: and never overflow on long idles. */
-			if (elapsed >= rl->full_after_ms)
-				e->tokens[k] = cap;
-			else
-				e->tokens[k] += elapsed * r->per * RATELIMIT_MILLI / r->period_ms;
-			if (e->tokens[k] > cap)
-				e->tokens[k] = cap;
+		if (r->per == 0 || elapsed <= 0)
+			continue;
+		/* Once full, stay full: and never overflow on long idles. */
+		if (elapsed >= rl->full_after_ms) {
+			e->tokens[k] = cap;
+			e->filled_ms[k] = now_ms;
+			continue;
 		}
-		e->seen_ms = now_ms;
+		/* Only the time that became whole thousandths is used up, so
+		 * a client calling faster than that still sees its refill. */
+		added = elapsed * r->per * RATELIMIT_MILLI / r->period_ms;
+		e->filled_ms[k] += added * r->period_ms / ((int64_t)r->per * RATELIMIT_MILLI);
+		e->tokens[k] += added;
+		if (e->tokens[k] >= cap) {
+			e->tokens[k] = cap;
+			e->filled_ms[k] = now_ms;
+		}
 	}
+	if (now_ms > e->seen_ms)
+		e->seen_ms = now_ms;
 	ratelimit_unlink(rl, e);
 	ratelimit_push_newest(rl, e);
 	return e;

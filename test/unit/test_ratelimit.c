@@ -54,6 +54,28 @@ static void test_burst_then_refill(void)
 	ratelimit_free(rl);
 }
 
+/* A client that never pauses still gets its refill: fractions of a token
+ * earned between its calls are kept, not rounded away call after call. */
+static void test_refill_under_constant_pressure(void)
+{
+	struct ratelimit *rl = limiter(12, 60000, 3, 100);
+	uint8_t a[RATELIMIT_KEY_LEN];
+	int64_t t = 5000, first_again = -1;
+
+	key_of(3, a);
+	for (int i = 0; i < 3; i++)
+		ratelimit_spend(rl, RATELIMIT_CREATE, a, t);
+	for (int64_t now = t; now < t + 6000; now += 2) {
+		if (ratelimit_allow(rl, RATELIMIT_CREATE, a, now) == 0) {
+			first_again = now - t;
+			break;
+		}
+	}
+	/* 12 a minute: one token 5 s after the bucket ran dry. */
+	CHECK(first_again >= 4990 && first_again <= 5010);
+	ratelimit_free(rl);
+}
+
 static void test_addresses_and_kinds_are_separate(void)
 {
 	struct ratelimit *rl = limiter(1, 1000, 1, 100);
@@ -173,6 +195,7 @@ int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	CHECK_RUN(test_burst_then_refill);
+	CHECK_RUN(test_refill_under_constant_pressure);
 	CHECK_RUN(test_addresses_and_kinds_are_separate);
 	CHECK_RUN(test_ipv6_counts_by_slash_64);
 	CHECK_RUN(test_table_is_bounded_and_forgets_idle);
