@@ -63,6 +63,10 @@ static int http_on_header_field(llhttp_t *ll, const char *at, size_t len)
 {
 	struct http_parser *p = http_of(ll);
 
+	/* Trailer fields after a chunked body are not headers: the relay
+	 * reads none of them, and their bytes are not kept. */
+	if (p->state != HTTP_STATE_HEAD)
+		return 0;
 	http_span_add(p, &p->field, at, len);
 	return 0;
 }
@@ -73,6 +77,8 @@ static int http_on_header_field_complete(llhttp_t *ll)
 	const char *name = p->in->data + p->field.off;
 
 	p->current_header = -1;
+	if (p->state != HTTP_STATE_HEAD)
+		return 0;
 	for (int h = 0; h < HTTP_H_COUNT; h++) {
 		if (p->field.len == http_header_names[h].len &&
 		    strncasecmp(name, http_header_names[h].name, p->field.len) == 0) {

@@ -412,6 +412,29 @@ static void test_chunked_in_place(void)
 	}
 }
 
+/* Trailer fields after a chunked body are never taken for headers: a claim
+ * smuggled in a trailer must not replace (or add to) the real one. */
+static void test_trailers_are_not_headers(void)
+{
+	static const char head[] = "PUT /v1/m/x HTTP/1.1\r\nMailbox-Device-Claim: real\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n";
+	static const char chunks[] = "2\r\n{}\r\n0\r\nMailbox-Device-Claim: smuggled\r\n"
+	    "Mailbox-Request-ID: trailer\r\n\r\n";
+
+	for (size_t piece = 1; piece <= 9; piece += 4) {
+		struct feed f;
+
+		feed_init(&f, MAX_HEAD, MAX_BODY);
+		CHECK_EQ_INT(feed_bytes(&f, head, sizeof(head) - 1), HTTP_PARSE_MORE);
+		CHECK_EQ_INT(feed_pieces(&f, chunks, sizeof(chunks) - 1, piece), HTTP_PARSE_DONE);
+		CHECK_EQ_INT(f.p.req.header_count[HTTP_H_CLAIM], 1);
+		CHECK(header_is(&f, HTTP_H_CLAIM, "real"));
+		CHECK_EQ_INT(f.p.req.header_count[HTTP_H_REQUEST_ID], 0);
+		CHECK(span_eq(&f, f.p.req.body, "{}"));
+		feed_free(&f);
+	}
+}
+
 static void test_expect_continue(void)
 {
 	static const struct {
@@ -832,6 +855,7 @@ int main(void)
 	CHECK_RUN(test_pipelined);
 	CHECK_RUN(test_content_length_body);
 	CHECK_RUN(test_chunked_in_place);
+	CHECK_RUN(test_trailers_are_not_headers);
 	CHECK_RUN(test_expect_continue);
 	CHECK_RUN(test_keep_alive);
 	CHECK_RUN(test_errors_400);
