@@ -48,6 +48,7 @@ struct api {
 	char date[RESPONSE_DATE_LEN + 1];
 	struct buf body;        /* the response body being built */
 	struct buf wake_body;   /* the same for waiters woken during a request */
+	struct buf decoded;     /* a payload's bytes on their way into the store */
 };
 
 enum api_route {
@@ -90,6 +91,7 @@ struct api *api_new(const struct api_config *config, struct store *store, int64_
 	api->store = store;
 	buf_init(&api->body);
 	buf_init(&api->wake_body);
+	buf_init(&api->decoded);
 	api_set_now(api, now);
 	return api;
 }
@@ -101,6 +103,7 @@ void api_free(struct api *api)
 	free((char *)api->config.public_url);
 	buf_free(&api->body);
 	buf_free(&api->wake_body);
+	buf_free(&api->decoded);
 	free(api);
 }
 
@@ -205,7 +208,7 @@ static void api_render_content(struct buf *body, const struct mailbox *mb)
 
 	wire_format_time(mb->expiry.expires_at, expiration);
 	buf_reserve(body, 160 + d->title_len + d->description_len + d->image_url_len +
-	    p->type_len + p->data_len);
+	    p->type_len + WIRE_BASE64_LEN(p->data_len));
 	buf_append_lit(body, "{\"displayInformation\":{\"title\":");
 	response_json_string(body, mailbox_display_title(d), d->title_len);
 	buf_append_lit(body, ",\"description\":");
@@ -216,7 +219,9 @@ static void api_render_content(struct buf *body, const struct mailbox *mb)
 	buf_append_lit(body, "},\"payload\":{\"type\":\"");
 	buf_append(body, mailbox_payload_type(p), p->type_len);
 	buf_append_lit(body, "\",\"data\":\"");
-	buf_append(body, mailbox_payload_data(p), p->data_len);
+	if (buf_reserve(body, WIRE_BASE64_LEN(p->data_len)) == 0)
+		body->len += wire_base64_encode((const uint8_t *)mailbox_payload_data(p),
+		    p->data_len, body->data + body->len);
 	buf_append_lit(body, "\"},\"expiration\":\"");
 	buf_append(body, expiration, WIRE_TIME_LEN);
 	buf_append_lit(body, "\"}");
@@ -430,6 +435,23 @@ static const struct store_record *api_retry(struct api_call *call, enum store_op
 	return rec;
 }
 
+/* The payload's bytes, decoded from its checked base64 into a scratch buffer
+ * the store copies from. 0, or -1 when memory is short. */
+static int api_decode_payload(struct api *api, const struct body_payload *p,
+    struct store_bytes *out)
+{
+	struct buf *b = &api->decoded;
+
+	b->len = 0;
+	b->failed = 0;
+	if (buf_reserve(b, p->decoded_len) != 0)
+		return -1;
+	wire_base64_decode(p->data.ptr, p->data.len, (uint8_t *)b->data);
+	out->ptr = b->data;
+	out->len = p->decoded_len;
+	return 0;
+}
+
 static void api_remember(struct api_call *call, struct mailbox *mb, enum store_op op)
 {
 	store_record_set(call->api->store, call->claim, mb, op, 0, call->resp.request_id,
@@ -487,7 +509,11 @@ static void api_create(struct api_call *call)
 	memcpy(spec.sender_claim, call->claim, MAILBOX_CLAIM_LEN);
 	spec.rights = body.rights;
 	spec.payload_type = body.payload.type;
-	spec.payload_data = body.payload.data;
+	if (api_decode_payload(api, &body.payload, &spec.payload_data) != 0) {
+		json_decref(doc);
+		api_store_failed(call, STORE_NO_MEMORY);
+		return;
+	}
 	spec.title = body.title;
 	spec.description = body.description;
 	spec.image_url = body.image_url;
@@ -689,7 +715,11 @@ static void api_update(struct api_call *call)
 		return;
 	}
 	change.payload_type = body.payload.type;
-	change.payload_data = body.payload.data;
+	if (api_decode_payload(api, &body.payload, &change.payload_data) != 0) {
+		json_decref(doc);
+		api_store_failed(call, STORE_NO_MEMORY);
+		return;
+	}
 	change.token_type = body.token.type;
 	change.token_data = body.token.data;
 	change.token_party = sender ? MAILBOX_SENDER : MAILBOX_RECEIVER;

@@ -97,7 +97,6 @@ static int body_object(json_t *obj, const char *key, int optional, json_t **out,
 static int body_payload(json_t *root, struct body_payload *out, struct body_error *err)
 {
 	json_t *payload;
-	size_t decoded;
 
 	if (body_object(root, "payload", 0, &payload, err) < 0)
 		return -1;
@@ -108,11 +107,12 @@ static int body_payload(json_t *root, struct body_payload *out, struct body_erro
 		    "payload.type");
 	if (body_string(payload, "data", "payload.data", 0, 1, SIZE_MAX, &out->data, err) < 0)
 		return -1;
-	if (wire_check_base64(out->data.ptr, out->data.len, &decoded) != 0)
+	if (wire_check_base64(out->data.ptr, out->data.len, &out->decoded_len) != 0)
 		return body_fail(err, "invalid_field", "%s must be padded standard base64",
 		    "payload.data");
 	if ((strcmp(out->type.ptr, "AEAD_AES_128_GCM") == 0 ||
-	    strcmp(out->type.ptr, "AEAD_AES_256_GCM") == 0) && decoded < BODY_AEAD_MIN_BYTES)
+	    strcmp(out->type.ptr, "AEAD_AES_256_GCM") == 0) &&
+	    out->decoded_len < BODY_AEAD_MIN_BYTES)
 		return body_fail(err, "invalid_field",
 		    "%s is too short for an IV and a tag", "payload.data");
 	return 0;

@@ -24,7 +24,8 @@ struct body_error {
 };
 
 struct body_payload {
-	struct store_bytes type, data;
+	struct store_bytes type, data;  /* data: the base64 text, checked */
+	size_t decoded_len;             /* the bytes it decodes to */
 };
 
 struct body_token {

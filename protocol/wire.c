@@ -102,6 +102,49 @@ int wire_check_base64(const char *s, size_t len, size_t *decoded_len)
 	return 0;
 }
 
+void wire_base64_decode(const char *s, size_t len, uint8_t *out)
+{
+	uint32_t acc = 0;
+	int bits = 0;
+
+	for (size_t i = 0; i < len && s[i] != '='; i++) {
+		acc = acc << 6 | (uint32_t)wire_base64_digit((unsigned char)s[i], 0);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			*out++ = (uint8_t)(acc >> bits);
+		}
+	}
+}
+
+size_t wire_base64_encode(const uint8_t *in, size_t len, char *out)
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *p = out;
+	size_t i;
+
+	for (i = 0; i + 2 < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+
+		p[0] = alphabet[v >> 18];
+		p[1] = alphabet[(v >> 12) & 63];
+		p[2] = alphabet[(v >> 6) & 63];
+		p[3] = alphabet[v & 63];
+		p += 4;
+	}
+	if (i < len) {
+		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
+
+		p[0] = alphabet[v >> 18];
+		p[1] = alphabet[(v >> 12) & 63];
+		p[2] = i + 1 < len ? alphabet[(v >> 6) & 63] : '=';
+		p[3] = '=';
+		p += 4;
+	}
+	return (size_t)(p - out);
+}
+
 static int wire_digits(const char *s, size_t n, int *out)
 {
 	int v = 0;

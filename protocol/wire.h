@@ -31,6 +31,14 @@ int wire_base64_digit(unsigned char c, int url_alphabet);
  * space, unused bits zero, non-empty. 0 and the decoded length, or -1. */
 int wire_check_base64(const char *s, size_t len, size_t *decoded_len);
 
+/* Decode base64 that wire_check_base64 accepted into out (decoded_len
+ * bytes). */
+void wire_base64_decode(const char *s, size_t len, uint8_t *out);
+/* Standard padded base64 of in into out (4 * ceil(len / 3) bytes, no NUL);
+ * the length written. */
+size_t wire_base64_encode(const uint8_t *in, size_t len, char *out);
+#define WIRE_BASE64_LEN(n) (((n) + 2) / 3 * 4)
+
 /* Exactly YYYY-MM-DDThh:mm:ssZ (UTC, no fractions or offsets), a real date.
  * 0 and Unix seconds, or -1. */
 int wire_parse_time(const char *s, size_t len, int64_t *out);

@@ -43,8 +43,9 @@ struct store_bytes {
 	size_t len;
 };
 
-/* The payload as the device sent it: data stays in its base64 text form, so
- * reads serve it without decoding and encoding again. */
+/* The payload: its type, and its data as bytes (decoded from the base64 the
+ * device sent: a quarter less memory than the text, for a cheap re-encoding
+ * on each read). */
 struct mailbox_payload {
 	uint32_t data_len;
 	uint8_t type_len;
