@@ -341,7 +341,9 @@ static int snapshot_get_mailbox(struct snapshot_reader *r, struct store *store, 
 			snapshot_get_bytes(r, MAILBOX_CLAIM_LEN + 2);
 			snapshot_get_string(r, 1, 1, STORE_REQUEST_ID_MAX);
 		}
-		return r->failed ? -1 : 0;
+		if (r->failed)
+			goto damaged;
+		return 0;
 	}
 	result = store_restore(store, &spec, id, etag, &mb);
 	if (result == STORE_EXISTS)
