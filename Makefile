@@ -5,6 +5,11 @@
 #   make run      build and start a development relay on https://localhost:8443
 #   make test     unit + integration tests, ending in "N passed, M failed"
 #   make check    the same tests with AddressSanitizer + UBSan
+#   make fuzz     build the fuzz targets with clang + libFuzzer and run each
+#                 for FUZZ_SECONDS (default 60); fails on any crash
+#   make bench    the relay against nginx under wrk, table at the end
+#   make footprint  idle RSS, RSS per mailbox at 100k and 1M, binary size
+#                 (both: test/bench/README.md; bench-deps installs their tools)
 #   make clean
 #
 # V=1 shows the commands.  SANITIZE=address,undefined builds sanitized objects
@@ -59,6 +64,10 @@ LLHTTP_OBJ := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/llhttp/%.o,$(LLHTTP_SRC))
 LIBRELAY   := $(BUILD)/librelay.a
 UNIT_SRC   := $(wildcard test/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:%.c=$(BUILD)/%)
+# Each fuzz target also builds, with $(CC), into a unit test that replays its
+# seed corpus and every saved crash (test/fuzz/replay.c).
+FUZZ_TARGETS := request body preview snapshot
+FUZZ_REPLAY  := $(FUZZ_TARGETS:%=$(BUILD)/test/unit/fuzz_%)
 
 ifdef SANITIZE
 RELAY_BIN := $(BUILD)/relay
@@ -66,7 +75,7 @@ else
 RELAY_BIN := relay
 endif
 
-.PHONY: all run test check unit integration clean deps
+.PHONY: all run test check unit integration clean deps bench footprint bench-deps fuzz fuzz-cc
 all: $(RELAY_BIN)
 
 $(RELAY_BIN): $(BUILD)/server/main.o $(LIBRELAY)
@@ -87,22 +96,85 @@ $(BUILD)/test/unit/%: test/unit/%.c $(LIBRELAY)
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(DEP_CFLAGS) $(ALL_CFLAGS) $(SANFLAGS) -o $@ $< $(LIBRELAY) $(LIBS)
 
+$(FUZZ_REPLAY): $(BUILD)/test/unit/fuzz_%: $(BUILD)/test/fuzz/fuzz_%.o \
+    $(BUILD)/test/fuzz/replay_%.o $(LIBRELAY)
+	@mkdir -p $(dir $@)
+	$(call quiet,LINK,$@)$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
+
+$(FUZZ_TARGETS:%=$(BUILD)/test/fuzz/replay_%.o): $(BUILD)/test/fuzz/replay_%.o: test/fuzz/replay.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(DEP_CFLAGS) $(ALL_CFLAGS) $(SANFLAGS) \
+	    -DFUZZ_TARGET='"$*"' -DFUZZ_DIR='"$(CURDIR)/test/fuzz"' -c -o $@ $<
+
 run: $(RELAY_BIN)
 	./$(RELAY_BIN) --dev-cert-out relay-dev-cert.pem
 
 # The test runner prints one line per test and the summary "N passed, M failed".
-test: $(RELAY_BIN) $(UNIT_BIN)
+test: $(RELAY_BIN) $(UNIT_BIN) $(FUZZ_REPLAY)
 	$(Q)python3 test/run.py --relay ./$(RELAY_BIN) --unit-dir $(BUILD)/test/unit
 
 check:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined test
+
+# Fuzzing: clang with libFuzzer, ASan and UBSan, everything in build/fuzz/.
+# Each target runs on a scratch copy of its corpus (plus the saved crashes),
+# so new inputs never land in the repository; a crash fails the target and
+# its input is kept under build/fuzz/artifacts/<target>/. A crash worth
+# keeping goes into test/fuzz/regressions/<target>/ to be replayed by make test.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_MAX_LEN ?= 8192
+FUZZ_BUILD   := build/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_LIB_SRC := $(wildcard storage/*.c protocol/*.c)
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) \
+                $(patsubst $(LLHTTP_DIR)/%.c,$(FUZZ_BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
+FUZZ_BIN     := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+fuzz-cc:
+	@command -v $(FUZZ_CC) >/dev/null || \
+	  { echo "make fuzz needs $(FUZZ_CC) and libFuzzer: run make deps"; exit 1; }
+
+$(FUZZ_BUILD)/obj/%.o: %.c | fuzz-cc
+	@mkdir -p $(dir $@)
+	$(call quiet,CLANG,$<)$(FUZZ_CC) $(CPPFLAGS) $(DEP_CFLAGS) $(ALL_CFLAGS) -O1 $(FUZZ_SAN) \
+	    -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c | fuzz-cc
+	@mkdir -p $(dir $@)
+	$(call quiet,CLANG,$<)$(FUZZ_CC) $(LLHTTP_CFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	    -c -o $@ $<
+
+$(FUZZ_BIN): $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/test/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
+	$(call quiet,LINK,$@)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+fuzz: $(FUZZ_BIN)
+	$(Q)failed=""; \
+	for t in $(FUZZ_TARGETS); do \
+	  work=$(FUZZ_BUILD)/corpus/$$t; art=$(FUZZ_BUILD)/artifacts/$$t; log=$(FUZZ_BUILD)/fuzz_$$t.log; \
+	  mkdir -p $$work $$art; \
+	  find test/fuzz/corpus/$$t test/fuzz/regressions/$$t -type f ! -name '.*' \
+	    -exec cp {} $$work/ \; 2>/dev/null; \
+	  dict=; [ -f test/fuzz/$$t.dict ] && dict=-dict=test/fuzz/$$t.dict; \
+	  echo "  FUZZ   $$t for $(FUZZ_SECONDS) s (log: $$log)"; \
+	  if $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) \
+	      -timeout=10 -print_final_stats=1 $$dict -artifact_prefix=$$art/ $$work >$$log 2>&1; then \
+	    grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)' $$log \
+	      | sed 's/^/         /'; \
+	  else \
+	    tail -n 40 $$log; \
+	    echo "FAIL fuzz_$$t: the crashing input is $$(ls -t $$art/* 2>/dev/null | head -n 1)"; \
+	    failed="$$failed $$t"; \
+	  fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzzing found crashes in:$$failed"; exit 1; fi
 
 clean:
 	rm -rf build relay relay-dev-cert.pem
 
 # Debian packages the build, the tests and the benchmarks need.
 DEBIAN_PKGS := build-essential pkg-config libevent-dev libmbedtls-dev libjansson-dev \
-               curl python3 ca-certificates sslscan
+               curl python3 ca-certificates clang libclang-rt-dev sslscan
 deps:
 	$(Q)missing=""; \
 	for p in $(DEBIAN_PKGS); do \
@@ -119,5 +191,31 @@ deps:
 	fi; \
 	echo "installing:$$missing"; \
 	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing
+
+# Benchmarks: the relay against nginx (same certificate, same answers),
+# pinned to CPU 0 with the load on CPU 1. BENCH_RUNS, BENCH_SECONDS,
+# BENCH_WARMUP, BENCH_SCENARIOS... are read from the environment; see
+# test/bench/README.md.
+bench: $(RELAY_BIN) bench-deps
+	$(Q)python3 test/bench/bench.py
+
+footprint: $(RELAY_BIN) bench-deps
+	$(Q)python3 test/bench/footprint.py
+
+# What the benchmarks need beyond DEBIAN_PKGS: nginx and wrk to compare with,
+# taskset and prlimit (util-linux), openssl for the certificate, libssl-dev
+# for the handshake load generator, size and strip (binutils).
+# RUNLEVEL=1 keeps the nginx package from starting a system-wide nginx.
+BENCH_PKGS := nginx wrk util-linux openssl libssl-dev binutils
+bench-deps:
+	$(Q)missing=""; \
+	for p in $(BENCH_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	[ -z "$$missing" ] && exit 0; \
+	sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	$$sudo apt-get update -qq || exit 1; \
+	echo "installing:$$missing"; \
+	RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive $$sudo -E apt-get install -y -qq --no-install-recommends $$missing
 
 -include $(shell find build -name '*.d' 2>/dev/null)
