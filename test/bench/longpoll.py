@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""longpoll — memory per parked long-poll and time from update to wake-up.
+
+Against a fresh relay (started here, pinned to the server CPU):
+
+ 1. create N mailboxes of the 1 KiB workload and bind a Receiver to each
+    (its first read gives the ETag);
+ 2. baseline RSS;
+ 3. open N TLS connections (resuming one session ticket, so that setting up
+    10,000 connections does not take 10,000 full handshakes) — RSS;
+ 4. on each, the Receiver parks a long-poll: POST /v1/m/{id} with
+    If-None-Match: <etag> and Prefer: wait=N — RSS; none may be answered yet;
+ 5. one by one, the Sender updates each mailbox over one keep-alive
+    connection; the wake-up time is from the moment the update's answer
+    arrived to the moment the waiter's answer arrived (both seen by this
+    one event loop; negative when the waiter's answer came first).
+
+Prints a human summary and one `BENCH_RESULT {json}` line.
+"""
+import argparse
+import asyncio
+import json
+import os
+import ssl
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as bl  # noqa: E402
+
+
+def percentile(values, p):
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))
+    return s[k]
+
+
+class ResumingContext(ssl.SSLContext):
+    """asyncio gives no way to pass a session; the context hands it over."""
+    session = None
+
+    def wrap_bio(self, incoming, outgoing, server_side=False,
+                 server_hostname=None, session=None):
+        return super().wrap_bio(incoming, outgoing, server_side, server_hostname,
+                                session or self.session)
+
+
+def make_context():
+    ctx = ResumingContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(bl.CERT)
+    ctx.check_hostname = False
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+class HTTPClient(asyncio.Protocol):
+    """One connection; answers complete a future each, in order."""
+
+    def __init__(self):
+        self.transport = None
+        self.buf = b""
+        self.waiting = []        # futures, one per request in flight
+        self.arrivals = []       # (monotonic time the answer completed, status)
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def send(self, data):
+        fut = asyncio.get_running_loop().create_future()
+        self.waiting.append(fut)
+        self.transport.write(data)
+        return fut
+
+    def data_received(self, data):
+        t = time.perf_counter()
+        self.buf += data
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buf[:end]
+            cl = 0
+            for line in head.split(b"\r\n")[1:]:
+                k, _, v = line.partition(b":")
+                if k.strip().lower() == b"content-length":
+                    cl = int(v)
+            if len(self.buf) < end + 4 + cl:
+                return
+            status = int(head[9:12])
+            self.buf = self.buf[end + 4 + cl:]
+            self.arrivals.append((t, status))
+            if self.waiting:
+                fut = self.waiting.pop(0)
+                if not fut.done():
+                    fut.set_result((t, status))
+
+    def connection_lost(self, exc):
+        for fut in self.waiting:
+            if not fut.done():
+                fut.set_exception(ConnectionError("closed"))
+        if not self.closed.done():
+            self.closed.set_result(True)
+
+
+async def connect_all(port, ctx, n, concurrency=64):
+    loop = asyncio.get_running_loop()
+    sem = asyncio.Semaphore(concurrency)
+    conns = [None] * n
+
+    async def one(i):
+        async with sem:
+            for attempt in range(5):
+                try:
+                    _, proto = await loop.create_connection(
+                        HTTPClient, "127.0.0.1", port, ssl=ctx,
+                        server_hostname="localhost", ssl_handshake_timeout=60)
+                    conns[i] = proto
+                    return
+                except OSError:
+                    if attempt == 4:
+                        raise
+                    await asyncio.sleep(0.1)
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return conns
+
+
+async def measure(relay, boxes, wait_s, log):
+    port = relay.port
+    n = len(boxes)
+    host = f"127.0.0.1:{port}"
+    wl = bl.Workload()
+    ctx = make_context()
+
+    # one blocking connection to get a session ticket all the others resume
+    import socket
+    raw = socket.create_connection(("127.0.0.1", port))
+    s = ctx.wrap_socket(raw, server_hostname="localhost")
+    s.sendall(bl.Workload.preview_request(host, boxes[0][0]))
+    s.recv(65536)
+    ctx.session = s.session
+    s.close()
+
+    bl.settle(relay.pid)
+    rss_base = bl.rss_bytes(relay.pid)
+    log(f"longpoll: {n} mailboxes, relay RSS {rss_base / 2**20:.1f} MiB; connecting {n}")
+    t0 = time.time()
+    conns = await connect_all(port, ctx, n)
+    resumed = sum(1 for c in conns if c.transport.get_extra_info("ssl_object").session_reused)
+    t_connect = time.time() - t0
+    await asyncio.sleep(0.3)
+    bl.settle(relay.pid)
+    rss_conn = bl.rss_bytes(relay.pid)
+    log(f"longpoll: {n} connections in {t_connect:.1f}s ({resumed} resumed), "
+        f"RSS {rss_conn / 2**20:.1f} MiB; parking")
+
+    waits = []
+    extra = (b'If-None-Match: ' + b'%s' + b'\r\nPrefer: wait=' + str(wait_s).encode() + b'\r\n')
+    for c, (path, sender, receiver, etag) in zip(conns, boxes):
+        req = bl.Workload.read_request(host, path, receiver, extra.replace(b"%s", etag.encode()))
+        waits.append(c.send(req))
+    await asyncio.sleep(0.5)
+    bl.settle(relay.pid)
+    await asyncio.sleep(0.2)
+    rss_parked = bl.rss_bytes(relay.pid)
+    early = sum(1 for w in waits if w.done())
+    log(f"longpoll: parked, RSS {rss_parked / 2**20:.1f} MiB, {early} answered early; waking")
+
+    # the updater: the Sender writes, over its own keep-alive connection
+    loop = asyncio.get_running_loop()
+    _, upd = await loop.create_connection(HTTPClient, "127.0.0.1", port, ssl=ctx,
+                                          server_hostname="localhost")
+    wake_after_resp = []
+    wake_after_send = []
+    bad = 0
+    for i, (path, sender, receiver, etag) in enumerate(boxes):
+        if waits[i].done():
+            bad += 1
+            continue
+        t_send = time.perf_counter()
+        t_resp, status = await upd.send(wl.update_request(host, path, sender))
+        if status != 200:
+            bad += 1
+            continue
+        try:
+            t_wake, wstatus = await asyncio.wait_for(asyncio.shield(waits[i]), 5)
+        except asyncio.TimeoutError:
+            bad += 1
+            continue
+        if wstatus != 200:
+            bad += 1
+            continue
+        wake_after_resp.append((t_wake - t_resp) * 1e6)
+        wake_after_send.append((t_wake - t_send) * 1e6)
+    upd.transport.close()
+    for c in conns:
+        c.transport.close()
+    await asyncio.sleep(0.2)
+
+    clamp = [max(0.0, x) for x in wake_after_resp]
+    res = {
+        "waiters": n,
+        "connect_s": round(t_connect, 2),
+        "resumed": resumed,
+        "rss_base": rss_base,
+        "rss_connected": rss_conn,
+        "rss_parked": rss_parked,
+        "bytes_per_connection": (rss_conn - rss_base) / n,
+        "bytes_per_waiter": (rss_parked - rss_base) / n,
+        "bytes_per_park": (rss_parked - rss_conn) / n,
+        "early": early,
+        "failed": bad,
+        "woken": len(wake_after_resp),
+        "wake_p50_us": percentile(clamp, 50),
+        "wake_p99_us": percentile(clamp, 99),
+        "wake_max_us": max(clamp) if clamp else float("nan"),
+        "wake_before_update_answer": sum(1 for x in wake_after_resp if x < 0),
+        "wake_from_send_p50_us": percentile(wake_after_send, 50),
+        "wake_from_send_p99_us": percentile(wake_after_send, 99),
+        "update_rtt_median_us": statistics.median(
+            [(a - b) for a, b in zip(wake_after_send, wake_after_resp)]) if wake_after_send else 0,
+    }
+    return res
+
+
+def run(waiters, wait_s=250, log=bl.log):
+    bl.raise_nofile()
+    relay = bl.start_relay([
+        "--max-connections", str(waiters * 2 + 100),
+        "--max-waiters", str(waiters * 2),
+        "--max-wait", f"{wait_s + 50}s",
+        "--handshake-timeout", "120s",
+        "--header-timeout", "300s",
+        "--idle-timeout", "300s",
+        "--max-mailboxes", "2000000", "--max-memory", "4g",
+    ], log_name="relay-longpoll.log")
+    try:
+        boxes = bl.create_mailboxes(relay.port, waiters).boxes
+        res = asyncio.run(measure(relay, boxes, wait_s, log))
+        if relay.proc.poll() is not None:
+            raise RuntimeError("relay exited during the long-poll test")
+        return res
+    finally:
+        relay.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--waiters", type=int, default=int(os.environ.get("BENCH_WAITERS", 10000)))
+    args = ap.parse_args()
+    try:
+        os.sched_setaffinity(0, {int(bl.CLIENT_CPU)})
+    except OSError:
+        pass
+    res = run(args.waiters)
+    print(f"{res['waiters']} parked long-polls: "
+          f"{res['bytes_per_waiter']:.0f} B each above baseline "
+          f"({res['bytes_per_connection']:.0f} B the connection, "
+          f"{res['bytes_per_park']:.0f} B the parked request); "
+          f"wake-up after the update's answer p50 {res['wake_p50_us']:.0f} us, "
+          f"p99 {res['wake_p99_us']:.0f} us; {res['failed']} failed, {res['early']} early")
+    print("BENCH_RESULT " + json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()

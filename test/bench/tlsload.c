@@ -1,0 +1,287 @@
+/*
+ * tlsload — a handshake load generator: every request on a new TCP
+ * connection with a new TLS handshake, full or resumed.
+ *
+ * wrk cannot make full handshakes: after a clean close it keeps the SSL
+ * session and offers its ticket on the next connect, so with
+ * "Connection: close" it measures resumed handshakes. This tool does either,
+ * on purpose, and counts how many handshakes the server really resumed
+ * (SSL_session_reused), so a "resumed" figure is never a full one in
+ * disguise.
+ *
+ *   tlsload -p PORT [-c CONNS] [-d SECONDS] [-m full|resume] -r REQUEST_FILE
+ *
+ * CONNS threads each loop: connect, handshake (resume mode offers the
+ * session of the thread's previous connection), send the request (which
+ * should carry "Connection: close"), read the whole response (by
+ * Content-Length), close with close_notify. The server's CPU is measured
+ * from outside; this prints one line:
+ *
+ *   BENCH_RESULT {"requests":…,"duration_us":…,"p50_us":…,"p99_us":…,
+ *                 "reused":…,"errors":…}
+ *
+ * TLS 1.2 with ECDHE-ECDSA-AES128-GCM-SHA256 only, X25519 first, as the
+ * bench's nginx is configured; no certificate check (the bench's own
+ * certificate, on loopback).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+struct worker {
+	pthread_t thread;
+	uint32_t *lat_us;
+	size_t lat_len, lat_cap;
+	uint64_t requests, reused, errors;
+};
+
+static SSL_CTX *ctx;
+static struct sockaddr_in addr;
+static char *request;
+static size_t request_len;
+static int resume_mode;
+static atomic_int stop;
+static int first_error_printed;
+static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void report_error(const char *what)
+{
+	pthread_mutex_lock(&print_lock);
+	if (!first_error_printed) {
+		first_error_printed = 1;
+		fprintf(stderr, "tlsload: %s: ", what);
+		ERR_print_errors_fp(stderr);
+		fprintf(stderr, " (errno %d %s)\n", errno, strerror(errno));
+	}
+	pthread_mutex_unlock(&print_lock);
+}
+
+/* Read one response: the head, then Content-Length bytes of body. */
+static int read_response(SSL *ssl)
+{
+	char buf[16384];
+	size_t have = 0;
+	long body_left = -1; /* unknown until the head is complete */
+
+	while (body_left != 0) {
+		char *dst = body_left < 0 ? buf + have : buf;
+		size_t room = body_left < 0 ? sizeof buf - have : sizeof buf;
+		if (room == 0)
+			return -1; /* a head larger than 16 KiB: not ours */
+		int n = SSL_read(ssl, dst, (int)room);
+		if (n <= 0)
+			return -1;
+		if (body_left >= 0) {
+			body_left -= n;
+			continue;
+		}
+		have += (size_t)n;
+		char *end = memmem(buf, have, "\r\n\r\n", 4);
+		if (end == NULL)
+			continue;
+		if (strncmp(buf, "HTTP/1.1 200 ", 13) != 0)
+			return -1;
+		long cl = 0;
+		for (char *p = buf; p < end; p++) {
+			if (*p == '\n' && strncasecmp(p + 1, "content-length:", 15) == 0) {
+				cl = strtol(p + 16, NULL, 10);
+				break;
+			}
+		}
+		body_left = cl - (long)(have - (size_t)(end + 4 - buf));
+	}
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	SSL_SESSION *session = NULL;
+
+	while (!atomic_load(&stop)) {
+		uint64_t t0 = now_us();
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0) {
+			report_error("socket");
+			w->errors++;
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+			report_error("connect");
+			w->errors++;
+			close(fd);
+			usleep(1000);
+			continue;
+		}
+		SSL *ssl = SSL_new(ctx);
+		SSL_set_fd(ssl, fd);
+		SSL_set_tlsext_host_name(ssl, "localhost");
+		if (resume_mode && session != NULL)
+			SSL_set_session(ssl, session);
+		int ok = SSL_connect(ssl) == 1;
+		if (!ok)
+			report_error("handshake");
+		if (ok && SSL_write(ssl, request, (int)request_len) != (int)request_len) {
+			report_error("write");
+			ok = 0;
+		}
+		if (ok && read_response(ssl) != 0) {
+			report_error("response");
+			ok = 0;
+		}
+		if (ok) {
+			if (SSL_session_reused(ssl))
+				w->reused++;
+			if (resume_mode) {
+				SSL_SESSION *s = SSL_get1_session(ssl);
+				if (session != NULL)
+					SSL_SESSION_free(session);
+				session = s;
+			}
+			SSL_shutdown(ssl); /* close_notify: keeps the session resumable */
+			uint64_t dt = now_us() - t0;
+			if (w->lat_len == w->lat_cap) {
+				w->lat_cap = w->lat_cap ? w->lat_cap * 2 : 65536;
+				w->lat_us = realloc(w->lat_us, w->lat_cap * sizeof *w->lat_us);
+				if (w->lat_us == NULL)
+					abort();
+			}
+			w->lat_us[w->lat_len++] = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
+			w->requests++;
+		} else {
+			w->errors++;
+		}
+		SSL_free(ssl);
+		close(fd);
+	}
+	if (session != NULL)
+		SSL_SESSION_free(session);
+	return NULL;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: tlsload -p PORT [-c CONNS] [-d SECONDS] "
+	                "[-m full|resume] -r REQUEST_FILE\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	int port = 0, conns = 64, opt;
+	double seconds = 10;
+	const char *request_file = NULL;
+
+	while ((opt = getopt(argc, argv, "p:c:d:m:r:")) != -1) {
+		switch (opt) {
+		case 'p': port = atoi(optarg); break;
+		case 'c': conns = atoi(optarg); break;
+		case 'd': seconds = atof(optarg); break;
+		case 'm':
+			if (strcmp(optarg, "resume") == 0)
+				resume_mode = 1;
+			else if (strcmp(optarg, "full") != 0)
+				usage();
+			break;
+		case 'r': request_file = optarg; break;
+		default: usage();
+		}
+	}
+	if (port <= 0 || conns <= 0 || seconds <= 0 || request_file == NULL)
+		usage();
+
+	FILE *f = fopen(request_file, "rb");
+	if (f == NULL) {
+		perror(request_file);
+		return 1;
+	}
+	request = malloc(65536);
+	request_len = fread(request, 1, 65536, f);
+	fclose(f);
+
+	ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_cipher_list(ctx, "ECDHE-ECDSA-AES128-GCM-SHA256");
+	SSL_CTX_set1_groups_list(ctx, "X25519:P-256");
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	/* Sessions are kept by hand (resume mode) or never offered (full mode);
+	 * the client-side cache would only add locking. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+
+	addr.sin_family = AF_INET;
+	addr.sin_port = htons((uint16_t)port);
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+	struct worker *workers = calloc((size_t)conns, sizeof *workers);
+	uint64_t start = now_us();
+	for (int i = 0; i < conns; i++)
+		pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+	struct timespec ts = { (time_t)seconds,
+	                       (long)((seconds - (double)(time_t)seconds) * 1e9) };
+	nanosleep(&ts, NULL);
+	atomic_store(&stop, 1);
+	for (int i = 0; i < conns; i++)
+		pthread_join(workers[i].thread, NULL);
+	uint64_t elapsed = now_us() - start;
+
+	uint64_t requests = 0, reused = 0, errors = 0;
+	size_t total = 0;
+	for (int i = 0; i < conns; i++) {
+		requests += workers[i].requests;
+		reused += workers[i].reused;
+		errors += workers[i].errors;
+		total += workers[i].lat_len;
+	}
+	uint32_t *all = malloc((total ? total : 1) * sizeof *all);
+	size_t k = 0;
+	for (int i = 0; i < conns; i++) {
+		memcpy(all + k, workers[i].lat_us, workers[i].lat_len * sizeof *all);
+		k += workers[i].lat_len;
+	}
+	qsort(all, total, sizeof *all, cmp_u32);
+	uint32_t p50 = total ? all[total / 2] : 0;
+	uint32_t p99 = total ? all[(size_t)((double)total * 0.99)] : 0;
+	uint32_t max = total ? all[total - 1] : 0;
+	printf("%.0f handshakes/s, %llu requests, %llu reused, %llu errors in %.2fs; "
+	       "latency p50 %uus p99 %uus max %uus\n",
+	       (double)requests * 1e6 / (double)elapsed, (unsigned long long)requests,
+	       (unsigned long long)reused, (unsigned long long)errors,
+	       (double)elapsed / 1e6, p50, p99, max);
+	printf("BENCH_RESULT {\"requests\":%llu,\"duration_us\":%llu,\"p50_us\":%u,"
+	       "\"p90_us\":%u,\"p99_us\":%u,\"max_us\":%u,\"reused\":%llu,\"errors\":%llu}\n",
+	       (unsigned long long)requests, (unsigned long long)elapsed, p50,
+	       total ? all[(size_t)((double)total * 0.90)] : 0, p99, max,
+	       (unsigned long long)reused, (unsigned long long)errors);
+	return 0;
+}
