@@ -331,6 +331,9 @@ static int conn_step_read(struct conn *c)
 		n = ops->read(c->transport, c->in.data + c->in.len, c->in_cap - c->in.len);
 		if (n > 0) {
 			c->in.len += (size_t)n;
+			/* The socket is empty: wait for it rather than ask again. */
+			if (c->transport->drained && !ops->pending(c->transport))
+				c->readable = 0;
 			continue;
 		}
 		if (n == TRANSPORT_WANT_READ) {

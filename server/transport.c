@@ -43,8 +43,10 @@ static ssize_t plain_read(struct transport *t, char *buf, size_t len)
 {
 	ssize_t n = transport_recv(t->fd, buf, len);
 
-	if (n >= 0)
+	if (n >= 0) {
+		t->drained = (size_t)n < len;
 		return n;
+	}
 	return transport_would_block() ? TRANSPORT_WANT_READ : TRANSPORT_ERROR;
 }
 
@@ -89,5 +91,6 @@ struct transport *transport_plain_new(int fd)
 
 	t->ops = &plain_ops;
 	t->fd = fd;
+	t->drained = 0;
 	return t;
 }

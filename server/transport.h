@@ -42,6 +42,9 @@ struct transport_ops {
 struct transport {
 	const struct transport_ops *ops;
 	int fd;
+	/* The last read from the socket took everything there was: until the
+	 * socket says it is readable again, another read would find nothing. */
+	int drained;
 };
 
 /* A transport that passes bytes through unchanged (--no-tls). */

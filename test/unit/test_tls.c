@@ -923,6 +923,40 @@ done:
 	dev_server_stop(&d);
 }
 
+/* Two records that arrive together are taken from the socket in one
+ * receive: the second waits in the transport (pending), the socket is known
+ * to be empty (drained), and both come out whole and in order. */
+static void test_records_received_together(void)
+{
+	char buf[64];
+	struct dev_server d;
+	struct pair p;
+
+	CHECK(dev_server_start(&d) == 0);
+	if (d.tls == NULL)
+		goto done;
+	CHECK(pair_open(&p, d.tls, d.rng, &d.cert, NULL, CLIENT_DEFAULT) == 0);
+	if (p.server == NULL)
+		goto close;
+	CHECK(pair_handshake(&p) == 0);
+	CHECK_EQ_INT(mbedtls_ssl_write(&p.client.ssl, (const unsigned char *)"first", 5), 5);
+	CHECK_EQ_INT(mbedtls_ssl_write(&p.client.ssl, (const unsigned char *)"second", 6), 6);
+	CHECK_EQ_INT(p.server->ops->read(p.server, buf, sizeof(buf)), 5);
+	CHECK(memcmp(buf, "first", 5) == 0);
+	CHECK(p.server->drained);
+	CHECK(recv(p.fds[0], buf, 1, MSG_PEEK) < 0 && errno == EAGAIN);
+	CHECK(p.server->ops->pending(p.server));
+	CHECK_EQ_INT(p.server->ops->read(p.server, buf, sizeof(buf)), 6);
+	CHECK(memcmp(buf, "second", 6) == 0);
+	CHECK(!p.server->ops->pending(p.server));
+	CHECK_EQ_INT(p.server->ops->read(p.server, buf, sizeof(buf)), TRANSPORT_WANT_READ);
+close:
+	pair_close(&p);
+
+done:
+	dev_server_stop(&d);
+}
+
 /* Fills the socket until the server's write must wait, then checks that
  * repeating the same call once the client has drained it loses nothing. */
 static void test_write_waits_for_writable(void)
@@ -996,6 +1030,7 @@ int main(void)
 	CHECK_RUN(test_tls11_client_refused);
 	CHECK_RUN(test_session_ticket_resumption);
 	CHECK_RUN(test_pending_after_partial_read);
+	CHECK_RUN(test_records_received_together);
 	CHECK_RUN(test_write_waits_for_writable);
 	return CHECK_SUMMARY();
 }
