@@ -9,7 +9,7 @@
 #                 for FUZZ_SECONDS (default 60); fails on any crash
 #   make bench    the relay against nginx under wrk, table at the end
 #   make footprint  idle RSS, RSS per mailbox at 100k and 1M, binary size
-#                 (both: test/bench/README.md; bench-deps installs their tools)
+#                 (both: test/bench/README.md; make deps installs their tools)
 #   make clean
 #
 # V=1 shows the commands.  SANITIZE=address,undefined builds sanitized objects
@@ -75,7 +75,7 @@ else
 RELAY_BIN := relay
 endif
 
-.PHONY: all run test check unit integration clean deps bench footprint bench-deps fuzz fuzz-cc
+.PHONY: all run test check unit integration clean deps bench footprint fuzz fuzz-cc
 all: $(RELAY_BIN)
 
 $(RELAY_BIN): $(BUILD)/server/main.o $(LIBRELAY)
@@ -172,9 +172,14 @@ fuzz: $(FUZZ_BIN)
 clean:
 	rm -rf build relay relay-dev-cert.pem
 
-# Debian packages the build, the tests and the benchmarks need.
+# Debian packages the build, the tests and the benchmarks need: the
+# benchmarks compare with nginx under wrk, pin with taskset and prlimit
+# (util-linux), make their certificate with openssl, build their handshake
+# load generator against libssl-dev and measure with size (binutils).
 DEBIAN_PKGS := build-essential pkg-config libevent-dev libmbedtls-dev libjansson-dev \
-               curl python3 ca-certificates clang libclang-rt-dev sslscan
+               curl python3 ca-certificates clang libclang-rt-dev sslscan \
+               nginx wrk util-linux openssl libssl-dev binutils
+# RUNLEVEL=1 keeps the nginx package from starting a system-wide nginx.
 deps:
 	$(Q)missing=""; \
 	for p in $(DEBIAN_PKGS); do \
@@ -190,32 +195,17 @@ deps:
 	  else missing="$$missing node-llhttp"; fi; \
 	fi; \
 	echo "installing:$$missing"; \
-	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing
+	RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive $$sudo -E apt-get install -y -qq \
+	    --no-install-recommends $$missing
 
 # Benchmarks: the relay against nginx (same certificate, same answers),
 # pinned to CPU 0 with the load on CPU 1. BENCH_RUNS, BENCH_SECONDS,
 # BENCH_WARMUP, BENCH_SCENARIOS... are read from the environment; see
 # test/bench/README.md.
-bench: $(RELAY_BIN) bench-deps
+bench: $(RELAY_BIN) deps
 	$(Q)python3 test/bench/bench.py
 
-footprint: $(RELAY_BIN) bench-deps
+footprint: $(RELAY_BIN) deps
 	$(Q)python3 test/bench/footprint.py
-
-# What the benchmarks need beyond DEBIAN_PKGS: nginx and wrk to compare with,
-# taskset and prlimit (util-linux), openssl for the certificate, libssl-dev
-# for the handshake load generator, size and strip (binutils).
-# RUNLEVEL=1 keeps the nginx package from starting a system-wide nginx.
-BENCH_PKGS := nginx wrk util-linux openssl libssl-dev binutils
-bench-deps:
-	$(Q)missing=""; \
-	for p in $(BENCH_PKGS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
-	done; \
-	[ -z "$$missing" ] && exit 0; \
-	sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-	$$sudo apt-get update -qq || exit 1; \
-	echo "installing:$$missing"; \
-	RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive $$sudo -E apt-get install -y -qq --no-install-recommends $$missing
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -358,7 +358,7 @@ def render(summary, checks):
 def main():
     for tool in ("wrk", "taskset", "openssl"):
         if not shutil.which(tool):
-            bl.die(f"{tool} not found: run make bench-deps")
+            bl.die(f"{tool} not found: run make deps")
     bl.nginx_binary()
     bad = [s for s in SCENARIOS if s not in ALL_SCENARIOS]
     if bad:

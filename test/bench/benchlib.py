@@ -6,7 +6,7 @@ RSS from /proc, the one certificate both servers use, the requests of the
 connections, many requests in flight on each) that creates mailboxes fast.
 
 Only the standard library: the bench must run wherever `make deps` and
-`make bench-deps` ran.
+`make deps` ran.
 """
 import base64
 import json
@@ -226,7 +226,7 @@ def nginx_binary():
     for p in (os.environ.get("NGINX"), shutil.which("nginx"), "/usr/sbin/nginx"):
         if p and os.access(p, os.X_OK):
             return p
-    die("nginx not found: run make bench-deps")
+    die("nginx not found: run make deps")
 
 
 def nginx_body(size, fill="x"):
