@@ -16,17 +16,14 @@
 #include <llhttp.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
-#include <mbedtls/version.h>
 
 #include "client/https.h"
-#include "server/rng.h"
+#include "server/tls.h"
 #include "server/transport.h"
 
 #define HTTPS_CONNECT_TIMEOUT_S 10
 #define HTTPS_SEND_TIMEOUT_S 30
 #define HTTPS_BODY_MAX (16u << 20)
-#define HTTPS_SYSTEM_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
-#define HTTPS_SYSTEM_CA_DIR "/etc/ssl/certs"
 
 /* One attempt ends in one of these. */
 enum https_attempt {
@@ -58,49 +55,14 @@ struct https_parse {
 int https_init(struct https *h, struct rng *rng, const char *cacert, int insecure,
     char *err, size_t err_len)
 {
-	int ret;
-
-	memset(h, 0, sizeof(*h));
-	h->rng = rng;
-	h->insecure = insecure;
-	mbedtls_x509_crt_init(&h->ca);
-	mbedtls_ssl_config_init(&h->conf);
-	if (cacert != NULL) {
-		ret = mbedtls_x509_crt_parse_file(&h->ca, cacert);
-		if (ret != 0) {
-			char why[128];
-
-			mbedtls_strerror(ret, why, sizeof(why));
-			snprintf(err, err_len, "cannot read CA certificates from %s: %s", cacert, why);
-			return -1;
-		}
-	} else if (!insecure && mbedtls_x509_crt_parse_file(&h->ca, HTTPS_SYSTEM_CA_FILE) < 0) {
-		/* Some of a system bundle may not parse; what does is enough. */
-		mbedtls_x509_crt_parse_path(&h->ca, HTTPS_SYSTEM_CA_DIR);
-	}
-	ret = mbedtls_ssl_config_defaults(&h->conf, MBEDTLS_SSL_IS_CLIENT,
-	    MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
-	if (ret != 0) {
-		snprintf(err, err_len, "cannot configure TLS");
-		return -1;
-	}
-#if MBEDTLS_VERSION_NUMBER >= 0x03020000
-	mbedtls_ssl_conf_min_tls_version(&h->conf, MBEDTLS_SSL_VERSION_TLS1_2);
-#else
-	mbedtls_ssl_conf_min_version(&h->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-	    MBEDTLS_SSL_MINOR_VERSION_3);
-#endif
-	mbedtls_ssl_conf_rng(&h->conf, rng_bytes, rng);
-	mbedtls_ssl_conf_ca_chain(&h->conf, &h->ca, NULL);
-	mbedtls_ssl_conf_authmode(&h->conf, insecure ? MBEDTLS_SSL_VERIFY_NONE :
-	    MBEDTLS_SSL_VERIFY_REQUIRED);
-	return 0;
+	h->tls = tls_client_new(rng, cacert, !insecure, err, err_len);
+	return h->tls != NULL ? 0 : -1;
 }
 
 void https_free(struct https *h)
 {
-	mbedtls_ssl_config_free(&h->conf);
-	mbedtls_x509_crt_free(&h->ca);
+	tls_client_free(h->tls);
+	h->tls = NULL;
 }
 
 static int https_bio_send(void *ctx, const unsigned char *buf, size_t len)
@@ -184,7 +146,7 @@ static enum https_attempt https_open(struct https *h, const struct share_origin 
 	if (!c->tls)
 		return HTTPS_ATTEMPT_DONE;
 	mbedtls_ssl_init(&c->ssl);
-	if (mbedtls_ssl_setup(&c->ssl, &h->conf) != 0 ||
+	if (mbedtls_ssl_setup(&c->ssl, tls_client_config(h->tls)) != 0 ||
 	    mbedtls_ssl_set_hostname(&c->ssl, origin->host) != 0) {
 		snprintf(err, err_len, "out of memory setting up TLS");
 		return HTTPS_ATTEMPT_NO_CONNECTION;

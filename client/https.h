@@ -13,19 +13,13 @@
 
 #include <stddef.h>
 
-#include <mbedtls/ssl.h>
-#include <mbedtls/x509_crt.h>
-
 #include "client/share.h"
 #include "protocol/buf.h"
 
 struct rng;
 
 struct https {
-	struct rng *rng;
-	int insecure;
-	mbedtls_x509_crt ca;
-	mbedtls_ssl_config conf;
+	struct tls_client *tls;     /* the relay's TLS configuration (server/tls.h) */
 };
 
 enum https_status {

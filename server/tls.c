@@ -100,8 +100,8 @@ struct tls {
  * mbedTLS session behind it. */
 struct tls_transport {
 	struct transport base;
-	struct tls *tls;
-	struct tls_identity *identity;
+	unsigned char *stage;                   /* the owner's shared receive buffer */
+	struct tls_identity *identity;          /* server side; NULL for a client */
 	unsigned char *stash;                   /* received, not yet given to mbedTLS */
 	size_t stash_len, stash_off;
 	mbedtls_ssl_context ssl;
@@ -610,7 +610,7 @@ static int tls_bio_send(void *ctx, const unsigned char *buf, size_t len)
 static int tls_bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
 	struct tls_transport *tt = ctx;
-	unsigned char *stage = tt->tls->stage;
+	unsigned char *stage = tt->stage;
 	ssize_t n;
 
 	if (tt->stash_off < tt->stash_len) {
@@ -729,26 +729,135 @@ static const struct transport_ops tls_transport_ops = {
 	.free = tls_transport_free,
 };
 
-struct transport *tls_transport_new(struct tls *tls, int fd)
+/* A transport over fd in conf; NULL when memory is short. */
+static struct tls_transport *tls_transport_open(const mbedtls_ssl_config *conf,
+    unsigned char *stage, int fd)
 {
-	struct tls_transport *tt;
+	struct tls_transport *tt = calloc(1, sizeof(*tt));
 
-	tt = calloc(1, sizeof(*tt));
 	if (tt == NULL)
 		return NULL;
 	tt->base.ops = &tls_transport_ops;
 	tt->base.fd = fd;
-	tt->tls = tls;
+	tt->stage = stage;
 	mbedtls_ssl_init(&tt->ssl);
-	if (mbedtls_ssl_setup(&tt->ssl, &tls->current->conf) != 0)
-		goto fail;
+	if (mbedtls_ssl_setup(&tt->ssl, conf) != 0) {
+		mbedtls_ssl_free(&tt->ssl);
+		free(tt);
+		return NULL;
+	}
+	mbedtls_ssl_set_bio(&tt->ssl, tt, tls_bio_send, tls_bio_recv, NULL);
+	return tt;
+}
+
+struct transport *tls_transport_new(struct tls *tls, int fd)
+{
+	struct tls_transport *tt = tls_transport_open(&tls->current->conf, tls->stage, fd);
+
+	if (tt == NULL)
+		return NULL;
 	tt->identity = tls->current;
 	tt->identity->refs++;
-	mbedtls_ssl_set_bio(&tt->ssl, tt, tls_bio_send, tls_bio_recv, NULL);
 	return &tt->base;
+}
 
+/* --- the client side ---------------------------------------------------- */
+
+#define TLS_SYSTEM_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
+#define TLS_SYSTEM_CA_DIR "/etc/ssl/certs"
+
+struct tls_client {
+	mbedtls_x509_crt ca;
+	mbedtls_ssl_config conf;
+	unsigned char *stage;
+};
+
+struct tls_client *tls_client_new(struct rng *rng, const char *cafile, int verify,
+    char *err, size_t err_len)
+{
+	struct tls_client *c = calloc(1, sizeof(*c));
+	int ret;
+
+	if (c == NULL) {
+		snprintf(err, err_len, "cannot set up TLS: out of memory");
+		return NULL;
+	}
+	mbedtls_x509_crt_init(&c->ca);
+	mbedtls_ssl_config_init(&c->conf);
+	c->stage = malloc(TLS_STAGE_SIZE);
+	if (c->stage == NULL) {
+		snprintf(err, err_len, "cannot set up TLS: out of memory");
+		goto fail;
+	}
+	if (cafile != NULL) {
+		ret = mbedtls_x509_crt_parse_file(&c->ca, cafile);
+		if (ret != 0) {
+			tls_set_error(err, err_len, ret, "cannot read CA certificates from %s", cafile);
+			goto fail;
+		}
+	} else if (verify && mbedtls_x509_crt_parse_file(&c->ca, TLS_SYSTEM_CA_FILE) < 0) {
+		/* Some of a system bundle may not parse; what does is enough. */
+		mbedtls_x509_crt_parse_path(&c->ca, TLS_SYSTEM_CA_DIR);
+	}
+	ret = mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_CLIENT,
+	    MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+	if (ret != 0) {
+		tls_set_error(err, err_len, ret, "cannot configure TLS");
+		goto fail;
+	}
+#if MBEDTLS_VERSION_NUMBER >= 0x03020000
+	mbedtls_ssl_conf_min_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+#else
+	mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+	    MBEDTLS_SSL_MINOR_VERSION_3);
+#endif
+	mbedtls_ssl_conf_rng(&c->conf, rng_bytes, rng);
+	mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
+	mbedtls_ssl_conf_authmode(&c->conf, verify ? MBEDTLS_SSL_VERIFY_REQUIRED :
+	    MBEDTLS_SSL_VERIFY_NONE);
+	return c;
 fail:
-	mbedtls_ssl_free(&tt->ssl);
-	free(tt);
+	tls_client_free(c);
 	return NULL;
+}
+
+void tls_client_free(struct tls_client *c)
+{
+	if (c == NULL)
+		return;
+	mbedtls_ssl_config_free(&c->conf);
+	mbedtls_x509_crt_free(&c->ca);
+	free(c->stage);
+	free(c);
+}
+
+const mbedtls_ssl_config *tls_client_config(const struct tls_client *c)
+{
+	return &c->conf;
+}
+
+struct transport *tls_client_transport_new(struct tls_client *c, int fd, const char *hostname)
+{
+	struct tls_transport *tt = tls_transport_open(&c->conf, c->stage, fd);
+
+	if (tt == NULL)
+		return NULL;
+	if (mbedtls_ssl_set_hostname(&tt->ssl, hostname) != 0) {
+		tls_transport_free(&tt->base);
+		return NULL;
+	}
+	return &tt->base;
+}
+
+int tls_transport_verify_failed(struct transport *t, char *why, size_t why_len)
+{
+	uint32_t flags = mbedtls_ssl_get_verify_result(&tls_transport_of(t)->ssl);
+
+	if (flags == 0 || flags == (uint32_t)-1)
+		return 0;
+	mbedtls_x509_crt_verify_info(why, why_len, "", flags);
+	for (char *p = why; *p; p++)
+		if (*p == '\n')
+			*p = *(p + 1) ? ';' : '\0';
+	return 1;
 }

@@ -15,6 +15,8 @@
 
 #include <stddef.h>
 
+#include <mbedtls/ssl.h>
+
 #include "server/transport.h"
 
 struct tls;
@@ -43,5 +45,21 @@ const char *tls_fingerprint(const struct tls *tls);
 /* A server-side TLS transport over fd (already non-blocking), or NULL when
  * memory is short. */
 struct transport *tls_transport_new(struct tls *tls, int fd);
+
+/* The client side, for the push gateway and the command-line client: TLS 1.2
+ * at least, the peer's certificate checked against cafile (NULL: the
+ * system's CAs) and its host name, unless verify is 0. */
+struct tls_client;
+
+struct tls_client *tls_client_new(struct rng *rng, const char *cafile, int verify,
+    char *err, size_t err_len);
+void tls_client_free(struct tls_client *c);
+/* For a caller that drives mbedTLS itself (blocking I/O). */
+const mbedtls_ssl_config *tls_client_config(const struct tls_client *c);
+/* A client transport over fd (non-blocking, connected) to hostname. */
+struct transport *tls_client_transport_new(struct tls_client *c, int fd, const char *hostname);
+/* After a failed handshake: did the peer's certificate fail verification?
+ * Then 1, with the findings on one line in why. */
+int tls_transport_verify_failed(struct transport *t, char *why, size_t why_len);
 
 #endif
