@@ -331,7 +331,7 @@ static int client_seal(struct client *c, const char *file, const uint8_t *key, s
 }
 
 /* One request; CLIENT_OK when an answer (of any status) arrived. */
-static int client_call(struct client *c, const struct share_origin *origin, const char *method,
+static int client_call(struct client *c, const struct config_url *origin, const char *method,
     const char *path, const char *claim, const char *extra, const char *body,
     unsigned timeout_s, struct https_response *resp)
 {
@@ -482,7 +482,7 @@ done:
 
 static int client_send(struct client *c)
 {
-	struct share_origin origin;
+	struct config_url origin;
 	struct state_entry entry;
 	struct https_response resp;
 	struct share share;

@@ -81,7 +81,7 @@ static int https_bio_recv(void *ctx, unsigned char *buf, size_t len)
 }
 
 /* A TCP connection with a deadline, then blocking with timeouts. */
-static int https_connect(const struct share_origin *origin, unsigned timeout_s,
+static int https_connect(const struct config_url *origin, unsigned timeout_s,
     char *err, size_t err_len)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *list, *ai;
@@ -134,7 +134,7 @@ next:
 	return fd;
 }
 
-static enum https_attempt https_open(struct https *h, const struct share_origin *origin,
+static enum https_attempt https_open(struct https *h, const struct config_url *origin,
     struct https_conn *c, unsigned timeout_s, char *err, size_t err_len)
 {
 	int ret;
@@ -293,7 +293,7 @@ static const llhttp_settings_t https_settings = {
 	.on_message_complete = https_on_message_complete,
 };
 
-static enum https_attempt https_attempt(struct https *h, const struct share_origin *origin,
+static enum https_attempt https_attempt(struct https *h, const struct config_url *origin,
     const struct buf *request, const struct https_request *req,
     struct https_response *resp, char *err, size_t err_len)
 {
@@ -345,7 +345,7 @@ static enum https_attempt https_attempt(struct https *h, const struct share_orig
 	return HTTPS_ATTEMPT_DONE;
 }
 
-enum https_status https_exchange(struct https *h, const struct share_origin *origin,
+enum https_status https_exchange(struct https *h, const struct config_url *origin,
     const struct https_request *req, struct https_response *resp,
     char *err, size_t err_len)
 {

@@ -10,61 +10,19 @@
 #include "protocol/wire.h"
 
 /* scheme://authority, leaving *rest at the first character after it. */
-static int share_origin_prefix(const char *url, struct share_origin *out, const char **rest,
+static int share_origin_prefix(const char *url, struct config_url *out, const char **rest,
     char *err, size_t err_len)
 {
-	const char *p, *host, *host_end, *port_text = NULL;
-	unsigned long port;
+	const char *why;
 
-	memset(out, 0, sizeof(*out));
-	if (strncmp(url, "https://", 8) == 0) {
-		out->tls = 1;
-		p = url + 8;
-	} else if (strncmp(url, "http://", 7) == 0) {
-		p = url + 7;
-	} else {
-		snprintf(err, err_len, "it does not start with https://");
+	if (config_parse_url(url, out, rest, &why) != 0) {
+		snprintf(err, err_len, "%s", why);
 		return -1;
 	}
-	host = p;
-	if (*p == '[') {
-		host = ++p;
-		while (*p && *p != ']')
-			p++;
-		if (*p != ']') {
-			snprintf(err, err_len, "its IPv6 address has no closing ]");
-			return -1;
-		}
-		host_end = p++;
-	} else {
-		while (*p && *p != ':' && *p != '/' && *p != '?' && *p != '#')
-			p++;
-		host_end = p;
-	}
-	if (host_end == host || (size_t)(host_end - host) >= sizeof(out->host)) {
-		snprintf(err, err_len, "it names no host");
-		return -1;
-	}
-	memcpy(out->host, host, (size_t)(host_end - host));
-	if (*p == ':') {
-		char *end;
-
-		port_text = ++p;
-		port = strtoul(port_text, &end, 10);
-		if (end == port_text || port == 0 || port > 65535) {
-			snprintf(err, err_len, "its port is not a number from 1 to 65535");
-			return -1;
-		}
-		p = end;
-	} else {
-		port = out->tls ? 443 : 80;
-	}
-	out->port = (uint16_t)port;
-	*rest = p;
 	return 0;
 }
 
-int share_parse_origin(const char *url, struct share_origin *out, char *err, size_t err_len)
+int share_parse_origin(const char *url, struct config_url *out, char *err, size_t err_len)
 {
 	const char *rest;
 

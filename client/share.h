@@ -14,19 +14,12 @@
 #include <stdint.h>
 
 #include "client/seal.h"
+#include "server/config.h"
 
-#define SHARE_HOST_MAX 256
 #define SHARE_URL_MAX 512
 
-/* Where a relay is. */
-struct share_origin {
-	int tls;                        /* https, or http for a --no-tls relay */
-	char host[SHARE_HOST_MAX];      /* as written, without brackets */
-	uint16_t port;
-};
-
 struct share {
-	struct share_origin origin;
+	struct config_url origin;
 	char id[37];                    /* the mailbox identifier */
 	char path[64];                  /* /v1/m/{id} */
 	char mailbox_url[SHARE_URL_MAX];/* origin + path */
@@ -36,7 +29,7 @@ struct share {
 };
 
 /* "https://host:port" with an optional trailing path, which is ignored. */
-int share_parse_origin(const char *url, struct share_origin *out, char *err, size_t err_len);
+int share_parse_origin(const char *url, struct config_url *out, char *err, size_t err_len);
 /* A Share URL or a bare mailbox URL: 0, or -1 with the reason in err. */
 int share_parse(const char *url, struct share *out, char *err, size_t err_len);
 /* urlLink?v=X#secret into out. */

@@ -172,24 +172,54 @@ static void api_url_link(struct api *api, struct buf *out, const uint8_t id[MAIL
 	buf_append(out, text, WIRE_UUID_LEN);
 }
 
+/* isPushNotificationSupported: a notifier that takes this token type. */
+static int api_pushable(const struct api *api, struct store_bytes type)
+{
+	const struct api_notifier *n = api->config.notifier;
+
+	return n != NULL && type.ptr != NULL && n->supports(n->ctx, type.ptr, type.len);
+}
+
+static void api_append_push_flag(struct buf *body, int pushable)
+{
+	if (pushable)
+		buf_append_lit(body, "\"isPushNotificationSupported\":true}");
+	else
+		buf_append_lit(body, "\"isPushNotificationSupported\":false}");
+}
+
 /* The answer to create and to its retries. */
-static void api_send_created(struct api_call *call, int status, const struct mailbox *mb)
+static void api_send_created(struct api_call *call, int status, const struct mailbox *mb,
+    int pushable)
 {
 	struct buf *body = api_body(call->api);
 
-	/* No notifier exists in this version, so no token type is pushable. */
 	buf_append_lit(body, "{\"urlLink\":\"");
 	api_url_link(call->api, body, mailbox_id(mb));
-	buf_append_lit(body, "\",\"isPushNotificationSupported\":false}");
+	buf_append_lit(body, "\",");
+	api_append_push_flag(body, pushable);
 	api_send(call, status, RESPONSE_JSON, body);
 }
 
-static void api_send_push_flag(struct api_call *call, int status)
+static void api_send_push_flag(struct api_call *call, int status, int pushable)
 {
 	struct buf *body = api_body(call->api);
 
-	buf_append_lit(body, "{\"isPushNotificationSupported\":false}");
+	buf_append_lit(body, "{");
+	api_append_push_flag(body, pushable);
 	api_send(call, status, RESPONSE_JSON, body);
+}
+
+/* Wake the party that did not write, if it left a token. */
+static void api_wake_other(struct api *api, const struct mailbox *mb,
+    enum mailbox_party writer)
+{
+	enum mailbox_party other = writer == MAILBOX_SENDER ? MAILBOX_RECEIVER : MAILBOX_SENDER;
+	const struct mailbox_token *token = mb->tokens[other];
+	const struct api_notifier *n = api->config.notifier;
+
+	if (n != NULL && token != NULL)
+		n->push(n->ctx, mailbox_id(mb), other, token);
 }
 
 static void api_send_empty_object(struct api_call *call, int status)
@@ -452,10 +482,12 @@ static int api_decode_payload(struct api *api, const struct body_payload *p,
 	return 0;
 }
 
-static void api_remember(struct api_call *call, struct mailbox *mb, enum store_op op)
+/* result: what a retry must answer again (isPushNotificationSupported). */
+static void api_remember(struct api_call *call, struct mailbox *mb, enum store_op op,
+    int result)
 {
-	store_record_set(call->api->store, call->claim, mb, op, 0, call->resp.request_id,
-	    call->resp.request_id ? call->resp.request_id_len : 0);
+	store_record_set(call->api->store, call->claim, mb, op, (uint8_t)result,
+	    call->resp.request_id, call->resp.request_id ? call->resp.request_id_len : 0);
 }
 
 static int api_is_sender(const struct mailbox *mb, const uint8_t *claim)
@@ -482,13 +514,14 @@ static void api_create(struct api_call *call)
 	struct body_error err;
 	enum store_result result;
 	struct mailbox *mb;
+	int pushable;
 	json_t *doc;
 
 	if (api_prologue(call, API_ROUTE_COLLECTION) != 0)
 		return;
 	rec = api_retry(call, STORE_OP_CREATE);
 	if (rec != NULL && store_get(api->store, mailbox_id(rec->mailbox), api->now) != NULL) {
-		api_send_created(call, 201, rec->mailbox);
+		api_send_created(call, 201, rec->mailbox, rec->result);
 		return;
 	}
 	if (body_parse_create(call->body, call->body_len, &body, &doc, &err) != 0) {
@@ -519,14 +552,16 @@ static void api_create(struct api_call *call)
 	spec.image_url = body.image_url;
 	spec.token_type = body.token.type;
 	spec.token_data = body.token.data;
+	/* Decided while the body's strings are still there. */
+	pushable = api_pushable(api, body.token.type);
 	result = store_create(api->store, &spec, &mb);
 	json_decref(doc);
 	if (result != STORE_OK) {
 		api_store_failed(call, result);
 		return;
 	}
-	api_remember(call, mb, STORE_OP_CREATE);
-	api_send_created(call, 200, mb);
+	api_remember(call, mb, STORE_OP_CREATE, pushable);
+	api_send_created(call, 200, mb, pushable);
 }
 
 static void api_send_content(struct api_call *call, const struct mailbox *mb)
@@ -694,15 +729,18 @@ static void api_update(struct api_call *call)
 	struct body_update body;
 	struct body_error err;
 	enum store_result result;
+	const struct store_record *rec;
+	struct store_bytes token_type;
 	struct mailbox *mb;
-	int sender;
+	int sender, pushable;
 	json_t *doc;
 
 	if (api_prologue(call, API_ROUTE_MAILBOX) != 0)
 		return;
 	mb = call->mb;
-	if (api_retry(call, STORE_OP_UPDATE) != NULL) {
-		api_send_push_flag(call, 201);
+	rec = api_retry(call, STORE_OP_UPDATE);
+	if (rec != NULL) {
+		api_send_push_flag(call, 201, rec->result);
 		return;
 	}
 	sender = api_is_sender(mb, call->claim);
@@ -730,8 +768,17 @@ static void api_update(struct api_call *call)
 		api_store_failed(call, result);
 		return;
 	}
-	api_remember(call, mb, STORE_OP_UPDATE);
-	api_send_push_flag(call, 200);
+	/* The caller's token: the one just given, else the one it left. */
+	token_type.ptr = NULL;
+	token_type.len = 0;
+	if (mb->tokens[change.token_party] != NULL) {
+		token_type.ptr = mailbox_token_type(mb->tokens[change.token_party]);
+		token_type.len = mb->tokens[change.token_party]->type_len;
+	}
+	pushable = api_pushable(api, token_type);
+	api_wake_other(api, mb, change.token_party);
+	api_remember(call, mb, STORE_OP_UPDATE, pushable);
+	api_send_push_flag(call, 200, pushable);
 }
 
 static void api_delete(struct api_call *call)
@@ -746,6 +793,8 @@ static void api_delete(struct api_call *call)
 		api_unauthorized(call);
 		return;
 	}
+	api_wake_other(call->api, mb, api_is_sender(mb, call->claim) ? MAILBOX_SENDER :
+	    MAILBOX_RECEIVER);
 	store_delete(call->api->store, mb);
 	api_send_empty_object(call, 200);
 }
@@ -766,7 +815,7 @@ static void api_relinquish(struct api_call *call)
 		return;
 	}
 	store_unbind_receiver(call->api->store, mb);
-	api_remember(call, mb, STORE_OP_RELINQUISH);
+	api_remember(call, mb, STORE_OP_RELINQUISH, 0);
 	api_send_empty_object(call, 200);
 }
 

@@ -19,6 +19,18 @@
 #include "storage/ratelimit.h"
 #include "storage/store.h"
 
+/*
+ * What wakes devices: the server's push-gateway client. The api decides whom
+ * to wake (the other party of an update or a delete); the notifier decides
+ * whether a token type can be pushed at all, and does the pushing.
+ */
+struct api_notifier {
+	int (*supports)(void *ctx, const char *type, size_t type_len);
+	void (*push)(void *ctx, const uint8_t id[MAILBOX_ID_LEN], enum mailbox_party party,
+	    const struct mailbox_token *token);
+	void *ctx;
+};
+
 struct api_config {
 	const char *public_url;     /* base of every urlLink, without a trailing / */
 	int64_t default_ttl;        /* seconds */
@@ -26,6 +38,7 @@ struct api_config {
 	unsigned max_wait;          /* seconds */
 	int hsts;                   /* served over TLS: send Strict-Transport-Security */
 	struct ratelimit *limits;   /* per-address limits, or NULL for none */
+	const struct api_notifier *notifier;    /* NULL: nothing is pushed */
 };
 
 /* Who is asking: the connection's address as a rate-limit key. */

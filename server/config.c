@@ -51,6 +51,15 @@ static const char config_usage[] =
 "                            written at a clean stop (mode 0600)\n"
 "  --snapshot-interval DUR   also write it this often, in the background, so\n"
 "                            a crash loses at most that much (off)\n"
+"  --push-gateway URL        wake devices through a gorush push gateway at URL\n"
+"                            (http or https; requests go to URL/api/push)\n"
+"  --push-map TYPE=N[,...]   notificationToken types and their gorush platforms\n"
+"                            (com.apple.apns=1,com.google.fcm=2)\n"
+"  --push-cacert FILE        CA certificates for an https gateway (default:\n"
+"                            the system's)\n"
+"  --push-queue N            pushes waiting for the gateway at most; the oldest\n"
+"                            is dropped beyond (10000)\n"
+"  --push-retries N          retries of a push the gateway did not take (3)\n"
 "  --no-tls                  plain HTTP, only behind a TLS-terminating proxy\n"
 "  --log-level LEVEL         error, warn, info or debug (info)\n"
 "  --help                    show this help and exit\n"
@@ -110,6 +119,59 @@ int config_parse_size(const char *s, size_t *bytes)
 	if (config_parse_scaled(s, "kKmMgG", mult, &v) != 0 || v > SIZE_MAX)
 		return -1;
 	*bytes = (size_t)v;
+	return 0;
+}
+
+int config_parse_url(const char *url, struct config_url *out, const char **rest,
+    const char **why)
+{
+	const char *p, *host, *host_end;
+	unsigned long port;
+
+	memset(out, 0, sizeof(*out));
+	if (strncmp(url, "https://", 8) == 0) {
+		out->tls = 1;
+		p = url + 8;
+	} else if (strncmp(url, "http://", 7) == 0) {
+		p = url + 7;
+	} else {
+		*why = "it does not start with https:// or http://";
+		return -1;
+	}
+	host = p;
+	if (*p == '[') {
+		host = ++p;
+		while (*p && *p != ']')
+			p++;
+		if (*p != ']') {
+			*why = "its IPv6 address has no closing ]";
+			return -1;
+		}
+		host_end = p++;
+	} else {
+		while (*p && *p != ':' && *p != '/' && *p != '?' && *p != '#')
+			p++;
+		host_end = p;
+	}
+	if (host_end == host || (size_t)(host_end - host) >= sizeof(out->host)) {
+		*why = "it names no host";
+		return -1;
+	}
+	memcpy(out->host, host, (size_t)(host_end - host));
+	port = out->tls ? 443 : 80;
+	if (*p == ':') {
+		const char *digits = ++p;
+
+		port = 0;
+		while (*p >= '0' && *p <= '9' && port <= 65535)
+			port = port * 10 + (unsigned long)(*p++ - '0');
+		if (p == digits || port == 0 || port > 65535 || (*p >= '0' && *p <= '9')) {
+			*why = "its port is not a number from 1 to 65535";
+			return -1;
+		}
+	}
+	out->port = (uint16_t)port;
+	*rest = p;
 	return 0;
 }
 
@@ -175,6 +237,44 @@ int config_parse_cidr(const char *s, struct config_cidr *out)
 	    prefix > out->addr_len * 8))
 		return -1;
 	out->prefix = (unsigned)prefix;
+	return 0;
+}
+
+int config_parse_push_map(const char *s, struct config *c)
+{
+	size_t count = 0;
+
+	while (*s != '\0') {
+		const char *eq = strchr(s, '='), *end;
+		unsigned long platform = 0;
+
+		if (eq == NULL || eq == s || (size_t)(eq - s) > CONFIG_PUSH_TYPE_MAX ||
+		    count == CONFIG_MAX_PUSH_TYPES || memchr(s, ',', (size_t)(eq - s)) != NULL)
+			return -1;
+		for (end = eq + 1; *end >= '0' && *end <= '9' && platform < 1000; end++)
+			platform = platform * 10 + (unsigned long)(*end - '0');
+		if (end == eq + 1 || platform == 0 || platform >= 1000 || (*end != ',' && *end != '\0'))
+			return -1;
+		memcpy(c->push_map[count].type, s, (size_t)(eq - s));
+		c->push_map[count].type[eq - s] = '\0';
+		c->push_map[count].platform = (unsigned)platform;
+		count++;
+		s = *end == ',' ? end + 1 : end;
+		if (*end == ',' && *s == '\0')
+			return -1;
+	}
+	if (count == 0)
+		return -1;
+	c->push_map_count = count;
+	return 0;
+}
+
+unsigned config_push_platform(const struct config *c, const char *type, size_t len)
+{
+	for (size_t i = 0; i < c->push_map_count; i++) {
+		if (strlen(c->push_map[i].type) == len && memcmp(c->push_map[i].type, type, len) == 0)
+			return c->push_map[i].platform;
+	}
 	return 0;
 }
 
@@ -259,6 +359,9 @@ static void config_defaults(struct config *c)
 	c->body_timeout = 30;
 	c->idle_timeout = 60;
 	c->max_waiters = 10000;
+	c->push_queue = 10000;
+	c->push_retries = 3;
+	config_parse_push_map("com.apple.apns=1,com.google.fcm=2", c);
 	c->log_level = LOG_INFO;
 }
 
@@ -271,7 +374,8 @@ enum config_kind {
 	CONFIG_LISTEN,
 	CONFIG_LEVEL,
 	CONFIG_RATE,
-	CONFIG_CIDR
+	CONFIG_CIDR,
+	CONFIG_PUSH_MAP
 };
 
 struct config_option {
@@ -308,6 +412,11 @@ static const struct config_option config_options[] = {
 	OPT("--trust-proxy", CONFIG_CIDR, trust_proxy, 0, "an address range such as 10.0.0.0/8"),
 	OPT("--state-file", CONFIG_STRING, state_file, 0, "a file name"),
 	OPT("--snapshot-interval", CONFIG_DURATION, snapshot_interval, 0, "a duration such as 1s, 5m"),
+	OPT("--push-gateway", CONFIG_STRING, push_gateway, 0, "an http:// or https:// URL"),
+	OPT("--push-map", CONFIG_PUSH_MAP, push_map, 0, "TYPE=PLATFORM[,TYPE=PLATFORM...]"),
+	OPT("--push-cacert", CONFIG_STRING, push_cacert, 0, "a file name"),
+	OPT("--push-queue", CONFIG_COUNT, push_queue, 1, "a positive number"),
+	OPT("--push-retries", CONFIG_COUNT, push_retries, 0, "a number"),
 	OPT("--no-tls", CONFIG_FLAG, no_tls, 0, NULL),
 	OPT("--log-level", CONFIG_LEVEL, log_level, 0, "error, warn, info or debug"),
 };
@@ -367,6 +476,8 @@ static int config_set(struct config *c, const struct config_option *o, const cha
 		return log_parse_level(value, (enum log_level *)field);
 	case CONFIG_RATE:
 		return config_parse_rate(value, (struct ratelimit_rule *)field);
+	case CONFIG_PUSH_MAP:
+		return config_parse_push_map(value, c);
 	case CONFIG_CIDR:
 		if (c->trust_proxy_count == CONFIG_MAX_LISTEN ||
 		    config_parse_cidr(value, &c->trust_proxy[c->trust_proxy_count]) != 0)
@@ -380,6 +491,9 @@ static int config_set(struct config *c, const struct config_option *o, const cha
 /* Rules that tie options together, checked once all are read. */
 static int config_check(struct config *c, int default_ttl_given, FILE *err)
 {
+	struct config_url url;
+	const char *rest = "", *why = "";
+
 	if ((c->cert_file == NULL) != (c->key_file == NULL)) {
 		fprintf(err, "relay: %s needs %s as well\n",
 		    c->cert_file ? "--cert" : "--key", c->cert_file ? "--key" : "--cert");
@@ -408,10 +522,26 @@ static int config_check(struct config *c, int default_ttl_given, FILE *err)
 		}
 		c->default_ttl = c->max_ttl;
 	}
-	if (c->public_url && strncmp(c->public_url, "https://", 8) != 0 &&
-	    strncmp(c->public_url, "http://", 7) != 0) {
-		fprintf(err, "relay: --public-url expects an http:// or https:// URL\n");
+	if (c->public_url && config_parse_url(c->public_url, &url, &rest, &why) != 0) {
+		fprintf(err, "relay: --public-url expects an http:// or https:// URL: %s\n", why);
 		return -1;
+	}
+	if (c->push_cacert && !c->push_gateway) {
+		fprintf(err, "relay: --push-cacert needs --push-gateway\n");
+		return -1;
+	}
+	if (c->push_gateway) {
+		if (config_parse_url(c->push_gateway, &c->push_url, &rest, &why) != 0) {
+			fprintf(err, "relay: --push-gateway expects an http:// or https:// URL: %s\n",
+			    why);
+			return -1;
+		}
+		if ((*rest != '\0' && *rest != '/') || strpbrk(rest, "?#") != NULL) {
+			fprintf(err, "relay: --push-gateway expects a base URL, without query or "
+			    "fragment\n");
+			return -1;
+		}
+		c->push_path = rest;
 	}
 	return 0;
 }

@@ -17,6 +17,8 @@
 #include "storage/ratelimit.h"
 
 #define CONFIG_MAX_LISTEN 16
+#define CONFIG_MAX_PUSH_TYPES 16
+#define CONFIG_PUSH_TYPE_MAX 128
 
 struct config_listen {
 	struct sockaddr_storage addr;
@@ -28,6 +30,19 @@ struct config_cidr {
 	uint8_t addr[16];
 	size_t addr_len;        /* 4 or 16 */
 	unsigned prefix;
+};
+
+/* Where a server is: the scheme, host and port of an http(s) URL. */
+struct config_url {
+	int tls;                        /* https, or http */
+	char host[256];                 /* as written, without brackets */
+	uint16_t port;
+};
+
+/* --push-map: a notificationToken.type and the gorush platform it goes to. */
+struct config_push_type {
+	char type[CONFIG_PUSH_TYPE_MAX + 1];
+	unsigned platform;
 };
 
 struct config {
@@ -55,6 +70,14 @@ struct config {
 	size_t trust_proxy_count;
 	const char *state_file;         /* NULL: mailboxes do not survive a restart */
 	int64_t snapshot_interval;      /* seconds; 0: only at a clean stop */
+	const char *push_gateway;       /* gorush's base URL, or NULL: no push */
+	struct config_url push_url;     /* push_gateway, parsed */
+	const char *push_path;          /* the gateway's base path (may be "") */
+	const char *push_cacert;
+	struct config_push_type push_map[CONFIG_MAX_PUSH_TYPES];
+	size_t push_map_count;
+	size_t push_queue;
+	size_t push_retries;
 	int no_tls;
 	enum log_level log_level;
 };
@@ -77,10 +100,18 @@ int config_parse_duration(const char *s, int64_t *seconds);
 int config_parse_size(const char *s, size_t *bytes);
 /* "127.0.0.1:8443", "[::1]:8443" (port 0: any free port): 0 or -1. */
 int config_parse_listen(const char *s, struct config_listen *out);
+/* "https://host[:port]…": 0 and *rest at what follows the port, or -1 and
+ * why (a phrase such as "it names no host"). */
+int config_parse_url(const char *url, struct config_url *out, const char **rest,
+    const char **why);
 /* "30/m", "5/s,20" (burst 20), "off": 0 or -1. */
 int config_parse_rate(const char *s, struct ratelimit_rule *out);
 /* "10.0.0.0/8", "fd00::/8", "192.0.2.7": 0 or -1. */
 int config_parse_cidr(const char *s, struct config_cidr *out);
+/* "com.apple.apns=1,com.google.fcm=2" into c->push_map: 0 or -1. */
+int config_parse_push_map(const char *s, struct config *c);
+/* The gorush platform of a token type, or 0 when it is not mapped. */
+unsigned config_push_platform(const struct config *c, const char *type, size_t len);
 /* Is this address (4 or 16 bytes) one of the --trust-proxy ranges? */
 int config_trusts_proxy(const struct config *c, const uint8_t *addr, size_t addr_len);
 

@@ -16,6 +16,7 @@
 
 #include "protocol/api.h"
 #include "server/conn.h"
+#include "server/push.h"
 #include "server/rng.h"
 #include "server/server.h"
 #include "server/tls.h"
@@ -231,6 +232,17 @@ static void server_on_reload(evutil_socket_t sig, short what, void *arg)
 	    "SHA-256 fingerprint %s", tls_fingerprint(s->tls));
 }
 
+static int server_push_supports(void *ctx, const char *type, size_t type_len)
+{
+	return push_supports(ctx, type, type_len);
+}
+
+static void server_push(void *ctx, const uint8_t id[MAILBOX_ID_LEN], enum mailbox_party party,
+    const struct mailbox_token *token)
+{
+	push_enqueue(ctx, id, party, token);
+}
+
 static const struct timeval *server_common_timeout(struct server *s, int64_t seconds)
 {
 	struct timeval tv = { (time_t)seconds, 0 };
@@ -307,6 +319,15 @@ int server_init(struct server *s, const struct config *config)
 			return server_fail("the random generator failed");
 		s->limits = ratelimit_new(rules, SERVER_RATELIMIT_ENTRIES, key);
 	}
+	if (config->push_gateway != NULL) {
+		s->push = push_new(s, err, sizeof(err));
+		if (s->push == NULL)
+			return server_fail(err);
+		s->notifier.supports = server_push_supports;
+		s->notifier.push = server_push;
+		s->notifier.ctx = s->push;
+		log_at(&s->log, LOG_INFO, "pushes go to the gateway %s", config->push_gateway);
+	}
 	s->public_url = server_public_url(s);
 	api_config.public_url = s->public_url;
 	api_config.default_ttl = config->default_ttl;
@@ -314,6 +335,7 @@ int server_init(struct server *s, const struct config *config)
 	api_config.max_wait = (unsigned)config->max_wait;
 	api_config.hsts = s->tls != NULL;
 	api_config.limits = s->limits;
+	api_config.notifier = s->push != NULL ? &s->notifier : NULL;
 	s->api = api_new(&api_config, s->store, server_now(s));
 	if (persist_init(&s->persist, s) != 0)
 		return -1;
@@ -370,6 +392,12 @@ int server_finish(struct server *s)
 	 * nothing parks on the mailboxes being written. */
 	while (s->conns != NULL)
 		conn_free(s->conns);
+	if (s->push != NULL) {
+		struct push_stats ps = push_stats(s->push);
+
+		log_at(&s->log, LOG_INFO, "push: %zu sent, %zu failed, %zu dropped, %zu queued",
+		    ps.sent, ps.failed, ps.dropped, ps.queued);
+	}
 	return persist_final(&s->persist);
 }
 
@@ -394,6 +422,7 @@ void server_free(struct server *s)
 	if (s->sighup)
 		event_free(s->sighup);
 	persist_free(&s->persist);
+	push_free(s->push);
 	api_free(s->api);
 	ratelimit_free(s->limits);
 	store_free(s->store);

@@ -18,6 +18,7 @@
 #include "server/config.h"
 #include "server/listener.h"
 #include "server/log.h"
+#include "protocol/api.h"
 #include "server/persist.h"
 
 struct conn;
@@ -38,6 +39,8 @@ struct server {
 	size_t waiter_count;            /* connections parked on a long-poll */
 	struct ratelimit *limits;       /* per-address limits, or NULL */
 	struct persist persist;         /* the state file */
+	struct push *push;              /* the push gateway, or NULL */
+	struct api_notifier notifier;   /* how the api reaches it */
 	int accept_full;                /* paused at --max-connections */
 	int accept_starved;             /* paused for a moment: out of descriptors */
 	int spare_fd;                   /* given up to turn a client away on EMFILE */

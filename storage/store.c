@@ -345,14 +345,31 @@ void store_bind_receiver(struct store *store, struct mailbox *mb,
 	mb->receiver_bound = 1;
 }
 
-void store_unbind_receiver(struct store *store, struct mailbox *mb)
+static void store_forget_token(struct store *store, struct mailbox *mb,
+    enum mailbox_party party)
 {
-	size_t bytes = store_token_bytes(mb->tokens[MAILBOX_RECEIVER]);
+	size_t bytes = store_token_bytes(mb->tokens[party]);
 
-	free(mb->tokens[MAILBOX_RECEIVER]);
-	mb->tokens[MAILBOX_RECEIVER] = NULL;
+	free(mb->tokens[party]);
+	mb->tokens[party] = NULL;
 	store->bytes -= bytes;
 	mb->bytes -= bytes;
+}
+
+void store_drop_token(struct store *store, struct mailbox *mb, enum mailbox_party party,
+    struct store_bytes type, struct store_bytes data)
+{
+	const struct mailbox_token *t = mb->tokens[party];
+
+	if (t != NULL && t->type_len == type.len && t->data_len == data.len &&
+	    memcmp(mailbox_token_type(t), type.ptr, type.len) == 0 &&
+	    memcmp(mailbox_token_data(t), data.ptr, data.len) == 0)
+		store_forget_token(store, mb, party);
+}
+
+void store_unbind_receiver(struct store *store, struct mailbox *mb)
+{
+	store_forget_token(store, mb, MAILBOX_RECEIVER);
 	memset(mb->receiver_claim, 0, MAILBOX_CLAIM_LEN);
 	mb->receiver_bound = 0;
 }

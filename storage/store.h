@@ -180,6 +180,10 @@ struct mailbox *store_get(struct store *store, const uint8_t id[MAILBOX_ID_LEN],
  * party's notification token, or both, all or nothing. */
 enum store_result store_update(struct store *store, struct mailbox *mb,
     const struct mailbox_change *change);
+/* Forget one party's token if it is still this one (a push gateway said it
+ * is no longer valid). */
+void store_drop_token(struct store *store, struct mailbox *mb, enum mailbox_party party,
+    struct store_bytes type, struct store_bytes data);
 void store_bind_receiver(struct store *store, struct mailbox *mb,
     const uint8_t claim[MAILBOX_CLAIM_LEN]);
 /* Unbind the Receiver and forget its token. */
