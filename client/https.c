@@ -13,11 +13,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <llhttp.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
 
 #include "client/https.h"
+#include "protocol/answer.h"
 #include "server/tls.h"
 #include "server/transport.h"
 
@@ -38,18 +38,6 @@ struct https_conn {
 	int fd;
 	int tls;
 	mbedtls_ssl_context ssl;
-};
-
-/* What the answer's parser collects. */
-struct https_parse {
-	llhttp_t ll;
-	struct https_response *resp;
-	char field[32];
-	size_t field_len;
-	int in_etag;
-	size_t etag_len;
-	int complete;
-	int too_large;
 };
 
 int https_init(struct https *h, struct rng *rng, const char *cacert, int insecure,
@@ -220,85 +208,12 @@ static ssize_t https_read(struct https_conn *c, char *buf, size_t len)
 	}
 }
 
-static struct https_parse *https_parse_of(llhttp_t *ll)
-{
-	return ll->data;
-}
-
-static int https_on_header_field(llhttp_t *ll, const char *at, size_t len)
-{
-	struct https_parse *p = https_parse_of(ll);
-
-	if (p->field_len + len < sizeof(p->field)) {
-		memcpy(p->field + p->field_len, at, len);
-		p->field_len += len;
-	} else {
-		p->field_len = sizeof(p->field);    /* too long to be one we read */
-	}
-	return 0;
-}
-
-static int https_on_header_field_complete(llhttp_t *ll)
-{
-	struct https_parse *p = https_parse_of(ll);
-
-	p->in_etag = p->field_len == 4 && strncasecmp(p->field, "etag", 4) == 0;
-	p->field_len = 0;
-	if (p->in_etag)
-		p->etag_len = 0;
-	return 0;
-}
-
-static int https_on_header_value(llhttp_t *ll, const char *at, size_t len)
-{
-	struct https_parse *p = https_parse_of(ll);
-	char *etag = p->resp->etag;
-
-	if (p->in_etag && p->etag_len + len < sizeof(p->resp->etag)) {
-		memcpy(etag + p->etag_len, at, len);
-		p->etag_len += len;
-		etag[p->etag_len] = '\0';
-	}
-	return 0;
-}
-
-static int https_on_body(llhttp_t *ll, const char *at, size_t len)
-{
-	struct https_parse *p = https_parse_of(ll);
-
-	if (p->resp->body.len + len > HTTPS_BODY_MAX) {
-		p->too_large = 1;
-		return -1;
-	}
-	buf_append(&p->resp->body, at, len);
-	return p->resp->body.failed ? -1 : 0;
-}
-
-static int https_on_message_complete(llhttp_t *ll)
-{
-	struct https_parse *p = https_parse_of(ll);
-
-	/* An interim 100 Continue is not the answer. */
-	if (llhttp_get_status_code(ll) / 100 == 1)
-		return 0;
-	p->complete = 1;
-	return HPE_PAUSED;
-}
-
-static const llhttp_settings_t https_settings = {
-	.on_header_field = https_on_header_field,
-	.on_header_field_complete = https_on_header_field_complete,
-	.on_header_value = https_on_header_value,
-	.on_body = https_on_body,
-	.on_message_complete = https_on_message_complete,
-};
-
 static enum https_attempt https_attempt(struct https *h, const struct config_url *origin,
     const struct buf *request, const struct https_request *req,
     struct https_response *resp, char *err, size_t err_len)
 {
 	struct https_conn c = { .fd = -1 };
-	struct https_parse p;
+	struct answer a;
 	enum https_attempt result;
 	char chunk[16384];
 
@@ -310,37 +225,27 @@ static enum https_attempt https_attempt(struct https *h, const struct config_url
 		}
 		return result;
 	}
-	memset(&p, 0, sizeof(p));
-	llhttp_init(&p.ll, HTTP_RESPONSE, &https_settings);
-	p.ll.data = &p;
-	p.resp = resp;
-	resp->etag[0] = '\0';
-	resp->body.len = 0;
+	answer_init(&a, &resp->body, HTTPS_BODY_MAX);
 	if (https_write_all(&c, request->data, request->len) != 0) {
 		snprintf(err, err_len, "the connection to the relay was lost while sending");
 		https_close(&c);
 		return HTTPS_ATTEMPT_LOST;
 	}
-	while (!p.complete) {
+	for (;;) {
 		ssize_t n = https_read(&c, chunk, sizeof(chunk));
-		llhttp_errno_t e;
+		int r = n < 0 ? -1 : answer_feed(&a, chunk, (size_t)n);
 
-		if (n < 0) {
-			snprintf(err, err_len, "the connection to the relay was lost before its answer");
-			https_close(&c);
-			return HTTPS_ATTEMPT_LOST;
-		}
-		e = n == 0 ? llhttp_finish(&p.ll) : llhttp_execute(&p.ll, chunk, (size_t)n);
-		if (e == HPE_PAUSED && p.complete)
+		if (r > 0)
 			break;
-		if (e != HPE_OK || n == 0) {
-			snprintf(err, err_len, p.too_large ? "the relay's answer is too large" :
+		if (r < 0) {
+			snprintf(err, err_len, a.too_large ? "the relay's answer is too large" :
 			    "the connection to the relay was lost before its answer");
 			https_close(&c);
 			return HTTPS_ATTEMPT_LOST;
 		}
 	}
-	resp->status = llhttp_get_status_code(&p.ll);
+	resp->status = a.status;
+	memcpy(resp->etag, a.etag, sizeof(resp->etag));
 	https_close(&c);
 	return HTTPS_ATTEMPT_DONE;
 }

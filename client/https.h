@@ -39,7 +39,7 @@ struct https_request {
 
 struct https_response {
 	int status;
-	char etag[80];
+	char etag[80];          /* ANSWER_ETAG_MAX */
 	struct buf body;
 };
 

@@ -43,25 +43,6 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg);
 static void conn_on_write(evutil_socket_t fd, short what, void *arg);
 static void conn_on_timer(evutil_socket_t fd, short what, void *arg);
 
-/* Add or remove the socket events so that exactly these are armed. */
-static void conn_arm(struct conn *c, int want_read, int want_write)
-{
-	if (want_read != c->reading) {
-		if (want_read)
-			event_add(&c->read_ev, NULL);
-		else
-			event_del(&c->read_ev);
-		c->reading = (uint8_t)want_read;
-	}
-	if (want_write != c->writing) {
-		if (want_write)
-			event_add(&c->write_ev, NULL);
-		else
-			event_del(&c->write_ev);
-		c->writing = (uint8_t)want_write;
-	}
-}
-
 static void conn_set_timer(struct conn *c, enum conn_timer kind)
 {
 	struct server *s = c->server;
@@ -115,7 +96,7 @@ static void conn_close(struct conn *c)
 		api_wait_cancel(&c->wait);
 		c->server->waiter_count--;
 	}
-	conn_arm(c, 0, 0);
+	io_events_arm(&c->io, 0, 0);
 	evtimer_del(&c->timer);
 	c->state = CONN_CLOSED;
 }
@@ -175,11 +156,11 @@ static int conn_flush(struct conn *c)
 			continue;
 		}
 		if (n == TRANSPORT_WANT_WRITE) {
-			conn_arm(c, c->reading, 1);
+			io_events_arm(&c->io, c->io.reading, 1);
 			return 1;
 		}
 		if (n == TRANSPORT_WANT_READ) {
-			conn_arm(c, 1, c->writing);
+			io_events_arm(&c->io, 1, c->io.writing);
 			return 1;
 		}
 		return -1;
@@ -195,14 +176,14 @@ static int conn_step_handshake(struct conn *c)
 	if (r == 0) {
 		c->state = CONN_READ;
 		c->readable = 1;    /* the first request often came with the handshake */
-		conn_arm(c, 1, 0);
+		io_events_arm(&c->io, 1, 0);
 		conn_set_timer(c, CONN_TIMER_FIRST);
 		return 0;
 	}
 	if (r == TRANSPORT_WANT_READ)
-		conn_arm(c, 1, 0);
+		io_events_arm(&c->io, 1, 0);
 	else if (r == TRANSPORT_WANT_WRITE)
-		conn_arm(c, 0, 1);
+		io_events_arm(&c->io, 0, 1);
 	else
 		conn_close(c);
 	return 1;
@@ -226,7 +207,7 @@ static void conn_wait_ready(struct api_wait *w)
 	conn_set_timer(c, CONN_TIMER_NONE);
 	/* Answer from this connection's own callback, not from inside the
 	 * request that woke it. */
-	event_active(&c->write_ev, EV_WRITE, 0);
+	event_active(&c->io.write_ev, EV_WRITE, 0);
 }
 
 /* Debug logs name the method and the status, never the path: it holds the
@@ -321,7 +302,7 @@ static int conn_step_read(struct conn *c)
 			conn_set_timer(c, CONN_TIMER_HEAD);
 		if (!c->readable && !ops->pending(c->transport)) {
 			conn_release_buffers(c);
-			conn_arm(c, 1, c->writing);
+			io_events_arm(&c->io, 1, c->io.writing);
 			return 1;
 		}
 		if (conn_make_room(c, 1024) != 0) {
@@ -341,7 +322,7 @@ static int conn_step_read(struct conn *c)
 			continue;
 		}
 		if (n == TRANSPORT_WANT_WRITE) {
-			conn_arm(c, 0, 1);
+			io_events_arm(&c->io, 0, 1);
 			return 1;
 		}
 		/* End of stream or a broken connection: nobody to answer. */
@@ -360,7 +341,7 @@ static int conn_step_write(struct conn *c)
 	}
 	if (r > 0) {
 		/* Hold input until the client takes what it was sent. */
-		conn_arm(c, c->writing ? 0 : 1, c->writing);
+		io_events_arm(&c->io, c->io.writing ? 0 : 1, c->io.writing);
 		if (c->timer_kind != CONN_TIMER_WRITE)
 			conn_set_timer(c, CONN_TIMER_WRITE);
 		return 1;
@@ -371,13 +352,13 @@ static int conn_step_write(struct conn *c)
 		return 0;
 	}
 	c->state = CONN_READ;
-	conn_arm(c, 1, 0);
+	io_events_arm(&c->io, 1, 0);
 	if (c->timer_kind == CONN_TIMER_WRITE || c->timer_kind == CONN_TIMER_NONE)
 		conn_set_request_timer(c);
 	if (c->handled >= CONN_REQUESTS_PER_TURN) {
 		/* Budget spent: carry on in a later turn of the loop. */
 		c->readable = 1;
-		event_active(&c->read_ev, EV_READ, 0);
+		event_active(&c->io.read_ev, EV_READ, 0);
 		return 1;
 	}
 	return 0;
@@ -403,7 +384,7 @@ static int conn_step_parked(struct conn *c)
 
 		if (conn_make_room(c, 1) != 0) {
 			/* Full: stop reading until the wait is over. */
-			conn_arm(c, 0, blocked);
+			io_events_arm(&c->io, 0, blocked);
 			return 1;
 		}
 		n = c->transport->ops->read(c->transport, c->in.data + c->in.len,
@@ -413,7 +394,7 @@ static int conn_step_parked(struct conn *c)
 		} else if (n == TRANSPORT_WANT_READ) {
 			c->readable = 0;
 		} else if (n == TRANSPORT_WANT_WRITE) {
-			conn_arm(c, 0, 1);
+			io_events_arm(&c->io, 0, 1);
 			return 1;
 		} else {
 			conn_close(c);
@@ -421,7 +402,7 @@ static int conn_step_parked(struct conn *c)
 		}
 	}
 	conn_release_buffers(c);
-	conn_arm(c, 1, blocked);
+	io_events_arm(&c->io, 1, blocked);
 	return 1;
 }
 
@@ -436,7 +417,7 @@ static int conn_step_shutdown(struct conn *c)
 		int r = c->transport->ops->shutdown(c->transport);
 
 		if (r == TRANSPORT_WANT_WRITE || r == TRANSPORT_WANT_READ) {
-			conn_arm(c, r == TRANSPORT_WANT_READ, r == TRANSPORT_WANT_WRITE);
+			io_events_arm(&c->io, r == TRANSPORT_WANT_READ, r == TRANSPORT_WANT_WRITE);
 			return 1;
 		}
 		c->transport->ops->free(c->transport);
@@ -449,7 +430,7 @@ static int conn_step_shutdown(struct conn *c)
 		if (n > 0)
 			continue;
 		if (n < 0 && transport_would_block()) {
-			conn_arm(c, 1, 0);
+			io_events_arm(&c->io, 1, 0);
 			return 1;
 		}
 		conn_close(c);
@@ -554,15 +535,14 @@ struct conn *conn_new(struct server *s, int fd, struct transport *t,
 	c->transport = t;
 	c->client = *client;
 	c->state = CONN_HANDSHAKE;
-	event_assign(&c->read_ev, s->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
-	event_assign(&c->write_ev, s->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
+	io_events_assign(&c->io, s->base, fd, conn_on_read, conn_on_write, c);
 	evtimer_assign(&c->timer, s->base, conn_on_timer, c);
 	http_parser_init(&c->parser, 8192, s->config->max_body);
 	buf_init(&c->out);
 	c->wait.out = &c->out;
 	c->wait.ready = conn_wait_ready;
 	conn_set_timer(c, CONN_TIMER_HANDSHAKE);
-	conn_arm(c, 1, 0);
+	io_events_arm(&c->io, 1, 0);
 	return c;
 }
 
@@ -582,7 +562,7 @@ int conn_stop(struct conn *c)
 		conn_leave_parked(c);
 		c->close_after = 1;
 		conn_set_timer(c, CONN_TIMER_NONE);
-		event_active(&c->write_ev, EV_WRITE, 0);
+		event_active(&c->io.write_ev, EV_WRITE, 0);
 		return 0;
 	case CONN_WRITE:
 		c->close_after = 1;

@@ -10,6 +10,7 @@
 #include "protocol/api.h"
 #include "protocol/buf.h"
 #include "protocol/http.h"
+#include "server/io.h"
 #include "server/transport.h"
 
 struct server;
@@ -43,7 +44,8 @@ struct conn {
 	int fd;
 	enum conn_state state;
 	enum conn_timer timer_kind;
-	struct event read_ev, write_ev, timer;
+	struct io_events io;
+	struct event timer;
 	struct http_parser parser;
 	struct http_input in;
 	size_t in_cap;
@@ -51,8 +53,6 @@ struct conn {
 	size_t out_sent;
 	struct api_wait wait;
 	struct api_client client;   /* the peer, as the api's rate limits see it */
-	uint8_t reading;            /* read_ev is added */
-	uint8_t writing;            /* write_ev is added */
 	uint8_t readable;           /* the socket may have bytes we have not read */
 	uint8_t close_after;        /* close once the answers are sent */
 	uint8_t handled;            /* requests answered in this turn (budget) */

@@ -27,10 +27,11 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <jansson.h>
-#include <llhttp.h>
 
+#include "protocol/answer.h"
 #include "protocol/buf.h"
 #include "protocol/response.h"
+#include "server/io.h"
 #include "server/push.h"
 #include "server/server.h"
 #include "server/tls.h"
@@ -74,16 +75,12 @@ struct push {
 	enum push_state state;
 	int fd;
 	struct transport *t;
-	struct event read_ev, write_ev, timer, kick;
-	uint8_t reading, writing;
+	struct io_events io;
+	struct event timer, kick;
 	struct buf out;
 	size_t out_sent;
-	llhttp_t parser;
+	struct answer answer;
 	struct buf body;
-	char field[16];
-	size_t field_len;
-	int in_retry_after, complete, too_large;
-	unsigned retry_after;
 	char last_error[160];
 	struct push_stats stats;
 };
@@ -169,27 +166,9 @@ static void push_clear_batch(struct push *p)
 
 /* --- the connection ----------------------------------------------------- */
 
-static void push_arm(struct push *p, int want_read, int want_write)
-{
-	if (want_read != p->reading) {
-		if (want_read)
-			event_add(&p->read_ev, NULL);
-		else
-			event_del(&p->read_ev);
-		p->reading = (uint8_t)want_read;
-	}
-	if (want_write != p->writing) {
-		if (want_write)
-			event_add(&p->write_ev, NULL);
-		else
-			event_del(&p->write_ev);
-		p->writing = (uint8_t)want_write;
-	}
-}
-
 static void push_disconnect(struct push *p)
 {
-	push_arm(p, 0, 0);
+	io_events_arm(&p->io, 0, 0);
 	if (p->t != NULL) {
 		p->t->ops->free(p->t);
 		p->t = NULL;
@@ -231,7 +210,7 @@ static void push_retry(struct push *p, unsigned delay_s)
 	log_at(&s->log, LOG_DEBUG, "push gateway: %s; trying %zu pushes again in %u s",
 	    p->last_error, p->batch_count, delay_s);
 	p->state = PUSH_BACKOFF;
-	push_arm(p, p->t != NULL, 0);
+	io_events_arm(&p->io, p->t != NULL, 0);
 	push_set_timer(p, delay_s);
 }
 
@@ -260,10 +239,9 @@ static int push_connect(struct push *p)
 		p->fd = -1;
 		return -1;
 	}
-	event_assign(&p->read_ev, p->server->base, p->fd, EV_READ | EV_PERSIST, push_on_read, p);
-	event_assign(&p->write_ev, p->server->base, p->fd, EV_WRITE | EV_PERSIST, push_on_write, p);
+	io_events_assign(&p->io, p->server->base, p->fd, push_on_read, push_on_write, p);
 	p->state = PUSH_CONNECTING;
-	push_arm(p, 0, 1);
+	io_events_arm(&p->io, 0, 1);
 	push_set_timer(p, PUSH_TIMEOUT_S);
 	return 0;
 }
@@ -306,91 +284,6 @@ static void push_render(struct push *p)
 	buf_append_lit(&p->out, "\r\n\r\n");
 	buf_append(&p->out, body.data, body.len);
 	buf_free(&body);
-}
-
-static struct push *push_of(llhttp_t *ll)
-{
-	return ll->data;
-}
-
-static int push_on_header_field(llhttp_t *ll, const char *at, size_t len)
-{
-	struct push *p = push_of(ll);
-
-	if (p->field_len + len < sizeof(p->field)) {
-		memcpy(p->field + p->field_len, at, len);
-		p->field_len += len;
-	} else {
-		p->field_len = sizeof(p->field);
-	}
-	return 0;
-}
-
-static int push_on_header_field_complete(llhttp_t *ll)
-{
-	struct push *p = push_of(ll);
-
-	p->in_retry_after = p->field_len == 11 && strncasecmp(p->field, "retry-after", 11) == 0;
-	p->field_len = 0;
-	return 0;
-}
-
-static int push_on_header_value(llhttp_t *ll, const char *at, size_t len)
-{
-	struct push *p = push_of(ll);
-
-	/* Delta-seconds only; an HTTP date counts as "no advice". */
-	for (size_t i = 0; p->in_retry_after && i < len; i++) {
-		if (at[i] < '0' || at[i] > '9') {
-			p->in_retry_after = 0;
-			p->retry_after = 0;
-			break;
-		}
-		if (p->retry_after < PUSH_RETRY_AFTER_MAX)
-			p->retry_after = p->retry_after * 10 + (unsigned)(at[i] - '0');
-	}
-	return 0;
-}
-
-static int push_on_body(llhttp_t *ll, const char *at, size_t len)
-{
-	struct push *p = push_of(ll);
-
-	if (p->body.len + len > PUSH_RESPONSE_MAX) {
-		p->too_large = 1;
-		return -1;
-	}
-	buf_append(&p->body, at, len);
-	return p->body.failed ? -1 : 0;
-}
-
-static int push_on_message_complete(llhttp_t *ll)
-{
-	struct push *p = push_of(ll);
-
-	if (llhttp_get_status_code(ll) / 100 == 1)
-		return 0;
-	p->complete = 1;
-	return HPE_PAUSED;
-}
-
-static const llhttp_settings_t push_settings = {
-	.on_header_field = push_on_header_field,
-	.on_header_field_complete = push_on_header_field_complete,
-	.on_header_value = push_on_header_value,
-	.on_body = push_on_body,
-	.on_message_complete = push_on_message_complete,
-};
-
-static void push_start_answer(struct push *p)
-{
-	llhttp_init(&p->parser, HTTP_RESPONSE, &push_settings);
-	p->parser.data = p;
-	p->body.len = 0;
-	p->body.failed = 0;
-	p->field_len = 0;
-	p->in_retry_after = p->complete = p->too_large = 0;
-	p->retry_after = 0;
 }
 
 /* gorush's provider errors that mean "this token will never work again". */
@@ -452,8 +345,8 @@ static void push_accepted(struct push *p)
 static void push_answered(struct push *p)
 {
 	struct server *s = p->server;
-	int status = llhttp_get_status_code(&p->parser);
-	int keep = llhttp_should_keep_alive(&p->parser);
+	int status = p->answer.status;
+	int keep = p->answer.keep_alive;
 
 	evtimer_del(&p->timer);
 	if (!keep)
@@ -463,7 +356,8 @@ static void push_answered(struct push *p)
 		push_accepted(p);
 	} else if (status == 429 || status / 100 == 5) {
 		snprintf(p->last_error, sizeof(p->last_error), "the gateway answered %d", status);
-		push_retry(p, p->retry_after);
+		push_retry(p, p->answer.retry_after < PUSH_RETRY_AFTER_MAX ?
+		    p->answer.retry_after : PUSH_RETRY_AFTER_MAX);
 	} else {
 		log_at(&s->log, LOG_WARN, "push gateway: refused %zu pushes with status %d",
 		    p->batch_count, status);
@@ -500,7 +394,7 @@ static int push_step(struct push *p)
 	case PUSH_HANDSHAKE:
 		r = p->t->ops->handshake(p->t);
 		if (r == TRANSPORT_WANT_READ || r == TRANSPORT_WANT_WRITE) {
-			push_arm(p, r == TRANSPORT_WANT_READ, r == TRANSPORT_WANT_WRITE);
+			io_events_arm(&p->io, r == TRANSPORT_WANT_READ, r == TRANSPORT_WANT_WRITE);
 			return 1;
 		}
 		if (r != 0) {
@@ -519,7 +413,7 @@ static int push_step(struct push *p)
 			push_take_batch(p);
 		if (p->batch_count == 0) {
 			/* Idle: watch for the gateway closing the connection. */
-			push_arm(p, 1, 0);
+			io_events_arm(&p->io, 1, 0);
 			return 1;
 		}
 		push_render(p);
@@ -541,30 +435,30 @@ static int push_step(struct push *p)
 				continue;
 			}
 			if (n == TRANSPORT_WANT_WRITE || n == TRANSPORT_WANT_READ) {
-				push_arm(p, n == TRANSPORT_WANT_READ, n == TRANSPORT_WANT_WRITE);
+				io_events_arm(&p->io, n == TRANSPORT_WANT_READ, n == TRANSPORT_WANT_WRITE);
 				return 1;
 			}
 			push_broken(p, "the connection broke while sending");
 			return 1;
 		}
-		push_start_answer(p);
+		answer_init(&p->answer, &p->body, PUSH_RESPONSE_MAX);
 		p->state = PUSH_RECEIVING;
 		return 0;
 	case PUSH_RECEIVING:
 		ops = p->t->ops;
 		n = ops->read(p->t, chunk, sizeof(chunk));
 		if (n == TRANSPORT_WANT_READ || n == TRANSPORT_WANT_WRITE) {
-			push_arm(p, n == TRANSPORT_WANT_READ, n == TRANSPORT_WANT_WRITE);
+			io_events_arm(&p->io, n == TRANSPORT_WANT_READ, n == TRANSPORT_WANT_WRITE);
 			return 1;
 		}
-		if (n <= 0 || (llhttp_execute(&p->parser, chunk, (size_t)n) != HPE_OK &&
-		    !p->complete)) {
-			push_broken(p, p->too_large ? "the answer was too large" :
+		r = n < 0 ? -1 : answer_feed(&p->answer, chunk, (size_t)n);
+		if (r < 0) {
+			push_broken(p, p->answer.too_large ? "the answer was too large" :
 			    n == 0 ? "the gateway closed the connection before answering" :
 			    "the answer was not HTTP");
 			return 1;
 		}
-		if (p->complete)
+		if (r > 0)
 			push_answered(p);
 		return 0;
 	case PUSH_BACKOFF:
@@ -618,7 +512,7 @@ static void push_on_write(evutil_socket_t fd, short what, void *arg)
 		p->state = p->tls ? PUSH_HANDSHAKE : PUSH_READY;
 		if (!p->tls)
 			evtimer_del(&p->timer);
-		push_arm(p, 0, 0);
+		io_events_arm(&p->io, 0, 0);
 	}
 	push_drive(p);
 }
@@ -698,8 +592,7 @@ struct push *push_new(struct server *s, char *err, size_t err_len)
 		snprintf(err, err_len, "cannot set up the push queue: out of memory");
 		goto fail;
 	}
-	event_assign(&p->read_ev, s->base, -1, EV_READ | EV_PERSIST, push_on_read, p);
-	event_assign(&p->write_ev, s->base, -1, EV_WRITE | EV_PERSIST, push_on_write, p);
+	io_events_assign(&p->io, s->base, -1, push_on_read, push_on_write, p);
 	evtimer_assign(&p->timer, s->base, push_on_timer, p);
 	evtimer_assign(&p->kick, s->base, push_on_kick, p);
 	return p;
