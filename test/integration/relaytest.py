@@ -141,12 +141,13 @@ class Relay:
     """
 
     def __init__(self, *args, tls=True, listen=None, dev_cert=True,
-                 start_timeout_s=START_TIMEOUT_S):
+                 start_timeout_s=START_TIMEOUT_S, env=None):
         self.extra_args = [str(a) for a in args]
         self.tls = tls
         self.listen = list(listen) if listen else ["127.0.0.1:0"]
         self.dev_cert = dev_cert and tls
         self.start_timeout_s = start_timeout_s
+        self.env = env              # the relay's environment (None: this one's)
         self.proc = None
         self.tmpdir = None
         self._ctx = None
@@ -181,7 +182,7 @@ class Relay:
             cmd += ["--dev-cert-out", self.cacert]
         cmd += self.extra_args
         self.cmd = cmd
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=self.env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.stdout = Output(self.proc.stdout)
         self.stderr = Output(self.proc.stderr)
