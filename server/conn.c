@@ -96,7 +96,7 @@ static void conn_close(struct conn *c)
 		api_wait_cancel(&c->wait);
 		c->server->waiter_count--;
 	}
-	io_events_arm(&c->io, 0, 0);
+	io_events_stop(&c->io);
 	evtimer_del(&c->timer);
 	c->state = CONN_CLOSED;
 }

@@ -28,3 +28,12 @@ void io_events_arm(struct io_events *io, int want_read, int want_write)
 		io->writing = (uint8_t)want_write;
 	}
 }
+
+void io_events_stop(struct io_events *io)
+{
+	/* Unconditionally: an event activated with event_active() is not
+	 * "added" in our bookkeeping, yet would still run. */
+	event_del(&io->read_ev);
+	event_del(&io->write_ev);
+	io->reading = io->writing = 0;
+}

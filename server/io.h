@@ -21,5 +21,9 @@ void io_events_assign(struct io_events *io, struct event_base *base, int fd,
     event_callback_fn on_read, event_callback_fn on_write, void *arg);
 /* Add or remove the events so that exactly these are armed. */
 void io_events_arm(struct io_events *io, int want_read, int want_write);
+/* Take both events out of libevent, whether added, pending or made active
+ * by hand (event_active), so that neither can fire again: call it before
+ * the memory that holds them is freed. */
+void io_events_stop(struct io_events *io);
 
 #endif

@@ -168,7 +168,7 @@ static void push_clear_batch(struct push *p)
 
 static void push_disconnect(struct push *p)
 {
-	io_events_arm(&p->io, 0, 0);
+	io_events_stop(&p->io);
 	if (p->t != NULL) {
 		p->t->ops->free(p->t);
 		p->t = NULL;
