@@ -66,7 +66,7 @@ UNIT_SRC   := $(wildcard test/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:%.c=$(BUILD)/%)
 # Each fuzz target also builds, with $(CC), into a unit test that replays its
 # seed corpus and every saved crash (test/fuzz/replay.c).
-FUZZ_TARGETS := request body preview snapshot
+FUZZ_TARGETS := request body preview snapshot conn
 FUZZ_REPLAY  := $(FUZZ_TARGETS:%=$(BUILD)/test/unit/fuzz_%)
 
 ifdef SANITIZE
@@ -126,7 +126,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN ?= 8192
 FUZZ_BUILD   := build/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_LIB_SRC := $(wildcard storage/*.c protocol/*.c)
+FUZZ_LIB_SRC := $(wildcard storage/*.c protocol/*.c) $(filter-out server/main.c,$(wildcard server/*.c))
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) \
                 $(patsubst $(LLHTTP_DIR)/%.c,$(FUZZ_BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
 FUZZ_BIN     := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)

@@ -934,15 +934,27 @@ static const struct api_stream_error {
 	    "The request is too large" },
 	{ 431, "headers_too_large", "the request line and headers exceed 8 KiB",
 	    "The request headers are too large" },
+	{ 503, "busy", "the relay is sending as much as it may; try again shortly",
+	    "The relay is busy" },
 	{ 400, "bad_request", "the request is not valid HTTP/1.1", "The request is malformed" },
 };
+
+static const struct api_stream_error *api_stream_error(int status)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(api_stream_errors) / sizeof(api_stream_errors[0]) - 1; i++) {
+		if (api_stream_errors[i].status == status)
+			break;
+	}
+	return &api_stream_errors[i];
+}
 
 void api_error(struct api *api, int64_t now, const struct http_request *req,
     const struct http_input *in, int status, struct buf *out)
 {
 	struct api_call call;
 	const struct api_stream_error *e;
-	size_t i;
 	struct http_span id;
 	int preview;
 
@@ -950,11 +962,9 @@ void api_error(struct api *api, int64_t now, const struct http_request *req,
 	call.resp.close = 1;
 	preview = (req->method == HTTP_GET || req->method == HTTP_HEAD) &&
 	    req->target.len > 0 && api_route(in, req, &id) == API_ROUTE_MAILBOX;
-	for (i = 0; i < sizeof(api_stream_errors) / sizeof(api_stream_errors[0]) - 1; i++) {
-		if (api_stream_errors[i].status == status)
-			break;
-	}
-	e = &api_stream_errors[i];
+	e = api_stream_error(status);
+	if (e->status == 503)
+		call.resp.retry_after = 1;
 	if (preview)
 		api_fail_html(&call, e->status, e->title);
 	else
@@ -987,6 +997,13 @@ static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb)
 	if (mb == NULL) {
 		r.status = 404;
 		response_error_body(body, "not_found", "the mailbox was deleted or has expired");
+	} else if (w->room != NULL && !w->room(w)) {
+		const struct api_stream_error *e = api_stream_error(503);
+
+		r.status = 503;
+		r.close = 1;
+		r.retry_after = 1;
+		response_error_body(body, e->code, e->message);
 	} else if (!api_may_read(mb, w->claim)) {
 		/* The claim gave the mailbox up while it waited. */
 		r.status = 401;
@@ -1001,6 +1018,9 @@ static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb)
 		r.close = 1;
 		body->len = 0;
 	}
+	/* What the answer says, the connection does. */
+	if (r.close)
+		w->keep_alive = 0;
 	response_write(w->out, &r, body->data, body->len);
 	w->ready(w);
 }

@@ -54,6 +54,9 @@ struct api_wait {
 	struct api *api;
 	struct buf *out;                    /* where the answer goes */
 	void (*ready)(struct api_wait *w);  /* the answer is in *out */
+	/* Non-zero when a whole answer may be written; otherwise the woken
+	 * request gets a short 503 (the relay holds too much unsent). */
+	int (*room)(struct api_wait *w);
 	uint64_t etag;                      /* the version the client holds */
 	unsigned wait_s;                    /* as applied (capped by --max-wait) */
 	uint8_t claim[MAILBOX_CLAIM_LEN];
@@ -81,7 +84,8 @@ enum api_result api_handle(struct api *api, int64_t now, const struct api_client
     const struct http_request *req,
     const struct http_input *in, struct buf *out, struct api_wait *wait, int *close);
 
-/* Answer a request the parser or a timer gave up on (400, 408, 413, 431).
+/* Answer a request the parser or a timer gave up on (400, 408, 413, 431),
+ * or that the server has no room to answer now (503, Retry-After: 1).
  * The connection always closes after it. req may be partly filled. */
 void api_error(struct api *api, int64_t now, const struct http_request *req,
     const struct http_input *in, int status, struct buf *out);

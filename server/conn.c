@@ -35,6 +35,10 @@
 /* Requests answered per event, so one pipelining client cannot starve the
  * others. */
 #define CONN_REQUESTS_PER_TURN 16
+/* No further request is parsed while this much output waits for the client:
+ * one that pipelines reads and never takes its answers holds one answer's
+ * worth of memory, not sixteen. */
+#define CONN_OUT_MAX (64 * 1024)
 
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -199,15 +203,44 @@ static void conn_fail_request(struct conn *c, int status)
 	c->state = CONN_WRITE;
 }
 
-static void conn_wait_ready(struct api_wait *w)
+/* Output waiting for this connection's client. */
+static size_t conn_out_pending(const struct conn *c)
+{
+	return c->out.len - c->out_sent;
+}
+
+/* Keep the server's sum of pending output up to date; called whenever the
+ * driver lets go of the connection, and when it is freed. */
+static void conn_count_output(struct conn *c, size_t pending)
+{
+	c->server->out_pending += pending - c->out_counted;
+	c->out_counted = pending;
+}
+
+/* The answer to a long-poll may be written: the relay is not already
+ * holding as much unsent output as it may. */
+static int conn_wait_room(struct api_wait *w)
 {
 	struct conn *c = container_of(w, struct conn, wait);
 
+	return !server_output_full(c->server);
+}
+
+/* The parked request's answer is in the output buffer. */
+static void conn_wake(struct conn *c)
+{
 	conn_leave_parked(c);
 	conn_set_timer(c, CONN_TIMER_NONE);
+	/* Counted now: the next waiter woken by the same update must see it. */
+	conn_count_output(c, conn_out_pending(c));
 	/* Answer from this connection's own callback, not from inside the
 	 * request that woke it. */
 	event_active(&c->io.write_ev, EV_WRITE, 0);
+}
+
+static void conn_wait_ready(struct api_wait *w)
+{
+	conn_wake(container_of(w, struct conn, wait));
 }
 
 /* Debug logs name the method and the status, never the path: it holds the
@@ -231,15 +264,22 @@ static void conn_answer(struct conn *c)
 	struct server *s = c->server;
 	uint8_t method = c->parser.req.method;
 	size_t response_at = c->out.len;
-	enum api_result result;
+	enum api_result result = API_DONE;
 	int close = 0;
 
 	c->handled++;
 	c->requests++;
 	c->client.now_ms = server_now_ms(s);
-	/* No room for another long-poll: the api answers 503 instead. */
-	result = api_handle(s->api, server_now(s), &c->client, &c->parser.req, &c->in, &c->out,
-	    s->waiter_count < s->config->max_waiters ? &c->wait : NULL, &close);
+	if (server_output_full(s)) {
+		/* Clients that do not read their answers hold the whole
+		 * budget: turn this one away until they are gone. */
+		api_error(s->api, server_now(s), &c->parser.req, &c->in, 503, &c->out);
+		close = 1;
+	} else {
+		/* No room for another long-poll: the api answers 503. */
+		result = api_handle(s->api, server_now(s), &c->client, &c->parser.req, &c->in,
+		    &c->out, s->waiter_count < s->config->max_waiters ? &c->wait : NULL, &close);
+	}
 	http_next(&c->parser, &c->in);
 	if (s->log.level >= LOG_DEBUG)
 		conn_log_answer(c, method, response_at, result);
@@ -252,7 +292,8 @@ static void conn_answer(struct conn *c)
 		return;
 	}
 	conn_set_request_timer(c);
-	if (c->close_after || c->handled >= CONN_REQUESTS_PER_TURN)
+	if (c->close_after || c->handled >= CONN_REQUESTS_PER_TURN ||
+	    conn_out_pending(c) >= CONN_OUT_MAX)
 		c->state = CONN_WRITE;
 }
 
@@ -453,6 +494,7 @@ static void conn_drive(struct conn *c)
 		case CONN_CLOSED: stop = 1; break;
 		}
 	}
+	conn_count_output(c, c->state == CONN_CLOSED ? 0 : conn_out_pending(c));
 }
 
 static void conn_timeout(struct conn *c)
@@ -541,6 +583,7 @@ struct conn *conn_new(struct server *s, int fd, struct transport *t,
 	buf_init(&c->out);
 	c->wait.out = &c->out;
 	c->wait.ready = conn_wait_ready;
+	c->wait.room = conn_wait_room;
 	conn_set_timer(c, CONN_TIMER_HANDSHAKE);
 	io_events_arm(&c->io, 1, 0);
 	return c;
@@ -559,10 +602,8 @@ int conn_stop(struct conn *c)
 		break;
 	case CONN_PARKED:
 		api_wait_timeout(&c->wait, 1);
-		conn_leave_parked(c);
 		c->close_after = 1;
-		conn_set_timer(c, CONN_TIMER_NONE);
-		event_active(&c->io.write_ev, EV_WRITE, 0);
+		conn_wake(c);
 		return 0;
 	case CONN_WRITE:
 		c->close_after = 1;
@@ -580,6 +621,7 @@ int conn_stop(struct conn *c)
 void conn_free(struct conn *c)
 {
 	conn_close(c);
+	conn_count_output(c, 0);
 	log_at(&c->server->log, LOG_DEBUG, "connection closed after %u requests (%zu open)",
 	    c->requests, c->server->conn_count - 1);
 	if (c->transport != NULL)

@@ -51,6 +51,7 @@ struct conn {
 	size_t in_cap;
 	struct buf out;
 	size_t out_sent;
+	size_t out_counted;         /* of out, what the server's sum holds */
 	struct api_wait wait;
 	struct api_client client;   /* the peer, as the api's rate limits see it */
 	uint8_t readable;           /* the socket may have bytes we have not read */

@@ -28,6 +28,8 @@
 #define SERVER_GRACE_SECONDS 10
 #define SERVER_LINGER_SECONDS 2
 #define SERVER_STARVED_PAUSE_SECONDS 1
+#define SERVER_OUTPUT_SHARE 8
+#define SERVER_OUTPUT_MIN (1024 * 1024)
 /* Client addresses tracked for rate limits at most, and dropped per tick. */
 #define SERVER_RATELIMIT_ENTRIES 100000
 #define SERVER_RATELIMIT_EXPIRE_BUDGET 10000
@@ -79,9 +81,7 @@ static void server_client(const struct server *s, const struct sockaddr_storage 
 
 void server_accept(struct server *s, int fd, const struct sockaddr_storage *peer)
 {
-	struct api_client client;
 	struct transport *t;
-	struct conn *c;
 
 	t = s->tls ? tls_transport_new(s->tls, fd) : transport_plain_new(fd);
 	if (t == NULL) {
@@ -89,6 +89,15 @@ void server_accept(struct server *s, int fd, const struct sockaddr_storage *peer
 		close(fd);
 		return;
 	}
+	server_conn_open(s, fd, t, peer);
+}
+
+void server_conn_open(struct server *s, int fd, struct transport *t,
+    const struct sockaddr_storage *peer)
+{
+	struct api_client client;
+	struct conn *c;
+
 	server_client(s, peer, &client);
 	c = conn_new(s, fd, t, &client);
 	log_at(&s->log, LOG_DEBUG, "connection accepted (%zu open)", s->conn_count + 1);
@@ -140,6 +149,11 @@ static void server_on_accept_retry(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	s->accept_starved = 0;
 	server_update_accepting(s);
+}
+
+int server_output_full(const struct server *s)
+{
+	return s->out_pending >= s->out_budget;
 }
 
 void server_conn_gone(struct server *s, struct conn *c)
@@ -282,6 +296,10 @@ int server_init(struct server *s, const struct config *config)
 
 	memset(s, 0, sizeof(*s));
 	s->config = config;
+	/* Unsent answers live outside the store: an eighth of its memory. */
+	s->out_budget = config->max_memory / SERVER_OUTPUT_SHARE;
+	if (s->out_budget < SERVER_OUTPUT_MIN)
+		s->out_budget = SERVER_OUTPUT_MIN;
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->log.level = config->log_level;
 	signal(SIGPIPE, SIG_IGN);

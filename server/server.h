@@ -22,6 +22,7 @@
 #include "server/persist.h"
 
 struct conn;
+struct transport;
 
 struct server {
 	struct event_base *base;
@@ -37,6 +38,8 @@ struct server {
 	struct conn *conns;             /* every open connection */
 	size_t conn_count;
 	size_t waiter_count;            /* connections parked on a long-poll */
+	size_t out_pending;             /* answers not yet taken by their clients */
+	size_t out_budget;              /* ... at most this much (--max-memory / 8) */
 	struct ratelimit *limits;       /* per-address limits, or NULL */
 	struct persist persist;         /* the state file */
 	struct push *push;              /* the push gateway, or NULL */
@@ -68,9 +71,16 @@ int64_t server_now(struct server *s);
 int64_t server_now_ms(struct server *s);
 /* A listener accepted a connection from peer. */
 void server_accept(struct server *s, int fd, const struct sockaddr_storage *peer);
+/* Serve a connection from peer on fd, through transport t (both taken
+ * over). */
+void server_conn_open(struct server *s, int fd, struct transport *t,
+    const struct sockaddr_storage *peer);
 /* accept() on listen_fd ran out of descriptors or memory: turn one waiting
  * client away and pause accepting for a moment. */
 void server_accept_starved(struct server *s, int listen_fd);
+/* The connections' unsent answers take all the memory they may: further
+ * requests are turned away (503) until clients take what they were sent. */
+int server_output_full(const struct server *s);
 /* A connection was freed. */
 void server_conn_gone(struct server *s, struct conn *c);
 
