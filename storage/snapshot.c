@@ -5,8 +5,9 @@
  * runs either in the parent at shutdown or in a forked child that owns a
  * copy-on-write image of the store (server/ decides which). Loading reads
  * the whole file, checks magic, version and checksum before looking at a
- * single mailbox, then checks every length against the spec's limits while
- * it rebuilds the store.
+ * single mailbox, then holds every mailbox and retry record to the rules
+ * the API holds requests to (storage/mailbox.h) while it rebuilds the
+ * store: a checksum proves only that the file is whole, not who wrote it.
  */
 #include <errno.h>
 #include <fcntl.h>
