@@ -29,6 +29,7 @@
 #include "protocol/response.h"
 #include "protocol/wire.h"
 #include "storage/alloc.h"
+#include "storage/mailbox.h"
 
 #define API_ATTESTATION_MAX 4096
 #define API_STORE_FULL_RETRY_AFTER 30
@@ -856,7 +857,7 @@ static void api_call_init(struct api_call *call, struct api *api, int64_t now,
 	/* A header is recorded only once its value is complete, so even a
 	 * request the parser gave up on can have its ID echoed. */
 	if (req->header_count[HTTP_H_REQUEST_ID] == 1 &&
-	    wire_check_request_id(rid, req->header[HTTP_H_REQUEST_ID].len) == 0) {
+	    mailbox_check_request_id(rid, req->header[HTTP_H_REQUEST_ID].len) == 0) {
 		call->resp.request_id = rid;
 		call->resp.request_id_len = req->header[HTTP_H_REQUEST_ID].len;
 	}

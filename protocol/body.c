@@ -7,9 +7,7 @@
 
 #include "protocol/body.h"
 #include "protocol/wire.h"
-
-/* Decoded AEAD data holds at least a 96-bit IV and a 128-bit tag. */
-#define BODY_AEAD_MIN_BYTES 28
+#include "storage/mailbox.h"
 
 static int body_fail(struct body_error *err, const char *code, const char *fmt,
     const char *member)
@@ -52,14 +50,15 @@ static json_t *body_load(const char *text, size_t len, struct body_error *err)
 	return root;
 }
 
-/* A string member: present (unless optional), a string, with a length in code
- * points inside [min, max]. 1 when present and valid, 0 when absent and
- * optional, -1 on error. */
+/* A string member: present (unless optional), a string, and keeping rule
+ * (storage/mailbox.h: the same rule a state file is held to), if one is
+ * given; rule_message says what the rule asks. 1 when present and valid, 0
+ * when absent and optional, -1 on error. */
 static int body_string(json_t *obj, const char *key, const char *path, int optional,
-    size_t min, size_t max, struct store_bytes *out, struct body_error *err)
+    mailbox_check_fn rule, const char *rule_message, struct store_bytes *out,
+    struct body_error *err)
 {
 	json_t *v = json_object_get(obj, key);
-	size_t len, points;
 
 	if (v == NULL) {
 		if (optional)
@@ -69,18 +68,9 @@ static int body_string(json_t *obj, const char *key, const char *path, int optio
 	if (!json_is_string(v))
 		return body_fail(err, "invalid_field", "%s must be a string", path);
 	out->ptr = json_string_value(v);
-	len = json_string_length(v);
-	out->len = len;
-	/* Without an upper bound only emptiness matters, and bytes tell that:
-	 * no need to count the code points of a long payload. */
-	if (max == SIZE_MAX) {
-		if (len < min)
-			return body_fail(err, "invalid_field", "%s has a length out of range", path);
-		return 1;
-	}
-	points = wire_utf8_length(out->ptr, len);
-	if (points < min || points > max)
-		return body_fail(err, "invalid_field", "%s has a length out of range", path);
+	out->len = json_string_length(v);
+	if (rule != NULL && rule(out->ptr, out->len) != 0)
+		return body_fail(err, "invalid_field", rule_message, path);
 	return 1;
 }
 
@@ -101,25 +91,23 @@ static int body_object(json_t *obj, const char *key, int optional, json_t **out,
 	return 1;
 }
 
+#define BODY_LENGTH "%s has a length out of range"
+
 static int body_payload(json_t *root, struct body_payload *out, struct body_error *err)
 {
 	json_t *payload;
 
 	if (body_object(root, "payload", 0, &payload, err) < 0)
 		return -1;
-	if (body_string(payload, "type", "payload.type", 0, 1, 64, &out->type, err) < 0)
+	if (body_string(payload, "type", "payload.type", 0, mailbox_check_payload_type,
+	    "%s must be 1 to 64 of A-Z a-z 0-9 _ . -", &out->type, err) < 0)
 		return -1;
-	if (wire_check_payload_type(out->type.ptr, out->type.len) != 0)
-		return body_fail(err, "invalid_field", "%s may hold only A-Z a-z 0-9 _ . -",
-		    "payload.type");
-	if (body_string(payload, "data", "payload.data", 0, 1, SIZE_MAX, &out->data, err) < 0)
+	if (body_string(payload, "data", "payload.data", 0, NULL, NULL, &out->data, err) < 0)
 		return -1;
 	if (wire_check_base64(out->data.ptr, out->data.len, &out->decoded_len) != 0)
 		return body_fail(err, "invalid_field", "%s must be padded standard base64",
 		    "payload.data");
-	if ((strcmp(out->type.ptr, "AEAD_AES_128_GCM") == 0 ||
-	    strcmp(out->type.ptr, "AEAD_AES_256_GCM") == 0) &&
-	    out->decoded_len < BODY_AEAD_MIN_BYTES)
+	if (mailbox_check_payload_size(out->type.ptr, out->type.len, out->decoded_len) != 0)
 		return body_fail(err, "invalid_field",
 		    "%s is too short for an IV and a tag", "payload.data");
 	return 0;
@@ -134,9 +122,10 @@ static int body_token(json_t *root, struct body_token *out, struct body_error *e
 	out->type.len = out->data.len = 0;
 	if (r <= 0)
 		return r;
-	if (body_string(token, "type", "notificationToken.type", 0, 1, 128, &out->type, err) < 0 ||
-	    body_string(token, "tokenData", "notificationToken.tokenData", 0, 1, 4096,
-	    &out->data, err) < 0)
+	if (body_string(token, "type", "notificationToken.type", 0, mailbox_check_token_type,
+	    BODY_LENGTH, &out->type, err) < 0 ||
+	    body_string(token, "tokenData", "notificationToken.tokenData", 0,
+	    mailbox_check_token_data, BODY_LENGTH, &out->data, err) < 0)
 		return -1;
 	return 0;
 }
@@ -147,16 +136,14 @@ static int body_display(json_t *root, struct body_create *out, struct body_error
 
 	if (body_object(root, "displayInformation", 0, &display, err) < 0)
 		return -1;
-	if (body_string(display, "title", "displayInformation.title", 0, 1, 256,
-	    &out->title, err) < 0 ||
-	    body_string(display, "description", "displayInformation.description", 0, 0, 1024,
-	    &out->description, err) < 0 ||
-	    body_string(display, "imageURL", "displayInformation.imageURL", 0, 1, 2048,
+	if (body_string(display, "title", "displayInformation.title", 0, mailbox_check_title,
+	    BODY_LENGTH, &out->title, err) < 0 ||
+	    body_string(display, "description", "displayInformation.description", 0,
+	    mailbox_check_description, BODY_LENGTH, &out->description, err) < 0 ||
+	    body_string(display, "imageURL", "displayInformation.imageURL", 0,
+	    mailbox_check_image_url, "%s must be an https:// URL of at most 2048 characters",
 	    &out->image_url, err) < 0)
 		return -1;
-	if (out->image_url.len < 8 || memcmp(out->image_url.ptr, "https://", 8) != 0)
-		return body_fail(err, "invalid_field", "%s must be an https:// URL",
-		    "displayInformation.imageURL");
 	return 0;
 }
 
@@ -171,14 +158,14 @@ static int body_configuration(json_t *root, struct body_create *out, struct body
 	r = body_object(root, "mailboxConfiguration", 1, &config, err);
 	if (r <= 0)
 		return r;
-	r = body_string(config, "accessRights", "mailboxConfiguration.accessRights", 1, 1, 3,
-	    &rights, err);
+	r = body_string(config, "accessRights", "mailboxConfiguration.accessRights", 1, NULL,
+	    NULL, &rights, err);
 	if (r < 0)
 		return -1;
 	if (r > 0 && wire_parse_rights(rights.ptr, rights.len, &out->rights) != 0)
 		return body_fail(err, "invalid_field", "%s must combine R, W and D, each once",
 		    "mailboxConfiguration.accessRights");
-	if (body_string(config, "expiration", "mailboxConfiguration.expiration", 0, 0, SIZE_MAX,
+	if (body_string(config, "expiration", "mailboxConfiguration.expiration", 0, NULL, NULL,
 	    &expiration, err) < 0)
 		return -1;
 	if (wire_parse_time(expiration.ptr, expiration.len, &out->expires_at) != 0)

@@ -282,37 +282,3 @@ int wire_parse_rights(const char *s, size_t len, uint8_t *out)
 	*out = rights;
 	return 0;
 }
-
-int wire_check_payload_type(const char *s, size_t len)
-{
-	if (len < 1 || len > 64)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-			return -1;
-	}
-	return 0;
-}
-
-int wire_check_request_id(const char *s, size_t len)
-{
-	if (len < 1 || len > 128)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < 0x21 || s[i] > 0x7e)
-			return -1;
-	}
-	return 0;
-}
-
-size_t wire_utf8_length(const char *s, size_t len)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++)
-		n += ((unsigned char)s[i] & 0xc0) != 0x80;
-	return n;
-}

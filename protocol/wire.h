@@ -1,7 +1,8 @@
 /*
  * wire.h — the textual forms values take on the wire, parsed strictly and
- * formatted canonically: UUIDs, base64, RFC 3339 instants, access rights,
- * payload types and request identifiers (spec sections 3, 4 and 10).
+ * formatted canonically: UUIDs, base64, RFC 3339 instants and access rights
+ * (spec sections 3, 4 and 10). The rules on the values themselves (lengths,
+ * payload types, request identifiers) are storage/mailbox.h's.
  *
  * Every check here is a pure function of its input, so the unit tests can
  * cover each rule without a server.
@@ -48,13 +49,5 @@ void wire_format_time(int64_t t, char out[WIRE_TIME_LEN + 1]);
 /* Non-empty, only R, W and D, each at most once. 0 and the bits of
  * enum mailbox_right, or -1. */
 int wire_parse_rights(const char *s, size_t len, uint8_t *out);
-
-/* A payload type: 1 to 64 characters of [A-Za-z0-9_.-]. */
-int wire_check_payload_type(const char *s, size_t len);
-/* A Mailbox-Request-ID: 1 to 128 visible ASCII characters. */
-int wire_check_request_id(const char *s, size_t len);
-
-/* Unicode code points in valid UTF-8. */
-size_t wire_utf8_length(const char *s, size_t len);
 
 #endif

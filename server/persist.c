@@ -27,9 +27,13 @@ static void persist_reap(struct persist *p)
 		if (pid != p->child)
 			continue;
 		p->child = 0;
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			log_at(&p->server->log, LOG_ERROR, "snapshot to %s failed (see above); "
-			    "the previous one is still in place", p->path);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			continue;
+		/* A child that failed removed its file; one that crashed did not. */
+		if (!WIFEXITED(status))
+			unlink(p->child_temp);
+		log_at(&p->server->log, LOG_ERROR, "snapshot to %s failed (see above); "
+		    "the previous one is still in place", p->path);
 	}
 }
 
@@ -44,32 +48,44 @@ static void persist_on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct persist *p = arg;
 	struct server *s = p->server;
+	struct snapshot_temp temp;
+	char err[512];
 	pid_t pid;
 
 	(void)fd;
 	(void)what;
 	if (p->child != 0)
 		return;
+	/* Made here rather than in the child, so that the name is known if the
+	 * child has to be killed or dies. */
+	if (snapshot_temp_open(p->path, &temp, err, sizeof(err)) != 0) {
+		log_at(&s->log, LOG_ERROR, "%s", err);
+		return;
+	}
 	pid = fork();
 	if (pid < 0) {
 		log_at(&s->log, LOG_ERROR, "cannot fork to write a snapshot: %s", strerror(errno));
+		close(temp.fd);
+		unlink(temp.path);
 		return;
 	}
 	if (pid == 0) {
-		char err[512];
-		int ok = snapshot_write(s->store, p->path, server_now(s), err, sizeof(err)) == 0;
+		int ok = snapshot_write_temp(s->store, &temp, p->path, server_now(s), err,
+		    sizeof(err)) == 0;
 
 		if (!ok)
 			log_at(&s->log, LOG_ERROR, "%s", err);
 		_exit(ok ? 0 : 1);
 	}
+	close(temp.fd);
+	memcpy(p->child_temp, temp.path, sizeof(p->child_temp));
 	p->child = pid;
 }
 
 int persist_init(struct persist *p, struct server *s)
 {
 	const struct config *cfg = s->config;
-	size_t loaded;
+	struct snapshot_loaded loaded;
 	char err[600];
 
 	memset(p, 0, sizeof(*p));
@@ -77,12 +93,15 @@ int persist_init(struct persist *p, struct server *s)
 	p->path = cfg->state_file;
 	if (p->path == NULL)
 		return 0;
-	if (snapshot_load(s->store, p->path, server_now(s), &loaded, err, sizeof(err)) != 0) {
+	if (snapshot_load(s->store, p->path, server_now(s), cfg->max_ttl, &loaded, err,
+	    sizeof(err)) != 0) {
 		fprintf(stderr, "relay: %s; refusing to start (move it away to start empty)\n", err);
 		return -1;
 	}
-	if (loaded > 0)
-		log_at(&s->log, LOG_INFO, "restored %zu mailboxes from %s", loaded, p->path);
+	if (loaded.mailboxes > 0)
+		log_at(&s->log, LOG_INFO, "restored %zu mailboxes from %s "
+		    "(%zu expirations shortened to --max-ttl)", loaded.mailboxes, p->path,
+		    loaded.shortened);
 	if (cfg->snapshot_interval > 0) {
 		struct timeval every = { (time_t)cfg->snapshot_interval, 0 };
 
@@ -107,12 +126,9 @@ int persist_final(struct persist *p)
 		return 0;
 	/* A snapshot still being written is older than the one about to be. */
 	if (p->child != 0) {
-		char tmp[4200];
-
 		kill(p->child, SIGKILL);
 		waitpid(p->child, NULL, 0);
-		snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", p->path, (long)p->child);
-		unlink(tmp);
+		unlink(p->child_temp);
 		p->child = 0;
 	}
 	if (snapshot_write(s->store, p->path, server_now(s), err, sizeof(err)) != 0) {

@@ -5,17 +5,20 @@
  * runs either in the parent at shutdown or in a forked child that owns a
  * copy-on-write image of the store (server/ decides which). Loading reads
  * the whole file, checks magic, version and checksum before looking at a
- * single mailbox, then checks every length against the spec's limits while
- * it rebuilds the store.
+ * single mailbox, then holds every mailbox and retry record to the rules
+ * the API holds requests to (storage/mailbox.h) while it rebuilds the
+ * store: a checksum proves only that the file is whole, not who wrote it.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "storage/mailbox.h"
 #include "storage/snapshot.h"
 
 #define SNAPSHOT_MAGIC "RELAYSNP"
@@ -59,7 +62,7 @@ struct snapshot_writer {
 	struct snapshot_crc crc;
 	int64_t now;
 	uint64_t count;
-	int failed;
+	int failed;                 /* errno of the first failed write, or 0 */
 };
 
 static void snapshot_put(struct snapshot_writer *w, const void *bytes, size_t len)
@@ -68,7 +71,7 @@ static void snapshot_put(struct snapshot_writer *w, const void *bytes, size_t le
 		return;
 	snapshot_crc_add(&w->crc, bytes, len);
 	if (fwrite(bytes, 1, len, w->f) != len)
-		w->failed = 1;
+		w->failed = errno ? errno : EIO;
 }
 
 static void snapshot_put_uint(struct snapshot_writer *w, uint64_t v, int bytes)
@@ -163,22 +166,72 @@ static void snapshot_sync_dir(const char *path)
 	}
 }
 
-int snapshot_write(struct store *store, const char *path, int64_t now,
-    char *err, size_t err_len)
+/* Tries at a fresh name before giving up: a clash of 64 random bits means
+ * someone is filling the directory with guesses, not bad luck. */
+#define SNAPSHOT_TEMP_ATTEMPTS 8
+
+int snapshot_temp_open(const char *path, struct snapshot_temp *temp, char *err,
+    size_t err_len)
+{
+	temp->fd = -1;
+	for (int attempt = 0; attempt < SNAPSHOT_TEMP_ATTEMPTS; attempt++) {
+		uint8_t random[8];
+		ssize_t got;
+		int n;
+
+		/* From the kernel, not the relay's generator: this runs in a
+		 * forked child too, whose generator state is the parent's. */
+		do {
+			got = getrandom(random, sizeof(random), 0);
+		} while (got < 0 && errno == EINTR);
+		if (got != (ssize_t)sizeof(random)) {
+			snprintf(err, err_len, "cannot write %s: no random name for its temporary file: %s",
+			    path, got < 0 ? strerror(errno) : "short read");
+			return -1;
+		}
+		n = snprintf(temp->path, sizeof(temp->path),
+		    "%s.tmp.%02x%02x%02x%02x%02x%02x%02x%02x", path, random[0], random[1],
+		    random[2], random[3], random[4], random[5], random[6], random[7]);
+		if (n < 0 || (size_t)n >= sizeof(temp->path)) {
+			snprintf(err, err_len, "cannot write %s: %s", path, strerror(ENAMETOOLONG));
+			return -1;
+		}
+		/* O_EXCL refuses any name that exists, a link included; O_NOFOLLOW
+		 * says so once more. The mode is set again in case of a umask
+		 * that takes away the owner's bits. */
+		temp->fd = open(temp->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
+		if (temp->fd < 0 && errno == EEXIST)
+			continue;
+		if (temp->fd < 0)
+			break;
+		if (fchmod(temp->fd, 0600) != 0) {
+			int saved = errno;
+
+			close(temp->fd);
+			unlink(temp->path);
+			temp->fd = -1;
+			errno = saved;
+			break;
+		}
+		return 0;
+	}
+	snprintf(err, err_len, "cannot write %s: %s", path,
+	    errno == EEXIST ? "every temporary name tried was taken" : strerror(errno));
+	return -1;
+}
+
+int snapshot_write_temp(struct store *store, struct snapshot_temp *temp, const char *path,
+    int64_t now, char *err, size_t err_len)
 {
 	struct snapshot_writer *w;
-	char tmp[4200];
+	int fd = temp->fd, saved;
 	uint64_t count;
-	int fd, saved;
 
+	temp->fd = -1;
 	w = calloc(1, sizeof(*w));
-	if (w == NULL) {
-		snprintf(err, err_len, "cannot write %s: out of memory", path);
-		return -1;
-	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || (w->f = fdopen(fd, "wb")) == NULL)
+	errno = ENOMEM;
+	if (w == NULL || (w->f = fdopen(fd, "wb")) == NULL)
 		goto fail;
 	snapshot_crc_init(&w->crc);
 	w->now = now;
@@ -194,6 +247,7 @@ int snapshot_write(struct store *store, const char *path, int64_t now,
 	snapshot_put_uint(w, count, 8);
 	store_iterate(store, snapshot_put_mailbox, w);
 	snapshot_put_uint(w, w->crc.value, 8);
+	errno = w->failed;
 	if (w->failed || fflush(w->f) != 0 || fsync(fd) != 0)
 		goto fail;
 	fd = -1;
@@ -202,7 +256,7 @@ int snapshot_write(struct store *store, const char *path, int64_t now,
 		goto fail;
 	}
 	w->f = NULL;
-	if (rename(tmp, path) != 0)
+	if (rename(temp->path, path) != 0)
 		goto fail;
 	snapshot_sync_dir(path);
 	free(w);
@@ -210,13 +264,23 @@ int snapshot_write(struct store *store, const char *path, int64_t now,
 fail:
 	saved = errno;
 	snprintf(err, err_len, "cannot write %s: %s", path, strerror(saved ? saved : EIO));
-	if (w->f != NULL)
+	if (w != NULL && w->f != NULL)
 		fclose(w->f);
 	else if (fd >= 0)
 		close(fd);
-	unlink(tmp);
+	unlink(temp->path);
 	free(w);
 	return -1;
+}
+
+int snapshot_write(struct store *store, const char *path, int64_t now,
+    char *err, size_t err_len)
+{
+	struct snapshot_temp temp;
+
+	if (snapshot_temp_open(path, &temp, err, err_len) != 0)
+		return -1;
+	return snapshot_write_temp(store, &temp, path, now, err, err_len);
 }
 
 /* --- loading ------------------------------------------------------------ */
@@ -252,41 +316,20 @@ static const uint8_t *snapshot_get_bytes(struct snapshot_reader *r, size_t len)
 	return at;
 }
 
-/* A length-prefixed string no longer than max. */
-static struct store_bytes snapshot_get_string(struct snapshot_reader *r, int len_bytes,
-    size_t min, size_t max)
+/* A length-prefixed string; the rules on its length are the API's, checked
+ * with the rest of its mailbox. */
+static struct store_bytes snapshot_get_string(struct snapshot_reader *r, int len_bytes)
 {
 	struct store_bytes s = { NULL, 0 };
 	uint64_t len = snapshot_get_uint(r, len_bytes);
 
-	if (len < min || len > max) {
-		r->failed = 1;
-		return s;
-	}
-	s.len = (size_t)len;
-	s.ptr = (const char *)snapshot_get_bytes(r, s.len);
-	if (s.ptr == NULL)
-		s.len = 0;
+	s.ptr = (const char *)snapshot_get_bytes(r, (size_t)len);
+	s.len = s.ptr == NULL ? 0 : (size_t)len;
 	return s;
 }
 
-/* Responses copy the payload's type without escaping (it was checked on
- * the way in), so a file may not smuggle in anything else: letters, digits
- * and the given characters only. */
-static int snapshot_all_of(struct store_bytes s, const char *extra)
-{
-	for (size_t i = 0; i < s.len; i++) {
-		char c = s.ptr[i];
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || (c != '\0' && strchr(extra, c) != NULL)))
-			return 0;
-	}
-	return 1;
-}
-
-/* Limits in bytes: the spec's in code points, four bytes each at most. */
-static int snapshot_get_token(struct snapshot_reader *r, struct store_bytes *type,
+/* A notification token, or none (type.ptr NULL). */
+static void snapshot_get_token(struct snapshot_reader *r, struct store_bytes *type,
     struct store_bytes *data)
 {
 	uint64_t present = snapshot_get_uint(r, 1);
@@ -296,99 +339,200 @@ static int snapshot_get_token(struct snapshot_reader *r, struct store_bytes *typ
 	if (present > 1)
 		r->failed = 1;
 	if (present != 1)
-		return 0;
-	*type = snapshot_get_string(r, 2, 1, 4 * 128);
-	*data = snapshot_get_string(r, 2, 1, 4 * 4096);
-	return 1;
+		return;
+	*type = snapshot_get_string(r, 2);
+	*data = snapshot_get_string(r, 2);
 }
 
-/* One mailbox into the store; 0, or -1 with err. */
-static int snapshot_get_mailbox(struct snapshot_reader *r, struct store *store, int64_t now,
-    size_t *loaded, char *err, size_t err_len)
+/* One mailbox as the file holds it, pointing into the file's bytes. */
+struct snapshot_mailbox {
+	const uint8_t *id, *receiver_claim;
+	struct mailbox_spec spec;       /* the Sender's token in token_* */
+	struct store_bytes receiver_token_type, receiver_token_data;
+	uint64_t bound, etag, records;
+};
+
+/* A token, if there is one, as the API takes notificationToken. */
+static const char *snapshot_check_token(struct store_bytes type, struct store_bytes data,
+    const char *type_field, const char *data_field)
 {
-	struct store_bytes receiver_type, receiver_data;
-	const uint8_t *id, *sender, *receiver;
-	struct mailbox_spec spec;
-	uint64_t etag, records;
-	enum store_result result;
-	struct mailbox *mb;
-	int bound, has_receiver_token;
+	if (type.ptr == NULL)
+		return NULL;
+	if (mailbox_check_token_type(type.ptr, type.len) != 0)
+		return type_field;
+	if (mailbox_check_token_data(data.ptr, data.len) != 0)
+		return data_field;
+	return NULL;
+}
 
-	memset(&spec, 0, sizeof(spec));
-	id = snapshot_get_bytes(r, MAILBOX_ID_LEN);
-	sender = snapshot_get_bytes(r, MAILBOX_CLAIM_LEN);
-	receiver = snapshot_get_bytes(r, MAILBOX_CLAIM_LEN);
-	spec.rights = (uint8_t)snapshot_get_uint(r, 1);
-	bound = (int)snapshot_get_uint(r, 1);
-	spec.expires_at = (int64_t)snapshot_get_uint(r, 8);
-	etag = snapshot_get_uint(r, 8);
-	spec.payload_type = snapshot_get_string(r, 1, 1, 64);
-	spec.payload_data = snapshot_get_string(r, 4, 1, UINT32_MAX);
-	spec.title = snapshot_get_string(r, 2, 1, 4 * 256);
-	spec.description = snapshot_get_string(r, 2, 0, 4 * 1024);
-	spec.image_url = snapshot_get_string(r, 2, 8, 4 * 2048);
-	snapshot_get_token(r, &spec.token_type, &spec.token_data);
-	has_receiver_token = snapshot_get_token(r, &receiver_type, &receiver_data);
-	records = snapshot_get_uint(r, 1);
-	if (r->failed || spec.rights > 7 || spec.rights == 0 || bound > 1 || etag == 0 ||
-	    (has_receiver_token && !bound) ||
-	    !snapshot_all_of(spec.payload_type, "_.-"))
-		goto damaged;
-	memcpy(spec.sender_claim, sender, MAILBOX_CLAIM_LEN);
-	if (spec.expires_at <= now) {
-		/* Expired while the relay was down: skip it whole. */
-		for (uint64_t i = 0; i < records; i++) {
-			snapshot_get_bytes(r, MAILBOX_CLAIM_LEN + 2);
-			snapshot_get_string(r, 1, 1, STORE_REQUEST_ID_MAX);
-		}
-		if (r->failed)
-			goto damaged;
-		return 0;
-	}
-	result = store_restore(store, &spec, id, etag, &mb);
-	if (result == STORE_EXISTS)
-		goto damaged;
-	if (result != STORE_OK) {
-		snprintf(err, err_len, "it holds more than --max-mailboxes or --max-memory allow");
-		return -1;
-	}
-	if (bound)
-		store_bind_receiver(store, mb, receiver);
-	if (has_receiver_token) {
-		struct mailbox_change change = {
-			.token_type = receiver_type, .token_data = receiver_data,
-			.token_party = MAILBOX_RECEIVER,
-		};
+/* The first part of m that breaks a rule the API holds mailboxes to, by
+ * name, or NULL. Only names: a log must never hold a claim, token or
+ * payload. */
+static const char *snapshot_check_mailbox(const struct snapshot_mailbox *m)
+{
+	const struct mailbox_spec *s = &m->spec;
+	const char *token;
 
-		if (store_update(store, mb, &change) != STORE_OK) {
-			snprintf(err, err_len, "it holds more than --max-memory allows");
-			return -1;
-		}
-	}
-	for (uint64_t i = 0; i < records; i++) {
-		const uint8_t *claim = snapshot_get_bytes(r, MAILBOX_CLAIM_LEN);
-		uint64_t op = snapshot_get_uint(r, 1), res = snapshot_get_uint(r, 1);
-		struct store_bytes rid = snapshot_get_string(r, 1, 1, STORE_REQUEST_ID_MAX);
+	if (mailbox_check_rights(s->rights) != 0)
+		return "mailboxConfiguration.accessRights";
+	if (mailbox_check_payload_type(s->payload_type.ptr, s->payload_type.len) != 0)
+		return "payload.type";
+	if (mailbox_check_payload_size(s->payload_type.ptr, s->payload_type.len,
+	    s->payload_data.len) != 0)
+		return "payload.data";
+	if (mailbox_check_title(s->title.ptr, s->title.len) != 0)
+		return "displayInformation.title";
+	if (mailbox_check_description(s->description.ptr, s->description.len) != 0)
+		return "displayInformation.description";
+	if (mailbox_check_image_url(s->image_url.ptr, s->image_url.len) != 0)
+		return "displayInformation.imageURL";
+	token = snapshot_check_token(s->token_type, s->token_data,
+	    "the Sender's notificationToken.type", "the Sender's notificationToken.tokenData");
+	if (token == NULL)
+		token = snapshot_check_token(m->receiver_token_type, m->receiver_token_data,
+		    "the Receiver's notificationToken.type",
+		    "the Receiver's notificationToken.tokenData");
+	if (token != NULL)
+		return token;
+	if (m->receiver_token_type.ptr != NULL && !m->bound)
+		return "the Receiver's notificationToken (no Receiver is bound)";
+	/* The API never binds the Sender, nor anyone to a mailbox without R. */
+	if (m->bound && store_claim_equal(m->receiver_claim, s->sender_claim))
+		return "the Receiver's claim (it is the Sender's)";
+	if (m->bound && !(s->rights & MAILBOX_READ))
+		return "the Receiver's claim (the mailbox lacks R)";
+	return NULL;
+}
 
-		if (r->failed || op < STORE_OP_CREATE || op > STORE_OP_RELINQUISH || res > 1)
-			goto damaged;
-		store_record_set(store, claim, mb, (enum store_op)op, (uint8_t)res, rid.ptr, rid.len);
-	}
-	(*loaded)++;
-	return 0;
-damaged:
-	snprintf(err, err_len, "a mailbox record is malformed");
+/* A retry record of m, checked as the API makes them: by whom each call
+ * may have come. A record under another claim would answer that claim's
+ * "retry" without the call's checks (a create's would hand it the link). */
+static const char *snapshot_check_record(const struct snapshot_mailbox *m,
+    const uint8_t *claim, uint64_t op, uint64_t result, struct store_bytes request_id)
+{
+	int sender = store_claim_equal(claim, m->spec.sender_claim);
+	int receiver = m->bound && store_claim_equal(claim, m->receiver_claim);
+
+	if (mailbox_check_request_id(request_id.ptr, request_id.len) != 0)
+		return "Mailbox-Request-ID";
+	if (op < STORE_OP_CREATE || op > STORE_OP_RELINQUISH)
+		return "operation";
+	if (result > 1 || (op == STORE_OP_RELINQUISH && result != 0))
+		return "result";
+	if ((op == STORE_OP_CREATE && !sender) ||
+	    (op == STORE_OP_UPDATE && !sender && !(receiver && (m->spec.rights & MAILBOX_WRITE))) ||
+	    (op == STORE_OP_RELINQUISH && sender))
+		return "claim (not one that could have made this call)";
+	return NULL;
+}
+
+static int snapshot_refuse(char *err, size_t err_len, uint64_t index, const char *field)
+{
+	snprintf(err, err_len, "mailbox record %llu breaks the API's rules: %s",
+	    (unsigned long long)index, field);
 	return -1;
 }
 
+static int snapshot_damaged(char *err, size_t err_len, uint64_t index)
+{
+	snprintf(err, err_len, "mailbox record %llu is malformed (damaged file?)",
+	    (unsigned long long)index);
+	return -1;
+}
+
+/* Mailbox number index into the store; 0, or -1 with err. */
+static int snapshot_get_mailbox(struct snapshot_reader *r, struct store *store, uint64_t index,
+    int64_t now, int64_t max_ttl, struct snapshot_loaded *loaded, char *err, size_t err_len)
+{
+	struct snapshot_mailbox m;
+	const uint8_t *sender;
+	enum store_result result;
+	struct mailbox *mb = NULL;
+	const char *bad;
+	int live;
+
+	memset(&m, 0, sizeof(m));
+	m.id = snapshot_get_bytes(r, MAILBOX_ID_LEN);
+	sender = snapshot_get_bytes(r, MAILBOX_CLAIM_LEN);
+	m.receiver_claim = snapshot_get_bytes(r, MAILBOX_CLAIM_LEN);
+	m.spec.rights = (uint8_t)snapshot_get_uint(r, 1);
+	m.bound = snapshot_get_uint(r, 1);
+	m.spec.expires_at = (int64_t)snapshot_get_uint(r, 8);
+	m.etag = snapshot_get_uint(r, 8);
+	m.spec.payload_type = snapshot_get_string(r, 1);
+	m.spec.payload_data = snapshot_get_string(r, 4);
+	m.spec.title = snapshot_get_string(r, 2);
+	m.spec.description = snapshot_get_string(r, 2);
+	m.spec.image_url = snapshot_get_string(r, 2);
+	snapshot_get_token(r, &m.spec.token_type, &m.spec.token_data);
+	snapshot_get_token(r, &m.receiver_token_type, &m.receiver_token_data);
+	m.records = snapshot_get_uint(r, 1);
+	if (r->failed || m.bound > 1 || m.etag == 0)
+		return snapshot_damaged(err, err_len, index);
+	memcpy(m.spec.sender_claim, sender, MAILBOX_CLAIM_LEN);
+	bad = snapshot_check_mailbox(&m);
+	if (bad != NULL)
+		return snapshot_refuse(err, err_len, index, bad);
+	/* Expired while the relay was down: checked like the rest, then left out. */
+	live = m.spec.expires_at > now;
+	if (live && m.spec.expires_at > now + max_ttl) {
+		m.spec.expires_at = now + max_ttl;
+		loaded->shortened++;
+	}
+	if (live) {
+		result = store_restore(store, &m.spec, m.id, m.etag, &mb);
+		if (result == STORE_EXISTS)
+			return snapshot_refuse(err, err_len, index, "identifier (already used)");
+		if (result != STORE_OK) {
+			snprintf(err, err_len, "it holds more than --max-mailboxes or --max-memory allow");
+			return -1;
+		}
+		if (m.bound)
+			store_bind_receiver(store, mb, m.receiver_claim);
+		if (m.receiver_token_type.ptr != NULL) {
+			struct mailbox_change change = {
+				.token_type = m.receiver_token_type,
+				.token_data = m.receiver_token_data,
+				.token_party = MAILBOX_RECEIVER,
+			};
+
+			if (store_update(store, mb, &change) != STORE_OK) {
+				snprintf(err, err_len, "it holds more than --max-memory allows");
+				return -1;
+			}
+		}
+	}
+	for (uint64_t i = 0; i < m.records; i++) {
+		const uint8_t *claim = snapshot_get_bytes(r, MAILBOX_CLAIM_LEN);
+		uint64_t op = snapshot_get_uint(r, 1), res = snapshot_get_uint(r, 1);
+		struct store_bytes rid = snapshot_get_string(r, 1);
+		char field[96];
+
+		if (r->failed)
+			return snapshot_damaged(err, err_len, index);
+		bad = snapshot_check_record(&m, claim, op, res, rid);
+		if (bad != NULL) {
+			snprintf(field, sizeof(field), "retry record %llu, %s",
+			    (unsigned long long)i, bad);
+			return snapshot_refuse(err, err_len, index, field);
+		}
+		if (live)
+			store_record_set(store, claim, mb, (enum store_op)op, (uint8_t)res,
+			    rid.ptr, rid.len);
+	}
+	if (live)
+		loaded->mailboxes++;
+	return 0;
+}
+
 int snapshot_parse(struct store *store, const uint8_t *data, size_t len, int64_t now,
-    size_t *loaded, char *err, size_t err_len)
+    int64_t max_ttl, struct snapshot_loaded *loaded, char *err, size_t err_len)
 {
 	struct snapshot_reader r = { data, data + len, 0 }, tail;
 	struct snapshot_crc *crc;
 	uint64_t version, count, stored_crc;
 
-	*loaded = 0;
+	loaded->mailboxes = loaded->shortened = 0;
 	if (len < SNAPSHOT_HEADER_LEN + SNAPSHOT_CRC_LEN ||
 	    memcmp(data, SNAPSHOT_MAGIC, SNAPSHOT_MAGIC_LEN) != 0) {
 		snprintf(err, err_len, "it is not a relay state file (or is truncated)");
@@ -423,7 +567,7 @@ int snapshot_parse(struct store *store, const uint8_t *data, size_t len, int64_t
 	snapshot_get_uint(&r, 8);                       /* written at */
 	count = snapshot_get_uint(&r, 8);
 	for (uint64_t i = 0; i < count; i++) {
-		if (snapshot_get_mailbox(&r, store, now, loaded, err, err_len) != 0)
+		if (snapshot_get_mailbox(&r, store, i, now, max_ttl, loaded, err, err_len) != 0)
 			return -1;
 	}
 	if (r.failed || r.p != r.end) {
@@ -433,8 +577,8 @@ int snapshot_parse(struct store *store, const uint8_t *data, size_t len, int64_t
 	return 0;
 }
 
-int snapshot_load(struct store *store, const char *path, int64_t now, size_t *loaded,
-    char *err, size_t err_len)
+int snapshot_load(struct store *store, const char *path, int64_t now, int64_t max_ttl,
+    struct snapshot_loaded *loaded, char *err, size_t err_len)
 {
 	uint8_t *data = NULL;
 	struct stat st;
@@ -442,7 +586,7 @@ int snapshot_load(struct store *store, const char *path, int64_t now, size_t *lo
 	int fd, r = -1;
 	char why[256];
 
-	*loaded = 0;
+	loaded->mailboxes = loaded->shortened = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT)
 		return 0;
@@ -467,7 +611,7 @@ int snapshot_load(struct store *store, const char *path, int64_t now, size_t *lo
 		}
 		done += (size_t)n;
 	}
-	if (snapshot_parse(store, data, done, now, loaded, why, sizeof(why)) != 0) {
+	if (snapshot_parse(store, data, done, now, max_ttl, loaded, why, sizeof(why)) != 0) {
 		snprintf(err, err_len, "state file %s is unusable: %s", path, why);
 		goto done;
 	}

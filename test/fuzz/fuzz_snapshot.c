@@ -7,7 +7,8 @@
  * repairs the checksum of the input (when it starts with the magic) and
  * loads that: the fuzzer then explores the parser behind the checksum.
  * Every loaded store must be consistent: written out again and reloaded, it
- * gives the same mailboxes with the same bytes accounted.
+ * gives the same mailboxes with the same bytes accounted; and no mailbox
+ * expires later than now + max_ttl.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +21,7 @@
 #include "test/fuzz/fuzz.h"
 
 #define FUZZ_NOW 1700000000   /* before the seeds expire */
+#define FUZZ_MAX_TTL (7 * 86400)
 #define FUZZ_CRC_POLY 0x95ac9329ac4bc9b5ULL
 
 static int fuzz_random(void *ctx, unsigned char *out, size_t len)
@@ -53,12 +55,20 @@ static struct store *fuzz_store(unsigned *counter, size_t max_mailboxes)
 	return store;
 }
 
+static void fuzz_check_expiry(const struct mailbox *mb, void *arg)
+{
+	(void)arg;
+	FUZZ_CHECK(mb->expiry.expires_at > FUZZ_NOW &&
+	    mb->expiry.expires_at <= FUZZ_NOW + FUZZ_MAX_TTL,
+	    "a loaded mailbox expires after now and within max_ttl");
+}
+
 static void fuzz_load(const uint8_t *data, size_t size, size_t max_mailboxes)
 {
 	unsigned c1 = 0, c2 = 0;
 	struct store *a = fuzz_store(&c1, max_mailboxes), *b;
+	struct snapshot_loaded loaded, reloaded;
 	char err[256], path[64];
-	size_t loaded = 0, reloaded = 0;
 	uint8_t *copy;
 
 	/* An exact-size heap copy: any read past the end is caught. */
@@ -66,7 +76,8 @@ static void fuzz_load(const uint8_t *data, size_t size, size_t max_mailboxes)
 	FUZZ_CHECK(copy != NULL, "memory");
 	memcpy(copy, data, size);
 	err[0] = '\0';
-	if (snapshot_parse(a, copy, size, FUZZ_NOW, &loaded, err, sizeof(err)) != 0) {
+	if (snapshot_parse(a, copy, size, FUZZ_NOW, FUZZ_MAX_TTL, &loaded, err,
+	    sizeof(err)) != 0) {
 		FUZZ_CHECK(err[0] != '\0', "a refusal says why");
 		FUZZ_CHECK(strchr(err, '\n') == NULL, "the reason is one line");
 		free(copy);
@@ -74,14 +85,18 @@ static void fuzz_load(const uint8_t *data, size_t size, size_t max_mailboxes)
 		return;
 	}
 	free(copy);
-	FUZZ_CHECK(store_stats(a).mailboxes == loaded, "every loaded mailbox is in the store");
+	FUZZ_CHECK(store_stats(a).mailboxes == loaded.mailboxes,
+	    "every loaded mailbox is in the store");
+	FUZZ_CHECK(loaded.shortened <= loaded.mailboxes, "only loaded mailboxes are shortened");
+	store_iterate(a, fuzz_check_expiry, NULL);
 	/* What was loaded writes out and loads back the same. */
 	snprintf(path, sizeof(path), "/tmp/fuzz-snapshot-%ld", (long)getpid());
 	FUZZ_CHECK(snapshot_write(a, path, FUZZ_NOW, err, sizeof(err)) == 0, "a loaded store writes");
 	b = fuzz_store(&c2, max_mailboxes);
-	FUZZ_CHECK(snapshot_load(b, path, FUZZ_NOW, &reloaded, err, sizeof(err)) == 0,
-	    "what the relay wrote, it reads");
-	FUZZ_CHECK(reloaded == loaded, "the same mailboxes come back");
+	FUZZ_CHECK(snapshot_load(b, path, FUZZ_NOW, FUZZ_MAX_TTL, &reloaded, err,
+	    sizeof(err)) == 0, "what the relay wrote, it reads");
+	FUZZ_CHECK(reloaded.mailboxes == loaded.mailboxes, "the same mailboxes come back");
+	FUZZ_CHECK(reloaded.shortened == 0, "and need no shortening again");
 	FUZZ_CHECK(store_stats(b).bytes == store_stats(a).bytes, "with the same bytes counted");
 	FUZZ_CHECK(store_stats(b).records == store_stats(a).records, "and the same retry records");
 	unlink(path);

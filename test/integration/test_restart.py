@@ -3,13 +3,17 @@ SIGTERM/SIGINT once the last connection has closed, mode 0600, temporary
 file + rename), --snapshot-interval (written periodically by a forked
 child, so a kill -9 loses at most about one interval), and a damaged file
 refuses the start (exit status 1, one line naming the file) without being
-touched.
+touched. The temporary file never follows a link planted at a guessable
+name; a forged file with a right checksum is held to the API's rules
+(refused naming the record and field) and its far-future expiry instants
+are cut to --max-ttl.
 
 Runs its tests one after the other (10,000 mailboxes and a kill -9 are
 heavy on 2 cores). Cost, measured on 2 cores: 10,000 mailboxes ~2 s (about
 1 s to create them over 4 pipelined connections), every field ~7 s (waits
 for two expiry instants), request under way at SIGTERM ~1 s, SIGINT <1 s,
-kill -9 ~8 s (4.5 s of creating), damaged files <1 s: about 19 s in all.
+kill -9 ~8 s (4.5 s of creating), damaged files <1 s, planted links ~2 s,
+crafted files <1 s: about 22 s in all.
 """
 
 import json
@@ -21,12 +25,14 @@ import stat
 import tempfile
 import threading
 import time
+import uuid
 
 from relaytest import (Conn, Relay, b64, build_request, config, create, default_body, delete,
-                       expect_error, expect_json, expect_status, new_claim, new_mailbox, read,
-                       relinquish, rfc3339, run_relay, update, update_body, wait_until)
+                       expect_error, expect_json, expect_status, new_claim, new_mailbox,
+                       parse_rfc3339, read, relinquish, rfc3339, run_relay, update, update_body,
+                       wait_until)
 
-EXPECTED_SECONDS = 19
+EXPECTED_SECONDS = 22
 
 
 # ------------------------------------------------------------------ helpers
@@ -459,3 +465,176 @@ def test_damaged_or_truncated_state_file_refuses_to_start_and_is_left_alone():
             f.write(good)
         with Relay("--state-file", state.path) as relay:
             assert relay.alive()
+
+
+# ----------------------------------------------------- planted links
+
+def test_a_link_planted_at_the_old_temporary_name_is_never_written_through():
+    """The temporary file used to be <state>.tmp.<pid>, opened with O_TRUNC
+    and without O_EXCL: a link planted there had every mailbox written
+    into its target. Links at that name for the relay's pid (the final
+    write) and the pids after it (the periodic children) change nothing."""
+    victim_dir = tempfile.mkdtemp(prefix="relay-victim-")
+    victim = os.path.join(victim_dir, "precious")
+    try:
+        with open(victim, "w") as f:
+            f.write("precious")
+        os.chmod(victim, 0o644)
+        with _StateDir() as state:
+            # umask 0: what open() is given is what the file gets, so a
+            # mode other than 0600 anywhere would show.
+            old_mask = os.umask(0)
+            try:
+                relay = Relay("--state-file", state.path, "--snapshot-interval", "1s").start()
+            finally:
+                os.umask(old_mask)
+            links = []
+            try:
+                for pid in range(relay.proc.pid, relay.proc.pid + 200):
+                    link = "%s.tmp.%d" % (state.path, pid)
+                    os.symlink(victim, link)
+                    links.append(os.path.basename(link))
+                token = "tok-%s" % os.urandom(8).hex()
+                mb = new_mailbox(relay, body=default_body(notificationToken={
+                    "type": "com.apple.apns", "tokenData": token}))
+                # A periodic snapshot (forked child) with the mailbox in it.
+                wait_until(lambda: os.path.isfile(state.path) and
+                           token.encode() in open(state.path, "rb").read(), 10,
+                           "a periodic snapshot holding the new mailbox")
+            finally:
+                relay.stop()
+            with open(victim, "rb") as f:
+                written = f.read()
+            assert written == b"precious", "the mailboxes were written through a planted link " \
+                "(%d bytes, token in them: %s)" % (len(written), token.encode() in written)
+            assert _mode(victim) == 0o644, "the link's target changed mode"
+            st = os.lstat(state.path)
+            assert stat.S_ISREG(st.st_mode), "the state file is not a plain file (a link moved " \
+                "into its place?)"
+            assert _mode(state.path) == 0o600, "state file mode %o under umask 0" % _mode(
+                state.path)
+            for name in links:
+                assert os.path.islink(os.path.join(state.dir, name)), "planted link %s gone" % name
+            assert state.others() == sorted(links), "temporary files left beside it: %r" % [
+                f for f in state.others() if f not in links]
+            with Relay("--state-file", state.path) as relay:
+                expect_json(read(relay, mb.id, mb.sender), 200, "the mailbox after the restart")
+    finally:
+        shutil.rmtree(victim_dir, ignore_errors=True)
+
+
+# ------------------------------------------------------ crafted files
+
+def _crc64_jones(data):
+    """CRC-64/Jones, reflected: the state file's checksum."""
+    table = []
+    for i in range(256):
+        v = i
+        for _ in range(8):
+            v = (v >> 1) ^ 0x95ac9329ac4bc9b5 if v & 1 else v >> 1
+        table.append(v)
+    v = 0
+    for b in data:
+        v = table[(v ^ b) & 0xff] ^ (v >> 8)
+    return v
+
+
+def _crafted_mailbox(sender, expires_at, receiver=None, title="a title",
+                     image_url=b"https://example.com/i.png", payload=b"\x00" * 28,
+                     payload_type=b"AEAD_AES_128_GCM", rights=5, records=()):
+    """One mailbox record as storage/snapshot.c writes it; claims as UUID
+    strings, strings as bytes (title may be str)."""
+    def s(data, width):
+        return len(data).to_bytes(width, "little") + data
+    if isinstance(title, str):
+        title = title.encode()
+    out = uuid.uuid4().bytes + uuid.UUID(sender).bytes
+    out += uuid.UUID(receiver).bytes if receiver else bytes(16)
+    out += bytes([rights, 1 if receiver else 0])
+    out += (expires_at % 2 ** 64).to_bytes(8, "little") + (1).to_bytes(8, "little")
+    out += s(payload_type, 1) + s(payload, 4)
+    out += s(title, 2) + s(b"", 2) + s(image_url, 2)
+    out += b"\x00\x00"                     # no tokens
+    out += bytes([len(records)])
+    for claim, op, result, request_id in records:
+        out += uuid.UUID(claim).bytes + bytes([op, result]) + s(request_id, 1)
+    return out
+
+
+def _crafted_file(mailboxes, written_at=None):
+    body = b"RELAYSNP" + (1).to_bytes(4, "little") + bytes(4)
+    body += int(written_at or time.time()).to_bytes(8, "little")
+    body += len(mailboxes).to_bytes(8, "little") + b"".join(mailboxes)
+    return body + _crc64_jones(body).to_bytes(8, "little")
+
+
+def _mailbox_uuid(record):
+    return str(uuid.UUID(bytes=record[:16]))
+
+
+def test_a_crafted_state_file_breaking_the_apis_rules_refuses_the_start():
+    """A forged file with a right checksum is held to the API's rules: the
+    start is refused (status 1, one line naming the record and the field,
+    never the value) and the file left alone."""
+    later = int(time.time()) + 3600
+    sender = new_claim()
+    good = _crafted_mailbox(new_claim(), later)
+    cases = [
+        ("a title that is not UTF-8", _crafted_mailbox(sender, later, title=b"SECRET\xc3\x28"),
+         "displayInformation.title"),
+        ("a javascript: imageURL", _crafted_mailbox(
+            sender, later, image_url=b"javascript:alert('SECRET')"), "displayInformation.imageURL"),
+        ("a Receiver that is the Sender", _crafted_mailbox(sender, later, receiver=sender),
+         "Receiver's claim"),
+        ("AEAD data too short", _crafted_mailbox(sender, later, payload=b"SECRET"), "payload.data"),
+        ("a create record of another claim", _crafted_mailbox(
+            sender, later, records=[(new_claim(), 1, 1, b"SECRET")]), "retry record 0, claim"),
+    ]
+    with _StateDir() as state:
+        for what, bad, field in cases:
+            content = _crafted_file([good, bad])
+            with open(state.path, "wb") as f:
+                f.write(content)
+            os.chmod(state.path, 0o600)
+            before = os.stat(state.path)
+            rc, out, err = run_relay(["--listen", "127.0.0.1:0", "--state-file", state.path])
+            lines = err.strip().splitlines()
+            assert rc == 1, "%s: exit status %d, expected 1; stderr %r" % (what, rc, err)
+            assert len(lines) == 1, "%s: expected one line on stderr, got %r" % (what, err)
+            assert state.path in lines[0] and "mailbox record 1 " in lines[0] and \
+                field in lines[0], "%s: the line does not name the file, record 1 and %s: %r" % (
+                    what, field, lines[0])
+            for secret in ("SECRET", "javascript", sender, sender.replace("-", "")):
+                assert secret.lower() not in lines[0].lower(), "%s: the line shows a value: %r" % (
+                    what, lines[0])
+            assert "listening" not in out, "%s: relay printed %r" % (what, out)
+            with open(state.path, "rb") as f:
+                assert f.read() == content, "%s: the refused file was modified" % what
+            st = os.stat(state.path)
+            assert (st.st_mtime_ns, st.st_ino) == (before.st_mtime_ns, before.st_ino), \
+                "%s: the refused file was touched" % what
+            assert not state.others(), "files left beside it: %r" % state.others()
+
+
+def test_a_far_future_expiry_is_shortened_to_max_ttl_at_start():
+    now = int(time.time())
+    far, near = new_claim(), new_claim()
+    far_box = _crafted_mailbox(far, 2 ** 62)
+    near_box = _crafted_mailbox(near, now + 600)
+    with _StateDir() as state:
+        with open(state.path, "wb") as f:
+            f.write(_crafted_file([far_box, near_box]))
+        with Relay("--state-file", state.path, "--max-ttl", "1h") as relay:
+            started = time.time()
+            relay.stderr.wait_for(lambda ls: any("restored" in l for l in ls), 5)
+            restored = [l for l in relay.stderr.lines() if "restored" in l]
+            assert len(restored) == 1, "no start-up line about the restore: %r" % (
+                relay.stderr.lines())
+            assert re.search(r"restored 2 mailboxes .*\(1 expirations? shortened to --max-ttl\)",
+                             restored[0]), "start-up line %r" % restored[0]
+            data = expect_json(read(relay, _mailbox_uuid(far_box), far), 200, "far-future mailbox")
+            expires = parse_rfc3339(data["expiration"])
+            assert now + 3600 <= expires <= started + 3600 + 1, \
+                "far-future expiry read back as %s, expected now + 1h" % data["expiration"]
+            data = expect_json(read(relay, _mailbox_uuid(near_box), near), 200, "near mailbox")
+            assert parse_rfc3339(data["expiration"]) == now + 600, data

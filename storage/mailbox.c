@@ -1,0 +1,139 @@
+/*
+ * mailbox.c — the spec's rules for the parts of a mailbox.
+ */
+#include <string.h>
+
+#include "storage/mailbox.h"
+#include "storage/store.h"
+
+/* Decoded AEAD data holds at least a 96-bit IV and a 128-bit tag. */
+#define MAILBOX_AEAD_MIN_BYTES 28
+
+/* Code points of s when it is valid UTF-8 (shortest forms, no surrogates,
+ * nothing past U+10FFFF) without NUL; SIZE_MAX otherwise. */
+static size_t mailbox_text_length(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	size_t points = 0;
+
+	while (p < end) {
+		unsigned c = *p++;
+		uint32_t point;
+		size_t more;
+
+		if (c == 0)
+			return SIZE_MAX;
+		if (c < 0x80) {
+			points++;
+			continue;
+		}
+		/* 0xc0 and 0xc1 could only start overlong forms of ASCII. */
+		if (c >= 0xc2 && c <= 0xdf) {
+			more = 1;
+			point = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			more = 2;
+			point = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			more = 3;
+			point = c & 0x07;
+		} else {
+			return SIZE_MAX;
+		}
+		if ((size_t)(end - p) < more)
+			return SIZE_MAX;
+		for (size_t i = 0; i < more; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return SIZE_MAX;
+			point = point << 6 | (p[i] & 0x3f);
+		}
+		p += more;
+		if ((more == 2 && point < 0x800) || (more == 3 && point < 0x10000) ||
+		    (point >= 0xd800 && point <= 0xdfff) || point > 0x10ffff)
+			return SIZE_MAX;
+		points++;
+	}
+	return points;
+}
+
+static int mailbox_check_text(const char *s, size_t len, size_t min, size_t max)
+{
+	size_t points = mailbox_text_length(s, len);
+
+	return points != SIZE_MAX && points >= min && points <= max ? 0 : -1;
+}
+
+int mailbox_check_payload_type(const char *s, size_t len)
+{
+	if (len < 1 || len > 64)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+			return -1;
+	}
+	return 0;
+}
+
+static int mailbox_type_is(const char *type, size_t type_len, const char *name)
+{
+	return type_len == strlen(name) && memcmp(type, name, type_len) == 0;
+}
+
+int mailbox_check_payload_size(const char *type, size_t type_len, size_t data_len)
+{
+	if (data_len == 0)
+		return -1;
+	if ((mailbox_type_is(type, type_len, "AEAD_AES_128_GCM") ||
+	    mailbox_type_is(type, type_len, "AEAD_AES_256_GCM")) &&
+	    data_len < MAILBOX_AEAD_MIN_BYTES)
+		return -1;
+	return 0;
+}
+
+int mailbox_check_title(const char *s, size_t len)
+{
+	return mailbox_check_text(s, len, 1, 256);
+}
+
+int mailbox_check_description(const char *s, size_t len)
+{
+	return mailbox_check_text(s, len, 0, 1024);
+}
+
+int mailbox_check_image_url(const char *s, size_t len)
+{
+	/* The preview page shows it as an image source: no javascript: or data:. */
+	if (len < 8 || memcmp(s, "https://", 8) != 0)
+		return -1;
+	return mailbox_check_text(s, len, 1, 2048);
+}
+
+int mailbox_check_token_type(const char *s, size_t len)
+{
+	return mailbox_check_text(s, len, 1, 128);
+}
+
+int mailbox_check_token_data(const char *s, size_t len)
+{
+	return mailbox_check_text(s, len, 1, 4096);
+}
+
+int mailbox_check_rights(uint8_t rights)
+{
+	return rights != 0 && (rights & ~(MAILBOX_READ | MAILBOX_WRITE | MAILBOX_DELETE)) == 0 ?
+	    0 : -1;
+}
+
+int mailbox_check_request_id(const char *s, size_t len)
+{
+	if (len < 1 || len > STORE_REQUEST_ID_MAX)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < 0x21 || s[i] > 0x7e)
+			return -1;
+	}
+	return 0;
+}
