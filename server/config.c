@@ -35,12 +35,22 @@ static const char config_usage[] =
 "  --max-memory SIZE         bytes of mailboxes held at most; past it, 503 (512m)\n"
 "  --max-connections N       open connections at most; more wait in the\n"
 "                            kernel's backlog (10000)\n"
+"  --max-connections-per-address N\n"
+"                            open connections from one client address at\n"
+"                            most; more are closed at once (off)\n"
 "  --max-wait DUR            longest long-poll (60s)\n"
 "  --handshake-timeout DUR   TLS handshake must finish within (10s)\n"
 "  --header-timeout DUR      a request head must arrive within (10s)\n"
 "  --body-timeout DUR        a request body must arrive within (30s)\n"
 "  --idle-timeout DUR        keep-alive connections idle longer are closed (60s)\n"
 "  --max-waiters N           parked long-polls at most; past it, 503 (10000)\n"
+"  --max-waiters-per-address N\n"
+"                            parked long-polls of one client address at most;\n"
+"                            past it, 503 (off)\n"
+"  --max-bytes-per-address SIZE\n"
+"                            bytes of mailboxes one client address created,\n"
+"                            held at most (whoever wrote them); past it, 503\n"
+"                            until one goes (off)\n"
 "  --rate-create RATE        CreateMailbox calls per client address, e.g. 30/m\n"
 "                            or 5/s,20 (burst 20); 429 beyond (off)\n"
 "  --rate-fail RATE          failed claim checks (401) per client address before\n"
@@ -66,7 +76,10 @@ static const char config_usage[] =
 "  --version                 show the version and exit\n"
 "\n"
 "Durations take 90, 90s, 15m, 24h, 7d; sizes take 65536, 64k, 8m, 1g.\n"
-"An IPv4 client counts by its address, an IPv6 client by its /64.\n"
+"An IPv4 client counts by its address, an IPv6 client by its /64; behind\n"
+"--trust-proxy, by its X-Forwarded-For address, except for connections,\n"
+"which count against the proxy. The per-address limits take N (or SIZE) or\n"
+"off.\n"
 "SIGHUP reads --cert and --key again: new connections get the new pair, open\n"
 "ones keep theirs, and a pair that does not load is logged and ignored.\n"
 "Exit status: 0 after SIGINT or SIGTERM, 1 when it cannot start (or the final\n"
@@ -369,8 +382,10 @@ enum config_kind {
 	CONFIG_FLAG,        /* no value */
 	CONFIG_STRING,
 	CONFIG_DURATION,    /* seconds, at least min */
-	CONFIG_SIZE,        /* bytes, at least min */
-	CONFIG_COUNT,       /* plain number, at least min */
+	CONFIG_SIZE,        /* bytes, from min to max */
+	CONFIG_COUNT,       /* plain number, from min to max */
+	CONFIG_SIZE_OFF,    /* a size from min to max, or off (0) */
+	CONFIG_COUNT_OFF,   /* a number from min to max, or off (0) */
 	CONFIG_LISTEN,
 	CONFIG_LEVEL,
 	CONFIG_RATE,
@@ -383,11 +398,15 @@ struct config_option {
 	enum config_kind kind;
 	size_t offset;
 	uint64_t min;
+	uint64_t max;           /* sizes and counts; 0: SIZE_MAX */
 	const char *expects;    /* for the error line */
 };
 
 #define OPT(name, kind, field, min, expects) \
-	{ name, kind, offsetof(struct config, field), min, expects }
+	{ name, kind, offsetof(struct config, field), min, 0, expects }
+#define OPT_MAX(name, kind, field, min, max, expects) \
+	{ name, kind, offsetof(struct config, field), min, max, expects }
+
 
 static const struct config_option config_options[] = {
 	OPT("--listen", CONFIG_LISTEN, listen, 0, "ADDR:PORT, e.g. 127.0.0.1:8443 or [::]:443"),
@@ -401,12 +420,18 @@ static const struct config_option config_options[] = {
 	OPT("--max-mailboxes", CONFIG_COUNT, max_mailboxes, 1, "a positive number"),
 	OPT("--max-memory", CONFIG_SIZE, max_memory, 1, "a size such as 512m, 1g"),
 	OPT("--max-connections", CONFIG_COUNT, max_connections, 1, "a positive number"),
+	OPT("--max-connections-per-address", CONFIG_COUNT_OFF, max_connections_per_address, 1,
+	    "a positive number or off"),
 	OPT("--max-wait", CONFIG_DURATION, max_wait, 0, "a duration such as 30s, 2m"),
 	OPT("--handshake-timeout", CONFIG_DURATION, handshake_timeout, 1, "a duration such as 10s"),
 	OPT("--header-timeout", CONFIG_DURATION, header_timeout, 1, "a duration such as 10s"),
 	OPT("--body-timeout", CONFIG_DURATION, body_timeout, 1, "a duration such as 30s"),
 	OPT("--idle-timeout", CONFIG_DURATION, idle_timeout, 1, "a duration such as 60s"),
 	OPT("--max-waiters", CONFIG_COUNT, max_waiters, 0, "a number"),
+	OPT("--max-waiters-per-address", CONFIG_COUNT_OFF, max_waiters_per_address, 1,
+	    "a positive number or off"),
+	OPT("--max-bytes-per-address", CONFIG_SIZE_OFF, max_bytes_per_address, 1,
+	    "a size such as 256k, 8m, or off"),
 	OPT("--rate-create", CONFIG_RATE, rate_create, 0, "a rate such as 30/m, 5/s,20 or off"),
 	OPT("--rate-fail", CONFIG_RATE, rate_fail, 0, "a rate such as 10/m, 1/s,5 or off"),
 	OPT("--trust-proxy", CONFIG_CIDR, trust_proxy, 0, "an address range such as 10.0.0.0/8"),
@@ -431,12 +456,57 @@ static const struct config_option *config_find(const char *name, size_t len)
 	return NULL;
 }
 
-/* Store one option's value; 0 or -1 when the value is bad. */
+/* "16m" for a size that is a whole number of k, m or g; else the bytes. */
+static void config_format_size(uint64_t bytes, char *out, size_t len)
+{
+	static const char units[] = "gmk";
+	static const unsigned shifts[] = { 30, 20, 10 };
+
+	for (int i = 0; i < 3; i++) {
+		if (bytes != 0 && bytes % ((uint64_t)1 << shifts[i]) == 0) {
+			snprintf(out, len, "%llu%c", (unsigned long long)(bytes >> shifts[i]), units[i]);
+			return;
+		}
+	}
+	snprintf(out, len, "%llu", (unsigned long long)bytes);
+}
+
+/* A size or a count within [o->min, o->max]: 0, -1 when it is not one, or -2
+ * when it is one but above the maximum. */
+static int config_set_number(const struct config_option *o, const char *value, size_t *field)
+{
+	static const uint64_t one[] = { 1 };
+	uint64_t max = o->max ? o->max : SIZE_MAX;
+	uint64_t v;
+
+	if ((o->kind == CONFIG_SIZE_OFF || o->kind == CONFIG_COUNT_OFF) &&
+	    strcmp(value, "off") == 0) {
+		*field = 0;
+		return 0;
+	}
+	if (o->kind == CONFIG_SIZE || o->kind == CONFIG_SIZE_OFF) {
+		size_t n;
+
+		if (config_parse_size(value, &n) != 0)
+			return -1;
+		v = n;
+	} else if (config_parse_scaled(value, "", one, &v) != 0 || v > SIZE_MAX) {
+		return -1;
+	}
+	if (v < o->min)
+		return -1;
+	if (v > max)
+		return -2;
+	*field = (size_t)v;
+	return 0;
+}
+
+/* Store one option's value; 0, -1 when the value is bad, -2 when it is above
+ * the option's maximum. */
 static int config_set(struct config *c, const struct config_option *o, const char *value)
 {
 	void *field = (char *)c + o->offset;
 	int64_t seconds;
-	size_t n;
 
 	switch (o->kind) {
 	case CONFIG_FLAG:
@@ -453,19 +523,10 @@ static int config_set(struct config *c, const struct config_option *o, const cha
 		*(int64_t *)field = seconds;
 		return 0;
 	case CONFIG_SIZE:
-		if (config_parse_size(value, &n) != 0 || n < o->min)
-			return -1;
-		*(size_t *)field = n;
-		return 0;
-	case CONFIG_COUNT: {
-		static const uint64_t one[] = { 1 };
-		uint64_t v;
-
-		if (config_parse_scaled(value, "", one, &v) != 0 || v < o->min || v > SIZE_MAX)
-			return -1;
-		*(size_t *)field = (size_t)v;
-		return 0;
-	}
+	case CONFIG_COUNT:
+	case CONFIG_SIZE_OFF:
+	case CONFIG_COUNT_OFF:
+		return config_set_number(o, value, (size_t *)field);
 	case CONFIG_LISTEN:
 		if (c->listen_count == CONFIG_MAX_LISTEN ||
 		    config_parse_listen(value, &c->listen[c->listen_count]) != 0)
@@ -556,6 +617,7 @@ enum config_result config_parse(struct config *c, int argc, char **argv,
 		const char *arg = argv[i], *eq = strchr(arg, '='), *value = NULL;
 		size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
 		const struct config_option *o;
+		int r;
 
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
 			fputs(config_usage, out);
@@ -586,7 +648,18 @@ enum config_result config_parse(struct config *c, int argc, char **argv,
 		}
 		if (o->offset == offsetof(struct config, default_ttl))
 			default_ttl_given = 1;
-		if (config_set(c, o, value) != 0) {
+		r = config_set(c, o, value);
+		if (r == -2) {
+			char max[32];
+
+			if (o->kind == CONFIG_SIZE || o->kind == CONFIG_SIZE_OFF)
+				config_format_size(o->max, max, sizeof(max));
+			else
+				snprintf(max, sizeof(max), "%llu", (unsigned long long)o->max);
+			fprintf(err, "relay: %s may be at most %s\n", o->name, max);
+			return CONFIG_USAGE;
+		}
+		if (r != 0) {
 			if ((o->kind == CONFIG_LISTEN && c->listen_count == CONFIG_MAX_LISTEN) ||
 			    (o->kind == CONFIG_CIDR && c->trust_proxy_count == CONFIG_MAX_LISTEN))
 				fprintf(err, "relay: %s may be given at most %d times\n", o->name,

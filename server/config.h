@@ -58,12 +58,15 @@ struct config {
 	size_t max_mailboxes;
 	size_t max_memory;              /* bytes */
 	size_t max_connections;
+	size_t max_connections_per_address;     /* 0: no such limit */
 	int64_t max_wait;               /* seconds */
 	int64_t handshake_timeout;      /* seconds */
 	int64_t header_timeout;
 	int64_t body_timeout;
 	int64_t idle_timeout;
 	size_t max_waiters;
+	size_t max_waiters_per_address;         /* 0: no such limit */
+	size_t max_bytes_per_address;           /* 0: no such limit */
 	struct ratelimit_rule rate_create;      /* per 0: off */
 	struct ratelimit_rule rate_fail;
 	struct config_cidr trust_proxy[CONFIG_MAX_LISTEN];

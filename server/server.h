@@ -38,6 +38,7 @@ struct server {
 	size_t conn_count;
 	size_t waiter_count;            /* connections parked on a long-poll */
 	struct ratelimit *limits;       /* per-address limits, or NULL */
+	struct quota *quota;            /* connections and long-polls per address, or NULL */
 	struct persist persist;         /* the state file */
 	struct push *push;              /* the push gateway, or NULL */
 	struct api_notifier notifier;   /* how the api reaches it */

@@ -346,6 +346,48 @@ static void test_missing_values(void)
 	outcome_free(&o);
 }
 
+static void test_per_address_limits(void)
+{
+	static const char *const options[] = { "--max-connections-per-address",
+		"--max-waiters-per-address", "--max-bytes-per-address" };
+	static const char *const bad[] = { "0", "-1", "", "none", "Off", "1x", "99999999999999999999" };
+	struct outcome o;
+
+	/* Off unless asked for, so that a laptop relay keeps the contract. */
+	RUN(o, "--listen", "127.0.0.1:0");
+	CHECK_EQ_INT(o.c.max_connections_per_address, 0);
+	CHECK_EQ_INT(o.c.max_waiters_per_address, 0);
+	CHECK_EQ_INT(o.c.max_bytes_per_address, 0);
+	outcome_free(&o);
+	RUN(o, "--max-connections-per-address", "20", "--max-waiters-per-address=5",
+	    "--max-bytes-per-address", "256k");
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	CHECK_EQ_INT(o.c.max_connections_per_address, 20);
+	CHECK_EQ_INT(o.c.max_waiters_per_address, 5);
+	CHECK_EQ_INT(o.c.max_bytes_per_address, 256 * 1024);
+	outcome_free(&o);
+	/* "off" turns a limit given earlier off again. */
+	RUN(o, "--max-waiters-per-address", "5", "--max-waiters-per-address", "off",
+	    "--max-bytes-per-address=off");
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	CHECK_EQ_INT(o.c.max_waiters_per_address, 0);
+	CHECK_EQ_INT(o.c.max_bytes_per_address, 0);
+	outcome_free(&o);
+	/* 0 would be ambiguous (none at all, or no limit?): refused. */
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+		for (size_t j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+			RUN(o, (char *)options[i], (char *)bad[j]);
+			CHECK(one_line_naming(&o, options[i]));
+			outcome_free(&o);
+		}
+	}
+	/* --help tells of them. */
+	RUN(o, "--help");
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		CHECK(strstr(o.out, options[i]) != NULL);
+	outcome_free(&o);
+}
+
 static void test_help_and_version(void)
 {
 	struct outcome o;
@@ -457,5 +499,6 @@ int main(void)
 	CHECK_RUN(test_combinations);
 	CHECK_RUN(test_no_tls);
 	CHECK_RUN(test_listen_limit);
+	CHECK_RUN(test_per_address_limits);
 	return CHECK_SUMMARY();
 }
