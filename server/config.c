@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "server/config.h"
 
@@ -30,11 +31,14 @@ static const char config_usage[] =
 "  --public-url URL          base of every urlLink (default https://localhost:PORT)\n"
 "  --default-ttl DUR         lifetime of a mailbox created without one (24h)\n"
 "  --max-ttl DUR             longest lifetime a mailbox may ask for (7d)\n"
-"  --max-body SIZE           largest request body (64k)\n"
+"  --max-body SIZE           largest request body (64k; at most 16m)\n"
 "  --max-mailboxes N         mailboxes held at most; past it, 503 (1000000)\n"
 "  --max-memory SIZE         bytes of mailboxes held at most; past it, 503 (512m)\n"
 "  --max-connections N       open connections at most; more wait in the\n"
-"                            kernel's backlog (10000)\n"
+"                            kernel's backlog (10000). The relay raises its\n"
+"                            descriptor limit (ulimit -n) to the hard limit\n"
+"                            and keeps 64 for itself; a value beyond is\n"
+"                            refused, the default is lowered to fit\n"
 "  --max-connections-per-address N\n"
 "                            open connections from one client address at\n"
 "                            most; more are closed at once (off)\n"
@@ -68,8 +72,9 @@ static const char config_usage[] =
 "  --push-cacert FILE        CA certificates for an https gateway (default:\n"
 "                            the system's)\n"
 "  --push-queue N            pushes waiting for the gateway at most; the oldest\n"
-"                            is dropped beyond (10000)\n"
-"  --push-retries N          retries of a push the gateway did not take (3)\n"
+"                            is dropped beyond (10000; at most 1000000)\n"
+"  --push-retries N          retries of a push the gateway did not take\n"
+"                            (3; at most 100)\n"
 "  --no-tls                  plain HTTP, only behind a TLS-terminating proxy\n"
 "  --log-level LEVEL         error, warn, info or debug (info)\n"
 "  --help                    show this help and exit\n"
@@ -95,9 +100,12 @@ static int config_parse_scaled(const char *s, const char *units,
 	if (*p < '0' || *p > '9')
 		return -1;
 	for (; *p >= '0' && *p <= '9'; p++) {
-		if (value > (UINT64_MAX - 9) / 10)
+		uint64_t digit = (uint64_t)(*p - '0');
+
+		/* Exact: every number up to UINT64_MAX is taken, none beyond. */
+		if (value > (UINT64_MAX - digit) / 10)
 			return -1;
-		value = value * 10 + (uint64_t)(*p - '0');
+		value = value * 10 + digit;
 	}
 	if (*p != '\0') {
 		const char *unit = strchr(units, *p);
@@ -407,6 +415,12 @@ struct config_option {
 #define OPT_MAX(name, kind, field, min, max, expects) \
 	{ name, kind, offsetof(struct config, field), min, max, expects }
 
+/* Spans into the input buffer are 32-bit, and no payload needs more. */
+#define CONFIG_MAX_BODY ((uint64_t)16 << 20)
+/* A bigger queue only delays the news that the gateway is gone; more
+ * retries, at up to 18 hours apart, would never give up. */
+#define CONFIG_MAX_PUSH_QUEUE 1000000
+#define CONFIG_MAX_PUSH_RETRIES 100
 
 static const struct config_option config_options[] = {
 	OPT("--listen", CONFIG_LISTEN, listen, 0, "ADDR:PORT, e.g. 127.0.0.1:8443 or [::]:443"),
@@ -416,7 +430,8 @@ static const struct config_option config_options[] = {
 	OPT("--public-url", CONFIG_STRING, public_url, 0, "an http:// or https:// URL"),
 	OPT("--default-ttl", CONFIG_DURATION, default_ttl, 1, "a duration such as 90s, 15m, 24h, 7d"),
 	OPT("--max-ttl", CONFIG_DURATION, max_ttl, 1, "a duration such as 90s, 15m, 24h, 7d"),
-	OPT("--max-body", CONFIG_SIZE, max_body, 1, "a size such as 65536, 64k, 8m"),
+	OPT_MAX("--max-body", CONFIG_SIZE, max_body, 1, CONFIG_MAX_BODY,
+	    "a size such as 65536, 64k, 8m"),
 	OPT("--max-mailboxes", CONFIG_COUNT, max_mailboxes, 1, "a positive number"),
 	OPT("--max-memory", CONFIG_SIZE, max_memory, 1, "a size such as 512m, 1g"),
 	OPT("--max-connections", CONFIG_COUNT, max_connections, 1, "a positive number"),
@@ -440,8 +455,10 @@ static const struct config_option config_options[] = {
 	OPT("--push-gateway", CONFIG_STRING, push_gateway, 0, "an http:// or https:// URL"),
 	OPT("--push-map", CONFIG_PUSH_MAP, push_map, 0, "TYPE=PLATFORM[,TYPE=PLATFORM...]"),
 	OPT("--push-cacert", CONFIG_STRING, push_cacert, 0, "a file name"),
-	OPT("--push-queue", CONFIG_COUNT, push_queue, 1, "a positive number"),
-	OPT("--push-retries", CONFIG_COUNT, push_retries, 0, "a number"),
+	OPT_MAX("--push-queue", CONFIG_COUNT, push_queue, 1, CONFIG_MAX_PUSH_QUEUE,
+	    "a positive number"),
+	OPT_MAX("--push-retries", CONFIG_COUNT, push_retries, 0, CONFIG_MAX_PUSH_RETRIES,
+	    "a number"),
 	OPT("--no-tls", CONFIG_FLAG, no_tls, 0, NULL),
 	OPT("--log-level", CONFIG_LEVEL, log_level, 0, "error, warn, info or debug"),
 };
@@ -648,6 +665,8 @@ enum config_result config_parse(struct config *c, int argc, char **argv,
 		}
 		if (o->offset == offsetof(struct config, default_ttl))
 			default_ttl_given = 1;
+		if (o->offset == offsetof(struct config, max_connections))
+			c->max_connections_given = 1;
 		r = config_set(c, o, value);
 		if (r == -2) {
 			char max[32];
@@ -675,4 +694,39 @@ enum config_result config_parse(struct config *c, int argc, char **argv,
 	if (c->listen_count == 0)
 		config_parse_listen("127.0.0.1:8443", &c->listen[c->listen_count++]);
 	return CONFIG_RUN;
+}
+
+int config_fit_descriptors(struct config *c, FILE *err)
+{
+	struct rlimit lim;
+	uint64_t need;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+		return 0;
+	/* Raise the soft limit as far as we may. (A hard limit of "unlimited"
+	 * is refused as a soft one above fs.nr_open: the soft limit stays.) */
+	if (lim.rlim_cur != lim.rlim_max) {
+		struct rlimit raised = { lim.rlim_max, lim.rlim_max };
+
+		if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+			lim = raised;
+	}
+	if (lim.rlim_cur == RLIM_INFINITY)
+		return 0;
+	need = (uint64_t)c->max_connections + CONFIG_FD_RESERVE;
+	if (need <= lim.rlim_cur)
+		return 0;
+	if (c->max_connections_given || lim.rlim_cur <= CONFIG_FD_RESERVE) {
+		fprintf(err, "relay: --max-connections %zu needs %llu file descriptors, but at "
+		    "most %llu may be open (ulimit -n); raise the limit or lower the option\n",
+		    c->max_connections, (unsigned long long)need,
+		    (unsigned long long)lim.rlim_cur);
+		return -1;
+	}
+	/* Only a number the operator asked for is an error; the built-in
+	 * one yields to the limit, as --default-ttl yields to --max-ttl. */
+	c->max_connections = (size_t)(lim.rlim_cur - CONFIG_FD_RESERVE);
+	fprintf(err, "relay: --max-connections lowered to %zu to fit the file descriptor "
+	    "limit (ulimit -n %llu)\n", c->max_connections, (unsigned long long)lim.rlim_cur);
+	return 0;
 }
