@@ -12,6 +12,7 @@ import json
 import os
 import re
 import socket
+import tempfile
 
 from relaytest import (Conn, Relay, b64, create, default_body, delete,
                        expect_error, expect_json, new_claim, new_mailbox, read, update,
@@ -299,3 +300,24 @@ def test_bytes_per_address_count_the_forwarded_client_behind_a_trusted_proxy():
         _store_full(create_for("203.0.113.5"), "2nd create for 203.0.113.5")
         expect_json(create_for("198.51.100.7"), 200, "create for another client, same proxy")
         expect_json(create(relay, body=_big_body()), 200, "create for the proxy itself")
+
+
+def test_mailboxes_restored_from_the_state_file_count_against_nobody():
+    # Addresses are never written to disk, so after a restart the mailboxes
+    # belong to nobody: they still count in --max-memory, not in a share.
+    with tempfile.TemporaryDirectory() as tmp:
+        args = ("--max-bytes-per-address", "48k", "--max-body", "64k",
+                "--state-file", os.path.join(tmp, "state"))
+        with Relay(*args) as relay:
+            kept = [new_mailbox(relay, body=_big_body()) for _ in range(2)]
+            _store_full(create(relay, body=_big_body()), "3rd mailbox of 20 kB in 48k")
+        with Relay(*args) as relay:
+            for mb in kept:
+                expect_json(read(relay, mb.id, mb.sender), 200, "a restored mailbox")
+            for i in range(2):
+                expect_json(create(relay, body=_big_body()), 200,
+                            "create %d after the restart" % (i + 1))
+            _store_full(create(relay, body=_big_body()), "full again with new mailboxes")
+            # Deleting a restored mailbox gives nobody anything back.
+            expect_json(delete(relay, kept[0].id, kept[0].sender), 200)
+            _store_full(create(relay, body=_big_body()), "after deleting a restored mailbox")
