@@ -149,7 +149,7 @@ struct mailbox_change {
 enum store_result {
 	STORE_OK = 0,
 	STORE_FULL,         /* a configured limit would be exceeded */
-	STORE_OWNER_FULL,   /* the owner's share (max_owner_bytes) would be */
+	STORE_OWNER_FULL,   /* the owner's max_owner_bytes would be exceeded */
 	STORE_NO_MEMORY,    /* malloc failed */
 	STORE_NO_RANDOM,    /* the random generator failed */
 	STORE_EXISTS        /* store_restore: the identifier is taken */
