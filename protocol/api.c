@@ -157,6 +157,12 @@ static void api_store_failed(struct api_call *call, enum store_result result)
 	if (result == STORE_FULL) {
 		call->resp.retry_after = API_STORE_FULL_RETRY_AFTER;
 		api_fail(call, 503, "store_full", "the relay holds as much as it may; try again later");
+	} else if (result == STORE_OWNER_FULL) {
+		/* The store is full for this address: the same code, so that a
+		 * client written to the spec backs off the same way. */
+		call->resp.retry_after = API_STORE_FULL_RETRY_AFTER;
+		api_fail(call, 503, "store_full", "the mailboxes created from this address hold as "
+		    "many bytes as they may; delete one or try again later");
 	} else {
 		call->resp.retry_after = 1;
 		api_fail(call, 503, "unavailable", "the relay cannot take this request right now");
@@ -541,6 +547,9 @@ static void api_create(struct api_call *call)
 		spec.expires_at = body.expires_at;
 	}
 	memcpy(spec.sender_claim, call->claim, MAILBOX_CLAIM_LEN);
+	/* The creator's address owns every byte of the mailbox until it goes
+	 * (storage/store.c says why). */
+	spec.owner = call->client != NULL ? call->client_key : NULL;
 	spec.rights = body.rights;
 	spec.payload_type = body.payload.type;
 	if (api_decode_payload(api, &body.payload, &spec.payload_data) != 0) {
@@ -700,6 +709,14 @@ static void api_read(struct api_call *call, struct api_wait *wait, enum api_resu
 			call->resp.retry_after = 1;
 			api_fail(call, 503, "too_many_waiters",
 			    "the relay holds as many long-polls as it may; poll again shortly");
+			return;
+		}
+		if (wait_s > 0 && call->client != NULL &&
+		    quota_take(api->config.quota, QUOTA_WAITERS, call->client_key, 1,
+		    &wait->quota) != 0) {
+			call->resp.retry_after = 1;
+			api_fail(call, 503, "too_many_waiters",
+			    "this address holds as many long-polls as it may; poll again shortly");
 			return;
 		}
 		if (wait_s > 0) {
@@ -984,6 +1001,15 @@ static void api_wait_response(struct api_wait *w, struct response *r)
 	}
 }
 
+/* The wait is over, whichever way: its address's count goes back. */
+static void api_wait_release(struct api_wait *w)
+{
+	if (w->quota == NULL)
+		return;
+	quota_give(w->api->config.quota, w->quota, QUOTA_WAITERS, 1);
+	w->quota = NULL;
+}
+
 static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb)
 {
 	struct api_wait *w = container_of(waiter, struct api_wait, waiter);
@@ -991,6 +1017,7 @@ static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb)
 	struct buf *body = &api->wake_body;
 	struct response r;
 
+	api_wait_release(w);
 	body->len = 0;
 	body->failed = 0;
 	api_wait_response(w, &r);
@@ -1031,6 +1058,7 @@ void api_wait_timeout(struct api_wait *w, int closing)
 	struct response r;
 
 	store_unwatch(&w->waiter);
+	api_wait_release(w);
 	api_wait_response(w, &r);
 	r.status = 204;
 	r.type = RESPONSE_EMPTY;
@@ -1044,6 +1072,7 @@ void api_wait_timeout(struct api_wait *w, int closing)
 void api_wait_cancel(struct api_wait *w)
 {
 	store_unwatch(&w->waiter);
+	api_wait_release(w);
 }
 
 int api_tick(struct api *api, int64_t now)

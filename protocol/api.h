@@ -16,6 +16,7 @@
 
 #include "protocol/buf.h"
 #include "protocol/http.h"
+#include "storage/quota.h"
 #include "storage/ratelimit.h"
 #include "storage/store.h"
 
@@ -39,9 +40,11 @@ struct api_config {
 	int hsts;                   /* served over TLS: send Strict-Transport-Security */
 	struct ratelimit *limits;   /* per-address limits, or NULL for none */
 	const struct api_notifier *notifier;    /* NULL: nothing is pushed */
+	struct quota *quota;        /* long-polls per address, or NULL for no limit */
 };
 
-/* Who is asking: the connection's address as a rate-limit key. */
+/* Who is asking: the connection's address as a rate-limit key. Rate limits,
+ * long-polls and bytes per address count against it after X-Forwarded-For. */
 struct api_client {
 	uint8_t key[RATELIMIT_KEY_LEN];
 	uint8_t trusted_proxy;      /* the peer is a proxy whose X-Forwarded-For counts */
@@ -59,6 +62,7 @@ struct api_wait {
 	int (*room)(struct api_wait *w);
 	uint64_t etag;                      /* the version the client holds */
 	unsigned wait_s;                    /* as applied (capped by --max-wait) */
+	struct quota_entry *quota;          /* the address's long-poll it counts, or NULL */
 	uint8_t claim[MAILBOX_CLAIM_LEN];
 	uint8_t keep_alive;
 	uint8_t request_id_len;

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "server/config.h"
 
@@ -30,17 +31,30 @@ static const char config_usage[] =
 "  --public-url URL          base of every urlLink (default https://localhost:PORT)\n"
 "  --default-ttl DUR         lifetime of a mailbox created without one (24h)\n"
 "  --max-ttl DUR             longest lifetime a mailbox may ask for (7d)\n"
-"  --max-body SIZE           largest request body (64k)\n"
+"  --max-body SIZE           largest request body (64k; at most 16m)\n"
 "  --max-mailboxes N         mailboxes held at most; past it, 503 (1000000)\n"
 "  --max-memory SIZE         bytes of mailboxes held at most; past it, 503 (512m)\n"
 "  --max-connections N       open connections at most; more wait in the\n"
-"                            kernel's backlog (10000)\n"
+"                            kernel's backlog (10000). The relay raises its\n"
+"                            descriptor limit (ulimit -n) to the hard limit\n"
+"                            and keeps 64 for itself; a value beyond is\n"
+"                            refused, the default is lowered to fit\n"
+"  --max-connections-per-address N\n"
+"                            open connections from one client address at\n"
+"                            most; more are closed at once (off)\n"
 "  --max-wait DUR            longest long-poll (60s)\n"
 "  --handshake-timeout DUR   TLS handshake must finish within (10s)\n"
 "  --header-timeout DUR      a request head must arrive within (10s)\n"
 "  --body-timeout DUR        a request body must arrive within (30s)\n"
 "  --idle-timeout DUR        keep-alive connections idle longer are closed (60s)\n"
 "  --max-waiters N           parked long-polls at most; past it, 503 (10000)\n"
+"  --max-waiters-per-address N\n"
+"                            parked long-polls of one client address at most;\n"
+"                            past it, 503 (off)\n"
+"  --max-bytes-per-address SIZE\n"
+"                            bytes of mailboxes one client address created,\n"
+"                            held at most (whoever wrote them); past it, 503\n"
+"                            until one goes (off)\n"
 "  --rate-create RATE        CreateMailbox calls per client address, e.g. 30/m\n"
 "                            or 5/s,20 (burst 20); 429 beyond (off)\n"
 "  --rate-fail RATE          failed claim checks (401) per client address before\n"
@@ -58,15 +72,19 @@ static const char config_usage[] =
 "  --push-cacert FILE        CA certificates for an https gateway (default:\n"
 "                            the system's)\n"
 "  --push-queue N            pushes waiting for the gateway at most; the oldest\n"
-"                            is dropped beyond (10000)\n"
-"  --push-retries N          retries of a push the gateway did not take (3)\n"
+"                            is dropped beyond (10000; at most 1000000)\n"
+"  --push-retries N          retries of a push the gateway did not take\n"
+"                            (3; at most 100)\n"
 "  --no-tls                  plain HTTP, only behind a TLS-terminating proxy\n"
 "  --log-level LEVEL         error, warn, info or debug (info)\n"
 "  --help                    show this help and exit\n"
 "  --version                 show the version and exit\n"
 "\n"
 "Durations take 90, 90s, 15m, 24h, 7d; sizes take 65536, 64k, 8m, 1g.\n"
-"An IPv4 client counts by its address, an IPv6 client by its /64.\n"
+"An IPv4 client counts by its address, an IPv6 client by its /64; behind\n"
+"--trust-proxy, by its X-Forwarded-For address, except for connections,\n"
+"which count against the proxy. The per-address limits take N (or SIZE) or\n"
+"off.\n"
 "SIGHUP reads --cert and --key again: new connections get the new pair, open\n"
 "ones keep theirs, and a pair that does not load is logged and ignored.\n"
 "Exit status: 0 after SIGINT or SIGTERM, 1 when it cannot start (or the final\n"
@@ -82,9 +100,12 @@ static int config_parse_scaled(const char *s, const char *units,
 	if (*p < '0' || *p > '9')
 		return -1;
 	for (; *p >= '0' && *p <= '9'; p++) {
-		if (value > (UINT64_MAX - 9) / 10)
+		uint64_t digit = (uint64_t)(*p - '0');
+
+		/* Exact: every number up to UINT64_MAX is taken, none beyond. */
+		if (value > (UINT64_MAX - digit) / 10)
 			return -1;
-		value = value * 10 + (uint64_t)(*p - '0');
+		value = value * 10 + digit;
 	}
 	if (*p != '\0') {
 		const char *unit = strchr(units, *p);
@@ -369,8 +390,10 @@ enum config_kind {
 	CONFIG_FLAG,        /* no value */
 	CONFIG_STRING,
 	CONFIG_DURATION,    /* seconds, at least min */
-	CONFIG_SIZE,        /* bytes, at least min */
-	CONFIG_COUNT,       /* plain number, at least min */
+	CONFIG_SIZE,        /* bytes, from min to max */
+	CONFIG_COUNT,       /* plain number, from min to max */
+	CONFIG_SIZE_OFF,    /* a size from min to max, or off (0) */
+	CONFIG_COUNT_OFF,   /* a number from min to max, or off (0) */
 	CONFIG_LISTEN,
 	CONFIG_LEVEL,
 	CONFIG_RATE,
@@ -383,11 +406,21 @@ struct config_option {
 	enum config_kind kind;
 	size_t offset;
 	uint64_t min;
+	uint64_t max;           /* sizes and counts; 0: SIZE_MAX */
 	const char *expects;    /* for the error line */
 };
 
 #define OPT(name, kind, field, min, expects) \
-	{ name, kind, offsetof(struct config, field), min, expects }
+	{ name, kind, offsetof(struct config, field), min, 0, expects }
+#define OPT_MAX(name, kind, field, min, max, expects) \
+	{ name, kind, offsetof(struct config, field), min, max, expects }
+
+/* Spans into the input buffer are 32-bit, and no payload needs more. */
+#define CONFIG_MAX_BODY ((uint64_t)16 << 20)
+/* A bigger queue only delays the news that the gateway is gone; more
+ * retries, at up to 18 hours apart, would never give up. */
+#define CONFIG_MAX_PUSH_QUEUE 1000000
+#define CONFIG_MAX_PUSH_RETRIES 100
 
 static const struct config_option config_options[] = {
 	OPT("--listen", CONFIG_LISTEN, listen, 0, "ADDR:PORT, e.g. 127.0.0.1:8443 or [::]:443"),
@@ -397,16 +430,23 @@ static const struct config_option config_options[] = {
 	OPT("--public-url", CONFIG_STRING, public_url, 0, "an http:// or https:// URL"),
 	OPT("--default-ttl", CONFIG_DURATION, default_ttl, 1, "a duration such as 90s, 15m, 24h, 7d"),
 	OPT("--max-ttl", CONFIG_DURATION, max_ttl, 1, "a duration such as 90s, 15m, 24h, 7d"),
-	OPT("--max-body", CONFIG_SIZE, max_body, 1, "a size such as 65536, 64k, 8m"),
+	OPT_MAX("--max-body", CONFIG_SIZE, max_body, 1, CONFIG_MAX_BODY,
+	    "a size such as 65536, 64k, 8m"),
 	OPT("--max-mailboxes", CONFIG_COUNT, max_mailboxes, 1, "a positive number"),
 	OPT("--max-memory", CONFIG_SIZE, max_memory, 1, "a size such as 512m, 1g"),
 	OPT("--max-connections", CONFIG_COUNT, max_connections, 1, "a positive number"),
+	OPT("--max-connections-per-address", CONFIG_COUNT_OFF, max_connections_per_address, 1,
+	    "a positive number or off"),
 	OPT("--max-wait", CONFIG_DURATION, max_wait, 0, "a duration such as 30s, 2m"),
 	OPT("--handshake-timeout", CONFIG_DURATION, handshake_timeout, 1, "a duration such as 10s"),
 	OPT("--header-timeout", CONFIG_DURATION, header_timeout, 1, "a duration such as 10s"),
 	OPT("--body-timeout", CONFIG_DURATION, body_timeout, 1, "a duration such as 30s"),
 	OPT("--idle-timeout", CONFIG_DURATION, idle_timeout, 1, "a duration such as 60s"),
 	OPT("--max-waiters", CONFIG_COUNT, max_waiters, 0, "a number"),
+	OPT("--max-waiters-per-address", CONFIG_COUNT_OFF, max_waiters_per_address, 1,
+	    "a positive number or off"),
+	OPT("--max-bytes-per-address", CONFIG_SIZE_OFF, max_bytes_per_address, 1,
+	    "a size such as 256k, 8m, or off"),
 	OPT("--rate-create", CONFIG_RATE, rate_create, 0, "a rate such as 30/m, 5/s,20 or off"),
 	OPT("--rate-fail", CONFIG_RATE, rate_fail, 0, "a rate such as 10/m, 1/s,5 or off"),
 	OPT("--trust-proxy", CONFIG_CIDR, trust_proxy, 0, "an address range such as 10.0.0.0/8"),
@@ -415,8 +455,10 @@ static const struct config_option config_options[] = {
 	OPT("--push-gateway", CONFIG_STRING, push_gateway, 0, "an http:// or https:// URL"),
 	OPT("--push-map", CONFIG_PUSH_MAP, push_map, 0, "TYPE=PLATFORM[,TYPE=PLATFORM...]"),
 	OPT("--push-cacert", CONFIG_STRING, push_cacert, 0, "a file name"),
-	OPT("--push-queue", CONFIG_COUNT, push_queue, 1, "a positive number"),
-	OPT("--push-retries", CONFIG_COUNT, push_retries, 0, "a number"),
+	OPT_MAX("--push-queue", CONFIG_COUNT, push_queue, 1, CONFIG_MAX_PUSH_QUEUE,
+	    "a positive number"),
+	OPT_MAX("--push-retries", CONFIG_COUNT, push_retries, 0, CONFIG_MAX_PUSH_RETRIES,
+	    "a number"),
 	OPT("--no-tls", CONFIG_FLAG, no_tls, 0, NULL),
 	OPT("--log-level", CONFIG_LEVEL, log_level, 0, "error, warn, info or debug"),
 };
@@ -431,12 +473,57 @@ static const struct config_option *config_find(const char *name, size_t len)
 	return NULL;
 }
 
-/* Store one option's value; 0 or -1 when the value is bad. */
+/* "16m" for a size that is a whole number of k, m or g; else the bytes. */
+static void config_format_size(uint64_t bytes, char *out, size_t len)
+{
+	static const char units[] = "gmk";
+	static const unsigned shifts[] = { 30, 20, 10 };
+
+	for (int i = 0; i < 3; i++) {
+		if (bytes != 0 && bytes % ((uint64_t)1 << shifts[i]) == 0) {
+			snprintf(out, len, "%llu%c", (unsigned long long)(bytes >> shifts[i]), units[i]);
+			return;
+		}
+	}
+	snprintf(out, len, "%llu", (unsigned long long)bytes);
+}
+
+/* A size or a count within [o->min, o->max]: 0, -1 when it is not one, or -2
+ * when it is one but above the maximum. */
+static int config_set_number(const struct config_option *o, const char *value, size_t *field)
+{
+	static const uint64_t one[] = { 1 };
+	uint64_t max = o->max ? o->max : SIZE_MAX;
+	uint64_t v;
+
+	if ((o->kind == CONFIG_SIZE_OFF || o->kind == CONFIG_COUNT_OFF) &&
+	    strcmp(value, "off") == 0) {
+		*field = 0;
+		return 0;
+	}
+	if (o->kind == CONFIG_SIZE || o->kind == CONFIG_SIZE_OFF) {
+		size_t n;
+
+		if (config_parse_size(value, &n) != 0)
+			return -1;
+		v = n;
+	} else if (config_parse_scaled(value, "", one, &v) != 0 || v > SIZE_MAX) {
+		return -1;
+	}
+	if (v < o->min)
+		return -1;
+	if (v > max)
+		return -2;
+	*field = (size_t)v;
+	return 0;
+}
+
+/* Store one option's value; 0, -1 when the value is bad, -2 when it is above
+ * the option's maximum. */
 static int config_set(struct config *c, const struct config_option *o, const char *value)
 {
 	void *field = (char *)c + o->offset;
 	int64_t seconds;
-	size_t n;
 
 	switch (o->kind) {
 	case CONFIG_FLAG:
@@ -453,19 +540,10 @@ static int config_set(struct config *c, const struct config_option *o, const cha
 		*(int64_t *)field = seconds;
 		return 0;
 	case CONFIG_SIZE:
-		if (config_parse_size(value, &n) != 0 || n < o->min)
-			return -1;
-		*(size_t *)field = n;
-		return 0;
-	case CONFIG_COUNT: {
-		static const uint64_t one[] = { 1 };
-		uint64_t v;
-
-		if (config_parse_scaled(value, "", one, &v) != 0 || v < o->min || v > SIZE_MAX)
-			return -1;
-		*(size_t *)field = (size_t)v;
-		return 0;
-	}
+	case CONFIG_COUNT:
+	case CONFIG_SIZE_OFF:
+	case CONFIG_COUNT_OFF:
+		return config_set_number(o, value, (size_t *)field);
 	case CONFIG_LISTEN:
 		if (c->listen_count == CONFIG_MAX_LISTEN ||
 		    config_parse_listen(value, &c->listen[c->listen_count]) != 0)
@@ -556,6 +634,7 @@ enum config_result config_parse(struct config *c, int argc, char **argv,
 		const char *arg = argv[i], *eq = strchr(arg, '='), *value = NULL;
 		size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
 		const struct config_option *o;
+		int r;
 
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
 			fputs(config_usage, out);
@@ -586,7 +665,20 @@ enum config_result config_parse(struct config *c, int argc, char **argv,
 		}
 		if (o->offset == offsetof(struct config, default_ttl))
 			default_ttl_given = 1;
-		if (config_set(c, o, value) != 0) {
+		if (o->offset == offsetof(struct config, max_connections))
+			c->max_connections_given = 1;
+		r = config_set(c, o, value);
+		if (r == -2) {
+			char max[32];
+
+			if (o->kind == CONFIG_SIZE || o->kind == CONFIG_SIZE_OFF)
+				config_format_size(o->max, max, sizeof(max));
+			else
+				snprintf(max, sizeof(max), "%llu", (unsigned long long)o->max);
+			fprintf(err, "relay: %s may be at most %s\n", o->name, max);
+			return CONFIG_USAGE;
+		}
+		if (r != 0) {
 			if ((o->kind == CONFIG_LISTEN && c->listen_count == CONFIG_MAX_LISTEN) ||
 			    (o->kind == CONFIG_CIDR && c->trust_proxy_count == CONFIG_MAX_LISTEN))
 				fprintf(err, "relay: %s may be given at most %d times\n", o->name,
@@ -602,4 +694,39 @@ enum config_result config_parse(struct config *c, int argc, char **argv,
 	if (c->listen_count == 0)
 		config_parse_listen("127.0.0.1:8443", &c->listen[c->listen_count++]);
 	return CONFIG_RUN;
+}
+
+int config_fit_descriptors(struct config *c, FILE *err)
+{
+	struct rlimit lim;
+	uint64_t need;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+		return 0;
+	/* Raise the soft limit as far as we may. (A hard limit of "unlimited"
+	 * is refused as a soft one above fs.nr_open: the soft limit stays.) */
+	if (lim.rlim_cur != lim.rlim_max) {
+		struct rlimit raised = { lim.rlim_max, lim.rlim_max };
+
+		if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+			lim = raised;
+	}
+	if (lim.rlim_cur == RLIM_INFINITY)
+		return 0;
+	need = (uint64_t)c->max_connections + CONFIG_FD_RESERVE;
+	if (need <= lim.rlim_cur)
+		return 0;
+	if (c->max_connections_given || lim.rlim_cur <= CONFIG_FD_RESERVE) {
+		fprintf(err, "relay: --max-connections %zu needs %llu file descriptors, but at "
+		    "most %llu may be open (ulimit -n); raise the limit or lower the option\n",
+		    c->max_connections, (unsigned long long)need,
+		    (unsigned long long)lim.rlim_cur);
+		return -1;
+	}
+	/* Only a number the operator asked for is an error; the built-in
+	 * one yields to the limit, as --default-ttl yields to --max-ttl. */
+	c->max_connections = (size_t)(lim.rlim_cur - CONFIG_FD_RESERVE);
+	fprintf(err, "relay: --max-connections lowered to %zu to fit the file descriptor "
+	    "limit (ulimit -n %llu)\n", c->max_connections, (unsigned long long)lim.rlim_cur);
+	return 0;
 }

@@ -58,12 +58,16 @@ struct config {
 	size_t max_mailboxes;
 	size_t max_memory;              /* bytes */
 	size_t max_connections;
+	int max_connections_given;      /* not the built-in default */
+	size_t max_connections_per_address;     /* 0: no such limit */
 	int64_t max_wait;               /* seconds */
 	int64_t handshake_timeout;      /* seconds */
 	int64_t header_timeout;
 	int64_t body_timeout;
 	int64_t idle_timeout;
 	size_t max_waiters;
+	size_t max_waiters_per_address;         /* 0: no such limit */
+	size_t max_bytes_per_address;           /* 0: no such limit */
 	struct ratelimit_rule rate_create;      /* per 0: off */
 	struct ratelimit_rule rate_fail;
 	struct config_cidr trust_proxy[CONFIG_MAX_LISTEN];
@@ -90,9 +94,21 @@ enum config_result {
 
 #define CONFIG_VERSION "1.0.0"
 
+/* Descriptors kept for the relay itself beyond --max-connections: stdio,
+ * the event loop and its signal pipe, up to 16 listeners, the spare one
+ * given up on EMFILE, the state file and its directory, the push gateway
+ * and its CA file, with room to spare. */
+#define CONFIG_FD_RESERVE 64
+
 /* Fill c from the arguments; help and version go to out, errors to err. */
 enum config_result config_parse(struct config *c, int argc, char **argv,
     FILE *out, FILE *err);
+
+/* Raise the soft RLIMIT_NOFILE to the hard limit, then make sure that
+ * --max-connections fits under it with CONFIG_FD_RESERVE to spare: a value
+ * given that does not is one line on err and -1 (exit 2); the default is
+ * lowered to fit, with a line on err saying so. */
+int config_fit_descriptors(struct config *c, FILE *err);
 
 /* "90", "90s", "15m", "24h", "7d": 0 and seconds, or -1. */
 int config_parse_duration(const char *s, int64_t *seconds);

@@ -54,6 +54,7 @@ struct conn {
 	size_t out_counted;         /* of out, what the server's sum holds */
 	struct api_wait wait;
 	struct api_client client;   /* the peer, as the api's rate limits see it */
+	struct quota_entry *quota;  /* the peer's count of connections, or NULL */
 	uint8_t readable;           /* the socket may have bytes we have not read */
 	uint8_t close_after;        /* close once the answers are sent */
 	uint8_t handled;            /* requests answered in this turn (budget) */

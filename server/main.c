@@ -28,6 +28,8 @@ int main(int argc, char **argv)
 	case CONFIG_RUN:
 		break;
 	}
+	if (config_fit_descriptors(&config, stderr) != 0)
+		return 2;
 	if (server_init(&server, &config) == 0) {
 		server_run(&server);
 		status = server_finish(&server) == 0 ? 0 : 1;

@@ -22,6 +22,7 @@
 #include "server/tls.h"
 #include "server/transport.h"
 #include "storage/alloc.h"
+#include "storage/quota.h"
 #include "storage/ratelimit.h"
 #include "storage/store.h"
 
@@ -81,25 +82,36 @@ static void server_client(const struct server *s, const struct sockaddr_storage 
 
 void server_accept(struct server *s, int fd, const struct sockaddr_storage *peer)
 {
+	struct quota_entry *quota;
+	struct api_client client;
 	struct transport *t;
 
-	t = s->tls ? tls_transport_new(s->tls, fd) : transport_plain_new(fd);
-	if (t == NULL) {
-		log_at(&s->log, LOG_WARN, "no memory for a new connection; refused it");
+	/* The socket's peer, before any X-Forwarded-For: behind a trusted
+	 * proxy this counts the proxy's connections. */
+	server_client(s, peer, &client);
+	if (quota_take(s->quota, QUOTA_CONNECTIONS, client.key, 1, &quota) != 0) {
+		log_at(&s->log, LOG_DEBUG, "connection refused: its address has %zu open",
+		    s->config->max_connections_per_address);
 		close(fd);
 		return;
 	}
-	server_conn_open(s, fd, t, peer);
+	t = s->tls ? tls_transport_new(s->tls, fd) : transport_plain_new(fd);
+	if (t == NULL) {
+		log_at(&s->log, LOG_WARN, "no memory for a new connection; refused it");
+		quota_give(s->quota, quota, QUOTA_CONNECTIONS, 1);
+		close(fd);
+		return;
+	}
+	server_conn_open(s, fd, t, &client, quota);
 }
 
 void server_conn_open(struct server *s, int fd, struct transport *t,
-    const struct sockaddr_storage *peer)
+    const struct api_client *client, struct quota_entry *quota)
 {
-	struct api_client client;
 	struct conn *c;
 
-	server_client(s, peer, &client);
-	c = conn_new(s, fd, t, &client);
+	c = conn_new(s, fd, t, client);
+	c->quota = quota;
 	log_at(&s->log, LOG_DEBUG, "connection accepted (%zu open)", s->conn_count + 1);
 	c->next = s->conns;
 	if (s->conns != NULL)
@@ -165,6 +177,8 @@ void server_conn_gone(struct server *s, struct conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	s->conn_count--;
+	quota_give(s->quota, c->quota, QUOTA_CONNECTIONS, 1);
+	c->quota = NULL;
 	if (s->accept_full && s->conn_count < s->config->max_connections) {
 		s->accept_full = 0;
 		server_update_accepting(s);
@@ -290,7 +304,8 @@ static int server_fail(const char *what)
 
 int server_init(struct server *s, const struct config *config)
 {
-	struct store_limits limits = { config->max_mailboxes, config->max_memory };
+	struct store_limits limits = { config->max_mailboxes, config->max_memory,
+	    config->max_bytes_per_address };
 	struct api_config api_config;
 	char err[512];
 
@@ -337,6 +352,16 @@ int server_init(struct server *s, const struct config *config)
 			return server_fail("the random generator failed");
 		s->limits = ratelimit_new(rules, SERVER_RATELIMIT_ENTRIES, key);
 	}
+	if (config->max_connections_per_address != 0 || config->max_waiters_per_address != 0) {
+		size_t quota_limits[QUOTA_KINDS] = { 0 };
+		uint8_t key[SIPHASH_KEY_LEN];
+
+		quota_limits[QUOTA_CONNECTIONS] = config->max_connections_per_address;
+		quota_limits[QUOTA_WAITERS] = config->max_waiters_per_address;
+		if (rng_bytes(s->rng, key, sizeof(key)) != 0)
+			return server_fail("the random generator failed");
+		s->quota = quota_new(quota_limits, key);
+	}
 	if (config->push_gateway != NULL) {
 		s->push = push_new(s, err, sizeof(err));
 		if (s->push == NULL)
@@ -353,6 +378,7 @@ int server_init(struct server *s, const struct config *config)
 	api_config.max_wait = (unsigned)config->max_wait;
 	api_config.hsts = s->tls != NULL;
 	api_config.limits = s->limits;
+	api_config.quota = s->quota;
 	api_config.notifier = s->push != NULL ? &s->notifier : NULL;
 	s->api = api_new(&api_config, s->store, server_now(s));
 	if (persist_init(&s->persist, s) != 0)
@@ -443,6 +469,7 @@ void server_free(struct server *s)
 	push_free(s->push);
 	api_free(s->api);
 	ratelimit_free(s->limits);
+	quota_free(s->quota);
 	store_free(s->store);
 	free(s->public_url);
 	tls_free(s->tls);

@@ -23,6 +23,7 @@
 
 struct conn;
 struct transport;
+struct quota_entry;
 
 struct server {
 	struct event_base *base;
@@ -41,6 +42,7 @@ struct server {
 	size_t out_pending;             /* answers not yet taken by their clients */
 	size_t out_budget;              /* ... at most this much (--max-memory / 8) */
 	struct ratelimit *limits;       /* per-address limits, or NULL */
+	struct quota *quota;            /* connections and long-polls per address, or NULL */
 	struct persist persist;         /* the state file */
 	struct push *push;              /* the push gateway, or NULL */
 	struct api_notifier notifier;   /* how the api reaches it */
@@ -71,10 +73,10 @@ int64_t server_now(struct server *s);
 int64_t server_now_ms(struct server *s);
 /* A listener accepted a connection from peer. */
 void server_accept(struct server *s, int fd, const struct sockaddr_storage *peer);
-/* Serve a connection from peer on fd, through transport t (both taken
- * over). */
+/* Serve a connection from client on fd, through transport t, holding its
+ * address's connection count in quota (NULL: none); all are taken over. */
 void server_conn_open(struct server *s, int fd, struct transport *t,
-    const struct sockaddr_storage *peer);
+    const struct api_client *client, struct quota_entry *quota);
 /* accept() on listen_fd ran out of descriptors or memory: turn one waiting
  * client away and pause accepting for a moment. */
 void server_accept_starved(struct server *s, int listen_fd);

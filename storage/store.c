@@ -10,12 +10,20 @@
  *
  * Mailbox contents are client-sized, so they come from plain malloc and a
  * failure is reported to the caller (who answers 503) instead of aborting.
+ *
+ * With a per-owner limit, every byte counted for a mailbox — the mailbox,
+ * its contents whoever wrote them, and the retry records that point at it —
+ * is also counted against its owner (the creator's address) until the
+ * mailbox goes. A single owner makes "who gets the bytes back" trivial on
+ * every path, and the Receiver's writes, which the Sender allowed, can only
+ * replace what is there, never add up beyond one payload.
  */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "storage/alloc.h"
+#include "storage/quota.h"
 #include "storage/store.h"
 
 /* What malloc spends per allocation beyond the bytes asked for (glibc: an
@@ -32,6 +40,7 @@ struct store {
 	struct table records;
 	struct expiry_heap expiry;
 	struct store_limits limits;
+	struct quota *owners;       /* bytes per owner, or NULL: no such limit */
 	store_random_fn random;
 	void *random_ctx;
 	size_t bytes;               /* mailboxes and records, not the tables */
@@ -121,7 +130,7 @@ static struct mailbox_token *store_token_new(struct store_bytes type,
 struct store *store_new(const struct store_limits *limits, store_random_fn random,
     void *random_ctx)
 {
-	uint8_t keys[2][SIPHASH_KEY_LEN];
+	uint8_t keys[3][SIPHASH_KEY_LEN];
 	struct store *store;
 
 	if (random(random_ctx, (unsigned char *)keys, sizeof(keys)) != 0)
@@ -131,6 +140,12 @@ struct store *store_new(const struct store_limits *limits, store_random_fn rando
 	table_init(&store->records, keys[1]);
 	expiry_init(&store->expiry);
 	store->limits = *limits;
+	if (limits->max_owner_bytes != 0) {
+		size_t quota_limits[QUOTA_KINDS] = { 0 };
+
+		quota_limits[QUOTA_BYTES] = limits->max_owner_bytes;
+		store->owners = quota_new(quota_limits, keys[2]);
+	}
 	store->random = random;
 	store->random_ctx = random_ctx;
 	return store;
@@ -145,6 +160,8 @@ static void store_record_free(struct store *store, struct store_record *rec)
 	*link = rec->mailbox_next;
 	table_remove(&store->records, &rec->node);
 	store->bytes -= store_cost(sizeof(*rec) + rec->request_id_len);
+	quota_give(store->owners, rec->mailbox->owner, QUOTA_BYTES,
+	    store_cost(sizeof(*rec) + rec->request_id_len));
 	store->record_count--;
 	free(rec);
 }
@@ -179,6 +196,7 @@ void store_free(struct store *store)
 	table_destroy(&store->records);
 	table_destroy(&store->mailboxes);
 	expiry_destroy(&store->expiry);
+	quota_free(store->owners);
 	free(store);
 }
 
@@ -205,15 +223,22 @@ static enum store_result store_add(struct store *store, const struct mailbox_spe
 	size_t token_size = store_token_size(spec->token_type, spec->token_data);
 	size_t bytes = store_cost(sizeof(struct mailbox)) + store_cost(payload_size) +
 	    store_cost(display_size) + (token_size ? store_cost(token_size) : 0);
+	struct quota_entry *owner = NULL;
 	enum store_result result;
 	struct mailbox *mb;
 
 	if (store->mailboxes.count >= store->limits.max_mailboxes ||
 	    !store_has_room(store, bytes))
 		return STORE_FULL;
+	if (spec->owner != NULL &&
+	    quota_take(store->owners, QUOTA_BYTES, spec->owner, bytes, &owner) != 0)
+		return STORE_OWNER_FULL;
 	mb = calloc(1, sizeof(*mb));
-	if (mb == NULL)
+	if (mb == NULL) {
+		quota_give(store->owners, owner, QUOTA_BYTES, bytes);
 		return STORE_NO_MEMORY;
+	}
+	mb->owner = owner;
 	if (id == NULL) {
 		result = store_new_id(store, mb->node.key);
 		if (result != STORE_OK)
@@ -245,6 +270,7 @@ static enum store_result store_add(struct store *store, const struct mailbox_spe
 	*out = mb;
 	return STORE_OK;
 fail:
+	quota_give(store->owners, mb->owner, QUOTA_BYTES, bytes);
 	store_mailbox_release(mb);
 	return result;
 }
@@ -312,20 +338,26 @@ enum store_result store_update(struct store *store, struct mailbox *mb,
 	}
 	if (new_bytes > old_bytes && !store_has_room(store, new_bytes - old_bytes))
 		return STORE_FULL;
+	/* Whoever writes, the growth counts against the mailbox's owner. */
+	if (new_bytes > old_bytes &&
+	    quota_add(store->owners, mb->owner, QUOTA_BYTES, new_bytes - old_bytes) != 0)
+		return STORE_OWNER_FULL;
 	if (change->payload_type.ptr != NULL) {
 		payload = store_payload_new(change->payload_type, change->payload_data);
 		if (payload == NULL)
-			return STORE_NO_MEMORY;
+			goto no_memory;
 	}
 	if (change->token_type.ptr != NULL) {
 		token = store_token_new(change->token_type, change->token_data);
 		if (token == NULL) {
 			free(payload);
-			return STORE_NO_MEMORY;
+			goto no_memory;
 		}
 		free(*slot);
 		*slot = token;
 	}
+	if (new_bytes < old_bytes)
+		quota_give(store->owners, mb->owner, QUOTA_BYTES, old_bytes - new_bytes);
 	store->bytes = store->bytes - old_bytes + new_bytes;
 	mb->bytes = mb->bytes - old_bytes + new_bytes;
 	if (payload != NULL) {
@@ -335,6 +367,10 @@ enum store_result store_update(struct store *store, struct mailbox *mb,
 		store_wake_all(mb, mb);
 	}
 	return STORE_OK;
+no_memory:
+	if (new_bytes > old_bytes)
+		quota_give(store->owners, mb->owner, QUOTA_BYTES, new_bytes - old_bytes);
+	return STORE_NO_MEMORY;
 }
 
 void store_bind_receiver(struct store *store, struct mailbox *mb,
@@ -354,6 +390,7 @@ static void store_forget_token(struct store *store, struct mailbox *mb,
 	mb->tokens[party] = NULL;
 	store->bytes -= bytes;
 	mb->bytes -= bytes;
+	quota_give(store->owners, mb->owner, QUOTA_BYTES, bytes);
 }
 
 void store_drop_token(struct store *store, struct mailbox *mb, enum mailbox_party party,
@@ -381,6 +418,8 @@ void store_delete(struct store *store, struct mailbox *mb)
 	table_remove(&store->mailboxes, &mb->node);
 	expiry_remove(&store->expiry, &mb->expiry);
 	store->bytes -= mb->bytes;
+	/* The records went first: their bytes kept the owner's entry alive. */
+	quota_give(store->owners, mb->owner, QUOTA_BYTES, mb->bytes);
 	store_wake_all(mb, NULL);
 	store_mailbox_release(mb);
 }
@@ -472,11 +511,16 @@ void store_record_set(struct store *store, const uint8_t claim[MAILBOX_CLAIM_LEN
 				store_record_free(store, r);
 		}
 	}
-	if (!store_has_room(store, store_cost(sizeof(*rec) + request_id_len)))
+	if (!store_has_room(store, store_cost(sizeof(*rec) + request_id_len)) ||
+	    quota_add(store->owners, mb->owner, QUOTA_BYTES,
+	    store_cost(sizeof(*rec) + request_id_len)) != 0)
 		return;
 	rec = malloc(sizeof(*rec) + request_id_len);
-	if (rec == NULL)
+	if (rec == NULL) {
+		quota_give(store->owners, mb->owner, QUOTA_BYTES,
+		    store_cost(sizeof(*rec) + request_id_len));
 		return;
+	}
 	memcpy(rec->node.key, claim, MAILBOX_CLAIM_LEN);
 	rec->mailbox = mb;
 	rec->op = (uint8_t)op;
@@ -496,9 +540,15 @@ struct store_stats store_stats(const struct store *store)
 		.mailboxes = store->mailboxes.count,
 		.records = store->record_count,
 		.bytes = store_total_bytes(store),
+		.owners = quota_entries(store->owners),
 	};
 
 	return stats;
+}
+
+size_t store_owner_bytes(struct store *store, const uint8_t owner[STORE_OWNER_LEN])
+{
+	return quota_used(store->owners, QUOTA_BYTES, owner);
 }
 
 int store_claim_equal(const uint8_t a[MAILBOX_CLAIM_LEN],

@@ -10,7 +10,9 @@
  * same calls.
  *
  * Every byte held for a mailbox is counted so that the operator's limits
- * (--max-mailboxes, --max-memory) can be enforced before memory runs out.
+ * (--max-mailboxes, --max-memory) can be enforced before memory runs out,
+ * and, with a per-owner limit, against the mailbox's owner: an opaque 16-byte
+ * key the caller chooses (the relay uses the creator's address).
  */
 #ifndef STORAGE_STORE_H
 #define STORAGE_STORE_H
@@ -24,6 +26,7 @@
 #define MAILBOX_ID_LEN 16
 #define MAILBOX_CLAIM_LEN 16
 #define STORE_REQUEST_ID_MAX 128
+#define STORE_OWNER_LEN 16
 
 /* What the Receiver may do; the Sender may always do everything. */
 enum mailbox_right {
@@ -64,6 +67,7 @@ struct mailbox_token {
 
 struct store_record;
 struct mailbox_waiter;
+struct quota_entry;
 
 struct mailbox {
 	struct table_node node;             /* key: the identifier */
@@ -78,6 +82,7 @@ struct mailbox {
 	struct mailbox_token *tokens[2];    /* by enum mailbox_party */
 	struct store_record *records;       /* retry records that point here */
 	struct mailbox_waiter *waiters;     /* parked long-polls */
+	struct quota_entry *owner;          /* whose bytes these are, or NULL */
 	size_t bytes;                       /* all memory accounted to it */
 };
 
@@ -99,6 +104,9 @@ struct mailbox_spec {
 	struct store_bytes payload_type, payload_data;
 	struct store_bytes title, description, image_url;
 	struct store_bytes token_type, token_data;   /* ptr NULL: no token */
+	/* STORE_OWNER_LEN bytes that this mailbox's bytes count against until
+	 * it goes, or NULL: nobody's (a mailbox restored from a snapshot). */
+	const uint8_t *owner;
 };
 
 /*
@@ -141,6 +149,7 @@ struct mailbox_change {
 enum store_result {
 	STORE_OK = 0,
 	STORE_FULL,         /* a configured limit would be exceeded */
+	STORE_OWNER_FULL,   /* the owner's max_owner_bytes would be exceeded */
 	STORE_NO_MEMORY,    /* malloc failed */
 	STORE_NO_RANDOM,    /* the random generator failed */
 	STORE_EXISTS        /* store_restore: the identifier is taken */
@@ -149,12 +158,14 @@ enum store_result {
 struct store_limits {
 	size_t max_mailboxes;
 	size_t max_bytes;
+	size_t max_owner_bytes;     /* per owner; 0: no such limit */
 };
 
 struct store_stats {
 	size_t mailboxes;
 	size_t records;
 	size_t bytes;       /* everything accounted, tables included */
+	size_t owners;      /* owners with bytes counted (per-owner limit only) */
 };
 
 /* Same shape as mbedTLS's f_rng: 0 on success. */
@@ -211,6 +222,8 @@ void store_record_set(struct store *store, const uint8_t claim[MAILBOX_CLAIM_LEN
     const char *request_id, size_t request_id_len);
 
 struct store_stats store_stats(const struct store *store);
+/* The bytes counted against an owner (0 without a per-owner limit). */
+size_t store_owner_bytes(struct store *store, const uint8_t owner[STORE_OWNER_LEN]);
 
 /* Constant-time comparison of two claims. */
 int store_claim_equal(const uint8_t a[MAILBOX_CLAIM_LEN],

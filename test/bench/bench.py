@@ -177,7 +177,10 @@ def check_nginx_sizes(nginx, relay_sizes):
 def one_run(run_no, results, checks):
     os.makedirs(LOGS, exist_ok=True)
     relay = bl.start_relay(["--max-mailboxes", "2000000", "--max-memory", "4g",
-                            "--max-connections", "20000"])
+                            # at most what the descriptor limit holds,
+                            # less the 64 the relay keeps for itself
+                            "--max-connections",
+                            str(min(20000, bl.hard_nofile() - 64))])
     nginx = None
     try:
         t0 = time.time()

@@ -35,6 +35,7 @@
 #include "server/conn.h"
 #include "server/server.h"
 #include "server/transport.h"
+#include "storage/quota.h"
 #include "storage/store.h"
 
 #define SIM_PEERS 6
@@ -336,7 +337,10 @@ static inline struct sim *sim_new(void)
 	static char *argv[] = { "relay", "--no-tls", NULL };
 	struct sim *sim = calloc(1, sizeof(*sim));
 	struct server *s = &sim->server;
-	struct store_limits limits = { 1000, 64 * 1024 * 1024 };
+	struct store_limits limits = { 1000, 64 * 1024 * 1024, 0 };
+	/* Every peer is one address: a few connections and long-polls each. */
+	size_t quota_limits[QUOTA_KINDS] = { SIM_PEERS, 2, 0 };
+	uint8_t hash_key[SIPHASH_KEY_LEN] = { 0 };
 	struct api_config api_config;
 
 	if (sim == NULL || config_parse(&sim->config, 2, argv, stdout, stderr) != CONFIG_RUN)
@@ -357,6 +361,8 @@ static inline struct sim *sim_new(void)
 	api_config.default_ttl = sim->config.default_ttl;
 	api_config.max_ttl = sim->config.max_ttl;
 	api_config.max_wait = (unsigned)sim->config.max_wait;
+	s->quota = quota_new(quota_limits, hash_key);
+	api_config.quota = s->quota;
 	s->api = api_new(&api_config, s->store, server_now(s));
 	if (s->base == NULL || s->store == NULL)
 		abort();
@@ -400,7 +406,8 @@ static inline void sim_fail(struct sim *sim, const char *what)
 static inline int sim_connect(struct sim *sim, size_t peer, size_t sndbuf)
 {
 	struct sim_peer *p = &sim->peers[peer];
-	struct sockaddr_storage addr;
+	struct api_client client;
+	struct quota_entry *quota = NULL;
 	struct sim_transport *t;
 	int fds[2];
 
@@ -431,9 +438,10 @@ static inline int sim_connect(struct sim *sim, size_t peer, size_t sndbuf)
 	p->answers.len = 0;
 	p->rest = NULL;
 	p->status_count = 0;
-	memset(&addr, 0, sizeof(addr));
-	addr.ss_family = AF_INET;
-	server_conn_open(&sim->server, fds[1], &t->base, &addr);
+	memset(&client, 0, sizeof(client));
+	if (quota_take(sim->server.quota, QUOTA_CONNECTIONS, client.key, 1, &quota) != 0)
+		sim_fail(sim, "an address cannot have as many connections as there are peers");
+	server_conn_open(&sim->server, fds[1], &t->base, &client, quota);
 	return 0;
 }
 
@@ -670,6 +678,8 @@ static inline void sim_drain(struct sim *sim)
 		sim_fail(sim, "connections outlive their clients and their timers");
 	if (sim->server.waiter_count != 0 || sim->server.out_pending != 0)
 		sim_fail(sim, "waiters or unsent output outlive their connections");
+	if (quota_entries(sim->server.quota) != 0)
+		sim_fail(sim, "an address's counts outlive its connections and long-polls");
 }
 
 static inline void sim_free(struct sim *sim)
@@ -685,6 +695,7 @@ static inline void sim_free(struct sim *sim)
 	for (size_t i = 0; i < sim->template_count; i++)
 		buf_free(&sim->templates[i]);
 	api_free(s->api);
+	quota_free(s->quota);
 	store_free(s->store);
 	event_base_free(s->base);
 	free(sim->payload);

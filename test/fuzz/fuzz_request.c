@@ -50,6 +50,7 @@
 #include "protocol/http.h"
 #include "protocol/response.h"
 #include "protocol/wire.h"
+#include "storage/quota.h"
 #include "storage/ratelimit.h"
 #include "storage/store.h"
 #include "test/fuzz/fuzz.h"
@@ -117,6 +118,7 @@ struct fuzz {
 	struct ratelimit *limits;
 	struct api *api;
 	size_t baseline_bytes;
+	struct quota *quota;            /* long-polls per address */
 	struct fuzz_conn conns[FUZZ_CONNS];
 	int conn_count;
 	int parked;
@@ -811,6 +813,7 @@ static void fuzz_init(struct fuzz *fz, const uint8_t *data, size_t size)
 	if (size % 3 == 0) {
 		fz->store_limits.max_mailboxes = 4;
 		fz->store_limits.max_bytes = 8192;
+		fz->store_limits.max_owner_bytes = 4096;
 	} else {
 		fz->store_limits.max_mailboxes = 1000;
 		fz->store_limits.max_bytes = (size_t)4 << 20;
@@ -828,6 +831,13 @@ static void fuzz_init(struct fuzz *fz, const uint8_t *data, size_t size)
 	fuzz_random(&fz->counter, key, sizeof(key));
 	fz->limits = ratelimit_new(rules, 2, key);
 	FUZZ_CHECK(fz->limits != NULL, "ratelimit_new");
+	{
+		/* One long-poll per address: the second parks only from the
+		 * other address. */
+		size_t quota_limits[QUOTA_KINDS] = { 0, 1, 0 };
+
+		fz->quota = quota_new(quota_limits, key);
+	}
 
 	memset(&config, 0, sizeof(config));
 	config.public_url = FUZZ_BASE;
@@ -836,6 +846,7 @@ static void fuzz_init(struct fuzz *fz, const uint8_t *data, size_t size)
 	config.max_wait = FUZZ_MAX_WAIT;
 	config.hsts = (int)(size & 1);
 	config.limits = fz->limits;
+	config.quota = fz->quota;
 	fz->api = api_new(&config, fz->store, fz->now);
 
 	fuzz_scan_claims(fz);
@@ -961,6 +972,8 @@ static void fuzz_finish(struct fuzz *fz)
 	stats = store_stats(fz->store);
 	FUZZ_CHECK(stats.mailboxes == 0 && stats.records == 0,
 	    "expiry far in the future removes every mailbox and record");
+	FUZZ_CHECK(stats.owners == 0, "every owner's bytes are given back");
+	FUZZ_CHECK(quota_entries(fz->quota) == 0, "every long-poll's count is given back");
 	/* Resizing is incremental: a few more operations bring the tables back
 	 * to their smallest size. */
 	for (int i = 0; i < 4096 && stats.bytes != fz->baseline_bytes; i++) {
@@ -979,6 +992,7 @@ static void fuzz_finish(struct fuzz *fz)
 	}
 	api_free(fz->api);
 	ratelimit_free(fz->limits);
+	quota_free(fz->quota);
 	store_free(fz->store);
 }
 

@@ -48,7 +48,7 @@ static uint64_t fuzz_crc64(const uint8_t *p, size_t len)
 
 static struct store *fuzz_store(unsigned *counter, size_t max_mailboxes)
 {
-	struct store_limits limits = { max_mailboxes, 16u << 20 };
+	struct store_limits limits = { max_mailboxes, 16u << 20, 0 };
 	struct store *store = store_new(&limits, fuzz_random, counter);
 
 	FUZZ_CHECK(store != NULL, "a store can be made");

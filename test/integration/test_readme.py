@@ -8,10 +8,11 @@ allows.
 
 import os
 import re
+import shlex
 import subprocess
 import tempfile
 
-from relaytest import Relay
+from relaytest import Relay, run_relay
 
 README = os.path.join(os.path.dirname(__file__), "..", "..", "README.md")
 BLOCK_RE = re.compile(r"<!-- walkthrough -->\s*```sh\n(.*?)```", re.S)
@@ -44,3 +45,22 @@ def test_readme_walkthrough_runs_as_written():
         assert out.count('"displayInformation"') >= 2, \
             "the Sender's long-poll did not return the new content: %r" % out
         assert not os.listdir(workdir), "the walkthrough left files behind: %r" % os.listdir(workdir)
+
+
+PUBLIC_RE = re.compile(r"### On a public server.*?```sh\n(.*?)```", re.S)
+
+
+def test_readme_public_server_command_line_is_accepted_and_sets_the_address_limits():
+    # Every option of the README's public-server command line is parsed
+    # (a later --help answers only once all before it were accepted).
+    with open(README, encoding="utf-8") as f:
+        m = PUBLIC_RE.search(f.read())
+    assert m, "README.md has no public-server command line"
+    args = shlex.split(m.group(1).replace("\\\n", " "))
+    assert args[0] == "./relay", args
+    for option in ("--max-connections-per-address", "--max-waiters-per-address",
+                   "--max-bytes-per-address", "--rate-create", "--rate-fail"):
+        assert option in args, "the public-server command line does not set %s" % option
+    rc, out, err = run_relay(args[1:] + ["--help"])
+    assert rc == 0 and "usage" in out, "the public-server options were refused (exit %d): %r" % (
+        rc, err)

@@ -81,8 +81,8 @@ struct fx {
 
 static void fx_init_limits(struct fx *fx, size_t max_mailboxes, size_t max_bytes)
 {
-	struct store_limits limits = { max_mailboxes, max_bytes };
-	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL, NULL };
+	struct store_limits limits = { max_mailboxes, max_bytes, 0 };
+	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL, NULL, NULL };
 
 	memset(fx, 0, sizeof(*fx));
 	fx->now = NOW;

@@ -136,10 +136,15 @@ static void test_sizes(void)
 		{ "65536", 65536 }, { "64k", 65536 }, { "64K", 65536 }, { "8m", 8 << 20 },
 		{ "8M", 8 << 20 }, { "1g", 1ULL << 30 }, { "1G", 1ULL << 30 }, { "0", 0 },
 		{ "512m", 512ULL << 20 }, { "16g", 16ULL << 30 },
+		/* The largest of each form, exactly (on a 64-bit size_t). */
+		{ "18446744073709551615", UINT64_MAX }, { "18446744073709551609", UINT64_MAX - 6 },
+		{ "17179869183g", 17179869183ULL << 30 },
 	};
 	static const char *bad[] = {
 		"64kb", "", "-1", "1.5m", "k", "1t", "64 k", " 64k", "64k ", "64KB", "0x40",
 		"99999999999999999999", "17179869184g", "18014398509481984m", "+1",
+		"18446744073709551616", "18446744073709551620", "184467440737095516150",
+		"18014398509481984k",
 	};
 	size_t bytes;
 
@@ -346,6 +351,79 @@ static void test_missing_values(void)
 	outcome_free(&o);
 }
 
+static void test_per_address_limits(void)
+{
+	static const char *const options[] = { "--max-connections-per-address",
+		"--max-waiters-per-address", "--max-bytes-per-address" };
+	static const char *const bad[] = { "0", "-1", "", "none", "Off", "1x", "99999999999999999999" };
+	struct outcome o;
+
+	/* Off unless asked for, so that a laptop relay keeps the contract. */
+	RUN(o, "--listen", "127.0.0.1:0");
+	CHECK_EQ_INT(o.c.max_connections_per_address, 0);
+	CHECK_EQ_INT(o.c.max_waiters_per_address, 0);
+	CHECK_EQ_INT(o.c.max_bytes_per_address, 0);
+	outcome_free(&o);
+	RUN(o, "--max-connections-per-address", "20", "--max-waiters-per-address=5",
+	    "--max-bytes-per-address", "256k");
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	CHECK_EQ_INT(o.c.max_connections_per_address, 20);
+	CHECK_EQ_INT(o.c.max_waiters_per_address, 5);
+	CHECK_EQ_INT(o.c.max_bytes_per_address, 256 * 1024);
+	outcome_free(&o);
+	/* "off" turns a limit given earlier off again. */
+	RUN(o, "--max-waiters-per-address", "5", "--max-waiters-per-address", "off",
+	    "--max-bytes-per-address=off");
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	CHECK_EQ_INT(o.c.max_waiters_per_address, 0);
+	CHECK_EQ_INT(o.c.max_bytes_per_address, 0);
+	outcome_free(&o);
+	/* 0 would be ambiguous (none at all, or no limit?): refused. */
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+		for (size_t j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+			RUN(o, (char *)options[i], (char *)bad[j]);
+			CHECK(one_line_naming(&o, options[i]));
+			outcome_free(&o);
+		}
+	}
+	/* --help tells of them. */
+	RUN(o, "--help");
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		CHECK(strstr(o.out, options[i]) != NULL);
+	outcome_free(&o);
+}
+
+static void test_upper_bounds(void)
+{
+	static const struct {
+		const char *option, *value, *says;
+	} over[] = {
+		{ "--max-body", "16777217", "at most 16m" }, { "--max-body", "17m", "at most 16m" },
+		{ "--max-body", "1g", "at most 16m" },
+		{ "--push-queue", "1000001", "at most 1000000" },
+		{ "--push-queue", "18446744073709551615", "at most 1000000" },
+		{ "--push-retries", "101", "at most 100" },
+	};
+	struct outcome o;
+
+	for (size_t i = 0; i < sizeof(over) / sizeof(over[0]); i++) {
+		RUN(o, (char *)over[i].option, (char *)over[i].value);
+		CHECK(one_line_naming(&o, over[i].option));
+		CHECK(o.err != NULL && strstr(o.err, over[i].says) != NULL);
+		outcome_free(&o);
+	}
+	RUN(o, "--max-body", "16m", "--push-queue", "1000000", "--push-retries", "100");
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	CHECK_EQ_INT(o.c.max_body, 16 << 20);
+	CHECK_EQ_INT(o.c.push_queue, 1000000);
+	CHECK_EQ_INT(o.c.push_retries, 100);
+	CHECK_EQ_INT(o.c.max_connections_given, 0);
+	outcome_free(&o);
+	RUN(o, "--max-connections", "10000");
+	CHECK_EQ_INT(o.c.max_connections_given, 1);
+	outcome_free(&o);
+}
+
 static void test_help_and_version(void)
 {
 	struct outcome o;
@@ -457,5 +535,7 @@ int main(void)
 	CHECK_RUN(test_combinations);
 	CHECK_RUN(test_no_tls);
 	CHECK_RUN(test_listen_limit);
+	CHECK_RUN(test_per_address_limits);
+	CHECK_RUN(test_upper_bounds);
 	return CHECK_SUMMARY();
 }

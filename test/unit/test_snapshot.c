@@ -29,7 +29,7 @@ static int test_random(void *ctx, unsigned char *out, size_t len)
 
 static struct store *new_store(unsigned *counter, size_t max_mailboxes)
 {
-	struct store_limits limits = { max_mailboxes, 64 << 20 };
+	struct store_limits limits = { max_mailboxes, 64 << 20, 0 };
 
 	return store_new(&limits, test_random, counter);
 }

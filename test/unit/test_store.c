@@ -386,7 +386,7 @@ static struct mailbox_spec spec_make(uint8_t claim_byte, int64_t expires_at)
 
 static struct store *store_make(struct test_rng *rng, size_t max_mailboxes, size_t max_bytes)
 {
-	struct store_limits limits = { max_mailboxes, max_bytes };
+	struct store_limits limits = { max_mailboxes, max_bytes, 0 };
 
 	memset(rng, 0, sizeof(*rng));
 	return store_new(&limits, test_random, rng);
@@ -457,7 +457,7 @@ static void test_store_ids(void)
 static void test_store_random_failures(void)
 {
 	struct test_rng rng;
-	struct store_limits limits = { 10, 1 << 20 };
+	struct store_limits limits = { 10, 1 << 20, 0 };
 	struct mailbox_spec spec = spec_make(1, TEST_NOW + 100);
 	struct mailbox *mb = NULL;
 	struct store *s;
@@ -871,6 +871,213 @@ static void test_store_records(void)
 	store_free(s);
 }
 
+/* ---- bytes per owner ---- */
+
+static struct store *store_make_owned(struct test_rng *rng, size_t max_owner_bytes)
+{
+	struct store_limits limits = { 100000, (size_t)1 << 30, max_owner_bytes };
+
+	memset(rng, 0, sizeof(*rng));
+	return store_new(&limits, test_random, rng);
+}
+
+/* What one mailbox made with spec costs its owner (no table bytes). */
+static size_t one_owned_bytes(const struct mailbox_spec *spec)
+{
+	struct test_rng rng;
+	struct store *s = store_make_owned(&rng, (size_t)1 << 30);
+	struct mailbox *mb;
+	size_t bytes;
+
+	store_create(s, spec, &mb);
+	bytes = mb->bytes;
+	store_free(s);
+	return bytes;
+}
+
+/* What a mailbox and its records cost, as the owner is charged. */
+static size_t owned_bytes(const struct mailbox *mb)
+{
+	size_t bytes = mb->bytes;
+
+	for (const struct store_record *r = mb->records; r != NULL; r = r->mailbox_next)
+		bytes += sizeof(*r) + r->request_id_len + 16;
+	return bytes;
+}
+
+static void test_store_owner_bytes_limit(void)
+{
+	uint8_t a[STORE_OWNER_LEN], b[STORE_OWNER_LEN];
+	struct mailbox_spec spec = spec_make(1, TEST_NOW + 100);
+	size_t one = one_owned_bytes(&spec);
+	struct mailbox *mbs[3], *refused = NULL;
+	struct test_rng rng;
+	struct store *s = store_make_owned(&rng, 3 * one + 10);
+
+	memset(a, 0xa, sizeof(a));
+	memset(b, 0xb, sizeof(b));
+	spec.owner = a;
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(store_create(s, &spec, &mbs[i]), STORE_OK);
+	CHECK_EQ_INT(store_owner_bytes(s, a), 3 * one);
+	/* The fourth would pass the owner's share: refused, nothing held. */
+	CHECK_EQ_INT(store_create(s, &spec, &refused), STORE_OWNER_FULL);
+	CHECK(refused == NULL);
+	CHECK_EQ_INT(store_stats(s).mailboxes, 3);
+	CHECK_EQ_INT(store_owner_bytes(s, a), 3 * one);
+	/* Another owner, and nobody's (a restored mailbox), are not held back. */
+	spec.owner = b;
+	CHECK_EQ_INT(store_create(s, &spec, &refused), STORE_OK);
+	CHECK_EQ_INT(store_owner_bytes(s, b), one);
+	spec.owner = NULL;
+	CHECK_EQ_INT(store_create(s, &spec, &refused), STORE_OK);
+	CHECK(refused->owner == NULL);
+	CHECK_EQ_INT(store_stats(s).owners, 2);
+	/* A delete gives the bytes back: room for exactly one again. */
+	store_delete(s, mbs[1]);
+	CHECK_EQ_INT(store_owner_bytes(s, a), 2 * one);
+	spec.owner = a;
+	CHECK_EQ_INT(store_create(s, &spec, &mbs[1]), STORE_OK);
+	CHECK_EQ_INT(store_create(s, &spec, &refused), STORE_OWNER_FULL);
+	store_free(s);
+}
+
+static void test_store_owner_bytes_follow_every_change(void)
+{
+	uint8_t a[STORE_OWNER_LEN], claim[MAILBOX_CLAIM_LEN];
+	struct mailbox_spec spec = spec_make(1, TEST_NOW + 100);
+	size_t one = one_owned_bytes(&spec), before;
+	static char big[3000];
+	struct mailbox_change change;
+	struct mailbox *mb, *mb2;
+	struct test_rng rng;
+	struct store *s = store_make_owned(&rng, one + 2000);
+	uint64_t etag;
+
+	memset(a, 0xa, sizeof(a));
+	memset(big, 'B', sizeof(big));
+	spec.owner = a;
+	CHECK_EQ_INT(store_create(s, &spec, &mb), STORE_OK);
+	CHECK_EQ_INT(store_owner_bytes(s, a), owned_bytes(mb));
+
+	/* Growth beyond the share, whoever writes it, changes nothing. */
+	memset(&change, 0, sizeof(change));
+	change.payload_type = (struct store_bytes){ "x", 1 };
+	change.payload_data = (struct store_bytes){ big, sizeof(big) };
+	change.token_party = MAILBOX_RECEIVER;
+	etag = mb->etag;
+	CHECK_EQ_INT(store_update(s, mb, &change), STORE_OWNER_FULL);
+	CHECK(mb->etag == etag);
+	CHECK_EQ_INT(store_owner_bytes(s, a), one);
+	/* Growth within it is charged to the owner; shrinking gives back. */
+	change.payload_data = (struct store_bytes){ big, 1500 };
+	CHECK_EQ_INT(store_update(s, mb, &change), STORE_OK);
+	CHECK_EQ_INT(store_owner_bytes(s, a), owned_bytes(mb));
+	CHECK(owned_bytes(mb) > one);
+	change.payload_data = (struct store_bytes){ big, 4 };
+	CHECK_EQ_INT(store_update(s, mb, &change), STORE_OK);
+	CHECK_EQ_INT(store_owner_bytes(s, a), owned_bytes(mb));
+
+	/* Tokens: the Receiver's, then forgotten by unbinding. */
+	memset(claim, 2, sizeof(claim));
+	store_bind_receiver(s, mb, claim);
+	memset(&change, 0, sizeof(change));
+	change.token_type = (struct store_bytes){ "com.apple.apns", 14 };
+	change.token_data = (struct store_bytes){ "receiver-token", 14 };
+	change.token_party = MAILBOX_RECEIVER;
+	before = store_owner_bytes(s, a);
+	CHECK_EQ_INT(store_update(s, mb, &change), STORE_OK);
+	CHECK(store_owner_bytes(s, a) > before);
+	CHECK_EQ_INT(store_owner_bytes(s, a), owned_bytes(mb));
+	store_unbind_receiver(s, mb);
+	CHECK_EQ_INT(store_owner_bytes(s, a), before);
+	/* A token the gateway rejected. */
+	change.token_party = MAILBOX_SENDER;
+	CHECK_EQ_INT(store_update(s, mb, &change), STORE_OK);
+	store_drop_token(s, mb, MAILBOX_SENDER, change.token_type, change.token_data);
+	CHECK_EQ_INT(store_owner_bytes(s, a), before);
+
+	/* Retry records count too, and go when replaced or with the mailbox. */
+	store_record_set(s, claim, mb, STORE_OP_UPDATE, 0, "request-1", 9);
+	store_record_set(s, spec.sender_claim, mb, STORE_OP_CREATE, 0, "r", 1);
+	CHECK_EQ_INT(store_owner_bytes(s, a), owned_bytes(mb));
+	CHECK(store_owner_bytes(s, a) > before);
+	store_record_set(s, claim, mb, STORE_OP_RELINQUISH, 0, "rq", 2);
+	CHECK_EQ_INT(store_owner_bytes(s, a), owned_bytes(mb));
+	/* Filled to 10 bytes short of the share: a record that would pass it
+	 * is simply not kept, and another mailbox is refused. */
+	memset(&change, 0, sizeof(change));
+	change.payload_type = (struct store_bytes){ "x", 1 };
+	change.payload_data = (struct store_bytes){ big, mb->payload->data_len +
+	    (one + 2000 - owned_bytes(mb) - 10) - (1 - mb->payload->type_len) };
+	CHECK_EQ_INT(store_update(s, mb, &change), STORE_OK);
+	CHECK_EQ_INT(store_owner_bytes(s, a), one + 2000 - 10);
+	before = store_stats(s).records;
+	memset(claim, 3, sizeof(claim));
+	store_record_set(s, claim, mb, STORE_OP_UPDATE, 0, "request-2", 9);
+	CHECK_EQ_INT(store_stats(s).records, before);
+	CHECK_EQ_INT(store_owner_bytes(s, a), one + 2000 - 10);
+	spec.sender_claim[0] = 9;
+	CHECK_EQ_INT(store_create(s, &spec, &mb2), STORE_OWNER_FULL);
+	store_delete(s, mb);
+	CHECK_EQ_INT(store_owner_bytes(s, a), 0);
+	CHECK_EQ_INT(store_stats(s).owners, 0);
+	CHECK_EQ_INT(store_stats(s).records, 0);
+
+	/* Expiry gives back like a delete. */
+	CHECK_EQ_INT(store_create(s, &spec, &mb), STORE_OK);
+	store_record_set(s, spec.sender_claim, mb, STORE_OP_CREATE, 0, "r", 1);
+	CHECK_EQ_INT(store_stats(s).owners, 1);
+	CHECK_EQ_INT(store_expire(s, TEST_NOW + 100, 10), 1);
+	CHECK_EQ_INT(store_owner_bytes(s, a), 0);
+	CHECK_EQ_INT(store_stats(s).owners, 0);
+	store_free(s);
+}
+
+/* Many owners, many mailboxes, all gone: no owner is left behind. */
+static void test_store_owners_come_and_go(void)
+{
+	struct mailbox_spec spec = spec_make(1, TEST_NOW + 100);
+	struct mailbox **mbs = calloc(10000, sizeof(*mbs));
+	uint8_t owner[STORE_OWNER_LEN];
+	struct test_rng rng;
+	struct store *s = store_make_owned(&rng, (size_t)1 << 20);
+
+	spec.owner = owner;
+	for (int i = 0; i < 10000; i++) {
+		memset(owner, 0, sizeof(owner));
+		memcpy(owner, &(int){ i / 2 % 1000 }, sizeof(int));
+		spec.expires_at = TEST_NOW + 1 + i % 2;
+		CHECK_EQ_INT(store_create(s, &spec, &mbs[i]), STORE_OK);
+	}
+	CHECK_EQ_INT(store_stats(s).owners, 1000);
+	CHECK_EQ_INT(store_expire(s, TEST_NOW + 1, 100000), 5000);
+	CHECK_EQ_INT(store_stats(s).owners, 1000);
+	for (int i = 1; i < 10000; i += 2)
+		store_delete(s, mbs[i]);
+	CHECK_EQ_INT(store_stats(s).owners, 0);
+	free(mbs);
+	store_free(s);
+}
+
+/* Without a per-owner limit nothing is counted per owner. */
+static void test_store_owner_bytes_off(void)
+{
+	uint8_t a[STORE_OWNER_LEN];
+	struct mailbox_spec spec = spec_make(1, TEST_NOW + 100);
+	struct test_rng rng;
+	struct store *s = store_make(&rng, 100, 1 << 20);
+	struct mailbox *mb;
+
+	memset(a, 0xa, sizeof(a));
+	spec.owner = a;
+	CHECK_EQ_INT(store_create(s, &spec, &mb), STORE_OK);
+	CHECK(mb->owner == NULL);
+	CHECK_EQ_INT(store_owner_bytes(s, a), 0);
+	CHECK_EQ_INT(store_stats(s).owners, 0);
+	store_free(s);
+}
+
 static void test_store_iterate_visit(const struct mailbox *mb, void *arg)
 {
 	(void)mb;
@@ -932,6 +1139,10 @@ int main(void)
 	CHECK_RUN(test_store_unbind);
 	CHECK_RUN(test_store_records);
 	CHECK_RUN(test_store_iterate);
+	CHECK_RUN(test_store_owner_bytes_limit);
+	CHECK_RUN(test_store_owner_bytes_follow_every_change);
+	CHECK_RUN(test_store_owners_come_and_go);
+	CHECK_RUN(test_store_owner_bytes_off);
 	CHECK_RUN(test_store_claim_equal);
 	return CHECK_SUMMARY();
 }
