@@ -54,6 +54,13 @@ int wire_check_payload_type(const char *s, size_t len);
 /* A Mailbox-Request-ID: 1 to 128 visible ASCII characters. */
 int wire_check_request_id(const char *s, size_t len);
 
+/* One X-Forwarded-For entry, as proxies write a client's address: a.b.c.d,
+ * a.b.c.d:port, an IPv6 address, [IPv6] or [IPv6]:port. 0 and the address
+ * (4 bytes, or 16 for IPv6: an IPv4-mapped IPv6 address is its IPv4
+ * address, as the client is the same) with its length in *addr_len; -1 for
+ * anything else. */
+int wire_parse_forwarded_addr(const char *s, size_t len, uint8_t addr[16], size_t *addr_len);
+
 /* Unicode code points in valid UTF-8. */
 size_t wire_utf8_length(const char *s, size_t len);
 
