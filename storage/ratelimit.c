@@ -45,10 +45,10 @@ struct ratelimit *ratelimit_new(const struct ratelimit_rule rules[RATELIMIT_KIND
 	memcpy(rl->rules, rules, sizeof(rl->rules));
 	table_init(&rl->table, hash_key);
 	/* Names are hashed under a key of their own, derived from the table's
-	 * with SipHash as a PRF, so that a name is never hashed as a table key
-	 * is (domain separation). */
+	 * with SipHash as a PRF (from labels of 17 bytes, a length no table key
+	 * has), so that a name is never hashed as a table key is. */
 	for (int half = 0; half < 2; half++) {
-		static const uint8_t label[2][16] = { "ratelimit name0", "ratelimit name1" };
+		static const uint8_t label[2][17] = { "ratelimit name 0", "ratelimit name 1" };
 		uint64_t h = siphash(label[half], sizeof(label[half]), hash_key);
 
 		memcpy(rl->name_key + 8 * half, &h, 8);
