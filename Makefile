@@ -25,13 +25,20 @@ ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) -MMD -MP
 
 # llhttp: Debian 13+ ships a library with a .pc file; Debian 12 ships the C
 # sources in node-llhttp, which we compile ourselves (without -Werror: not ours).
+# llhttp 8 (Debian 12) is lax unless built with LLHTTP_STRICT_MODE=1: it takes
+# any two bytes for the CRLF after chunk data and spaces in header names, which
+# is request smuggling behind a proxy that frames otherwise. The flag goes to
+# llhttp's own files and, through DEP_CFLAGS, to every file that includes
+# llhttp.h (protocol/http.c refuses to build without it). llhttp 9 (the .pc
+# library) has no lax mode to choose. Obs-fold lines and bare LFs, which llhttp
+# accepts either way, are refused by protocol/http.c itself.
 ifeq ($(shell $(PKG) --exists libllhttp 2>/dev/null && echo yes),yes)
 LLHTTP_CFLAGS := $(shell $(PKG) --cflags libllhttp)
 LLHTTP_LIBS   := $(shell $(PKG) --libs libllhttp)
 LLHTTP_SRC    :=
 else
 LLHTTP_DIR    ?= /usr/share/llhttp
-LLHTTP_CFLAGS := -I/usr/share/include/llhttp
+LLHTTP_CFLAGS := -I/usr/share/include/llhttp -DLLHTTP_STRICT_MODE=1
 LLHTTP_LIBS   :=
 LLHTTP_SRC    := $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c
 endif
@@ -88,7 +95,8 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(DEP_CFLAGS) $(ALL_CFLAGS) $(SANFLAGS) -c -o $@ $<
 
-$(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c
+# llhttp's objects have no .d files; the Makefile holds their flags.
+$(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c Makefile
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)$(CC) $(LLHTTP_CFLAGS) -O2 -g $(SANFLAGS) -c -o $@ $<
 
@@ -140,7 +148,7 @@ $(FUZZ_BUILD)/obj/%.o: %.c | fuzz-cc
 	$(call quiet,CLANG,$<)$(FUZZ_CC) $(CPPFLAGS) $(DEP_CFLAGS) $(ALL_CFLAGS) -O1 $(FUZZ_SAN) \
 	    -fsanitize=fuzzer-no-link -c -o $@ $<
 
-$(FUZZ_BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c | fuzz-cc
+$(FUZZ_BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c Makefile | fuzz-cc
 	@mkdir -p $(dir $@)
 	$(call quiet,CLANG,$<)$(FUZZ_CC) $(LLHTTP_CFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
 	    -c -o $@ $<

@@ -17,7 +17,6 @@
  * leaves the mailbox as it was. Claims are compared in constant time. Error
  * messages are fixed sentences that name members, never their values.
  */
-#include <arpa/inet.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +49,9 @@ struct api {
 	struct buf body;        /* the response body being built */
 	struct buf wake_body;   /* the same for waiters woken during a request */
 	struct buf decoded;     /* a payload's bytes on their way into the store */
+	/* A trusted proxy's X-Forwarded-For did not end in an address: 1 until
+	 * the server has been told (api_forwarded_warning), then 2. */
+	uint8_t forwarded_unparsed;
 };
 
 enum api_route {
@@ -334,34 +336,45 @@ static int api_is_json(const char *s, size_t len)
 }
 
 /* The address a request counts against: the connection's, or from a trusted
- * proxy the last one its X-Forwarded-For names. */
+ * proxy the last one its X-Forwarded-For names. An entry that names no
+ * address counts as a client of its own, keyed by its text: never as the
+ * proxy, whose bucket every client behind it would then share, nor as any
+ * address, whose client it would lock out. */
 static void api_client_key(struct api_call *call)
 {
 	const struct http_request *req = call->req;
+	struct ratelimit *limits = call->api->config.limits;
 	const char *list = http_at(call->in, req->header[HTTP_H_FORWARDED_FOR]), *last;
-	size_t len = req->header[HTTP_H_FORWARDED_FOR].len;
-	char text[INET6_ADDRSTRLEN + 1];
+	size_t len = req->header[HTTP_H_FORWARDED_FOR].len, addr_len;
 	uint8_t addr[16];
 
 	memcpy(call->client_key, call->client->key, RATELIMIT_KEY_LEN);
+	if (limits == NULL || !call->client->trusted_proxy ||
+	    req->header_count[HTTP_H_FORWARDED_FOR] == 0)
+		return;
 	/* Several lines form one list (RFC 9110, 5.3): the span is the last
 	 * line, and its last entry is the one our proxy added. */
-	if (!call->client->trusted_proxy || req->header_count[HTTP_H_FORWARDED_FOR] == 0)
-		return;
 	last = list + len;
 	while (last > list && last[-1] != ',')
 		last--;
 	while (last < list + len && (*last == ' ' || *last == '\t'))
 		last++;
-	len = (size_t)(list + req->header[HTTP_H_FORWARDED_FOR].len - last);
-	if (len == 0 || len >= sizeof(text))
+	len = (size_t)(list + len - last);
+	if (wire_parse_forwarded_addr(last, len, addr, &addr_len) == 0) {
+		ratelimit_key(addr, addr_len, call->client_key);
 		return;
-	memcpy(text, last, len);
-	text[len] = '\0';
-	if (inet_pton(AF_INET, text, addr) == 1)
-		ratelimit_key(addr, 4, call->client_key);
-	else if (inet_pton(AF_INET6, text, addr) == 1)
-		ratelimit_key(addr, 16, call->client_key);
+	}
+	ratelimit_key_name(limits, last, len, call->client_key);
+	if (call->api->forwarded_unparsed == 0)
+		call->api->forwarded_unparsed = 1;
+}
+
+int api_forwarded_warning(struct api *api)
+{
+	if (api->forwarded_unparsed != 1)
+		return 0;
+	api->forwarded_unparsed = 2;
+	return 1;
 }
 
 /* 0 to carry on, or -1 with 429 written. */

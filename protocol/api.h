@@ -100,6 +100,11 @@ void api_wait_timeout(struct api_wait *w, int closing);
 /* The connection is going away: unpark without answering. */
 void api_wait_cancel(struct api_wait *w);
 
+/* 1 once per api, the first time it is asked after a trusted proxy's
+ * X-Forwarded-For ended in something that is not an address (such a client
+ * is limited by that text): for the server to warn about its proxy. */
+int api_forwarded_warning(struct api *api);
+
 /* Once a second: refresh the clock and collect expired mailboxes. Returns
  * non-zero when expired mailboxes remain for the next call (budget spent). */
 int api_tick(struct api *api, int64_t now);

@@ -10,16 +10,33 @@
  *
  * llhttp refuses, on its own, what would let a request be smuggled past us:
  * Content-Length together with Transfer-Encoding, duplicate or malformed
- * Content-Length, a chunked coding that is not the last one, bad chunk sizes.
+ * Content-Length, a chunked coding that is not the last one, bad chunk sizes,
+ * and (strict, see below) anything but CRLF after chunk data and header names
+ * that are not tokens. What it accepts even then, we refuse ourselves, by
+ * reading every byte of the head and of the trailer section as llhttp takes
+ * it (http_lines_ok): a line that starts with white space (obs-fold, which
+ * llhttp joins to the line before, so that "Transfer-Encoding:" CRLF
+ * " chunked" means chunked to us and perhaps nothing to a proxy in front),
+ * and an LF without its CR. That check is ours whichever llhttp we are built
+ * with, so that it holds with a system llhttp too: llhttp 9 still takes
+ * obs-fold, and its leniency flags may take bare LFs.
  */
 #include <string.h>
 #include <strings.h>
 
 #include "protocol/http.h"
 
+/* llhttp 8 is lax unless every file that includes llhttp.h, and llhttp
+ * itself, is built with LLHTTP_STRICT_MODE=1 (the Makefile does); llhttp 9
+ * dropped the lax mode. */
+#if LLHTTP_VERSION_MAJOR < 9 && !LLHTTP_STRICT_MODE
+#error "llhttp 8 must be built with -DLLHTTP_STRICT_MODE=1"
+#endif
+
 enum http_state {
 	HTTP_STATE_HEAD,        /* reading the request line and headers */
 	HTTP_STATE_BODY,        /* head done, reading the body */
+	HTTP_STATE_TRAILERS,    /* the last chunk is in, trailer lines follow */
 	HTTP_STATE_DONE         /* a whole request, waiting for http_next() */
 };
 
@@ -171,6 +188,19 @@ static int http_on_body(llhttp_t *ll, const char *at, size_t len)
 	return 0;
 }
 
+/* Pause after the last chunk's size line, so that http_parse() knows where
+ * the trailer section starts and reads its lines from their first byte. */
+static int http_on_chunk_header(llhttp_t *ll)
+{
+	struct http_parser *p = http_of(ll);
+
+	if (ll->content_length != 0)
+		return 0;
+	p->state = HTTP_STATE_TRAILERS;
+	p->line_prev = '\n';
+	return HPE_PAUSED;
+}
+
 static int http_on_message_complete(llhttp_t *ll)
 {
 	struct http_parser *p = http_of(ll);
@@ -187,6 +217,7 @@ static const llhttp_settings_t http_settings = {
 	.on_header_value_complete = http_on_header_value_complete,
 	.on_headers_complete = http_on_headers_complete,
 	.on_body = http_on_body,
+	.on_chunk_header = http_on_chunk_header,
 	.on_message_complete = http_on_message_complete,
 };
 
@@ -194,6 +225,9 @@ static void http_reset_request(struct http_parser *p)
 {
 	memset(&p->req, 0, sizeof(p->req));
 	p->state = HTTP_STATE_HEAD;
+	/* As if after a line end: a request that starts with white space or a
+	 * bare LF is refused like a line that does. */
+	p->line_prev = '\n';
 	p->head_end = 0;
 	p->current_header = -1;
 	p->field.off = p->field.len = 0;
@@ -217,6 +251,38 @@ static enum http_parse_result http_fail(struct http_parser *p, int status)
 	return HTTP_PARSE_ERROR;
 }
 
+/* The bytes llhttp has just taken from the head or the trailer section:
+ * 0 if a line in them starts with SP or HTAB (obs-fold: RFC 9112 5.2 lets a
+ * server refuse it with 400, and we must, since a proxy in front may read
+ * the line otherwise) or ends in an LF without CR (RFC 9112 2.2 lets us take
+ * it for CRLF; a proxy may not). line_prev carries the byte before them from
+ * the previous read, as the trailer section's earlier bytes are gone by then
+ * (http_more drops them). */
+static int http_lines_ok(struct http_parser *p, const char *at, const char *end)
+{
+	char prev = p->line_prev;
+
+	for (; at < end; at++) {
+		if (prev == '\n' && (*at == ' ' || *at == '\t'))
+			return 0;
+		if (*at == '\n' && prev != '\r')
+			return 0;
+		prev = *at;
+	}
+	p->line_prev = prev;
+	return 1;
+}
+
+/* Every byte is used and the request is not complete. */
+static enum http_parse_result http_more(struct http_parser *p, struct http_input *in)
+{
+	in->parsed = in->len;
+	/* The chunk framing after the body is never needed again. */
+	if (p->state == HTTP_STATE_BODY || p->state == HTTP_STATE_TRAILERS)
+		in->len = in->parsed = p->req.body.off + p->req.body.len;
+	return HTTP_PARSE_MORE;
+}
+
 /* The head has ended at offset end: check its size and place the body. */
 static int http_head_ends(struct http_parser *p, size_t end)
 {
@@ -234,34 +300,45 @@ enum http_parse_result http_parse(struct http_parser *p, struct http_input *in)
 	p->in = in;
 	while (in->parsed < in->len) {
 		const char *start = in->data + in->parsed;
+		enum http_state was = p->state;
 		llhttp_errno_t err = llhttp_execute(&p->ll, start, in->len - in->parsed);
+		const char *end = err == HPE_OK ? in->data + in->len : llhttp_get_error_pos(&p->ll);
 		size_t pos;
 
+		/* Whatever llhttp made of them, lines it should not have taken
+		 * are a 400, before any other answer. Body bytes are not lines. */
+		if (was != HTTP_STATE_BODY && end != NULL && end >= start &&
+		    !http_lines_ok(p, start, end)) {
+			p->error_status = 400;
+			return HTTP_PARSE_ERROR;
+		}
 		if (err == HPE_OK) {
-			in->parsed = in->len;
 			if (p->state == HTTP_STATE_HEAD && in->len - p->head_start > p->max_head)
 				return http_fail(p, 431);
-			if (p->state == HTTP_STATE_BODY)
-				in->len = in->parsed = p->req.body.off + p->req.body.len;
-			return HTTP_PARSE_MORE;
+			return http_more(p, in);
 		}
 		if (err != HPE_PAUSED)
 			return http_fail(p, 400);
-		pos = (size_t)(llhttp_get_error_pos(&p->ll) - in->data);
+		pos = (size_t)(end - in->data);
 		in->parsed = pos;
 		llhttp_resume(&p->ll);
-		if (p->state == HTTP_STATE_BODY) {
+		switch (p->state) {
+		case HTTP_STATE_BODY:
 			/* Paused at the end of a head that a body follows. */
 			if (!http_head_ends(p, pos))
 				return http_fail(p, 431);
 			return HTTP_PARSE_HEAD;
+		case HTTP_STATE_TRAILERS:
+			/* Paused at the last chunk; the trailer section follows. */
+			continue;
+		default:
+			/* A whole request. Without a body the head ends here too. */
+			if (p->head_end == 0 && !http_head_ends(p, pos))
+				return http_fail(p, 431);
+			return HTTP_PARSE_DONE;
 		}
-		/* A whole request. Without a body the head ends here too. */
-		if (p->head_end == 0 && !http_head_ends(p, pos))
-			return http_fail(p, 431);
-		return HTTP_PARSE_DONE;
 	}
-	return HTTP_PARSE_MORE;
+	return http_more(p, in);
 }
 
 void http_next(struct http_parser *p, struct http_input *in)
@@ -304,5 +381,5 @@ void http_compact(struct http_parser *p, struct http_input *in)
 
 int http_in_body(const struct http_parser *p)
 {
-	return p->state == HTTP_STATE_BODY;
+	return p->state == HTTP_STATE_BODY || p->state == HTTP_STATE_TRAILERS;
 }

@@ -73,6 +73,7 @@ struct http_parser {
 	struct http_span value;         /* header value being read */
 	int error_status;               /* 400, 413 or 431 */
 	uint8_t state;                  /* private: where in the request we are */
+	char line_prev;                 /* private: the head or trailer byte before the next */
 };
 
 void http_parser_init(struct http_parser *p, size_t max_head, size_t max_body);

@@ -1,6 +1,7 @@
 /*
  * wire.c — strict parsers and canonical formatters for on-the-wire values.
  */
+#include <arpa/inet.h>
 #include <string.h>
 
 #include "protocol/wire.h"
@@ -281,4 +282,64 @@ int wire_parse_rights(const char *s, size_t len, uint8_t *out)
 	}
 	*out = rights;
 	return 0;
+}
+
+/* ":" and a port number of 1 to 5 digits up to 65535, exactly. */
+static int wire_is_port_suffix(const char *s, size_t len)
+{
+	unsigned port = 0;
+
+	if (len < 2 || len > 6 || s[0] != ':')
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		port = port * 10 + (unsigned)(s[i] - '0');
+	}
+	return port <= 65535;
+}
+
+int wire_parse_forwarded_addr(const char *s, size_t len, uint8_t addr[16], size_t *addr_len)
+{
+	static const uint8_t v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
+	char text[INET6_ADDRSTRLEN];
+	const char *colon = memchr(s, ':', len);
+	int family = 0;
+
+	if (len > 0 && s[0] == '[') {
+		const char *close = memchr(s, ']', len);
+		size_t rest;
+
+		if (close == NULL)
+			return -1;
+		rest = len - (size_t)(close + 1 - s);
+		if (rest > 0 && !wire_is_port_suffix(close + 1, rest))
+			return -1;
+		s++;
+		len = (size_t)(close - s);
+		family = AF_INET6;
+	} else if (colon != NULL && memchr(colon + 1, ':', len - (size_t)(colon + 1 - s)) == NULL) {
+		/* One colon: an IPv6 address has at least two. */
+		if (!wire_is_port_suffix(colon, len - (size_t)(colon - s)))
+			return -1;
+		len = (size_t)(colon - s);
+		family = AF_INET;
+	}
+	if (len == 0 || len >= sizeof(text) || memchr(s, '\0', len) != NULL)
+		return -1;
+	memcpy(text, s, len);
+	text[len] = '\0';
+	if (family != AF_INET6 && inet_pton(AF_INET, text, addr) == 1) {
+		*addr_len = 4;
+		return 0;
+	}
+	if (family != AF_INET && inet_pton(AF_INET6, text, addr) == 1) {
+		*addr_len = 16;
+		if (memcmp(addr, v4_mapped, sizeof(v4_mapped)) == 0) {
+			memmove(addr, addr + 12, 4);
+			*addr_len = 4;
+		}
+		return 0;
+	}
+	return -1;
 }

@@ -50,4 +50,11 @@ void wire_format_time(int64_t t, char out[WIRE_TIME_LEN + 1]);
  * enum mailbox_right, or -1. */
 int wire_parse_rights(const char *s, size_t len, uint8_t *out);
 
+/* One X-Forwarded-For entry, as proxies write a client's address: a.b.c.d,
+ * a.b.c.d:port, an IPv6 address, [IPv6] or [IPv6]:port. 0 and the address
+ * (4 bytes, or 16 for IPv6: an IPv4-mapped IPv6 address is its IPv4
+ * address, as the client is the same) with its length in *addr_len; -1 for
+ * anything else. */
+int wire_parse_forwarded_addr(const char *s, size_t len, uint8_t addr[16], size_t *addr_len);
+
 #endif

@@ -193,6 +193,10 @@ static void server_expire(struct server *s)
 		event_active(s->expire_more, EV_TIMEOUT, 0);
 	if (s->limits != NULL)
 		ratelimit_expire(s->limits, server_now_ms(s), SERVER_RATELIMIT_EXPIRE_BUDGET);
+	/* Once per process, and never the value itself: it may be an address. */
+	if (api_forwarded_warning(s->api))
+		log_at(&s->log, LOG_WARN, "--trust-proxy: an X-Forwarded-For did not end in an "
+		    "IP address; such clients are rate-limited by its text (said once)");
 }
 
 static void server_on_tick(evutil_socket_t fd, short what, void *arg)

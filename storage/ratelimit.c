@@ -27,6 +27,7 @@ struct ratelimit {
 	struct ratelimit_rule rules[RATELIMIT_KINDS];
 	struct table table;
 	struct ratelimit_entry *newest, *oldest;
+	uint8_t name_key[SIPHASH_KEY_LEN];  /* for ratelimit_key_name */
 	size_t max_entries;
 	int64_t full_after_ms;              /* an idle entry is full again after this */
 };
@@ -43,6 +44,15 @@ struct ratelimit *ratelimit_new(const struct ratelimit_rule rules[RATELIMIT_KIND
 
 	memcpy(rl->rules, rules, sizeof(rl->rules));
 	table_init(&rl->table, hash_key);
+	/* Names are hashed under a key of their own, derived from the table's
+	 * with SipHash as a PRF (from labels of 17 bytes, a length no table key
+	 * has), so that a name is never hashed as a table key is. */
+	for (int half = 0; half < 2; half++) {
+		static const uint8_t label[2][17] = { "ratelimit name 0", "ratelimit name 1" };
+		uint64_t h = siphash(label[half], sizeof(label[half]), hash_key);
+
+		memcpy(rl->name_key + 8 * half, &h, 8);
+	}
 	rl->max_entries = max_entries ? max_entries : 1;
 	for (int k = 0; k < RATELIMIT_KINDS; k++) {
 		const struct ratelimit_rule *r = &rules[k];
@@ -100,6 +110,7 @@ void ratelimit_free(struct ratelimit *rl)
 
 void ratelimit_key(const uint8_t *addr, size_t addr_len, uint8_t key[RATELIMIT_KEY_LEN])
 {
+	/* Byte 8 stays 0 either way: ratelimit_key_name relies on it. */
 	memset(key, 0, RATELIMIT_KEY_LEN);
 	if (addr_len == 4) {
 		/* ::ffff:a.b.c.d, as the kernel writes a mapped address. */
@@ -108,6 +119,16 @@ void ratelimit_key(const uint8_t *addr, size_t addr_len, uint8_t key[RATELIMIT_K
 	} else {
 		memcpy(key, addr, 8);
 	}
+}
+
+void ratelimit_key_name(const struct ratelimit *rl, const char *name, size_t len,
+    uint8_t key[RATELIMIT_KEY_LEN])
+{
+	uint64_t h = siphash((const uint8_t *)name, len, rl->name_key);
+
+	/* Byte 8 of every address key is 0; 0xff marks a name. */
+	memcpy(key, &h, 8);
+	memset(key + 8, 0xff, 8);
 }
 
 /* The address's entry with its buckets refilled up to now, made if absent. */

@@ -587,6 +587,40 @@ def test_trusted_proxy_forwarded_for_on_several_lines_counts_its_last_entry():
                         "create whose last X-Forwarded-For line names a fresh address")
 
 
+def test_trusted_proxy_client_in_any_notation_does_not_lock_out_the_others():
+    # Proxies write the client as ::ffff:a.b.c.d (a dual-stack listener),
+    # with a port, or IPv6 in brackets. Each is the client's own address:
+    # one client exhausting its budget must not exhaust everyone's (keyed
+    # as IPv6, every mapped address shares the /64 ::ffff:0:0; unparsed,
+    # every client would share the proxy's bucket).
+    with Relay("--rate-create", "2/m", "--trust-proxy", "127.0.0.0/8") as relay:
+        with Conn(relay) as proxy:
+            expect_json(_create_via(proxy, "::ffff:203.0.113.5"), 200, "1st create, mapped")
+            expect_json(_create_via(proxy, "203.0.113.5:40211"), 200, "2nd create, with a port")
+            for form in ("[::ffff:203.0.113.5]:443", "203.0.113.5", "::ffff:203.0.113.5"):
+                expect_error(_create_via(proxy, form), 429, "rate_limited",
+                             "3rd create by the same client written %s" % form)
+            for form in ("::ffff:198.51.100.7", "198.51.100.8:1234", "[2001:db8:1:2::1]",
+                         "[2001:db8:1:3::1]:443", "192.0.2.1"):
+                expect_json(_create_via(proxy, form), 200, "another client, %s" % form)
+            # Not an address: a client of its own, not the proxy, and said
+            # once in the log without the value (which may hold an address).
+            for i in range(2):
+                expect_json(_create_via(proxy, "hidden-client-42"), 200, "unparsable, %d" % i)
+            expect_error(_create_via(proxy, "hidden-client-42"), 429, "rate_limited",
+                         "unparsable entry past its own budget")
+            expect_json(_create_via(proxy, "other-hidden-client"), 200, "another unparsable")
+            expect_json(_create_via(proxy), 200, "the proxy's own budget is untouched")
+            expect_json(_create_via(proxy, "198.51.100.200"), 200, "a fresh client")
+            wait_until(lambda: any(" warn: " in l and "X-Forwarded-For" in l
+                                   for l in relay.stderr.lines()), 5,
+                       "a warning about the unparsable X-Forwarded-For")
+            expect_json(_create_via(proxy, "yet-another-hidden-client"), 200, "after the warning")
+    warnings = [l for l in relay.stderr.lines() if "X-Forwarded-For" in l]
+    assert len(warnings) == 1, "warned %d times: %r" % (len(warnings), warnings)
+    assert "hidden" not in relay.stderr.text(), "the log holds the X-Forwarded-For value"
+
+
 def test_forwarded_for_ignored_from_an_untrusted_peer():
     # No --trust-proxy: the header is ignored, everything counts against
     # 127.0.0.1. A range that does not hold the peer: likewise.

@@ -227,6 +227,56 @@ def test_malformed_chunk_refused(relay):
             assert_closed(c, "400 for %s" % what)
 
 
+def _loose_framing_forms(host):
+    """(bytes, what): requests whose framing llhttp (8, even strict) would
+    take and a proxy in front may read otherwise. Each is a create that
+    would succeed if its framing were taken."""
+    body = json.dumps(default_body()).encode()
+
+    def head(*lines):
+        return ("\r\n".join(["POST /v1/m HTTP/1.1", "Host: %s" % host,
+                              "Mailbox-Device-Claim: %s" % new_claim(),
+                              "Content-Type: application/json"] + list(lines))
+                + "\r\n\r\n").encode()
+
+    cl = "Content-Length: %d" % len(body)
+    te = "Transfer-Encoding: chunked"
+    size = b"%x\r\n" % len(body)
+    return [
+        (head(te) + size + body + b"XY0\r\n\r\n", "two bytes other than CRLF after chunk data"),
+        (head(cl, "X Y: a") + body, "a space inside a header name"),
+        (head(cl, "X-Other : a") + body, "a space before a header name's colon"),
+        (head("Transfer-Encoding:", " chunked") + chunked(body),
+         "Transfer-Encoding folded onto a continuation line (SP)"),
+        (head("Transfer-Encoding:", "\tchunked") + chunked(body),
+         "Transfer-Encoding folded onto a continuation line (HTAB)"),
+        (head("Content-Length: ", " %d" % len(body)) + body,
+         "Content-Length folded onto a continuation line"),
+        (head(cl, "Mailbox-Request-ID: a", " b") + body, "a folded header that the relay reads"),
+        (head(cl, "X-Other: a", "\tb") + body, "a folded header that the relay skips"),
+        (head(cl, "X-Other: a", " ") + body, "a continuation line of white space alone"),
+        (head(te) + chunked(body)[:-2] + b"X-Trailer: a\r\n b\r\n\r\n", "a folded trailer"),
+        (head(te) + chunked(body)[:-2] + b"X-Trailer: a\r\n\tb\r\n\r\n",
+         "a trailer folded with HTAB"),
+        (head(cl)[:-2] + b"\n" + body, "a head ended by a bare LF"),
+    ]
+
+
+def test_loose_framing_refused_and_the_pipelined_request_never_answered(relay):
+    # One 400 and the close, nothing for the request sent behind it: a
+    # relay that took the framing would answer the create and then this.
+    for raw, what in _loose_framing_forms("localhost:%d" % relay.port):
+        with Conn(relay) as c:
+            c.send(raw + build_request("GET", "/v1/m/%s" % new_claim(), host=c.host_header))
+            try:
+                resp = c.read_response("POST")
+            except ConnectionClosed:
+                raise AssertionError("%s: relay closed without a 400 response" % what)
+            expect_error(resp, 400, "bad_request", what)
+            assert_closed(c, "400 for %s (the pipelined request must not be answered)" % what)
+    expect_status(call(relay, "GET", "/v1/m/%s" % new_claim()), 404, "relay still serving")
+
+
 def test_unknown_paths_404(relay):
     mb = new_mailbox(relay)
     paths = ["/", "/v1", "/v1/", "/v2/m", "/v2/m/%s" % mb.id, "/v1/m/", "/v1/m/%s/" % mb.id,

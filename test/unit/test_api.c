@@ -20,6 +20,7 @@
 #include "protocol/buf.h"
 #include "protocol/http.h"
 #include "protocol/wire.h"
+#include "storage/ratelimit.h"
 #include "storage/store.h"
 #include "test/unit/check.h"
 
@@ -77,6 +78,8 @@ struct fx {
 	struct store *store;
 	struct api *api;
 	int64_t now;
+	struct ratelimit *limits;           /* NULL: none */
+	const struct api_client *client;    /* NULL: not rate-limited */
 };
 
 static void fx_init_limits(struct fx *fx, size_t max_mailboxes, size_t max_bytes)
@@ -95,9 +98,29 @@ static void fx_init(struct fx *fx)
 	fx_init_limits(fx, 1000, (size_t)64 << 20);
 }
 
+/* With per-address rate limits: one create a minute, one failure a minute. */
+static void fx_init_rate_limited(struct fx *fx)
+{
+	static const uint8_t hash_key[SIPHASH_KEY_LEN] = { 7 };
+	struct ratelimit_rule rules[RATELIMIT_KINDS] = {
+		[RATELIMIT_CREATE] = { 1, 60000, 1 },
+		[RATELIMIT_FAIL] = { 1, 60000, 1 },
+	};
+	struct store_limits limits = { 1000, (size_t)64 << 20, 0 };
+	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL, NULL, NULL };
+
+	memset(fx, 0, sizeof(*fx));
+	fx->now = NOW;
+	fx->store = store_new(&limits, test_random, &fx->counter);
+	fx->limits = ratelimit_new(rules, 1000, hash_key);
+	config.limits = fx->limits;
+	fx->api = api_new(&config, fx->store, fx->now);
+}
+
 static void fx_free(struct fx *fx)
 {
 	api_free(fx->api);
+	ratelimit_free(fx->limits);
 	store_free(fx->store);
 }
 
@@ -236,7 +259,7 @@ static struct reply exchange(struct fx *fx, const char *text, size_t len, struct
 	scratch.out = &scratch_out;
 	scratch.ready = test_ready_unexpected;
 	buf_init(&out);
-	r.result = api_handle(fx->api, fx->now, NULL, &parser.req, &in, &out,
+	r.result = api_handle(fx->api, fx->now, fx->client, &parser.req, &in, &out,
 	    tw ? &tw->w : &scratch, &close);
 	if (tw == NULL && r.result == API_PARKED) {
 		printf("    parked on the scratch wait\n");
@@ -1673,6 +1696,82 @@ static void test_tick_budget(void)
 
 /* ---- headers on every answer ---- */
 
+/* The status of a create sent through the proxy with this X-Forwarded-For
+ * (NULL: none). */
+static int create_via(struct fx *fx, const char *forwarded)
+{
+	char extra[256], id[37];
+
+	if (forwarded == NULL)
+		return create(fx, CLAIM_A, NULL, NULL, id);
+	snprintf(extra, sizeof(extra), "X-Forwarded-For: %s\r\n", forwarded);
+	return create(fx, CLAIM_A, NULL, extra, id);
+}
+
+/* Behind a trusted proxy every client has its bucket: each way a proxy may
+ * write an address counts as that address, and an entry that is no address
+ * is a client of its own, never the proxy (whose bucket all would share)
+ * nor an address. One create a minute each. */
+static void test_trusted_proxy_clients(void)
+{
+	static const uint8_t proxy_addr[4] = { 192, 0, 2, 1 };
+	struct api_client proxy;
+	struct fx fx;
+
+	fx_init_rate_limited(&fx);
+	memset(&proxy, 0, sizeof(proxy));
+	ratelimit_key(proxy_addr, 4, proxy.key);
+	proxy.trusted_proxy = 1;
+	proxy.now_ms = (int64_t)NOW * 1000;
+	fx.client = &proxy;
+
+	/* An IPv4-mapped address is its IPv4 client; a port changes nothing. */
+	CHECK_EQ_INT(create_via(&fx, "10.0.1.1"), 200);
+	CHECK_EQ_INT(create_via(&fx, "::ffff:10.0.1.1"), 429);
+	CHECK_EQ_INT(create_via(&fx, "[::ffff:10.0.1.1]:8080"), 429);
+	CHECK_EQ_INT(create_via(&fx, "10.0.1.1:5555"), 429);
+	CHECK_EQ_INT(create_via(&fx, "10.0.0.1:5555"), 200);
+	CHECK_EQ_INT(create_via(&fx, "10.0.0.1"), 429);
+	/* Brackets, with and without a port. */
+	CHECK_EQ_INT(create_via(&fx, "[2001:db8::1]"), 200);
+	CHECK_EQ_INT(create_via(&fx, "[2001:db8::1]:443"), 429);
+	CHECK_EQ_INT(create_via(&fx, "2001:db8::1"), 429);
+	CHECK_EQ_INT(create_via(&fx, "2001:db8::99"), 429);    /* the same /64 */
+	/* Another mapped client is not the first one: each has its bucket
+	 * (a mapped address keyed as IPv6 would share the /64 ::ffff:0:0/64). */
+	CHECK_EQ_INT(create_via(&fx, "::ffff:10.0.9.9"), 200);
+	CHECK_EQ_INT(create_via(&fx, "::ffff:10.0.9.8"), 200);
+
+	/* Not an address: its own bucket, keyed by its text. Nothing is said
+	 * to the server until one comes, and then only once. */
+	CHECK_EQ_INT(api_forwarded_warning(fx.api), 0);
+	CHECK_EQ_INT(create_via(&fx, "unknown"), 200);
+	CHECK_EQ_INT(api_forwarded_warning(fx.api), 1);
+	CHECK_EQ_INT(api_forwarded_warning(fx.api), 0);
+	CHECK_EQ_INT(create_via(&fx, "unknown"), 429);
+	CHECK_EQ_INT(create_via(&fx, "10.0.0.1, unknown"), 429);
+	CHECK_EQ_INT(create_via(&fx, "_hidden"), 200);
+	CHECK_EQ_INT(create_via(&fx, "192.0.2.1:http"), 200);
+	CHECK_EQ_INT(create_via(&fx, "10.0.0.7, "), 200);      /* an empty last entry */
+	CHECK_EQ_INT(api_forwarded_warning(fx.api), 0);
+	/* None of them spent the proxy's own budget, nor an address's. */
+	CHECK_EQ_INT(create_via(&fx, NULL), 200);
+	CHECK_EQ_INT(create_via(&fx, NULL), 429);
+	CHECK_EQ_INT(create_via(&fx, "198.51.100.1"), 200);
+	/* The proxy's address named as a client is that client, as before. */
+	CHECK_EQ_INT(create_via(&fx, "192.0.2.1"), 429);
+	fx_free(&fx);
+
+	/* An untrusted peer's X-Forwarded-For counts for nothing. */
+	fx_init_rate_limited(&fx);
+	proxy.trusted_proxy = 0;
+	fx.client = &proxy;
+	CHECK_EQ_INT(create_via(&fx, "10.0.1.1"), 200);
+	CHECK_EQ_INT(create_via(&fx, "unknown"), 429);
+	CHECK_EQ_INT(api_forwarded_warning(fx.api), 0);
+	fx_free(&fx);
+}
+
 static void test_request_id_echo(void)
 {
 	char id[37], path[64];
@@ -1893,5 +1992,6 @@ int main(void)
 	CHECK_RUN(test_connection_close);
 	CHECK_RUN(test_api_error);
 	CHECK_RUN(test_head_never_has_body);
+	CHECK_RUN(test_trusted_proxy_clients);
 	return CHECK_SUMMARY();
 }

@@ -489,21 +489,33 @@ static void test_keep_alive(void)
 
 /* ---- refusals ---- */
 
-static void expect_error(const char *req, size_t len, int status, size_t piece)
+/* The first thing the parser reports is the error; 1 if so. */
+static int expect_error(const char *req, size_t len, int status, size_t piece)
 {
 	struct feed f;
 	enum http_parse_result r;
+	int ok;
 
 	feed_init(&f, 256, 64);
 	r = feed_pieces(&f, req, len, piece);
-	if (r != HTTP_PARSE_ERROR || f.p.error_status != status)
-		printf("    result %d, status %d (expected %d) for: %.60s\n", r, f.p.error_status,
-		    status, req);
+	ok = r == HTTP_PARSE_ERROR && f.p.error_status == status;
+	if (!ok) {
+		printf("    result %d, status %d (expected %d) in pieces of %zu for: ", r,
+		    f.p.error_status, status, piece);
+		for (size_t i = 0; i < len && i < 90; i++) {
+			if (req[i] == '\r' || req[i] == '\n' || req[i] == '\t')
+				printf("\\%c", req[i] == '\r' ? 'r' : req[i] == '\n' ? 'n' : 't');
+			else
+				putchar(req[i]);
+		}
+		putchar('\n');
+	}
 	CHECK_EQ_INT(r, HTTP_PARSE_ERROR);
 	CHECK_EQ_INT(f.p.error_status, status);
 	/* An error is final. */
 	CHECK_EQ_INT(http_parse(&f.p, &f.in), HTTP_PARSE_ERROR);
 	feed_free(&f);
+	return ok;
 }
 
 static void test_errors_400(void)
@@ -539,6 +551,106 @@ static void test_errors_400(void)
 		expect_error(bad[i], strlen(bad[i]), 400, 4096);
 		expect_error(bad[i], strlen(bad[i]), 400, 1);
 	}
+}
+
+/* Framing that llhttp would take, and a proxy in front might read otherwise:
+ * each is followed by a pipelined request that must never be reached. The
+ * error comes first, however the bytes are cut up, so nothing of the
+ * request (or of the one after it) is answered but the 400. */
+static void test_loose_framing_400(void)
+{
+	static const char *const bad[] = {
+		/* Two bytes that are not CRLF after chunk data. */
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY0\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\n0\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r0\r\n\r\n",
+		/* Header names that are not tokens. */
+		"GET / HTTP/1.1\r\nX Y: a\r\n\r\n",
+		"GET / HTTP/1.1\r\nX : a\r\n\r\n",
+		"GET / HTTP/1.1\r\nX\t: a\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT U: a\r\n\r\n",
+		/* Obs-fold: in framing headers, */
+		"POST / HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\tchunked\r\n\r\n0\r\n\r\n",
+		"POST / HTTP/1.1\r\nContent-Length: \r\n 2\r\n\r\nab",
+		"POST / HTTP/1.1\r\nContent-Length:\r\n\t2\r\n\r\nab",
+		"POST / HTTP/1.1\r\nContent-Length: 2\r\n \r\n\r\nab",
+		/* in headers the relay reads and in headers it skips, */
+		"GET / HTTP/1.1\r\nMailbox-Request-ID: a\r\n b\r\n\r\n",
+		"GET / HTTP/1.1\r\nX-Other: a\r\n b\r\n\r\n",
+		"GET / HTTP/1.1\r\nX-Other: a\r\n\tb\r\n\r\n",
+		"GET / HTTP/1.1\r\nX-Other: a\r\n \t b\r\nY: c\r\n\r\n",
+		/* white space alone on the folded line, after a value or none, */
+		"GET / HTTP/1.1\r\nX-Other: a\r\n \r\n\r\n",
+		"GET / HTTP/1.1\r\nX-Other:\r\n \r\n\r\n",
+		"GET / HTTP/1.1\r\nX-Other:\r\n\t\r\nY: z\r\n\r\n",
+		/* in the trailer section. */
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\r\n b\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\nT: a\r\n\tb\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT:\r\n \r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\r\n\t\r\nU: b\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n T: a\r\n\r\n",
+		/* A bare LF where a line ends: request line, last line, trailers. */
+		"GET / HTTP/1.1\nX: a\r\n\r\n",
+		"GET /x\nX: a\r\nContent-Length: 2\r\n\r\nab",
+		"GET / HTTP/1.1\r\nX: a\r\n\n",
+		"\nGET / HTTP/1.1\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\r\n\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\n",
+	};
+	static const char next[] = "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n";
+	static const size_t pieces[] = { 4096, 1, 2, 3, 7 };
+	char req[512];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int n = snprintf(req, sizeof(req), "%s%s", bad[i], next);
+
+		for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++)
+			expect_error(req, (size_t)n, 400, pieces[k]);
+	}
+}
+
+/* What the checks above must not catch: white space inside and around
+ * values, empty values, and trailers, whole or cut anywhere. */
+static void test_lines_that_are_fine(void)
+{
+	static const char spaced[] =
+	    "GET /v1/m/x HTTP/1.1\r\n"
+	    "X:\r\n"
+	    "Y: \t\r\n"
+	    "Mailbox-Request-ID:\tr 1 \t\r\n"
+	    "Z: a \t b\r\n"
+	    "\r\n";
+	static const char trailers[] =
+	    "PUT /v1/m/x HTTP/1.1\r\n"
+	    "Mailbox-Device-Claim: c\r\n"
+	    "Transfer-Encoding: chunked\r\n"
+	    "\r\n"
+	    "3\r\na\nb\r\n"
+	    "2\r\n \t\r\n"
+	    "0\r\n"
+	    "T: a b\r\n"
+	    "U:\r\n"
+	    "V: \t\r\n"
+	    "\r\n";
+	static const char body_lines[] = "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n\r\n x\n";
+	struct feed f;
+
+	split_everywhere(spaced, sizeof(spaced) - 1);
+	split_everywhere(trailers, sizeof(trailers) - 1);
+	feed_init(&f, MAX_HEAD, MAX_BODY);
+	CHECK_EQ_INT(feed_bytes(&f, spaced, sizeof(spaced) - 1), HTTP_PARSE_DONE);
+	CHECK(header_is(&f, HTTP_H_REQUEST_ID, "r 1"));
+	feed_free(&f);
+	/* Line breaks and white space in a body are just bytes. */
+	feed_init(&f, MAX_HEAD, MAX_BODY);
+	CHECK_EQ_INT(feed_pieces(&f, trailers, sizeof(trailers) - 1, 1), HTTP_PARSE_DONE);
+	CHECK(span_eq(&f, f.p.req.body, "a\nb \t"));
+	feed_free(&f);
+	feed_init(&f, MAX_HEAD, MAX_BODY);
+	CHECK_EQ_INT(feed_bytes(&f, body_lines, sizeof(body_lines) - 1), HTTP_PARSE_DONE);
+	CHECK(span_eq(&f, f.p.req.body, "\r\n x\n"));
+	feed_free(&f);
 }
 
 static void test_errors_413(void)
@@ -861,6 +973,8 @@ int main(void)
 	CHECK_RUN(test_expect_continue);
 	CHECK_RUN(test_keep_alive);
 	CHECK_RUN(test_errors_400);
+	CHECK_RUN(test_loose_framing_400);
+	CHECK_RUN(test_lines_that_are_fine);
 	CHECK_RUN(test_errors_413);
 	CHECK_RUN(test_errors_431);
 	CHECK_RUN(test_compact);

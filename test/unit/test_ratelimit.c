@@ -113,6 +113,49 @@ static void test_ipv6_counts_by_slash_64(void)
 	CHECK(ka[10] == 0xff && ka[11] == 0xff && ka[12] == 10 && ka[15] == 1);
 }
 
+/* A name (what a proxy wrote where an address belongs) has a bucket of its
+ * own, which no address shares, whatever the name or the address. */
+static void test_name_keys(void)
+{
+	static const uint8_t other_hash_key[SIPHASH_KEY_LEN] = { 9 };
+	static const char *const names[] = { "", "unknown", "_hidden", "10.0.0.1:x", "\0", "a" };
+	static const uint8_t addrs[][16] = {
+		{ 0 }, { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff }, { 10, 0, 1, 1 }, { 0x20, 0x01, 0x0d, 0xb8 },
+	};
+	struct ratelimit *rl = limiter(1, 1000, 1, 100);
+	struct ratelimit_rule rules[RATELIMIT_KINDS] = { [RATELIMIT_CREATE] = { 1, 1000, 1 } };
+	struct ratelimit *other = ratelimit_new(rules, 100, other_hash_key);
+	const size_t n = sizeof(names) / sizeof(names[0]);
+	uint8_t keys[6][RATELIMIT_KEY_LEN], k[RATELIMIT_KEY_LEN], a[RATELIMIT_KEY_LEN];
+
+	for (size_t i = 0; i < n; i++) {
+		ratelimit_key_name(rl, names[i], strlen(names[i]) + (i == 4), keys[i]);
+		for (size_t j = 0; j < i; j++)
+			CHECK(memcmp(keys[i], keys[j], RATELIMIT_KEY_LEN) != 0);
+		/* The same name, the same key. */
+		ratelimit_key_name(rl, names[i], strlen(names[i]) + (i == 4), k);
+		CHECK(memcmp(keys[i], k, RATELIMIT_KEY_LEN) == 0);
+		/* Under another secret, another key. */
+		ratelimit_key_name(other, names[i], strlen(names[i]) + (i == 4), k);
+		CHECK(memcmp(keys[i], k, RATELIMIT_KEY_LEN) != 0);
+		for (size_t j = 0; j < sizeof(addrs) / sizeof(addrs[0]); j++) {
+			ratelimit_key(addrs[j], 4, a);
+			CHECK(memcmp(keys[i], a, RATELIMIT_KEY_LEN) != 0);
+			ratelimit_key(addrs[j], 16, a);
+			CHECK(memcmp(keys[i], a, RATELIMIT_KEY_LEN) != 0);
+		}
+	}
+	/* A name's bucket is its own. */
+	key_of(1, a);
+	ratelimit_spend(rl, RATELIMIT_CREATE, keys[1], 0);
+	CHECK(ratelimit_allow(rl, RATELIMIT_CREATE, keys[1], 0) > 0);
+	CHECK_EQ_INT(ratelimit_allow(rl, RATELIMIT_CREATE, keys[2], 0), 0);
+	CHECK_EQ_INT(ratelimit_allow(rl, RATELIMIT_CREATE, a, 0), 0);
+	ratelimit_free(rl);
+	ratelimit_free(other);
+}
+
 static void test_table_is_bounded_and_forgets_idle(void)
 {
 	struct ratelimit *rl = limiter(1, 1000, 5, 50);
@@ -198,6 +241,7 @@ int main(void)
 	CHECK_RUN(test_refill_under_constant_pressure);
 	CHECK_RUN(test_addresses_and_kinds_are_separate);
 	CHECK_RUN(test_ipv6_counts_by_slash_64);
+	CHECK_RUN(test_name_keys);
 	CHECK_RUN(test_table_is_bounded_and_forgets_idle);
 	CHECK_RUN(test_disabled_rule_keeps_nothing);
 	CHECK_RUN(test_config_rates_and_ranges);

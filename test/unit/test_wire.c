@@ -5,6 +5,7 @@
  * is tried from both sides: the forms it must accept and the near misses it
  * must refuse.
  */
+#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -308,6 +309,79 @@ static void test_rights(void)
 	}
 }
 
+/* 0 when entry parses to exactly the address in expected (4 or 16 bytes). */
+static int forwarded_is(const char *entry, const char *expected)
+{
+	uint8_t got[16], want[16];
+	size_t got_len = 99;
+	int family = strchr(expected, ':') != NULL ? AF_INET6 : AF_INET;
+
+	if (inet_pton(family, expected, want) != 1)
+		return -2;
+	if (wire_parse_forwarded_addr(entry, strlen(entry), got, &got_len) != 0) {
+		printf("    %s did not parse\n", entry);
+		return -1;
+	}
+	if (got_len != (family == AF_INET ? 4u : 16u) || memcmp(got, want, got_len) != 0) {
+		printf("    %s parsed to another address (%zu bytes)\n", entry, got_len);
+		return -1;
+	}
+	return 0;
+}
+
+static void test_forwarded_addr(void)
+{
+	static const char *const refused[] = {
+		"", "unknown", "_hidden", "10.0.0.256", "10.0.0", "1.2.3.4.5", "010.0.0.1",
+		" 10.0.0.1", "10.0.0.1 ", "10.0.0.1:", "10.0.0.1:65536", "10.0.0.1:123456",
+		"10.0.0.1:-1", "10.0.0.1:+1", "10.0.0.1: 1", "10.0.0.1:80:90", ":80",
+		"[10.0.0.1]", "[10.0.0.1]:80", "[2001:db8::1", "2001:db8::1]", "[2001:db8::1]x",
+		"[2001:db8::1]:", "[2001:db8::1]:65536", "[2001:db8::1]80", "[]", "[]:80",
+		"[[2001:db8::1]]", "fe80::1%eth0", "2001:db8:::1", "2001:db8::1/64",
+		"10.0.0.1/32", "for=10.0.0.1", "\"10.0.0.1\"",
+		"ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255.1",
+		"0000000000000000000000000000000000000000000000000000000000000000000010.0.0.1",
+	};
+	uint8_t addr[16];
+	size_t addr_len;
+
+	CHECK_EQ_INT(forwarded_is("10.0.1.1", "10.0.1.1"), 0);
+	/* A mapped address is its IPv4 client, however it is written. */
+	CHECK_EQ_INT(forwarded_is("::ffff:10.0.1.1", "10.0.1.1"), 0);
+	CHECK_EQ_INT(forwarded_is("::FFFF:a00:101", "10.0.1.1"), 0);
+	CHECK_EQ_INT(forwarded_is("[::ffff:10.0.1.1]", "10.0.1.1"), 0);
+	CHECK_EQ_INT(forwarded_is("[::ffff:10.0.1.1]:8080", "10.0.1.1"), 0);
+	CHECK_EQ_INT(forwarded_is("::ffff:0.0.0.0", "0.0.0.0"), 0);
+	/* Ports. */
+	CHECK_EQ_INT(forwarded_is("10.0.0.1:5555", "10.0.0.1"), 0);
+	CHECK_EQ_INT(forwarded_is("10.0.0.1:0", "10.0.0.1"), 0);
+	CHECK_EQ_INT(forwarded_is("10.0.0.1:65535", "10.0.0.1"), 0);
+	CHECK_EQ_INT(forwarded_is("[2001:db8::1]", "2001:db8::1"), 0);
+	CHECK_EQ_INT(forwarded_is("[2001:db8::1]:443", "2001:db8::1"), 0);
+	CHECK_EQ_INT(forwarded_is("2001:db8::1", "2001:db8::1"), 0);
+	CHECK_EQ_INT(forwarded_is("2001:DB8:0:0:0:0:0:1", "2001:db8::1"), 0);
+	/* Without brackets a last group is part of the address, not a port. */
+	CHECK_EQ_INT(forwarded_is("2001:db8::1:443", "2001:db8::1:443"), 0);
+	/* Not mapped: kept as IPv6. */
+	CHECK_EQ_INT(forwarded_is("::10.0.1.1", "::a00:101"), 0);
+	CHECK_EQ_INT(forwarded_is("64:ff9b::10.0.1.1", "64:ff9b::a00:101"), 0);
+	CHECK_EQ_INT(forwarded_is("::", "::"), 0);
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		if (wire_parse_forwarded_addr(refused[i], strlen(refused[i]), addr, &addr_len) == 0) {
+			printf("    accepted: \"%s\"\n", refused[i]);
+			CHECK(0);
+		}
+	}
+	/* Only the bytes given are read. */
+	CHECK_EQ_INT(wire_parse_forwarded_addr("10.0.0.1:80", 8, addr, &addr_len), 0);
+	CHECK_EQ_INT(addr_len, 4);
+	CHECK_EQ_INT(wire_parse_forwarded_addr("10.0.0.12", 8, addr, &addr_len), 0);
+	CHECK_EQ_INT(addr[3], 1);
+	CHECK_EQ_INT(wire_parse_forwarded_addr("[2001:db8::1]:443", 13, addr, &addr_len), 0);
+	CHECK_EQ_INT(wire_parse_forwarded_addr("[2001:db8::1]:443", 14, addr, &addr_len), -1);
+	CHECK_EQ_INT(wire_parse_forwarded_addr("10.0.0.1\0", 9, addr, &addr_len), -1);
+}
+
 /* Stored payloads are decoded bytes; reads encode them again, and the text
  * must come out exactly as the device sent it. */
 static void test_base64_round_trip(void)
@@ -349,5 +423,6 @@ int main(void)
 	CHECK_RUN(test_time_rejects);
 	CHECK_RUN(test_time_round_trip);
 	CHECK_RUN(test_rights);
+	CHECK_RUN(test_forwarded_addr);
 	return CHECK_SUMMARY();
 }
