@@ -343,14 +343,12 @@ static int api_is_json(const char *s, size_t len)
 static void api_client_key(struct api_call *call)
 {
 	const struct http_request *req = call->req;
-	struct ratelimit *limits = call->api->config.limits;
 	const char *list = http_at(call->in, req->header[HTTP_H_FORWARDED_FOR]), *last;
 	size_t len = req->header[HTTP_H_FORWARDED_FOR].len, addr_len;
 	uint8_t addr[16];
 
 	memcpy(call->client_key, call->client->key, RATELIMIT_KEY_LEN);
-	if (limits == NULL || !call->client->trusted_proxy ||
-	    req->header_count[HTTP_H_FORWARDED_FOR] == 0)
+	if (!call->client->trusted_proxy || req->header_count[HTTP_H_FORWARDED_FOR] == 0)
 		return;
 	/* Several lines form one list (RFC 9110, 5.3): the span is the last
 	 * line, and its last entry is the one our proxy added. */
@@ -364,7 +362,7 @@ static void api_client_key(struct api_call *call)
 		ratelimit_key(addr, addr_len, call->client_key);
 		return;
 	}
-	ratelimit_key_name(limits, last, len, call->client_key);
+	ratelimit_key_name(call->api->config.name_secret, last, len, call->client_key);
 	if (call->api->forwarded_unparsed == 0)
 		call->api->forwarded_unparsed = 1;
 }

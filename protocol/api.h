@@ -41,6 +41,8 @@ struct api_config {
 	struct ratelimit *limits;   /* per-address limits, or NULL for none */
 	const struct api_notifier *notifier;    /* NULL: nothing is pushed */
 	struct quota *quota;        /* long-polls per address, or NULL for no limit */
+	uint8_t name_secret[SIPHASH_KEY_LEN];   /* keys X-Forwarded-For entries that
+	                                         * are no address (ratelimit_key_name) */
 };
 
 /* Who is asking: the connection's address as a rate-limit key. Rate limits,

@@ -383,6 +383,8 @@ int server_init(struct server *s, const struct config *config)
 	api_config.hsts = s->tls != NULL;
 	api_config.limits = s->limits;
 	api_config.quota = s->quota;
+	if (rng_bytes(s->rng, api_config.name_secret, sizeof(api_config.name_secret)) != 0)
+		return server_fail("the random generator failed");
 	api_config.notifier = s->push != NULL ? &s->notifier : NULL;
 	s->api = api_new(&api_config, s->store, server_now(s));
 	if (persist_init(&s->persist, s) != 0)

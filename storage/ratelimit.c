@@ -27,7 +27,6 @@ struct ratelimit {
 	struct ratelimit_rule rules[RATELIMIT_KINDS];
 	struct table table;
 	struct ratelimit_entry *newest, *oldest;
-	uint8_t name_key[SIPHASH_KEY_LEN];  /* for ratelimit_key_name */
 	size_t max_entries;
 	int64_t full_after_ms;              /* an idle entry is full again after this */
 };
@@ -44,15 +43,6 @@ struct ratelimit *ratelimit_new(const struct ratelimit_rule rules[RATELIMIT_KIND
 
 	memcpy(rl->rules, rules, sizeof(rl->rules));
 	table_init(&rl->table, hash_key);
-	/* Names are hashed under a key of their own, derived from the table's
-	 * with SipHash as a PRF (from labels of 17 bytes, a length no table key
-	 * has), so that a name is never hashed as a table key is. */
-	for (int half = 0; half < 2; half++) {
-		static const uint8_t label[2][17] = { "ratelimit name 0", "ratelimit name 1" };
-		uint64_t h = siphash(label[half], sizeof(label[half]), hash_key);
-
-		memcpy(rl->name_key + 8 * half, &h, 8);
-	}
 	rl->max_entries = max_entries ? max_entries : 1;
 	for (int k = 0; k < RATELIMIT_KINDS; k++) {
 		const struct ratelimit_rule *r = &rules[k];
@@ -121,10 +111,10 @@ void ratelimit_key(const uint8_t *addr, size_t addr_len, uint8_t key[RATELIMIT_K
 	}
 }
 
-void ratelimit_key_name(const struct ratelimit *rl, const char *name, size_t len,
+void ratelimit_key_name(const uint8_t secret[SIPHASH_KEY_LEN], const char *name, size_t len,
     uint8_t key[RATELIMIT_KEY_LEN])
 {
-	uint64_t h = siphash((const uint8_t *)name, len, rl->name_key);
+	uint64_t h = siphash((const uint8_t *)name, len, secret);
 
 	/* Byte 8 of every address key is 0; 0xff marks a name. */
 	memcpy(key, &h, 8);

@@ -40,11 +40,12 @@ void ratelimit_free(struct ratelimit *rl);
 
 /* The bucket key of an IPv4 address (4 bytes) or IPv6 address (16 bytes). */
 void ratelimit_key(const uint8_t *addr, size_t addr_len, uint8_t key[RATELIMIT_KEY_LEN]);
-/* The bucket key of a client known by a name that is not an address (what a
- * proxy wrote where an address belongs): one key per name, never the key of
- * any address, and not predictable without the table's secret hash key, so
- * that no name can be chosen to share another's bucket. */
-void ratelimit_key_name(const struct ratelimit *rl, const char *name, size_t len,
+/* The key of a client known by a name that is not an address (what a proxy
+ * wrote where an address belongs): one key per name, never the key of any
+ * address, and not predictable without secret (random, and used for nothing
+ * else), so that no name can be chosen to share another's bucket. Rate
+ * limits and the counts per address (storage/quota.h) both use it. */
+void ratelimit_key_name(const uint8_t secret[SIPHASH_KEY_LEN], const char *name, size_t len,
     uint8_t key[RATELIMIT_KEY_LEN]);
 
 /* 0 when a token is there, else the seconds until one will be (>= 1). */

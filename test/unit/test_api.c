@@ -85,7 +85,7 @@ struct fx {
 static void fx_init_limits(struct fx *fx, size_t max_mailboxes, size_t max_bytes)
 {
 	struct store_limits limits = { max_mailboxes, max_bytes, 0 };
-	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL, NULL, NULL };
+	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL, NULL, NULL, { 0 } };
 
 	memset(fx, 0, sizeof(*fx));
 	fx->now = NOW;
@@ -107,7 +107,7 @@ static void fx_init_rate_limited(struct fx *fx)
 		[RATELIMIT_FAIL] = { 1, 60000, 1 },
 	};
 	struct store_limits limits = { 1000, (size_t)64 << 20, 0 };
-	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL, NULL, NULL };
+	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL, NULL, NULL, { 0 } };
 
 	memset(fx, 0, sizeof(*fx));
 	fx->now = NOW;
