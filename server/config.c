@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/resource.h>
 
 #include "server/config.h"
@@ -28,7 +29,8 @@ static const char config_usage[] =
 "                            (default: a self-signed certificate made at start)\n"
 "  --dev-cert-out FILE       write the self-signed certificate (PEM) here, for\n"
 "                            curl --cacert\n"
-"  --public-url URL          base of every urlLink (default https://localhost:PORT)\n"
+"  --public-url URL          base of every urlLink, http(s)://host[:port] only\n"
+"                            (default https://localhost:PORT)\n"
 "  --default-ttl DUR         lifetime of a mailbox created without one (24h)\n"
 "  --max-ttl DUR             longest lifetime a mailbox may ask for (7d)\n"
 "  --max-body SIZE           largest request body (64k; at most 16m)\n"
@@ -62,7 +64,8 @@ static const char config_usage[] =
 "  --trust-proxy CIDR        take the client address from X-Forwarded-For when\n"
 "                            the peer is in this range; may be repeated\n"
 "  --state-file FILE         keep mailboxes across restarts: loaded at start,\n"
-"                            written at a clean stop (mode 0600)\n"
+"                            written at a clean stop (mode 0600); its directory\n"
+"                            must exist and be writable\n"
 "  --snapshot-interval DUR   also write it this often, in the background, so\n"
 "                            a crash loses at most that much (off)\n"
 "  --push-gateway URL        wake devices through a gorush push gateway at URL\n"
@@ -567,9 +570,71 @@ static int config_set(struct config *c, const struct config_option *o, const cha
 }
 
 /* Rules that tie options together, checked once all are read. */
+/* The base of every urlLink that devices receive: a host and a port, since
+ * the relay appends the path itself and a link with anything else in it
+ * (a space, a query, a fragment, user info) would be broken or misleading. */
+static int config_check_public_url(const char *url, const char **why)
+{
+	struct config_url parsed;
+	const char *rest, *host_end;
+
+	for (const char *p = url; *p != '\0'; p++) {
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
+			*why = "it holds white space, a control or a non-ASCII character";
+			return -1;
+		}
+	}
+	if (config_parse_url(url, &parsed, &rest, why) != 0)
+		return -1;
+	/* A trailing slash is harmless: the relay drops it. */
+	if (strspn(rest, "/") != strlen(rest)) {
+		*why = "it has a path, query or fragment";
+		return -1;
+	}
+	host_end = parsed.host + strlen(parsed.host);
+	if (strchr(url, '@') != NULL) {
+		*why = "it has user info";
+		return -1;
+	}
+	if (strchr(parsed.host, ':') != NULL) {
+		if (strspn(parsed.host, "0123456789abcdefABCDEF:.") != (size_t)(host_end - parsed.host)) {
+			*why = "its IPv6 address is malformed";
+			return -1;
+		}
+	} else if (strspn(parsed.host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789.-") != (size_t)(host_end - parsed.host)) {
+		*why = "its host has a character no host name has";
+		return -1;
+	}
+	return 0;
+}
+
+void config_warn(const struct config *c, FILE *err)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+	int per_address = c->rate_create.per != 0 || c->rate_fail.per != 0 ||
+	    c->max_connections_per_address != 0 || c->max_waiters_per_address != 0 ||
+	    c->max_bytes_per_address != 0;
+
+	if (c->no_tls && per_address && c->trust_proxy_count == 0)
+		fprintf(err, "relay: warning: --no-tls with limits per client address but no "
+		    "--trust-proxy: behind a proxy every client shares the proxy's address "
+		    "(name the proxy with --trust-proxy)\n");
+	/* A proxy in front (plain HTTP behind it, or one we trust) closes a
+	 * long-poll it has waited on for its read timeout: nginx's is 60 s. */
+	if ((c->no_tls || c->trust_proxy_count > 0) && c->max_wait >= CONFIG_PROXY_TIMEOUT)
+		fprintf(err, "relay: warning: --max-wait %llds is not below a common proxy read "
+		    "timeout (%d s, nginx's default): set --max-wait %ds, or raise the proxy's\n",
+		    (long long)c->max_wait, CONFIG_PROXY_TIMEOUT, CONFIG_PROXY_TIMEOUT - 10);
+	if (pages > 0 && page_size > 0 &&
+	    c->max_memory / (size_t)page_size > (size_t)pages)
+		fprintf(err, "relay: warning: --max-memory is above this machine's physical memory "
+		    "(%zu MiB): the relay would be killed before it refused a mailbox\n",
+		    (size_t)pages / (1048576 / (size_t)page_size));
+}
+
 static int config_check(struct config *c, int default_ttl_given, FILE *err)
 {
-	struct config_url url;
 	const char *rest = "", *why = "";
 
 	if ((c->cert_file == NULL) != (c->key_file == NULL)) {
@@ -600,8 +665,9 @@ static int config_check(struct config *c, int default_ttl_given, FILE *err)
 		}
 		c->default_ttl = c->max_ttl;
 	}
-	if (c->public_url && config_parse_url(c->public_url, &url, &rest, &why) != 0) {
-		fprintf(err, "relay: --public-url expects an http:// or https:// URL: %s\n", why);
+	if (c->public_url && config_check_public_url(c->public_url, &why) != 0) {
+		fprintf(err, "relay: --public-url expects http(s)://host[:port] and nothing more: "
+		    "%s\n", why);
 		return -1;
 	}
 	if (c->push_cacert && !c->push_gateway) {

@@ -109,6 +109,12 @@ enum config_result config_parse(struct config *c, int argc, char **argv,
  * given that does not is one line on err and -1 (exit 2); the default is
  * lowered to fit, with a line on err saying so. */
 int config_fit_descriptors(struct config *c, FILE *err);
+/* One line on err for each setting that is legal but almost certainly a
+ * mistake (limits per address that would all count the proxy, a long-poll
+ * a proxy cuts short, more memory than the machine has). */
+void config_warn(const struct config *c, FILE *err);
+/* nginx's proxy_read_timeout, the shortest common default in front of us. */
+#define CONFIG_PROXY_TIMEOUT 60
 
 /* "90", "90s", "15m", "24h", "7d": 0 and seconds, or -1. */
 int config_parse_duration(const char *s, int64_t *seconds);

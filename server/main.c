@@ -31,6 +31,8 @@ int main(int argc, char **argv)
 	if (config_fit_descriptors(&config, stderr) != 0)
 		return 2;
 	if (server_init(&server, &config) == 0) {
+		/* After start, so that a start error stays one line. */
+		config_warn(&config, stderr);
 		server_run(&server);
 		status = server_finish(&server) == 0 ? 0 : 1;
 	} else {

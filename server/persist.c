@@ -82,6 +82,23 @@ static void persist_on_timer(evutil_socket_t fd, short what, void *arg)
 	p->child = pid;
 }
 
+int persist_check(const char *path)
+{
+	struct snapshot_temp temp;
+	char err[600];
+
+	if (path == NULL)
+		return 0;
+	if (snapshot_temp_open(path, &temp, err, sizeof(err)) != 0) {
+		fprintf(stderr, "relay: --state-file: %s (its directory must exist and be "
+		    "writable)\n", err);
+		return -1;
+	}
+	close(temp.fd);
+	unlink(temp.path);
+	return 0;
+}
+
 int persist_init(struct persist *p, struct server *s)
 {
 	const struct config *cfg = s->config;
@@ -98,6 +115,9 @@ int persist_init(struct persist *p, struct server *s)
 		fprintf(stderr, "relay: %s; refusing to start (move it away to start empty)\n", err);
 		return -1;
 	}
+	if (loaded.empty)
+		log_at(&s->log, LOG_WARN, "state file %s is empty: starting with no mailboxes",
+		    p->path);
 	if (loaded.mailboxes > 0)
 		log_at(&s->log, LOG_INFO, "restored %zu mailboxes from %s "
 		    "(%zu expirations shortened to --max-ttl)", loaded.mailboxes, p->path,

@@ -23,6 +23,11 @@ struct persist {
 	struct event *sigchld;
 };
 
+/* Before anything else at start: a snapshot can be written beside path (a
+ * file can be made and removed in its directory), so that a mistake in the
+ * path is found now rather than at the first snapshot, with every mailbox
+ * lost. 0, or -1 after printing a one-line start error. */
+int persist_check(const char *path);
 /* Load the state file into the server's store and start the periodic
  * snapshots. 0, or -1 after printing a one-line start error. */
 int persist_init(struct persist *p, struct server *s);

@@ -321,6 +321,8 @@ int server_init(struct server *s, const struct config *config)
 		s->out_budget = SERVER_OUTPUT_MIN;
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->log.level = config->log_level;
+	if (persist_check(config->state_file) != 0)
+		return -1;
 	signal(SIGPIPE, SIG_IGN);
 	s->base = event_base_new();
 	if (s->base == NULL)

@@ -587,11 +587,24 @@ int snapshot_load(struct store *store, const char *path, int64_t now, int64_t ma
 	char why[256];
 
 	loaded->mailboxes = loaded->shortened = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	loaded->empty = 0;
+	/* O_NONBLOCK: a FIFO planted at the path must not hang the start. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 && errno == ENOENT)
 		return 0;
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		snprintf(err, err_len, "cannot read state file %s: %s", path, strerror(errno));
+		goto done;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, err_len, "state file %s is not a regular file", path);
+		goto done;
+	}
+	/* What a full disk or an operator's `touch` leaves: no state, not a
+	 * damaged one. */
+	if (st.st_size == 0) {
+		loaded->empty = 1;
+		r = 0;
 		goto done;
 	}
 	data = malloc(st.st_size > 0 ? (size_t)st.st_size : 1);

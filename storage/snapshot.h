@@ -36,6 +36,7 @@ struct snapshot_temp {
 struct snapshot_loaded {
 	size_t mailboxes;               /* put in the store */
 	size_t shortened;               /* of those, expiring after now + max_ttl: cut to it */
+	int empty;                      /* the file was there with nothing in it */
 };
 
 /* Make the temporary file for a snapshot of path: 0, or -1 with a one-line

@@ -209,11 +209,26 @@ static void test_missing_file_is_empty_and_unwritable_fails(void)
 	unsigned c = 0;
 	struct store *a = new_store(&c, 100);
 	char err[256];
-	struct snapshot_loaded loaded = { 99, 99 };
+	struct snapshot_loaded loaded = { 99, 99, 99 };
+	int fd;
 
 	make_path();
 	CHECK_EQ_INT(snapshot_load(a, path, NOW, MAX_TTL, &loaded, err, sizeof(err)), 0);
 	CHECK_EQ_INT(loaded.mailboxes, 0);
+	CHECK_EQ_INT(loaded.empty, 0);
+	/* An empty file is no state, and says so; a FIFO is refused at once. */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	CHECK_EQ_INT(snapshot_load(a, path, NOW, MAX_TTL, &loaded, err, sizeof(err)), 0);
+	CHECK_EQ_INT(loaded.mailboxes, 0);
+	CHECK_EQ_INT(loaded.empty, 1);
+	unlink(path);
+	CHECK_EQ_INT(mkfifo(path, 0600), 0);
+	CHECK_EQ_INT(snapshot_load(a, path, NOW, MAX_TTL, &loaded, err, sizeof(err)), -1);
+	CHECK(strstr(err, "not a regular file") != NULL);
+	unlink(path);
 	err[0] = '\0';
 	CHECK_EQ_INT(snapshot_write(a, "/nonexistent-dir/state", NOW, err, sizeof(err)), -1);
 	CHECK(strstr(err, "/nonexistent-dir/state") != NULL);
