@@ -863,7 +863,7 @@ static void api_preview(struct api_call *call)
 	}
 	body = api_body(api);
 	html_preview_page(body, mb->display, api->config.public_url, api->public_url_len,
-	    http_at(call->in, call->id));
+	    http_at(call->in, call->id), mb->expiry.expires_at, api->now);
 	api_send(call, 200, RESPONSE_HTML, body);
 }
 

@@ -13,10 +13,12 @@ run.py — the relay's test runner.
    receives a relay shared by the module (started with the module's
    RELAY_ARGS / RELAY_KWARGS), other tests start their own. A module with
    PARALLEL = True runs its tests in threads, for tests that mostly wait.
+   A test that raises unittest.SkipTest (it needs a tool this machine lacks)
+   is skipped, not passed.
 
-Prints "ok   module.test" or "FAIL module.test: message" per test and, last,
-exactly one line "N passed, M failed". Exit status 1 when anything failed
-or nothing ran.
+Prints "ok   module.test", "FAIL module.test: message" or "skip module.test:
+reason" per test and, last, exactly one line "N passed, M failed", followed by
+", K skipped" when K > 0. Exit status 1 when anything failed or nothing ran.
 """
 
 import argparse
@@ -33,6 +35,7 @@ import tempfile
 import threading
 import time
 import traceback
+import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 INTEGRATION_DIR = os.path.join(HERE, "integration")
@@ -176,14 +179,17 @@ def run_module_process(module, filters):
 def run_integration(filters, jobs):
     modules = [m for m in discover_modules() if module_has_selected_tests(m, filters)]
     modules.sort(key=slow_first)
-    passed = failed = 0
+    passed = failed = skipped = 0
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(run_module_process, m, filters): m for m in modules}
         for fut in concurrent.futures.as_completed(futures):
             results, _elapsed = fut.result()
             lines = []
             for r in results:
-                if r["ok"]:
+                if r.get("skipped"):
+                    skipped += 1
+                    lines.append("skip %s: %s" % (r["name"], r["message"]))
+                elif r["ok"]:
                     passed += 1
                     lines.append("ok   %s" % r["name"])
                 else:
@@ -192,7 +198,7 @@ def run_integration(filters, jobs):
                     lines.append("FAIL %s: %s" % (r["name"], msg))
             if lines:
                 emit("\n".join(lines))
-    return passed, failed
+    return passed, failed, skipped
 
 
 # -------------------------------------------------------- integration (child)
@@ -285,10 +291,10 @@ def run_child(module, filters, result_file):
     shared = SharedRelay(mod)
     out_lock = threading.Lock()
 
-    def record(name, ok, message=""):
+    def record(name, ok, message="", skipped=False):
         with out_lock, open(result_file, "a", encoding="utf-8") as f:
             f.write(json.dumps({"name": "%s.%s" % (module, name), "ok": ok,
-                                "message": message}) + "\n")
+                                "message": message, "skipped": skipped}) + "\n")
 
     def run_one(name, fn):
         params = list(inspect.signature(fn).parameters)
@@ -299,6 +305,8 @@ def run_child(module, filters, result_file):
                 fn()
             else:
                 raise TypeError("test parameters must be () or (relay), not %r" % params)
+        except unittest.SkipTest as e:
+            return name, None, str(e) or "skipped"
         except BaseException as e:  # noqa: B036 — a test must never stop the run
             message = failure_message(e)
             if params == ["relay"]:
@@ -319,7 +327,7 @@ def run_child(module, filters, result_file):
             results[name] = (ok, msg)
     for name, _ in tests:
         ok, msg = results[name]
-        record(name, ok, msg)
+        record(name, bool(ok), msg, skipped=ok is None)
     try:
         shared.stop()
     except AssertionError as e:
@@ -357,12 +365,13 @@ def main():
         p, f = run_unit_dir(args.unit_dir, args.filters)
         passed += p
         failed += f
-    p, f = run_integration(args.filters, args.jobs)
+    p, f, skipped = run_integration(args.filters, args.jobs)
     passed += p
     failed += f
     sys.stderr.write("(%.1f s)\n" % (time.monotonic() - start))
     sys.stderr.flush()
-    print("%d passed, %d failed" % (passed, failed), flush=True)
+    print("%d passed, %d failed%s" % (passed, failed, ", %d skipped" % skipped if skipped else ""),
+          flush=True)
     return 1 if failed or passed == 0 else 0
 
 

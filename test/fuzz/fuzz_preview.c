@@ -3,7 +3,9 @@
  * client sends may form a tag, an attribute or a character reference.
  *
  * The input is split on '\n' into title, description, imageURL, the
- * mailbox identifier (made exactly 36 bytes) and the public base URL.
+ * mailbox identifier (made exactly 36 bytes) and the public base URL; the
+ * time the share has left, from more than a day gone to several days ahead,
+ * comes from a hash of the whole input.
  * The page is rendered twice: with those values, and with every value
  * replaced by as many harmless letters. Escaping turns each input '<', '>',
  * '"' and '\'' into a character reference, so both pages must hold exactly as
@@ -24,6 +26,8 @@
 #define FUZZ_FIELDS 5
 #define FUZZ_ID_LEN 36
 #define FUZZ_DEFAULT_BASE "https://relay.example"
+#define FUZZ_NOW 1767225600     /* 2026-01-01T00:00:00Z */
+#define FUZZ_DAY_S (24 * 60 * 60)
 
 static const struct {
 	const char *text;
@@ -74,6 +78,21 @@ static struct fuzz_counts fuzz_count(const char *s, size_t len)
 		}
 	}
 	return n;
+}
+
+static int fuzz_contains(const struct buf *b, const char *s)
+{
+	return memmem(b->data, b->len, s, strlen(s)) != NULL;
+}
+
+/* FNV-1a: every byte moves the time left, so every phrasing is reached. */
+static int64_t fuzz_time_left(const uint8_t *data, size_t size)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < size; i++)
+		h = (h ^ data[i]) * 0x100000001b3ULL;
+	return (int64_t)(h % (10 * FUZZ_DAY_S)) - 2 * FUZZ_DAY_S;
 }
 
 static struct mailbox_display *fuzz_display(const char *title, size_t title_len,
@@ -131,6 +150,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct buf real, fake;
 	struct fuzz_counts real_n, fake_n;
 	size_t at = 0, specials = 0;
+	int64_t expires_at = FUZZ_NOW + fuzz_time_left(data, size);
 
 	for (int f = 0; f < FUZZ_FIELDS && at <= size; f++) {
 		const char *nl = f < FUZZ_FIELDS - 1 ? memchr(s + at, '\n', size - at) : NULL;
@@ -172,9 +192,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	buf_init(&real);
 	buf_init(&fake);
-	html_preview_page(&real, real_d, base, field_len[4], id);
-	html_preview_page(&fake, benign_d, benign_base, field_len[4], benign_id);
+	html_preview_page(&real, real_d, base, field_len[4], id, expires_at, FUZZ_NOW);
+	html_preview_page(&fake, benign_d, benign_base, field_len[4], benign_id, expires_at, FUZZ_NOW);
 	FUZZ_CHECK(!real.failed && !fake.failed, "the pages were rendered in full");
+	FUZZ_CHECK(fuzz_contains(&real, "This share expires <time datetime=\"") &&
+	    fuzz_contains(&real, "</time>.</p>"), "the page says when the share expires");
 	real_n = fuzz_count(real.data, real.len);
 	fake_n = fuzz_count(fake.data, fake.len);
 	FUZZ_CHECK(real_n.lt == fake_n.lt, "no '<' from the input reaches the page raw");

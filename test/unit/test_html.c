@@ -20,6 +20,9 @@
 
 #define TEST_ID "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f0"
 #define TEST_BASE "https://relay.example"
+/* 2026-01-01T00:00:00Z, and a share created then with the default lifetime. */
+#define TEST_NOW 1767225600
+#define TEST_EXPIRES (TEST_NOW + 24 * 60 * 60)
 
 /* A NUL-terminated copy of what a buffer holds, for string checks. */
 static char *buf_text(struct buf *b)
@@ -57,7 +60,8 @@ static struct mailbox_display *display_new(const char *title, size_t title_len,
 	return d;
 }
 
-static char *page(const char *title, const char *description, const char *image)
+static char *page_at(const char *title, const char *description, const char *image,
+    int64_t expires_at, int64_t now)
 {
 	struct mailbox_display *d = display_new(title, strlen(title), description,
 	    strlen(description), image, strlen(image));
@@ -65,12 +69,17 @@ static char *page(const char *title, const char *description, const char *image)
 	char *text;
 
 	buf_init(&b);
-	html_preview_page(&b, d, TEST_BASE, strlen(TEST_BASE), TEST_ID);
+	html_preview_page(&b, d, TEST_BASE, strlen(TEST_BASE), TEST_ID, expires_at, now);
 	CHECK(!b.failed);
 	text = buf_text(&b);
 	buf_free(&b);
 	free(d);
 	return text;
+}
+
+static char *page(const char *title, const char *description, const char *image)
+{
+	return page_at(title, description, image, TEST_EXPIRES, TEST_NOW);
 }
 
 static size_t count_char(const char *s, char c)
@@ -159,7 +168,7 @@ static void test_preview_tags(void)
 	CHECK(strstr(p, "og:title") < strstr(p, "</head>"));
 	CHECK(strstr(p, "og:type") < strstr(p, "</head>"));
 	CHECK(strstr(p, "<h1>Car key</h1>") != NULL);
-	CHECK(strstr(p, "<p>For the weekend</p>") != NULL);
+	CHECK(strstr(p, "<p class=\"desc\">For the weekend</p>") != NULL);
 	CHECK(strstr(p, "<img src=\"https://img.example/car.png\"") != NULL);
 	CHECK(strstr(p, "</html>") != NULL);
 	/* No script, ever. */
@@ -172,6 +181,76 @@ static void test_preview_tags(void)
 	free(p);
 }
 
+/* A person who lands on the page learns what it is and what to do. */
+static void test_preview_says_what_to_do(void)
+{
+	/* Opened a second after a 24-hour share was created. */
+	char *p = page_at("Car key", "For the weekend", "https://img.example/car.png",
+	    TEST_EXPIRES, TEST_NOW + 1);
+	const char *body = strstr(p, "<body>");
+
+	CHECK(body != NULL);
+	CHECK(strstr(body, "A digital key is waiting for you.") != NULL);
+	CHECK(strstr(body, "open this link on the device that should receive it.") != NULL);
+	CHECK(strstr(body, "This share expires <time datetime=\"2026-01-02T00:00:00Z\">"
+	    "in 23 hours</time>.") != NULL);
+	/* The texts are in the body, after the title the sender chose. */
+	CHECK(strstr(body, "A digital key") < strstr(body, "<h1>Car key</h1>"));
+	CHECK(strstr(body, "<h1>Car key</h1>") < strstr(body, "open this link"));
+	CHECK(strstr(p, "<script") == NULL);
+	free(p);
+}
+
+/* The time left at each boundary of its phrasing: always rounded down, so
+ * the page never promises more time than there is. */
+static void test_preview_time_left(void)
+{
+	static const struct {
+		int64_t left;
+		const char *phrase;
+	} cases[] = {
+		{ -3600, "in less than a minute" },   /* not served, but never nonsense */
+		{ 0, "in less than a minute" },
+		{ 1, "in less than a minute" },
+		{ 59, "in less than a minute" },
+		{ 60, "in 1 minute" },
+		{ 119, "in 1 minute" },
+		{ 120, "in 2 minutes" },
+		{ 3599, "in 59 minutes" },
+		{ 3600, "in 1 hour" },
+		{ 7199, "in 1 hour" },
+		{ 7200, "in 2 hours" },
+		{ 86399, "in 23 hours" },
+		{ 86400, "in 24 hours" },
+		{ 2 * 86400 - 1, "in 47 hours" },
+		{ 2 * 86400, "in 2 days" },
+		{ 7 * 86400 - 1, "in 6 days" },
+		{ 7 * 86400, "in 7 days" },
+		{ 400 * 86400 + 5, "in 400 days" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char want[80];
+		char *p = page_at("t", "d", "https://i", TEST_NOW + cases[i].left, TEST_NOW);
+
+		snprintf(want, sizeof(want), "\">%s</time>.", cases[i].phrase);
+		if (strstr(p, want) == NULL)
+			printf("    %lld seconds left: expected \"%s\"\n", (long long)cases[i].left,
+			    cases[i].phrase);
+		CHECK(strstr(p, want) != NULL);
+		free(p);
+	}
+}
+
+/* The machine-readable instant is the mailbox's expiry, whatever now is. */
+static void test_preview_expiry_instant(void)
+{
+	char *p = page_at("t", "d", "https://i", 1767225600 + 3 * 86400 + 45296, TEST_NOW + 100);
+
+	CHECK(strstr(p, "<time datetime=\"2026-01-04T12:34:56Z\">in 3 days</time>") != NULL);
+	free(p);
+}
+
 static void test_preview_escapes(void)
 {
 	char *p = page("<b>\"Tom & Jerry's\"</b>", "a<script>alert(1)</script>",
@@ -180,7 +259,7 @@ static void test_preview_escapes(void)
 	CHECK(strstr(p, "<title>&lt;b&gt;&quot;Tom &amp; Jerry&#39;s&quot;&lt;/b&gt;</title>")
 	    != NULL);
 	CHECK(strstr(p, "content=\"&lt;b&gt;&quot;Tom &amp; Jerry&#39;s&quot;&lt;/b&gt;\"") != NULL);
-	CHECK(strstr(p, "<p>a&lt;script&gt;alert(1)&lt;/script&gt;</p>") != NULL);
+	CHECK(strstr(p, "<p class=\"desc\">a&lt;script&gt;alert(1)&lt;/script&gt;</p>") != NULL);
 	CHECK(strstr(p, "<script") == NULL);
 	CHECK(strstr(p, "<img src=x") == NULL);
 	CHECK(strstr(p, "content=\"https://x/&quot;&gt;&lt;img src=x onerror=alert(1)&gt;\"")
@@ -314,14 +393,14 @@ static void test_preview_base_escaped(void)
 	char *text;
 
 	buf_init(&b);
-	html_preview_page(&b, d, base, strlen(base), TEST_ID);
+	html_preview_page(&b, d, base, strlen(base), TEST_ID, TEST_EXPIRES, TEST_NOW);
 	text = buf_text(&b);
 	CHECK(strstr(text, "content=\"https://a.example/&quot;&lt;x&gt;/v1/m/" TEST_ID "\"") != NULL);
 	/* Only base_len bytes of the base are used. */
 	buf_free(&b);
 	free(text);
 	buf_init(&b);
-	html_preview_page(&b, d, base, 17, TEST_ID);
+	html_preview_page(&b, d, base, 17, TEST_ID, TEST_EXPIRES, TEST_NOW);
 	text = buf_text(&b);
 	CHECK(strstr(text, "content=\"https://a.example/v1/m/" TEST_ID "\"") != NULL);
 	buf_free(&b);
@@ -342,6 +421,15 @@ static void test_not_found_and_error_pages(void)
 	CHECK(strstr(text, "</html>") != NULL);
 	CHECK(strstr(text, "og:") == NULL);
 	CHECK(strstr(text, "<script") == NULL);
+	/* It says so clearly, and what to do about it. */
+	CHECK(strstr(text, "<title>This share has expired or does not exist</title>") != NULL);
+	CHECK(strstr(text, "<h1>This share has expired or does not exist</h1>") != NULL);
+	CHECK(strstr(text, "The digital key it offered is no longer available from this link.")
+	    != NULL);
+	CHECK(strstr(text, "ask the person who shared it to send it again.") != NULL);
+	/* Nothing that would suggest a key is still waiting. */
+	CHECK(strstr(text, "is waiting") == NULL);
+	CHECK(strstr(text, "expires") == NULL);
 	buf_free(&b);
 	free(text);
 
@@ -351,6 +439,7 @@ static void test_not_found_and_error_pages(void)
 	CHECK(strstr(text, "<title>Bad &lt;request&gt; &amp; &quot;more&quot;</title>") != NULL);
 	CHECK(strstr(text, "<h1>Bad &lt;request&gt; &amp; &quot;more&quot;</h1>") != NULL);
 	CHECK(strstr(text, "<request>") == NULL);
+	CHECK(strstr(text, "no longer available") == NULL);
 	buf_free(&b);
 	free(text);
 }
@@ -361,6 +450,9 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	CHECK_RUN(test_escape);
 	CHECK_RUN(test_preview_tags);
+	CHECK_RUN(test_preview_says_what_to_do);
+	CHECK_RUN(test_preview_time_left);
+	CHECK_RUN(test_preview_expiry_instant);
 	CHECK_RUN(test_preview_escapes);
 	CHECK_RUN(test_preview_property);
 	CHECK_RUN(test_preview_base_escaped);
