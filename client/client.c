@@ -31,8 +31,10 @@
 
 #define CLIENT_CONTENT_MAX (1u << 20)
 #define CLIENT_TIMEOUT_S 30
+#define CLIENT_TIMEOUT_MAX_S 3600
 #define CLIENT_WATCH_WAIT_S 60
 #define CLIENT_WATCH_RETRIES 5
+#define CLIENT_WATCH_PACE_MS 1000     /* at most one request a second that brings nothing */
 #define CLIENT_DEFAULT_RELAY "https://localhost:8443"
 #define CLIENT_DEFAULT_IMAGE "https://relay.invalid/key.png"
 
@@ -41,6 +43,7 @@ struct client {
 	const char *relay;
 	const char *cacert;
 	int insecure;
+	unsigned timeout_s;
 	char state_path[4096];
 	const char *title, *description, *image, *format, *rights;
 	int64_t ttl;
@@ -53,50 +56,22 @@ struct client {
 	struct https https;
 };
 
-static const char client_help[] =
-"usage: relay COMMAND [options] [arguments]\n"
-"\n"
-"The device side of the protocol: hand a credential over through a relay.\n"
-"\n"
-"  send [FILE|-]          encrypt a JSON object (FILE or stdin) into a new mailbox\n"
-"                         and print its Share URL\n"
-"      --relay URL        the relay (default $RELAY_URL, else " CLIENT_DEFAULT_RELAY ")\n"
-"      --title T --description D --image URL   what the link preview shows\n"
-"      --vertical a|h|c   general access, home key or car key (a)\n"
-"      --ttl DUR          lifetime, e.g. 15m, 24h (the relay's default)\n"
-"      --rights RWD       what the Receiver may do: Read, Write, Delete (RD)\n"
-"      --format NAME      the Provisioning Information format (generic)\n"
-"      --aes-256          a 32-byte Secret and AES-256-GCM (16 bytes, AES-128)\n"
-"  receive SHARE_URL      read, verify and decrypt; print the Provisioning\n"
-"                         Information as JSON\n"
-"  reply URL [FILE|-]     replace the mailbox's content with a new JSON object\n"
-"  watch URL              print each new message (one JSON per line) until the\n"
-"                         mailbox is deleted\n"
-"  delete URL             delete the mailbox\n"
-"  relinquish URL         give the mailbox up, so another device may take it\n"
-"  preview URL            print what a link preview shows\n"
-"  help                   this text\n"
-"\n"
-"Every command takes:\n"
-"  --state FILE           this device's claims and secrets (default\n"
-"                         $XDG_STATE_HOME/relay/state.json); one file per device\n"
-"  --cacert FILE          trust this CA (e.g. the relay's dev certificate)\n"
-"  --insecure             do not check the relay's certificate (testing only)\n"
-"\n"
-"Exit status:\n"
-"  0  success\n"
-"  1  decryption failed: wrong secret or altered ciphertext\n"
-"  2  bad command line\n"
-"  3  malformed share URL\n"
-"  4  the relay cannot be reached (or the connection was lost twice)\n"
-"  5  the relay's certificate is not trusted\n"
-"  6  the mailbox was deleted or has expired\n"
-"  7  the mailbox is bound to another device\n"
-"  8  the relay refused the request\n"
-"  9  a local file problem (state file, content file)\n";
-
 static int client_fail(int status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* "relay: " and one line: a newline or a terminal escape in what the relay
+ * or a file put in the message can neither break the line nor reach the
+ * terminal. */
+static void client_say(const char *line)
+{
+	char out[1024];
+	size_t i;
+
+	for (i = 0; line[i] && i + 1 < sizeof(out); i++)
+		out[i] = (unsigned char)line[i] < 0x20 || line[i] == 0x7f ? ' ' : line[i];
+	out[i] = '\0';
+	fprintf(stderr, "relay: %s\n", out);
+}
 
 static int client_fail(int status, const char *fmt, ...)
 {
@@ -106,20 +81,17 @@ static int client_fail(int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	/* One line, whatever the relay or a file put in the message. */
-	for (char *p = line; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-	fprintf(stderr, "relay: %s\n", line);
+	client_say(line);
 	return status;
 }
 
 /* --- command line ------------------------------------------------------- */
 
 enum client_option_set {
-	CLIENT_OPT_COMMON = 1,  /* --state --cacert --insecure */
-	CLIENT_OPT_SEND = 2,
-	CLIENT_OPT_FORMAT = 4
+	CLIENT_OPT_STATE = 1,   /* --state */
+	CLIENT_OPT_NET = 2,     /* --cacert --insecure --timeout */
+	CLIENT_OPT_SEND = 4,
+	CLIENT_OPT_FORMAT = 8
 };
 
 struct client_command {
@@ -127,6 +99,8 @@ struct client_command {
 	int min_args, max_args;
 	int options;
 	int (*run)(struct client *c);
+	const char *args;       /* for the usage line */
+	const char *text;       /* what it does, and its own options */
 };
 
 static int client_send(struct client *c);
@@ -136,31 +110,179 @@ static int client_watch(struct client *c);
 static int client_delete(struct client *c);
 static int client_relinquish(struct client *c);
 static int client_preview(struct client *c);
+static int client_list(struct client *c);
 static int client_print_help(struct client *c);
 
+#define CLIENT_NET (CLIENT_OPT_STATE | CLIENT_OPT_NET)
+
 static const struct client_command client_commands[] = {
-	{ "send", 0, 1, CLIENT_OPT_COMMON | CLIENT_OPT_SEND | CLIENT_OPT_FORMAT, client_send },
-	{ "receive", 1, 1, CLIENT_OPT_COMMON, client_receive },
-	{ "reply", 1, 2, CLIENT_OPT_COMMON | CLIENT_OPT_FORMAT, client_reply },
-	{ "watch", 1, 1, CLIENT_OPT_COMMON, client_watch },
-	{ "delete", 1, 1, CLIENT_OPT_COMMON, client_delete },
-	{ "relinquish", 1, 1, CLIENT_OPT_COMMON, client_relinquish },
-	{ "preview", 1, 1, CLIENT_OPT_COMMON, client_preview },
-	{ "help", 0, 0, 0, client_print_help },
+	{ "send", 0, 1, CLIENT_NET | CLIENT_OPT_SEND | CLIENT_OPT_FORMAT, client_send,
+	    "[FILE|-]",
+"  send [FILE|-]          encrypt a JSON object (FILE or stdin) into a new mailbox\n"
+"                         and print its Share URL\n"
+"      --relay URL        the relay (default $RELAY_URL, else " CLIENT_DEFAULT_RELAY ")\n"
+"      --title T --description D --image URL   what the link preview shows\n"
+"      --vertical a|h|c   general access, home key or car key (a)\n"
+"      --ttl DUR          lifetime, e.g. 15m, 24h (the relay's default)\n"
+"      --rights RWD       what the Receiver may do: Read, Write, Delete (RD)\n"
+"      --format NAME      the Provisioning Information format (generic)\n"
+"      --aes-256          a 32-byte Secret and AES-256-GCM (16 bytes, AES-128)\n" },
+	{ "receive", 1, 1, CLIENT_NET, client_receive, "SHARE_URL",
+"  receive SHARE_URL      read, verify and decrypt; print the Provisioning\n"
+"                         Information as JSON. The first read binds the mailbox\n"
+"                         to this device, even when the Secret turns out wrong\n" },
+	{ "reply", 1, 2, CLIENT_NET | CLIENT_OPT_FORMAT, client_reply, "URL [FILE|-]",
+"  reply URL [FILE|-]     replace the mailbox's content with a new JSON object\n"
+"      --format NAME      the Provisioning Information format (generic)\n" },
+	{ "watch", 1, 1, CLIENT_NET, client_watch, "URL",
+"  watch URL              print each new message (one JSON per line) until the\n"
+"                         mailbox is deleted; while the relay cannot be reached,\n"
+"                         try again after 2, 4, 8, 16 s, then give up (exit 4)\n" },
+	{ "delete", 1, 1, CLIENT_NET, client_delete, "URL",
+"  delete URL             delete the mailbox\n" },
+	{ "relinquish", 1, 1, CLIENT_NET, client_relinquish, "URL",
+"  relinquish URL         give the mailbox up, so another device may take it\n" },
+	{ "preview", 1, 1, CLIENT_NET, client_preview, "URL",
+"  preview URL            print what a link preview shows\n" },
+	{ "list", 0, 0, CLIENT_OPT_STATE, client_list, "",
+"  list                   the mailboxes this device's state file holds, one a\n"
+"                         line: mailbox URL, role, expiry (no Secret, no claim)\n" },
+	{ "help", 0, 1, 0, client_print_help, "[COMMAND]",
+"  help [COMMAND]         this text, or one command's\n" },
 };
+
+#define CLIENT_COMMAND_COUNT (sizeof(client_commands) / sizeof(client_commands[0]))
+
+static const char client_help_head[] =
+"usage: relay COMMAND [options] [arguments]\n"
+"\n"
+"The device side of the protocol: hand a credential over through a relay.\n"
+"`relay COMMAND --help` shows one command.\n"
+"\n";
+
+static const char client_help_state[] =
+"  --state FILE           this device's claims and secrets (default\n"
+"                         $XDG_STATE_HOME/relay/state.json); one file per device.\n"
+"                         Mailboxes past their expiry are forgotten when it is\n"
+"                         next opened, deleted ones when the relay says so\n";
+
+static const char client_help_net[] =
+"  --cacert FILE          trust this CA (e.g. the relay's dev certificate)\n"
+"                         (default $RELAY_CACERT, else the system's CAs)\n"
+"  --insecure             do not check the relay's certificate (testing only)\n"
+"  --timeout DUR          give up on a request after DUR (30s); watch waits up to\n"
+"                         60 s longer for news\n";
+
+static const char client_help_exit[] =
+"\n"
+"Exit status:\n"
+"  0  success\n"
+"  1  decryption failed: wrong secret or altered ciphertext\n"
+"  2  bad command line\n"
+"  3  malformed share URL\n"
+"  4  the relay cannot be reached, or did not answer in time\n"
+"  5  the relay's certificate is not trusted\n"
+"  6  the mailbox was deleted or has expired\n"
+"  7  the mailbox is bound to another device\n"
+"  8  the relay refused the request\n"
+"  9  a local file problem (state file, content file)\n";
 
 static const struct client_command *client_find(const char *name)
 {
-	for (size_t i = 0; i < sizeof(client_commands) / sizeof(client_commands[0]); i++) {
+	for (size_t i = 0; i < CLIENT_COMMAND_COUNT; i++) {
 		if (strcmp(client_commands[i].name, name) == 0)
 			return &client_commands[i];
 	}
 	return NULL;
 }
 
+/* One command's usage, or (cmd NULL) every command's. */
+static void client_usage(const struct client_command *cmd, FILE *out)
+{
+	int options;
+
+	if (cmd != NULL) {
+		fprintf(out, "usage: relay %s%s%s%s\n\n", cmd->name,
+		    cmd->options ? " [options]" : "", cmd->args[0] ? " " : "", cmd->args);
+		fputs(cmd->text, out);
+		options = cmd->options;
+		fputs("\nOptions:\n", out);
+	} else {
+		fputs(client_help_head, out);
+		for (size_t i = 0; i < CLIENT_COMMAND_COUNT; i++)
+			fputs(client_commands[i].text, out);
+		options = CLIENT_OPT_STATE | CLIENT_OPT_NET;
+		fputs("\nEvery command but help takes (list: only --state):\n", out);
+	}
+	if (options & CLIENT_OPT_STATE)
+		fputs(client_help_state, out);
+	if (options & CLIENT_OPT_NET)
+		fputs(client_help_net, out);
+	fputs("  --help, -h             show this and exit\n", out);
+	fputs(client_help_exit, out);
+}
+
+/* Levenshtein distance, for "did you mean"; names are short. */
+static size_t client_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[32];
+
+	if (la >= 32 || lb >= 32)
+		return (size_t)-1;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diagonal = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j], best = diagonal + (a[i - 1] != b[j - 1]);
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diagonal = up;
+			row[j] = best;
+		}
+	}
+	return row[lb];
+}
+
+/* An unknown command: name the nearest one when it is near enough to be a
+ * typo ("recieve" is 2 from receive; "frobnicate" is near nothing). */
+static int client_unknown(const char *name)
+{
+	const char *nearest = NULL;
+	size_t best = (size_t)-1;
+
+	for (size_t i = 0; i < CLIENT_COMMAND_COUNT; i++) {
+		size_t d = client_distance(name, client_commands[i].name);
+
+		if (d < best) {
+			best = d;
+			nearest = client_commands[i].name;
+		}
+	}
+	if (nearest != NULL && best <= 2 && best < strlen(name))
+		return client_fail(CLIENT_USAGE, "unknown command %.64s; did you mean %s? "
+		    "(see relay help)", name, nearest);
+	return client_fail(CLIENT_USAGE, "unknown command %.64s (see relay help)", name);
+}
+
 int client_is_command(const char *name)
 {
-	return client_find(name) != NULL;
+	/* The relay itself takes options only: anything else is meant as a
+	 * command, so that a typo gets "unknown command" and a suggestion. */
+	return name[0] != '-' && name[0] != '\0';
+}
+
+void client_print_commands(FILE *out)
+{
+	fputs("\nDevice commands (relay help; relay COMMAND --help):\n ", out);
+	for (size_t i = 0; i < CLIENT_COMMAND_COUNT; i++)
+		fprintf(out, " %s", client_commands[i].name);
+	fputc('\n', out);
 }
 
 /* The value of option argv[*i] (--opt VALUE or --opt=VALUE), or NULL. */
@@ -171,36 +293,45 @@ static const char *client_value(int argc, char **argv, int *i, const char *eq)
 	return *i + 1 < argc ? argv[++*i] : NULL;
 }
 
+/* CLIENT_OK, CLIENT_USAGE (having said why), or CLIENT_PARSE_HELP. */
+#define CLIENT_PARSE_HELP (-1)
+
 static int client_parse(struct client *c, const struct client_command *cmd, int argc,
     char **argv)
 {
+	int insecure_given = 0, cacert_given = 0;
+
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *eq = strchr(arg, '='), *v;
 		size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
-		int common = cmd->options & CLIENT_OPT_COMMON, send = cmd->options & CLIENT_OPT_SEND;
+		int state = cmd->options & CLIENT_OPT_STATE, net = cmd->options & CLIENT_OPT_NET;
+		int send = cmd->options & CLIENT_OPT_SEND;
 
 #define IS(name) (n == strlen(name) && strncmp(arg, name, n) == 0)
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+			return CLIENT_PARSE_HELP;
 		if (arg[0] != '-' || strcmp(arg, "-") == 0) {
 			if (c->arg_count == cmd->max_args)
-				return client_fail(CLIENT_USAGE, "%s: unexpected argument %s (see relay help)",
-				    cmd->name, arg);
+				return client_fail(CLIENT_USAGE, "%s: unexpected argument %s (see relay "
+				    "%s --help)", cmd->name, arg, cmd->name);
 			c->args[c->arg_count++] = arg;
 			continue;
 		}
-		if (common && IS("--insecure") && eq == NULL) {
-			c->insecure = 1;
+		if (net && IS("--insecure") && eq == NULL) {
+			insecure_given = 1;
 			continue;
 		}
 		if (send && IS("--aes-256") && eq == NULL) {
 			c->aes256 = 1;
 			continue;
 		}
-		if (!((common && (IS("--state") || IS("--cacert"))) ||
+		if (!((state && IS("--state")) ||
+		    (net && (IS("--cacert") || IS("--timeout"))) ||
 		    (send && (IS("--relay") || IS("--title") || IS("--description") ||
 		    IS("--image") || IS("--vertical") || IS("--ttl") || IS("--rights"))) ||
 		    ((cmd->options & CLIENT_OPT_FORMAT) && IS("--format"))))
-			return client_fail(CLIENT_USAGE, "%s: unknown option %.*s (see relay help)",
-			    cmd->name, (int)n, arg);
+			return client_fail(CLIENT_USAGE, "%s: unknown option %.*s (see relay %s --help)",
+			    cmd->name, (int)n, arg, cmd->name);
 		v = client_value(argc, argv, &i, eq);
 		if (v == NULL)
 			return client_fail(CLIENT_USAGE, "%s: %.*s needs a value", cmd->name, (int)n, arg);
@@ -208,6 +339,15 @@ static int client_parse(struct client *c, const struct client_command *cmd, int 
 			snprintf(c->state_path, sizeof(c->state_path), "%s", v);
 		} else if (IS("--cacert")) {
 			c->cacert = v;
+			cacert_given = 1;
+		} else if (IS("--timeout")) {
+			int64_t seconds;
+
+			if (config_parse_duration(v, &seconds) != 0 || seconds <= 0 ||
+			    seconds > CLIENT_TIMEOUT_MAX_S)
+				return client_fail(CLIENT_USAGE, "--timeout takes a duration from 1s to "
+				    "1h, such as 10s or 2m");
+			c->timeout_s = (unsigned)seconds;
 		} else if (IS("--relay")) {
 			c->relay = v;
 		} else if (IS("--title")) {
@@ -236,10 +376,15 @@ static int client_parse(struct client *c, const struct client_command *cmd, int 
 #undef IS
 	}
 	if (c->arg_count < cmd->min_args)
-		return client_fail(CLIENT_USAGE, "%s needs %s (see relay help)", cmd->name,
-		    cmd->min_args == 1 ? "a URL" : "more arguments");
-	if (c->insecure && c->cacert != NULL)
+		return client_fail(CLIENT_USAGE, "%s needs %s (see relay %s --help)", cmd->name,
+		    cmd->min_args == 1 ? "a URL" : "more arguments", cmd->name);
+	if (insecure_given && cacert_given)
 		return client_fail(CLIENT_USAGE, "--insecure and --cacert exclude each other");
+	/* An option wins over the environment: --insecure over $RELAY_CACERT. */
+	if (insecure_given) {
+		c->insecure = 1;
+		c->cacert = NULL;
+	}
 	return CLIENT_OK;
 }
 
@@ -330,27 +475,42 @@ static int client_seal(struct client *c, const char *file, const uint8_t *key, s
 	return CLIENT_OK;
 }
 
-/* One request; CLIENT_OK when an answer (of any status) arrived. */
-static int client_call(struct client *c, const struct config_url *origin, const char *method,
-    const char *path, const char *claim, const char *extra, const char *body,
-    unsigned timeout_s, struct https_response *resp)
+/* One request, answered within --timeout plus wait_s (a long-poll's wait):
+ * CLIENT_OK when an answer (of any status) arrived, else the exit status and,
+ * in err, why. Says nothing. */
+static int client_exchange(struct client *c, const struct config_url *origin,
+    const char *method, const char *path, const char *claim, const char *extra,
+    const char *body, unsigned wait_s, struct https_response *resp, char *err, size_t err_len)
 {
-	char headers[512], request_id[WIRE_UUID_LEN + 1], err[512];
+	char headers[512], request_id[WIRE_UUID_LEN + 1];
 	struct https_request req = { method, path, headers, body, body ? strlen(body) : 0,
-	    timeout_s };
+	    c->timeout_s + wait_s };
 	enum https_status st;
 
-	if (client_uuid(c, request_id) != 0)
-		return client_fail(CLIENT_LOCAL_FILE, "the random generator failed");
+	if (client_uuid(c, request_id) != 0) {
+		snprintf(err, err_len, "the random generator failed");
+		return CLIENT_LOCAL_FILE;
+	}
 	snprintf(headers, sizeof(headers), "Mailbox-Request-ID: %s\r\n%s%s%s%s", request_id,
 	    claim ? "Mailbox-Device-Claim: " : "", claim ? claim : "", claim ? "\r\n" : "",
 	    extra ? extra : "");
-	st = https_exchange(&c->https, origin, &req, resp, err, sizeof(err));
+	st = https_exchange(&c->https, origin, &req, resp, err, err_len);
 	if (st == HTTPS_UNTRUSTED)
-		return client_fail(CLIENT_UNTRUSTED, "%s", err);
+		return CLIENT_UNTRUSTED;
 	if (st != HTTPS_OK)
-		return client_fail(CLIENT_UNREACHABLE, "%s", err);
+		return CLIENT_UNREACHABLE;
 	return CLIENT_OK;
+}
+
+/* client_exchange, saying why it failed. */
+static int client_call(struct client *c, const struct config_url *origin, const char *method,
+    const char *path, const char *claim, const char *body, struct https_response *resp)
+{
+	char err[512];
+	int r = client_exchange(c, origin, method, path, claim, NULL, body, 0, resp, err,
+	    sizeof(err));
+
+	return r == CLIENT_OK ? r : client_fail(r, "%s", err);
 }
 
 /* Map an unwanted answer to its message and exit status. */
@@ -433,9 +593,20 @@ static int client_save(struct client *c, const char *mailbox_url, const struct s
 	return CLIENT_OK;
 }
 
-/* A read's answer: verify, decrypt, and (when new) print it. */
+/* The relay said the mailbox is gone: this device forgets it too. A state
+ * file that cannot be written now is only late in forgetting. */
+static void client_forget(struct client *c, const char *mailbox_url)
+{
+	char err[512];
+
+	state_put(c->state_path, mailbox_url, NULL, err, sizeof(err));
+}
+
+/* A read's answer: verify, decrypt, and (when new, or print_seen) print it;
+ * *printed says whether it did. CLIENT_DECRYPTION_FAILED is left for the
+ * caller to explain. */
 static int client_open(const struct https_response *resp, struct state_entry *entry,
-    int print_seen)
+    int print_seen, int *printed)
 {
 	const char *type, *data;
 	uint8_t *sealed = NULL, *plain = NULL;
@@ -444,7 +615,15 @@ static int client_open(const struct https_response *resp, struct state_entry *en
 	json_t *doc;
 	int r = CLIENT_DECRYPTION_FAILED;
 
+	*printed = 0;
 	doc = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
+	{
+		const char *expiration = json_string_value(json_object_get(doc, "expiration"));
+		int64_t at;
+
+		if (expiration != NULL && wire_parse_time(expiration, strlen(expiration), &at) == 0)
+			entry->expires_at = at;
+	}
 	type = json_string_value(json_object_get(json_object_get(doc, "payload"), "type"));
 	data = json_string_value(json_object_get(json_object_get(doc, "payload"), "data"));
 	if (type == NULL || data == NULL) {
@@ -460,13 +639,12 @@ static int client_open(const struct https_response *resp, struct state_entry *en
 	if (key_len == 0 || key_len != entry->secret_len ||
 	    seal_unbase64(data, strlen(data), &sealed, &sealed_len) != 0 ||
 	    sealed_len < SEAL_OVERHEAD || (plain = malloc(sealed_len)) == NULL ||
-	    seal_decrypt(entry->secret, entry->secret_len, sealed, sealed_len, plain) != 0) {
-		client_fail(r, "decryption failed: wrong secret or altered ciphertext");
+	    seal_decrypt(entry->secret, entry->secret_len, sealed, sealed_len, plain) != 0)
 		goto done;
-	}
 	fwrite(plain, 1, sealed_len - SEAL_OVERHEAD, stdout);
 	putchar('\n');
 	fflush(stdout);
+	*printed = 1;
 	state_see(entry, digest);
 	r = CLIENT_OK;
 done:
@@ -513,7 +691,11 @@ static int client_send(struct client *c)
 	if (doc != NULL && (c->has_ttl || c->rights != NULL)) {
 		char expiration[WIRE_TIME_LEN + 1];
 
-		wire_format_time((int64_t)time(NULL) + (c->has_ttl ? c->ttl : 86400), expiration);
+		/* The relay may shorten it to its --max-ttl: then this device
+		 * forgets the mailbox late, never early. Without it, the
+		 * relay's default applies and the first read tells. */
+		entry.expires_at = (int64_t)time(NULL) + (c->has_ttl ? c->ttl : 86400);
+		wire_format_time(entry.expires_at, expiration);
 		json_object_set_new(doc, "mailboxConfiguration", json_pack("{s:s, s:s}",
 		    "accessRights", c->rights ? c->rights : "RD", "expiration", expiration));
 	}
@@ -523,8 +705,7 @@ static int client_send(struct client *c)
 		goto done;
 	}
 	buf_init(&resp.body);
-	r = client_call(c, &origin, "POST", "/v1/m", entry.claim, NULL, body, CLIENT_TIMEOUT_S,
-	    &resp);
+	r = client_call(c, &origin, "POST", "/v1/m", entry.claim, body, &resp);
 	if (r != CLIENT_OK)
 		goto done_resp;
 	if (resp.status != 200 && resp.status != 201) {
@@ -558,12 +739,60 @@ done:
 	return r;
 }
 
+/* Shell-quoted arg, appended to out (which holds at least one byte). */
+static void client_quote(char *out, size_t out_len, const char *arg)
+{
+	size_t used = strlen(out);
+
+	if (arg[0] != '\0' && strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789@%+=:,./_-") == strlen(arg)) {
+		snprintf(out + used, out_len - used, " %s", arg);
+		return;
+	}
+	used += (size_t)snprintf(out + used, out_len - used, " '");
+	for (; *arg && used + 5 < out_len; arg++) {
+		if (*arg == '\'')
+			used += (size_t)snprintf(out + used, out_len - used, "'\\''");
+		else
+			out[used++] = *arg;
+	}
+	snprintf(out + used, out_len - used, "'");
+}
+
+/*
+ * The read succeeded, so the relay has bound the mailbox to this device's
+ * claim, but the Secret does not open it: the right device is now locked
+ * out until this one lets go. Say so, with the command that does it.
+ */
+static void client_wrong_secret(struct client *c, const struct share *share,
+    const struct state_entry *entry)
+{
+	char command[4096 * 2 + SHARE_URL_MAX + 64] = "relay relinquish";
+
+	if (entry->role != STATE_RECEIVER) {
+		client_fail(0, "decryption failed: wrong secret or altered ciphertext");
+		return;
+	}
+	client_quote(command, sizeof(command), "--state");
+	client_quote(command, sizeof(command), c->state_path);
+	if (c->cacert != NULL) {
+		client_quote(command, sizeof(command), "--cacert");
+		client_quote(command, sizeof(command), c->cacert);
+	}
+	if (c->insecure)
+		client_quote(command, sizeof(command), "--insecure");
+	client_quote(command, sizeof(command), share->mailbox_url);
+	client_fail(0, "decryption failed: wrong secret or altered ciphertext. The relay has "
+	    "already bound the mailbox to this device, so no other device can receive it; "
+	    "to free it: %s", command);
+}
+
 static int client_receive(struct client *c)
 {
 	struct https_response resp;
 	struct state_entry entry;
 	struct share share;
-	int r, found;
+	int r, found, printed;
 
 	r = client_share(c->args[0], &share);
 	if (r == CLIENT_OK)
@@ -585,19 +814,18 @@ static int client_receive(struct client *c)
 			return r;
 	}
 	buf_init(&resp.body);
-	r = client_call(c, &share.origin, "POST", share.path, entry.claim, NULL, NULL,
-	    CLIENT_TIMEOUT_S, &resp);
+	r = client_call(c, &share.origin, "POST", share.path, entry.claim, NULL, &resp);
 	if (r == CLIENT_OK && resp.status != 200)
 		r = client_refused(&resp, 1);
 	if (r == CLIENT_OK)
-		r = client_open(&resp, &entry, 1);
+		r = client_open(&resp, &entry, 1, &printed);
 	if (r == CLIENT_OK) {
 		r = client_save(c, share.mailbox_url, &entry);
-	} else if (!found && (r == CLIENT_BOUND_ELSEWHERE || r == CLIENT_NOT_FOUND)) {
-		char err[512];
-
-		/* The claim made for this read was never bound: forget it. */
-		state_put(c->state_path, share.mailbox_url, NULL, err, sizeof(err));
+	} else if (r == CLIENT_DECRYPTION_FAILED) {
+		client_wrong_secret(c, &share, &entry);
+	} else if (r == CLIENT_NOT_FOUND || (!found && r == CLIENT_BOUND_ELSEWHERE)) {
+		/* Gone, or the claim made for this read was never bound. */
+		client_forget(c, share.mailbox_url);
 	}
 	buf_free(&resp.body);
 	return r;
@@ -636,16 +864,39 @@ static int client_reply(struct client *c)
 	r = client_save(c, share.mailbox_url, &entry);
 	buf_init(&resp.body);
 	if (r == CLIENT_OK)
-		r = client_call(c, &share.origin, "PUT", share.path, entry.claim, NULL, body,
-		    CLIENT_TIMEOUT_S, &resp);
+		r = client_call(c, &share.origin, "PUT", share.path, entry.claim, body, &resp);
 	if (r == CLIENT_OK && resp.status != 200 && resp.status != 201)
 		r = client_refused(&resp, 0);
+	if (r == CLIENT_NOT_FOUND)
+		client_forget(c, share.mailbox_url);
 	buf_free(&resp.body);
 	free(body);
 	free(data);
 	return r;
 }
 
+static void client_pause_ms(int64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
+
+	while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static int64_t client_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Long-poll until the mailbox goes. The relay unreachable: say so, wait
+ * 2, 4, 8, 16 s, then give up. An answer with nothing new that came back
+ * at once (a relay or proxy that does not hold long-polls) paces the next
+ * request, so a watch never spins.
+ */
 static int client_watch(struct client *c)
 {
 	struct https_response resp;
@@ -658,41 +909,46 @@ static int client_watch(struct client *c)
 		r = client_entry(c, &share, CLIENT_NEED_ENTRY, &entry, &found);
 	if (r != CLIENT_OK)
 		return r;
+	client_fail(0, "waiting for new messages in %s (Ctrl-C to stop)", share.mailbox_url);
 	buf_init(&resp.body);
 	for (;;) {
-		char extra[160] = "";
+		char extra[160] = "", err[512];
+		int64_t started = client_now_ms();
+		int printed = 0;
 
 		if (entry.etag[0])
 			snprintf(extra, sizeof(extra), "If-None-Match: %s\r\nPrefer: wait=%d\r\n",
 			    entry.etag, CLIENT_WATCH_WAIT_S);
-		r = client_call(c, &share.origin, "POST", share.path, entry.claim, extra, NULL,
-		    CLIENT_WATCH_WAIT_S + CLIENT_TIMEOUT_S, &resp);
+		r = client_exchange(c, &share.origin, "POST", share.path, entry.claim, extra, NULL,
+		    CLIENT_WATCH_WAIT_S, &resp, err, sizeof(err));
 		if (r == CLIENT_UNREACHABLE && ++failures < CLIENT_WATCH_RETRIES) {
-			sleep(1u << failures);    /* back off before trying the relay again */
+			unsigned delay_s = 1u << failures;
+
+			client_fail(0, "%s; retrying in %u s", err, delay_s);
+			client_pause_ms((int64_t)delay_s * 1000);
 			continue;
 		}
-		if (r != CLIENT_OK)
+		if (r != CLIENT_OK) {
+			client_fail(r, "%s", err);
 			break;
+		}
+		if (failures > 0)
+			client_fail(0, "the relay answers again; waiting for new messages");
 		failures = 0;
-		if (resp.status == 204)
-			continue;
 		if (resp.status == 404) {
-			char err[512];
-
 			client_fail(CLIENT_OK, "the mailbox was deleted or has expired");
-			state_put(c->state_path, share.mailbox_url, NULL, err, sizeof(err));
+			client_forget(c, share.mailbox_url);
 			r = CLIENT_OK;
 			break;
 		}
-		if (resp.status != 200) {
+		if (resp.status != 200 && resp.status != 204) {
 			r = client_refused(&resp, 1);
 			break;
 		}
-		/* Another command of this device (a reply) may have written
-		 * meanwhile: judge what is new against the file, not a copy. */
-		{
+		if (resp.status == 200) {
+			/* Another command of this device (a reply) may have written
+			 * meanwhile: judge what is new against the file, not a copy. */
 			struct state_entry fresh;
-			char err[512];
 			int known = state_get(c->state_path, share.mailbox_url, &fresh, err,
 			    sizeof(err));
 
@@ -702,12 +958,16 @@ static int client_watch(struct client *c)
 			}
 			if (known)
 				entry = fresh;
+			r = client_open(&resp, &entry, 0, &printed);
+			if (r == CLIENT_DECRYPTION_FAILED)
+				client_fail(r, "decryption failed: wrong secret or altered ciphertext");
+			if (r == CLIENT_OK)
+				r = client_save(c, share.mailbox_url, &entry);
+			if (r != CLIENT_OK)
+				break;
 		}
-		r = client_open(&resp, &entry, 0);
-		if (r == CLIENT_OK)
-			r = client_save(c, share.mailbox_url, &entry);
-		if (r != CLIENT_OK)
-			break;
+		if (!printed)
+			client_pause_ms(CLIENT_WATCH_PACE_MS - (client_now_ms() - started));
 	}
 	buf_free(&resp.body);
 	return r;
@@ -727,8 +987,7 @@ static int client_let_go(struct client *c, const char *method)
 	if (r != CLIENT_OK)
 		return r;
 	buf_init(&resp.body);
-	r = client_call(c, &share.origin, method, share.path, entry.claim, NULL, NULL,
-	    CLIENT_TIMEOUT_S, &resp);
+	r = client_call(c, &share.origin, method, share.path, entry.claim, NULL, &resp);
 	if (r == CLIENT_OK && resp.status != 200 && resp.status != 201)
 		r = client_refused(&resp, 0);
 	buf_free(&resp.body);
@@ -799,8 +1058,7 @@ static int client_preview(struct client *c)
 	if (r != CLIENT_OK)
 		return r;
 	buf_init(&resp.body);
-	r = client_call(c, &share.origin, "GET", share.path, NULL, NULL, NULL, CLIENT_TIMEOUT_S,
-	    &resp);
+	r = client_call(c, &share.origin, "GET", share.path, NULL, NULL, &resp);
 	if (r == CLIENT_OK && resp.status != 200)
 		r = client_refused(&resp, 0);
 	if (r == CLIENT_OK) {
@@ -813,11 +1071,52 @@ static int client_preview(struct client *c)
 	return r;
 }
 
+static void client_list_one(void *ctx, const char *mailbox_url, const struct state_entry *e)
+{
+	char expires[WIRE_TIME_LEN + 1] = "unknown";
+
+	(void)ctx;
+	/* The file is this user's, but a terminal escape in it stays out. */
+	for (const char *p = mailbox_url; *p; p++)
+		putchar((unsigned char)*p < 0x21 || *p == 0x7f ? '?' : *p);
+	if (e == NULL) {
+		puts(" damaged-entry unknown");
+		return;
+	}
+	if (e->expires_at > 0)
+		wire_format_time(e->expires_at, expires);
+	printf(" %s %s\n", e->role == STATE_SENDER ? "sender" : "receiver", expires);
+}
+
+static int client_list(struct client *c)
+{
+	char err[512];
+
+	if (state_list(c->state_path, client_list_one, NULL, err, sizeof(err)) != 0)
+		return client_fail(CLIENT_LOCAL_FILE, "%s", err);
+	return fflush(stdout) == 0 ? CLIENT_OK :
+	    client_fail(CLIENT_LOCAL_FILE, "cannot write the list: %s", strerror(errno));
+}
+
 static int client_print_help(struct client *c)
 {
-	(void)c;
-	fputs(client_help, stdout);
+	const struct client_command *cmd = NULL;
+
+	if (c->arg_count == 1) {
+		cmd = client_find(c->args[0]);
+		if (cmd == NULL)
+			return client_unknown(c->args[0]);
+	}
+	client_usage(cmd, stdout);
 	return CLIENT_OK;
+}
+
+/* An environment variable, unless unset or empty. */
+static const char *client_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
 int client_main(int argc, char **argv)
@@ -827,14 +1126,24 @@ int client_main(int argc, char **argv)
 	char err[512];
 	int r;
 
+	if (cmd == NULL)
+		return client_unknown(argv[0]);
 	memset(&c, 0, sizeof(c));
 	c.command = argv[0];
-	c.relay = getenv("RELAY_URL") ? getenv("RELAY_URL") : CLIENT_DEFAULT_RELAY;
+	c.relay = client_env("RELAY_URL") ? client_env("RELAY_URL") : CLIENT_DEFAULT_RELAY;
+	c.cacert = client_env("RELAY_CACERT");
+	c.timeout_s = CLIENT_TIMEOUT_S;
 	r = client_parse(&c, cmd, argc, argv);
+	if (r == CLIENT_PARSE_HELP) {
+		client_usage(cmd, stdout);
+		return CLIENT_OK;
+	}
 	if (r != CLIENT_OK || cmd->run == client_print_help)
 		return r != CLIENT_OK ? r : client_print_help(&c);
 	if (c.state_path[0] == '\0' && state_default_path(c.state_path, sizeof(c.state_path)) != 0)
 		return client_fail(CLIENT_LOCAL_FILE, "no --state given and no $HOME to keep state in");
+	if (!(cmd->options & CLIENT_OPT_NET))
+		return cmd->run(&c);
 	if (c.insecure)
 		fprintf(stderr, "relay: warning: --insecure: the relay's certificate is not checked\n");
 	c.rng = rng_new(err, sizeof(err));

@@ -7,6 +7,8 @@
 #ifndef CLIENT_CLIENT_H
 #define CLIENT_CLIENT_H
 
+#include <stdio.h>
+
 /* Exit statuses, listed by `relay help`. */
 enum client_exit {
 	CLIENT_OK = 0,
@@ -21,8 +23,10 @@ enum client_exit {
 	CLIENT_LOCAL_FILE = 9
 };
 
-/* Is argv[1] one of the client's subcommands? */
+/* Is argv[1] meant as a subcommand (known or not)? */
 int client_is_command(const char *name);
+/* One line naming every subcommand, for the relay's --help. */
+void client_print_commands(FILE *out);
 /* Run a subcommand: argv[0] is its name. Returns the exit status. */
 int client_main(int argc, char **argv);
 

@@ -1,28 +1,36 @@
 /*
  * https.c — blocking HTTP/1.1 over TLS (or plain TCP for a --no-tls relay),
  * answers parsed by llhttp.
+ *
+ * The socket stays non-blocking and every wait is a poll() bounded by the
+ * request's deadline, so a relay that accepts and never answers, or drips
+ * one byte at a time, costs at most timeout_s. Failures become one sentence
+ * naming the host and, where there is one, the errno: the TLS library's own
+ * error strings ("SSL - ...") mean nothing to the person at the terminal.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/time.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
+#include <mbedtls/oid.h>
 
 #include "client/https.h"
 #include "protocol/answer.h"
 #include "server/tls.h"
 #include "server/transport.h"
 
-#define HTTPS_CONNECT_TIMEOUT_S 10
-#define HTTPS_SEND_TIMEOUT_S 30
+#define HTTPS_CONNECT_TIMEOUT_S 10      /* per address, within the deadline */
 #define HTTPS_BODY_MAX (16u << 20)
 
 /* One attempt ends in one of these. */
@@ -30,7 +38,15 @@ enum https_attempt {
 	HTTPS_ATTEMPT_DONE,
 	HTTPS_ATTEMPT_NO_CONNECTION,    /* nothing reached the relay */
 	HTTPS_ATTEMPT_LOST,             /* the connection broke before the answer */
+	HTTPS_ATTEMPT_TIMED_OUT,        /* the deadline passed: no second attempt */
 	HTTPS_ATTEMPT_UNTRUSTED
+};
+
+/* What the certificate check needs to know of the relay, and what it saw. */
+struct https_peer {
+	uint8_t ip[16];
+	size_t ip_len;                  /* 0: the host is a DNS name */
+	char names[160];                /* the certificate's names, for a mismatch */
 };
 
 /* An open connection. */
@@ -38,11 +54,64 @@ struct https_conn {
 	int fd;
 	int tls;
 	mbedtls_ssl_context ssl;
+	int64_t deadline_ms;            /* monotonic */
+	int timed_out;
+	int sys_errno;                  /* of the last failed send or recv, or 0 */
+	struct https_peer peer;
 };
+
+static int64_t https_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "host:port", with brackets around an IPv6 address. */
+static void https_where(const struct config_url *origin, char *out, size_t out_len)
+{
+	snprintf(out, out_len, strchr(origin->host, ':') ? "[%s]:%u" : "%s:%u", origin->host,
+	    origin->port);
+}
 
 int https_init(struct https *h, struct rng *rng, const char *cacert, int insecure,
     char *err, size_t err_len)
 {
+	h->tls = NULL;
+	/* Say plainly what is wrong with the file before the TLS library
+	 * reports it as "PK - Read/write of file failed". */
+	if (cacert != NULL) {
+		mbedtls_x509_crt chain;
+		struct stat st;
+		int fd = open(cacert, O_RDONLY | O_CLOEXEC), r;
+
+		if (fd < 0 || fstat(fd, &st) != 0) {
+			snprintf(err, err_len, "cannot read CA file %s: %s", cacert, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		close(fd);
+		if (!S_ISREG(st.st_mode)) {
+			snprintf(err, err_len, "cannot read CA file %s: %s", cacert,
+			    S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
+			return -1;
+		}
+		mbedtls_x509_crt_init(&chain);
+		r = mbedtls_x509_crt_parse_file(&chain, cacert);
+		mbedtls_x509_crt_free(&chain);
+		if (r < 0) {
+			snprintf(err, err_len, "cannot read CA file %s: it holds no certificate in "
+			    "PEM or DER form", cacert);
+			return -1;
+		}
+		if (r > 0) {
+			snprintf(err, err_len, "cannot read CA file %s: %d of its certificates "
+			    "could not be parsed", cacert, r);
+			return -1;
+		}
+	}
 	h->tls = tls_client_new(rng, cacert, !insecure, err, err_len);
 	return h->tls != NULL ? 0 : -1;
 }
@@ -53,84 +122,314 @@ void https_free(struct https *h)
 	h->tls = NULL;
 }
 
+/* --- the IP address check ------------------------------------------------ */
+
+int https_host_ip(const char *host, uint8_t ip[16], size_t *ip_len)
+{
+	struct in_addr v4;
+
+	/* inet_aton, like the resolver, also reads "127.1" and "0x7f.0.0.1";
+	 * it stops quietly at white space, so allow only what a number uses. */
+	if (host[0] != '\0' && strspn(host, "0123456789abcdefABCDEFxX.") == strlen(host) &&
+	    inet_aton(host, &v4) != 0) {
+		memcpy(ip, &v4, 4);
+		*ip_len = 4;
+		return 1;
+	}
+	if (inet_pton(AF_INET6, host, ip) == 1) {
+		*ip_len = 16;
+		return 1;
+	}
+	return 0;
+}
+
+int https_san_has_ip(const mbedtls_x509_sequence *san, const uint8_t *ip, size_t ip_len)
+{
+	for (; san != NULL; san = san->next) {
+		if (san->buf.p != NULL &&
+		    san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) &&
+		    san->buf.len == ip_len && memcmp(san->buf.p, ip, ip_len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The dNSName and iPAddress entries, for a message: "localhost, 127.0.0.1". */
+static void https_san_names(const mbedtls_x509_sequence *san, char *out, size_t out_len)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (; san != NULL && used + 1 < out_len; san = san->next) {
+		char name[INET6_ADDRSTRLEN] = "";
+		size_t i;
+
+		if (san->buf.p == NULL)
+			continue;
+		if (san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2)) {
+			/* Printable ASCII only: the certificate is the relay's word. */
+			for (i = 0; i < san->buf.len && i + 1 < sizeof(name); i++)
+				name[i] = san->buf.p[i] > 0x20 && san->buf.p[i] < 0x7f ?
+				    (char)san->buf.p[i] : '?';
+			name[i] = '\0';
+		} else if (san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) &&
+		    (san->buf.len == 4 || san->buf.len == 16)) {
+			inet_ntop(san->buf.len == 4 ? AF_INET : AF_INET6, san->buf.p, name,
+			    sizeof(name));
+		} else {
+			continue;
+		}
+		used += (size_t)snprintf(out + used, out_len - used, "%s%s", used ? ", " : "", name);
+	}
+	if (used >= out_len && out_len > 4)
+		memcpy(out + out_len - 4, "...", 4);
+}
+
+/*
+ * mbedTLS 2.28 compares the host name with every subjectAltName entry as
+ * text, whatever its type, and never with an iPAddress's bytes: an IP host
+ * fails against the right certificate and would pass against a dNSName that
+ * spells the address. For an IP host the verdict on the name is ours alone.
+ */
+static int https_verify(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+	struct https_peer *peer = ctx;
+
+	if (depth != 0)
+		return 0;
+	https_san_names(&crt->subject_alt_names, peer->names, sizeof(peer->names));
+	if (peer->ip_len == 0)
+		return 0;
+	if (https_san_has_ip(&crt->subject_alt_names, peer->ip, peer->ip_len))
+		*flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH;
+	else
+		*flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+	return 0;
+}
+
+/* What the verification found, in words. */
+static void https_untrusted(const struct https_conn *c, const struct config_url *origin,
+    uint32_t flags, char *err, size_t err_len)
+{
+	static const struct {
+		uint32_t flags;
+		const char *words;
+	} problems[] = {
+		{ MBEDTLS_X509_BADCERT_NOT_TRUSTED, "it is not signed by a CA this device trusts "
+		    "(give the relay's CA with --cacert)" },
+		{ MBEDTLS_X509_BADCERT_EXPIRED, "it has expired" },
+		{ MBEDTLS_X509_BADCERT_FUTURE, "it is not valid yet (or this device's clock is wrong)" },
+		{ MBEDTLS_X509_BADCERT_REVOKED, "it has been revoked" },
+		{ MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
+		    MBEDTLS_X509_BADCERT_NS_CERT_TYPE, "it is not meant for a TLS server" },
+		{ MBEDTLS_X509_BADCERT_BAD_MD | MBEDTLS_X509_BADCERT_BAD_PK |
+		    MBEDTLS_X509_BADCERT_BAD_KEY, "it uses an algorithm or key size this client "
+		    "refuses" },
+		{ MBEDTLS_X509_BADCERT_MISSING, "the relay sent none" },
+		{ MBEDTLS_X509_BADCERT_OTHER | MBEDTLS_X509_BADCERT_SKIP_VERIFY,
+		    "it failed a check" },
+	};
+	size_t used;
+
+	used = (size_t)snprintf(err, err_len, "the certificate of the relay at %s is not trusted:",
+	    origin->host);
+	if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH && used < err_len)
+		used += (size_t)snprintf(err + used, err_len - used, " it is not for %s%s%s%s;",
+		    origin->host, c->peer.names[0] ? " (it names " : "", c->peer.names,
+		    c->peer.names[0] ? ")" : "");
+	for (size_t i = 0; i < sizeof(problems) / sizeof(problems[0]) && used < err_len; i++) {
+		if (flags & problems[i].flags)
+			used += (size_t)snprintf(err + used, err_len - used, " %s;", problems[i].words);
+	}
+	if (used < err_len && err[used - 1] == ';')
+		err[used - 1] = '\0';
+}
+
+/* --- the connection ------------------------------------------------------ */
+
+/* Wait until fd is ready for events or the deadline passes: 0, or -1. */
+static int https_wait(struct https_conn *c, short events)
+{
+	for (;;) {
+		struct pollfd pfd = { c->fd, events, 0 };
+		int64_t left = c->deadline_ms - https_now_ms();
+		int n;
+
+		if (left <= 0) {
+			c->timed_out = 1;
+			return -1;
+		}
+		n = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR) {
+			c->sys_errno = errno;
+			return -1;
+		}
+	}
+}
+
 static int https_bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
-	ssize_t n = transport_send(*(int *)ctx, buf, len);
+	struct https_conn *c = ctx;
 
-	return n >= 0 ? (int)n : MBEDTLS_ERR_NET_SEND_FAILED;
+	for (;;) {
+		ssize_t n = transport_send(c->fd, buf, len);
+
+		if (n >= 0)
+			return (int)n;
+		if (!transport_would_block()) {
+			c->sys_errno = errno;
+			return MBEDTLS_ERR_NET_SEND_FAILED;
+		}
+		if (https_wait(c, POLLOUT) != 0)
+			return MBEDTLS_ERR_NET_SEND_FAILED;
+	}
 }
 
 static int https_bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
-	ssize_t n = transport_recv(*(int *)ctx, buf, len);
+	struct https_conn *c = ctx;
 
-	/* A receive timeout (EAGAIN on a blocking socket) is a lost answer. */
-	return n >= 0 ? (int)n : MBEDTLS_ERR_NET_RECV_FAILED;
+	for (;;) {
+		ssize_t n = transport_recv(c->fd, buf, len);
+
+		if (n >= 0)
+			return (int)n;
+		if (!transport_would_block()) {
+			c->sys_errno = errno;
+			return MBEDTLS_ERR_NET_RECV_FAILED;
+		}
+		if (https_wait(c, POLLIN) != 0)
+			return MBEDTLS_ERR_NET_RECV_FAILED;
+	}
 }
 
-/* A TCP connection with a deadline, then blocking with timeouts. */
-static int https_connect(const struct config_url *origin, unsigned timeout_s,
+/* A non-blocking TCP connection to the first address that answers. */
+static int https_connect(struct https_conn *c, const struct config_url *origin,
     char *err, size_t err_len)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *list, *ai;
-	char port[8];
-	int fd = -1, rc;
+	char port[8], where[300];
+	int rc, saved = ECONNREFUSED;
 
+	https_where(origin, where, sizeof(where));
 	snprintf(port, sizeof(port), "%u", origin->port);
 	rc = getaddrinfo(origin->host, port, &hints, &list);
 	if (rc != 0) {
-		snprintf(err, err_len, "cannot reach the relay at %s: %s", origin->host,
-		    gai_strerror(rc));
+		snprintf(err, err_len, "cannot find the relay's address %s: %s", origin->host,
+		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 		return -1;
 	}
-	errno = ECONNREFUSED;
-	for (ai = list; ai != NULL; ai = ai->ai_next) {
-		struct pollfd pfd;
-		struct timeval rcv = { (time_t)timeout_s, 0 }, snd = { HTTPS_SEND_TIMEOUT_S, 0 };
+	for (ai = list; ai != NULL && !c->timed_out; ai = ai->ai_next) {
+		int64_t deadline = c->deadline_ms;
 		int soerr = 0;
 		socklen_t soerr_len = sizeof(soerr);
 
-		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0)
+		c->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (c->fd < 0) {
+			saved = errno;
 			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS)
-			goto next;
-		pfd.fd = fd;
-		pfd.events = POLLOUT;
-		if (poll(&pfd, 1, HTTPS_CONNECT_TIMEOUT_S * 1000) != 1) {
-			errno = ETIMEDOUT;
+		}
+		if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		if (errno != EINPROGRESS) {
+			saved = errno;
 			goto next;
 		}
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &soerr_len) != 0 || soerr != 0) {
-			errno = soerr ? soerr : errno;
+		/* One silent address must not use up the time of the others. */
+		if (c->deadline_ms - https_now_ms() > HTTPS_CONNECT_TIMEOUT_S * 1000)
+			c->deadline_ms = https_now_ms() + HTTPS_CONNECT_TIMEOUT_S * 1000;
+		rc = https_wait(c, POLLOUT);
+		if (c->deadline_ms != deadline && c->timed_out && https_now_ms() < deadline)
+			c->timed_out = 0;
+		c->deadline_ms = deadline;
+		if (rc != 0) {
+			saved = c->sys_errno ? c->sys_errno : ETIMEDOUT;
 			goto next;
 		}
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof(rcv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
-		break;
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &soerr_len) != 0)
+			soerr = errno;
+		if (soerr == 0)
+			break;
+		saved = soerr;
 next:
-		rc = errno;
-		close(fd);
-		fd = -1;
-		errno = rc;
+		close(c->fd);
+		c->fd = -1;
 	}
-	if (fd < 0)
-		snprintf(err, err_len, "cannot reach the relay at %s port %u: %s", origin->host,
-		    origin->port, strerror(errno));
 	freeaddrinfo(list);
-	return fd;
+	if (c->fd < 0) {
+		snprintf(err, err_len, "cannot connect to %s: %s", where, strerror(saved));
+		return -1;
+	}
+	return 0;
+}
+
+/* The handshake's failure, in words. */
+static enum https_attempt https_handshake_failed(struct https_conn *c,
+    const struct config_url *origin, int ret, char *err, size_t err_len)
+{
+	char where[300];
+
+	https_where(origin, where, sizeof(where));
+	if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
+		https_untrusted(c, origin, mbedtls_ssl_get_verify_result(&c->ssl), err, err_len);
+		return HTTPS_ATTEMPT_UNTRUSTED;
+	}
+	if (c->timed_out)
+		return HTTPS_ATTEMPT_TIMED_OUT;
+	switch (ret) {
+	case MBEDTLS_ERR_NET_SEND_FAILED:
+	case MBEDTLS_ERR_NET_RECV_FAILED:
+		snprintf(err, err_len, "the connection to %s broke during the TLS handshake: %s",
+		    where, strerror(c->sys_errno ? c->sys_errno : EIO));
+		return HTTPS_ATTEMPT_LOST;
+	case MBEDTLS_ERR_SSL_CONN_EOF:
+		snprintf(err, err_len, "%s closed the connection during the TLS handshake", where);
+		return HTTPS_ATTEMPT_LOST;
+	case MBEDTLS_ERR_SSL_ALLOC_FAILED:
+		snprintf(err, err_len, "out of memory during the TLS handshake with %s", where);
+		return HTTPS_ATTEMPT_NO_CONNECTION;
+	/* The names differ between mbedTLS 2 and 3. */
+	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
+#ifdef MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE
+	case MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE:
+#endif
+#ifdef MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION
+	case MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION:
+#endif
+#ifdef MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE
+	case MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE:
+#endif
+		snprintf(err, err_len, "%s refused the TLS handshake: it and this client have no "
+		    "TLS version or cipher in common", where);
+		return HTTPS_ATTEMPT_NO_CONNECTION;
+	case MBEDTLS_ERR_SSL_INVALID_RECORD:
+	case MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE:
+#ifdef MBEDTLS_ERR_SSL_BAD_HS_SERVER_HELLO
+	case MBEDTLS_ERR_SSL_BAD_HS_SERVER_HELLO:
+#endif
+#ifdef MBEDTLS_ERR_SSL_DECODE_ERROR
+	case MBEDTLS_ERR_SSL_DECODE_ERROR:
+#endif
+		snprintf(err, err_len, "%s does not speak TLS on that port (an http:// relay?)",
+		    where);
+		return HTTPS_ATTEMPT_NO_CONNECTION;
+	default:
+		snprintf(err, err_len, "the TLS handshake with %s failed (TLS library error -0x%04X)",
+		    where, (unsigned)-ret);
+		return HTTPS_ATTEMPT_LOST;
+	}
 }
 
 static enum https_attempt https_open(struct https *h, const struct config_url *origin,
-    struct https_conn *c, unsigned timeout_s, char *err, size_t err_len)
+    struct https_conn *c, char *err, size_t err_len)
 {
 	int ret;
 
 	c->tls = origin->tls;
-	c->fd = https_connect(origin, timeout_s, err, err_len);
-	if (c->fd < 0)
-		return HTTPS_ATTEMPT_NO_CONNECTION;
+	if (https_connect(c, origin, err, err_len) != 0)
+		return c->timed_out ? HTTPS_ATTEMPT_TIMED_OUT : HTTPS_ATTEMPT_NO_CONNECTION;
 	if (!c->tls)
 		return HTTPS_ATTEMPT_DONE;
 	mbedtls_ssl_init(&c->ssl);
@@ -139,32 +438,13 @@ static enum https_attempt https_open(struct https *h, const struct config_url *o
 		snprintf(err, err_len, "out of memory setting up TLS");
 		return HTTPS_ATTEMPT_NO_CONNECTION;
 	}
-	mbedtls_ssl_set_bio(&c->ssl, &c->fd, https_bio_send, https_bio_recv, NULL);
+	https_host_ip(origin->host, c->peer.ip, &c->peer.ip_len);
+	mbedtls_ssl_set_verify(&c->ssl, https_verify, &c->peer);
+	mbedtls_ssl_set_bio(&c->ssl, c, https_bio_send, https_bio_recv, NULL);
 	ret = mbedtls_ssl_handshake(&c->ssl);
 	if (ret == 0)
 		return HTTPS_ATTEMPT_DONE;
-	if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
-		char why[256];
-		size_t len;
-
-		mbedtls_x509_crt_verify_info(why, sizeof(why), "",
-		    mbedtls_ssl_get_verify_result(&c->ssl));
-		/* One line: the library separates its findings with newlines. */
-		for (len = strlen(why); len > 0 && why[len - 1] == '\n'; len--)
-			why[len - 1] = '\0';
-		for (char *p = why; *p; p++)
-			if (*p == '\n')
-				*p = ';';
-		snprintf(err, err_len, "the relay's certificate is not trusted: %s", why);
-		return HTTPS_ATTEMPT_UNTRUSTED;
-	}
-	{
-		char why[128];
-
-		mbedtls_strerror(ret, why, sizeof(why));
-		snprintf(err, err_len, "TLS handshake with %s failed: %s", origin->host, why);
-	}
-	return HTTPS_ATTEMPT_LOST;
+	return https_handshake_failed(c, origin, ret, err, err_len);
 }
 
 static void https_close(struct https_conn *c)
@@ -182,9 +462,11 @@ static void https_close(struct https_conn *c)
 static int https_write_all(struct https_conn *c, const char *data, size_t len)
 {
 	while (len > 0) {
-		ssize_t n = c->tls ? mbedtls_ssl_write(&c->ssl, (const unsigned char *)data, len) :
-		    transport_send(c->fd, data, len);
+		int n = c->tls ? mbedtls_ssl_write(&c->ssl, (const unsigned char *)data, len) :
+		    https_bio_send(c, (const unsigned char *)data, len);
 
+		if (n == MBEDTLS_ERR_SSL_WANT_READ || n == MBEDTLS_ERR_SSL_WANT_WRITE)
+			continue;
 		if (n <= 0)
 			return -1;
 		data += n;
@@ -193,14 +475,16 @@ static int https_write_all(struct https_conn *c, const char *data, size_t len)
 	return 0;
 }
 
-static ssize_t https_read(struct https_conn *c, char *buf, size_t len)
+/* Bytes, 0 at the end of the answer's stream, or < 0. */
+static int https_read(struct https_conn *c, char *buf, size_t len)
 {
 	if (!c->tls)
-		return transport_recv(c->fd, buf, len);
+		return https_bio_recv(c, (unsigned char *)buf, len);
 	for (;;) {
 		int n = mbedtls_ssl_read(&c->ssl, (unsigned char *)buf, len);
 
-		if (n == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
+		/* The end of the stream, with or without a goodbye. */
+		if (n == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || n == MBEDTLS_ERR_SSL_CONN_EOF)
 			return 0;
 		if (n == MBEDTLS_ERR_SSL_WANT_READ || n == MBEDTLS_ERR_SSL_WANT_WRITE)
 			continue;
@@ -209,15 +493,16 @@ static ssize_t https_read(struct https_conn *c, char *buf, size_t len)
 }
 
 static enum https_attempt https_attempt(struct https *h, const struct config_url *origin,
-    const struct buf *request, const struct https_request *req,
-    struct https_response *resp, char *err, size_t err_len)
+    const struct buf *request, int64_t deadline_ms, struct https_response *resp,
+    char *err, size_t err_len)
 {
-	struct https_conn c = { .fd = -1 };
+	struct https_conn c = { .fd = -1, .deadline_ms = deadline_ms };
 	struct answer a;
 	enum https_attempt result;
-	char chunk[16384];
+	char chunk[16384], where[300];
 
-	result = https_open(h, origin, &c, req->timeout_s, err, err_len);
+	https_where(origin, where, sizeof(where));
+	result = https_open(h, origin, &c, err, err_len);
 	if (result != HTTPS_ATTEMPT_DONE) {
 		if (c.fd >= 0) {
 			mbedtls_ssl_free(&c.ssl);
@@ -227,27 +512,40 @@ static enum https_attempt https_attempt(struct https *h, const struct config_url
 	}
 	answer_init(&a, &resp->body, HTTPS_BODY_MAX);
 	if (https_write_all(&c, request->data, request->len) != 0) {
-		snprintf(err, err_len, "the connection to the relay was lost while sending");
-		https_close(&c);
-		return HTTPS_ATTEMPT_LOST;
+		snprintf(err, err_len, "the connection to %s broke while sending: %s", where,
+		    strerror(c.sys_errno ? c.sys_errno : EPIPE));
+		result = c.timed_out ? HTTPS_ATTEMPT_TIMED_OUT : HTTPS_ATTEMPT_LOST;
+		goto done;
 	}
 	for (;;) {
-		ssize_t n = https_read(&c, chunk, sizeof(chunk));
+		int n = https_read(&c, chunk, sizeof(chunk));
 		int r = n < 0 ? -1 : answer_feed(&a, chunk, (size_t)n);
 
 		if (r > 0)
 			break;
-		if (r < 0) {
-			snprintf(err, err_len, a.too_large ? "the relay's answer is too large" :
-			    "the connection to the relay was lost before its answer");
-			https_close(&c);
-			return HTTPS_ATTEMPT_LOST;
-		}
+		if (r == 0)
+			continue;
+		if (c.timed_out)
+			result = HTTPS_ATTEMPT_TIMED_OUT;
+		else if (a.too_large)
+			snprintf(err, err_len, "the answer from %s is larger than %u bytes", where,
+			    HTTPS_BODY_MAX);
+		else if (n > 0)
+			snprintf(err, err_len, "the answer from %s is not HTTP", where);
+		else if (n == 0)
+			snprintf(err, err_len, "%s closed the connection before answering", where);
+		else
+			snprintf(err, err_len, "the connection to %s broke before its answer: %s",
+			    where, c.sys_errno ? strerror(c.sys_errno) : "the TLS record was damaged");
+		if (result != HTTPS_ATTEMPT_TIMED_OUT)
+			result = HTTPS_ATTEMPT_LOST;
+		goto done;
 	}
 	resp->status = a.status;
 	memcpy(resp->etag, a.etag, sizeof(resp->etag));
+done:
 	https_close(&c);
-	return HTTPS_ATTEMPT_DONE;
+	return result;
 }
 
 enum https_status https_exchange(struct https *h, const struct config_url *origin,
@@ -256,6 +554,7 @@ enum https_status https_exchange(struct https *h, const struct config_url *origi
 {
 	struct buf request;
 	enum https_attempt r;
+	int64_t deadline_ms;
 	char port[8] = "";
 
 	if (origin->port != (origin->tls ? 443 : 80))
@@ -289,11 +588,18 @@ enum https_status https_exchange(struct https *h, const struct config_url *origi
 		snprintf(err, err_len, "out of memory");
 		return HTTPS_UNREACHABLE;
 	}
-	r = https_attempt(h, origin, &request, req, resp, err, err_len);
+	deadline_ms = https_now_ms() + (int64_t)req->timeout_s * 1000;
+	r = https_attempt(h, origin, &request, deadline_ms, resp, err, err_len);
 	/* The same bytes once more: the request ID makes it a retry. */
 	if (r == HTTPS_ATTEMPT_LOST)
-		r = https_attempt(h, origin, &request, req, resp, err, err_len);
+		r = https_attempt(h, origin, &request, deadline_ms, resp, err, err_len);
 	buf_free(&request);
+	if (r == HTTPS_ATTEMPT_TIMED_OUT) {
+		char where[300];
+
+		https_where(origin, where, sizeof(where));
+		snprintf(err, err_len, "no answer from %s within %u s", where, req->timeout_s);
+	}
 	switch (r) {
 	case HTTPS_ATTEMPT_DONE:
 		return HTTPS_OK;

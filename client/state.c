@@ -2,7 +2,8 @@
  * state.c — the device state file.
  *
  *   {"version": 1, "mailboxes": {"<mailbox URL>": {"claim": "…", "secret": "…",
- *    "role": "sender"|"receiver", "etag": "…", "seen": ["…", …]}}}
+ *    "role": "sender"|"receiver", "etag": "…", "seen": ["…", …],
+ *    "expires": "YYYY-MM-DDThh:mm:ssZ" (when known)}}}
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <jansson.h>
 
 #include "client/state.h"
+#include "protocol/wire.h"
 
 #define STATE_VERSION 1
 
@@ -197,6 +199,13 @@ static int state_decode(json_t *obj, struct state_entry *out)
 			    json_string_value(v));
 		}
 	}
+	{
+		const char *expires = json_string_value(json_object_get(obj, "expires"));
+
+		if (expires != NULL &&
+		    wire_parse_time(expires, strlen(expires), &out->expires_at) != 0)
+			out->expires_at = 0;
+	}
 	if (secret == NULL || role == NULL || strlen(out->claim) != 36 ||
 	    seal_unbase64url(secret, strlen(secret), out->secret, sizeof(out->secret),
 	    &out->secret_len) != 0)
@@ -225,19 +234,59 @@ void state_see(struct state_entry *e, const char *digest)
 	e->seen_count = n + 1;
 }
 
+/* Forget what has expired; 1 when something was. */
+static int state_prune(json_t *root)
+{
+	json_t *mailboxes = json_object_get(root, "mailboxes"), *v;
+	int64_t now = (int64_t)time(NULL);
+	const char *url;
+	void *tmp;
+	int pruned = 0;
+
+	json_object_foreach_safe(mailboxes, tmp, url, v) {
+		const char *expires = json_string_value(json_object_get(v, "expires"));
+		int64_t at;
+
+		if (expires != NULL && wire_parse_time(expires, strlen(expires), &at) == 0 &&
+		    at + STATE_EXPIRY_GRACE_S < now) {
+			json_object_del(mailboxes, url);
+			pruned = 1;
+		}
+	}
+	return pruned;
+}
+
+/* The document, read under the lock (*lock, which the caller closes), and
+ * without the mailboxes that have expired. */
+static json_t *state_open(const char *path, int *lock, char *err, size_t err_len)
+{
+	json_t *root;
+
+	*lock = state_lock(path, err, err_len);
+	if (*lock < 0)
+		return NULL;
+	root = state_load(path, err, err_len);
+	if (root != NULL && state_prune(root) && state_write(path, root, err, err_len) != 0) {
+		json_decref(root);
+		root = NULL;
+	}
+	if (root == NULL) {
+		close(*lock);
+		*lock = -1;
+	}
+	return root;
+}
+
 int state_get(const char *path, const char *mailbox_url, struct state_entry *out,
     char *err, size_t err_len)
 {
 	json_t *root, *entry;
 	int lock, found = 0;
 
-	lock = state_lock(path, err, err_len);
-	if (lock < 0)
-		return -1;
-	root = state_load(path, err, err_len);
-	close(lock);
+	root = state_open(path, &lock, err, err_len);
 	if (root == NULL)
 		return -1;
+	close(lock);
 	entry = json_object_get(json_object_get(root, "mailboxes"), mailbox_url);
 	if (entry != NULL) {
 		if (state_decode(entry, out) != 0) {
@@ -258,26 +307,32 @@ int state_put(const char *path, const char *mailbox_url, const struct state_entr
 	json_t *root, *mailboxes;
 	int lock, r = -1;
 
-	lock = state_lock(path, err, err_len);
-	if (lock < 0)
-		return -1;
-	root = state_load(path, err, err_len);
+	root = state_open(path, &lock, err, err_len);
 	if (root == NULL)
-		goto done;
+		return -1;
 	mailboxes = json_object_get(root, "mailboxes");
 	if (e == NULL) {
 		json_object_del(mailboxes, mailbox_url);
 	} else {
-		json_t *seen = json_array();
+		json_t *seen = json_array(), *obj;
 
 		for (int i = 0; seen != NULL && i < e->seen_count; i++)
 			json_array_append_new(seen, json_string(e->seen[i]));
 		seal_base64url(e->secret, e->secret_len, secret);
-		if (seen == NULL || json_object_set_new(mailboxes, mailbox_url,
-		    json_pack("{s:s, s:s, s:s, s:s, s:o}",
+		obj = seen == NULL ? NULL : json_pack("{s:s, s:s, s:s, s:s, s:o}",
 		    "claim", e->claim, "secret", secret,
 		    "role", e->role == STATE_SENDER ? "sender" : "receiver",
-		    "etag", e->etag, "seen", seen)) != 0) {
+		    "etag", e->etag, "seen", seen);
+		if (obj != NULL && e->expires_at > 0) {
+			char expires[WIRE_TIME_LEN + 1];
+
+			wire_format_time(e->expires_at, expires);
+			if (json_object_set_new(obj, "expires", json_string(expires)) != 0) {
+				json_decref(obj);
+				obj = NULL;
+			}
+		}
+		if (obj == NULL || json_object_set_new(mailboxes, mailbox_url, obj) != 0) {
 			snprintf(err, err_len, "out of memory updating %s", path);
 			goto done;
 		}
@@ -287,4 +342,56 @@ done:
 	json_decref(root);
 	close(lock);
 	return r;
+}
+
+struct state_item {
+	const char *url;
+	struct state_entry entry;
+	int ok;
+};
+
+static int state_item_order(const void *a, const void *b)
+{
+	const struct state_item *x = a, *y = b;
+	int64_t ex = x->ok && x->entry.expires_at ? x->entry.expires_at : INT64_MAX;
+	int64_t ey = y->ok && y->entry.expires_at ? y->entry.expires_at : INT64_MAX;
+
+	if (ex != ey)
+		return ex < ey ? -1 : 1;
+	return strcmp(x->url, y->url);
+}
+
+int state_list(const char *path, void (*fn)(void *ctx, const char *mailbox_url,
+    const struct state_entry *e), void *ctx, char *err, size_t err_len)
+{
+	json_t *root, *mailboxes, *v;
+	struct state_item *items;
+	const char *url;
+	size_t n = 0;
+	int lock;
+
+	root = state_open(path, &lock, err, err_len);
+	if (root == NULL)
+		return -1;
+	close(lock);
+	mailboxes = json_object_get(root, "mailboxes");
+	items = calloc(json_object_size(mailboxes) + 1, sizeof(*items));
+	if (items == NULL) {
+		snprintf(err, err_len, "out of memory reading %s", path);
+		json_decref(root);
+		return -1;
+	}
+	json_object_foreach(mailboxes, url, v) {
+		items[n].url = url;
+		items[n].ok = state_decode(v, &items[n].entry) == 0;
+		n++;
+	}
+	qsort(items, n, sizeof(*items), state_item_order);
+	for (size_t i = 0; i < n; i++)
+		fn(ctx, items[i].url, items[i].ok ? &items[i].entry : NULL);
+	/* The Secrets were copied out to sort: leave none behind. */
+	explicit_bzero(items, n * sizeof(*items));
+	free(items);
+	json_decref(root);
+	return 0;
 }

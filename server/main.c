@@ -6,10 +6,23 @@
  * relay cannot start, 2 for a bad command line.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "client/client.h"
 #include "server/config.h"
 #include "server/server.h"
+
+/* Did the command line ask for --help (before any --version)? */
+static int main_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return 1;
+		if (strcmp(argv[i], "--version") == 0)
+			return 0;
+	}
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -22,6 +35,10 @@ int main(int argc, char **argv)
 		return client_main(argc - 1, argv + 1);
 	switch (config_parse(&config, argc, argv, stdout, stderr)) {
 	case CONFIG_EXIT:
+		/* The options are the relay's; the commands are the client's,
+		 * so that the list is always the one client_main knows. */
+		if (main_wants_help(argc, argv))
+			client_print_commands(stdout);
 		return 0;
 	case CONFIG_USAGE:
 		return 2;

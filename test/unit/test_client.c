@@ -1,6 +1,7 @@
 /*
- * test_client.c — the client's encryption (known answers), Share URLs and
- * device state file.
+ * test_client.c — the client's encryption (known answers), Share URLs,
+ * device state file, and its check of an IP address host against a
+ * certificate's names.
  *
  * The expected `data` strings below were computed independently, with
  * Python's cryptography package (AESGCM), from the same key, IV and
@@ -10,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "client/https.h"
 #include "client/seal.h"
 #include "client/share.h"
 #include "client/state.h"
@@ -258,6 +261,162 @@ static void test_state_file(void)
 	}
 }
 
+/* One subjectAltName entry, as mbedTLS's parser leaves it. */
+static void san_entry(mbedtls_x509_sequence *seq, int tag, const void *bytes, size_t len,
+    mbedtls_x509_sequence *next)
+{
+	memset(seq, 0, sizeof(*seq));
+	seq->buf.tag = tag;
+	seq->buf.p = (unsigned char *)bytes;
+	seq->buf.len = len;
+	seq->next = next;
+}
+
+#define SAN_DNS (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2)
+#define SAN_IP (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7)
+
+static void test_host_ip(void)
+{
+	static const uint8_t lo4[4] = { 127, 0, 0, 1 };
+	static const uint8_t lo6[16] = { [15] = 1 };
+	uint8_t ip[16];
+	size_t len = 0;
+
+	CHECK_EQ_INT(https_host_ip("127.0.0.1", ip, &len), 1);
+	CHECK(len == 4 && memcmp(ip, lo4, 4) == 0);
+	/* What the resolver reads as 127.0.0.1 is checked as 127.0.0.1. */
+	CHECK_EQ_INT(https_host_ip("127.1", ip, &len), 1);
+	CHECK(len == 4 && memcmp(ip, lo4, 4) == 0);
+	CHECK_EQ_INT(https_host_ip("0x7f.0.0.1", ip, &len), 1);
+	CHECK(len == 4 && memcmp(ip, lo4, 4) == 0);
+	CHECK_EQ_INT(https_host_ip("::1", ip, &len), 1);
+	CHECK(len == 16 && memcmp(ip, lo6, 16) == 0);
+	CHECK_EQ_INT(https_host_ip("0:0:0:0:0:0:0:1", ip, &len), 1);
+	CHECK(len == 16 && memcmp(ip, lo6, 16) == 0);
+	CHECK_EQ_INT(https_host_ip("localhost", ip, &len), 0);
+	CHECK_EQ_INT(https_host_ip("relay.example", ip, &len), 0);
+	CHECK_EQ_INT(https_host_ip("127.0.0.1 evil", ip, &len), 0);
+	CHECK_EQ_INT(https_host_ip("127.0.0.1.example", ip, &len), 0);
+	CHECK_EQ_INT(https_host_ip("", ip, &len), 0);
+	CHECK_EQ_INT(https_host_ip("fe80::1%eth0", ip, &len), 0);
+}
+
+static void test_ip_san_match(void)
+{
+	static const uint8_t lo4[4] = { 127, 0, 0, 1 }, other4[4] = { 127, 0, 0, 2 };
+	static const uint8_t lo6[16] = { [15] = 1 };
+	static const uint8_t mapped[16] = { [10] = 0xff, [11] = 0xff, 127, 0, 0, 1 };
+	mbedtls_x509_sequence dns, ip4, ip6, text_ip, dns_ip, wide;
+
+	/* The dev certificate: localhost, 127.0.0.1, ::1. */
+	san_entry(&ip6, SAN_IP, lo6, 16, NULL);
+	san_entry(&ip4, SAN_IP, lo4, 4, &ip6);
+	san_entry(&dns, SAN_DNS, "localhost", 9, &ip4);
+	CHECK(https_san_has_ip(&dns, lo4, 4));
+	CHECK(https_san_has_ip(&dns, lo6, 16));
+	CHECK(!https_san_has_ip(&dns, other4, 4));
+	/* The same address in another family is another address. */
+	CHECK(!https_san_has_ip(&dns, mapped, 16));
+	CHECK(!https_san_has_ip(&ip6, lo4, 4));
+	/* A dNSName that spells the address never counts... */
+	san_entry(&dns_ip, SAN_DNS, "127.0.0.1", 9, NULL);
+	CHECK(!https_san_has_ip(&dns_ip, lo4, 4));
+	/* ...nor an iPAddress holding the text, nor one of the wrong length
+	 * (a name constraint's address and mask), nor a prefix. */
+	san_entry(&text_ip, SAN_IP, "127.0.0.1", 9, NULL);
+	CHECK(!https_san_has_ip(&text_ip, lo4, 4));
+	san_entry(&wide, SAN_IP, (const uint8_t[8]){ 127, 0, 0, 1, 255, 255, 255, 255 }, 8, NULL);
+	CHECK(!https_san_has_ip(&wide, lo4, 4));
+	san_entry(&wide, SAN_IP, lo4, 3, NULL);
+	CHECK(!https_san_has_ip(&wide, lo4, 4));
+	/* A certificate without the extension: an empty first entry. */
+	san_entry(&wide, 0, NULL, 0, NULL);
+	CHECK(!https_san_has_ip(&wide, lo4, 4));
+	CHECK(!https_san_has_ip(NULL, lo4, 4));
+}
+
+static int list_count;
+static char list_lines[4][200];
+
+static void list_collect(void *ctx, const char *url, const struct state_entry *e)
+{
+	(void)ctx;
+	if (list_count < 4)
+		snprintf(list_lines[list_count], sizeof(list_lines[0]), "%s %s %lld", url,
+		    e == NULL ? "damaged" : e->role == STATE_SENDER ? "sender" : "receiver",
+		    e == NULL ? 0LL : (long long)e->expires_at);
+	list_count++;
+}
+
+static void test_state_forgets_expired(void)
+{
+	char dir[] = "/tmp/relay-state-XXXXXX", path[256], err[512], line[300];
+	struct state_entry e, got;
+	int64_t now = (int64_t)time(NULL);
+	FILE *f;
+	char text[4096];
+	size_t len;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	memset(&e, 0, sizeof(e));
+	strcpy(e.claim, "11111111-2222-4333-8444-555555555555");
+	e.secret_len = 16;
+	e.role = STATE_SENDER;
+	e.expires_at = now - STATE_EXPIRY_GRACE_S - 60;     /* gone, past the margin */
+	CHECK_EQ_INT(state_put(path, "https://x/v1/m/old", &e, err, sizeof(err)), 0);
+	e.expires_at = now - 60;                             /* within the margin: kept */
+	CHECK_EQ_INT(state_put(path, "https://x/v1/m/recent", &e, err, sizeof(err)), 0);
+	e.role = STATE_RECEIVER;
+	e.expires_at = now + 3600;
+	CHECK_EQ_INT(state_put(path, "https://x/v1/m/live", &e, err, sizeof(err)), 0);
+	e.expires_at = 0;                                    /* unknown: kept */
+	CHECK_EQ_INT(state_put(path, "https://x/v1/m/unknown", &e, err, sizeof(err)), 0);
+
+	/* The put of "recent" opened the file and forgot "old" already. */
+	CHECK_EQ_INT(state_get(path, "https://x/v1/m/old", &got, err, sizeof(err)), 0);
+	CHECK_EQ_INT(state_get(path, "https://x/v1/m/live", &got, err, sizeof(err)), 1);
+	CHECK_EQ_INT(got.expires_at, now + 3600);
+	f = fopen(path, "r");
+	len = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	text[len] = '\0';
+	CHECK(strstr(text, "/old") == NULL);
+	CHECK(strstr(text, "\"expires\"") != NULL);
+
+	list_count = 0;
+	CHECK_EQ_INT(state_list(path, list_collect, NULL, err, sizeof(err)), 0);
+	CHECK_EQ_INT(list_count, 3);
+	snprintf(line, sizeof(line), "https://x/v1/m/recent sender %lld", (long long)(now - 60));
+	CHECK_EQ_STR(list_lines[0], line);
+	snprintf(line, sizeof(line), "https://x/v1/m/live receiver %lld", (long long)(now + 3600));
+	CHECK_EQ_STR(list_lines[1], line);
+	CHECK_EQ_STR(list_lines[2], "https://x/v1/m/unknown receiver 0");
+
+	/* Expiry is judged at every open, a read included. */
+	f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "{\"version\": 1, \"mailboxes\": {\"https://x/v1/m/dead\": {\"claim\": "
+		    "\"11111111-2222-4333-8444-555555555555\", \"secret\": \"AAECAwQFBgcICQoLDA0ODw\", "
+		    "\"role\": \"receiver\", \"etag\": \"\", \"seen\": [], "
+		    "\"expires\": \"2001-01-01T00:00:00Z\"}}}\n");
+		fclose(f);
+	}
+	CHECK_EQ_INT(state_get(path, "https://x/v1/m/dead", &got, err, sizeof(err)), 0);
+	f = fopen(path, "r");
+	len = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	text[len] = '\0';
+	CHECK(strstr(text, "/dead") == NULL);
+
+	unlink(path);
+	snprintf(line, sizeof(line), "%s.lock", path);
+	unlink(line);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -268,5 +427,8 @@ int main(void)
 	CHECK_RUN(test_share_urls);
 	CHECK_RUN(test_seen_keeps_the_newest);
 	CHECK_RUN(test_state_file);
+	CHECK_RUN(test_host_ip);
+	CHECK_RUN(test_ip_san_match);
+	CHECK_RUN(test_state_forgets_expired);
 	return CHECK_SUMMARY();
 }
