@@ -14,7 +14,7 @@
 
 static const char config_usage[] =
 "usage: relay [options]\n"
-"       relay send|receive|reply|watch|delete|relinquish|preview ... (see relay help)\n"
+"       relay COMMAND ... (the device commands below; relay COMMAND --help)\n"
 "\n"
 "A Secure Credential Transfer relay: temporary end-to-end-encrypted mailboxes\n"
 "for handing a digital key from one device to another, held in memory.\n"
