@@ -469,6 +469,11 @@ static inline void sim_send_template(struct sim *sim, size_t peer, size_t which,
 
 	if (cut == 0 || cut > b->len)
 		cut = b->len;
+	/* Behind the unsent rest of another request, this one makes a stream
+	 * that is not HTTP: what the relay answers then is not checked (a HEAD
+	 * it could not parse is not known to be one). */
+	if (p->rest_len > 0)
+		p->raw = 1;
 	if (p->unanswered < 64) {
 		if (which % sim->template_count == SIM_HEAD)
 			p->heads |= 1ull << p->unanswered;
