@@ -149,6 +149,13 @@ static int http_on_headers_complete(llhttp_t *ll)
 	struct http_request *req = &p->req;
 
 	req->method = (uint8_t)llhttp_get_method(ll);
+	/* A request line without HTTP/1.x (HTTP/0.9's bare "GET /x") has no
+	 * headers, yet llhttp reads the lines after it as such: a proxy
+	 * would frame it otherwise. */
+	if (ll->http_major != 1) {
+		p->error_status = 400;
+		return -1;
+	}
 	/* HTTP/1.0 is answered and closed, whatever it asks for. */
 	req->keep_alive = ll->http_major == 1 && ll->http_minor >= 1 &&
 	    llhttp_should_keep_alive(ll);

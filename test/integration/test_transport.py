@@ -259,6 +259,8 @@ def _loose_framing_forms(host):
         (head(te) + chunked(body)[:-2] + b"X-Trailer: a\r\n\tb\r\n\r\n",
          "a trailer folded with HTAB"),
         (head(cl)[:-2] + b"\n" + body, "a head ended by a bare LF"),
+        (head(cl).replace(b" HTTP/1.1\r\n", b"\r\n", 1) + body,
+         "a request line without HTTP/1.x (HTTP/0.9 has no headers)"),
     ]
 
 

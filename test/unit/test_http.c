@@ -597,6 +597,10 @@ static void test_loose_framing_400(void)
 		"\nGET / HTTP/1.1\r\n\r\n",
 		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\r\n\n",
 		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\n",
+		/* No HTTP/1.x version: HTTP/0.9's bare line, which carries no
+		 * headers, is read by llhttp with them. */
+		"GET /x\r\nContent-Length: 2\r\n\r\nab",
+		"GET /x\r\n\r\n",
 	};
 	static const char next[] = "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n";
 	static const size_t pieces[] = { 4096, 1, 2, 3, 7 };
