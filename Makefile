@@ -218,15 +218,17 @@ deps-bench:
 	$(DEPS_SH) $(DEPS_BENCH)
 
 # Before compiling anything: one line naming what is missing, not a page of
-# compiler errors. Headers are looked for the way the compiler will.
+# compiler errors. Headers are looked for the way the compiler will (all in
+# one run of the preprocessor, each alone only when one is missing).
 build-deps:
 	$(Q)missing=; \
-	has_header() { printf '#include <%s>\n' "$$1" | $(CC) $(CPPFLAGS) $(DEP_CFLAGS) -E -x c - >/dev/null 2>&1; }; \
-	if command -v $(CC) >/dev/null 2>&1; then \
-	  has_header event2/event.h || missing="$$missing libevent-dev"; \
-	  has_header jansson.h || missing="$$missing libjansson-dev"; \
-	  has_header mbedtls/ssl.h || missing="$$missing libmbedtls-dev"; \
-	else missing="$$missing build-essential"; fi; \
+	has_headers() { printf '#include <%s>\n' "$$@" | $(CC) $(CPPFLAGS) $(DEP_CFLAGS) -E -x c - >/dev/null 2>&1; }; \
+	if ! command -v $(CC) >/dev/null 2>&1; then missing="$$missing build-essential"; \
+	elif ! has_headers event2/event.h jansson.h mbedtls/ssl.h; then \
+	  has_headers event2/event.h || missing="$$missing libevent-dev"; \
+	  has_headers jansson.h || missing="$$missing libjansson-dev"; \
+	  has_headers mbedtls/ssl.h || missing="$$missing libmbedtls-dev"; \
+	fi; \
 	command -v $(PKG) >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	if [ $(LLHTTP_MISSING) = yes ]; then \
 	  if apt-cache show libllhttp-dev >/dev/null 2>&1; then missing="$$missing libllhttp-dev"; \
