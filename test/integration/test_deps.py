@@ -138,6 +138,12 @@ else:
 '''
 
 
+def make_env():
+    """This environment without what an outer make (make test) passes down."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+
+
 class Setup:
     """A stand-in Debian for one test: make runs against it in a scratch dir."""
 
@@ -174,8 +180,7 @@ class Setup:
             return set(f.read().split())
 
     def env(self):
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+        env = make_env()
         env.update(PATH=self.bin + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
                    STANDIN_STATE=self.state, STANDIN_UID=self.uid, STANDIN_POLICY=self.policy,
                    STANDIN_FILES=json.dumps(PACKAGE_FILES),
@@ -328,7 +333,7 @@ def test_sets_make_run_installs_only_what_building_needs():
                          ("footprint", "deps-bench")):
         proc = subprocess.run(["make", "-C", ROOT, "-p", "-q", goal],
                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              env={k: v for k, v in os.environ.items() if k != "MAKEFLAGS"},
+                              env=make_env(),
                               timeout=60)
         rules = [line for line in proc.stdout.splitlines() if line.startswith(goal + ":")]
         assert rules, "make -p shows no rule for %s" % goal
@@ -368,7 +373,7 @@ def build_without(tmp, *make_args):
     proc = subprocess.run([MAKE, "--no-print-directory", "-s", "-j2", "-C", ROOT,
                            "BUILD=" + build, "RELAY_BIN=" + os.path.join(build, "relay")]
                           + list(make_args),
-                          env={k: v for k, v in os.environ.items() if k != "MAKEFLAGS"},
+                          env=make_env(),
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
     assert not os.path.exists(build), "something was compiled before the check"
     return proc.returncode, (proc.stdout + proc.stderr).strip().splitlines()
