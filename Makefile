@@ -10,7 +10,7 @@
 #                 for FUZZ_SECONDS (default 60); fails on any crash
 #   make bench    the relay against nginx under wrk, table at the end
 #   make footprint  idle RSS, RSS per mailbox at 100k and 1M, binary size
-#                 (both: test/bench/README.md; make deps installs their tools)
+#                 (both: test/bench/README.md; each installs its tools first)
 #   make deps     install every package all of these need (deps-build,
 #                 deps-test, deps-fuzz, deps-bench: one set each)
 #   make clean
