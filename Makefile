@@ -1,15 +1,18 @@
 # relay — one GNU Makefile, read top to bottom.
 #
-#   make deps     install missing Debian packages (apt-get; no-op when present)
-#   make          build ./relay
-#   make run      build and start a development relay on https://localhost:8443
-#   make test     unit + integration tests, ending in "N passed, M failed"
+#   make          build ./relay (one line naming a missing package, if any)
+#   make run      install what building needs, build, start a development relay
+#                 on https://localhost:8443
+#   make test     install what testing needs, build, run the unit + integration
+#                 tests, ending in "N passed, M failed"
 #   make check    the same tests with AddressSanitizer + UBSan
 #   make fuzz     build the fuzz targets with clang + libFuzzer and run each
 #                 for FUZZ_SECONDS (default 60); fails on any crash
 #   make bench    the relay against nginx under wrk, table at the end
 #   make footprint  idle RSS, RSS per mailbox at 100k and 1M, binary size
-#                 (both: test/bench/README.md; make deps installs their tools)
+#                 (both: test/bench/README.md; each installs its tools first)
+#   make deps     install every package all of these need (deps-build,
+#                 deps-test, deps-fuzz, deps-bench: one set each)
 #   make clean
 #
 # V=1 shows the commands.  SANITIZE=address,undefined builds sanitized objects
@@ -91,12 +94,12 @@ $(RELAY_BIN): $(BUILD)/server/main.o $(LIBRELAY)
 $(LIBRELAY): $(MODULE_OBJ) $(LLHTTP_OBJ)
 	$(call quiet,AR,$@)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c | build-deps
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(DEP_CFLAGS) $(ALL_CFLAGS) $(SANFLAGS) -c -o $@ $<
 
 # llhttp's objects have no .d files; the Makefile holds their flags.
-$(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c Makefile
+$(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c Makefile | build-deps
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)$(CC) $(LLHTTP_CFLAGS) -O2 -g $(SANFLAGS) -c -o $@ $<
 
@@ -114,11 +117,18 @@ $(FUZZ_TARGETS:%=$(BUILD)/test/fuzz/replay_%.o): $(BUILD)/test/fuzz/replay_%.o: 
 	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(DEP_CFLAGS) $(ALL_CFLAGS) $(SANFLAGS) \
 	    -DFUZZ_TARGET='"$*"' -DFUZZ_DIR='"$(CURDIR)/test/fuzz"' -c -o $@ $<
 
-run: $(RELAY_BIN)
+# run, test, fuzz, bench and footprint install what they are missing, then
+# build in a second make: this one read its flags from pkg-config at start,
+# perhaps before pkg-config was there. The *-nodeps targets skip installing.
+run: deps-build
+	$(Q)$(MAKE) --no-print-directory $(RELAY_BIN)
 	./$(RELAY_BIN) --dev-cert-out relay-dev-cert.pem
 
+test: deps-test
+	$(Q)$(MAKE) --no-print-directory test-nodeps
+
 # The test runner prints one line per test and the summary "N passed, M failed".
-test: $(RELAY_BIN) $(UNIT_BIN) $(FUZZ_REPLAY)
+test-nodeps: $(RELAY_BIN) $(UNIT_BIN) $(FUZZ_REPLAY)
 	$(Q)python3 test/run.py --relay ./$(RELAY_BIN) --unit-dir $(BUILD)/test/unit
 
 check:
@@ -156,7 +166,10 @@ $(FUZZ_BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c Makefile | fuzz-cc
 $(FUZZ_BIN): $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/test/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
 	$(call quiet,LINK,$@)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
-fuzz: $(FUZZ_BIN)
+fuzz: deps-fuzz
+	$(Q)$(MAKE) --no-print-directory fuzz-nodeps
+
+fuzz-nodeps: $(FUZZ_BIN)
 	$(Q)failed=""; \
 	for t in $(FUZZ_TARGETS); do \
 	  work=$(FUZZ_BUILD)/corpus/$$t; art=$(FUZZ_BUILD)/artifacts/$$t; log=$(FUZZ_BUILD)/fuzz_$$t.log; \
@@ -180,40 +193,73 @@ fuzz: $(FUZZ_BIN)
 clean:
 	rm -rf build relay relay-dev-cert.pem
 
-# Debian packages the build, the tests and the benchmarks need: the
-# benchmarks compare with nginx under wrk, pin with taskset and prlimit
-# (util-linux), make their certificate with openssl, build their handshake
-# load generator against libssl-dev and measure with size (binutils).
-DEBIAN_PKGS := build-essential pkg-config libevent-dev libmbedtls-dev libjansson-dev \
-               curl python3 ca-certificates clang libclang-rt-dev sslscan \
-               nginx wrk util-linux openssl libssl-dev binutils
-# RUNLEVEL=1 keeps the nginx package from starting a system-wide nginx.
+# Debian packages, one set per purpose; make run installs only the first.
+# Building and running: the compiler, the libraries, the system's CA
+# certificates (--push-gateway, the client) and llhttp (below).
+DEPS_BUILD := build-essential pkg-config libevent-dev libmbedtls-dev libjansson-dev \
+              ca-certificates
+# Tests (make test, make check): sslscan for the TLS audit, openssl for test
+# certificates, curl for the README walkthrough, chromium for the page a
+# person sees.
+DEPS_TEST  := $(DEPS_BUILD) python3 curl openssl sslscan chromium
+DEPS_FUZZ  := $(DEPS_BUILD) clang libclang-rt-dev
+# Benchmarks: nginx under wrk, pinned with taskset and prlimit (util-linux),
+# a certificate from openssl, the handshake load generator built against
+# libssl-dev, sizes from size (binutils).
+DEPS_BENCH := $(DEPS_BUILD) python3 nginx wrk util-linux openssl libssl-dev binutils
+# Where apt-get's temporary policy-rc.d goes (the install test moves it).
+POLICY_RC_D ?= /usr/sbin/policy-rc.d
+# llhttp has no package name that holds on every Debian: deps.sh picks one.
+LLHTTP_MISSING := $(if $(LLHTTP_SRC),$(if $(wildcard $(LLHTTP_DIR)/llhttp.c),no,yes),no)
+DEPS_SH = $(Q)LLHTTP_MISSING=$(LLHTTP_MISSING) POLICY_RC_D=$(POLICY_RC_D) sh tools/deps.sh
+
+.PHONY: deps deps-build deps-test deps-fuzz deps-bench build-deps test-nodeps fuzz-nodeps
 deps:
-	$(Q)missing=""; \
-	for p in $(DEBIAN_PKGS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
-	done; \
-	need_llhttp=no; \
-	$(PKG) --exists libllhttp 2>/dev/null || [ -f /usr/share/llhttp/llhttp.c ] || need_llhttp=yes; \
-	[ -z "$$missing" ] && [ $$need_llhttp = no ] && exit 0; \
-	sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-	$$sudo apt-get update -qq || exit 1; \
-	if [ $$need_llhttp = yes ]; then \
+	$(DEPS_SH) $(sort $(DEPS_TEST) $(DEPS_FUZZ) $(DEPS_BENCH))
+deps-build:
+	$(DEPS_SH) $(DEPS_BUILD)
+deps-test:
+	$(DEPS_SH) $(DEPS_TEST)
+deps-fuzz:
+	$(DEPS_SH) $(DEPS_FUZZ)
+deps-bench:
+	$(DEPS_SH) $(DEPS_BENCH)
+
+# Before compiling anything: one line naming what is missing, not a page of
+# compiler errors. Headers are looked for the way the compiler will (all in
+# one run of the preprocessor, each alone only when one is missing).
+build-deps:
+	$(Q)missing=; \
+	has_headers() { printf '#include <%s>\n' "$$@" | $(CC) $(CPPFLAGS) $(DEP_CFLAGS) -E -x c - >/dev/null 2>&1; }; \
+	if ! command -v $(CC) >/dev/null 2>&1; then missing="$$missing build-essential"; \
+	elif ! has_headers event2/event.h jansson.h mbedtls/ssl.h; then \
+	  has_headers event2/event.h || missing="$$missing libevent-dev"; \
+	  has_headers jansson.h || missing="$$missing libjansson-dev"; \
+	  has_headers mbedtls/ssl.h || missing="$$missing libmbedtls-dev"; \
+	fi; \
+	command -v $(PKG) >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	if [ $(LLHTTP_MISSING) = yes ]; then \
 	  if apt-cache show libllhttp-dev >/dev/null 2>&1; then missing="$$missing libllhttp-dev"; \
 	  else missing="$$missing node-llhttp"; fi; \
 	fi; \
-	echo "installing:$$missing"; \
-	RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive $$sudo -E apt-get install -y -qq \
-	    --no-install-recommends $$missing
+	[ -z "$$missing" ] && exit 0; \
+	set -- $$missing; verb=is; [ $$# -gt 1 ] && verb=are; \
+	echo "relay: $$*" "$$verb missing: run make deps-build (or apt-get install $$*)" >&2; \
+	exit 1
+fuzz-cc: build-deps
+# Missing llhttp sources are build-deps' to report, not make's.
+$(LLHTTP_SRC): | build-deps
 
 # Benchmarks: the relay against nginx (same certificate, same answers),
 # pinned to CPU 0 with the load on CPU 1. BENCH_RUNS, BENCH_SECONDS,
 # BENCH_WARMUP, BENCH_SCENARIOS... are read from the environment; see
 # test/bench/README.md.
-bench: $(RELAY_BIN) deps
+bench: deps-bench
+	$(Q)$(MAKE) --no-print-directory $(RELAY_BIN)
 	$(Q)python3 test/bench/bench.py
 
-footprint: $(RELAY_BIN) deps
+footprint: deps-bench
+	$(Q)$(MAKE) --no-print-directory $(RELAY_BIN)
 	$(Q)python3 test/bench/footprint.py
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,457 @@
+"""Set-up: what make deps, make run and make test install, as root and through
+sudo, and what a missing build dependency looks like.
+
+Nothing is installed for real. `make` runs with stand-ins for apt-get,
+apt-cache, dpkg-query, dpkg, sudo, id, systemctl and update-rc.d first on PATH
+(one Python script, below, under each name). They record every call, keep a
+pretend package database in a temporary directory (a package is installed
+unless listed as missing; "installing" takes it off the list) and play root
+through sudo by id -u. policy-rc.d goes to a temporary path (POLICY_RC_D).
+"""
+
+import json
+import os
+import re
+import resource
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+EXPECTED_SECONDS = 30
+MAKE = shutil.which("make") or "make"
+
+STANDIN_NAMES = ["apt-get", "apt-cache", "dpkg-query", "dpkg", "sudo", "id", "systemctl",
+                 "update-rc.d"]
+
+# A package that was there before and ships a service: never disabled by us.
+BASELINE = ["base-files", "dash", "openssh-server"]
+PACKAGE_FILES = {
+    "nginx-common": ["/lib/systemd/system/nginx.service", "/etc/init.d/nginx",
+                     "/etc/nginx/nginx.conf"],
+    "openssh-server": ["/lib/systemd/system/ssh.service", "/lib/systemd/system/ssh@.service",
+                       "/etc/init.d/ssh"],
+    "sslscan": ["/usr/bin/sslscan"],
+}
+# What apt-get pulls in with a package (so that the services of dependencies count).
+PULLED_IN = {"nginx": ["nginx-common"]}
+
+STANDIN = r'''#!%(python)s
+import json, os, subprocess, sys
+
+state = os.environ["STANDIN_STATE"]
+name = os.path.basename(sys.argv[0])
+args = sys.argv[1:]
+uid = os.environ.get("STANDIN_UID", "0")
+
+def lines(fname):
+    try:
+        with open(os.path.join(state, fname)) as f:
+            return [l.strip() for l in f if l.strip()]
+    except FileNotFoundError:
+        return []
+
+def write(fname, items):
+    with open(os.path.join(state, fname), "w") as f:
+        f.write("".join(i + "\n" for i in items))
+
+def log(**extra):
+    with open(os.path.join(state, "calls.jsonl"), "a") as f:
+        f.write(json.dumps(dict(name=name, args=args, uid=uid, **extra)) + "\n")
+
+files = json.loads(os.environ["STANDIN_FILES"])
+pulled_in = json.loads(os.environ["STANDIN_PULLED_IN"])
+
+if name == "id":
+    if args != ["-u"]:
+        sys.exit("id stand-in: only id -u, not %%r" %% args)
+    print(uid)
+elif name == "sudo":
+    log()
+    if not args or args[0].startswith("-"):
+        sys.exit("sudo stand-in: options are not expected here: %%r" %% args)
+    os.environ["STANDIN_UID"] = "0"
+    os.execvp(args[0], args)
+elif name == "dpkg-query":
+    log()
+    fmt, pkgs = None, []
+    for a in args:
+        if a.startswith("-f=") or a.startswith("--showformat="):
+            fmt = a.split("=", 1)[1]
+        elif a == "-W":
+            pass
+        elif a.startswith("-"):
+            sys.exit("dpkg-query stand-in: unexpected option %%r" %% a)
+        else:
+            pkgs.append(a)
+    if fmt is None:
+        fmt = "${Package}\t${Version}\n"
+    missing = set(lines("missing"))
+    rc = 0
+    if not pkgs:
+        pkgs = [p for p in lines("baseline") + lines("added")]
+    for p in pkgs:
+        if p in missing:
+            sys.stderr.write("dpkg-query: no packages found matching %%s\n" %% p)
+            rc = 1
+            continue
+        out = fmt.replace("${Package}", p).replace("${binary:Package}", p + ":amd64")
+        out = out.replace("${Status}", "install ok installed").replace("${Version}", "1.0")
+        sys.stdout.write(out.replace("\\n", "\n"))
+    sys.exit(rc)
+elif name == "dpkg":
+    log()
+    if args[:1] != ["-L"]:
+        sys.exit("dpkg stand-in: only dpkg -L, not %%r" %% args)
+    for p in args[1:]:
+        print("\n".join(["/.", "/usr/share/doc/" + p] + files.get(p, [])))
+elif name == "apt-cache":
+    log()
+    sys.exit(0 if args == ["show", "libllhttp-dev"] and os.environ.get("STANDIN_LIBLLHTTP") else 100)
+elif name == "apt-get":
+    policy = os.environ["STANDIN_POLICY"]
+    if uid != "0":
+        log()
+        sys.exit("E: Could not open lock file - open (13: Permission denied)\n"
+                 "E: Unable to acquire the dpkg frontend lock, are you root?")
+    if "install" not in args:
+        log()
+        sys.exit(0)
+    # What invoke-rc.d would be told if a postinst started a service now.
+    if os.path.exists(policy):
+        answer = subprocess.run([policy, "nginx", "start"]).returncode
+    else:
+        answer = None
+    log(policy_rc_d=answer, frontend=os.environ.get("DEBIAN_FRONTEND"))
+    if os.environ.get("STANDIN_APT_FAILS"):
+        sys.exit("E: Unable to locate package (stand-in failure)")
+    new = [a for a in args[args.index("install") + 1:] if not a.startswith("-")]
+    for p in list(new):
+        new += pulled_in.get(p, [])
+    write("missing", [p for p in lines("missing") if p not in new])
+    write("added", lines("added") + new)
+else:
+    log()
+'''
+
+
+def make_env():
+    """This environment without what an outer make (make test) passes down."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+
+
+class Setup:
+    """A stand-in Debian for one test: make runs against it in a scratch dir."""
+
+    def __init__(self, tmp, missing=(), uid="0", policy_content=None):
+        self.tmp = tmp
+        self.bin = os.path.join(tmp, "bin")
+        self.state = os.path.join(tmp, "state")
+        os.makedirs(self.bin)
+        os.makedirs(self.state)
+        script = os.path.join(self.bin, "standin")
+        with open(script, "w") as f:
+            f.write(STANDIN % {"python": sys.executable})
+        os.chmod(script, 0o755)
+        for name in STANDIN_NAMES:
+            os.symlink("standin", os.path.join(self.bin, name))
+        self.policy = os.path.join(tmp, "sbin", "policy-rc.d")
+        os.makedirs(os.path.dirname(self.policy))
+        if policy_content is not None:
+            with open(self.policy, "w") as f:
+                f.write(policy_content)
+            os.chmod(self.policy, 0o750)
+        self.set_missing(missing)
+        with open(os.path.join(self.state, "baseline"), "w") as f:
+            f.write("".join(p + "\n" for p in BASELINE))
+        self.uid = uid
+        self.extra_env = {}
+
+    def set_missing(self, packages):
+        with open(os.path.join(self.state, "missing"), "w") as f:
+            f.write("".join(p + "\n" for p in packages))
+
+    def missing(self):
+        with open(os.path.join(self.state, "missing")) as f:
+            return set(f.read().split())
+
+    def env(self):
+        env = make_env()
+        env.update(PATH=self.bin + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
+                   STANDIN_STATE=self.state, STANDIN_UID=self.uid, STANDIN_POLICY=self.policy,
+                   STANDIN_FILES=json.dumps(PACKAGE_FILES),
+                   STANDIN_PULLED_IN=json.dumps(PULLED_IN), LC_ALL="C")
+        env.update(self.extra_env)
+        return env
+
+    def make(self, *args):
+        """Runs make in the source tree; returns (exit status, output, CPU seconds
+        it and its children took: unlike wall time, not a measure of how
+        busy the machine is)."""
+        try:
+            os.unlink(os.path.join(self.state, "calls.jsonl"))
+        except FileNotFoundError:
+            pass
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        proc = subprocess.run([MAKE, "--no-print-directory", "-C", ROOT,
+                               "POLICY_RC_D=" + self.policy] + list(args),
+                              env=self.env(), stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=120)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return proc.returncode, proc.stdout + proc.stderr, cpu_s
+
+    def calls(self, name=None):
+        try:
+            with open(os.path.join(self.state, "calls.jsonl")) as f:
+                calls = [json.loads(line) for line in f]
+        except FileNotFoundError:
+            return []
+        return [c for c in calls if name is None or c["name"] == name]
+
+
+def apt_calls(setup):
+    """The apt-get calls as (first word, packages, uid, call)."""
+    out = []
+    for c in setup.calls("apt-get"):
+        words = [a for a in c["args"] if not a.startswith("-")]
+        out.append((words[0] if words else None, set(words[1:]), c["uid"], c))
+    return out
+
+
+def expect_installed(setup, out, packages, uid="0"):
+    calls = apt_calls(setup)
+    assert [c[0] for c in calls] == ["update", "install"], \
+        "expected apt-get update then apt-get install, got %r\n%s" % (setup.calls(), out)
+    _, pkgs, who, install = calls[1]
+    assert pkgs == set(packages), "apt-get install %r, expected the missing ones only: %r\n%s" % (
+        sorted(pkgs), sorted(packages), out)
+    assert "-y" in install["args"], "apt-get install without -y: %r" % install["args"]
+    assert who == uid and calls[0][2] == uid, "apt-get ran as uid %r, expected %r" % (who, uid)
+    assert install["frontend"] == "noninteractive", \
+        "DEBIAN_FRONTEND was %r during apt-get install" % install["frontend"]
+    assert install["policy_rc_d"] == 101, \
+        "during apt-get install, policy-rc.d answered %r to a start, not 101 (deny)" % (
+            install["policy_rc_d"])
+
+
+def test_root_without_sudo_installs_only_what_is_missing_then_nothing():
+    # Today's bug: as root, `$sudo -E apt-get` became `-E apt-get`.
+    with tempfile.TemporaryDirectory() as tmp:
+        setup = Setup(tmp, missing=["libevent-dev", "sslscan", "nginx"], uid="0")
+        rc, out, _ = setup.make("deps")
+        assert rc == 0, "make deps as root failed (exit %d):\n%s" % (rc, out)
+        expect_installed(setup, out, ["libevent-dev", "sslscan", "nginx"])
+        assert not setup.calls("sudo"), "root without sudo called sudo: %r" % setup.calls("sudo")
+        assert not os.path.lexists(setup.policy), "policy-rc.d left behind after installing"
+        assert not setup.missing(), "still missing after make deps: %r" % setup.missing()
+
+        rc, out, seconds = setup.make("deps")
+        assert rc == 0, "second make deps failed (exit %d):\n%s" % (rc, out)
+        called = [c for c in setup.calls() if c["name"] != "dpkg-query"]
+        assert not called, "with everything installed, make deps still called %r" % called
+        assert seconds < 1.0, "a make deps with nothing to do took %.2f s of CPU" % seconds
+        assert out.strip() == "", "a make deps with nothing to do printed %r" % out
+
+
+def test_normal_user_installs_through_sudo():
+    with tempfile.TemporaryDirectory() as tmp:
+        setup = Setup(tmp, missing=["libjansson-dev", "chromium"], uid="1000")
+        rc, out, _ = setup.make("deps-test")
+        assert rc == 0, "make deps-test as a normal user failed (exit %d):\n%s" % (rc, out)
+        sudo = setup.calls("sudo")
+        assert len(sudo) == 1, "expected one sudo (one password prompt), got %r" % sudo
+        assert sudo[0]["uid"] == "1000"
+        expect_installed(setup, out, ["libjansson-dev", "chromium"], uid="0")
+        assert not os.path.lexists(setup.policy), "policy-rc.d left behind after installing"
+
+
+def test_an_operators_policy_rc_d_is_put_back():
+    mine = "#!/bin/sh\n# the operator's own: allow everything\nexit 0\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        setup = Setup(tmp, missing=["wrk"], policy_content=mine)
+        rc, out, _ = setup.make("deps-bench")
+        assert rc == 0, "make deps-bench failed (exit %d):\n%s" % (rc, out)
+        expect_installed(setup, out, ["wrk"])
+        with open(setup.policy) as f:
+            assert f.read() == mine, "the operator's policy-rc.d was not put back as it was"
+        assert stat.S_IMODE(os.stat(setup.policy).st_mode) == 0o750, "its mode changed"
+        assert os.listdir(os.path.dirname(setup.policy)) == ["policy-rc.d"], \
+            "files left beside policy-rc.d: %r" % os.listdir(os.path.dirname(setup.policy))
+
+
+def test_a_failed_install_still_removes_its_policy_rc_d():
+    mine = "#!/bin/sh\nexit 0\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        for before in (None, mine):
+            sub = os.path.join(tmp, "with" if before else "without")
+            os.makedirs(sub)
+            setup = Setup(sub, missing=["curl"], policy_content=before)
+            setup.extra_env["STANDIN_APT_FAILS"] = "1"
+            rc, out, _ = setup.make("deps-test")
+            assert rc != 0, "make deps-test succeeded although apt-get install failed:\n%s" % out
+            installs = [c for c in setup.calls("apt-get") if "install" in c["args"]]
+            assert installs and installs[-1]["policy_rc_d"] == 101, \
+                "policy-rc.d did not deny starts during the failed install: %r\n%s" % (
+                    installs, out)
+            if before is None:
+                assert not os.path.lexists(setup.policy), \
+                    "policy-rc.d left behind after a failed install"
+            else:
+                with open(setup.policy) as f:
+                    assert f.read() == before, "a failed install did not put back the operator's"
+            assert os.listdir(os.path.dirname(setup.policy)) == (["policy-rc.d"] if before else [])
+
+
+def test_sets_make_run_installs_only_what_building_needs():
+    # Each target asks for its own set: nothing for the fuzzer or the
+    # benchmarks when building and running.
+    expectations = [
+        ("deps-build", {"libmbedtls-dev"}),
+        ("deps-test", {"libmbedtls-dev", "sslscan", "chromium", "curl"}),
+        ("deps-fuzz", {"libmbedtls-dev", "clang", "libclang-rt-dev"}),
+        ("deps-bench", {"libmbedtls-dev", "nginx", "wrk", "libssl-dev"}),
+        ("deps", {"libmbedtls-dev", "sslscan", "chromium", "curl", "clang", "libclang-rt-dev",
+                  "nginx", "wrk", "libssl-dev"}),
+    ]
+    everything = expectations[-1][1]
+    with tempfile.TemporaryDirectory() as tmp:
+        for target, expected in expectations:
+            sub = os.path.join(tmp, target)
+            os.makedirs(sub)
+            setup = Setup(sub, missing=sorted(everything))
+            rc, out, _ = setup.make(target)
+            assert rc == 0, "make %s failed (exit %d):\n%s" % (target, rc, out)
+            expect_installed(setup, out, expected)
+    # make run and make test call those targets before building.
+    for goal, target in (("run", "deps-build"), ("test", "deps-test"), ("check", "deps-test"),
+                         ("fuzz", "deps-fuzz"), ("bench", "deps-bench"),
+                         ("footprint", "deps-bench")):
+        proc = subprocess.run(["make", "-C", ROOT, "-p", "-q", goal],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              env=make_env(),
+                              timeout=60)
+        rules = [line for line in proc.stdout.splitlines() if line.startswith(goal + ":")]
+        assert rules, "make -p shows no rule for %s" % goal
+        if goal == "check":
+            # check runs make test again, sanitized: that installs.
+            continue
+        assert rules[0].split(":", 1)[1].split() == [target], \
+            "make %s should install first (%s), its rule is %r" % (goal, target, rules[0])
+
+
+def test_llhttp_is_the_package_this_debian_has():
+    for has_libllhttp, package in (("", "node-llhttp"), ("1", "libllhttp-dev")):
+        with tempfile.TemporaryDirectory() as tmp:
+            setup = Setup(tmp)
+            setup.extra_env["STANDIN_LIBLLHTTP"] = has_libllhttp
+            rc, out, _ = setup.make("deps-build", "PKG=false", "LLHTTP_DIR=" + tmp)
+            assert rc == 0, "make deps-build without llhttp failed (exit %d):\n%s" % (rc, out)
+            expect_installed(setup, out, [package])
+
+
+def test_the_services_an_install_enabled_are_disabled():
+    with tempfile.TemporaryDirectory() as tmp:
+        setup = Setup(tmp, missing=["nginx", "sslscan"])
+        rc, out, _ = setup.make("deps")
+        assert rc == 0, "make deps failed (exit %d):\n%s" % (rc, out)
+        disabled = sorted(tuple(c["args"]) for c in setup.calls("systemctl"))
+        assert disabled == [("disable", "--quiet", "nginx.service")], \
+            "systemctl calls %r: expected to disable nginx.service (from nginx-common, pulled " \
+            "in by nginx) and nothing that was there before" % disabled
+        rcd = [tuple(c["args"]) for c in setup.calls("update-rc.d")]
+        assert rcd == [("nginx", "disable")], "update-rc.d calls %r" % rcd
+
+
+def build_without(tmp, *make_args):
+    """Builds into tmp with -j2; returns (exit status, output lines)."""
+    build = os.path.join(tmp, "build")
+    proc = subprocess.run([MAKE, "--no-print-directory", "-s", "-j2", "-C", ROOT,
+                           "BUILD=" + build, "RELAY_BIN=" + os.path.join(build, "relay")]
+                          + list(make_args),
+                          env=make_env(),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    assert not os.path.exists(build), "something was compiled before the check"
+    return proc.returncode, (proc.stdout + proc.stderr).strip().splitlines()
+
+
+def expect_one_line(rc, lines, pattern):
+    assert rc != 0, "the build succeeded without its dependency"
+    # make's own report of build-deps failing is all that may come with it.
+    ours = [l for l in lines if not re.fullmatch(
+        r"make: \*\*\* (\[[^]]*: build-deps\] Error \d+|Waiting for unfinished jobs\.\.\.\.)", l)]
+    assert len(ours) == 1 and re.fullmatch(pattern, ours[0]), \
+        "expected one line matching %r and make's own, got:\n%s" % (
+            pattern, "\n".join(lines)[:3000])
+
+
+def test_a_missing_library_is_one_line_before_compiling():
+    # A compiler that cannot find libevent's headers, as on a fresh machine.
+    with tempfile.TemporaryDirectory() as tmp:
+        hidden = os.path.join(tmp, "include", "event2")
+        os.makedirs(hidden)
+        with open(os.path.join(hidden, "event.h"), "w") as f:
+            f.write("#error event2/event.h: No such file or directory\n")
+        cc = os.path.join(tmp, "cc")
+        with open(cc, "w") as f:
+            f.write("#!/bin/sh\nexec cc -I%s \"$@\"\n" % os.path.join(tmp, "include"))
+        os.chmod(cc, 0o755)
+        rc, lines = build_without(tmp, "CC=" + cc)
+        expect_one_line(rc, lines, re.escape("relay: libevent-dev is missing: run make deps-build "
+                                             "(or apt-get install libevent-dev)"))
+
+
+def test_missing_llhttp_sources_are_one_line_too():
+    with tempfile.TemporaryDirectory() as tmp:
+        rc, lines = build_without(tmp, "PKG=false", "LLHTTP_DIR=" + tmp)
+        expect_one_line(rc, lines, r"relay: (node-llhttp|libllhttp-dev) is missing: run make "
+                                   r"deps-build \(or apt-get install \1\)")
+
+
+def test_left_behind_by_a_killed_run():
+    with tempfile.TemporaryDirectory() as tmp:
+        # Ours, from a run killed before it could clean up: removed, not kept.
+        setup = Setup(os.path.join(tmp, "ours"), missing=["curl"], policy_content=(
+            "#!/bin/sh\n# written by relay's tools/deps.sh while apt-get runs; removed after\n"
+            "exit 101\n"))
+        rc, out, _ = setup.make("deps-test")
+        assert rc == 0, "make deps-test failed (exit %d):\n%s" % (rc, out)
+        assert not os.path.lexists(setup.policy), "a policy-rc.d of ours was kept as if foreign"
+        # The operator's, saved aside by a killed run: never overwritten.
+        setup = Setup(os.path.join(tmp, "saved"), missing=["curl"], policy_content="exit 0\n")
+        saved = setup.policy + ".relay-saved"
+        with open(saved, "w") as f:
+            f.write("the operator's\n")
+        rc, out, _ = setup.make("deps-test")
+        assert rc != 0, "make deps-test went on although %s exists:\n%s" % (saved, out)
+        assert saved in out and "move it back" in out, "no word on the saved copy:\n%s" % out
+        with open(saved) as f:
+            assert f.read() == "the operator's\n", "the saved copy was overwritten"
+        with open(setup.policy) as f:
+            assert f.read() == "exit 0\n", "policy-rc.d was touched"
+        assert [c[0] for c in apt_calls(setup)] == ["update"], "apt-get install ran anyway"
+
+
+def test_a_normal_user_without_sudo_is_told_what_to_run():
+    # A PATH with the stand-ins (no sudo among them) and only the real tools
+    # the check needs, so that a real sudo elsewhere cannot be found.
+    with tempfile.TemporaryDirectory() as tmp:
+        setup = Setup(tmp, missing=["libevent-dev", "sslscan"], uid="1000")
+        os.unlink(os.path.join(setup.bin, "sudo"))
+        tools = os.path.join(tmp, "tools")
+        os.makedirs(tools)
+        for tool in ("sh", "awk", "tr", "find", "pkg-config", "cat"):
+            path = shutil.which(tool)
+            if path:
+                os.symlink(path, os.path.join(tools, tool))
+        setup.extra_env["PATH"] = setup.bin + os.pathsep + tools
+        rc, out, _ = setup.make("deps-test")
+        assert rc != 0, "make deps-test succeeded as a normal user without sudo:\n%s" % out
+        lines = [l for l in out.splitlines() if l.startswith("relay:")]
+        assert lines and lines[-1] == ("relay: installing needs root and there is no sudo: run this as "
+                             "root (or apt-get install libevent-dev sslscan)"), lines
+        assert not setup.calls("apt-get"), "apt-get ran: %r" % setup.calls("apt-get")
