@@ -4,7 +4,9 @@
 #   make          build ./relay
 #   make run      build and start a development relay on https://localhost:8443
 #   make test     unit + integration tests, ending in "N passed, M failed"
-#   make check    the same tests with AddressSanitizer + UBSan
+#   make check    the same tests with AddressSanitizer + UBSan, and the chaos
+#                 test (test/integration/test_chaos.py) for CHAOS_SECONDS
+#                 (default 25; CHAOS_SEED=N replays a run: README.md, Tests)
 #   make fuzz     build the fuzz targets with clang + libFuzzer and run each
 #                 for FUZZ_SECONDS (default 60); fails on any crash
 #   make bench    the relay against nginx under wrk, table at the end
@@ -82,6 +84,14 @@ else
 RELAY_BIN := relay
 endif
 
+# The chaos test needs the sanitizers to see what a bad close does to memory,
+# so only the sanitized build runs it by default (CHAOS_SECONDS=0: skipped).
+ifdef SANITIZE
+CHAOS_SECONDS ?= 25
+else
+CHAOS_SECONDS ?= 0
+endif
+
 .PHONY: all run test check unit integration clean deps bench footprint fuzz fuzz-cc
 all: $(RELAY_BIN)
 
@@ -119,7 +129,8 @@ run: $(RELAY_BIN)
 
 # The test runner prints one line per test and the summary "N passed, M failed".
 test: $(RELAY_BIN) $(UNIT_BIN) $(FUZZ_REPLAY)
-	$(Q)python3 test/run.py --relay ./$(RELAY_BIN) --unit-dir $(BUILD)/test/unit
+	$(Q)CHAOS_SECONDS=$(CHAOS_SECONDS) python3 test/run.py --relay ./$(RELAY_BIN) \
+	    --unit-dir $(BUILD)/test/unit
 
 check:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined test
