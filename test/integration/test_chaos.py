@@ -18,14 +18,16 @@ own dice.
 The test fails on a sanitizer report or any other death of the relay, on a
 protocol violation in an answer read, on a hang, and, after the storm, when
 the relay has not given back every connection or miscounts its parked
-long-polls (--max-waiters must hold exactly), or does not stop cleanly
-(LeakSanitizer runs at exit).
+long-polls (--max-waiters must hold exactly), or does not stop cleanly when
+told to while polls are parked and some of them reset (LeakSanitizer runs
+at exit).
 """
 
 import asyncio
 import json
 import os
 import random
+import signal
 import time
 
 import chaos
@@ -43,12 +45,13 @@ EXCLUSIVE = True
 WORKERS = int(os.environ.get("CHAOS_WORKERS") or 40)
 MAX_WAIT_S = 4
 MAX_WAITERS = 48
-TIMEOUT_S = 5                # handshake, header and body timeouts
+TIMEOUT_S = 5                # header and body timeouts
+HANDSHAKE_TIMEOUT_S = 10     # handshakes queue behind each other under ASan
 IDLE_TIMEOUT_S = 10          # also how long a client may take nothing of an answer
 RELAY_ARGS = ["--max-wait", "%ds" % MAX_WAIT_S, "--max-waiters", str(MAX_WAITERS),
               "--default-ttl", "6s", "--max-ttl", "60s", "--max-mailboxes", "2000",
               "--max-body", "8k",
-              "--handshake-timeout", "%ds" % TIMEOUT_S, "--header-timeout", "%ds" % TIMEOUT_S,
+              "--handshake-timeout", "%ds" % HANDSHAKE_TIMEOUT_S, "--header-timeout", "%ds" % TIMEOUT_S,
               "--body-timeout", "%ds" % TIMEOUT_S, "--idle-timeout", "%ds" % IDLE_TIMEOUT_S]
 
 LEAVE = ["fin", "rst", "notify", "half"]
@@ -91,6 +94,8 @@ async def wake_race(sc):
         fate = rng.choice(["read", "read", "slow", "before", "with", "with", "with", "during",
                            "abandon"])
         how = rng.choice(LEAVE)
+        if fate == "during":
+            how = (how, rng.uniform(0, MAX_WAIT_S + 0.5))
         behind = sc.req.preview(mb) if rng.random() < 0.2 else None
         pollers.append((sc.client(), poll, fate, how, behind))
     await asyncio.gather(*(c.open() for c, *_ in pollers))
@@ -151,18 +156,22 @@ async def wake_race(sc):
             conn.leave(how)
             sc.run.stats["left with %s" % action] += 1
 
+    # Pacing draws as many numbers as the timing needs: from dice of its own.
+    pace_seed = rng.random()
+
     async def act():
         for r in reqs:
             await actor.response(r, time.monotonic() + IO_TIMEOUT_S)
 
-    async def leave_during(conn, how):
-        await asyncio.sleep(rng.uniform(0, MAX_WAIT_S + 0.5))
+    async def leave_during(conn, how_and_when):
+        how, after_s = how_and_when
+        await asyncio.sleep(after_s)
         conn.leave(how)
 
     async def answer(conn, poll, fate, behind):
         deadline = poll.sent_at + min(poll.wait, MAX_WAIT_S) + SLACK_S
         if fate == "slow":
-            conn.pace = (rng, 64, 0.01)
+            conn.pace = (random.Random(pace_seed), 64, 0.01)
         await conn.response(poll, deadline)
         if behind:
             await conn.response(behind, time.monotonic() + IO_TIMEOUT_S)
@@ -200,7 +209,7 @@ async def leave_early(sc):
             await conn.send_raw(rng.randbytes(rng.randint(1, 600)))
         if how == "stall":
             # The relay gives up on a handshake within --handshake-timeout.
-            await conn.drain_raw_until_closed(time.monotonic() + TIMEOUT_S + SLACK_S)
+            await conn.drain_raw_until_closed(time.monotonic() + HANDSHAKE_TIMEOUT_S + SLACK_S)
         else:
             conn.leave(how if how != "notify" else "fin")
         return
@@ -339,7 +348,7 @@ async def slow_reader(sc):
         await asyncio.sleep(IDLE_TIMEOUT_S + rng.uniform(0, 2))
         await conn.drain_until_closed(time.monotonic() + IDLE_TIMEOUT_S + SLACK_S)
         return
-    conn.pace = (rng, 300, 0.005)
+    conn.pace = (random.Random(rng.random()), 300, 0.005)
     stop_after = rng.randrange(len(reqs)) if fate == "rst_mid" else len(reqs)
     deadline = time.monotonic() + IDLE_TIMEOUT_S + SLACK_S
     try:
@@ -478,10 +487,47 @@ async def _waiters_exact(run):
         sc.close_all()
 
 
+async def _stop_under_fire(relay, run):
+    """SIGTERM with long-polls parked and heads half sent, while some of the
+    parked clients reset or close in the same moment: every poll still
+    there is answered, and the relay then exits cleanly (relay.stop())."""
+    rng = random.Random("%s:stop" % run.seed)
+    sc = chaos.Scenario(run, rng, -2)
+    mb = sc.new_mailbox()
+    actor = await sc.client().open()
+    assert await sc.create(mb, actor), "create before the stop refused"
+    mb.etag = (await sc.exchange(actor, sc.req.read(mb, mb.sender))).header("ETag")
+    conns = await asyncio.gather(*(sc.client().open() for _ in range(MAX_WAITERS // 2 + 3)))
+    polls, partial = conns[:-3], conns[-3:]
+    reqs = []
+    for conn in polls:
+        reqs.append(sc.req.read(mb, mb.sender, inm=mb.etag, wait=MAX_WAIT_S))
+        reqs[-1].sent_at = time.monotonic()
+        await conn.send(reqs[-1].bytes())
+    for conn in partial:
+        head = sc.req.read(mb, mb.sender).bytes()
+        await conn.send(head[:rng.randrange(1, len(head) - 4)])
+    await sc.exchange(actor, sc.req.preview(mb))     # the polls have parked (see wake_race)
+    fates = [rng.choice(["read", "read"] + LEAVE) for _ in polls]
+    relay.send_signal(signal.SIGTERM)
+    for conn, fate in zip(polls + partial, fates + [rng.choice(LEAVE + ["stay"]) for _ in partial]):
+        if fate not in ("read", "stay"):
+            conn.leave(fate)
+    for conn, req, fate in zip(polls, reqs, fates):
+        if fate == "read":
+            req.allowed |= {204, 503}
+            req.wait = None           # the stop ends the wait early
+            await conn.response(req, time.monotonic() + IO_TIMEOUT_S)
+    sc.close_all()
+
+
 def test_chaos():
     seed = int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(10 ** 9))
+    binary = os.path.relpath(relaytest.RELAY_BIN)
+    if binary.startswith(".."):
+        binary = relaytest.RELAY_BIN
     replay = ("(seed %d; replay: CHAOS_SEED=%d CHAOS_SECONDS=%g python3 test/run.py --relay %s "
-              "-k test_chaos)" % (seed, seed, CHAOS_SECONDS, os.path.relpath(relaytest.RELAY_BIN)))
+              "-k test_chaos)" % (seed, seed, CHAOS_SECONDS, binary))
     relay = Relay(*RELAY_ARGS).start()
     run = chaos.Run(relay, SCENARIOS, seed, CHAOS_SECONDS, WORKERS, MAX_WAIT_S)
     failure = None
@@ -497,8 +543,8 @@ def test_chaos():
             pass
         relay.stderr.join()
         failure = AssertionError("the relay died or its sanitizers reported (%s):\n%s" % (
-            "after the storm" if failure is not None and not run.relay_gone.is_set()
-            else "during the storm", chaos.sanitizer_report(relay)))
+            "during the storm" if run.relay_gone.is_set() else "after the storm",
+            chaos.sanitizer_report(relay)))
     try:
         relay.stop()          # exit status 0, so LeakSanitizer found nothing either
     except AssertionError as e:
@@ -531,3 +577,4 @@ def _storm(relay, run):
                "the relay to close every connection of the storm (%d descriptors when idle)"
                % idle_fds)
     asyncio.run(_waiters_exact(run))
+    asyncio.run(_stop_under_fire(relay, run))
