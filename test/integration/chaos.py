@@ -85,10 +85,12 @@ class Mailbox:
     """What the clients know of one mailbox: its claims and every payload
     ever sent to it (sent, not necessarily applied)."""
 
-    def __init__(self, sender, rights, expires_at, display):
+    def __init__(self, sender, rights, lifetime_s, display):
         self.sender = sender
         self.rights = rights
-        self.expires_at = expires_at      # wall-clock seconds, or None for --default-ttl
+        self.lifetime_s = lifetime_s      # None: --default-ttl
+        # Wall-clock seconds, as the relay shows it.
+        self.expires_at = int(time.time()) + lifetime_s if lifetime_s else None
         self.display = display
         self.written = set()
         self.id = None
@@ -819,8 +821,7 @@ class Scenario:
                    "imageURL": "https://example.com/k%d.png" % rng.randrange(100)}
         if rights is not None and not lifetime_s:
             lifetime_s = rng.choice([6, 20])     # accessRights needs an expiration
-        expires_at = int(time.time()) + lifetime_s if lifetime_s else None
-        return Mailbox(claim_of(rng), rights, expires_at, display)
+        return Mailbox(claim_of(rng), rights, lifetime_s, display)
 
     async def create(self, mb, conn=None):
         """Create mb on conn (or a fresh connection); False if the relay
