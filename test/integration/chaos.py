@@ -698,6 +698,9 @@ class Requests:
 # ------------------------------------------------------------------ the run
 
 class Run:
+    """One storm: `workers` coroutines start scenarios for `seconds`, while a
+    thread watches the relay's stderr; violations collect in a list."""
+
     def __init__(self, relay, scenarios, seed, seconds, workers, max_wait_s):
         self.relay = relay
         self.seed = seed
@@ -713,7 +716,6 @@ class Run:
         self.sessions = collections.deque(maxlen=32)
         self.next_index = 0
         self.loop = None
-        self.stop_launching = None
         self.relay_gone = None
         self.peak_connections = 0
 
@@ -754,8 +756,9 @@ class Run:
                 await funcs[name](sc)
             except (Violation, Gone, OSError) as e:
                 if not self.relay_gone.is_set() and self.relay.alive():
-                    what = {Violation: "", Gone: "connection lost where an answer was due: "}.get(
-                        type(e), "%s: " % type(e).__name__)
+                    what = ("" if isinstance(e, Violation) else
+                            "connection lost where an answer was due: " if isinstance(e, Gone)
+                            else "%s: " % type(e).__name__)
                     self.violations.append("scenario #%d (%s): %s%s\n  its steps: %s"
                                            % (index, name, what, e, "; ".join(sc.trace[-15:])))
             finally:
