@@ -126,9 +126,12 @@ class Req:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (self.body or b"")
 
     def __str__(self):
+        party = None
+        if self.claim is not None and self.mb is not None:
+            party = "by the Sender" if self.claim == self.mb.sender else "by another claim"
         extra = "".join(" %s" % p for p in (
-            self.request_id and "rid=%s" % self.request_id, self.inm and "If-None-Match",
-            self.wait and "wait=%d" % self.wait) if p)
+            party, self.request_id and "rid=%s" % self.request_id,
+            self.inm and "If-None-Match", self.wait and "wait=%d" % self.wait) if p)
         return "%s %s%s" % (self.method, self.kind, extra)
 
 

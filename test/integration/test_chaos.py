@@ -42,7 +42,7 @@ EXPECTED_SECONDS = int(CHAOS_SECONDS) + 15
 # measure latency, and their load would hide its races.
 EXCLUSIVE = True
 
-WORKERS = int(os.environ.get("CHAOS_WORKERS") or 40)
+WORKERS = int(os.environ.get("CHAOS_WORKERS") or 60)
 MAX_WAIT_S = 4
 MAX_WAITERS = 48
 TIMEOUT_S = 5                # header and body timeouts
