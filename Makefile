@@ -5,7 +5,9 @@
 #                 on https://localhost:8443
 #   make test     install what testing needs, build, run the unit + integration
 #                 tests, ending in "N passed, M failed"
-#   make check    the same tests with AddressSanitizer + UBSan
+#   make check    the same tests with AddressSanitizer + UBSan, and the chaos
+#                 test (test/integration/test_chaos.py) for CHAOS_SECONDS
+#                 (default 25; CHAOS_SEED=N replays a run: README.md, Tests)
 #   make fuzz     build the fuzz targets with clang + libFuzzer and run each
 #                 for FUZZ_SECONDS (default 60); fails on any crash
 #   make bench    the relay against nginx under wrk, table at the end
@@ -85,6 +87,14 @@ else
 RELAY_BIN := relay
 endif
 
+# The chaos test needs the sanitizers to see what a bad close does to memory,
+# so only the sanitized build runs it by default (CHAOS_SECONDS=0: skipped).
+ifdef SANITIZE
+CHAOS_SECONDS ?= 25
+else
+CHAOS_SECONDS ?= 0
+endif
+
 .PHONY: all run test check unit integration clean deps bench footprint fuzz fuzz-cc
 all: $(RELAY_BIN)
 
@@ -129,7 +139,8 @@ test: deps-test
 
 # The test runner prints one line per test and the summary "N passed, M failed".
 test-nodeps: $(RELAY_BIN) $(UNIT_BIN) $(FUZZ_REPLAY)
-	$(Q)python3 test/run.py --relay ./$(RELAY_BIN) --unit-dir $(BUILD)/test/unit
+	$(Q)CHAOS_SECONDS=$(CHAOS_SECONDS) python3 test/run.py --relay ./$(RELAY_BIN) \
+	    --unit-dir $(BUILD)/test/unit
 
 check:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined test

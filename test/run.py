@@ -14,11 +14,13 @@ run.py — the relay's test runner.
    RELAY_ARGS / RELAY_KWARGS), other tests start their own. A module with
    PARALLEL = True runs its tests in threads, for tests that mostly wait.
    A test that raises unittest.SkipTest (it needs a tool this machine lacks)
-   is skipped, not passed.
+   is skipped, not passed. A module with EXCLUSIVE = True runs alone, after
+   all the others (it loads the machine).
 
-Prints "ok   module.test", "FAIL module.test: message" or "skip module.test:
-reason" per test and, last, exactly one line "N passed, M failed", followed by
-", K skipped" when K > 0. Exit status 1 when anything failed or nothing ran.
+Prints "ok   module.test" (with what the test returned, if anything), "FAIL
+module.test: message" or "skip module.test: reason" per test and, last,
+exactly one line "N passed, M failed", followed by ", K skipped" when K > 0.
+Exit status 1 when anything failed or nothing ran.
 """
 
 import argparse
@@ -176,29 +178,44 @@ def run_module_process(module, filters):
     return results, time.monotonic() - start
 
 
+def exclusive(module):
+    with open(os.path.join(INTEGRATION_DIR, module + ".py"), encoding="utf-8") as f:
+        return re.search(r"^EXCLUSIVE\s*=\s*True\b", f.read(), re.M) is not None
+
+
+def report(results):
+    """Print one module's results; returns (passed, failed, skipped)."""
+    passed = failed = skipped = 0
+    lines = []
+    for r in results:
+        if r.get("skipped"):
+            skipped += 1
+            lines.append("skip %s: %s" % (r["name"], r["message"]))
+        elif r["ok"]:
+            passed += 1
+            lines.append("ok   %s%s" % (r["name"], " (%s)" % r["message"] if r["message"] else ""))
+        else:
+            failed += 1
+            msg = r["message"].rstrip().replace("\n", "\n         ")
+            lines.append("FAIL %s: %s" % (r["name"], msg))
+    if lines:
+        emit("\n".join(lines))
+    return passed, failed, skipped
+
+
 def run_integration(filters, jobs):
     modules = [m for m in discover_modules() if module_has_selected_tests(m, filters)]
     modules.sort(key=slow_first)
-    passed = failed = skipped = 0
+    alone = [m for m in modules if exclusive(m)]
+    totals = [0, 0, 0]
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(run_module_process, m, filters): m for m in modules}
+        futures = {pool.submit(run_module_process, m, filters): m
+                   for m in modules if m not in alone}
         for fut in concurrent.futures.as_completed(futures):
-            results, _elapsed = fut.result()
-            lines = []
-            for r in results:
-                if r.get("skipped"):
-                    skipped += 1
-                    lines.append("skip %s: %s" % (r["name"], r["message"]))
-                elif r["ok"]:
-                    passed += 1
-                    lines.append("ok   %s" % r["name"])
-                else:
-                    failed += 1
-                    msg = r["message"].rstrip().replace("\n", "\n         ")
-                    lines.append("FAIL %s: %s" % (r["name"], msg))
-            if lines:
-                emit("\n".join(lines))
-    return passed, failed, skipped
+            totals = [t + n for t, n in zip(totals, report(fut.result()[0]))]
+    for m in alone:
+        totals = [t + n for t, n in zip(totals, report(run_module_process(m, filters)[0]))]
+    return tuple(totals)
 
 
 # -------------------------------------------------------- integration (child)
@@ -300,9 +317,9 @@ def run_child(module, filters, result_file):
         params = list(inspect.signature(fn).parameters)
         try:
             if params == ["relay"]:
-                fn(shared.get())
+                note = fn(shared.get())
             elif not params:
-                fn()
+                note = fn()
             else:
                 raise TypeError("test parameters must be () or (relay), not %r" % params)
         except unittest.SkipTest as e:
@@ -314,7 +331,7 @@ def run_child(module, filters, result_file):
                 if note:
                     message += "\n" + note
             return name, False, message
-        return name, True, ""
+        return name, True, note if isinstance(note, str) else ""
 
     results = {}
     if getattr(mod, "PARALLEL", False):
