@@ -6,6 +6,7 @@ one stops the start, and on SIGHUP leaves both files as they were served.
 Nothing else under /.well-known/ exists."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -301,3 +302,19 @@ def test_sighup_serves_new_files_and_keeps_old_ones_when_a_file_is_bad():
                     os.rename(moved, d.path)
             finally:
                 old.close()
+
+
+def test_readme_example_file_is_served():
+    # The README's app-link example: the file it writes is one the relay takes.
+    readme = os.path.join(os.path.dirname(__file__), "..", "..", "README.md")
+    with open(readme, encoding="utf-8") as f:
+        text = f.read()
+    m = re.search(r"### App links.*?```sh\n(.*?)```", text, re.S)
+    assert m, "README.md has no App links example"
+    block = m.group(1)
+    assert "--well-known well-known" in block, block
+    body = re.search(r"<<'JSON'\n(.*?)\nJSON\n", block, re.S)
+    assert body, "the example writes no assetlinks.json: %r" % block
+    data = (body.group(1) + "\n").encode()
+    with _Dir(apple=None, android=data) as d, Relay("--well-known", d.path) as relay:
+        _expect_served(_get(relay, ANDROID_PATH), data, "the README's assetlinks.json")
