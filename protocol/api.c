@@ -24,6 +24,7 @@
 
 #include "protocol/api.h"
 #include "protocol/body.h"
+#include "protocol/cors.h"
 #include "protocol/html.h"
 #include "protocol/response.h"
 #include "protocol/wire.h"
@@ -36,6 +37,14 @@
 
 #define API_ALLOW_COLLECTION "POST"
 #define API_ALLOW_MAILBOX "GET, HEAD, POST, PUT, DELETE, PATCH"
+#define API_ALLOW_APP_LINK "GET, HEAD"
+
+/* Where each enum api_app_link is served: these exact paths, nothing else
+ * under /.well-known/. */
+static const char *const api_app_link_paths[API_APP_LINKS] = {
+	[API_APP_LINK_APPLE] = "/.well-known/apple-app-site-association",
+	[API_APP_LINK_ANDROID] = "/.well-known/assetlinks.json",
+};
 
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -52,6 +61,11 @@ struct api {
 	/* A trusted proxy's X-Forwarded-For did not end in an address: 1 until
 	 * the server has been told (api_forwarded_warning), then 2. */
 	uint8_t forwarded_unparsed;
+	const char *cors_origins[CORS_MAX_ORIGINS];     /* ours; config points here */
+	struct api_app_link_bytes {
+		char *data;             /* NULL: 404 */
+		size_t len;
+	} app_link[API_APP_LINKS];
 };
 
 enum api_route {
@@ -92,6 +106,11 @@ struct api *api_new(const struct api_config *config, struct store *store, int64_
 	api->config.public_url = xstrdup(config->public_url);
 	api->public_url_len = strlen(api->config.public_url);
 	api->store = store;
+	if (api->config.cors_origin_count > CORS_MAX_ORIGINS)
+		api->config.cors_origin_count = CORS_MAX_ORIGINS;
+	for (size_t i = 0; i < api->config.cors_origin_count; i++)
+		api->cors_origins[i] = xstrdup(config->cors_origins[i]);
+	api->config.cors_origins = api->cors_origins;
 	buf_init(&api->body);
 	buf_init(&api->wake_body);
 	buf_init(&api->decoded);
@@ -104,10 +123,27 @@ void api_free(struct api *api)
 	if (api == NULL)
 		return;
 	free((char *)api->config.public_url);
+	for (size_t i = 0; i < api->config.cors_origin_count; i++)
+		free((char *)api->cors_origins[i]);
+	for (size_t i = 0; i < API_APP_LINKS; i++)
+		free(api->app_link[i].data);
 	buf_free(&api->body);
 	buf_free(&api->wake_body);
 	buf_free(&api->decoded);
 	free(api);
+}
+
+void api_set_app_link(struct api *api, enum api_app_link which, const char *data, size_t len)
+{
+	char *copy = NULL;
+
+	if (data != NULL) {
+		copy = xmalloc(len ? len : 1);
+		memcpy(copy, data, len);
+	}
+	free(api->app_link[which].data);
+	api->app_link[which].data = copy;
+	api->app_link[which].len = len;
 }
 
 /* --- answers ------------------------------------------------------------ */
@@ -736,6 +772,7 @@ static void api_read(struct api_call *call, struct api_wait *wait, enum api_resu
 			wait->wait_s = (unsigned)wait_s;
 			memcpy(wait->claim, call->claim, MAILBOX_CLAIM_LEN);
 			wait->keep_alive = !call->resp.close;
+			wait->cors_origin = call->resp.cors_origin;
 			wait->request_id_len = (uint8_t)call->resp.request_id_len;
 			if (call->resp.request_id)
 				memcpy(wait->request_id, call->resp.request_id,
@@ -879,6 +916,15 @@ static void api_call_init(struct api_call *call, struct api *api, int64_t now,
 	call->in = in;
 	call->out = out;
 	api_response_init(api, &call->resp);
+	{
+		int i = cors_match(api->config.cors_origins, api->config.cors_origin_count,
+		    req->header_count[HTTP_H_ORIGIN], http_at(in, req->header[HTTP_H_ORIGIN]),
+		    req->header[HTTP_H_ORIGIN].len);
+
+		/* Every answer, errors too, so that a script can read why. */
+		if (i >= 0)
+			call->resp.cors_origin = api->config.cors_origins[i];
+	}
 	/* HEAD is answered with the headers of GET and no body, whatever the
 	 * answer is. */
 	call->resp.head = req->method == HTTP_HEAD;
@@ -897,6 +943,56 @@ static void api_method_not_allowed(struct api_call *call, const char *allow)
 	api_fail(call, 405, "method_not_allowed", "this path does not take that method");
 }
 
+/* A CORS preflight from an allowed origin, on an API path: 1 when answered.
+ * Any other OPTIONS goes on to 404 or 405. */
+static int api_preflight(struct api_call *call, enum api_route route)
+{
+	const struct http_request *req = call->req;
+
+	if (req->method != HTTP_OPTIONS || route == API_ROUTE_NONE ||
+	    call->resp.cors_origin == NULL ||
+	    req->header_count[HTTP_H_AC_REQUEST_METHOD] != 1 ||
+	    req->header[HTTP_H_AC_REQUEST_METHOD].len == 0)
+		return 0;
+	call->resp.cors_methods = route == API_ROUTE_COLLECTION ? API_ALLOW_COLLECTION :
+	    API_ALLOW_MAILBOX;
+	api_send(call, 204, RESPONSE_EMPTY, NULL);
+	return 1;
+}
+
+/* GET or HEAD of an app-link file (--well-known): 1 when answered. A file
+ * the relay does not have is an unknown path, whatever the method. */
+static int api_app_link(struct api_call *call, enum api_route route)
+{
+	const char *target = http_at(call->in, call->req->target);
+	size_t len = call->req->target.len;
+	const char *query = memchr(target, '?', len);
+	struct buf body;
+
+	if (route != API_ROUTE_NONE)
+		return 0;
+	if (query != NULL)
+		len = (size_t)(query - target);
+	for (size_t i = 0; i < API_APP_LINKS; i++) {
+		const struct api_app_link_bytes *link = &call->api->app_link[i];
+
+		if (link->data == NULL || strlen(api_app_link_paths[i]) != len ||
+		    memcmp(target, api_app_link_paths[i], len) != 0)
+			continue;
+		if (call->req->method != HTTP_GET && call->req->method != HTTP_HEAD) {
+			api_method_not_allowed(call, API_ALLOW_APP_LINK);
+			return 1;
+		}
+		/* The bytes as they are: a read-only view, not a copy. */
+		buf_init(&body);
+		body.data = link->data;
+		body.len = link->len;
+		api_send(call, 200, RESPONSE_JSON, &body);
+		return 1;
+	}
+	return 0;
+}
+
 enum api_result api_handle(struct api *api, int64_t now, const struct api_client *client,
     const struct http_request *req, const struct http_input *in, struct buf *out,
     struct api_wait *wait, int *close)
@@ -913,7 +1009,9 @@ enum api_result api_handle(struct api *api, int64_t now, const struct api_client
 	preview = route == API_ROUTE_MAILBOX &&
 	    (req->method == HTTP_GET || req->method == HTTP_HEAD);
 
-	if (route == API_ROUTE_NONE) {
+	if (api_preflight(&call, route) || api_app_link(&call, route)) {
+		/* answered */
+	} else if (route == API_ROUTE_NONE) {
 		api_fail(&call, 404, "not_found", "there is nothing at this path");
 	} else if (route == API_ROUTE_COLLECTION && req->method != HTTP_POST) {
 		api_method_not_allowed(&call, API_ALLOW_COLLECTION);
@@ -945,7 +1043,15 @@ enum api_result api_handle(struct api *api, int64_t now, const struct api_client
 		out->len = 0;
 		out->failed = 0;
 		buf_append_lit(out, "HTTP/1.1 503 Service Unavailable\r\n"
-		    "Content-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n");
+		    "Content-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n");
+		/* The buffer holds at least 1 KiB already: this fits too. */
+		if (call.resp.cors_origin != NULL) {
+			buf_append_lit(out, "Access-Control-Allow-Origin: ");
+			buf_append_str(out, call.resp.cors_origin);
+			buf_append_lit(out, "\r\nVary: Origin\r\n"
+			    "Access-Control-Expose-Headers: Retry-After\r\n");
+		}
+		buf_append_lit(out, "\r\n");
 		call.resp.close = 1;
 	}
 	*close = call.resp.close;
@@ -1006,6 +1112,7 @@ static void api_wait_response(struct api_wait *w, struct response *r)
 {
 	api_response_init(w->api, r);
 	r->close = !w->keep_alive;
+	r->cors_origin = w->cors_origin;
 	if (w->request_id_len) {
 		r->request_id = w->request_id;
 		r->request_id_len = w->request_id_len;

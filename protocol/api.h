@@ -43,6 +43,17 @@ struct api_config {
 	struct quota *quota;        /* long-polls per address, or NULL for no limit */
 	uint8_t name_secret[SIPHASH_KEY_LEN];   /* keys X-Forwarded-For entries that
 	                                         * are no address (ratelimit_key_name) */
+	/* --cors-origin, as cors_normalize_origin() wrote them (copied). */
+	const char *const *cors_origins;
+	size_t cors_origin_count;
+};
+
+/* The app-link files of --well-known (spec 4.7), in the order the server
+ * reads them. */
+enum api_app_link {
+	API_APP_LINK_APPLE,     /* /.well-known/apple-app-site-association */
+	API_APP_LINK_ANDROID,   /* /.well-known/assetlinks.json */
+	API_APP_LINKS
 };
 
 /* Who is asking: the connection's address as a rate-limit key. Rate limits,
@@ -65,6 +76,7 @@ struct api_wait {
 	uint64_t etag;                      /* the version the client holds */
 	unsigned wait_s;                    /* as applied (capped by --max-wait) */
 	struct quota_entry *quota;          /* the address's long-poll it counts, or NULL */
+	const char *cors_origin;            /* as in struct response */
 	uint8_t claim[MAILBOX_CLAIM_LEN];
 	uint8_t keep_alive;
 	uint8_t request_id_len;
@@ -80,6 +92,10 @@ struct api;
 
 struct api *api_new(const struct api_config *config, struct store *store, int64_t now);
 void api_free(struct api *api);
+
+/* What GET /.well-known/<which> answers from now on: a copy of these bytes
+ * (JSON the server has checked), or 404 when data is NULL. */
+void api_set_app_link(struct api *api, enum api_app_link which, const char *data, size_t len);
 
 /* Answer one request at time now (Unix seconds, read once per loop turn) from
  * client (NULL: not rate-limited). wait is where a long-poll parks, or NULL

@@ -52,6 +52,8 @@ static const struct {
 	[HTTP_H_IF_NONE_MATCH] = { "if-none-match", 13 },
 	[HTTP_H_EXPECT] = { "expect", 6 },
 	[HTTP_H_FORWARDED_FOR] = { "x-forwarded-for", 15 },
+	[HTTP_H_ORIGIN] = { "origin", 6 },
+	[HTTP_H_AC_REQUEST_METHOD] = { "access-control-request-method", 29 },
 };
 
 static struct http_parser *http_of(llhttp_t *ll)

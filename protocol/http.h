@@ -32,6 +32,8 @@ enum http_header {
 	HTTP_H_IF_NONE_MATCH,
 	HTTP_H_EXPECT,
 	HTTP_H_FORWARDED_FOR,   /* X-Forwarded-For, read only from a trusted proxy */
+	HTTP_H_ORIGIN,          /* a browser's, for --cors-origin */
+	HTTP_H_AC_REQUEST_METHOD,       /* Access-Control-Request-Method (preflight) */
 	HTTP_H_COUNT
 };
 

@@ -99,6 +99,21 @@ void response_write(struct buf *out, const struct response *r, const char *body,
 		buf_append(out, r->request_id, r->request_id_len);
 		buf_append_lit(out, "\r\n");
 	}
+	if (r->cors_origin) {
+		buf_append_lit(out, "Access-Control-Allow-Origin: ");
+		buf_append_str(out, r->cors_origin);
+		/* What a script may read of the answer; credentials never. */
+		buf_append_lit(out, "\r\nVary: Origin\r\n"
+		    "Access-Control-Expose-Headers: ETag, Mailbox-Request-ID, Retry-After, "
+		    "Preference-Applied\r\n");
+	}
+	if (r->cors_methods) {
+		buf_append_lit(out, "Access-Control-Allow-Methods: ");
+		buf_append_str(out, r->cors_methods);
+		buf_append_lit(out, "\r\nAccess-Control-Allow-Headers: Mailbox-Device-Claim, "
+		    "Mailbox-Request-ID, Mailbox-Device-Attestation, Content-Type, If-None-Match, "
+		    "If-Match, Prefer\r\nAccess-Control-Max-Age: 600\r\n");
+	}
 	if (r->close)
 		buf_append_lit(out, "Connection: close\r\n");
 	buf_append_lit(out, "\r\n");

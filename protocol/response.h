@@ -34,6 +34,11 @@ struct response {
 	const char *request_id;         /* Mailbox-Request-ID to echo, or NULL */
 	size_t request_id_len;
 	const char *date;               /* IMF-fixdate for the Date header */
+	/* Access-Control-Allow-Origin (and the CORS headers that go with it),
+	 * NUL-terminated, or NULL: the request's Origin is not allowed. */
+	const char *cors_origin;
+	/* Access-Control-Allow-Methods of a preflight answer, or NULL. */
+	const char *cors_methods;
 };
 
 #define RESPONSE_DATE_LEN 29    /* "Sun, 06 Nov 1994 08:49:37 GMT" */

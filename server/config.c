@@ -78,6 +78,15 @@ static const char config_usage[] =
 "                            is dropped beyond (10000; at most 1000000)\n"
 "  --push-retries N          retries of a push the gateway did not take\n"
 "                            (3; at most 100)\n"
+"  --well-known DIR          serve DIR/apple-app-site-association and\n"
+"                            DIR/assetlinks.json at /.well-known/ (iOS and\n"
+"                            Android app links): JSON of at most 64 KiB each;\n"
+"                            a file that is absent is a 404, one that is not\n"
+"                            JSON, unreadable or larger stops the start\n"
+"  --cors-origin ORIGIN      let scripts of this browser origin call the API:\n"
+"                            scheme://host[:port] as browsers send it, or * for\n"
+"                            any (answered as *); may be repeated (32 at\n"
+"                            most). Credentials are never allowed\n"
 "  --no-tls                  plain HTTP, only behind a TLS-terminating proxy\n"
 "  --log-level LEVEL         error, warn, info or debug (info)\n"
 "  --help                    show this help and exit\n"
@@ -90,6 +99,8 @@ static const char config_usage[] =
 "off.\n"
 "SIGHUP reads --cert and --key again: new connections get the new pair, open\n"
 "ones keep theirs, and a pair that does not load is logged and ignored.\n"
+"It reads the --well-known files again too: if one is bad, both stay as\n"
+"they were.\n"
 "Exit status: 0 after SIGINT or SIGTERM, 1 when it cannot start (or the final\n"
 "snapshot could not be written), 2 for a bad command line.\n";
 
@@ -401,7 +412,8 @@ enum config_kind {
 	CONFIG_LEVEL,
 	CONFIG_RATE,
 	CONFIG_CIDR,
-	CONFIG_PUSH_MAP
+	CONFIG_PUSH_MAP,
+	CONFIG_ORIGIN
 };
 
 struct config_option {
@@ -462,6 +474,9 @@ static const struct config_option config_options[] = {
 	    "a positive number"),
 	OPT_MAX("--push-retries", CONFIG_COUNT, push_retries, 0, CONFIG_MAX_PUSH_RETRIES,
 	    "a number"),
+	OPT("--well-known", CONFIG_STRING, well_known, 0, "a directory"),
+	OPT("--cors-origin", CONFIG_ORIGIN, cors_origin, 0,
+	    "scheme://host[:port] with nothing after it, e.g. https://app.example, or *"),
 	OPT("--no-tls", CONFIG_FLAG, no_tls, 0, NULL),
 	OPT("--log-level", CONFIG_LEVEL, log_level, 0, "error, warn, info or debug"),
 };
@@ -559,6 +574,15 @@ static int config_set(struct config *c, const struct config_option *o, const cha
 		return config_parse_rate(value, (struct ratelimit_rule *)field);
 	case CONFIG_PUSH_MAP:
 		return config_parse_push_map(value, c);
+	case CONFIG_ORIGIN: {
+		const char *why;
+
+		if (c->cors_origin_count == CORS_MAX_ORIGINS ||
+		    cors_normalize_origin(value, c->cors_origin[c->cors_origin_count], &why) != 0)
+			return -1;
+		c->cors_origin_count++;
+		return 0;
+	}
 	case CONFIG_CIDR:
 		if (c->trust_proxy_count == CONFIG_MAX_LISTEN ||
 		    config_parse_cidr(value, &c->trust_proxy[c->trust_proxy_count]) != 0)
@@ -567,6 +591,17 @@ static int config_set(struct config *c, const struct config_option *o, const cha
 		return 0;
 	}
 	return -1;
+}
+
+/* Why an origin was refused, on one line. */
+static void config_origin_error(FILE *err, const char *value)
+{
+	char scratch[CORS_ORIGIN_MAX + 1];
+	const char *why = "";
+
+	cors_normalize_origin(value, scratch, &why);
+	fprintf(err, "relay: bad value for --cors-origin: expected scheme://host[:port] as a "
+	    "browser sends it (e.g. https://app.example) or *, but %s\n", why);
 }
 
 /* Rules that tie options together, checked once all are read. */
@@ -670,6 +705,12 @@ static int config_check(struct config *c, int default_ttl_given, FILE *err)
 		    "%s\n", why);
 		return -1;
 	}
+	for (size_t i = 0; c->cors_origin_count > 1 && i < c->cors_origin_count; i++) {
+		if (strcmp(c->cors_origin[i], "*") == 0) {
+			fprintf(err, "relay: --cors-origin * allows every origin: give it alone\n");
+			return -1;
+		}
+	}
 	if (c->push_cacert && !c->push_gateway) {
 		fprintf(err, "relay: --push-cacert needs --push-gateway\n");
 		return -1;
@@ -749,6 +790,11 @@ enum config_result config_parse(struct config *c, int argc, char **argv,
 			    (o->kind == CONFIG_CIDR && c->trust_proxy_count == CONFIG_MAX_LISTEN))
 				fprintf(err, "relay: %s may be given at most %d times\n", o->name,
 				    CONFIG_MAX_LISTEN);
+			else if (o->kind == CONFIG_ORIGIN && c->cors_origin_count == CORS_MAX_ORIGINS)
+				fprintf(err, "relay: %s may be given at most %d times\n", o->name,
+				    CORS_MAX_ORIGINS);
+			else if (o->kind == CONFIG_ORIGIN)
+				config_origin_error(err, value);
 			else
 				fprintf(err, "relay: bad value for %s: expected %s\n", o->name,
 				    o->expects);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "protocol/cors.h"
 #include "server/log.h"
 #include "storage/ratelimit.h"
 
@@ -84,6 +85,10 @@ struct config {
 	size_t push_retries;
 	int no_tls;
 	enum log_level log_level;
+	const char *well_known;         /* --well-known DIR, or NULL */
+	/* --cors-origin, in the form browsers send (cors_normalize_origin). */
+	char cors_origin[CORS_MAX_ORIGINS][CORS_ORIGIN_MAX + 1];
+	size_t cors_origin_count;
 };
 
 enum config_result {

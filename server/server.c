@@ -21,6 +21,7 @@
 #include "server/server.h"
 #include "server/tls.h"
 #include "server/transport.h"
+#include "server/wellknown.h"
 #include "storage/alloc.h"
 #include "storage/quota.h"
 #include "storage/ratelimit.h"
@@ -244,7 +245,30 @@ static void server_on_signal(evutil_socket_t sig, short what, void *arg)
 		evtimer_add(s->grace, &grace);
 }
 
-/* SIGHUP: a renewed certificate, without dropping a connection. */
+/* Serve the --well-known files just read (and let them go), saying which. */
+static void server_serve_app_links(struct server *s, struct wellknown *wk, const char *when)
+{
+	char served[160] = "";
+	size_t n = 0;
+
+	wellknown_apply(wk, s->api);
+	for (int i = 0; i < API_APP_LINKS; i++) {
+		const char *name = wellknown_name((enum api_app_link)i);
+
+		if (wk->file[i].data == NULL)
+			log_at(&s->log, LOG_WARN, "%s--well-known: %s/%s does not exist: "
+			    "/.well-known/%s answers 404", when, s->config->well_known, name, name);
+		else if (n < sizeof(served))
+			n += (size_t)snprintf(served + n, sizeof(served) - n, "%s%s (%zu bytes)",
+			    n ? ", " : "", name, wk->file[i].len);
+	}
+	log_at(&s->log, LOG_INFO, "%s--well-known: serving %s from %s", when, served,
+	    s->config->well_known);
+	wellknown_free(wk);
+}
+
+/* SIGHUP: a renewed certificate and app-link files, without dropping a
+ * connection. */
 static void server_on_reload(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *s = arg;
@@ -252,16 +276,20 @@ static void server_on_reload(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig;
 	(void)what;
-	if (s->tls == NULL) {
-		log_at(&s->log, LOG_INFO, "SIGHUP: no TLS (--no-tls), nothing to reload");
-		return;
-	}
-	if (tls_reload(s->tls, err, sizeof(err)) != 0) {
+	if (s->tls == NULL)
+		log_at(&s->log, LOG_INFO, "SIGHUP: no TLS (--no-tls), no certificate to reload");
+	else if (tls_reload(s->tls, err, sizeof(err)) != 0)
 		log_at(&s->log, LOG_ERROR, "SIGHUP: %s; still serving the previous certificate", err);
+	else
+		log_at(&s->log, LOG_INFO, "SIGHUP: new certificate for new connections, "
+		    "SHA-256 fingerprint %s", tls_fingerprint(s->tls));
+	if (s->config->well_known == NULL)
 		return;
-	}
-	log_at(&s->log, LOG_INFO, "SIGHUP: new certificate for new connections, "
-	    "SHA-256 fingerprint %s", tls_fingerprint(s->tls));
+	if (wellknown_read(s->config->well_known, &s->well_known, err, sizeof(err)) != 0)
+		log_at(&s->log, LOG_ERROR, "SIGHUP: %s; still serving the previous app-link files",
+		    err);
+	else
+		server_serve_app_links(s, &s->well_known, "SIGHUP: ");
 }
 
 static int server_push_supports(void *ctx, const char *type, size_t type_len)
@@ -323,6 +351,10 @@ int server_init(struct server *s, const struct config *config)
 	s->log.level = config->log_level;
 	if (persist_check(config->state_file) != 0)
 		return -1;
+	/* Before anything is made or written: a bad file stops the start. */
+	if (config->well_known != NULL &&
+	    wellknown_read(config->well_known, &s->well_known, err, sizeof(err)) != 0)
+		return server_fail(err);
 	signal(SIGPIPE, SIG_IGN);
 	s->base = event_base_new();
 	if (s->base == NULL)
@@ -388,7 +420,17 @@ int server_init(struct server *s, const struct config *config)
 	if (rng_bytes(s->rng, api_config.name_secret, sizeof(api_config.name_secret)) != 0)
 		return server_fail("the random generator failed");
 	api_config.notifier = s->push != NULL ? &s->notifier : NULL;
-	s->api = api_new(&api_config, s->store, server_now(s));
+	{
+		const char *origins[CORS_MAX_ORIGINS];
+
+		for (size_t i = 0; i < config->cors_origin_count; i++)
+			origins[i] = config->cors_origin[i];
+		api_config.cors_origins = origins;
+		api_config.cors_origin_count = config->cors_origin_count;
+		s->api = api_new(&api_config, s->store, server_now(s));
+	}
+	if (config->well_known != NULL)
+		server_serve_app_links(s, &s->well_known, "");
 	if (persist_init(&s->persist, s) != 0)
 		return -1;
 
@@ -474,6 +516,7 @@ void server_free(struct server *s)
 	if (s->sighup)
 		event_free(s->sighup);
 	persist_free(&s->persist);
+	wellknown_free(&s->well_known);
 	push_free(s->push);
 	api_free(s->api);
 	ratelimit_free(s->limits);

@@ -20,6 +20,7 @@
 #include "server/log.h"
 #include "protocol/api.h"
 #include "server/persist.h"
+#include "server/wellknown.h"
 
 struct conn;
 struct transport;
@@ -46,6 +47,7 @@ struct server {
 	struct persist persist;         /* the state file */
 	struct push *push;              /* the push gateway, or NULL */
 	struct api_notifier notifier;   /* how the api reaches it */
+	struct wellknown well_known;    /* --well-known files on their way to the api */
 	int accept_full;                /* paused at --max-connections */
 	int accept_starved;             /* paused for a moment: out of descriptors */
 	int spare_fd;                   /* given up to turn a client away on EMFILE */

@@ -847,7 +847,15 @@ static void fuzz_init(struct fuzz *fz, const uint8_t *data, size_t size)
 	config.hsts = (int)(size & 1);
 	config.limits = fz->limits;
 	config.quota = fz->quota;
+	if (size & 2) {
+		/* Half the inputs come from an allowed browser origin. */
+		static const char *const origins[] = { "https://app.example" };
+
+		config.cors_origins = origins;
+		config.cors_origin_count = 1;
+	}
 	fz->api = api_new(&config, fz->store, fz->now);
+	api_set_app_link(fz->api, API_APP_LINK_APPLE, "{}", 2);
 
 	fuzz_scan_claims(fz);
 

@@ -85,7 +85,8 @@ struct fx {
 static void fx_init_limits(struct fx *fx, size_t max_mailboxes, size_t max_bytes)
 {
 	struct store_limits limits = { max_mailboxes, max_bytes, 0 };
-	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL, NULL, NULL, { 0 } };
+	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL, NULL, NULL, { 0 },
+	    NULL, 0 };
 
 	memset(fx, 0, sizeof(*fx));
 	fx->now = NOW;
@@ -107,7 +108,8 @@ static void fx_init_rate_limited(struct fx *fx)
 		[RATELIMIT_FAIL] = { 1, 60000, 1 },
 	};
 	struct store_limits limits = { 1000, (size_t)64 << 20, 0 };
-	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL, NULL, NULL, { 0 } };
+	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL, NULL, NULL, { 0 },
+	    NULL, 0 };
 
 	memset(fx, 0, sizeof(*fx));
 	fx->now = NOW;
@@ -1954,6 +1956,392 @@ static void test_stream_error_echoes_request_id(void)
 	fx_free(&fx);
 }
 
+/* ---- CORS (spec 4.7, v1.1) ---- */
+
+#define APP_ORIGIN "https://app.example"
+#define EXPOSED "ETag, Mailbox-Request-ID, Retry-After, Preference-Applied"
+#define ALLOWED_HEADERS "Mailbox-Device-Claim, Mailbox-Request-ID, " \
+	"Mailbox-Device-Attestation, Content-Type, If-None-Match, If-Match, Prefer"
+
+static void fx_init_cors(struct fx *fx, const char *const *origins, size_t count)
+{
+	struct store_limits limits = { 1000, (size_t)64 << 20, 0 };
+	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL, NULL, NULL, { 0 },
+	    NULL, 0 };
+
+	memset(fx, 0, sizeof(*fx));
+	fx->now = NOW;
+	fx->store = store_new(&limits, test_random, &fx->counter);
+	config.cors_origins = origins;
+	config.cors_origin_count = count;
+	fx->api = api_new(&config, fx->store, fx->now);
+}
+
+/* The CORS headers of a simple answer for allow, or none of them (NULL). */
+static int cors_headers(const struct reply *r, const char *allow)
+{
+	int ok;
+
+	if (allow == NULL)
+		ok = header(r, "Access-Control-Allow-Origin") == NULL &&
+		    header(r, "Vary") == NULL && header(r, "Access-Control-Expose-Headers") == NULL;
+	else
+		ok = header(r, "Access-Control-Allow-Origin") != NULL &&
+		    strcmp(header(r, "Access-Control-Allow-Origin"), allow) == 0 &&
+		    header(r, "Vary") != NULL && strcmp(header(r, "Vary"), "Origin") == 0 &&
+		    header(r, "Access-Control-Expose-Headers") != NULL &&
+		    strcmp(header(r, "Access-Control-Expose-Headers"), EXPOSED) == 0;
+	/* Credentials are never allowed, and preflight headers only on 204. */
+	ok = ok && header(r, "Access-Control-Allow-Credentials") == NULL &&
+	    (r->status == 204 || header(r, "Access-Control-Allow-Methods") == NULL);
+	if (!ok)
+		printf("    expected CORS headers for %s, got: %.600s\n", allow ? allow : "none",
+		    r->raw);
+	return ok;
+}
+
+static void test_cors_every_answer(void)
+{
+	static const char *const origins[] = { APP_ORIGIN, "http://localhost:3000" };
+	static const struct {
+		const char *method, *target, *claim, *extra, *body;
+		int status;
+	} cases[] = {
+		{ "POST", "/v1/m", CLAIM_A, NULL, "{}", 400 },
+		{ "POST", "/v1/m", NULL, NULL, "{}", 401 },
+		{ "POST", "/v1/m", CLAIM_A, "Content-Type: text/plain\r\n", "{}", 415 },
+		{ "GET", "/v1/m", NULL, NULL, NULL, 405 },
+		{ "GET", "/nothing", NULL, NULL, NULL, 404 },
+		{ "POST", "/v1/m/" CLAIM_D, CLAIM_A, NULL, "", 404 },
+		{ "GET", "/v1/m/" CLAIM_D, NULL, NULL, NULL, 404 },     /* the HTML 404 */
+		{ "POST", "/v1/m", CLAIM_A, "Mailbox-Request-ID: \r\n", "{}", 400 },
+	};
+	static const char *const strangers[] = {
+		"Origin: https://app.example:443\r\n",          /* browsers never send it */
+		"Origin: https://app.example:8443\r\n",
+		"Origin: http://app.example\r\n",
+		"Origin: HTTPS://APP.EXAMPLE\r\n",
+		"Origin: https://App.example\r\n",
+		"Origin: https://app.example/\r\n",
+		"Origin: https://app.example.evil.example\r\n",
+		"Origin: https://evil.app.example\r\n",
+		"Origin: https://app.exampl\r\n",
+		"Origin: null\r\n",
+		"Origin: \r\n",
+		"Origin: *\r\n",
+		"Origin: https://app.example, https://app.example\r\n",
+		"Origin: https://app.example\r\nOrigin: https://app.example\r\n",   /* twice */
+		"Origin: https://evil.example\r\nOrigin: https://app.example\r\n",
+	};
+	char id[37], path[64], body[1024], extra[256];
+	struct reply r;
+	struct fx fx;
+
+	fx_init_cors(&fx, origins, 2);
+	CHECK_EQ_INT(create(&fx, CLAIM_A, NULL, "Origin: " APP_ORIGIN "\r\n", id), 200);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(extra, sizeof(extra), "Origin: http://localhost:3000\r\n%s",
+		    cases[i].extra ? cases[i].extra : "");
+		r = request(&fx, cases[i].method, cases[i].target, cases[i].claim, extra,
+		    cases[i].body, NULL);
+		CHECK_EQ_INT(r.status, cases[i].status);
+		CHECK(cors_headers(&r, "http://localhost:3000"));
+		reply_free(&r);
+	}
+	/* A successful create, read and preview. */
+	r = request(&fx, "POST", "/v1/m", CLAIM_A, "Origin: " APP_ORIGIN "\r\n",
+	    create_body(body, sizeof(body), NULL, 0), NULL);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK(cors_headers(&r, APP_ORIGIN));
+	reply_free(&r);
+	r = request(&fx, "POST", mailbox_path(path, id), CLAIM_B, "Origin: " APP_ORIGIN "\r\n",
+	    "", NULL);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK(cors_headers(&r, APP_ORIGIN));
+	reply_free(&r);
+	r = request(&fx, "GET", mailbox_path(path, id), NULL, "Origin: " APP_ORIGIN "\r\n",
+	    NULL, NULL);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK(cors_headers(&r, APP_ORIGIN));
+	reply_free(&r);
+	/* No Origin, or one not listed: not a byte of CORS. */
+	r = request(&fx, "POST", mailbox_path(path, id), CLAIM_B, NULL, "", NULL);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK(cors_headers(&r, NULL));
+	reply_free(&r);
+	for (size_t i = 0; i < sizeof(strangers) / sizeof(strangers[0]); i++) {
+		r = request(&fx, "POST", mailbox_path(path, id), CLAIM_B, strangers[i], "", NULL);
+		CHECK_EQ_INT(r.status, 200);
+		CHECK(cors_headers(&r, NULL));
+		reply_free(&r);
+		r = request(&fx, "GET", "/nothing", NULL, strangers[i], NULL, NULL);
+		CHECK(cors_headers(&r, NULL));
+		reply_free(&r);
+	}
+	fx_free(&fx);
+}
+
+static void test_cors_preflight(void)
+{
+	static const char *const origins[] = { APP_ORIGIN };
+	char id[37], path[64];
+	struct reply r;
+	struct fx fx;
+
+	fx_init_cors(&fx, origins, 1);
+	CHECK_EQ_INT(create(&fx, CLAIM_A, NULL, NULL, id), 200);
+	r = request(&fx, "OPTIONS", "/v1/m", NULL, "Origin: " APP_ORIGIN "\r\n"
+	    "Access-Control-Request-Method: POST\r\n"
+	    "Access-Control-Request-Headers: mailbox-device-claim, content-type\r\n", NULL, NULL);
+	CHECK_EQ_INT(r.status, 204);
+	CHECK(cors_headers(&r, APP_ORIGIN));
+	CHECK_EQ_STR(header(&r, "Access-Control-Allow-Methods"), "POST");
+	CHECK_EQ_STR(header(&r, "Access-Control-Allow-Headers"), ALLOWED_HEADERS);
+	CHECK_EQ_STR(header(&r, "Access-Control-Max-Age"), "600");
+	CHECK(header(&r, "Allow") == NULL);
+	CHECK_EQ_INT(r.body_len, 0);
+	CHECK(r.close == 0);
+	reply_free(&r);
+	/* A mailbox path, existing or not, with a query. */
+	r = request(&fx, "OPTIONS", mailbox_path(path, id), NULL, "Origin: " APP_ORIGIN "\r\n"
+	    "Access-Control-Request-Method: PUT\r\n", NULL, NULL);
+	CHECK_EQ_INT(r.status, 204);
+	CHECK_EQ_STR(header(&r, "Access-Control-Allow-Methods"), ALLOW_MAILBOX);
+	reply_free(&r);
+	r = request(&fx, "OPTIONS", "/v1/m/" CLAIM_D "?v=c", NULL, "Origin: " APP_ORIGIN "\r\n"
+	    "Access-Control-Request-Method: DELETE\r\n", NULL, NULL);
+	CHECK_EQ_INT(r.status, 204);
+	CHECK_EQ_STR(header(&r, "Access-Control-Allow-Methods"), ALLOW_MAILBOX);
+	reply_free(&r);
+	/* Not a preflight: no Access-Control-Request-Method, an empty one, two. */
+	r = request(&fx, "OPTIONS", "/v1/m", NULL, "Origin: " APP_ORIGIN "\r\n", NULL, NULL);
+	CHECK(is_error(&r, 405, "method_not_allowed"));
+	CHECK_EQ_STR(header(&r, "Allow"), "POST");
+	CHECK(cors_headers(&r, APP_ORIGIN));
+	reply_free(&r);
+	r = request(&fx, "OPTIONS", "/v1/m", NULL, "Origin: " APP_ORIGIN "\r\n"
+	    "Access-Control-Request-Method: \r\n", NULL, NULL);
+	CHECK_EQ_INT(r.status, 405);
+	reply_free(&r);
+	r = request(&fx, "OPTIONS", "/v1/m", NULL, "Origin: " APP_ORIGIN "\r\n"
+	    "Access-Control-Request-Method: POST\r\nAccess-Control-Request-Method: PUT\r\n",
+	    NULL, NULL);
+	CHECK_EQ_INT(r.status, 405);
+	reply_free(&r);
+	/* An origin not listed: as without the option. */
+	r = request(&fx, "OPTIONS", "/v1/m", NULL, "Origin: https://evil.example\r\n"
+	    "Access-Control-Request-Method: POST\r\n", NULL, NULL);
+	CHECK(is_error(&r, 405, "method_not_allowed"));
+	CHECK(cors_headers(&r, NULL));
+	reply_free(&r);
+	/* An unknown path is unknown to a preflight too (its answer readable). */
+	r = request(&fx, "OPTIONS", "/v1/m/", NULL, "Origin: " APP_ORIGIN "\r\n"
+	    "Access-Control-Request-Method: POST\r\n", NULL, NULL);
+	CHECK(is_error(&r, 404, "not_found"));
+	CHECK(cors_headers(&r, APP_ORIGIN));
+	reply_free(&r);
+	fx_free(&fx);
+
+	/* Without --cors-origin nothing changes. */
+	fx_init(&fx);
+	r = request(&fx, "OPTIONS", "/v1/m", NULL, "Origin: " APP_ORIGIN "\r\n"
+	    "Access-Control-Request-Method: POST\r\n", NULL, NULL);
+	CHECK(is_error(&r, 405, "method_not_allowed"));
+	CHECK(cors_headers(&r, NULL));
+	reply_free(&r);
+	fx_free(&fx);
+}
+
+/* "*": any origin a browser sends, answered as "*" (no credentials). */
+static void test_cors_any_origin(void)
+{
+	static const char *const origins[] = { "*" };
+	static const char *const sent[] = { "Origin: null\r\n", "Origin: https://x.example\r\n",
+	    "Origin: capacitor://localhost\r\n" };
+	struct reply r;
+	struct fx fx;
+
+	fx_init_cors(&fx, origins, 1);
+	for (size_t i = 0; i < sizeof(sent) / sizeof(sent[0]); i++) {
+		r = request(&fx, "GET", "/nothing", NULL, sent[i], NULL, NULL);
+		CHECK(cors_headers(&r, "*"));
+		reply_free(&r);
+	}
+	r = request(&fx, "OPTIONS", "/v1/m", NULL, "Origin: https://x.example\r\n"
+	    "Access-Control-Request-Method: POST\r\n", NULL, NULL);
+	CHECK_EQ_INT(r.status, 204);
+	CHECK(cors_headers(&r, "*"));
+	reply_free(&r);
+	r = request(&fx, "GET", "/nothing", NULL, NULL, NULL, NULL);
+	CHECK(cors_headers(&r, NULL));
+	reply_free(&r);
+	r = request(&fx, "GET", "/nothing", NULL, "Origin: \r\n", NULL, NULL);
+	CHECK(cors_headers(&r, NULL));
+	reply_free(&r);
+	r = request(&fx, "GET", "/nothing", NULL, "Origin: https://a.example\r\n"
+	    "Origin: https://b.example\r\n", NULL, NULL);
+	CHECK(cors_headers(&r, NULL));
+	reply_free(&r);
+	fx_free(&fx);
+}
+
+/* A parked long-poll is answered later, without the request: it keeps
+ * what the request was allowed. */
+static void test_cors_long_poll(void)
+{
+	static const char *const origins[] = { APP_ORIGIN };
+	char id[37], e1[32], path[64], extra[256];
+	struct test_wait tw;
+	struct reply r, later;
+	struct fx fx;
+
+	fx_init_cors(&fx, origins, 1);
+	CHECK_EQ_INT(create(&fx, CLAIM_A, NULL, NULL, id), 200);
+	CHECK_EQ_INT(read_mailbox(&fx, id, CLAIM_B, e1), 200);
+	snprintf(extra, sizeof(extra), "Origin: " APP_ORIGIN "\r\nIf-None-Match: %s\r\n"
+	    "Prefer: wait=5\r\n", e1);
+
+	wait_init(&tw);
+	r = request(&fx, "POST", mailbox_path(path, id), CLAIM_B, extra, "", &tw);
+	CHECK_EQ_INT(r.result, API_PARKED);
+	if (r.result == API_PARKED)
+		api_wait_timeout(&tw.w, 0);
+	reply_free(&r);
+	later = reply_parse(tw.out.data, tw.out.len);
+	CHECK_EQ_INT(later.status, 204);
+	CHECK(cors_headers(&later, APP_ORIGIN));
+	reply_free(&later);
+	buf_free(&tw.out);
+
+	/* Woken by an update. */
+	r = request(&fx, "POST", mailbox_path(path, id), CLAIM_B, extra, "", &tw);
+	CHECK_EQ_INT(r.result, API_PARKED);
+	reply_free(&r);
+	CHECK_EQ_INT(simple(&fx, "PUT", id, CLAIM_A, NULL, UPDATE_2), 200);
+	CHECK_EQ_INT(tw.ready, 1);
+	later = reply_parse(tw.out.data, tw.out.len);
+	CHECK_EQ_INT(later.status, 200);
+	CHECK(cors_headers(&later, APP_ORIGIN));
+	reply_free(&later);
+	buf_free(&tw.out);
+
+	/* The same wait, reused by a request without Origin: nothing left over. */
+	CHECK_EQ_INT(read_mailbox(&fx, id, CLAIM_B, e1), 200);
+	snprintf(extra, sizeof(extra), "If-None-Match: %s\r\nPrefer: wait=5\r\n", e1);
+	r = request(&fx, "POST", mailbox_path(path, id), CLAIM_B, extra, "", &tw);
+	CHECK_EQ_INT(r.result, API_PARKED);
+	reply_free(&r);
+	CHECK_EQ_INT(simple(&fx, "DELETE", id, CLAIM_A, NULL, NULL), 200);
+	later = reply_parse(tw.out.data, tw.out.len);
+	CHECK_EQ_INT(later.status, 404);
+	CHECK(cors_headers(&later, NULL));
+	reply_free(&later);
+	buf_free(&tw.out);
+	fx_free(&fx);
+}
+
+/* Requests the parser gave up on: the Origin it had read still counts. */
+static void test_cors_api_error(void)
+{
+	static const char *const origins[] = { APP_ORIGIN };
+	static char head[] = "Origin: " APP_ORIGIN;
+	struct http_request req;
+	struct http_input in = { head, sizeof(head) - 1, 0 };
+	struct buf out;
+	struct reply r;
+	struct fx fx;
+
+	fx_init_cors(&fx, origins, 1);
+	memset(&req, 0, sizeof(req));
+	req.header[HTTP_H_ORIGIN].off = 8;
+	req.header[HTTP_H_ORIGIN].len = (uint32_t)strlen(APP_ORIGIN);
+	req.header_count[HTTP_H_ORIGIN] = 1;
+	buf_init(&out);
+	api_error(fx.api, fx.now, &req, &in, 431, &out);
+	r = reply_parse(out.data, out.len);
+	CHECK(is_error(&r, 431, "headers_too_large"));
+	CHECK(cors_headers(&r, APP_ORIGIN));
+	reply_free(&r);
+	buf_free(&out);
+	fx_free(&fx);
+}
+
+/* ---- app links (spec 4.7, v1.1) ---- */
+
+static void test_app_links(void)
+{
+	static const char apple[] = "{\"applinks\":{\"details\":[]}}\n";
+	static const char android[] = "[ {\"relation\": [\"delegate_permission/common.handle_all_urls\"]} ]";
+	static const char *const not_found[] = {
+		"/.well-known/", "/.well-known", "/.well-known/assetlinks.json/",
+		"/.well-known/ASSETLINKS.json", "/.well-known/../v1/m", "/.well-known/%2e%2e/v1/m",
+		"/.well-known/assetlinks%2ejson", "/.well-known//assetlinks.json",
+		"/.well-known/apple-app-site-association.json", "//.well-known/assetlinks.json",
+		"/v1/.well-known/assetlinks.json", "/.WELL-KNOWN/assetlinks.json",
+		"/.well-known/security.txt", "/.well-known/assetlinks.json%00",
+	};
+	static const char *const methods[] = { "POST", "PUT", "DELETE", "PATCH", "OPTIONS" };
+	struct reply r;
+	struct fx fx;
+
+	fx_init(&fx);
+	/* Without the files: 404, whatever the method. */
+	r = request(&fx, "GET", "/.well-known/assetlinks.json", NULL, NULL, NULL, NULL);
+	CHECK(is_error(&r, 404, "not_found"));
+	reply_free(&r);
+	r = request(&fx, "OPTIONS", "/.well-known/apple-app-site-association", NULL, NULL, NULL,
+	    NULL);
+	CHECK(is_error(&r, 404, "not_found"));
+	reply_free(&r);
+
+	api_set_app_link(fx.api, API_APP_LINK_APPLE, apple, sizeof(apple) - 1);
+	api_set_app_link(fx.api, API_APP_LINK_ANDROID, android, sizeof(android) - 1);
+	r = request(&fx, "GET", "/.well-known/apple-app-site-association", NULL, NULL, NULL, NULL);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_EQ_STR(header(&r, "Content-Type"), "application/json");
+	CHECK_EQ_STR(header(&r, "Cache-Control"), "no-store");
+	CHECK(header(&r, "Location") == NULL);
+	CHECK(r.body_len == sizeof(apple) - 1 && memcmp(r.body, apple, r.body_len) == 0);
+	reply_free(&r);
+	r = request(&fx, "GET", "/.well-known/assetlinks.json?utm_source=x", NULL, NULL, NULL,
+	    NULL);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK(r.body_len == sizeof(android) - 1 && memcmp(r.body, android, r.body_len) == 0);
+	reply_free(&r);
+	r = request(&fx, "HEAD", "/.well-known/assetlinks.json", NULL, NULL, NULL, NULL);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_EQ_INT(atoi(header(&r, "Content-Length")), sizeof(android) - 1);
+	CHECK_EQ_INT(r.body_len, 0);
+	reply_free(&r);
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		r = request(&fx, methods[i], "/.well-known/assetlinks.json", CLAIM_A, NULL, NULL,
+		    NULL);
+		CHECK(is_error(&r, 405, "method_not_allowed"));
+		CHECK_EQ_STR(header(&r, "Allow"), "GET, HEAD");
+		reply_free(&r);
+	}
+	for (size_t i = 0; i < sizeof(not_found) / sizeof(not_found[0]); i++) {
+		r = request(&fx, "GET", not_found[i], NULL, NULL, NULL, NULL);
+		if (r.status != 404)
+			printf("    %s answered %d\n", not_found[i], r.status);
+		CHECK(is_error(&r, 404, "not_found"));
+		reply_free(&r);
+	}
+	/* New bytes replace the old; none at all make it a 404 again. */
+	api_set_app_link(fx.api, API_APP_LINK_APPLE, "[]", 2);
+	api_set_app_link(fx.api, API_APP_LINK_ANDROID, NULL, 0);
+	r = request(&fx, "GET", "/.well-known/apple-app-site-association", NULL, NULL, NULL, NULL);
+	CHECK(r.status == 200 && r.body_len == 2 && memcmp(r.body, "[]", 2) == 0);
+	reply_free(&r);
+	r = request(&fx, "GET", "/.well-known/assetlinks.json", NULL, NULL, NULL, NULL);
+	CHECK(is_error(&r, 404, "not_found"));
+	reply_free(&r);
+	r = request(&fx, "DELETE", "/.well-known/assetlinks.json", CLAIM_A, NULL, NULL, NULL);
+	CHECK(is_error(&r, 404, "not_found"));
+	reply_free(&r);
+	fx_free(&fx);
+}
+
 int main(void)
 {
 	/* Lines reach a pipe even if a later test crashes. */
@@ -1993,5 +2381,11 @@ int main(void)
 	CHECK_RUN(test_api_error);
 	CHECK_RUN(test_head_never_has_body);
 	CHECK_RUN(test_trusted_proxy_clients);
+	CHECK_RUN(test_cors_every_answer);
+	CHECK_RUN(test_cors_preflight);
+	CHECK_RUN(test_cors_any_origin);
+	CHECK_RUN(test_cors_long_poll);
+	CHECK_RUN(test_cors_api_error);
+	CHECK_RUN(test_app_links);
 	return CHECK_SUMMARY();
 }

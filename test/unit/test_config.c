@@ -519,6 +519,140 @@ static void test_listen_limit(void)
 	outcome_free(&o);
 }
 
+/* --cors-origin: the forms browsers send, each refused form one line. */
+static void test_cors_origins(void)
+{
+	static const struct {
+		const char *given, *stored;
+	} good[] = {
+		{ "https://app.example", "https://app.example" },
+		{ "*", "*" },
+		{ "HTTPS://App.Example", "https://app.example" },       /* browsers send lower case */
+		{ "https://app.example:443", "https://app.example" },   /* ... and no default port */
+		{ "http://localhost:80", "http://localhost" },
+		{ "http://localhost:3000", "http://localhost:3000" },
+		{ "https://app.example:80", "https://app.example:80" }, /* not https's default */
+		{ "http://app.example:443", "http://app.example:443" },
+		{ "https://app.example:008443", "https://app.example:8443" },
+		{ "capacitor://localhost", "capacitor://localhost" },   /* web-runtime apps */
+		{ "chrome-extension://abcdefghijklmnop", "chrome-extension://abcdefghijklmnop" },
+		{ "https://[::1]:8443", "https://[::1]:8443" },
+		{ "https://[2001:DB8::1]", "https://[2001:db8::1]" },
+		{ "https://192.0.2.7", "https://192.0.2.7" },
+	};
+	static const char *const bad[] = {
+		"", "null", "app.example", "//app.example", "https://", "https:app.example",
+		"https://app.example/", "https://app.example/path", "https://app.example?x",
+		"https://app.example#f", "https://user@app.example", "https://user:pw@app.example",
+		"https://app.example:", "https://app.example:0", "https://app.example:65536",
+		"https://app.example:99999999999", "https://app.example:8443x",
+		"https://app example", "https://app.example ", " https://app.example",
+		"https://app_example", "https://app.example\r\nX: y", "https://[::1", "https://[]",
+		"https://[zz::1]", "https://[1.2.3.4]", "1https://app.example", "ht tp://a",
+		"https://app.ex\xc3\xa4mple", "**", "https://*.example",
+	};
+	char out[CORS_ORIGIN_MAX + 1], longest[CORS_ORIGIN_MAX + 2];
+	const char *why;
+	struct outcome o;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		why = NULL;
+		CHECK_EQ_INT(cors_normalize_origin(good[i].given, out, &why), 0);
+		CHECK_EQ_STR(out, good[i].stored);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		if (cors_normalize_origin(bad[i], out, &why) != -1 || why == NULL)
+			printf("    origin \"%s\" was taken\n", bad[i]);
+		CHECK(why != NULL);
+	}
+	/* The longest origin taken, and one more character. */
+	memset(longest, 'a', sizeof(longest) - 1);
+	memcpy(longest, "https://", 8);
+	longest[CORS_ORIGIN_MAX] = '\0';
+	CHECK_EQ_INT(cors_normalize_origin(longest, out, &why), 0);
+	CHECK_EQ_STR(out, longest);
+	longest[CORS_ORIGIN_MAX] = 'a';
+	longest[CORS_ORIGIN_MAX + 1] = '\0';
+	CHECK_EQ_INT(cors_normalize_origin(longest, out, &why), -1);
+
+	RUN(o, "--cors-origin", "HTTPS://App.Example:443", "--cors-origin=http://localhost:3000");
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	CHECK_EQ_INT(o.c.cors_origin_count, 2);
+	CHECK_EQ_STR(o.c.cors_origin[0], "https://app.example");
+	CHECK_EQ_STR(o.c.cors_origin[1], "http://localhost:3000");
+	CHECK_EQ_INT(o.err_len, 0);
+	outcome_free(&o);
+	RUN(o, "--no-tls");
+	CHECK_EQ_INT(o.c.cors_origin_count, 0);
+	CHECK(o.c.well_known == NULL);
+	outcome_free(&o);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		RUN(o, "--cors-origin", (char *)bad[i]);
+		CHECK(one_line_naming(&o, "--cors-origin"));
+		outcome_free(&o);
+	}
+	RUN(o, "--cors-origin");
+	CHECK(one_line_naming(&o, "--cors-origin"));
+	outcome_free(&o);
+	/* "*" already allows every origin: with another, a mistake. */
+	RUN(o, "--cors-origin", "*", "--cors-origin", "https://app.example");
+	CHECK(one_line_naming(&o, "--cors-origin"));
+	outcome_free(&o);
+	RUN(o, "--cors-origin", "https://app.example", "--cors-origin", "*");
+	CHECK(one_line_naming(&o, "--cors-origin"));
+	outcome_free(&o);
+}
+
+static void test_cors_origin_limit(void)
+{
+	char *argv[2 * CORS_MAX_ORIGINS + 4];
+	char names[CORS_MAX_ORIGINS + 1][32];
+	struct outcome o;
+	int argc = 0;
+
+	argv[argc++] = "relay";
+	for (int i = 0; i < CORS_MAX_ORIGINS + 1; i++) {
+		snprintf(names[i], sizeof(names[i]), "https://app%d.example", i);
+		argv[argc++] = "--cors-origin";
+		argv[argc++] = names[i];
+	}
+	argv[argc] = NULL;
+	o = run_argv(argc, argv);
+	CHECK(one_line_naming(&o, "--cors-origin"));
+	CHECK(strstr(o.err, "at most 32") != NULL);
+	outcome_free(&o);
+	argv[argc - 2] = NULL;
+	o = run_argv(argc - 2, argv);
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	CHECK_EQ_INT(o.c.cors_origin_count, CORS_MAX_ORIGINS);
+	CHECK_EQ_STR(o.c.cors_origin[CORS_MAX_ORIGINS - 1], "https://app31.example");
+	outcome_free(&o);
+}
+
+/* --well-known takes a directory name; the files are read at start. */
+static void test_well_known(void)
+{
+	struct outcome o;
+
+	RUN(o, "--well-known", "/srv/relay/well-known");
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	CHECK_EQ_STR(o.c.well_known, "/srv/relay/well-known");
+	outcome_free(&o);
+	RUN(o, "--well-known", "");
+	CHECK(one_line_naming(&o, "--well-known"));
+	outcome_free(&o);
+	RUN(o, "--well-known");
+	CHECK(one_line_naming(&o, "--well-known"));
+	outcome_free(&o);
+	/* --help tells of both options, and of the size limit. */
+	RUN(o, "--help");
+	CHECK(strstr(o.out, "--well-known DIR") != NULL);
+	CHECK(strstr(o.out, "64 KiB") != NULL);
+	CHECK(strstr(o.out, "--cors-origin ORIGIN") != NULL);
+	outcome_free(&o);
+}
+
 int main(void)
 {
 	/* Lines reach a pipe even if a later test crashes. */
@@ -537,5 +671,8 @@ int main(void)
 	CHECK_RUN(test_listen_limit);
 	CHECK_RUN(test_per_address_limits);
 	CHECK_RUN(test_upper_bounds);
+	CHECK_RUN(test_cors_origins);
+	CHECK_RUN(test_cors_origin_limit);
+	CHECK_RUN(test_well_known);
 	return CHECK_SUMMARY();
 }
