@@ -402,7 +402,9 @@ static inline void sim_fail(struct sim *sim, const char *what)
 		sim->violation = what;
 }
 
-/* A new client; 0, or -1 when every peer slot is taken or the relay stops. */
+/* A new client; 0, or -1 when the slot is taken, the relay stops, or the
+ * address has as many connections as it may (the relay turns it away, as
+ * server_accept does: its clients may have left unnoticed). */
 static inline int sim_connect(struct sim *sim, size_t peer, size_t sndbuf)
 {
 	struct sim_peer *p = &sim->peers[peer];
@@ -413,8 +415,13 @@ static inline int sim_connect(struct sim *sim, size_t peer, size_t sndbuf)
 
 	if (p->fd >= 0 || sim->stopped)
 		return -1;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0)
+	memset(&client, 0, sizeof(client));
+	if (quota_take(sim->server.quota, QUOTA_CONNECTIONS, client.key, 1, &quota) != 0)
 		return -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
+		quota_give(sim->server.quota, quota, QUOTA_CONNECTIONS, 1);
+		return -1;
+	}
 	if (sndbuf != 0) {
 		int size = (int)sndbuf;
 
@@ -438,9 +445,6 @@ static inline int sim_connect(struct sim *sim, size_t peer, size_t sndbuf)
 	p->answers.len = 0;
 	p->rest = NULL;
 	p->status_count = 0;
-	memset(&client, 0, sizeof(client));
-	if (quota_take(sim->server.quota, QUOTA_CONNECTIONS, client.key, 1, &quota) != 0)
-		sim_fail(sim, "an address cannot have as many connections as there are peers");
 	server_conn_open(&sim->server, fds[1], &t->base, &client, quota);
 	return 0;
 }
