@@ -478,6 +478,10 @@ static inline void sim_send_template(struct sim *sim, size_t peer, size_t which,
 	 * it could not parse is not known to be one). */
 	if (p->rest_len > 0)
 		p->raw = 1;
+	/* So does a HEAD cut short, if a deadline answers it before the rest:
+	 * the relay cannot know an unfinished request line said HEAD. */
+	if (which % sim->template_count == SIM_HEAD && cut < b->len)
+		p->raw = 1;
 	if (p->unanswered < 64) {
 		if (which % sim->template_count == SIM_HEAD)
 			p->heads |= 1ull << p->unanswered;
