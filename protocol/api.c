@@ -33,6 +33,9 @@
 #define API_ATTESTATION_MAX 4096
 #define API_STORE_FULL_RETRY_AFTER 30
 #define API_EXPIRE_BUDGET 10000
+/* How far past now + --max-ttl an expiration may lie and be clamped to it
+ * rather than refused: phone clocks run a little fast (spec 4.1). */
+#define API_EXPIRATION_GRACE 300
 
 #define API_ALLOW_COLLECTION "POST"
 #define API_ALLOW_MAILBOX "GET, HEAD, POST, PUT, DELETE, PATCH"
@@ -444,7 +447,7 @@ static int api_prologue(struct api_call *call, enum api_route route)
 	{
 		uint8_t id[MAILBOX_ID_LEN];
 
-		if (wire_parse_mailbox_id(http_at(call->in, call->id), call->id.len, id) != 0 ||
+		if (wire_parse_uuid(http_at(call->in, call->id), call->id.len, id) != 0 ||
 		    (call->mb = store_get(call->api->store, id, call->api->now)) == NULL) {
 			api_fail(call, 404, "not_found",
 			    "no such mailbox: it was deleted, has expired or never existed");
@@ -549,11 +552,14 @@ static void api_create(struct api_call *call)
 	memset(&spec, 0, sizeof(spec));
 	if (!body.has_expiration) {
 		spec.expires_at = api->now + api->config.default_ttl;
-	} else if (body.expires_at <= api->now || body.expires_at > api->now + api->config.max_ttl) {
+	} else if (body.expires_at <= api->now ||
+	    body.expires_at > api->now + api->config.max_ttl + API_EXPIRATION_GRACE) {
 		json_decref(doc);
 		api_fail(call, 400, "invalid_field",
 		    "mailboxConfiguration.expiration must lie in the future, within the relay's maximum lifetime");
 		return;
+	} else if (body.expires_at > api->now + api->config.max_ttl) {
+		spec.expires_at = api->now + api->config.max_ttl;
 	} else {
 		spec.expires_at = body.expires_at;
 	}
@@ -853,17 +859,20 @@ static void api_preview(struct api_call *call)
 {
 	struct api *api = call->api;
 	uint8_t id[MAILBOX_ID_LEN];
+	char id_text[WIRE_UUID_LEN + 1];
 	struct mailbox *mb;
 	struct buf *body;
 
-	if (wire_parse_mailbox_id(http_at(call->in, call->id), call->id.len, id) != 0 ||
+	if (wire_parse_uuid(http_at(call->in, call->id), call->id.len, id) != 0 ||
 	    (mb = store_get(api->store, id, api->now)) == NULL) {
 		api_fail_html(call, 404, NULL);
 		return;
 	}
+	/* og:url in the relay's own lower case, however the path spelled it. */
+	wire_format_uuid(mailbox_id(mb), id_text);
 	body = api_body(api);
 	html_preview_page(body, mb->display, api->config.public_url, api->public_url_len,
-	    http_at(call->in, call->id), mb->expiry.expires_at, api->now);
+	    id_text, mb->expiry.expires_at, api->now);
 	api_send(call, 200, RESPONSE_HTML, body);
 }
 

@@ -61,6 +61,7 @@ void response_write(struct buf *out, const struct response *r, const char *body,
 		    "style-src 'unsafe-inline'\r\n"
 		    "X-Content-Type-Options: nosniff\r\n"
 		    "Referrer-Policy: no-referrer\r\n"
+		    "X-Robots-Tag: noindex, nofollow\r\n"
 		    "Cache-Control: no-store\r\n");
 	} else {
 		buf_append_lit(out, "Cache-Control: no-store\r\n");

@@ -647,22 +647,24 @@ static void test_content_type_415(void)
 static void test_mailbox_404(void)
 {
 	static const char *methods[] = { "POST", "PUT", "DELETE", "PATCH" };
-	char id[37], upper[37], path[64];
+	char id[37];
 	struct fx fx;
 	struct reply r;
 
 	fx_init(&fx);
 	CHECK_EQ_INT(create(&fx, CLAIM_A, NULL, NULL, id), 200);
-	for (int i = 0; i < 37; i++)
-		upper[i] = (char)(id[i] >= 'a' && id[i] <= 'f' ? id[i] - 32 : id[i]);
 	for (size_t m = 0; m < 4; m++) {
 		const char *body = strcmp(methods[m], "PUT") == 0 ? UPDATE_2 : NULL;
 
 		r = request(&fx, methods[m], "/v1/m/" CLAIM_C, CLAIM_A, NULL, body, NULL);
 		CHECK(is_error(&r, 404, "not_found"));
 		reply_free(&r);
-		/* Malformed ids, the upper-case form included, are unknown too. */
-		r = request(&fx, methods[m], mailbox_path(path, upper), CLAIM_A, NULL, body, NULL);
+		/* Malformed ids are unknown too; so is an unknown one in upper case. */
+		r = request(&fx, methods[m], "/v1/m/CCCCCCCC-CCCC-4CCC-8CCC-CCCCCCCCCCCC", CLAIM_A,
+		    NULL, body, NULL);
+		CHECK(is_error(&r, 404, "not_found"));
+		reply_free(&r);
+		r = request(&fx, methods[m], "/v1/m/{" CLAIM_C "}", CLAIM_A, NULL, body, NULL);
 		CHECK(is_error(&r, 404, "not_found"));
 		reply_free(&r);
 		r = request(&fx, methods[m], "/v1/m/not-a-uuid", CLAIM_A, NULL, body, NULL);
@@ -1501,6 +1503,7 @@ static void test_preview(void)
 	CHECK_EQ_STR(header(&get, "X-Content-Type-Options"), "nosniff");
 	CHECK_EQ_STR(header(&get, "Referrer-Policy"), "no-referrer");
 	CHECK_EQ_STR(header(&get, "Cache-Control"), "no-store");
+	CHECK_EQ_STR(header(&get, "X-Robots-Tag"), "noindex, nofollow");
 	CHECK_EQ_STR(header(&get, "Mailbox-Request-ID"), "p1");
 	CHECK(strstr(get.body, "og:title") != NULL);
 	CHECK(strstr(get.body, "content=\"Car key\"") != NULL);
@@ -1523,28 +1526,41 @@ static void test_preview(void)
 	CHECK_EQ_INT(atoi(header(&head, "Content-Length") ? header(&head, "Content-Length") : "0"),
 	    get.body_len);
 	CHECK_EQ_STR(header(&head, "Content-Security-Policy"), CSP);
+	CHECK_EQ_STR(header(&head, "X-Robots-Tag"), "noindex, nofollow");
 	CHECK_EQ_INT(head.head_len, get.head_len);
 	reply_free(&head);
 	reply_free(&get);
 
-	/* The share URL carries ?v=...: same page, og:url without the query. */
+	/* The share URL carries ?v=..., a messenger adds its own: the same
+	 * page byte for byte, og:url without the query. */
 	{
-		char shared[128];
+		static const char *queries[] = { "?v=h", "?v=c&utm_source=chat&fbclid=Q9",
+		    "?", "?v=%22%3E%3Cscript%3E", "?og:url=https://evil.example/" };
+		char shared[160];
+		struct reply plain = request(&fx, "GET", path, NULL, NULL, NULL, NULL);
 
-		snprintf(shared, sizeof(shared), "%s?v=h", path);
-		get = request(&fx, "GET", shared, NULL, NULL, NULL, NULL);
-		CHECK_EQ_INT(get.status, 200);
-		snprintf(shared, sizeof(shared), "content=\"" BASE "/v1/m/%s\"", id);
-		CHECK(strstr(get.body, shared) != NULL);
-		CHECK(strstr(get.body, "v=h") == NULL);
-		reply_free(&get);
+		CHECK_EQ_INT(plain.status, 200);
+		for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+			snprintf(shared, sizeof(shared), "%s%s", path, queries[i]);
+			get = request(&fx, "GET", shared, NULL, NULL, NULL, NULL);
+			CHECK_EQ_INT(get.status, 200);
+			CHECK_EQ_INT(get.body_len, plain.body_len);
+			CHECK(get.body_len == plain.body_len &&
+			    memcmp(get.body, plain.body, plain.body_len) == 0);
+			snprintf(shared, sizeof(shared), "content=\"" BASE "/v1/m/%s\"", id);
+			CHECK(strstr(get.body, shared) != NULL);
+			CHECK(strstr(get.body, "v=h") == NULL);
+			CHECK(strstr(get.body, "evil") == NULL);
+			reply_free(&get);
+		}
+		reply_free(&plain);
 	}
 
 	/* C can still become the Receiver. */
 	CHECK_EQ_INT(read_mailbox(&fx, id, CLAIM_C, NULL), 200);
 	CHECK_EQ_INT(read_mailbox(&fx, id, CLAIM_B, NULL), 401);
 
-	/* Unknown, malformed or upper-case ids: 404 pages with the same CSP. */
+	/* Unknown or malformed ids: 404 pages with the same CSP. */
 	{
 		static const char *paths[] = { "/v1/m/" CLAIM_D, "/v1/m/nope",
 		    "/v1/m/DDDDDDDD-DDDD-4DDD-8DDD-DDDDDDDDDDDD" };
@@ -1555,6 +1571,7 @@ static void test_preview(void)
 			CHECK_EQ_STR(header(&get, "Content-Type"), "text/html; charset=utf-8");
 			CHECK_EQ_STR(header(&get, "Content-Security-Policy"), CSP);
 			CHECK_EQ_STR(header(&get, "X-Content-Type-Options"), "nosniff");
+			CHECK_EQ_STR(header(&get, "X-Robots-Tag"), "noindex, nofollow");
 			CHECK(strstr(get.body, "<html") != NULL);
 			reply_free(&get);
 			head = request(&fx, "HEAD", paths[i], NULL, NULL, NULL, NULL);
@@ -1639,10 +1656,39 @@ static void test_expired(void)
 	    create_body(body, sizeof(body), NULL, NOW - 1), NULL);
 	CHECK(is_error(&r, 400, "invalid_field"));
 	reply_free(&r);
+	/* Up to five minutes past the maximum is clamped to it (a phone's
+	 * clock runs fast); a second more is refused. */
 	r = request(&fx, "POST", "/v1/m", CLAIM_A, NULL,
-	    create_body(body, sizeof(body), NULL, NOW + MAX_TTL + 1), NULL);
+	    create_body(body, sizeof(body), NULL, NOW + MAX_TTL + 301), NULL);
 	CHECK(is_error(&r, 400, "invalid_field"));
 	reply_free(&r);
+	r = request(&fx, "POST", "/v1/m", CLAIM_A, NULL,
+	    create_body(body, sizeof(body), NULL, NOW + 400 * 86400), NULL);
+	CHECK(is_error(&r, 400, "invalid_field"));
+	reply_free(&r);
+	CHECK_EQ_INT(store_stats(fx.store).mailboxes, 0);
+	{
+		static const int64_t past_max[] = { 1, 60, 300 };
+
+		for (size_t i = 0; i < 3; i++) {
+			char when[WIRE_TIME_LEN + 1];
+			struct mailbox *mb;
+
+			r = request(&fx, "POST", "/v1/m", CLAIM_A, NULL, create_body(body,
+			    sizeof(body), NULL, NOW + MAX_TTL + past_max[i]), NULL);
+			CHECK_EQ_INT(r.status, 200);
+			snprintf(id, sizeof(id), "%s", json_str(&r, "urlLink") ?
+			    json_str(&r, "urlLink") + strlen(BASE "/v1/m/") : "");
+			reply_free(&r);
+			mb = lookup(&fx, id);
+			CHECK(mb != NULL && mb->expiry.expires_at == NOW + MAX_TTL);
+			r = request(&fx, "POST", mailbox_path(path, id), CLAIM_A, NULL, "", NULL);
+			wire_format_time(NOW + MAX_TTL, when);
+			CHECK_EQ_STR(json_str(&r, "expiration"), when);
+			reply_free(&r);
+			CHECK_EQ_INT(simple(&fx, "DELETE", id, CLAIM_A, NULL, NULL), 200);
+		}
+	}
 	r = request(&fx, "POST", "/v1/m", CLAIM_A, NULL,
 	    create_body(body, sizeof(body), NULL, NOW + MAX_TTL), NULL);
 	CHECK_EQ_INT(r.status, 200);
