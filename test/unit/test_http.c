@@ -181,6 +181,8 @@ static void test_headers(void)
 	    "Prefer: wait=5\r\n"
 	    "Prefer: respond-async  \r\n"
 	    "If-None-Match:\r\n"
+	    "IF-MATCH: \"3\", W/\"4\"\r\n"
+	    "If-Matches: x\r\n"
 	    "Expect: 100-continue\r\n"
 	    "Content-Length: 2\r\n"
 	    "\r\n"
@@ -199,6 +201,8 @@ static void test_headers(void)
 	CHECK(header_is(&f, HTTP_H_PREFER, "respond-async"));   /* the last one */
 	CHECK_EQ_INT(f.p.req.header_count[HTTP_H_IF_NONE_MATCH], 1);
 	CHECK_EQ_INT(f.p.req.header[HTTP_H_IF_NONE_MATCH].len, 0);
+	CHECK_EQ_INT(f.p.req.header_count[HTTP_H_IF_MATCH], 1);
+	CHECK(header_is(&f, HTTP_H_IF_MATCH, "\"3\", W/\"4\""));
 	CHECK(header_is(&f, HTTP_H_EXPECT, "100-continue"));
 	CHECK_EQ_INT(f.p.req.expect_continue, 1);
 	CHECK(span_eq(&f, f.p.req.body, "{}"));
@@ -817,9 +821,16 @@ struct expected_request {
 	size_t body_len;
 };
 
+/* X-Forwarded-For, the last, is left out: it is recorded like the others. */
 static const char *const header_spelling[HTTP_H_COUNT] = {
-	"Mailbox-Device-Claim", "mailbox-request-id", "MAILBOX-DEVICE-ATTESTATION",
-	"Content-type", "Prefer", "If-None-Match", "Expect",
+	[HTTP_H_CLAIM] = "Mailbox-Device-Claim",
+	[HTTP_H_REQUEST_ID] = "mailbox-request-id",
+	[HTTP_H_ATTESTATION] = "MAILBOX-DEVICE-ATTESTATION",
+	[HTTP_H_CONTENT_TYPE] = "Content-type",
+	[HTTP_H_PREFER] = "Prefer",
+	[HTTP_H_IF_NONE_MATCH] = "If-None-Match",
+	[HTTP_H_IF_MATCH] = "if-MATCH",
+	[HTTP_H_EXPECT] = "Expect",
 };
 
 /* One random request appended to text; what the parser must report. */
