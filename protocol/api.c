@@ -7,7 +7,7 @@
  *   route (404) → method (405) → Mailbox-Request-ID (400) → claim (401)
  *   → rate limit (429) → attestation (400) → Content-Type of a non-empty
  *   body (415) → mailbox (404) → retry record (201) → authorization (401)
- *   → body (400) → store limits (503)
+ *   → If-Match of an update (412) → body (400) → store limits (503)
  *
  * The rate limit is CreateMailbox's for the collection, and the failed-claim
  * limit for a mailbox: an address that has guessed wrong too often is
@@ -34,6 +34,9 @@
 #define API_ATTESTATION_MAX 4096
 #define API_STORE_FULL_RETRY_AFTER 30
 #define API_EXPIRE_BUDGET 10000
+/* How far past now + --max-ttl an expiration may lie and be clamped to it
+ * rather than refused: phone clocks run a little fast (spec 4.1). */
+#define API_EXPIRATION_GRACE 300
 
 #define API_ALLOW_COLLECTION "POST"
 #define API_ALLOW_MAILBOX "GET, HEAD, POST, PUT, DELETE, PATCH"
@@ -239,6 +242,8 @@ static void api_send_created(struct api_call *call, int status, const struct mai
 {
 	struct buf *body = api_body(call->api);
 
+	/* The payload stored now, so that the Sender can long-poll at once. */
+	call->resp.etag = mb->etag;
 	buf_append_lit(body, "{\"urlLink\":\"");
 	api_url_link(call->api, body, mailbox_id(mb));
 	buf_append_lit(body, "\",");
@@ -480,7 +485,7 @@ static int api_prologue(struct api_call *call, enum api_route route)
 	{
 		uint8_t id[MAILBOX_ID_LEN];
 
-		if (wire_parse_mailbox_id(http_at(call->in, call->id), call->id.len, id) != 0 ||
+		if (wire_parse_uuid(http_at(call->in, call->id), call->id.len, id) != 0 ||
 		    (call->mb = store_get(call->api->store, id, call->api->now)) == NULL) {
 			api_fail(call, 404, "not_found",
 			    "no such mailbox: it was deleted, has expired or never existed");
@@ -585,11 +590,14 @@ static void api_create(struct api_call *call)
 	memset(&spec, 0, sizeof(spec));
 	if (!body.has_expiration) {
 		spec.expires_at = api->now + api->config.default_ttl;
-	} else if (body.expires_at <= api->now || body.expires_at > api->now + api->config.max_ttl) {
+	} else if (body.expires_at <= api->now ||
+	    body.expires_at > api->now + api->config.max_ttl + API_EXPIRATION_GRACE) {
 		json_decref(doc);
 		api_fail(call, 400, "invalid_field",
 		    "mailboxConfiguration.expiration must lie in the future, within the relay's maximum lifetime");
 		return;
+	} else if (body.expires_at > api->now + api->config.max_ttl) {
+		spec.expires_at = api->now + api->config.max_ttl;
 	} else {
 		spec.expires_at = body.expires_at;
 	}
@@ -630,30 +638,126 @@ static void api_send_content(struct api_call *call, const struct mailbox *mb)
 	api_send(call, 200, RESPONSE_JSON, body);
 }
 
-/* Does If-None-Match name this version ("*" names any)? */
-static int api_etag_matches(const char *s, size_t len, uint64_t etag)
+/* One member of an entity-tag list (RFC 9110 section 8.8.3), as If-Match
+ * and If-None-Match carry them. */
+struct api_etag_item {
+	uint8_t any;        /* "*" */
+	uint8_t weak;       /* W/"..." */
+	uint64_t version;   /* the mailbox version it names; 0: none */
+};
+
+/* The version a tag's text (inside the quotes) names: exactly what
+ * response_format_etag writes, so that two spellings never name one
+ * version. 0 for anything else. */
+static uint64_t api_etag_version(const char *s, size_t len)
 {
-	char tag[RESPONSE_ETAG_MAX];
-	size_t tag_len = response_format_etag(etag, tag), i = 0;
+	uint64_t v = 0;
 
-	while (i < len) {
-		size_t start;
+	if (len == 0 || len > 16 || s[0] == '0')
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		int digit = s[i] >= '0' && s[i] <= '9' ? s[i] - '0' :
+		    s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10 : -1;
 
-		while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == ','))
-			i++;
-		if (i == len)
-			break;
-		if (s[i] == '*')
-			return 1;
-		if (len - i >= 2 && s[i] == 'W' && s[i + 1] == '/')
+		if (digit < 0)
+			return 0;
+		v = v << 4 | (uint64_t)digit;
+	}
+	return v;
+}
+
+/* The next member of the list s from *at: 1 and the member, 0 at the end of
+ * the list, -1 when it is malformed (then no member of it counts). */
+static int api_etag_next(const char *s, size_t len, size_t *at, struct api_etag_item *item)
+{
+	size_t i = *at, start;
+
+	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == ','))
+		i++;
+	if (i == len)
+		return 0;
+	memset(item, 0, sizeof(*item));
+	if (s[i] == '*') {
+		item->any = 1;
+		i++;
+	} else {
+		if (len - i >= 2 && s[i] == 'W' && s[i + 1] == '/') {
+			item->weak = 1;
 			i += 2;
-		start = i;
-		while (i < len && s[i] != ',' && s[i] != ' ' && s[i] != '\t')
+		}
+		if (i == len || s[i] != '"')
+			return -1;
+		start = ++i;
+		/* etagc: visible characters but the quote, and obs-text. */
+		while (i < len && s[i] != '"') {
+			if ((unsigned char)s[i] < 0x21 || s[i] == 0x7f)
+				return -1;
 			i++;
-		if (i - start == tag_len && memcmp(s + start, tag, tag_len) == 0)
+		}
+		if (i == len)
+			return -1;
+		item->version = api_etag_version(s + start, i - start);
+		i++;
+	}
+	while (i < len && (s[i] == ' ' || s[i] == '\t'))
+		i++;
+	if (i < len && s[i] != ',')
+		return -1;
+	*at = i;
+	return 1;
+}
+
+/* Does the list name this version? If-None-Match compares weakly (W/ tags
+ * count), If-Match strongly (they never do); "*" names any. */
+static int api_etag_listed(const char *s, size_t len, uint64_t etag, int strong)
+{
+	struct api_etag_item item;
+	size_t at = 0;
+	int r, found = 0;
+
+	while ((r = api_etag_next(s, len, &at, &item)) == 1) {
+		if (item.any || (item.version == etag && !(strong && item.weak)))
+			found = 1;
+	}
+	return r == 0 && found;
+}
+
+static int api_wait_has_later(const struct api_wait *w, uint64_t etag)
+{
+	for (size_t i = 0; i < w->later_count; i++) {
+		if (w->later[i] == etag)
 			return 1;
 	}
 	return 0;
+}
+
+/* Remember what a parking long-poll's If-None-Match names beyond the
+ * current version (which it matched, or it would not park). */
+static void api_wait_note_tags(struct api_wait *w, const char *s, size_t len)
+{
+	struct api_etag_item item;
+	size_t at = 0;
+
+	w->later_count = 0;
+	w->holds_any = 0;
+	while (api_etag_next(s, len, &at, &item) == 1) {
+		size_t i, n = w->later_count;
+
+		if (item.any)
+			w->holds_any = 1;
+		if (item.version <= w->etag || api_wait_has_later(w, item.version))
+			continue;
+		/* Keep the lowest, in order: versions only grow, one per update. */
+		if (n == API_WAIT_LATER) {
+			if (item.version > w->later[n - 1])
+				continue;
+			n--;
+		}
+		for (i = n; i > 0 && w->later[i - 1] > item.version; i--)
+			w->later[i] = w->later[i - 1];
+		w->later[i] = item.version;
+		w->later_count = (uint8_t)(n + 1);
+	}
 }
 
 /* Prefer: wait=N (RFC 7240) among other preferences; -1 when absent. */
@@ -692,6 +796,7 @@ static int api_may_read(const struct mailbox *mb, const uint8_t *claim)
 	    (api_is_receiver(mb, claim) && (mb->rights & MAILBOX_READ));
 }
 
+static int api_wait_holds(struct mailbox_waiter *waiter, uint64_t etag);
 static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb);
 
 static void api_read(struct api_call *call, struct api_wait *wait, enum api_result *result)
@@ -742,7 +847,7 @@ static void api_read(struct api_call *call, struct api_wait *wait, enum api_resu
 
 	inm = api_header(call, HTTP_H_IF_NONE_MATCH, &inm_len);
 	if (call->req->header_count[HTTP_H_IF_NONE_MATCH] == 0 ||
-	    !api_etag_matches(inm, inm_len, mb->etag)) {
+	    !api_etag_listed(inm, inm_len, mb->etag, 0)) {
 		api_send_content(call, mb);
 		return;
 	}
@@ -769,6 +874,7 @@ static void api_read(struct api_call *call, struct api_wait *wait, enum api_resu
 		if (wait_s > 0) {
 			wait->api = api;
 			wait->etag = mb->etag;
+			api_wait_note_tags(wait, inm, inm_len);
 			wait->wait_s = (unsigned)wait_s;
 			memcpy(wait->claim, call->claim, MAILBOX_CLAIM_LEN);
 			wait->keep_alive = !call->resp.close;
@@ -777,6 +883,7 @@ static void api_read(struct api_call *call, struct api_wait *wait, enum api_resu
 			if (call->resp.request_id)
 				memcpy(wait->request_id, call->resp.request_id,
 				    call->resp.request_id_len);
+			wait->waiter.holds = api_wait_holds;
 			wait->waiter.wake = api_wake;
 			store_watch(mb, &wait->waiter);
 			*result = API_PARKED;
@@ -786,6 +893,24 @@ static void api_read(struct api_call *call, struct api_wait *wait, enum api_resu
 	/* A cheap poll: nothing new. */
 	call->resp.etag = mb->etag;
 	api_send(call, 204, RESPONSE_EMPTY, NULL);
+}
+
+/* A conditional update (spec 4.2, RFC 9110 section 13.1.1): without
+ * If-Match it may go ahead; with it, only when the list names the stored
+ * version, strongly. If-Match on several lines is not joined here, so its
+ * list cannot be read whole: it never holds, and nothing is overwritten on
+ * a guess. */
+static int api_if_match(const struct api_call *call, const struct mailbox *mb)
+{
+	const char *value;
+	size_t len;
+
+	if (call->req->header_count[HTTP_H_IF_MATCH] == 0)
+		return 1;
+	if (call->req->header_count[HTTP_H_IF_MATCH] > 1)
+		return 0;
+	value = api_header(call, HTTP_H_IF_MATCH, &len);
+	return api_etag_listed(value, len, mb->etag, 1);
 }
 
 static void api_update(struct api_call *call)
@@ -806,12 +931,18 @@ static void api_update(struct api_call *call)
 	mb = call->mb;
 	rec = api_retry(call, STORE_OP_UPDATE);
 	if (rec != NULL) {
+		call->resp.etag = mb->etag;
 		api_send_push_flag(call, 201, rec->result);
 		return;
 	}
 	sender = api_is_sender(mb, call->claim);
 	if (!sender && !(api_is_receiver(mb, call->claim) && (mb->rights & MAILBOX_WRITE))) {
 		api_unauthorized(call);
+		return;
+	}
+	if (!api_if_match(call, mb)) {
+		api_fail(call, 412, "precondition_failed",
+		    "the mailbox no longer holds the version named in If-Match; read it again");
 		return;
 	}
 	if (body_parse_update(call->body, call->body_len, &body, &doc, &err) != 0) {
@@ -827,7 +958,8 @@ static void api_update(struct api_call *call)
 	change.token_type = body.token.type;
 	change.token_data = body.token.data;
 	change.token_party = sender ? MAILBOX_SENDER : MAILBOX_RECEIVER;
-	/* This wakes every long-poll parked on the mailbox. */
+	/* This wakes every long-poll parked on the mailbox that does not
+	 * already hold the new version. */
 	result = store_update(api->store, mb, &change);
 	json_decref(doc);
 	if (result != STORE_OK) {
@@ -844,6 +976,9 @@ static void api_update(struct api_call *call)
 	pushable = api_pushable(api, token_type);
 	api_wake_other(api, mb, change.token_party);
 	api_remember(call, mb, STORE_OP_UPDATE, pushable);
+	/* The writer's next long-poll names this and is not answered with its
+	 * own write. */
+	call->resp.etag = mb->etag;
 	api_send_push_flag(call, 200, pushable);
 }
 
@@ -890,17 +1025,20 @@ static void api_preview(struct api_call *call)
 {
 	struct api *api = call->api;
 	uint8_t id[MAILBOX_ID_LEN];
+	char id_text[WIRE_UUID_LEN + 1];
 	struct mailbox *mb;
 	struct buf *body;
 
-	if (wire_parse_mailbox_id(http_at(call->in, call->id), call->id.len, id) != 0 ||
+	if (wire_parse_uuid(http_at(call->in, call->id), call->id.len, id) != 0 ||
 	    (mb = store_get(api->store, id, api->now)) == NULL) {
 		api_fail_html(call, 404, NULL);
 		return;
 	}
+	/* og:url in the relay's own lower case, however the path spelled it. */
+	wire_format_uuid(mailbox_id(mb), id_text);
 	body = api_body(api);
 	html_preview_page(body, mb->display, api->config.public_url, api->public_url_len,
-	    http_at(call->in, call->id), mb->expiry.expires_at, api->now);
+	    id_text, mb->expiry.expires_at, api->now);
 	api_send(call, 200, RESPONSE_HTML, body);
 }
 
@@ -1126,6 +1264,18 @@ static void api_wait_release(struct api_wait *w)
 		return;
 	quota_give(w->api->config.quota, w->quota, QUOTA_WAITERS, 1);
 	w->quota = NULL;
+}
+
+/* An update to a version the client already has (its If-None-Match names
+ * it) leaves it parked; it now holds that version, which a 204 then says. */
+static int api_wait_holds(struct mailbox_waiter *waiter, uint64_t etag)
+{
+	struct api_wait *w = container_of(waiter, struct api_wait, waiter);
+
+	if (!w->holds_any && !api_wait_has_later(w, etag))
+		return 0;
+	w->etag = etag;
+	return 1;
 }
 
 static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb)

@@ -64,6 +64,8 @@ struct api_client {
 	int64_t now_ms;             /* the same instant as now, finer */
 };
 
+#define API_WAIT_LATER 4
+
 /* A parked ReadSecureContent, embedded in the connection that waits. */
 struct api_wait {
 	struct mailbox_waiter waiter;
@@ -74,6 +76,11 @@ struct api_wait {
 	 * request gets a short 503 (the relay holds too much unsent). */
 	int (*room)(struct api_wait *w);
 	uint64_t etag;                      /* the version the client holds */
+	/* Later versions its If-None-Match names too, the lowest few: an
+	 * update to one of them leaves it parked (spec 6). */
+	uint64_t later[API_WAIT_LATER];
+	uint8_t later_count;
+	uint8_t holds_any;                  /* If-None-Match: * */
 	unsigned wait_s;                    /* as applied (capped by --max-wait) */
 	struct quota_entry *quota;          /* the address's long-poll it counts, or NULL */
 	const char *cors_origin;            /* as in struct response */

@@ -104,9 +104,14 @@ static int body_payload(json_t *root, struct body_payload *out, struct body_erro
 		return -1;
 	if (body_string(payload, "data", "payload.data", 0, NULL, NULL, &out->data, err) < 0)
 		return -1;
+	if (out->data.len == 0)
+		return body_fail(err, "invalid_field", "%s must not be empty", "payload.data");
+	/* Its own code, and a message that names what platforms' encoders get
+	 * wrong: Android's Base64.DEFAULT breaks lines, URL_SAFE swaps + and /. */
 	if (wire_check_base64(out->data.ptr, out->data.len, &out->decoded_len) != 0)
-		return body_fail(err, "invalid_field", "%s must be padded standard base64",
-		    "payload.data");
+		return body_fail(err, "bad_base64", "%s must be padded standard base64 "
+		    "(RFC 4648 section 4): line breaks, spaces and the URL alphabet (- and _) "
+		    "are not accepted", "payload.data");
 	if (mailbox_check_payload_size(out->type.ptr, out->type.len, out->decoded_len) != 0)
 		return body_fail(err, "invalid_field",
 		    "%s is too short for an IV and a tag", "payload.data");

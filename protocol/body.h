@@ -19,7 +19,7 @@
 
 struct body_error {
 	int status;             /* 400, or 503 when jansson ran out of memory */
-	const char *code;       /* bad_json, missing_field, invalid_field */
+	const char *code;       /* bad_json, missing_field, invalid_field, bad_base64 */
 	char message[160];
 };
 

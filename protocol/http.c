@@ -50,6 +50,7 @@ static const struct {
 	[HTTP_H_CONTENT_TYPE] = { "content-type", 12 },
 	[HTTP_H_PREFER] = { "prefer", 6 },
 	[HTTP_H_IF_NONE_MATCH] = { "if-none-match", 13 },
+	[HTTP_H_IF_MATCH] = { "if-match", 8 },
 	[HTTP_H_EXPECT] = { "expect", 6 },
 	[HTTP_H_FORWARDED_FOR] = { "x-forwarded-for", 15 },
 	[HTTP_H_ORIGIN] = { "origin", 6 },

@@ -30,6 +30,7 @@ enum http_header {
 	HTTP_H_CONTENT_TYPE,
 	HTTP_H_PREFER,
 	HTTP_H_IF_NONE_MATCH,
+	HTTP_H_IF_MATCH,
 	HTTP_H_EXPECT,
 	HTTP_H_FORWARDED_FOR,   /* X-Forwarded-For, read only from a trusted proxy */
 	HTTP_H_ORIGIN,          /* a browser's, for --cors-origin */

@@ -19,6 +19,7 @@ static const char *response_status_line(int status)
 	case 405: return "HTTP/1.1 405 Method Not Allowed\r\n";
 	case 408: return "HTTP/1.1 408 Request Timeout\r\n";
 	case 413: return "HTTP/1.1 413 Content Too Large\r\n";
+	case 412: return "HTTP/1.1 412 Precondition Failed\r\n";
 	case 415: return "HTTP/1.1 415 Unsupported Media Type\r\n";
 	case 429: return "HTTP/1.1 429 Too Many Requests\r\n";
 	case 431: return "HTTP/1.1 431 Request Header Fields Too Large\r\n";
@@ -61,6 +62,7 @@ void response_write(struct buf *out, const struct response *r, const char *body,
 		    "style-src 'unsafe-inline'\r\n"
 		    "X-Content-Type-Options: nosniff\r\n"
 		    "Referrer-Policy: no-referrer\r\n"
+		    "X-Robots-Tag: noindex, nofollow\r\n"
 		    "Cache-Control: no-store\r\n");
 	} else {
 		buf_append_lit(out, "Cache-Control: no-store\r\n");

@@ -18,7 +18,7 @@ static int wire_hex(char c, int lower_only)
 	return -1;
 }
 
-static int wire_parse_uuid(const char *s, size_t len, uint8_t out[16], int lower_only)
+static int wire_parse_hex_uuid(const char *s, size_t len, uint8_t out[16], int lower_only)
 {
 	size_t i, n = 0;
 
@@ -42,14 +42,19 @@ static int wire_parse_uuid(const char *s, size_t len, uint8_t out[16], int lower
 	return 0;
 }
 
+int wire_parse_uuid(const char *s, size_t len, uint8_t out[16])
+{
+	return wire_parse_hex_uuid(s, len, out, 0);
+}
+
 int wire_parse_claim(const char *s, size_t len, uint8_t out[16])
 {
-	return wire_parse_uuid(s, len, out, 0);
+	return wire_parse_uuid(s, len, out);
 }
 
 int wire_parse_mailbox_id(const char *s, size_t len, uint8_t out[16])
 {
-	return wire_parse_uuid(s, len, out, 1);
+	return wire_parse_hex_uuid(s, len, out, 1);
 }
 
 void wire_format_uuid(const uint8_t id[16], char out[WIRE_UUID_LEN + 1])

@@ -300,7 +300,8 @@ struct mailbox *store_get(struct store *store, const uint8_t id[MAILBOX_ID_LEN],
 	return mb->expiry.expires_at <= now ? NULL : mb;
 }
 
-static void store_wake_all(struct mailbox *mb, const struct mailbox *arg)
+/* The mailbox goes: every waiter wakes to its absence. */
+static void store_wake_gone(struct mailbox *mb)
 {
 	struct mailbox_waiter *w;
 
@@ -310,7 +311,23 @@ static void store_wake_all(struct mailbox *mb, const struct mailbox *arg)
 			w->next->prev = NULL;
 		w->next = w->prev = NULL;
 		w->mailbox = NULL;
-		w->wake(w, arg);
+		w->wake(w, NULL);
+	}
+}
+
+/* After a payload update: wake every waiter but those that already hold
+ * the new version. wake() does not call back into the store, so the next
+ * waiter is still linked when its turn comes. */
+static void store_wake_changed(struct mailbox *mb)
+{
+	struct mailbox_waiter *w, *next;
+
+	for (w = mb->waiters; w != NULL; w = next) {
+		next = w->next;
+		if (w->holds != NULL && w->holds(w, mb->etag))
+			continue;
+		store_unwatch(w);
+		w->wake(w, mb);
 	}
 }
 
@@ -364,7 +381,7 @@ enum store_result store_update(struct store *store, struct mailbox *mb,
 		free(mb->payload);
 		mb->payload = payload;
 		mb->etag++;
-		store_wake_all(mb, mb);
+		store_wake_changed(mb);
 	}
 	return STORE_OK;
 no_memory:
@@ -420,7 +437,7 @@ void store_delete(struct store *store, struct mailbox *mb)
 	store->bytes -= mb->bytes;
 	/* The records went first: their bytes kept the owner's entry alive. */
 	quota_give(store->owners, mb->owner, QUOTA_BYTES, mb->bytes);
-	store_wake_all(mb, NULL);
+	store_wake_gone(mb);
 	store_mailbox_release(mb);
 }
 

@@ -110,14 +110,18 @@ struct mailbox_spec {
 };
 
 /*
- * A waiter is parked on one mailbox until the mailbox changes or goes.
- * wake() is called once, after the waiter has been unlinked (w->mailbox is
- * NULL by then), with the changed mailbox, or with NULL when it was deleted or
- * expired. It may read the mailbox but must not call back into the store.
+ * A waiter is parked on one mailbox until the mailbox changes to a version
+ * the waiter does not already hold, or goes. On a payload update, holds() is
+ * asked first (NULL: it holds nothing): non-zero leaves the waiter parked,
+ * as its device already has that version (it may note it has). wake() is
+ * called once, after the waiter has been unlinked (w->mailbox is NULL by
+ * then), with the changed mailbox, or with NULL when it was deleted or
+ * expired. Neither may call back into the store; wake() may read the mailbox.
  */
 struct mailbox_waiter {
 	struct mailbox_waiter *next, *prev;
 	struct mailbox *mailbox;
+	int (*holds)(struct mailbox_waiter *w, uint64_t etag);
 	void (*wake)(struct mailbox_waiter *w, const struct mailbox *mb);
 };
 
@@ -187,8 +191,9 @@ enum store_result store_restore(struct store *store, const struct mailbox_spec *
 /* The live mailbox with this identifier, or NULL if absent or expired by now. */
 struct mailbox *store_get(struct store *store, const uint8_t id[MAILBOX_ID_LEN],
     int64_t now);
-/* Replace the payload (changing the ETag and waking every waiter), one
- * party's notification token, or both, all or nothing. */
+/* Replace the payload (changing the ETag and waking every waiter that does
+ * not hold the new one), one party's notification token, or both, all or
+ * nothing. */
 enum store_result store_update(struct store *store, struct mailbox *mb,
     const struct mailbox_change *change);
 /* Forget one party's token if it is still this one (a push gateway said it

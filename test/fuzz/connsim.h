@@ -250,10 +250,12 @@ static inline void sim_templates(struct sim *sim)
 	    "\r\n", NULL);
 	sim_request(sim, "POST /v1/m/" SIM_ID " HTTP/1.1\r\nMailbox-Device-Claim: " SIM_RECEIVER
 	    "\r\n", NULL);
+	/* Long-polls on the version the mailbox is created with: an update
+	 * wakes them (spec 6), and they park again once it is created again. */
 	sim_request(sim, "POST /v1/m/" SIM_ID " HTTP/1.1\r\nMailbox-Device-Claim: " SIM_SENDER
-	    "\r\nIf-None-Match: *\r\nPrefer: wait=30\r\n", NULL);
+	    "\r\nIf-None-Match: \"1\"\r\nPrefer: wait=30\r\n", NULL);
 	sim_request(sim, "POST /v1/m/" SIM_ID " HTTP/1.1\r\nMailbox-Device-Claim: " SIM_RECEIVER
-	    "\r\nIf-None-Match: *\r\nPrefer: wait=30\r\n", NULL);
+	    "\r\nIf-None-Match: \"1\"\r\nPrefer: wait=30\r\n", NULL);
 	sim_request(sim, "PUT /v1/m/" SIM_ID " HTTP/1.1\r\nMailbox-Device-Claim: " SIM_SENDER
 	    "\r\n", update);
 	sim_request(sim, "PUT /v1/m/" SIM_ID " HTTP/1.1\r\nMailbox-Device-Claim: " SIM_RECEIVER

@@ -44,6 +44,7 @@ static const char *const fuzz_rule_breakers[] = {
 	"{\"payload\":{\"type\":1}}", "{\"payload\":{\"type\":\"\"}}",
 	"{\"payload\":{\"type\":\"a b\"}}", "{\"payload\":{\"type\":\"t\"}}",
 	"{\"payload\":{\"type\":\"t\",\"data\":1}}", "{\"payload\":{\"type\":\"t\",\"data\":\"A\"}}",
+	"{\"payload\":{\"type\":\"t\",\"data\":\"\"}}",
 	"{\"payload\":{\"type\":\"AEAD_AES_128_GCM\",\"data\":\"AAAA\"}}",
 	"{" FUZZ_P "}", "{" FUZZ_P ",\"displayInformation\":1}",
 	"{" FUZZ_P ",\"displayInformation\":{}}",
@@ -357,7 +358,18 @@ static void fuzz_check_token(json_t *doc, const struct body_token *t)
 	    fuzz_code_points(t->data.ptr, t->data.len) <= 4096, "tokenData 1-4096 code points");
 }
 
-static void fuzz_check_error(const struct body_error *err, const uint8_t *data, size_t size)
+/* bad_base64 is for payload.data that is there, a string, not empty, and
+ * not strict base64: nothing else. */
+static int fuzz_bad_base64_fits(json_t *root)
+{
+	json_t *data = json_object_get(json_object_get(root, "payload"), "data");
+
+	return json_is_string(data) && json_string_length(data) > 0 &&
+	    fuzz_base64(json_string_value(data), json_string_length(data)) < 0;
+}
+
+static void fuzz_check_error(const struct body_error *err, const uint8_t *data, size_t size,
+    json_t *root)
 {
 	size_t msg_len = strnlen(err->message, sizeof(err->message));
 
@@ -365,8 +377,12 @@ static void fuzz_check_error(const struct body_error *err, const uint8_t *data, 
 	FUZZ_CHECK(err->status == 400 || err->status == 503, "a body error is 400 or 503");
 	FUZZ_CHECK(err->code != NULL && (strcmp(err->code, "bad_json") == 0 ||
 	    strcmp(err->code, "missing_field") == 0 || strcmp(err->code, "invalid_field") == 0 ||
+	    strcmp(err->code, "bad_base64") == 0 ||
 	    (err->status == 503 && strcmp(err->code, "unavailable") == 0)),
 	    "a body error's code is one the spec names");
+	FUZZ_CHECK(err->code == NULL || strcmp(err->code, "bad_base64") != 0 ||
+	    (root != NULL && fuzz_bad_base64_fits(root)),
+	    "bad_base64 only for payload.data that is a string but not strict base64");
 	for (size_t i = 0; i + 8 <= msg_len && size >= 8; i++) {
 		const char *run = err->message + i;
 		char folded[8];
@@ -401,7 +417,7 @@ static void fuzz_create(const uint8_t *data, size_t size, json_t *root)
 	if (r != 0) {
 		FUZZ_CHECK(r == -1, "body_parse_create returns 0 or -1");
 		FUZZ_CHECK(!expect, "body_parse_create refuses a body the spec accepts");
-		fuzz_check_error(&err, data, size);
+		fuzz_check_error(&err, data, size, root);
 		return;
 	}
 	FUZZ_CHECK(expect, "body_parse_create accepts a body the spec refuses");
@@ -443,7 +459,7 @@ static void fuzz_update(const uint8_t *data, size_t size, json_t *root)
 	if (r != 0) {
 		FUZZ_CHECK(r == -1, "body_parse_update returns 0 or -1");
 		FUZZ_CHECK(!expect, "body_parse_update refuses a body the spec accepts");
-		fuzz_check_error(&err, data, size);
+		fuzz_check_error(&err, data, size, root);
 		return;
 	}
 	FUZZ_CHECK(expect, "body_parse_update accepts a body the spec refuses");
@@ -466,7 +482,7 @@ static void fuzz_read(const uint8_t *data, size_t size, json_t *root)
 	if (r != 0) {
 		FUZZ_CHECK(r == -1, "body_parse_read returns 0 or -1");
 		FUZZ_CHECK(!expect, "body_parse_read refuses a body the spec accepts");
-		fuzz_check_error(&err, data, size);
+		fuzz_check_error(&err, data, size, root);
 		return;
 	}
 	FUZZ_CHECK(expect, "body_parse_read accepts a body the spec refuses");

@@ -308,8 +308,8 @@ static void fuzz_check_privacy(const struct fuzz *fz, const char *r, size_t len)
 
 static int fuzz_known_status(int status)
 {
-	static const int known[] = { 200, 201, 204, 400, 401, 404, 405, 408, 413, 415, 429,
-	    431, 503 };
+	static const int known[] = { 200, 201, 204, 400, 401, 404, 405, 408, 412, 413, 415,
+	    429, 431, 503 };
 
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
 		if (known[i] == status)
@@ -598,6 +598,32 @@ static void fuzz_ready(struct api_wait *w)
 	c->state = FUZZ_WOKEN;
 }
 
+/* The version an answer's ETag names, or 0. */
+static uint64_t fuzz_answer_version(const char *r, size_t len)
+{
+	const char *at = fuzz_find(r, len, "\r\nETag: \"", 9, 0);
+	uint64_t v = 0;
+
+	if (at == NULL)
+		return 0;
+	for (at += 9; at < r + len && *at != '"'; at++)
+		v = v << 4 | (uint64_t)(*at <= '9' ? *at - '0' : *at - 'a' + 10);
+	return v;
+}
+
+/* An update wakes a long-poll only with a version its If-None-Match does
+ * not name (spec 6). */
+static int fuzz_woken_by_new_version(const struct api_wait *w, uint64_t version)
+{
+	if (w->holds_any || version == w->etag)
+		return 0;
+	for (size_t i = 0; i < w->later_count; i++) {
+		if (w->later[i] == version)
+			return 0;
+	}
+	return 1;
+}
+
 /* Answer long-polls that ready() has woken: an update (200), a delete or
  * expiry (404), or a claim that gave the mailbox up (401). */
 static void fuzz_settle(struct fuzz *fz)
@@ -615,6 +641,9 @@ static void fuzz_settle(struct fuzz *fz)
 		    memcmp(c->out.data + 9, "401", 3) == 0 ||
 		    memcmp(c->out.data + 9, "404", 3) == 0,
 		    "a woken long-poll answers 200, 401 or 404");
+		FUZZ_CHECK(memcmp(c->out.data + 9, "200", 3) != 0 || fuzz_woken_by_new_version(
+		    &c->wait, fuzz_answer_version(c->out.data, c->out.len)),
+		    "a long-poll is woken only by a version it does not name");
 		c->out.len = 0;
 		fuzz_unpark(c, !c->wait.keep_alive);
 	}

@@ -141,7 +141,7 @@ def stateful_flow(relay, s, rounds=3):
     # Some refused calls whose messages must not echo what was sent.
     _error(s, create(relay, "{%s}" % s.sender, body), 401, "invalid_claim", "braced claim")
     bad = {"payload": {"type": "AEAD_AES_256_GCM", "data": s.title + "!!"}}
-    _error(s, update(relay, mid, s.sender, bad), 400, "invalid_field", "non-base64 data")
+    _error(s, update(relay, mid, s.sender, bad), 400, "bad_base64", "non-base64 data")
     bad = {"payload": s.payload(), "notificationToken": {"type": s.sender_token, "tokenData": ""}}
     _error(s, update(relay, mid, s.sender, bad), 400, "invalid_field", "empty tokenData")
     _error(s, read(relay, mid, s.sender, b'{"notificationToken": "%s"' % s.receiver_token.encode()), 400,

@@ -607,6 +607,23 @@ class Conn:
         return True
 
 
+def send_together(relay, conns, requests):
+    """Make the relay receive several requests at the same instant, one per
+    connection: every request but its last byte goes first; a round trip on
+    another connection then proves the relay has read all of that (it reads
+    in one loop, and loopback delivers a send at once), and the last bytes
+    follow back to back. Returns nothing; read the answers from conns."""
+    assert len(conns) == len(requests)
+    for conn, data in zip(conns, requests):
+        conn.send(data[:-1])
+    with Conn(relay) as barrier:
+        resp = barrier.roundtrip("GET", "/v1/m", timeout_s=5)
+        if resp.status != 405:
+            raise AssertionError("barrier request: expected 405, got %s" % resp)
+    for conn, data in zip(conns, requests):
+        conn.send(data[-1:])
+
+
 def assert_closed(conn, what, timeout_s=5.0):
     if not conn.closed_within(timeout_s):
         raise AssertionError("relay did not close the connection within %.0f s after %s"

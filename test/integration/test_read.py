@@ -4,7 +4,7 @@ who may read, and how the first other claim binds as Receiver."""
 import re
 import time
 
-from relaytest import (EXPIRATION_RE, OMIT, config, default_body, delete, expect_error, expect_json,
+from relaytest import (EXPIRATION_RE, OMIT, call, config, default_body, delete, expect_error, expect_json,
                        new_claim, new_mailbox, parse_rfc3339, read, relinquish, update)
 
 EXPECTED_SECONDS = 3
@@ -106,10 +106,14 @@ def test_read_after_delete_404(relay):
     expect_error(read(relay, mb.id, receiver), 404, "not_found", "Receiver reads a deleted mailbox")
 
 
-def test_mailbox_id_is_case_sensitive_path(relay):
+def test_mailbox_id_in_either_case_rest_of_path_case_sensitive(relay):
+    # v1.1: the id matches case-insensitively, as UUIDs do (test_phones).
     mb = new_mailbox(relay)
-    expect_error(read(relay, mb.id.upper(), mb.sender), 404, "not_found",
-                 "read via the upper-case id (paths are case-sensitive)")
+    got = expect_json(read(relay, mb.id.upper(), mb.sender), 200, "read via the upper-case id")
+    assert got["payload"] == mb.body["payload"]
+    for path in ("/V1/m/" + mb.id, "/v1/M/" + mb.id):
+        expect_error(call(relay, "POST", path, claim=mb.sender), 404, "not_found",
+                     "read via %s (the rest of the path is case-sensitive)" % path)
 
 
 def test_nil_uuid_claim_is_an_ordinary_claim(relay):

@@ -44,6 +44,9 @@ def test_readme_walkthrough_runs_as_written():
         assert re.search(r'Receiver holds "[0-9a-f]+"', out), "no ETag for the Receiver: %r" % out
         assert out.count('"displayInformation"') >= 2, \
             "the Sender's long-poll did not return the new content: %r" % out
+        assert "\n412\n" in out, "the stale If-Match was not refused with 412: %r" % out
+        assert re.search(r'\n[Ee][Tt][Aa][Gg]: "[0-9a-f]+"\n', out), \
+            "the conditional update that matched answered no ETag: %r" % out
         assert not os.listdir(workdir), "the walkthrough left files behind: %r" % os.listdir(workdir)
 
 

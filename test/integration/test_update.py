@@ -68,7 +68,7 @@ def test_update_validation(relay):
         (with_member(base, ("payload",), None), 400, "invalid_field", "payload null"),
         (with_member(base, ("payload",), "x"), 400, "invalid_field", "payload a string"),
         (with_member(base, ("payload", "data"), b64(os.urandom(27))), 400, "invalid_field", "27 AEAD bytes"),
-        (with_member(base, ("payload", "data"), b64(os.urandom(29)).rstrip("=")), 400, "invalid_field",
+        (with_member(base, ("payload", "data"), b64(os.urandom(29)).rstrip("=")), 400, "bad_base64",
          "unpadded base64"),
         (with_member(base, ("payload", "type"), ""), 400, "invalid_field", "empty type"),
         (with_member(base, ("notificationToken",), {"type": "x"}), 400, "missing_field", "token w/o data"),

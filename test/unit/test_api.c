@@ -649,22 +649,24 @@ static void test_content_type_415(void)
 static void test_mailbox_404(void)
 {
 	static const char *methods[] = { "POST", "PUT", "DELETE", "PATCH" };
-	char id[37], upper[37], path[64];
+	char id[37];
 	struct fx fx;
 	struct reply r;
 
 	fx_init(&fx);
 	CHECK_EQ_INT(create(&fx, CLAIM_A, NULL, NULL, id), 200);
-	for (int i = 0; i < 37; i++)
-		upper[i] = (char)(id[i] >= 'a' && id[i] <= 'f' ? id[i] - 32 : id[i]);
 	for (size_t m = 0; m < 4; m++) {
 		const char *body = strcmp(methods[m], "PUT") == 0 ? UPDATE_2 : NULL;
 
 		r = request(&fx, methods[m], "/v1/m/" CLAIM_C, CLAIM_A, NULL, body, NULL);
 		CHECK(is_error(&r, 404, "not_found"));
 		reply_free(&r);
-		/* Malformed ids, the upper-case form included, are unknown too. */
-		r = request(&fx, methods[m], mailbox_path(path, upper), CLAIM_A, NULL, body, NULL);
+		/* Malformed ids are unknown too; so is an unknown one in upper case. */
+		r = request(&fx, methods[m], "/v1/m/CCCCCCCC-CCCC-4CCC-8CCC-CCCCCCCCCCCC", CLAIM_A,
+		    NULL, body, NULL);
+		CHECK(is_error(&r, 404, "not_found"));
+		reply_free(&r);
+		r = request(&fx, methods[m], "/v1/m/{" CLAIM_C "}", CLAIM_A, NULL, body, NULL);
 		CHECK(is_error(&r, 404, "not_found"));
 		reply_free(&r);
 		r = request(&fx, methods[m], "/v1/m/not-a-uuid", CLAIM_A, NULL, body, NULL);
@@ -1503,6 +1505,7 @@ static void test_preview(void)
 	CHECK_EQ_STR(header(&get, "X-Content-Type-Options"), "nosniff");
 	CHECK_EQ_STR(header(&get, "Referrer-Policy"), "no-referrer");
 	CHECK_EQ_STR(header(&get, "Cache-Control"), "no-store");
+	CHECK_EQ_STR(header(&get, "X-Robots-Tag"), "noindex, nofollow");
 	CHECK_EQ_STR(header(&get, "Mailbox-Request-ID"), "p1");
 	CHECK(strstr(get.body, "og:title") != NULL);
 	CHECK(strstr(get.body, "content=\"Car key\"") != NULL);
@@ -1525,28 +1528,41 @@ static void test_preview(void)
 	CHECK_EQ_INT(atoi(header(&head, "Content-Length") ? header(&head, "Content-Length") : "0"),
 	    get.body_len);
 	CHECK_EQ_STR(header(&head, "Content-Security-Policy"), CSP);
+	CHECK_EQ_STR(header(&head, "X-Robots-Tag"), "noindex, nofollow");
 	CHECK_EQ_INT(head.head_len, get.head_len);
 	reply_free(&head);
 	reply_free(&get);
 
-	/* The share URL carries ?v=...: same page, og:url without the query. */
+	/* The share URL carries ?v=..., a messenger adds its own: the same
+	 * page byte for byte, og:url without the query. */
 	{
-		char shared[128];
+		static const char *queries[] = { "?v=h", "?v=c&utm_source=chat&fbclid=Q9",
+		    "?", "?v=%22%3E%3Cscript%3E", "?og:url=https://evil.example/" };
+		char shared[160];
+		struct reply plain = request(&fx, "GET", path, NULL, NULL, NULL, NULL);
 
-		snprintf(shared, sizeof(shared), "%s?v=h", path);
-		get = request(&fx, "GET", shared, NULL, NULL, NULL, NULL);
-		CHECK_EQ_INT(get.status, 200);
-		snprintf(shared, sizeof(shared), "content=\"" BASE "/v1/m/%s\"", id);
-		CHECK(strstr(get.body, shared) != NULL);
-		CHECK(strstr(get.body, "v=h") == NULL);
-		reply_free(&get);
+		CHECK_EQ_INT(plain.status, 200);
+		for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+			snprintf(shared, sizeof(shared), "%s%s", path, queries[i]);
+			get = request(&fx, "GET", shared, NULL, NULL, NULL, NULL);
+			CHECK_EQ_INT(get.status, 200);
+			CHECK_EQ_INT(get.body_len, plain.body_len);
+			CHECK(get.body_len == plain.body_len &&
+			    memcmp(get.body, plain.body, plain.body_len) == 0);
+			snprintf(shared, sizeof(shared), "content=\"" BASE "/v1/m/%s\"", id);
+			CHECK(strstr(get.body, shared) != NULL);
+			CHECK(strstr(get.body, "v=h") == NULL);
+			CHECK(strstr(get.body, "evil") == NULL);
+			reply_free(&get);
+		}
+		reply_free(&plain);
 	}
 
 	/* C can still become the Receiver. */
 	CHECK_EQ_INT(read_mailbox(&fx, id, CLAIM_C, NULL), 200);
 	CHECK_EQ_INT(read_mailbox(&fx, id, CLAIM_B, NULL), 401);
 
-	/* Unknown, malformed or upper-case ids: 404 pages with the same CSP. */
+	/* Unknown or malformed ids: 404 pages with the same CSP. */
 	{
 		static const char *paths[] = { "/v1/m/" CLAIM_D, "/v1/m/nope",
 		    "/v1/m/DDDDDDDD-DDDD-4DDD-8DDD-DDDDDDDDDDDD" };
@@ -1557,6 +1573,7 @@ static void test_preview(void)
 			CHECK_EQ_STR(header(&get, "Content-Type"), "text/html; charset=utf-8");
 			CHECK_EQ_STR(header(&get, "Content-Security-Policy"), CSP);
 			CHECK_EQ_STR(header(&get, "X-Content-Type-Options"), "nosniff");
+			CHECK_EQ_STR(header(&get, "X-Robots-Tag"), "noindex, nofollow");
 			CHECK(strstr(get.body, "<html") != NULL);
 			reply_free(&get);
 			head = request(&fx, "HEAD", paths[i], NULL, NULL, NULL, NULL);
@@ -1641,10 +1658,39 @@ static void test_expired(void)
 	    create_body(body, sizeof(body), NULL, NOW - 1), NULL);
 	CHECK(is_error(&r, 400, "invalid_field"));
 	reply_free(&r);
+	/* Up to five minutes past the maximum is clamped to it (a phone's
+	 * clock runs fast); a second more is refused. */
 	r = request(&fx, "POST", "/v1/m", CLAIM_A, NULL,
-	    create_body(body, sizeof(body), NULL, NOW + MAX_TTL + 1), NULL);
+	    create_body(body, sizeof(body), NULL, NOW + MAX_TTL + 301), NULL);
 	CHECK(is_error(&r, 400, "invalid_field"));
 	reply_free(&r);
+	r = request(&fx, "POST", "/v1/m", CLAIM_A, NULL,
+	    create_body(body, sizeof(body), NULL, NOW + 400 * 86400), NULL);
+	CHECK(is_error(&r, 400, "invalid_field"));
+	reply_free(&r);
+	CHECK_EQ_INT(store_stats(fx.store).mailboxes, 0);
+	{
+		static const int64_t past_max[] = { 1, 60, 300 };
+
+		for (size_t i = 0; i < 3; i++) {
+			char when[WIRE_TIME_LEN + 1];
+			struct mailbox *mb;
+
+			r = request(&fx, "POST", "/v1/m", CLAIM_A, NULL, create_body(body,
+			    sizeof(body), NULL, NOW + MAX_TTL + past_max[i]), NULL);
+			CHECK_EQ_INT(r.status, 200);
+			snprintf(id, sizeof(id), "%s", json_str(&r, "urlLink") ?
+			    json_str(&r, "urlLink") + strlen(BASE "/v1/m/") : "");
+			reply_free(&r);
+			mb = lookup(&fx, id);
+			CHECK(mb != NULL && mb->expiry.expires_at == NOW + MAX_TTL);
+			r = request(&fx, "POST", mailbox_path(path, id), CLAIM_A, NULL, "", NULL);
+			wire_format_time(NOW + MAX_TTL, when);
+			CHECK_EQ_STR(json_str(&r, "expiration"), when);
+			reply_free(&r);
+			CHECK_EQ_INT(simple(&fx, "DELETE", id, CLAIM_A, NULL, NULL), 200);
+		}
+	}
 	r = request(&fx, "POST", "/v1/m", CLAIM_A, NULL,
 	    create_body(body, sizeof(body), NULL, NOW + MAX_TTL), NULL);
 	CHECK_EQ_INT(r.status, 200);
@@ -1953,6 +1999,347 @@ static void test_stream_error_echoes_request_id(void)
 	reply_free(&r);
 	buf_free(&out);
 	free(in.data);
+	fx_free(&fx);
+}
+
+/* ---- v1.1 ---- */
+
+static void upper_case(char *dst, const char *src)
+{
+	for (; *src; src++)
+		*dst++ = (char)(*src >= 'a' && *src <= 'f' ? *src - 32 : *src);
+	*dst = '\0';
+}
+
+/* iOS writes UUIDs in upper case: every endpoint finds the mailbox, and
+ * everything the relay writes stays lower case. */
+static void test_mailbox_id_any_case(void)
+{
+	char id[37], upper[37], mixed[37], path[64], want[160];
+	struct fx fx;
+	struct reply r;
+
+	fx_init(&fx);
+	CHECK_EQ_INT(create(&fx, CLAIM_A, "RWD", NULL, id), 200);
+	upper_case(upper, id);
+	CHECK(strcmp(upper, id) != 0);
+	strcpy(mixed, id);
+	for (int i = 0; i < 36; i += 2)
+		mixed[i] = upper[i];
+
+	/* The preview, GET and HEAD: og:url in lower case. */
+	snprintf(want, sizeof(want), "<meta property=\"og:url\" content=\"" BASE "/v1/m/%s\">", id);
+	r = request(&fx, "GET", mailbox_path(path, upper), NULL, NULL, NULL, NULL);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK(strstr(r.body, want) != NULL);
+	CHECK(strstr(r.raw, upper) == NULL);
+	reply_free(&r);
+	r = request(&fx, "HEAD", mailbox_path(path, mixed), NULL, NULL, NULL, NULL);
+	CHECK_EQ_INT(r.status, 200);
+	reply_free(&r);
+	r = request(&fx, "GET", mailbox_path(path, mixed), NULL, NULL, NULL, NULL);
+	CHECK(strstr(r.body, want) != NULL);
+	reply_free(&r);
+
+	/* Read (binding the Receiver), update, retry, relinquish, delete. */
+	CHECK_EQ_INT(read_mailbox(&fx, upper, CLAIM_B, NULL), 200);
+	CHECK_EQ_INT(bound(&fx, id), 1);
+	CHECK_EQ_INT(simple(&fx, "PUT", upper, CLAIM_B, "Mailbox-Request-ID: u\r\n", UPDATE_2), 200);
+	/* The same call through the other spelling is its retry. */
+	CHECK_EQ_INT(simple(&fx, "PUT", id, CLAIM_B, "Mailbox-Request-ID: u\r\n", UPDATE_3), 201);
+	r = request(&fx, "POST", mailbox_path(path, mixed), CLAIM_A, NULL, "", NULL);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_EQ_STR(json_path(&r, "payload", "data"), DATA_2);
+	reply_free(&r);
+	CHECK_EQ_INT(simple(&fx, "PATCH", upper, CLAIM_B, "Mailbox-Request-ID: r\r\n", NULL), 200);
+	CHECK_EQ_INT(simple(&fx, "PATCH", mixed, CLAIM_B, "Mailbox-Request-ID: r\r\n", NULL), 201);
+	CHECK_EQ_INT(bound(&fx, id), 0);
+	CHECK_EQ_INT(simple(&fx, "DELETE", upper, CLAIM_A, NULL, NULL), 200);
+	CHECK(lookup(&fx, id) == NULL);
+	CHECK_EQ_INT(simple(&fx, "DELETE", id, CLAIM_A, NULL, NULL), 404);
+	r = request(&fx, "GET", mailbox_path(path, upper), NULL, NULL, NULL, NULL);
+	CHECK_EQ_INT(r.status, 404);
+	CHECK_EQ_STR(header(&r, "X-Robots-Tag"), "noindex, nofollow");
+	reply_free(&r);
+	fx_free(&fx);
+}
+
+/* The ETag header of a reply, copied (32 bytes), or "". */
+static void copy_etag(const struct reply *r, char *etag)
+{
+	const char *e = header(r, "ETag");
+
+	snprintf(etag, 32, "%s", e ? e : "");
+}
+
+/* Create and update answers carry the ETag reads return (spec 4.1, 4.2). */
+static void test_write_etags(void)
+{
+	char id[37], path[64], body[1024], e_read[32], e_write[32];
+	struct fx fx;
+	struct reply r;
+
+	fx_init(&fx);
+	r = request(&fx, "POST", "/v1/m", CLAIM_A, "Mailbox-Request-ID: c1\r\n",
+	    create_body(body, sizeof(body), "RW", 0), NULL);
+	CHECK_EQ_INT(r.status, 200);
+	copy_etag(&r, e_write);
+	snprintf(id, sizeof(id), "%s", json_str(&r, "urlLink") ? json_str(&r, "urlLink") +
+	    strlen(BASE "/v1/m/") : "");
+	reply_free(&r);
+	mailbox_path(path, id);
+	CHECK_EQ_INT(read_mailbox(&fx, id, CLAIM_B, e_read), 200);
+	CHECK(e_write[0] == '"');
+	CHECK_EQ_STR(e_write, e_read);
+	/* The retry too. */
+	r = request(&fx, "POST", "/v1/m", CLAIM_A, "Mailbox-Request-ID: c1\r\n",
+	    create_body(body, sizeof(body), "RW", 0), NULL);
+	CHECK_EQ_INT(r.status, 201);
+	CHECK_EQ_STR(header(&r, "ETag"), e_read);
+	reply_free(&r);
+
+	/* Each party's update answers the new version. */
+	r = request(&fx, "PUT", path, CLAIM_B, "Mailbox-Request-ID: u1\r\n", UPDATE_2, NULL);
+	CHECK_EQ_INT(r.status, 200);
+	copy_etag(&r, e_write);
+	reply_free(&r);
+	CHECK_EQ_INT(read_mailbox(&fx, id, CLAIM_A, e_read), 200);
+	CHECK_EQ_STR(e_write, e_read);
+	/* Its retry: the version stored now. */
+	r = request(&fx, "PUT", path, CLAIM_B, "Mailbox-Request-ID: u1\r\n", UPDATE_3, NULL);
+	CHECK_EQ_INT(r.status, 201);
+	CHECK_EQ_STR(header(&r, "ETag"), e_read);
+	reply_free(&r);
+	r = request(&fx, "PUT", path, CLAIM_A, NULL, UPDATE_3, NULL);
+	CHECK_EQ_INT(r.status, 200);
+	copy_etag(&r, e_write);
+	reply_free(&r);
+	CHECK(strcmp(e_write, e_read) != 0);
+	CHECK_EQ_INT(read_mailbox(&fx, id, CLAIM_B, e_read), 200);
+	CHECK_EQ_STR(e_write, e_read);
+	/* Refusals carry none. */
+	r = request(&fx, "PUT", path, CLAIM_C, NULL, UPDATE_3, NULL);
+	CHECK_EQ_INT(r.status, 401);
+	CHECK(header(&r, "ETag") == NULL);
+	reply_free(&r);
+	r = request(&fx, "PUT", path, CLAIM_A, NULL, "{\"payload\":1}", NULL);
+	CHECK_EQ_INT(r.status, 400);
+	CHECK(header(&r, "ETag") == NULL);
+	reply_free(&r);
+	fx_free(&fx);
+}
+
+/* PUT with an If-Match value (NULL: none) as claim; the status (-1 for a
+ * 412 that is not the spec's error), and the answer's ETag into etag. */
+static int put_if_match(struct fx *fx, const char *id, const char *claim, const char *if_match,
+    const char *request_id, const char *body, char *etag)
+{
+	char path[64], extra[512];
+	struct reply r;
+	int status;
+	size_t len = 0;
+
+	extra[0] = '\0';
+	if (if_match != NULL)
+		len += (size_t)snprintf(extra, sizeof(extra), "If-Match: %s\r\n", if_match);
+	if (request_id != NULL)
+		snprintf(extra + len, sizeof(extra) - len, "Mailbox-Request-ID: %s\r\n", request_id);
+	r = request(fx, "PUT", mailbox_path(path, id), claim, extra, body, NULL);
+	status = r.status;
+	if (status == 412 && (!is_error(&r, 412, "precondition_failed") ||
+	    header(&r, "ETag") != NULL))
+		status = -1;
+	if (etag != NULL)
+		copy_etag(&r, etag);
+	reply_free(&r);
+	return status;
+}
+
+static void test_if_match(void)
+{
+	char id[37], path[64], e1[32], e2[32], e[32], tag[256], bare[32];
+	struct test_wait tw;
+	struct mailbox *mb;
+	struct fx fx;
+	struct reply r;
+
+	fx_init(&fx);
+	CHECK_EQ_INT(create(&fx, CLAIM_A, "RW", NULL, id), 200);
+	mailbox_path(path, id);
+	CHECK_EQ_INT(read_mailbox(&fx, id, CLAIM_B, e1), 200);
+	mb = lookup(&fx, id);
+
+	/* Matching forms go ahead. */
+	CHECK_EQ_INT(put_if_match(&fx, id, CLAIM_B, e1, NULL, UPDATE_2, e2), 200);
+	CHECK(strcmp(e1, e2) != 0);
+	snprintf(tag, sizeof(tag), "\"x\", W/\"y\",%s , \"z\"", e2);
+	CHECK_EQ_INT(put_if_match(&fx, id, CLAIM_A, tag, NULL, UPDATE_3, e), 200);
+	snprintf(tag, sizeof(tag), ",\t%s,,", e);
+	CHECK_EQ_INT(put_if_match(&fx, id, CLAIM_A, tag, NULL, UPDATE_2, e2), 200);
+	CHECK_EQ_INT(put_if_match(&fx, id, CLAIM_A, "*", NULL, UPDATE_3, e), 200);
+	CHECK_EQ_INT(put_if_match(&fx, id, CLAIM_A, e, NULL, UPDATE_2, e2), 200);
+	snprintf(bare, sizeof(bare), "%.*s", (int)strlen(e2) - 2, e2 + 1);
+
+	/* Stale, weak or malformed: 412, and nothing changes. */
+	wait_init(&tw);
+	r = park(&fx, id, CLAIM_B, e2, "wait=30", &tw);
+	CHECK_EQ_INT(r.result, API_PARKED);
+	reply_free(&r);
+	CHECK_EQ_INT(put_if_match(&fx, id, CLAIM_B, e1, "stale", UPDATE_4, e), 412);
+	CHECK_EQ_STR(e, "");
+	{
+		const char *forms[][3] = {      /* before, the current tag, after */
+			{ "\"ffff\"", "", "" },
+			{ "W/", e2, "" },               /* weak: never a strong match */
+			{ "\"1\", W/", e2, "" },
+			{ "", e2, e2 },                 /* two tags without a comma */
+			{ "\"0", bare, "\"" },          /* another spelling */
+			{ "'", bare, "'" },
+			{ "", bare, "" },               /* not quoted */
+			{ "\"", bare, "" },             /* not closed */
+			{ "", e2, " x" },               /* a match in a malformed list */
+			{ "x", e2, "" },
+			{ "\" ", bare, "\"" },
+			{ "", "", "" },
+			{ ",", "", "" },
+			{ "**", "", "" },
+			{ "\"*\"", "", "" },
+		};
+
+		for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+			snprintf(tag, sizeof(tag), "%s%s%s", forms[i][0], forms[i][1], forms[i][2]);
+			if (put_if_match(&fx, id, CLAIM_A, tag, NULL, UPDATE_4, NULL) != 412) {
+				printf("    If-Match: %s did not give 412\n", tag);
+				CHECK(0);
+			}
+		}
+	}
+	/* Sent on two lines, the list cannot be read whole: never a match. */
+	snprintf(tag, sizeof(tag), "%s\r\nIf-Match: %s", e2, e2);
+	CHECK_EQ_INT(put_if_match(&fx, id, CLAIM_A, tag, NULL, UPDATE_4, NULL), 412);
+	CHECK_EQ_INT(read_mailbox(&fx, id, CLAIM_A, e), 200);
+	CHECK_EQ_STR(e, e2);
+	CHECK_EQ_INT(tw.ready, 0);
+	CHECK(memcmp(mailbox_payload_data(mb->payload), "BBBB", 4) == 0);
+	/* The request id of a 412 was not recorded: once the precondition
+	 * holds, the same id is a new call, not a retry of the refusal. */
+	CHECK_EQ_INT(put_if_match(&fx, id, CLAIM_B, e2, "stale", UPDATE_4, e), 200);
+	CHECK_EQ_INT(tw.ready, 1);
+	CHECK(memcmp(mailbox_payload_data(mb->payload), "DDDD", 4) == 0);
+	/* A refusal does not forget the claim's last success, and a retry is
+	 * recognised before the precondition. */
+	CHECK_EQ_INT(put_if_match(&fx, id, CLAIM_B, e1, "other", UPDATE_3, NULL), 412);
+	CHECK_EQ_INT(put_if_match(&fx, id, CLAIM_B, e1, "stale", UPDATE_3, e2), 201);
+	CHECK_EQ_STR(e2, e);
+	CHECK(memcmp(mailbox_payload_data(mb->payload), "DDDD", 4) == 0);
+	buf_free(&tw.out);
+
+	/* 401 and 404 come before 412, and 412 before the body. */
+	CHECK_EQ_INT(put_if_match(&fx, id, CLAIM_C, "\"0\"", NULL, UPDATE_3, NULL), 401);
+	CHECK_EQ_INT(put_if_match(&fx, CLAIM_D, CLAIM_A, "\"0\"", NULL, UPDATE_3, NULL), 404);
+	CHECK_EQ_INT(put_if_match(&fx, id, CLAIM_A, "\"0\"", NULL, "{", NULL), 412);
+	/* Without If-Match the update overwrites, as before. */
+	CHECK_EQ_INT(put_if_match(&fx, id, CLAIM_A, NULL, NULL, UPDATE_2, NULL), 200);
+	/* If-Match means nothing to a read. */
+	r = request(&fx, "POST", path, CLAIM_B, "If-Match: \"0\"\r\n", "", NULL);
+	CHECK_EQ_INT(r.status, 200);
+	reply_free(&r);
+	fx_free(&fx);
+}
+
+/* Spec 6: an update answers the waiters that do not hold the new version. */
+static void test_wake_by_etag(void)
+{
+	char id[37], e1[32], e2[32], e3[32], list[160], e[32];
+	struct test_wait named, plain, star, many;
+	struct fx fx;
+	struct reply r, woken;
+	uint64_t v1;
+
+	fx_init(&fx);
+	CHECK_EQ_INT(create(&fx, CLAIM_A, "RWD", NULL, id), 200);
+	CHECK_EQ_INT(read_mailbox(&fx, id, CLAIM_B, e1), 200);
+	v1 = lookup(&fx, id)->etag;
+	/* The next two versions, as the relay spells them. */
+	snprintf(e2, sizeof(e2), "\"%llx\"", (unsigned long long)(v1 + 1));
+	snprintf(e3, sizeof(e3), "\"%llx\"", (unsigned long long)(v1 + 2));
+	wait_init(&named);
+	wait_init(&plain);
+	wait_init(&star);
+	wait_init(&many);
+
+	snprintf(list, sizeof(list), "%s, W/%s", e1, e2);
+	r = park(&fx, id, CLAIM_A, list, "wait=30", &named);
+	CHECK_EQ_INT(r.result, API_PARKED);
+	reply_free(&r);
+	r = park(&fx, id, CLAIM_B, e1, "wait=30", &plain);
+	CHECK_EQ_INT(r.result, API_PARKED);
+	reply_free(&r);
+	r = park(&fx, id, CLAIM_B, "*", "wait=30", &star);
+	CHECK_EQ_INT(r.result, API_PARKED);
+	reply_free(&r);
+	/* More later versions than a waiter keeps: the lowest are kept. */
+	snprintf(list, sizeof(list),
+	    "\"%llx\", \"%llx\", \"%llx\", \"%llx\", \"%llx\", %s, %s, %s, %s",
+	    (unsigned long long)(v1 + 9), (unsigned long long)(v1 + 8),
+	    (unsigned long long)(v1 + 7), (unsigned long long)(v1 + 6),
+	    (unsigned long long)(v1 + 5), e3, e2, e1, e3);
+	r = park(&fx, id, CLAIM_A, list, "wait=30", &many);
+	CHECK_EQ_INT(r.result, API_PARKED);
+	reply_free(&r);
+	CHECK_EQ_INT(many.w.later_count, API_WAIT_LATER);
+	CHECK(many.w.later[0] == v1 + 1 && many.w.later[1] == v1 + 2 &&
+	    many.w.later[2] == v1 + 5 && many.w.later[3] == v1 + 6);
+
+	/* To the next version: the waiters that name it stay. */
+	CHECK_EQ_INT(put_if_match(&fx, id, CLAIM_A, NULL, NULL, UPDATE_2, e), 200);
+	CHECK_EQ_STR(e, e2);
+	CHECK_EQ_INT(plain.ready, 1);
+	CHECK_EQ_INT(named.ready + star.ready + many.ready, 0);
+	woken = reply_parse(plain.out.data, plain.out.len);
+	CHECK_EQ_INT(woken.status, 200);
+	CHECK_EQ_STR(header(&woken, "ETag"), e2);
+	reply_free(&woken);
+	/* Still on the mailbox's list, where a timeout finds it: 204 with the
+	 * version it now holds. */
+	CHECK(named.w.waiter.mailbox == lookup(&fx, id));
+	api_wait_timeout(&named.w, 0);
+	woken = reply_parse(named.out.data, named.out.len);
+	CHECK_EQ_INT(woken.status, 204);
+	CHECK_EQ_STR(header(&woken, "ETag"), e2);
+	reply_free(&woken);
+	CHECK(named.w.waiter.mailbox == NULL);
+
+	/* The writer's flow: it long-polls with the ETag its write returned,
+	 * and the other party's next write answers it. */
+	buf_free(&named.out);
+	wait_init(&named);
+	r = park(&fx, id, CLAIM_A, e2, "wait=30", &named);
+	CHECK_EQ_INT(r.result, API_PARKED);
+	reply_free(&r);
+	CHECK_EQ_INT(put_if_match(&fx, id, CLAIM_B, e2, NULL, UPDATE_3, e), 200);
+	CHECK_EQ_STR(e, e3);
+	CHECK_EQ_INT(named.ready, 1);
+	woken = reply_parse(named.out.data, named.out.len);
+	CHECK_EQ_INT(woken.status, 200);
+	CHECK_EQ_STR(header(&woken, "ETag"), e3);
+	CHECK_EQ_STR(json_path(&woken, "payload", "data"), DATA_3);
+	reply_free(&woken);
+	CHECK_EQ_INT(many.ready + star.ready, 0);
+	/* The version after is not among the lowest kept: it wakes the list. */
+	CHECK_EQ_INT(simple(&fx, "PUT", id, CLAIM_B, NULL, UPDATE_4), 200);
+	CHECK_EQ_INT(many.ready, 1);
+	/* "*" names any version: only the mailbox's end answers it. */
+	CHECK_EQ_INT(star.ready, 0);
+	CHECK_EQ_INT(simple(&fx, "DELETE", id, CLAIM_B, NULL, NULL), 200);
+	CHECK_EQ_INT(star.ready, 1);
+	woken = reply_parse(star.out.data, star.out.len);
+	CHECK_EQ_INT(woken.status, 404);
+	reply_free(&woken);
+	buf_free(&named.out);
+	buf_free(&plain.out);
+	buf_free(&star.out);
+	buf_free(&many.out);
 	fx_free(&fx);
 }
 
@@ -2381,6 +2768,10 @@ int main(void)
 	CHECK_RUN(test_api_error);
 	CHECK_RUN(test_head_never_has_body);
 	CHECK_RUN(test_trusted_proxy_clients);
+	CHECK_RUN(test_mailbox_id_any_case);
+	CHECK_RUN(test_write_etags);
+	CHECK_RUN(test_if_match);
+	CHECK_RUN(test_wake_by_etag);
 	CHECK_RUN(test_cors_every_answer);
 	CHECK_RUN(test_cors_preflight);
 	CHECK_RUN(test_cors_any_origin);

@@ -24,6 +24,13 @@
 #define DATA_28 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="
 #define DATA_27 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
+/* base64 of the 60 bytes 190 to 249 (80 characters, with + and /), cut
+ * where Android's Base64.DEFAULT breaks the line; and with - and _. */
+#define ANDROID_76 "vr/AwcLDxMXGx8jJysvMzc7P0NHS09TV1tfY2drb3N3e3+Dh4uPk5ebn6Onq6+zt7u/w8fLz9PX2"
+#define ANDROID_REST "9/j5"
+#define URL_SAFE_80 \
+	"vr_AwcLDxMXGx8jJysvMzc7P0NHS09TV1tfY2drb3N3e3-Dh4uPk5ebn6Onq6-zt7u_w8fLz9PX29_j5"
+
 #define EURO "\xe2\x82\xac"     /* one code point, three bytes */
 
 /* ---- building bodies ---- */
@@ -479,7 +486,6 @@ static void test_payload_rules(void)
 	static const char *bad_types[] = { "\"" MARK " X\"", "\"" MARK "/x\"", "\"" MARK "+\"",
 	    "\"" MARK "\\u00e9\"", "\"" MARK ":\"", "\"" MARK "\\n\"" };
 	static const char *bad_data[] = {
-		"\"\"",
 		"\"" MARK "\"",                 /* 7: padding missing */
 		"\"QUJDQQ\"",                   /* padding missing */
 		"\"QUJD QQ==\"",                /* white space */
@@ -490,8 +496,22 @@ static void test_payload_rules(void)
 		"\"QR==\"",                     /* non-zero trailing bits */
 		"\"QUJ=\"",
 		"\"QUJD====\"",
+		/* Android's Base64.DEFAULT: a line break after every 76
+		 * characters and at the end. */
+		"\"" ANDROID_76 "\\n" ANDROID_REST "\\n\"",
+		"\"" ANDROID_76 "\\n" ANDROID_REST "\"",
+		"\"" ANDROID_76 "\\r\\n" ANDROID_REST "\"",     /* MIME */
+		"\"" ANDROID_76 ANDROID_REST "\\n\"",
+		/* Base64.URL_SAFE (RFC 4648 section 5), padded or not. */
+		"\"" URL_SAFE_80 "\"",
+		"\"QUJDQ-__\"",
+		"\"QUJDQ___\"",
+		"\"QUJDQ---\"",
 	};
 	struct parts p;
+	struct body_update out;
+	struct body_error err;
+	json_t *doc;
 
 	for (size_t i = 0; i < sizeof(bad_types) / sizeof(bad_types[0]); i++) {
 		p = parts_default(); p.type = bad_types[i];
@@ -502,9 +522,25 @@ static void test_payload_rules(void)
 	ACCEPTED(CREATE, build(&p));
 	for (size_t i = 0; i < sizeof(bad_data) / sizeof(bad_data[0]); i++) {
 		p = parts_default(); p.type = "\"other\""; p.data = bad_data[i];
-		REFUSED(CREATE, build(&p), "invalid_field");
-		REFUSED(UPDATE, build(&p), "invalid_field");
+		REFUSED(CREATE, build(&p), "bad_base64");
+		REFUSED(UPDATE, build(&p), "bad_base64");
 	}
+	/* The message says what to change. */
+	p = parts_default(); p.type = "\"other\"";
+	p.data = "\"" ANDROID_76 "\\n" ANDROID_REST "\\n\"";
+	memset(&err, 0, sizeof(err));
+	CHECK_EQ_INT(body_parse_update(build(&p), strlen(build(&p)), &out, &doc, &err), -1);
+	CHECK(strstr(err.message, "payload.data") != NULL);
+	CHECK(strstr(err.message, "line breaks") != NULL);
+	CHECK(strstr(err.message, "URL alphabet") != NULL);
+	/* The same bytes without line breaks, or in the standard alphabet. */
+	p.data = "\"" ANDROID_76 ANDROID_REST "\"";
+	ACCEPTED(CREATE, build(&p));
+	ACCEPTED(UPDATE, build(&p));
+	/* Empty data is valid base64 but no payload: another fault. */
+	p.data = "\"\"";
+	REFUSED(CREATE, build(&p), "invalid_field");
+	REFUSED(UPDATE, build(&p), "invalid_field");
 	/* Valid base64 with 0, 1 and 2 padding characters. */
 	p = parts_default(); p.type = "\"other\"";
 	p.data = "\"QUJD\"";

@@ -181,6 +181,8 @@ static void test_headers(void)
 	    "Prefer: wait=5\r\n"
 	    "Prefer: respond-async  \r\n"
 	    "If-None-Match:\r\n"
+	    "IF-MATCH: \"3\", W/\"4\"\r\n"
+	    "If-Matches: x\r\n"
 	    "Expect: 100-continue\r\n"
 	    "origin: https://app.example \r\n"
 	    "Origins: not-this\r\n"
@@ -202,6 +204,8 @@ static void test_headers(void)
 	CHECK(header_is(&f, HTTP_H_PREFER, "respond-async"));   /* the last one */
 	CHECK_EQ_INT(f.p.req.header_count[HTTP_H_IF_NONE_MATCH], 1);
 	CHECK_EQ_INT(f.p.req.header[HTTP_H_IF_NONE_MATCH].len, 0);
+	CHECK_EQ_INT(f.p.req.header_count[HTTP_H_IF_MATCH], 1);
+	CHECK(header_is(&f, HTTP_H_IF_MATCH, "\"3\", W/\"4\""));
 	CHECK(header_is(&f, HTTP_H_EXPECT, "100-continue"));
 	CHECK_EQ_INT(f.p.req.expect_continue, 1);
 	CHECK(header_is(&f, HTTP_H_ORIGIN, "https://app.example"));
@@ -835,6 +839,7 @@ static const char *const header_spelling[HTTP_H_COUNT] = {
 	[HTTP_H_CONTENT_TYPE] = "Content-type",
 	[HTTP_H_PREFER] = "Prefer",
 	[HTTP_H_IF_NONE_MATCH] = "If-None-Match",
+	[HTTP_H_IF_MATCH] = "if-MATCH",
 	[HTTP_H_EXPECT] = "Expect",
 	[HTTP_H_ORIGIN] = "oRIGIN",
 	[HTTP_H_AC_REQUEST_METHOD] = "Access-Control-Request-METHOD",

@@ -71,6 +71,34 @@ static void test_claim_rejects(void)
 	CHECK_EQ_INT(wire_parse_claim("01234567-89ab-cdef-fedc-ba98765432\0" "0", 36, out), -1);
 }
 
+/* A mailbox id in a path: either case names the same mailbox (v1.1: iOS's
+ * uuidString is upper case). */
+static void test_uuid_either_case(void)
+{
+	uint8_t lower[16], out[16];
+
+	CHECK_EQ_INT(wire_parse_uuid(S("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0fa"), lower), 0);
+	CHECK_EQ_INT(lower[0], 0x0f);
+	CHECK_EQ_INT(lower[15], 0xfa);
+	memset(out, 0, sizeof(out));
+	CHECK_EQ_INT(wire_parse_uuid(S("0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0FA"), out), 0);
+	CHECK(memcmp(out, lower, 16) == 0);
+	memset(out, 0, sizeof(out));
+	CHECK_EQ_INT(wire_parse_uuid(S("0f1E2d3C-4b5A-4978-8695-a4B3c2D1e0Fa"), out), 0);
+	CHECK(memcmp(out, lower, 16) == 0);
+	/* Still exactly the 8-4-4-4-12 form of hex digits. */
+	CHECK_EQ_INT(wire_parse_uuid(S("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0fG"), out), -1);
+	CHECK_EQ_INT(wire_parse_uuid(S("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f`"), out), -1);
+	CHECK_EQ_INT(wire_parse_uuid(S("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f@"), out), -1);
+	CHECK_EQ_INT(wire_parse_uuid(S("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f\xc1"), out), -1);
+	CHECK_EQ_INT(wire_parse_uuid(S("{0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F}"), out), -1);
+	CHECK_EQ_INT(wire_parse_uuid(S("0F1E2D3C4B5A49788695A4B3C2D1E0FA"), out), -1);
+	CHECK_EQ_INT(wire_parse_uuid(S("0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F"), out), -1);
+	CHECK_EQ_INT(wire_parse_uuid(S("0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0FA0"), out), -1);
+	CHECK_EQ_INT(wire_parse_uuid(S("0F1E2D3C_4B5A-4978-8695-A4B3C2D1E0FA"), out), -1);
+	CHECK_EQ_INT(wire_parse_uuid(S(""), out), -1);
+}
+
 static void test_mailbox_id(void)
 {
 	uint8_t out[16], again[16];
@@ -79,14 +107,15 @@ static void test_mailbox_id(void)
 	CHECK_EQ_INT(wire_parse_mailbox_id(S("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f0"), out), 0);
 	CHECK_EQ_INT(out[0], 0x0f);
 	CHECK_EQ_INT(out[15], 0xf0);
-	/* Paths are case-sensitive: upper case is another, unknown path. */
+	/* A share link holds the relay's own lower-case form. */
 	CHECK_EQ_INT(wire_parse_mailbox_id(S("0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F0"), out), -1);
 	CHECK_EQ_INT(wire_parse_mailbox_id(S("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0fA"), out), -1);
 	CHECK_EQ_INT(wire_parse_mailbox_id(S("0f1e2d3c4b5a49788695a4b3c2d1e0f0"), out), -1);
 	CHECK_EQ_INT(wire_parse_mailbox_id(S("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f"), out), -1);
 	CHECK_EQ_INT(wire_parse_mailbox_id(S(""), out), -1);
-	/* The claim parser takes what the id parser refuses. */
+	/* The claim and path parsers take what the share link's refuses. */
 	CHECK_EQ_INT(wire_parse_claim(S("0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F0"), again), 0);
+	CHECK_EQ_INT(wire_parse_uuid(S("0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F0"), again), 0);
 
 	/* Round trip: every byte value in every position. */
 	for (int round = 0; round < 256; round++) {
@@ -416,6 +445,7 @@ int main(void)
 	CHECK_RUN(test_base64_round_trip);
 	CHECK_RUN(test_claim_accepts);
 	CHECK_RUN(test_claim_rejects);
+	CHECK_RUN(test_uuid_either_case);
 	CHECK_RUN(test_mailbox_id);
 	CHECK_RUN(test_base64_valid);
 	CHECK_RUN(test_base64_invalid);
