@@ -132,7 +132,9 @@ static const struct client_command client_commands[] = {
 "                         Information as JSON. The first read binds the mailbox\n"
 "                         to this device, even when the Secret turns out wrong\n" },
 	{ "reply", 1, 2, CLIENT_NET | CLIENT_OPT_FORMAT, client_reply, "URL [FILE|-]",
-"  reply URL [FILE|-]     replace the mailbox's content with a new JSON object\n"
+"  reply URL [FILE|-]     replace the mailbox's content with a new JSON object,\n"
+"                         only over the last version this device saw (If-Match):\n"
+"                         if the other side wrote first, nothing is sent (exit 10)\n"
 "      --format NAME      the Provisioning Information format (generic)\n" },
 	{ "watch", 1, 1, CLIENT_NET, client_watch, "URL",
 "  watch URL              print each new message (one JSON per line) until the\n"
@@ -185,7 +187,8 @@ static const char client_help_exit[] =
 "  6  the mailbox was deleted or has expired\n"
 "  7  the mailbox is bound to another device\n"
 "  8  the relay refused the request\n"
-"  9  a local file problem (state file, content file)\n";
+"  9  a local file problem (state file, content file)\n"
+"  10 reply: the other side wrote first; nothing was sent (read it, reply again)\n";
 
 static const struct client_command *client_find(const char *name)
 {
@@ -602,11 +605,14 @@ static void client_forget(struct client *c, const char *mailbox_url)
 	state_put(c->state_path, mailbox_url, NULL, err, sizeof(err));
 }
 
-/* A read's answer: verify, decrypt, and (when new, or print_seen) print it;
- * *printed says whether it did. CLIENT_DECRYPTION_FAILED is left for the
- * caller to explain. */
-static int client_open(const struct https_response *resp, struct state_entry *entry,
-    int print_seen, int *printed)
+/* A read's answer: verify, decrypt, and (when new, or print_seen) save what
+ * this device now knows, then print it; *printed says whether it did.
+ * Saved first, so that by the time a person (or a script) sees the message,
+ * a reply sent in answer to it is made over this version (If-Match).
+ * CLIENT_DECRYPTION_FAILED is left for the caller to explain. */
+static int client_open(struct client *c, const char *mailbox_url,
+    const struct https_response *resp, struct state_entry *entry, int print_seen,
+    int *printed)
 {
 	const char *type, *data;
 	uint8_t *sealed = NULL, *plain = NULL;
@@ -641,12 +647,14 @@ static int client_open(const struct https_response *resp, struct state_entry *en
 	    sealed_len < SEAL_OVERHEAD || (plain = malloc(sealed_len)) == NULL ||
 	    seal_decrypt(entry->secret, entry->secret_len, sealed, sealed_len, plain) != 0)
 		goto done;
+	state_see(entry, digest);
+	if (resp->etag[0])
+		snprintf(entry->etag, sizeof(entry->etag), "%s", resp->etag);
+	r = client_save(c, mailbox_url, entry);
 	fwrite(plain, 1, sealed_len - SEAL_OVERHEAD, stdout);
 	putchar('\n');
 	fflush(stdout);
 	*printed = 1;
-	state_see(entry, digest);
-	r = CLIENT_OK;
 done:
 	if (resp->etag[0])
 		snprintf(entry->etag, sizeof(entry->etag), "%s", resp->etag);
@@ -721,6 +729,8 @@ static int client_send(struct client *c)
 	memcpy(entry.secret, key, key_len);
 	entry.secret_len = key_len;
 	entry.role = STATE_SENDER;
+	/* A watch long-polls from what was stored (v1.1 answers carry it). */
+	snprintf(entry.etag, sizeof(entry.etag), "%s", resp.etag);
 	seal_digest(data, strlen(data), digest);
 	state_see(&entry, digest);
 	share_format(link, c->vertical ? c->vertical : 'a', key, key_len, url, sizeof(url));
@@ -818,10 +828,8 @@ static int client_receive(struct client *c)
 	if (r == CLIENT_OK && resp.status != 200)
 		r = client_refused(&resp, 1);
 	if (r == CLIENT_OK)
-		r = client_open(&resp, &entry, 1, &printed);
-	if (r == CLIENT_OK) {
-		r = client_save(c, share.mailbox_url, &entry);
-	} else if (r == CLIENT_DECRYPTION_FAILED) {
+		r = client_open(c, share.mailbox_url, &resp, &entry, 1, &printed);
+	if (r == CLIENT_DECRYPTION_FAILED) {
 		client_wrong_secret(c, &share, &entry);
 	} else if (r == CLIENT_NOT_FOUND || (!found && r == CLIENT_BOUND_ELSEWHERE)) {
 		/* Gone, or the claim made for this read was never bound. */
@@ -863,10 +871,29 @@ static int client_reply(struct client *c)
 	state_see(&entry, digest);
 	r = client_save(c, share.mailbox_url, &entry);
 	buf_init(&resp.body);
-	if (r == CLIENT_OK)
-		r = client_call(c, &share.origin, "PUT", share.path, entry.claim, body, &resp);
-	if (r == CLIENT_OK && resp.status != 200 && resp.status != 201)
+	if (r == CLIENT_OK) {
+		char extra[sizeof(entry.etag) + 16] = "", err[512];
+
+		/* Only over the version this device has seen: a message of the
+		 * other side's that it has not read is never overwritten. */
+		if (entry.etag[0])
+			snprintf(extra, sizeof(extra), "If-Match: %s\r\n", entry.etag);
+		r = client_exchange(c, &share.origin, "PUT", share.path, entry.claim, extra, body,
+		    0, &resp, err, sizeof(err));
+		if (r != CLIENT_OK)
+			client_fail(r, "%s", err);
+	}
+	if (r == CLIENT_OK && resp.status == 412)
+		r = client_fail(CLIENT_CONFLICT, "the other side wrote to the mailbox first, so "
+		    "nothing was sent: read its message (relay receive or relay watch), then reply "
+		    "again");
+	else if (r == CLIENT_OK && resp.status != 200 && resp.status != 201)
 		r = client_refused(&resp, 0);
+	/* The version this device wrote: its watch is not woken by it. */
+	if (r == CLIENT_OK && resp.etag[0]) {
+		snprintf(entry.etag, sizeof(entry.etag), "%s", resp.etag);
+		r = client_save(c, share.mailbox_url, &entry);
+	}
 	if (r == CLIENT_NOT_FOUND)
 		client_forget(c, share.mailbox_url);
 	buf_free(&resp.body);
@@ -915,7 +942,12 @@ static int client_watch(struct client *c)
 		char extra[160] = "", err[512];
 		int64_t started = client_now_ms();
 		int printed = 0;
+		struct state_entry fresh;
 
+		/* A reply of this device's since the last answer left the ETag
+		 * of its write: wait from there, not to be woken by it. */
+		if (state_get(c->state_path, share.mailbox_url, &fresh, err, sizeof(err)) > 0)
+			memcpy(entry.etag, fresh.etag, sizeof(entry.etag));
 		if (entry.etag[0])
 			snprintf(extra, sizeof(extra), "If-None-Match: %s\r\nPrefer: wait=%d\r\n",
 			    entry.etag, CLIENT_WATCH_WAIT_S);
@@ -948,7 +980,6 @@ static int client_watch(struct client *c)
 		if (resp.status == 200) {
 			/* Another command of this device (a reply) may have written
 			 * meanwhile: judge what is new against the file, not a copy. */
-			struct state_entry fresh;
 			int known = state_get(c->state_path, share.mailbox_url, &fresh, err,
 			    sizeof(err));
 
@@ -958,10 +989,11 @@ static int client_watch(struct client *c)
 			}
 			if (known)
 				entry = fresh;
-			r = client_open(&resp, &entry, 0, &printed);
+			r = client_open(c, share.mailbox_url, &resp, &entry, 0, &printed);
 			if (r == CLIENT_DECRYPTION_FAILED)
 				client_fail(r, "decryption failed: wrong secret or altered ciphertext");
-			if (r == CLIENT_OK)
+			/* A message seen before: only its ETag is new to the file. */
+			if (r == CLIENT_OK && !printed)
 				r = client_save(c, share.mailbox_url, &entry);
 			if (r != CLIENT_OK)
 				break;

@@ -20,7 +20,8 @@ enum client_exit {
 	CLIENT_NOT_FOUND = 6,
 	CLIENT_BOUND_ELSEWHERE = 7,
 	CLIENT_REFUSED = 8,
-	CLIENT_LOCAL_FILE = 9
+	CLIENT_LOCAL_FILE = 9,
+	CLIENT_CONFLICT = 10    /* reply: the other side wrote first; nothing sent */
 };
 
 /* Is argv[1] meant as a subcommand (known or not)? */

@@ -44,13 +44,16 @@ int share_parse(const char *url, struct share *out, char *err, size_t err_len)
 	memset(out, 0, sizeof(*out));
 	if (share_origin_prefix(url, &out->origin, &rest, err, err_len) != 0)
 		return -1;
+	/* In either case (an iOS app may have rebuilt the link from a parsed
+	 * UUID, spec section 1), kept as the relay writes it: lower case, so
+	 * that one mailbox is one entry of the state file. */
 	if (strncmp(rest, "/v1/m/", 6) != 0 || strnlen(rest + 6, WIRE_UUID_LEN) < WIRE_UUID_LEN ||
-	    wire_parse_mailbox_id(rest + 6, WIRE_UUID_LEN, id) != 0 ||
+	    wire_parse_uuid(rest + 6, WIRE_UUID_LEN, id) != 0 ||
 	    strchr("?#", rest[6 + WIRE_UUID_LEN]) == NULL) {
 		snprintf(err, err_len, "its path is not /v1/m/ and a mailbox identifier");
 		return -1;
 	}
-	memcpy(out->id, rest + 6, WIRE_UUID_LEN);
+	wire_format_uuid(id, out->id);
 	snprintf(out->path, sizeof(out->path), "/v1/m/%s", out->id);
 	n = snprintf(out->mailbox_url, sizeof(out->mailbox_url), "%.*s%s",
 	    (int)(rest - url), url, out->path);

@@ -7,18 +7,18 @@
 #include "protocol/wire.h"
 #include "storage/store.h"
 
-static int wire_hex(char c, int lower_only)
+static int wire_hex(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
 	if (c >= 'a' && c <= 'f')
 		return c - 'a' + 10;
-	if (!lower_only && c >= 'A' && c <= 'F')
+	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
 }
 
-static int wire_parse_hex_uuid(const char *s, size_t len, uint8_t out[16], int lower_only)
+int wire_parse_uuid(const char *s, size_t len, uint8_t out[16])
 {
 	size_t i, n = 0;
 
@@ -32,8 +32,8 @@ static int wire_parse_hex_uuid(const char *s, size_t len, uint8_t out[16], int l
 				return -1;
 			continue;
 		}
-		hi = wire_hex(s[i], lower_only);
-		lo = wire_hex(s[i + 1], lower_only);
+		hi = wire_hex(s[i]);
+		lo = wire_hex(s[i + 1]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		out[n++] = (uint8_t)(hi << 4 | lo);
@@ -42,19 +42,9 @@ static int wire_parse_hex_uuid(const char *s, size_t len, uint8_t out[16], int l
 	return 0;
 }
 
-int wire_parse_uuid(const char *s, size_t len, uint8_t out[16])
-{
-	return wire_parse_hex_uuid(s, len, out, 0);
-}
-
 int wire_parse_claim(const char *s, size_t len, uint8_t out[16])
 {
 	return wire_parse_uuid(s, len, out);
-}
-
-int wire_parse_mailbox_id(const char *s, size_t len, uint8_t out[16])
-{
-	return wire_parse_hex_uuid(s, len, out, 1);
 }
 
 void wire_format_uuid(const uint8_t id[16], char out[WIRE_UUID_LEN + 1])

@@ -23,9 +23,6 @@
 int wire_parse_uuid(const char *s, size_t len, uint8_t out[16]);
 /* A Device Claim: the same form. */
 int wire_parse_claim(const char *s, size_t len, uint8_t out[16]);
-/* A mailbox identifier exactly as the relay writes it, in lower case: what
- * a share link made by the relay holds (the client keys its state by it). */
-int wire_parse_mailbox_id(const char *s, size_t len, uint8_t out[16]);
 /* Lower-case canonical form, NUL-terminated (37 bytes). */
 void wire_format_uuid(const uint8_t id[16], char out[WIRE_UUID_LEN + 1]);
 

@@ -1071,6 +1071,93 @@ def test_stateful_three_round_trips_then_delete(relay):
         a.receive(share.url).fails(6, "A receives its deleted mailbox", ("deleted", "expired"))
 
 
+def test_reply_over_a_message_not_yet_read_sends_nothing_exit_10(relay):
+    """reply writes only over the version this device last saw (If-Match):
+    when the other side wrote first, nothing is stored, the message says
+    what to do, and the exit status is 10."""
+    with Workdir() as w:
+        a, b = Client(w, "A", relay), Client(w, "B", relay)
+        share = parse_share(a.send({"start": 0}, "--rights", "RWD").ok("A sends"), relay.public_url)
+        b.received(share.url, provisioning({"start": 0}), "B receives")
+        first = {"from": "B", "first": True}
+        b.reply(share.url, first).ok("B replies")
+        a.reply(share.url, {"from": "A", "blind": True}).fails(
+            10, "A replies without having read B's reply", ("wrote", "first"))
+        b.received(share.url, provisioning(first), "B reads back its own reply: A's was not stored")
+        a.received(share.url, provisioning(first), "A reads B's reply")
+        a.reply(share.url, {"from": "A", "informed": True}).ok("A replies over what it read")
+
+
+def test_share_link_with_an_upper_case_id_is_the_same_mailbox(relay):
+    """An app that rebuilt the link from a parsed UUID (iOS writes it in
+    upper case) names the same mailbox, and this device keeps one entry."""
+    with Workdir() as w:
+        a, b = Client(w, "A", relay), Client(w, "B", relay)
+        share = parse_share(a.send({"case": 1}, "--rights", "RWD").ok("A sends"), relay.public_url)
+        upper = share.url.replace(share.id, share.id.upper())
+        assert upper != share.url
+        b.received(upper, provisioning({"case": 1}), "B receives through the upper-case link")
+        b.reply(share.url, {"case": 2}).ok("B replies through the lower-case link, as the same device")
+        a.received(upper, provisioning({"case": 2}), "A receives through the upper-case link")
+        entries = json.dumps(b.state_json())
+        assert share.id in entries and share.id.upper() not in entries, \
+            "B's state keeps the mailbox by the relay's lower-case id: %s" % entries
+
+
+def test_reply_and_watch_wait_from_the_etag_of_their_own_writes():
+    """Over a recording proxy: a reply carries If-Match with the ETag this
+    device last saw, and a watch started after it long-polls with the ETag
+    that the reply's answer returned, so it is not woken by its own write."""
+    proxy, relay = plain_setup()
+    try:
+        with Workdir() as w:
+            base = "http://localhost:%d" % proxy.port
+            a = Client(w, "A", relay, relay_url=base)
+            b = Client(w, "B", relay, relay_url=base)
+            share = parse_share(a.send({"start": 0}, "--rights", "RWD").ok("A sends"), base)
+            b.received(share.url, provisioning({"start": 0}), "B receives")
+            own = {"own": "A"}
+            a.reply(share.url, own).ok("A replies")
+            with a.watch(share.url) as watch:
+                news = {"news": "B"}
+                b.received(share.url, provisioning(own), "B receives A's reply")
+                b.reply(share.url, news).ok("B replies")
+                lines = watch.wait_lines(1, "after B's reply")
+                assert [parse_json_text(l, "watch line") for l in lines] == [provisioning(news)], \
+                    watch.describe()
+                b.delete(share.url).silent_ok("B deletes")
+                assert watch.wait_exit("after B deleted") == 0, watch.describe()
+            conns = proxy.settle()
+            pairs = [(q, r) for c in conns for q, r in zip(c.requests(), c.responses())]
+
+            def claim(req):
+                return (header(req[1], "mailbox-device-claim") or "").lower()
+
+            def method(req):
+                return req[0].split(" ")[0]
+
+            create = [(q, r) for q, r in pairs if method(q) == "POST" and
+                      q[0].split(" ")[1] == "/v1/m"]
+            a_claim = claim(create[0][0])
+            created_etag = header(create[0][1][1], "etag")
+            assert created_etag, "the create answer carries no ETag: %r" % (create[0][1][0],)
+            puts = [(q, r) for q, r in pairs if method(q) == "PUT" and claim(q) == a_claim]
+            assert len(puts) == 1, "A's replies on the wire: %r" % [q[0] for q, _ in puts]
+            assert header(puts[0][0][1], "if-match") == created_etag, \
+                "A's reply must be conditional on the version A created: %r" % (puts[0][0][1],)
+            reply_etag = header(puts[0][1][1], "etag")
+            assert reply_etag, "the update answer carries no ETag"
+            polls = [q for q, _ in pairs if method(q) == "POST" and claim(q) == a_claim and
+                     header(q[1], "prefer")]
+            assert polls, "A's watch sent no long-poll"
+            assert header(polls[0][1], "if-none-match") == reply_etag, \
+                "A's watch must wait from the ETag of A's own reply (%s), not %r" % (
+                    reply_etag, header(polls[0][1], "if-none-match"))
+    finally:
+        relay.stop()
+        proxy.close()
+
+
 def test_relinquish_hands_over_to_another_device(relay):
     with Workdir() as w:
         a, b, c = Client(w, "A", relay), Client(w, "B", relay), Client(w, "C", relay)

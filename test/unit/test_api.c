@@ -386,7 +386,7 @@ static struct mailbox *lookup(struct fx *fx, const char *id)
 {
 	uint8_t raw[MAILBOX_ID_LEN];
 
-	if (wire_parse_mailbox_id(id, strlen(id), raw) != 0)
+	if (wire_parse_uuid(id, strlen(id), raw) != 0)
 		return NULL;
 	return store_get(fx->store, raw, fx->now);
 }
@@ -784,7 +784,7 @@ static void test_create_and_read(void)
 	snprintf(id, sizeof(id), "%s", json_str(&r, "urlLink") ? json_str(&r, "urlLink") +
 	    strlen(BASE "/v1/m/") : "");
 	/* A version-4 identifier in lower case. */
-	CHECK_EQ_INT(wire_parse_mailbox_id(id, strlen(id), raw_id), 0);
+	CHECK_EQ_INT(wire_parse_uuid(id, strlen(id), raw_id), 0);
 	CHECK_EQ_INT(raw_id[6] >> 4, 4);
 	CHECK_EQ_INT(raw_id[8] & 0xc0, 0x80);
 	CHECK(header(&r, "Content-Length") != NULL &&

@@ -158,13 +158,18 @@ static void test_share_urls(void)
 		"https://relay.example:70000/v1/m/" ID,
 		"https://relay.example/v2/m/" ID,
 		"https://relay.example/v1/m/" ID "/x",
-		"https://relay.example/v1/m/7A6122D6-553C-44D0-B088-B3A61FCE29E6",
 		"https://relay.example/v1/m/7a6122d6",
 		"https://relay.example/v1/m/" ID "#AAECAwQFBgcICQoLDA0O",       /* 15 bytes */
 		"https://relay.example/v1/m/" ID "#AAECAwQFBgcICQoLDA0ODw==",   /* padded */
 		"https://relay.example/v1/m/" ID "#AAECAwQFBgc+CQoLDA0ODw",     /* not url alphabet */
 		"https://relay.example/v1/m/" ID "?v=x#AAECAwQFBgcICQoLDA0ODw",
 	};
+	/* An id in upper case (iOS's uuidString) is the same mailbox, kept in
+	 * the relay's lower case. */
+	CHECK_EQ_INT(share_parse("https://relay.example/v1/m/7A6122D6-553C-44D0-B088-B3A61FCE29E6"
+	    "#AAECAwQFBgcICQoLDA0ODw", &s, err, sizeof(err)), 0);
+	CHECK_EQ_STR(s.id, "7a6122d6-553c-44d0-b088-b3a61fce29e6");
+	CHECK_EQ_STR(s.mailbox_url, "https://relay.example/v1/m/7a6122d6-553c-44d0-b088-b3a61fce29e6");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
 		if (share_parse(bad[i], &s, err, sizeof(err)) != -1)

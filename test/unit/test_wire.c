@@ -104,18 +104,18 @@ static void test_mailbox_id(void)
 	uint8_t out[16], again[16];
 	char text[WIRE_UUID_LEN + 1];
 
-	CHECK_EQ_INT(wire_parse_mailbox_id(S("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f0"), out), 0);
+	CHECK_EQ_INT(wire_parse_uuid(S("0f1e2d3c4b5a49788695a4b3c2d1e0f0"), out), -1);
+	CHECK_EQ_INT(wire_parse_uuid(S("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f"), out), -1);
+	CHECK_EQ_INT(wire_parse_uuid(S("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0fG"), out), -1);
+	CHECK_EQ_INT(wire_parse_uuid(S(""), out), -1);
+	CHECK_EQ_INT(wire_parse_uuid(S("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f0"), out), 0);
 	CHECK_EQ_INT(out[0], 0x0f);
 	CHECK_EQ_INT(out[15], 0xf0);
-	/* A share link holds the relay's own lower-case form. */
-	CHECK_EQ_INT(wire_parse_mailbox_id(S("0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F0"), out), -1);
-	CHECK_EQ_INT(wire_parse_mailbox_id(S("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0fA"), out), -1);
-	CHECK_EQ_INT(wire_parse_mailbox_id(S("0f1e2d3c4b5a49788695a4b3c2d1e0f0"), out), -1);
-	CHECK_EQ_INT(wire_parse_mailbox_id(S("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f"), out), -1);
-	CHECK_EQ_INT(wire_parse_mailbox_id(S(""), out), -1);
-	/* The claim and path parsers take what the share link's refuses. */
-	CHECK_EQ_INT(wire_parse_claim(S("0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F0"), again), 0);
+	/* Either case names the same UUID (spec section 1, v1.1). */
 	CHECK_EQ_INT(wire_parse_uuid(S("0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F0"), again), 0);
+	CHECK(memcmp(out, again, 16) == 0);
+	CHECK_EQ_INT(wire_parse_claim(S("0F1E2D3C-4B5A-4978-8695-A4B3C2D1e0f0"), again), 0);
+	CHECK(memcmp(out, again, 16) == 0);
 
 	/* Round trip: every byte value in every position. */
 	for (int round = 0; round < 256; round++) {
@@ -125,7 +125,7 @@ static void test_mailbox_id(void)
 		CHECK_EQ_INT(strlen(text), 36);
 		CHECK(text[8] == '-' && text[13] == '-' && text[18] == '-' && text[23] == '-');
 		memset(again, 0, sizeof(again));
-		CHECK_EQ_INT(wire_parse_mailbox_id(text, strlen(text), again), 0);
+		CHECK_EQ_INT(wire_parse_uuid(text, strlen(text), again), 0);
 		CHECK(memcmp(out, again, 16) == 0);
 	}
 	memset(out, 0xab, sizeof(out));
