@@ -530,17 +530,11 @@ def check_no_content(req, resp, elapsed_s):
                             % (req, elapsed_s, applied_s))
 
 
-def optional_etag(req, resp):
-    # Spec v1.1 gives create and update answers an ETag; the relay does not
-    # send one yet, so only its form is checked when it is there.
-    if resp.header("ETag") is not None:
-        need_etag(req, resp)
-
-
 class CHECKS:
     @staticmethod
     def create(req, resp, data, elapsed_s):
-        optional_etag(req, resp)
+        # Spec v1.1: create and update answers carry the stored ETag.
+        need_etag(req, resp)
         m = MAILBOX_URL_RE.match(str(data.get("urlLink")))
         if not m or not isinstance(data.get("isPushNotificationSupported"), bool):
             raise Violation("create answer lacks urlLink or isPushNotificationSupported: %s" % resp)
@@ -568,7 +562,8 @@ class CHECKS:
 
     @staticmethod
     def update(req, resp, data, elapsed_s):
-        optional_etag(req, resp)
+        # Spec v1.1: create and update answers carry the stored ETag.
+        need_etag(req, resp)
         if set(data) != {"isPushNotificationSupported"} \
                 or not isinstance(data["isPushNotificationSupported"], bool):
             raise Violation("update answer is not {isPushNotificationSupported}: %s" % resp)
