@@ -46,6 +46,7 @@ enum https_attempt {
 struct https_peer {
 	uint8_t ip[16];
 	size_t ip_len;                  /* 0: the host is a DNS name */
+	const char *host;               /* as the URL names it */
 	char names[160];                /* the certificate's names, for a mismatch */
 };
 
@@ -154,6 +155,29 @@ int https_san_has_ip(const mbedtls_x509_sequence *san, const uint8_t *ip, size_t
 	return 0;
 }
 
+int https_san_has_dns(const mbedtls_x509_sequence *san, const char *host)
+{
+	size_t host_len = strlen(host);
+	const char *parent = strchr(host, '.');
+
+	for (; san != NULL; san = san->next) {
+		const char *name = (const char *)san->buf.p;
+		size_t len = san->buf.len;
+
+		if (name == NULL || san->buf.tag != (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2))
+			continue;
+		if (len == host_len && strncasecmp(name, host, len) == 0)
+			return 1;
+		/* "*.example.com": exactly one leftmost label, never a whole
+		 * name ("*.com" matches "a.com", not "com" nor "a.b.com"). */
+		if (len > 2 && name[0] == '*' && name[1] == '.' && parent != NULL &&
+		    parent != host && (size_t)(host + host_len - parent) == len - 1 &&
+		    strncasecmp(name + 1, parent, len - 1) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* The dNSName and iPAddress entries, for a message: "localhost, 127.0.0.1". */
 static void https_san_names(const mbedtls_x509_sequence *san, char *out, size_t out_len)
 {
@@ -189,18 +213,27 @@ static void https_san_names(const mbedtls_x509_sequence *san, char *out, size_t 
  * mbedTLS 2.28 compares the host name with every subjectAltName entry as
  * text, whatever its type, and never with an iPAddress's bytes: an IP host
  * fails against the right certificate and would pass against a dNSName that
- * spells the address. For an IP host the verdict on the name is ours alone.
+ * spells the address, and a DNS host would pass against an iPAddress whose
+ * four bytes spell a name ("*.io" is 42.46.105.111). So with a
+ * subjectAltName the verdict on the name is ours alone: IP hosts against
+ * iPAddress entries, DNS hosts against dNSName entries. (Without one,
+ * mbedTLS's check of the Common Name stands.)
  */
 static int https_verify(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
 	struct https_peer *peer = ctx;
+	int match;
 
 	if (depth != 0)
 		return 0;
 	https_san_names(&crt->subject_alt_names, peer->names, sizeof(peer->names));
-	if (peer->ip_len == 0)
+	if (peer->ip_len != 0)
+		match = https_san_has_ip(&crt->subject_alt_names, peer->ip, peer->ip_len);
+	else if (crt->ext_types & MBEDTLS_X509_EXT_SUBJECT_ALT_NAME)
+		match = https_san_has_dns(&crt->subject_alt_names, peer->host);
+	else
 		return 0;
-	if (https_san_has_ip(&crt->subject_alt_names, peer->ip, peer->ip_len))
+	if (match)
 		*flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH;
 	else
 		*flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
@@ -439,6 +472,7 @@ static enum https_attempt https_open(struct https *h, const struct config_url *o
 		return HTTPS_ATTEMPT_NO_CONNECTION;
 	}
 	https_host_ip(origin->host, c->peer.ip, &c->peer.ip_len);
+	c->peer.host = origin->host;
 	mbedtls_ssl_set_verify(&c->ssl, https_verify, &c->peer);
 	mbedtls_ssl_set_bio(&c->ssl, c, https_bio_send, https_bio_recv, NULL);
 	ret = mbedtls_ssl_handshake(&c->ssl);

@@ -67,5 +67,8 @@ int https_host_ip(const char *host, uint8_t ip[16], size_t *ip_len);
 /* Does a subjectAltName list hold this address as an iPAddress entry ([7]),
  * byte for byte? A dNSName that spells the address never counts. */
 int https_san_has_ip(const mbedtls_x509_sequence *san, const uint8_t *ip, size_t ip_len);
+/* Does it hold host as a dNSName entry ([2]), or under a "*." wildcard for
+ * its leftmost label? An iPAddress entry never counts, whatever its bytes. */
+int https_san_has_dns(const mbedtls_x509_sequence *san, const char *host);
 
 #endif

@@ -340,6 +340,31 @@ static void test_ip_san_match(void)
 	CHECK(!https_san_has_ip(NULL, lo4, 4));
 }
 
+/* A DNS host is matched against dNSName entries only: an iPAddress whose
+ * bytes spell a name (42.46.105.111 is "*.io") never vouches for it, as
+ * mbedTLS 2.28's own text comparison would let it. */
+static void test_dns_san_match(void)
+{
+	mbedtls_x509_sequence dns, star, ip_star, ip_text;
+
+	san_entry(&dns, SAN_DNS, "relay.example", 13, NULL);
+	CHECK(https_san_has_dns(&dns, "relay.example"));
+	CHECK(https_san_has_dns(&dns, "RELAY.Example"));
+	CHECK(!https_san_has_dns(&dns, "relay.example.evil"));
+	CHECK(!https_san_has_dns(&dns, "elay.example"));
+	CHECK(!https_san_has_dns(&dns, "relay"));
+	san_entry(&star, SAN_DNS, "*.example", 9, NULL);
+	CHECK(https_san_has_dns(&star, "relay.example"));
+	CHECK(!https_san_has_dns(&star, "a.relay.example"));
+	CHECK(!https_san_has_dns(&star, "example"));
+	CHECK(!https_san_has_dns(&star, ".example"));
+	san_entry(&ip_star, SAN_IP, "*.io", 4, NULL);
+	CHECK(!https_san_has_dns(&ip_star, "relay.io"));
+	san_entry(&ip_text, SAN_IP, "a.io", 4, NULL);
+	CHECK(!https_san_has_dns(&ip_text, "a.io"));
+	CHECK(!https_san_has_dns(NULL, "relay.example"));
+}
+
 static int list_count;
 static char list_lines[4][200];
 
@@ -434,6 +459,7 @@ int main(void)
 	CHECK_RUN(test_state_file);
 	CHECK_RUN(test_host_ip);
 	CHECK_RUN(test_ip_san_match);
+	CHECK_RUN(test_dns_san_match);
 	CHECK_RUN(test_state_forgets_expired);
 	return CHECK_SUMMARY();
 }
