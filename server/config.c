@@ -605,14 +605,13 @@ static void config_origin_error(FILE *err, const char *value)
 	    "browser sends it (e.g. https://app.example) or *, but %s\n", why);
 }
 
-/* Rules that tie options together, checked once all are read. */
 /* The base of every urlLink that devices receive: a host and a port, since
  * the relay appends the path itself and a link with anything else in it
  * (a space, a query, a fragment, user info) would be broken or misleading. */
 static int config_check_public_url(const char *url, const char **why)
 {
 	struct config_url parsed;
-	const char *rest, *host_end;
+	const char *rest;
 
 	for (const char *p = url; *p != '\0'; p++) {
 		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
@@ -627,18 +626,20 @@ static int config_check_public_url(const char *url, const char **why)
 		*why = "it has a path, query or fragment";
 		return -1;
 	}
-	host_end = parsed.host + strlen(parsed.host);
 	if (strchr(url, '@') != NULL) {
 		*why = "it has user info";
 		return -1;
 	}
-	if (strchr(parsed.host, ':') != NULL) {
-		if (strspn(parsed.host, "0123456789abcdefABCDEF:.") != (size_t)(host_end - parsed.host)) {
+	/* In brackets, only an IPv6 address (not "[example.com]"). */
+	if (strchr(url, '[') != NULL) {
+		struct in6_addr v6;
+
+		if (inet_pton(AF_INET6, parsed.host, &v6) != 1) {
 			*why = "its IPv6 address is malformed";
 			return -1;
 		}
 	} else if (strspn(parsed.host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789.-") != (size_t)(host_end - parsed.host)) {
+	    "0123456789.-") != strlen(parsed.host)) {
 		*why = "its host has a character no host name has";
 		return -1;
 	}
@@ -669,6 +670,7 @@ void config_warn(const struct config *c, FILE *err)
 		    (size_t)pages / (1048576 / (size_t)page_size));
 }
 
+/* Rules that tie options together, checked once all are read. */
 static int config_check(struct config *c, int default_ttl_given, FILE *err)
 {
 	const char *rest = "", *why = "";
@@ -826,9 +828,14 @@ int config_fit_descriptors(struct config *c, FILE *err)
 	}
 	if (lim.rlim_cur == RLIM_INFINITY)
 		return 0;
-	need = (uint64_t)c->max_connections + CONFIG_FD_RESERVE;
-	if (need <= lim.rlim_cur)
+	/* Compared without adding: SIZE_MAX connections plus the reserve
+	 * would wrap round to a handful. */
+	if (lim.rlim_cur > CONFIG_FD_RESERVE &&
+	    c->max_connections <= lim.rlim_cur - CONFIG_FD_RESERVE)
 		return 0;
+	need = (uint64_t)c->max_connections + CONFIG_FD_RESERVE;
+	if (need < c->max_connections)
+		need = UINT64_MAX;
 	if (c->max_connections_given || lim.rlim_cur <= CONFIG_FD_RESERVE) {
 		fprintf(err, "relay: --max-connections %zu needs %llu file descriptors, but at "
 		    "most %llu may be open (ulimit -n); raise the limit or lower the option\n",

@@ -166,6 +166,11 @@ def test_max_connections_beyond_the_hard_limit_is_refused():
     rc, out, err = _run_limited(["--listen", "127.0.0.1:0", "--no-tls",
                                  "--max-connections", "1000000"], 1024, 1024)
     _one_line_naming(rc, err, "--max-connections", "--max-connections 1000000 under 1024")
+    # So close to 2^64 that adding the reserve would wrap round to a few.
+    for huge in ("18446744073709551615", "18446744073709551600"):
+        rc, out, err = _run_limited(["--listen", "127.0.0.1:0", "--no-tls",
+                                     "--max-connections", huge], 1024, 1024)
+        _one_line_naming(rc, err, "--max-connections", "--max-connections %s" % huge)
     # Exactly what fits starts.
     with _LimitedRelay(["--max-connections", str(fits)], 256, 4096) as relay:
         assert relay.open_files_limit()[0] == 4096, relay.open_files_limit()

@@ -84,7 +84,8 @@ def test_empty_state_file_is_no_state_and_says_so():
 def test_public_url_must_be_scheme_host_and_port_only():
     bad = ["https://a b", "https://x?x=1#frag", "https://x/path", "https://user@x",
            "https://user:pw@x", "https://x#", "https://ex_ample.com", "https://x\t",
-           "https://\u00e9.example", "ftp://x", "https://x:0", "https://[::1"]
+           "https://\u00e9.example", "ftp://x", "https://x:0", "https://[::1",
+           "https://[example.com]", "https://[1.2.3.4]", "https://[::1]x"]
     for url in bad:
         rc, out, err = run_relay(["--listen", "127.0.0.1:0", "--no-tls", "--public-url", url])
         line = _one_line(err, url)
