@@ -456,7 +456,7 @@ static int api_prologue(struct api_call *call, enum api_route route)
 		api_client_key(call);
 	value = api_header(call, HTTP_H_CLAIM, &len);
 	if (req->header_count[HTTP_H_CLAIM] != 1 ||
-	    wire_parse_claim(value, len, call->claim) != 0) {
+	    wire_parse_uuid(value, len, call->claim) != 0) {
 		api_count_failure(call);
 		api_fail(call, 401, "invalid_claim",
 		    "Mailbox-Device-Claim must be one UUID (8-4-4-4-12 hex digits)");
@@ -1183,12 +1183,8 @@ enum api_result api_handle(struct api *api, int64_t now, const struct api_client
 		buf_append_lit(out, "HTTP/1.1 503 Service Unavailable\r\n"
 		    "Content-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n");
 		/* The buffer holds at least 1 KiB already: this fits too. */
-		if (call.resp.cors_origin != NULL) {
-			buf_append_lit(out, "Access-Control-Allow-Origin: ");
-			buf_append_str(out, call.resp.cors_origin);
-			buf_append_lit(out, "\r\nVary: Origin\r\n"
-			    "Access-Control-Expose-Headers: Retry-After\r\n");
-		}
+		if (call.resp.cors_origin != NULL)
+			response_cors(out, call.resp.cors_origin);
 		buf_append_lit(out, "\r\n");
 		call.resp.close = 1;
 	}

@@ -45,6 +45,16 @@ size_t response_format_etag(uint64_t etag, char out[RESPONSE_ETAG_MAX])
 	return n + 2;
 }
 
+void response_cors(struct buf *out, const char *origin)
+{
+	buf_append_lit(out, "Access-Control-Allow-Origin: ");
+	buf_append_str(out, origin);
+	/* What a script may read of the answer; credentials never. */
+	buf_append_lit(out, "\r\nVary: Origin\r\n"
+	    "Access-Control-Expose-Headers: ETag, Mailbox-Request-ID, Retry-After, "
+	    "Preference-Applied\r\n");
+}
+
 void response_write(struct buf *out, const struct response *r, const char *body,
     size_t body_len)
 {
@@ -101,14 +111,8 @@ void response_write(struct buf *out, const struct response *r, const char *body,
 		buf_append(out, r->request_id, r->request_id_len);
 		buf_append_lit(out, "\r\n");
 	}
-	if (r->cors_origin) {
-		buf_append_lit(out, "Access-Control-Allow-Origin: ");
-		buf_append_str(out, r->cors_origin);
-		/* What a script may read of the answer; credentials never. */
-		buf_append_lit(out, "\r\nVary: Origin\r\n"
-		    "Access-Control-Expose-Headers: ETag, Mailbox-Request-ID, Retry-After, "
-		    "Preference-Applied\r\n");
-	}
+	if (r->cors_origin)
+		response_cors(out, r->cors_origin);
 	if (r->cors_methods) {
 		buf_append_lit(out, "Access-Control-Allow-Methods: ");
 		buf_append_str(out, r->cors_methods);

@@ -43,6 +43,8 @@ struct response {
 
 #define RESPONSE_DATE_LEN 29    /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 
+/* The CORS headers of an answer to a browser from origin (spec 4.7). */
+void response_cors(struct buf *out, const char *origin);
 void response_write(struct buf *out, const struct response *r, const char *body,
     size_t body_len);
 /* The interim answer to "Expect: 100-continue". */

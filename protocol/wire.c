@@ -42,11 +42,6 @@ int wire_parse_uuid(const char *s, size_t len, uint8_t out[16])
 	return 0;
 }
 
-int wire_parse_claim(const char *s, size_t len, uint8_t out[16])
-{
-	return wire_parse_uuid(s, len, out);
-}
-
 void wire_format_uuid(const uint8_t id[16], char out[WIRE_UUID_LEN + 1])
 {
 	static const char digits[] = "0123456789abcdef";

@@ -17,12 +17,10 @@
 #define WIRE_TIME_LEN 20        /* YYYY-MM-DDThh:mm:ssZ */
 
 /* A UUID as a device sends it: 36 characters 8-4-4-4-12, hex digits of
- * either case, which name the same UUID (RFC 9562). The mailbox identifier
- * in a request's path is read so (spec section 1, v1.1: iOS's
- * UUID.uuidString is upper case). 0 and the 16 bytes, or -1. */
+ * either case, which name the same UUID (RFC 9562). Device Claims and the
+ * mailbox identifier in a request's path are read so (spec section 1, v1.1:
+ * iOS's UUID.uuidString is upper case). 0 and the 16 bytes, or -1. */
 int wire_parse_uuid(const char *s, size_t len, uint8_t out[16]);
-/* A Device Claim: the same form. */
-int wire_parse_claim(const char *s, size_t len, uint8_t out[16]);
 /* Lower-case canonical form, NUL-terminated (37 bytes). */
 void wire_format_uuid(const uint8_t id[16], char out[WIRE_UUID_LEN + 1]);
 

@@ -176,7 +176,7 @@ static void fuzz_add_claim(struct fuzz *fz, const char *value, size_t len)
 	uint8_t bytes[MAILBOX_CLAIM_LEN];
 	char text[WIRE_UUID_LEN + 1];
 
-	if (len != WIRE_UUID_LEN || wire_parse_claim(value, len, bytes) != 0)
+	if (len != WIRE_UUID_LEN || wire_parse_uuid(value, len, bytes) != 0)
 		return;
 	wire_format_uuid(bytes, text);
 	for (int k = 0; k < fz->claim_count; k++) {
