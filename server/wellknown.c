@@ -46,7 +46,7 @@ static int wellknown_read_file(const char *dir, const char *name, struct wellkno
 	json_error_t json_err;
 	json_t *doc;
 	char *data = NULL;
-	size_t len = 0;
+	size_t len = 0, cap;
 	int fd = -1;
 
 	f->data = NULL;
@@ -62,20 +62,25 @@ static int wellknown_read_file(const char *dir, const char *name, struct wellkno
 		snprintf(err, err_len, "--well-known: cannot open %s: %s", path, strerror(errno));
 		goto fail;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) != 0) {
+		snprintf(err, err_len, "--well-known: cannot read %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
 		snprintf(err, err_len, "--well-known: %s is not a regular file", path);
 		goto fail;
 	}
 	if (st.st_size > WELLKNOWN_FILE_MAX)
 		goto too_large;
-	/* One byte more than allowed: a file that grew since fstat shows it. */
-	data = malloc(WELLKNOWN_FILE_MAX + 1);
+	/* One byte more than fstat said: a file that grew since shows it. */
+	cap = (size_t)st.st_size + 1;
+	data = malloc(cap);
 	if (data == NULL) {
 		snprintf(err, err_len, "--well-known: no memory to read %s", path);
 		goto fail;
 	}
-	while (len <= WELLKNOWN_FILE_MAX) {
-		ssize_t n = read(fd, data + len, WELLKNOWN_FILE_MAX + 1 - len);
+	while (len < cap) {
+		ssize_t n = read(fd, data + len, cap - len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -88,8 +93,10 @@ static int wellknown_read_file(const char *dir, const char *name, struct wellkno
 			break;
 		len += (size_t)n;
 	}
-	if (len > WELLKNOWN_FILE_MAX)
-		goto too_large;
+	if (len == cap) {
+		snprintf(err, err_len, "--well-known: %s changed while it was read", path);
+		goto fail;
+	}
 	/* An object or an array (jansson's default), valid UTF-8, nothing after. */
 	doc = json_loadb(data, len, 0, &json_err);
 	if (doc == NULL) {

@@ -82,7 +82,7 @@ int quota_take(struct quota *q, enum quota_kind kind, const uint8_t key[QUOTA_KE
 int quota_add(struct quota *q, struct quota_entry *entry, enum quota_kind kind,
     size_t amount)
 {
-	if (entry == NULL)
+	if (entry == NULL || q->limits[kind] == 0)
 		return 0;
 	if (!quota_fits(q, entry, kind, amount))
 		return -1;

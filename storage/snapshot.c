@@ -532,7 +532,7 @@ int snapshot_parse(struct store *store, const uint8_t *data, size_t len, int64_t
 	struct snapshot_crc *crc;
 	uint64_t version, count, stored_crc;
 
-	loaded->mailboxes = loaded->shortened = 0;
+	memset(loaded, 0, sizeof(*loaded));
 	if (len < SNAPSHOT_HEADER_LEN + SNAPSHOT_CRC_LEN ||
 	    memcmp(data, SNAPSHOT_MAGIC, SNAPSHOT_MAGIC_LEN) != 0) {
 		snprintf(err, err_len, "it is not a relay state file (or is truncated)");
@@ -586,8 +586,7 @@ int snapshot_load(struct store *store, const char *path, int64_t now, int64_t ma
 	int fd, r = -1;
 	char why[256];
 
-	loaded->mailboxes = loaded->shortened = 0;
-	loaded->empty = 0;
+	memset(loaded, 0, sizeof(*loaded));
 	/* O_NONBLOCK: a FIFO planted at the path must not hang the start. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 && errno == ENOENT)
@@ -607,7 +606,7 @@ int snapshot_load(struct store *store, const char *path, int64_t now, int64_t ma
 		r = 0;
 		goto done;
 	}
-	data = malloc(st.st_size > 0 ? (size_t)st.st_size : 1);
+	data = malloc((size_t)st.st_size);
 	if (data == NULL) {
 		snprintf(err, err_len, "cannot read state file %s: out of memory", path);
 		goto done;
