@@ -48,9 +48,43 @@ LLHTTP_LIBS   :=
 LLHTTP_SRC    := $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c
 endif
 
-DEP_CFLAGS := $(shell $(PKG) --cflags libevent jansson 2>/dev/null) $(LLHTTP_CFLAGS)
+# mbedTLS 3.6 LTS: by default built here from Debian 13's source package
+# (tools/mbedtls.sh fetches it into build/mbedtls/src, no root needed) with
+# our configuration header, server/tls_config.h, which both the library and
+# every relay object see: it changes struct layouts. Its headers come first,
+# so that no other mbedTLS on the system can be picked up. MBEDTLS=system
+# takes an installed mbedTLS >= 3.6 from pkg-config instead (its own config).
+MBEDTLS ?= build
+ifeq ($(MBEDTLS),system)
+MBEDTLS_CFLAGS := $(shell $(PKG) --cflags mbedtls mbedx509 mbedcrypto 2>/dev/null) \
+                  -DRELAY_TLS_SYSTEM
+MBEDTLS_LIBS   := $(shell $(PKG) --libs mbedtls mbedx509 mbedcrypto 2>/dev/null)
+MBEDTLS_BUILT  :=
+else ifeq ($(MBEDTLS),build)
+MBEDTLS_DIR    := build/mbedtls
+MBEDTLS_CONFIG := $(CURDIR)/server/tls_config.h
+# (Everest's header is included by mbedtls/ecdh.h.)
+MBEDTLS_CFLAGS := -I$(MBEDTLS_DIR)/src/include -I$(MBEDTLS_DIR)/src/3rdparty/everest/include \
+                  -DMBEDTLS_USER_CONFIG_FILE='"$(MBEDTLS_CONFIG)"'
+MBEDTLS_LIBS   := $(addprefix $(MBEDTLS_DIR)/src/library/,libmbedtls.a libmbedx509.a \
+                  libmbedcrypto.a)
+MBEDTLS_BUILT  := $(MBEDTLS_DIR)/.built
+else
+$(error MBEDTLS is build (the default) or system, not $(MBEDTLS))
+endif
+# Every object that may include an mbedTLS header is rebuilt when the library
+# is (its version or our configuration changed) and when MBEDTLS changes
+# between runs: objects made against one mbedTLS's headers and linked with
+# another's library misbehave quietly (enum values moved between versions).
+MBEDTLS_MODE := build/mbedtls.mode
+$(shell mkdir -p build && { [ "$$(cat $(MBEDTLS_MODE) 2>/dev/null)" = "$(MBEDTLS)" ] || \
+    echo "$(MBEDTLS)" >$(MBEDTLS_MODE); })
+MBEDTLS_DEPS := $(MBEDTLS_MODE) $(MBEDTLS_BUILT)
+
+DEP_CFLAGS := $(MBEDTLS_CFLAGS) $(shell $(PKG) --cflags libevent jansson 2>/dev/null) \
+              $(LLHTTP_CFLAGS)
 LIBS       := $(shell $(PKG) --libs libevent jansson 2>/dev/null) $(LLHTTP_LIBS) \
-              -lmbedtls -lmbedx509 -lmbedcrypto
+              $(MBEDTLS_LIBS)
 
 ifdef SANITIZE
 BUILD  := build/san
@@ -101,10 +135,11 @@ all: $(RELAY_BIN)
 $(RELAY_BIN): $(BUILD)/server/main.o $(LIBRELAY)
 	$(call quiet,LINK,$@)$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 
-$(LIBRELAY): $(MODULE_OBJ) $(LLHTTP_OBJ)
-	$(call quiet,AR,$@)rm -f $@ && ar rcs $@ $^
+# Rebuilt with mbedTLS, so that everything linking it relinks.
+$(LIBRELAY): $(MODULE_OBJ) $(LLHTTP_OBJ) $(MBEDTLS_DEPS)
+	$(call quiet,AR,$@)rm -f $@ && ar rcs $@ $(filter %.o,$^)
 
-$(BUILD)/%.o: %.c | build-deps
+$(BUILD)/%.o: %.c $(MBEDTLS_DEPS) | build-deps
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(DEP_CFLAGS) $(ALL_CFLAGS) $(SANFLAGS) -c -o $@ $<
 
@@ -126,6 +161,22 @@ $(FUZZ_TARGETS:%=$(BUILD)/test/fuzz/replay_%.o): $(BUILD)/test/fuzz/replay_%.o: 
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(DEP_CFLAGS) $(ALL_CFLAGS) $(SANFLAGS) \
 	    -DFUZZ_TARGET='"$*"' -DFUZZ_DIR='"$(CURDIR)/test/fuzz"' -c -o $@ $<
+
+# mbedTLS: fetched once (tools/mbedtls.sh), then built with our configuration
+# header, again whenever it changes. Not sanitized: the sanitizers watch our
+# code, and mbedTLS's own tests cover its.
+ifeq ($(MBEDTLS),build)
+$(MBEDTLS_DIR)/src/.relay-version: | build-deps
+	$(Q)sh tools/mbedtls.sh $(MBEDTLS_DIR)
+
+$(MBEDTLS_BUILT): $(MBEDTLS_DIR)/src/.relay-version server/tls_config.h
+	@echo "  MBEDTLS $$(cat $<) with server/tls_config.h (log: $(MBEDTLS_DIR)/build.log)"
+	$(Q){ $(MAKE) -C $(MBEDTLS_DIR)/src/library clean && \
+	  $(MAKE) -C $(MBEDTLS_DIR)/src lib CC='$(CC)' \
+	      CFLAGS='-O2 -DMBEDTLS_USER_CONFIG_FILE=\"$(MBEDTLS_CONFIG)\"'; \
+	} >$(MBEDTLS_DIR)/build.log 2>&1 || { tail -n 30 $(MBEDTLS_DIR)/build.log; exit 1; }
+	$(Q)touch $@
+endif
 
 # run, test, fuzz, bench and footprint install what they are missing, then
 # build in a second make: this one read its flags from pkg-config at start,
@@ -164,7 +215,7 @@ fuzz-cc:
 	@command -v $(FUZZ_CC) >/dev/null || \
 	  { echo "make fuzz needs $(FUZZ_CC) and libFuzzer: run make deps"; exit 1; }
 
-$(FUZZ_BUILD)/obj/%.o: %.c | fuzz-cc
+$(FUZZ_BUILD)/obj/%.o: %.c $(MBEDTLS_DEPS) | fuzz-cc
 	@mkdir -p $(dir $@)
 	$(call quiet,CLANG,$<)$(FUZZ_CC) $(CPPFLAGS) $(DEP_CFLAGS) $(ALL_CFLAGS) -O1 $(FUZZ_SAN) \
 	    -fsanitize=fuzzer-no-link -c -o $@ $<
@@ -174,8 +225,9 @@ $(FUZZ_BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c Makefile | fuzz-cc
 	$(call quiet,CLANG,$<)$(FUZZ_CC) $(LLHTTP_CFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
 	    -c -o $@ $<
 
-$(FUZZ_BIN): $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/test/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
-	$(call quiet,LINK,$@)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+$(FUZZ_BIN): $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/test/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ) \
+    $(MBEDTLS_DEPS)
+	$(call quiet,LINK,$@)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(LIBS)
 
 fuzz: deps-fuzz
 	$(Q)$(MAKE) --no-print-directory fuzz-nodeps
@@ -206,9 +258,10 @@ clean:
 
 # Debian packages, one set per purpose; make run installs only the first.
 # Building and running: the compiler, the libraries, the system's CA
-# certificates (--push-gateway, the client) and llhttp (below).
-DEPS_BUILD := build-essential pkg-config libevent-dev libmbedtls-dev libjansson-dev \
-              ca-certificates
+# certificates (--push-gateway, the client), bzip2 to unpack mbedTLS's
+# tarball, and llhttp (below). mbedTLS is no package: see MBEDTLS above.
+DEPS_BUILD := build-essential pkg-config libevent-dev libjansson-dev ca-certificates \
+              bzip2
 # Tests (make test, make check): sslscan for the TLS audit, openssl for test
 # certificates, curl for the README walkthrough, chromium for the page a
 # person sees.
@@ -243,12 +296,18 @@ build-deps:
 	$(Q)missing=; \
 	has_headers() { printf '#include <%s>\n' "$$@" | $(CC) $(CPPFLAGS) $(DEP_CFLAGS) -E -x c - >/dev/null 2>&1; }; \
 	if ! command -v $(CC) >/dev/null 2>&1; then missing="$$missing build-essential"; \
-	elif ! has_headers event2/event.h jansson.h mbedtls/ssl.h; then \
+	elif ! has_headers event2/event.h jansson.h; then \
 	  has_headers event2/event.h || missing="$$missing libevent-dev"; \
 	  has_headers jansson.h || missing="$$missing libjansson-dev"; \
-	  has_headers mbedtls/ssl.h || missing="$$missing libmbedtls-dev"; \
 	fi; \
 	command -v $(PKG) >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	if [ $(MBEDTLS) = build ]; then \
+	  command -v bzip2 >/dev/null 2>&1 || missing="$$missing bzip2"; \
+	elif ! $(PKG) --atleast-version=3.6 mbedtls 2>/dev/null; then \
+	  echo "relay: MBEDTLS=system needs mbedTLS >= 3.6 (pkg-config mbedtls), this system has" \
+	      "$$($(PKG) --modversion mbedtls 2>/dev/null || echo none): build without MBEDTLS=system" >&2; \
+	  exit 1; \
+	fi; \
 	if [ $(LLHTTP_MISSING) = yes ]; then \
 	  if apt-cache show libllhttp-dev >/dev/null 2>&1; then missing="$$missing libllhttp-dev"; \
 	  else missing="$$missing node-llhttp"; fi; \
@@ -273,4 +332,4 @@ footprint: deps-bench
 	$(Q)$(MAKE) --no-print-directory $(RELAY_BIN)
 	$(Q)python3 test/bench/footprint.py
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build -path build/mbedtls -prune -o -name '*.d' -type f -print 2>/dev/null)

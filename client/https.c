@@ -210,11 +210,9 @@ static void https_san_names(const mbedtls_x509_sequence *san, char *out, size_t 
 }
 
 /*
- * mbedTLS 2.28 compares the host name with every subjectAltName entry as
- * text, whatever its type, and never with an iPAddress's bytes: an IP host
- * fails against the right certificate and would pass against a dNSName that
- * spells the address, and a DNS host would pass against an iPAddress whose
- * four bytes spell a name ("*.io" is 42.46.105.111). So with a
+ * mbedTLS 3.6 compares an IP host with iPAddress entries, but first with
+ * every dNSName (and then URI) entry as text: a certificate whose dNSName
+ * spells the address would pass, which RFC 9525 forbids. So with a
  * subjectAltName the verdict on the name is ours alone: IP hosts against
  * iPAddress entries, DNS hosts against dNSName entries. (Without one,
  * mbedTLS's check of the Common Name stands.)
@@ -229,7 +227,7 @@ static int https_verify(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *f
 	https_san_names(&crt->subject_alt_names, peer->names, sizeof(peer->names));
 	if (peer->ip_len != 0)
 		match = https_san_has_ip(&crt->subject_alt_names, peer->ip, peer->ip_len);
-	else if (crt->ext_types & MBEDTLS_X509_EXT_SUBJECT_ALT_NAME)
+	else if (mbedtls_x509_crt_has_ext_type(crt, MBEDTLS_X509_EXT_SUBJECT_ALT_NAME))
 		match = https_san_has_dns(&crt->subject_alt_names, peer->host);
 	else
 		return 0;
@@ -423,28 +421,15 @@ static enum https_attempt https_handshake_failed(struct https_conn *c,
 	case MBEDTLS_ERR_SSL_ALLOC_FAILED:
 		snprintf(err, err_len, "out of memory during the TLS handshake with %s", where);
 		return HTTPS_ATTEMPT_NO_CONNECTION;
-	/* The names differ between mbedTLS 2 and 3. */
 	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
-#ifdef MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE
-	case MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE:
-#endif
-#ifdef MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION
-	case MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION:
-#endif
-#ifdef MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE
 	case MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE:
-#endif
+	case MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION:
 		snprintf(err, err_len, "%s refused the TLS handshake: it and this client have no "
 		    "TLS version or cipher in common", where);
 		return HTTPS_ATTEMPT_NO_CONNECTION;
 	case MBEDTLS_ERR_SSL_INVALID_RECORD:
 	case MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE:
-#ifdef MBEDTLS_ERR_SSL_BAD_HS_SERVER_HELLO
-	case MBEDTLS_ERR_SSL_BAD_HS_SERVER_HELLO:
-#endif
-#ifdef MBEDTLS_ERR_SSL_DECODE_ERROR
 	case MBEDTLS_ERR_SSL_DECODE_ERROR:
-#endif
 		snprintf(err, err_len, "%s does not speak TLS on that port (an http:// relay?)",
 		    where);
 		return HTTPS_ATTEMPT_NO_CONNECTION;

@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 
 #include "server/config.h"
+#include "server/tls.h"
 
 static const char config_usage[] =
 "usage: relay [options]\n"
@@ -751,7 +752,8 @@ enum config_result config_parse(struct config *c, int argc, char **argv,
 			return CONFIG_EXIT;
 		}
 		if (strcmp(arg, "--version") == 0) {
-			fprintf(out, "relay %s\n", CONFIG_VERSION);
+			fprintf(out, "relay %s (mbedTLS %s)\n", CONFIG_VERSION,
+			    tls_library_version());
 			return CONFIG_EXIT;
 		}
 		o = strncmp(arg, "--", 2) == 0 ? config_find(arg, name_len) : NULL;

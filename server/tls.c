@@ -1,18 +1,17 @@
 /*
- * tls.c — the relay's TLS server side, on mbedTLS 2.28 or 3.x.
+ * tls.c — the relay's TLS, on mbedTLS 3.6 LTS.
  *
  * tls_new() builds the one mbedtls_ssl_config that every connection shares:
  * the certificate chain and key (from PEM files, or a self-signed development
  * certificate made at start), the session-ticket keys, and a policy narrower
- * than mbedTLS's defaults: TLS 1.2 at least, ECDHE with AEAD ciphers only,
- * no renegotiation. tls_transport_new() puts one accepted socket behind that
- * configuration and the transport interface, so that the connection code
- * sees only "bytes" or "wait until readable/writable".
+ * than mbedTLS's defaults: TLS 1.3 and 1.2, (EC)DHE with AEAD ciphers only,
+ * no renegotiation, no 0-RTT. tls_transport_new() puts one accepted socket
+ * behind that configuration and the transport interface, so that the
+ * connection code sees only "bytes" or "wait until readable/writable".
  *
- * The differences between mbedTLS 2.28 and 3.x stay inside
- * MBEDTLS_VERSION_NUMBER guards, and nothing here reads a structure member
- * that 3.x makes private. This file never logs, and never turns on mbedTLS's
- * debug output, which prints key material at its higher levels.
+ * Nothing here reads a structure member that mbedTLS makes private. This
+ * file never logs, and never turns on mbedTLS's debug output, which prints
+ * key material at its higher levels.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -23,9 +22,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
-/* version.h pulls in the library's configuration (config.h on 2.28,
- * build_info.h on 3.x), which every guard below depends on. */
-#include <mbedtls/version.h>
+/* build_info.h pulls in the library's configuration (and ours), which every
+ * check below depends on. */
+#include <mbedtls/build_info.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/error.h>
 #include <mbedtls/md.h>
@@ -35,33 +34,26 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
-#if MBEDTLS_VERSION_NUMBER < 0x03040000
-#include <mbedtls/bignum.h>
-#endif
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
 #include <psa/crypto.h>
-#endif
 
 #include "server/rng.h"
 #include "server/tls.h"
 
-#if MBEDTLS_VERSION_NUMBER < 0x021C0000 || MBEDTLS_VERSION_NUMBER >= 0x04000000
-#error "relay builds against mbedTLS 2.28 or 3.x"
+#if MBEDTLS_VERSION_NUMBER < 0x03060000 || MBEDTLS_VERSION_NUMBER >= 0x04000000
+#error "relay needs mbedTLS 3.6 LTS (or a later 3.x): build without MBEDTLS=system"
 #endif
-#if !defined(MBEDTLS_SSL_SESSION_TICKETS) || !defined(MBEDTLS_SSL_TICKET_C) || \
+#if !defined(RELAY_TLS_CONFIG) && !defined(RELAY_TLS_SYSTEM)
+#error "mbedTLS headers without server/tls_config.h: build with the Makefile"
+#endif
+#if !defined(MBEDTLS_SSL_PROTO_TLS1_3) || !defined(MBEDTLS_SSL_PROTO_TLS1_2) || \
+    !defined(MBEDTLS_SSL_SESSION_TICKETS) || !defined(MBEDTLS_SSL_TICKET_C) || \
     !defined(MBEDTLS_X509_CRT_WRITE_C) || !defined(MBEDTLS_PEM_WRITE_C) || \
-    !defined(MBEDTLS_FS_IO)
-#error "relay needs mbedTLS with session tickets, certificate writing and file I/O"
+    !defined(MBEDTLS_FS_IO) || !defined(MBEDTLS_PSA_CRYPTO_C)
+#error "relay needs mbedTLS with TLS 1.3 and 1.2, session tickets, PSA, certificate writing and file I/O"
 #endif
-#if defined(MBEDTLS_ZLIB_SUPPORT)
-/* 2.28 would then grant compression to any client asking (CRIME). */
-#error "relay must not be built against mbedTLS with TLS compression"
-#endif
-
-/* Before 3.5 an mbedTLS server could not choose between TLS 1.2 and 1.3 per
- * client, so 1.3 is offered only where it can sit beside 1.2. */
-#if defined(MBEDTLS_SSL_PROTO_TLS1_3) && MBEDTLS_VERSION_NUMBER >= 0x03050000
-#define TLS_OFFER_TLS1_3
+#if defined(MBEDTLS_SSL_EARLY_DATA)
+/* 0-RTT data can be replayed; mbedTLS does not stop that. */
+#error "relay must not be built against mbedTLS with early data"
 #endif
 
 #define TLS_TICKET_LIFETIME_S (24 * 60 * 60)
@@ -107,17 +99,16 @@ struct tls_transport {
 	mbedtls_ssl_context ssl;
 };
 
-/* Forward-secret AEAD only, in the server's order of preference (mbedTLS
- * picks the first one the client also offers that fits our key).
+/* Forward-secret AEAD only. In TLS 1.2 this is the server's order of
+ * preference (mbedTLS picks the first one the client also offers that fits
+ * our key); in TLS 1.3 mbedTLS takes the client's first that is listed here.
  * ChaCha20-Poly1305 comes first: mbedTLS's portable ChaCha20-Poly1305 seals
  * a 1.7 KB record in 6 µs where its AES-GCM, even with AES-NI and PCLMUL,
  * takes 10 µs, and records are what every request costs. */
 static const int tls_ciphersuites[] = {
-#if defined(TLS_OFFER_TLS1_3)
 	MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
 	MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
 	MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
-#endif
 	MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
 	MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
@@ -128,25 +119,17 @@ static const int tls_ciphersuites[] = {
 };
 
 /* Key-exchange groups, preferred first. */
-#if MBEDTLS_VERSION_NUMBER >= 0x03010000
 static const uint16_t tls_groups[] = {
 	MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
 	MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
 	MBEDTLS_SSL_IANA_TLS_GROUP_SECP384R1,
 	MBEDTLS_SSL_IANA_TLS_GROUP_NONE
 };
-#else
-static const mbedtls_ecp_group_id tls_curves[] = {
-	MBEDTLS_ECP_DP_CURVE25519,
-	MBEDTLS_ECP_DP_SECP256R1,
-	MBEDTLS_ECP_DP_SECP384R1,
-	MBEDTLS_ECP_DP_NONE
-};
-#endif
 
 /*
- * The development certificate's subjectAltName, DER-encoded by hand because
- * mbedTLS 2.28 has no writer for it:
+ * The development certificate's subjectAltName, DER-encoded (mbedTLS's
+ * writer, mbedtls_x509write_crt_set_subject_alternative_name, takes the
+ * same bytes in a linked list of buffers):
  *   SEQUENCE { [2] "localhost", [7] 127.0.0.1, [7] ::1 }
  */
 static const unsigned char tls_dev_cert_san[] = {
@@ -192,20 +175,12 @@ static int tls_load_files(struct tls *tls, struct tls_identity *id, const char *
 		    "certificates could not be parsed", cert_file, ret);
 		return -1;
 	}
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
 	ret = mbedtls_pk_parse_keyfile(&id->key, key_file, NULL, rng_bytes, tls->rng);
-#else
-	ret = mbedtls_pk_parse_keyfile(&id->key, key_file, NULL);
-#endif
 	if (ret != 0) {
 		tls_set_error(err, err_len, ret, "cannot read key %s", key_file);
 		return -1;
 	}
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
 	ret = mbedtls_pk_check_pair(&id->chain.pk, &id->key, rng_bytes, tls->rng);
-#else
-	ret = mbedtls_pk_check_pair(&id->chain.pk, &id->key);
-#endif
 	if (ret != 0) {
 		tls_set_error(err, err_len, ret, "key %s does not match certificate %s",
 		    key_file, cert_file);
@@ -248,8 +223,7 @@ fail:
  * subjectKeyIdentifier, and the authorityKeyIdentifier that equals it in a
  * self-signed certificate: SHA-256 of the SubjectPublicKeyInfo (RFC 7093,
  * method 4). RFC 5280 requires one in every CA certificate, which this one
- * claims to be. Written by hand because mbedTLS's own writers use SHA-1,
- * behind a configuration guard whose name changed between 3.x releases.
+ * claims to be. Written by hand because mbedTLS's own writers use SHA-1.
  */
 static int tls_set_key_identifiers(mbedtls_x509write_cert *crt, mbedtls_pk_context *key)
 {
@@ -292,11 +266,7 @@ static int tls_make_dev_cert(struct tls *tls, struct tls_identity *id, const cha
 	char not_before[16], not_after[16];
 	time_t now;
 	int ret;
-#if MBEDTLS_VERSION_NUMBER < 0x03040000
-	mbedtls_mpi serial_mpi;
 
-	mbedtls_mpi_init(&serial_mpi);
-#endif
 	mbedtls_x509write_crt_init(&crt);
 
 	ret = mbedtls_pk_setup(&id->key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY));
@@ -315,13 +285,7 @@ static int tls_make_dev_cert(struct tls *tls, struct tls_identity *id, const cha
 	if (ret != 0)
 		goto fail;
 	serial[0] = (unsigned char)((serial[0] & 0x3f) | 0x40);
-#if MBEDTLS_VERSION_NUMBER >= 0x03040000
 	ret = mbedtls_x509write_crt_set_serial_raw(&crt, serial, sizeof(serial));
-#else
-	ret = mbedtls_mpi_read_binary(&serial_mpi, serial, sizeof(serial));
-	if (ret == 0)
-		ret = mbedtls_x509write_crt_set_serial(&crt, &serial_mpi);
-#endif
 	if (ret != 0)
 		goto fail;
 
@@ -361,18 +325,12 @@ static int tls_make_dev_cert(struct tls *tls, struct tls_identity *id, const cha
 	if (out_path != NULL && tls_write_file(out_path, (char *)pem, err, err_len) != 0)
 		goto fail_reported;
 
-#if MBEDTLS_VERSION_NUMBER < 0x03040000
-	mbedtls_mpi_free(&serial_mpi);
-#endif
 	mbedtls_x509write_crt_free(&crt);
 	return 0;
 
 fail:
 	tls_set_error(err, err_len, ret, "cannot generate the development certificate");
 fail_reported:
-#if MBEDTLS_VERSION_NUMBER < 0x03040000
-	mbedtls_mpi_free(&serial_mpi);
-#endif
 	mbedtls_x509write_crt_free(&crt);
 	return -1;
 }
@@ -406,29 +364,18 @@ static int tls_configure(struct tls *tls, struct tls_identity *id, char *err, si
 	if (ret != 0)
 		goto fail;
 	mbedtls_ssl_conf_rng(conf, rng_bytes, tls->rng);
-
-#if MBEDTLS_VERSION_NUMBER >= 0x03020000
 	mbedtls_ssl_conf_min_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
-#if defined(TLS_OFFER_TLS1_3)
 	mbedtls_ssl_conf_max_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_3);
-#else
-	mbedtls_ssl_conf_max_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
-#endif
-#else
-	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-	    MBEDTLS_SSL_MINOR_VERSION_3);
-	mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-	    MBEDTLS_SSL_MINOR_VERSION_3);
-#endif
-
 	mbedtls_ssl_conf_ciphersuites(conf, tls_ciphersuites);
-#if MBEDTLS_VERSION_NUMBER >= 0x03010000
 	mbedtls_ssl_conf_groups(conf, tls_groups);
-#else
-	mbedtls_ssl_conf_curves(conf, tls_curves);
-#endif
+	/* A TLS 1.3 resumption still does an (EC)DHE, as OpenSSL's does: with
+	 * pure-PSK mode, whoever learnt a ticket key could read every session
+	 * resumed under it. */
+	mbedtls_ssl_conf_tls13_key_exchange_modes(conf,
+	    MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL_ALL);
 #if defined(MBEDTLS_SSL_RENEGOTIATION)
-	/* A client-started renegotiation costs us a full handshake each time. */
+	/* With MBEDTLS=system: a client-started renegotiation would cost us a
+	 * full handshake each time. */
 	mbedtls_ssl_conf_renegotiation(conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
 #endif
 
@@ -490,6 +437,21 @@ fail:
 	return NULL;
 }
 
+/* TLS 1.3 does its key exchange and key schedule through PSA, which must be
+ * started first. Calling it again is harmless. */
+static int tls_start_psa(char *err, size_t err_len)
+{
+	if (psa_crypto_init() == PSA_SUCCESS)
+		return 0;
+	snprintf(err, err_len, "cannot set up TLS: PSA crypto did not start");
+	return -1;
+}
+
+const char *tls_library_version(void)
+{
+	return MBEDTLS_VERSION_STRING;
+}
+
 struct tls *tls_new(const struct tls_options *opts, struct rng *rng,
     char *err, size_t err_len)
 {
@@ -509,15 +471,8 @@ struct tls *tls_new(const struct tls_options *opts, struct rng *rng,
 		goto fail;
 	}
 
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
-	/* 3.x routes TLS 1.3 and, with MBEDTLS_USE_PSA_CRYPTO, key parsing and
-	 * signing through PSA, which must be started first. Calling it again
-	 * is harmless. */
-	if (psa_crypto_init() != PSA_SUCCESS) {
-		snprintf(err, err_len, "cannot set up TLS: PSA crypto did not start");
+	if (tls_start_psa(err, err_len) != 0)
 		goto fail;
-	}
-#endif
 
 	if (opts->cert_file != NULL && opts->key_file == NULL) {
 		snprintf(err, err_len, "certificate %s given without its key", opts->cert_file);
@@ -648,10 +603,10 @@ static int tls_bio_recv(void *ctx, unsigned char *buf, size_t len)
 /*
  * Every mbedTLS result that is not data becomes "wait for readable", "wait
  * for writable" or fatal. The results that ask to call again without waiting
- * (3.x's RECEIVED_NEW_SESSION_TICKET and RECEIVED_EARLY_DATA, and the async
- * and restartable-ECC IN_PROGRESS codes of both versions) come only on the
- * client side or with features this configuration never enables, so they
- * count as fatal here.
+ * (RECEIVED_NEW_SESSION_TICKET and RECEIVED_EARLY_DATA, and the async and
+ * restartable-ECC IN_PROGRESS codes) come only with features this
+ * configuration never enables (a client is told of TLS 1.3 tickets only
+ * when it asks to be), so they count as fatal here.
  */
 static int tls_result(int ret)
 {
@@ -789,6 +744,8 @@ struct tls_client *tls_client_new(struct rng *rng, const char *cafile, int verif
 		snprintf(err, err_len, "cannot set up TLS: out of memory");
 		goto fail;
 	}
+	if (tls_start_psa(err, err_len) != 0)
+		goto fail;
 	if (cafile != NULL) {
 		ret = mbedtls_x509_crt_parse_file(&c->ca, cafile);
 		if (ret != 0) {
@@ -805,12 +762,10 @@ struct tls_client *tls_client_new(struct rng *rng, const char *cafile, int verif
 		tls_set_error(err, err_len, ret, "cannot configure TLS");
 		goto fail;
 	}
-#if MBEDTLS_VERSION_NUMBER >= 0x03020000
 	mbedtls_ssl_conf_min_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
-#else
-	mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-	    MBEDTLS_SSL_MINOR_VERSION_3);
-#endif
+	mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_3);
+	mbedtls_ssl_conf_ciphersuites(&c->conf, tls_ciphersuites);
+	mbedtls_ssl_conf_groups(&c->conf, tls_groups);
 	mbedtls_ssl_conf_rng(&c->conf, rng_bytes, rng);
 	mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
 	mbedtls_ssl_conf_authmode(&c->conf, verify ? MBEDTLS_SSL_VERIFY_REQUIRED :

@@ -4,11 +4,11 @@
  * One struct tls holds the certificate chain and key (loaded from PEM files,
  * or a self-signed ECDSA P-256 certificate for "localhost" generated at start
  * when none is given), the session-ticket keys and the mbedTLS configuration:
- * TLS 1.2 at least (1.3 where the library has it), forward-secret AEAD suites
- * only, no renegotiation, no compression. tls_transport_new() wraps one
- * accepted socket in that configuration behind the transport interface.
+ * TLS 1.3 and 1.2, forward-secret AEAD suites only, no renegotiation, no
+ * compression, no 0-RTT. tls_transport_new() wraps one accepted socket in
+ * that configuration behind the transport interface.
  *
- * It builds against mbedTLS 2.28 (Debian 12) and 3.x.
+ * It builds against mbedTLS 3.6 LTS, configured by server/tls_config.h.
  */
 #ifndef SERVER_TLS_H
 #define SERVER_TLS_H
@@ -39,6 +39,9 @@ void tls_free(struct tls *tls);
  * still in use. */
 int tls_reload(struct tls *tls, char *err, size_t err_len);
 
+/* The mbedTLS version built in, "3.6.6". */
+const char *tls_library_version(void);
+
 /* SHA-256 of the current leaf certificate's DER, as "AB:CD:…" (95 characters). */
 const char *tls_fingerprint(const struct tls *tls);
 
@@ -46,8 +49,8 @@ const char *tls_fingerprint(const struct tls *tls);
  * memory is short. */
 struct transport *tls_transport_new(struct tls *tls, int fd);
 
-/* The client side, for the push gateway and the command-line client: TLS 1.2
- * at least, the peer's certificate checked against cafile (NULL: the
+/* The client side, for the push gateway and the command-line client: TLS 1.3
+ * or 1.2, the peer's certificate checked against cafile (NULL: the
  * system's CAs) and its host name, unless verify is 0. */
 struct tls_client;
 

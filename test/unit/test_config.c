@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "server/config.h"
+#include "server/tls.h"
 #include "test/unit/check.h"
 
 /* ---- running config_parse ---- */
@@ -427,6 +428,7 @@ static void test_upper_bounds(void)
 static void test_help_and_version(void)
 {
 	struct outcome o;
+	char expected[64];
 
 	RUN(o, "--help");
 	CHECK_EQ_INT(o.result, CONFIG_EXIT);
@@ -444,9 +446,14 @@ static void test_help_and_version(void)
 	CHECK_EQ_INT(o.result, CONFIG_EXIT);
 	outcome_free(&o);
 
+	/* The TLS library's version too: an operator checks it against
+	 * security advisories. */
 	RUN(o, "--version");
 	CHECK_EQ_INT(o.result, CONFIG_EXIT);
-	CHECK_EQ_STR(o.out, "relay " CONFIG_VERSION "\n");
+	snprintf(expected, sizeof(expected), "relay %s (mbedTLS %s)\n", CONFIG_VERSION,
+	    tls_library_version());
+	CHECK_EQ_STR(o.out, expected);
+	CHECK(strncmp(tls_library_version(), "3.6.", 4) == 0);
 	CHECK_EQ_INT(o.err_len, 0);
 	outcome_free(&o);
 }

@@ -17,19 +17,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <mbedtls/version.h>
+#include <mbedtls/build_info.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/md.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/rsa.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
-#if MBEDTLS_VERSION_NUMBER < 0x03040000
-#include <mbedtls/bignum.h>
-#endif
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
 #include <psa/crypto.h>
-#endif
 
 #include "server/rng.h"
 #include "server/tls.h"
@@ -130,11 +125,7 @@ static int write_key_and_cert(struct rng *rng, mbedtls_pk_type_t type,
 	unsigned char pem[8192];
 	unsigned char serial[] = { 0x01 };
 	int ok = 0;
-#if MBEDTLS_VERSION_NUMBER < 0x03040000
-	mbedtls_mpi serial_mpi;
 
-	mbedtls_mpi_init(&serial_mpi);
-#endif
 	mbedtls_pk_init(&key);
 	mbedtls_x509write_crt_init(&crt);
 
@@ -151,14 +142,8 @@ static int write_key_and_cert(struct rng *rng, mbedtls_pk_type_t type,
 	    write_text(key_path, (char *)pem) != 0)
 		goto done;
 
-#if MBEDTLS_VERSION_NUMBER >= 0x03040000
 	if (mbedtls_x509write_crt_set_serial_raw(&crt, serial, sizeof(serial)) != 0)
 		goto done;
-#else
-	if (mbedtls_mpi_read_binary(&serial_mpi, serial, sizeof(serial)) != 0 ||
-	    mbedtls_x509write_crt_set_serial(&crt, &serial_mpi) != 0)
-		goto done;
-#endif
 	mbedtls_x509write_crt_set_md_alg(&crt, MBEDTLS_MD_SHA256);
 	mbedtls_x509write_crt_set_subject_key(&crt, &key);
 	mbedtls_x509write_crt_set_issuer_key(&crt, &key);
@@ -171,9 +156,6 @@ static int write_key_and_cert(struct rng *rng, mbedtls_pk_type_t type,
 	ok = 1;
 
 done:
-#if MBEDTLS_VERSION_NUMBER < 0x03040000
-	mbedtls_mpi_free(&serial_mpi);
-#endif
 	mbedtls_x509write_crt_free(&crt);
 	mbedtls_pk_free(&key);
 	return ok ? 0 : -1;
@@ -182,9 +164,8 @@ done:
 /* ---- the client end ---- */
 
 enum client_versions {
-	CLIENT_DEFAULT,     /* whatever the library offers */
-	CLIENT_TLS12_MAX,   /* TLS 1.2 semantics on every library version */
-	CLIENT_TLS11_ONLY
+	CLIENT_DEFAULT,     /* whatever the library offers: TLS 1.3 first */
+	CLIENT_TLS12_MAX    /* TLS 1.2 only */
 };
 
 struct test_client {
@@ -244,20 +225,7 @@ static void client_limit_versions(struct test_client *c, enum client_versions ve
 	case CLIENT_DEFAULT:
 		break;
 	case CLIENT_TLS12_MAX:
-#if MBEDTLS_VERSION_NUMBER >= 0x03020000
 		mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
-#else
-		mbedtls_ssl_conf_max_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-		    MBEDTLS_SSL_MINOR_VERSION_3);
-#endif
-		break;
-	case CLIENT_TLS11_ONLY:
-#if defined(MBEDTLS_SSL_PROTO_TLS1_1)
-		mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-		    MBEDTLS_SSL_MINOR_VERSION_2);
-		mbedtls_ssl_conf_max_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-		    MBEDTLS_SSL_MINOR_VERSION_2);
-#endif
 		break;
 	}
 }
@@ -409,10 +377,8 @@ static int client_read_exact(struct pair *p, void *buf, size_t len)
 			len -= (size_t)ret;
 			continue;
 		}
-#if defined(MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
 		if (ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
 			continue;
-#endif
 		if (!client_waits(ret))
 			return -1;
 	}
@@ -787,8 +753,9 @@ static void test_eof_without_close_notify(void)
 		goto close;
 	CHECK(pair_handshake(&p) == 0);
 	CHECK_EQ_INT(p.server->ops->read(p.server, buf, sizeof(buf)), TRANSPORT_WANT_READ);
-	close(p.fds[1]);
-	p.fds[1] = -1;
+	/* A FIN, not close(): the client never read its TLS 1.3 session
+	 * ticket, and closing a socket with unread bytes sends a reset. */
+	CHECK(shutdown(p.fds[1], SHUT_WR) == 0);
 	CHECK_EQ_INT(p.server->ops->read(p.server, buf, sizeof(buf)), 0);
 close:
 	pair_close(&p);
@@ -817,33 +784,6 @@ close:
 
 done:
 	dev_server_stop(&d);
-}
-
-static void test_tls11_client_refused(void)
-{
-#if defined(MBEDTLS_SSL_PROTO_TLS1_1)
-	struct dev_server d;
-	struct pair p;
-
-	CHECK(dev_server_start(&d) == 0);
-	if (d.tls == NULL)
-		goto done;
-	CHECK(pair_open(&p, d.tls, d.rng, &d.cert, NULL, CLIENT_TLS11_ONLY) == 0);
-	if (p.server == NULL)
-		goto close;
-	CHECK(pair_handshake(&p) != 0);
-	CHECK_EQ_INT(p.server_result, TRANSPORT_ERROR);
-	CHECK(p.client_result != 0 && !client_waits(p.client_result));
-	/* The refusal is about the version, not about the ciphers offered. */
-	CHECK_EQ_INT(client_first_alert(&p.client), ALERT_PROTOCOL_VERSION);
-close:
-	pair_close(&p);
-
-done:
-	dev_server_stop(&d);
-#else
-	/* mbedTLS 3.x has no TLS 1.1 at all, so no client here can offer it. */
-#endif
 }
 
 static void test_session_ticket_resumption(void)
@@ -1000,7 +940,9 @@ static void test_write_waits_for_writable(void)
 				sent += (size_t)n;
 		}
 	}
-	CHECK_EQ_INT(n, sizeof(chunk));
+	/* What the repeated call reports: at most one record, 4 KiB
+	 * (MBEDTLS_SSL_OUT_CONTENT_LEN), less a byte in TLS 1.3. */
+	CHECK(n > 0 && n <= 4096);
 	CHECK_EQ_INT(received, sent);
 	CHECK_EQ_INT(mismatches, 0);
 close:
@@ -1012,13 +954,11 @@ done:
 
 int main(void)
 {
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
-	/* The test's own certificates and client use PSA on 3.x. */
+	/* The test's own TLS 1.3 client uses PSA. */
 	if (psa_crypto_init() != PSA_SUCCESS) {
 		printf("psa_crypto_init failed\n");
 		return 1;
 	}
-#endif
 	CHECK_RUN(test_dev_cert);
 	CHECK_RUN(test_dev_cert_is_fresh_each_time);
 	CHECK_RUN(test_fingerprint);
@@ -1027,7 +967,6 @@ int main(void)
 	CHECK_RUN(test_handshake_and_exchange);
 	CHECK_RUN(test_eof_without_close_notify);
 	CHECK_RUN(test_cbc_client_refused);
-	CHECK_RUN(test_tls11_client_refused);
 	CHECK_RUN(test_session_ticket_resumption);
 	CHECK_RUN(test_pending_after_partial_read);
 	CHECK_RUN(test_records_received_together);
