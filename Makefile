@@ -171,10 +171,12 @@ $(MBEDTLS_DIR)/src/.relay-version: | build-deps
 
 $(MBEDTLS_BUILT): $(MBEDTLS_DIR)/src/.relay-version server/tls_config.h
 	@echo "  MBEDTLS $$(cat $<) with server/tls_config.h (log: $(MBEDTLS_DIR)/build.log)"
-	$(Q){ $(MAKE) -C $(MBEDTLS_DIR)/src/library clean && \
+	$(Q)start=$$(date +%s); \
+	{ $(MAKE) -C $(MBEDTLS_DIR)/src/library clean && \
 	  $(MAKE) -C $(MBEDTLS_DIR)/src lib CC='$(CC)' \
 	      CFLAGS='-O2 -DMBEDTLS_USER_CONFIG_FILE=\"$(MBEDTLS_CONFIG)\"'; \
-	} >$(MBEDTLS_DIR)/build.log 2>&1 || { tail -n 30 $(MBEDTLS_DIR)/build.log; exit 1; }
+	} >$(MBEDTLS_DIR)/build.log 2>&1 || { tail -n 30 $(MBEDTLS_DIR)/build.log; exit 1; }; \
+	echo "  MBEDTLS built in $$(( $$(date +%s) - start )) s"
 	$(Q)touch $@
 endif
 
