@@ -441,6 +441,37 @@ def _hello_version(m, pos):
     return version
 
 
+def parse_server_hello(data):
+    """What a server's first bytes say: ("hello", version, suite,
+    compression), ("alert", level, description) or ("closed", why); None
+    while they are not yet complete."""
+    hs = b""
+    pos = 0
+    while len(data) - pos >= 5:
+        rtype = data[pos]
+        rlen = struct.unpack(">H", data[pos + 3:pos + 5])[0]
+        if len(data) - pos < 5 + rlen:
+            return None
+        payload = data[pos + 5:pos + 5 + rlen]
+        pos += 5 + rlen
+        if rtype == 21 and len(payload) >= 2:
+            return ("alert", payload[0], ALERTS.get(payload[1], str(payload[1])))
+        if rtype != 22:
+            return ("closed", "unexpected record type %d" % rtype)
+        hs += payload
+        if len(hs) >= 4:
+            mlen = int.from_bytes(hs[1:4], "big")
+            if hs[0] != 2:
+                return ("closed", "first handshake message is type %d, not ServerHello" % hs[0])
+            if len(hs) >= 4 + mlen:
+                m = hs[4:4 + mlen]
+                sid_len = m[34]
+                at = 35 + sid_len
+                suite = struct.unpack(">H", m[at:at + 2])[0]
+                return ("hello", _hello_version(m, at + 3), suite, m[at + 2])
+    return None
+
+
 def server_hello_for(host, port, compression_methods, sni="localhost", timeout_s=10.0,
                      tls13=False):
     """Send one ClientHello; returns ("hello", version, suite, compression) or
@@ -448,31 +479,11 @@ def server_hello_for(host, port, compression_methods, sni="localhost", timeout_s
     with socket.create_connection((host, port), timeout=timeout_s) as s:
         s.sendall(client_hello(compression_methods, sni, tls13))
         buf = b""
-        hs = b""
         deadline = time.monotonic() + timeout_s
         while True:
-            while len(buf) >= 5:
-                rtype = buf[0]
-                rlen = struct.unpack(">H", buf[3:5])[0]
-                if len(buf) < 5 + rlen:
-                    break
-                payload, buf = buf[5:5 + rlen], buf[5 + rlen:]
-                if rtype == 21 and len(payload) >= 2:
-                    return ("alert", payload[0], ALERTS.get(payload[1], str(payload[1])))
-                if rtype != 22:
-                    return ("closed", "unexpected record type %d" % rtype)
-                hs += payload
-                if len(hs) >= 4:
-                    mlen = int.from_bytes(hs[1:4], "big")
-                    if hs[0] != 2:
-                        return ("closed", "first handshake message is type %d, not ServerHello"
-                                % hs[0])
-                    if len(hs) >= 4 + mlen:
-                        m = hs[4:4 + mlen]
-                        sid_len = m[34]
-                        pos = 35 + sid_len
-                        suite = struct.unpack(">H", m[pos:pos + 2])[0]
-                        return ("hello", _hello_version(m, pos + 3), suite, m[pos + 2])
+            answer = parse_server_hello(buf)
+            if answer is not None:
+                return answer
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return ("closed", "no ServerHello within %.0f s (got %r)" % (timeout_s, buf[:40]))
