@@ -72,6 +72,7 @@ struct tls_identity {
 	mbedtls_x509_crt chain;        /* leaf first */
 	mbedtls_pk_context key;
 	mbedtls_ssl_config conf;
+	mbedtls_ssl_ticket_context *tickets;    /* the relay's, shared */
 	char fingerprint[TLS_SHA256_LEN * 3];   /* "AB:CD:…" and its NUL */
 };
 
@@ -99,9 +100,10 @@ struct tls_transport {
 	mbedtls_ssl_context ssl;
 };
 
-/* Forward-secret AEAD only. In TLS 1.2 this is the server's order of
- * preference (mbedTLS picks the first one the client also offers that fits
- * our key); in TLS 1.3 mbedTLS takes the client's first that is listed here.
+/* Forward-secret AEAD only (and tls_suite_key() must know each TLS 1.2
+ * one). In TLS 1.2 this is the server's order of preference (mbedTLS picks
+ * the first one the client also offers that fits our key); in TLS 1.3
+ * mbedTLS takes the client's first that is listed here.
  * ChaCha20-Poly1305 comes first: mbedTLS's portable ChaCha20-Poly1305 seals
  * a 1.7 KB record in 6 µs where its AES-GCM, even with AES-NI and PCLMUL,
  * takes 10 µs, and records are what every request costs. */
@@ -354,6 +356,55 @@ static int tls_compute_fingerprint(struct tls_identity *id)
 	return 0;
 }
 
+/* The key a TLS 1.2 suite of ours signs with; MBEDTLS_PK_NONE for the TLS
+ * 1.3 ones, which leave that to the certificate. */
+static mbedtls_pk_type_t tls_suite_key(int suite)
+{
+	switch (suite) {
+	case MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256:
+	case MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256:
+	case MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384:
+		return MBEDTLS_PK_ECDSA;
+	case MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256:
+	case MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256:
+	case MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384:
+		return MBEDTLS_PK_RSA;
+	default:
+		return MBEDTLS_PK_NONE;
+	}
+}
+
+static int tls_ticket_write(void *ctx, const mbedtls_ssl_session *session,
+    unsigned char *start, const unsigned char *end, size_t *len, uint32_t *lifetime)
+{
+	const struct tls_identity *id = ctx;
+
+	return mbedtls_ssl_ticket_write(id->tickets, session, start, end, len, lifetime);
+}
+
+/*
+ * On a TLS 1.2 ticket mbedTLS resumes the session and then picks the suite
+ * afresh for the key it has now. After a reload from an ECDSA key to an
+ * RSA one (or back) it would resume an ECDSA suite's session under an RSA
+ * suite, which RFC 5246 forbids and OpenSSL clients abort on. Such a
+ * ticket is refused, as an unreadable one is: a full handshake follows.
+ */
+static int tls_ticket_parse(void *ctx, mbedtls_ssl_session *session,
+    unsigned char *buf, size_t len)
+{
+	struct tls_identity *id = ctx;
+	mbedtls_pk_type_t needs;
+	int ret;
+
+	ret = mbedtls_ssl_ticket_parse(id->tickets, session, buf, len);
+	if (ret != 0)
+		return ret;
+	needs = tls_suite_key(mbedtls_ssl_session_get_ciphersuite_id(session));
+	if (needs != MBEDTLS_PK_NONE && !mbedtls_pk_can_do(&id->key, needs))
+		return MBEDTLS_ERR_SSL_INVALID_MAC;
+	return 0;
+}
+
 static int tls_configure(struct tls *tls, struct tls_identity *id, char *err, size_t err_len)
 {
 	mbedtls_ssl_config *conf = &id->conf;
@@ -381,8 +432,8 @@ static int tls_configure(struct tls *tls, struct tls_identity *id, char *err, si
 
 	/* Tickets belong to the relay, not to one certificate: a client
 	 * resumes across a certificate reload. */
-	mbedtls_ssl_conf_session_tickets_cb(conf, mbedtls_ssl_ticket_write,
-	    mbedtls_ssl_ticket_parse, &tls->tickets);
+	id->tickets = &tls->tickets;
+	mbedtls_ssl_conf_session_tickets_cb(conf, tls_ticket_write, tls_ticket_parse, id);
 
 	ret = mbedtls_ssl_conf_own_cert(conf, &id->chain, &id->key);
 	if (ret != 0)

@@ -152,9 +152,10 @@ class GorushStandin:
         ... later: gw.start()                            # up on the same port
 
         GorushStandin(tls=(cert_path, key_path))         # HTTPS; url is https://localhost:PORT
+        GorushStandin(tls=..., tls_max_version=ssl.TLSVersion.TLSv1_2)   # and no TLS 1.3
     """
 
-    def __init__(self, tls=None, port=None, start=True, host="127.0.0.1"):
+    def __init__(self, tls=None, port=None, start=True, host="127.0.0.1", tls_max_version=None):
         self.host = host
         self.port = port or free_port(host)
         self.tls = tls
@@ -179,6 +180,8 @@ class GorushStandin:
         if tls:
             self._ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self._ssl_ctx.load_cert_chain(tls[0], tls[1])
+            if tls_max_version is not None:
+                self._ssl_ctx.maximum_version = tls_max_version
         if start:
             self.start()
 

@@ -420,10 +420,12 @@ def chunked(body, sizes=None):
 
 
 class Conn:
-    """One client connection (keep-alive): send bytes, read responses."""
+    """One client connection (keep-alive): send bytes, read responses. With
+    session (an ssl.SSLSession from an earlier connection) it offers to
+    resume that session."""
 
     def __init__(self, relay=None, host=None, port=None, tls=None, timeout_s=IO_TIMEOUT_S,
-                 source=None, server_hostname="localhost", context=None):
+                 source=None, server_hostname="localhost", context=None, session=None):
         host = host or relay.host
         port = port or relay.port
         if source is None and relay is not None:
@@ -436,7 +438,8 @@ class Conn:
         if tls:
             ctx = context or relay.ssl_context()
             try:
-                self.sock = ctx.wrap_socket(raw, server_hostname=server_hostname)
+                self.sock = ctx.wrap_socket(raw, server_hostname=server_hostname,
+                                            session=session)
             except BaseException:
                 raw.close()
                 raise

@@ -13,14 +13,16 @@ import os
 import re
 import shlex
 import socket
+import ssl
 import subprocess
 import threading
 import time
 
-from gorush_standin import CertAuthority
+from gorush_standin import CertAuthority, GorushStandin
 from relaytest import RELAY_BIN, Relay, free_port, parse_rfc3339, run_relay, tail, wait_until
 from test_client import (SUBCOMMANDS, Client, Workdir, b64url, base_url, claim_candidates,
                          parse_share, provisioning, stored)
+from test_tls_audit import parse_server_hello
 
 EXPECTED_SECONDS = 40
 
@@ -43,6 +45,89 @@ def sentence(res, what, code, *words):
 
 
 # 1 ------------------------------------------------ IP addresses and certificates
+
+TLS12, TLS13 = 0x0303, 0x0304
+
+
+class VersionSpy:
+    """A TCP forwarder on 127.0.0.1 to a TLS server at 127.0.0.1:port that
+    reads off each connection's ServerHello the version it settles on."""
+
+    def __init__(self, port):
+        self.target = ("127.0.0.1", port)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.hellos = []                 # parse_server_hello's answer, per connection
+        self.conns = []
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self):
+        while True:
+            try:
+                down, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                up = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                down.close()
+                continue
+            with self.lock:
+                self.conns += [down, up]
+            for src, dst, watch in ((down, up, False), (up, down, True)):
+                t = threading.Thread(target=self._pump, args=(src, dst, watch), daemon=True)
+                t.start()
+                self.threads.append(t)
+
+    def _pump(self, src, dst, watch):
+        seen = b""
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if watch and seen is not None:
+                    seen += data
+                    hello = parse_server_hello(seen)
+                    if hello is not None:
+                        with self.lock:
+                            self.hellos.append(hello)
+                        seen = None
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def versions(self):
+        with self.lock:
+            return [h[1] if h[0] == "hello" else h for h in self.hellos]
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        with self.lock:
+            conns = list(self.conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for t in self.threads:
+            t.join(5)
+        for c in conns:
+            c.close()
+
 
 def test_ip_address_the_relay_prints_is_accepted_with_its_dev_certificate():
     with Relay(listen=["127.0.0.1:0", "[::1]:0"]) as relay, Workdir() as w:
@@ -81,15 +166,58 @@ def test_ip_host_matches_only_ip_address_names():
             for san, host, accepted in cases:
                 cert, key = ca.issue(cn=host, san=san)
                 with Relay("--cert", cert, "--key", key, dev_cert=False) as relay:
-                    a = Client(w, "A-%s-%s" % (san, host), relay, cacert=ca.cert,
-                               relay_url="https://%s:%d" % (host, relay.port))
-                    res = a.send({"san": san})
+                    # Through a spy, to see that the check is made in TLS 1.3.
+                    spy = VersionSpy(relay.port)
+                    try:
+                        a = Client(w, "A-%s-%s" % (san, host), relay, cacert=ca.cert,
+                                   relay_url="https://%s:%d" % (host, spy.port))
+                        res = a.send({"san": san})
+                    finally:
+                        spy.close()
                     what = "send to %s, certificate for %s" % (host, san)
                     if accepted:
                         res.ok(what)
                     else:
                         line = sentence(res, what, 5, "not trusted", "not for %s" % host)
                         assert "not signed" not in line, "%s: the CA is trusted: %s" % (what, res)
+                    versions = spy.versions()
+                    assert versions and all(v == TLS13 for v in versions), \
+                        "%s: the relay's ServerHellos settled on %r, expected TLS 1.3 (0x%04X)" % (
+                            what, versions, TLS13)
+    finally:
+        ca.cleanup()
+
+
+def test_ip_host_checked_in_tls12_too():
+    # The relay always speaks TLS 1.3 to this client; a server that offers
+    # TLS 1.2 at most (a stand-in here) has its address checked all the same.
+    ca = CertAuthority("relay-client-test-ca")
+    try:
+        with Workdir() as w:
+            for san, accepted in (("IP:127.0.0.1", True), ("DNS:127.0.0.1", False)):
+                cert, key = ca.issue(cn="127.0.0.1", san=san)
+                with GorushStandin(tls=(cert, key), tls_max_version=ssl.TLSVersion.TLSv1_2) as gw:
+                    spy = VersionSpy(gw.port)
+                    try:
+                        a = Client(w, "A-%s" % san, cacert=ca.cert,
+                                   relay_url="https://127.0.0.1:%d" % spy.port)
+                        res = a.send({"san": san})
+                    finally:
+                        spy.close()
+                    what = "send to a TLS 1.2 server at 127.0.0.1, certificate for %s" % san
+                    versions = spy.versions()
+                    assert versions and all(v == TLS12 for v in versions), \
+                        "%s: ServerHellos settled on %r, expected TLS 1.2" % (what, versions)
+                    if accepted:
+                        # Past the handshake the client sent its create, which
+                        # the stand-in is no relay to answer.
+                        assert [r.path for r in gw.requests()][:1] == ["/v1/m"] and \
+                            res.rc != 5, "%s: %s; the stand-in got %s" % (
+                                what, res, gw.describe())
+                    else:
+                        sentence(res, what, 5, "not trusted", "not for 127.0.0.1")
+                        assert gw.requests() == [], "%s: a request was sent: %s" % (
+                            what, gw.describe())
     finally:
         ca.cleanup()
 

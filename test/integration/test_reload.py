@@ -2,7 +2,9 @@
 connections already open keep working on theirs, and a pair that does not
 load (a key that does not match, garbage, a missing file) is logged and the
 previous certificate kept. Without --cert/--key (development certificate)
-or with --no-tls, SIGHUP changes nothing and stops nothing.
+or with --no-tls, SIGHUP changes nothing and stops nothing. TLS 1.2 and 1.3
+sessions resume across a reload (the ticket keys are the relay's), and a
+TLS 1.2 session whose suite the new key cannot serve gets a full handshake.
 
 Certificates are made with the openssl command (ECDSA P-256 and RSA 2048,
 CN and subjectAltName localhost) in a temporary directory; the client
@@ -115,6 +117,31 @@ def _sighup(relay):
 
 def _served(conn, mb, what):
     expect_json(read(None, mb.id, mb.sender, conn=conn), 200, what)
+
+
+TLS_VERSIONS = (("TLSv1.2", ssl.TLSVersion.TLSv1_2), ("TLSv1.3", ssl.TLSVersion.TLSv1_3))
+
+
+def _one_version(context, version):
+    """A copy of context's trust that speaks only this TLS version."""
+    ctx = client_context()
+    ctx.load_verify_locations(cadata="".join(ssl.DER_cert_to_PEM_cert(der) for der in
+                                             context.get_ca_certs(binary_form=True)))
+    ctx.minimum_version = ctx.maximum_version = version
+    return ctx
+
+
+def _session_from(relay, context, session, name, what):
+    """One request on a connection that offers `session` (None: a full
+    handshake). Returns (the session to offer next, whether this one was
+    resumed, the fingerprint of the certificate it is under)."""
+    with Conn(relay, context=context, session=session) as c:
+        assert c.sock.version() == name, "%s: asked for %s, got %s" % (what, name,
+                                                                      c.sock.version())
+        # The request also makes the client read TLS 1.3's NewSessionTicket,
+        # which follows the handshake.
+        expect_status(c.roundtrip("GET", "/v1/m/%s" % new_claim()), 404, what)
+        return c.sock.session, c.sock.session_reused, _peer_fingerprint(c)
 
 
 # -------------------------------------------------------------------- tests
@@ -234,3 +261,57 @@ def test_sighup_with_the_development_certificate_or_without_tls_changes_nothing(
             _served(old, mb, "open connection after SIGHUP (--no-tls)")
             with Conn(relay) as c:
                 _served(c, mb, "new connection after SIGHUP (--no-tls)")
+
+
+def test_sessions_resume_in_both_versions_and_across_a_reload():
+    # TLS 1.2 tickets and TLS 1.3 NewSessionTickets resume, and keep
+    # resuming after SIGHUP has swapped the certificate: the ticket keys
+    # belong to the relay, not to one certificate.
+    with _Certs() as certs:
+        certs.install_pair("ecdsa")
+        ecdsa, ecdsa2, rsa = (certs.fingerprint(n) for n in ("ecdsa", "ecdsa2", "rsa"))
+        with certs.relay() as relay:
+            kept = {}
+            for name, version in TLS_VERSIONS:
+                ctx = _one_version(certs.context, version)
+                session, reused, fp = _session_from(relay, ctx, None, name, "%s full" % name)
+                assert not reused and fp == ecdsa, (name, reused, fp)
+                session, reused, fp = _session_from(relay, ctx, session, name,
+                                                    "%s resumption" % name)
+                assert reused, "a %s session was not resumed (a full handshake instead)" % name
+                assert fp == ecdsa, (name, fp)
+                kept[name] = (ctx, session)
+
+            certs.install_pair("ecdsa2")
+            assert ecdsa2 in _sighup(relay)
+            for name, (ctx, session) in kept.items():
+                _, reused, fp = _session_from(relay, ctx, None, name, "%s new after SIGHUP" % name)
+                assert not reused and fp == ecdsa2, "a full %s handshake after SIGHUP got %s, " \
+                    "expected the new certificate %s" % (name, fp, ecdsa2)
+                session, reused, fp = _session_from(relay, ctx, session, name,
+                                                    "%s resumption after SIGHUP" % name)
+                assert reused, "a %s session from before SIGHUP was not resumed after it" % name
+                assert fp == ecdsa, "the resumed %s session is under %s, expected the " \
+                    "certificate it began with %s" % (name, fp, ecdsa)
+                kept[name] = (ctx, session)
+
+            # To a key of another type. A TLS 1.2 session keeps its suite,
+            # and ECDHE-ECDSA cannot be chosen with an RSA key: a full
+            # handshake then, never a failed one.
+            certs.install_pair("rsa")
+            assert rsa in _sighup(relay)
+            for name, (ctx, session) in kept.items():
+                try:
+                    _, reused, fp = _session_from(relay, ctx, session, name,
+                                                  "%s resumption after SIGHUP to RSA" % name)
+                except ssl.SSLError as e:
+                    raise AssertionError("a client offering its %s session from the ECDSA "
+                                         "certificate could not connect after SIGHUP to an RSA "
+                                         "one: %s" % (name, e))
+                if name == "TLSv1.3":
+                    assert reused and fp == ecdsa, "the TLS 1.3 session from the ECDSA " \
+                        "certificate: reused %s, under %s" % (reused, fp)
+                else:
+                    assert not reused and fp == rsa, "the TLS 1.2 session from the ECDSA " \
+                        "certificate: reused %s, under %s (expected a full handshake under " \
+                        "%s)" % (reused, fp, rsa)

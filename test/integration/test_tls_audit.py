@@ -1,19 +1,29 @@
 """TLS audit (issue: "no protocol below TLS 1.2, no CBC/RC4/3DES/NULL/export or
 non-forward-secret suite, no compression, no client-initiated renegotiation;
-responses carry Strict-Transport-Security").
+responses carry Strict-Transport-Security"; issue 12: "TLS 1.3 and 1.2,
+TLS 1.3 offered and preferred, X25519 then P-256, no 0-RTT").
 
-The scan is Debian's sslscan, read through its XML output. Two of sslscan's
-verdicts cannot be taken at face value, so they are checked here directly:
+The scan is Debian's sslscan, read through its XML output: the protocols, and
+for each of TLS 1.2 and 1.3 the suites and groups it accepts (TLS 1.3 must
+offer exactly its three AEAD suites). Two of sslscan's verdicts cannot be
+taken at face value, so they are checked here directly:
 
   * compression: Debian's sslscan is linked with an OpenSSL built without zlib
     and prints no verdict (and its probe speaks TLS 1.0, which the relay
-    refuses). A hand-made TLS 1.2 ClientHello that offers DEFLATE before null
-    must get a ServerHello that picks null.
+    refuses). Hand-made TLS 1.2 and TLS 1.3 ClientHellos that offer DEFLATE
+    before null must get a ServerHello that picks null (or, in TLS 1.3, a
+    refusal).
   * renegotiation: sslscan tries it with a TLS 1.0-only client (so against a
     TLS 1.2-only server it says "not supported" without having connected) and
     reports RFC 5746 support as "renegotiation supported". `openssl s_client`
     connects with TLS 1.2 and asks to renegotiate ('R'); the server must not
-    answer with a second handshake.
+    answer with a second handshake. (TLS 1.3 has no renegotiation.)
+
+Beyond sslscan, `openssl s_client` shows which group a handshake used (the
+server's X25519 must beat a client's P-256 in TLS 1.2, where the server
+chooses) and tries 0-RTT: the server's tickets must not allow early data, and
+early data sent anyway (with a session edited to claim it may) must be
+rejected. Python's ssl module checks that a default client gets TLS 1.3.
 
 Against a server of your own (say, a stand-in to see the audit fail):
 
@@ -22,6 +32,7 @@ Against a server of your own (say, a stand-in to see the audit fail):
 prints every finding and exits 1 when there is one.
 """
 
+import base64
 import os
 import shutil
 import socket
@@ -29,11 +40,12 @@ import ssl
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-from relaytest import (Conn, Output, Relay, client_context, expect_json, expect_status,
-                       media_type, new_mailbox, tail)
+from relaytest import (Conn, Output, Relay, build_request, client_context, expect_json,
+                       expect_status, media_type, new_claim, new_mailbox, read, tail)
 
 EXPECTED_SECONDS = 2
 
@@ -163,8 +175,9 @@ def protocol_findings(scan):
     for version in old:
         if "%s is enabled" % version not in found:
             found.append("%s suites are accepted" % version)
-    if not scan.protocols.get("TLSv1.2"):
-        found.append("TLSv1.2 is not enabled (sslscan reports %r)" % scan.protocols)
+    for name in ("TLSv1.2", "TLSv1.3"):
+        if not scan.protocols.get(name):
+            found.append("%s is not enabled (sslscan reports %r)" % (name, scan.protocols))
     return found
 
 
@@ -249,8 +262,15 @@ def cipher_findings(scan):
         if problems:
             found.append("%s %s (%s): %s" % (version, name, c.get("id", "no id"),
                                              "; ".join(problems)))
-    if not scan.ciphers:
-        found.append("sslscan reported no accepted cipher suite at all")
+    for version in ("TLSv1.2", "TLSv1.3"):
+        if not any(c.get("sslversion") == version for c in scan.ciphers):
+            found.append("sslscan reported no accepted %s cipher suite" % version)
+    # TLS 1.3 has five suites; the two CCM ones are refused above, the three
+    # AEAD ones must all be there.
+    tls13 = {int(c["id"], 16) for c in scan.ciphers
+             if c.get("sslversion") == "TLSv1.3" and c.get("id", "").startswith("0x")}
+    for suite_id in sorted(TLS13_SUITES - tls13):
+        found.append("TLSv1.3 %s (0x%04X) is not offered" % (ALLOWED_SUITES[suite_id], suite_id))
     return found
 
 
@@ -288,6 +308,76 @@ def group_findings(scan):
     for bits, names in sorted(dh.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 0):
         found.append("finite-field DH group of %s bits negotiated by %d suite(s), e.g. %s"
                      % (bits, len(names), names[0]))
+    # sslscan offers one group at a time; in TLS 1.2 an ECDSA certificate's
+    # own curve must be among them, so only TLS 1.3 shows every group.
+    tls13 = {group_key(g.get("name")) for g in scan.groups if g.get("sslversion") == "TLSv1.3"}
+    for gid in (0x001D, 0x0017):
+        if gid not in tls13:
+            found.append("TLSv1.3 does not accept %s (sslscan's TLS 1.3 groups: %s)" % (
+                ALLOWED_GROUPS[gid], ", ".join(sorted(g.get("name", "?") for g in scan.groups
+                                                      if g.get("sslversion") == "TLSv1.3"))))
+    return found
+
+
+# --------------------------------------------- groups chosen (s_client)
+
+def s_client(host, port, sni, args, stdin=b"", timeout_s=10.0, stop_at_timeout=False):
+    """Run `openssl s_client` with these extra arguments, stdin as its
+    input; returns everything it printed. At timeout_s it is stopped, and
+    that is a failure unless stop_at_timeout."""
+    exe = require_tool("openssl", "openssl")
+    cmd = [exe, "s_client", "-connect", "%s:%d" % (host, port), "-servername", sni] + args
+    try:
+        proc = subprocess.run(cmd, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=timeout_s)
+    except subprocess.TimeoutExpired as e:
+        text = (e.stdout or b"").decode("utf-8", "replace")
+        if stop_at_timeout:
+            return text
+        raise AssertionError("%s did not finish within %.0f s: %r" % (" ".join(cmd), timeout_s,
+                                                                      tail(text)))
+    return proc.stdout.decode("utf-8", "replace")
+
+
+def negotiated_group(host, port, sni, version_flag, groups=None):
+    """(protocol, IANA group id or None, transcript) of one s_client
+    handshake; groups as for -groups ("P-256:X25519"), None for OpenSSL's
+    default list (X25519 first)."""
+    args = [version_flag] + (["-groups", groups] if groups else [])
+    text = s_client(host, port, sni, args)
+    protocol = gid = None
+    for line in text.splitlines():
+        if line.startswith("New, ") and ", Cipher is " in line:
+            protocol = line.split(",")[1].strip()
+        elif line.startswith("Server Temp Key: "):
+            # "X25519, 253 bits" or "ECDH, prime256v1, 256 bits"
+            parts = [p.strip() for p in line[len("Server Temp Key: "):].split(",")]
+            gid = group_key(parts[1] if parts[0] == "ECDH" and len(parts) > 1 else parts[0])
+    return protocol, gid, text
+
+
+# (version flag, -groups offered, the group the server must pick). In TLS 1.3
+# mbedTLS takes the group of the key share the client sent (OpenSSL sends
+# one, for its first group) rather than spend a round trip on its own
+# preference, so there only the clients' usual order (X25519 first) is checked.
+GROUP_CHOICES = [
+    ("-tls1_2", "P-256:X25519", 0x001D),    # the server chooses: its X25519 first
+    ("-tls1_2", "P-256", 0x0017),
+    ("-tls1_3", None, 0x001D),              # OpenSSL's default: X25519 first, with its share
+    ("-tls1_3", "P-256", 0x0017),
+]
+
+
+def group_choice_findings(host, port, sni="localhost"):
+    found = []
+    for flag, groups, want in GROUP_CHOICES:
+        protocol, gid, text = negotiated_group(host, port, sni, flag, groups)
+        what = "openssl s_client %s%s" % (flag, " -groups " + groups if groups else "")
+        if protocol not in ("TLSv1.2", "TLSv1.3"):
+            found.append("%s: no handshake: %r" % (what, tail(text, 600)))
+        elif gid != want:
+            found.append("%s: the server chose %s, expected %s" % (
+                what, ALLOWED_GROUPS.get(gid, gid), ALLOWED_GROUPS[want]))
     return found
 
 
@@ -301,12 +391,16 @@ def _ext(ext_type, data):
     return struct.pack(">H", ext_type) + _vec(data, 2)
 
 
-def client_hello(compression_methods, sni="localhost"):
+def client_hello(compression_methods, sni="localhost", tls13=False):
     """A TLS 1.2 ClientHello record that lists compression_methods (ids) and
-    the usual suites, groups and signature algorithms."""
+    the usual suites, groups and signature algorithms; with tls13, one that
+    offers TLS 1.3 first (its suites, supported_versions and an X25519 key
+    share)."""
     suites = [0xC02B, 0xC02F, 0xC02C, 0xC030, 0xCCA9, 0xCCA8,          # ECDHE AEAD
               0xC009, 0xC013, 0xC00A, 0xC014, 0x009C, 0x009D, 0x002F, 0x0035,
               0x000A, 0x00FF]                                          # + reneg SCSV
+    if tls13:
+        suites = sorted(TLS13_SUITES) + suites
     groups = [0x001D, 0x0017, 0x0018, 0x0019]
     sigalgs = [0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601,
                0x0203, 0x0201]
@@ -317,6 +411,10 @@ def client_hello(compression_methods, sni="localhost"):
         _ext(0x000B, _vec(b"\x00", 1)),                                 # ec_point_formats
         _ext(0x000D, _vec(b"".join(struct.pack(">H", s) for s in sigalgs), 2)),
     ])
+    if tls13:
+        # Any 32 bytes are an X25519 public key.
+        exts += (_ext(0x002B, _vec(struct.pack(">HH", 0x0304, 0x0303), 1))
+                 + _ext(0x0033, _vec(struct.pack(">H", 0x001D) + _vec(os.urandom(32), 2), 2)))
     body = (b"\x03\x03" + os.urandom(32) + _vec(b"", 1)
             + _vec(b"".join(struct.pack(">H", s) for s in suites), 2)
             + _vec(bytes(compression_methods), 1)
@@ -330,38 +428,65 @@ ALERTS = {10: "unexpected_message", 40: "handshake_failure", 47: "illegal_parame
           80: "internal_error", 112: "unrecognized_name"}
 
 
-def server_hello_for(host, port, compression_methods, sni="localhost", timeout_s=10.0):
+def _hello_version(m, pos):
+    """The version a ServerHello message m settles on: its supported_versions
+    extension (TLS 1.3), else its legacy version. pos: where its extensions'
+    length is."""
+    version = struct.unpack(">H", m[0:2])[0]
+    end = min(len(m), pos + 2 + (struct.unpack(">H", m[pos:pos + 2])[0] if pos + 2 <= len(m)
+                                 else 0))
+    pos += 2
+    while pos + 4 <= end:
+        ext_type, ext_len = struct.unpack(">HH", m[pos:pos + 4])
+        if ext_type == 0x002B and ext_len == 2:
+            return struct.unpack(">H", m[pos + 4:pos + 6])[0]
+        pos += 4 + ext_len
+    return version
+
+
+def parse_server_hello(data):
+    """What a server's first bytes say: ("hello", version, suite,
+    compression), ("alert", level, description) or ("closed", why); None
+    while they are not yet complete."""
+    hs = b""
+    pos = 0
+    while len(data) - pos >= 5:
+        rtype = data[pos]
+        rlen = struct.unpack(">H", data[pos + 3:pos + 5])[0]
+        if len(data) - pos < 5 + rlen:
+            return None
+        payload = data[pos + 5:pos + 5 + rlen]
+        pos += 5 + rlen
+        if rtype == 21 and len(payload) >= 2:
+            return ("alert", payload[0], ALERTS.get(payload[1], str(payload[1])))
+        if rtype != 22:
+            return ("closed", "unexpected record type %d" % rtype)
+        hs += payload
+        if len(hs) >= 4:
+            mlen = int.from_bytes(hs[1:4], "big")
+            if hs[0] != 2:
+                return ("closed", "first handshake message is type %d, not ServerHello" % hs[0])
+            if len(hs) >= 4 + mlen:
+                m = hs[4:4 + mlen]
+                sid_len = m[34]
+                at = 35 + sid_len
+                suite = struct.unpack(">H", m[at:at + 2])[0]
+                return ("hello", _hello_version(m, at + 3), suite, m[at + 2])
+    return None
+
+
+def server_hello_for(host, port, compression_methods, sni="localhost", timeout_s=10.0,
+                     tls13=False):
     """Send one ClientHello; returns ("hello", version, suite, compression) or
     ("alert", level, description) or ("closed", bytes received)."""
     with socket.create_connection((host, port), timeout=timeout_s) as s:
-        s.sendall(client_hello(compression_methods, sni))
+        s.sendall(client_hello(compression_methods, sni, tls13))
         buf = b""
-        hs = b""
         deadline = time.monotonic() + timeout_s
         while True:
-            while len(buf) >= 5:
-                rtype = buf[0]
-                rlen = struct.unpack(">H", buf[3:5])[0]
-                if len(buf) < 5 + rlen:
-                    break
-                payload, buf = buf[5:5 + rlen], buf[5 + rlen:]
-                if rtype == 21 and len(payload) >= 2:
-                    return ("alert", payload[0], ALERTS.get(payload[1], str(payload[1])))
-                if rtype != 22:
-                    return ("closed", "unexpected record type %d" % rtype)
-                hs += payload
-                if len(hs) >= 4:
-                    mlen = int.from_bytes(hs[1:4], "big")
-                    if hs[0] != 2:
-                        return ("closed", "first handshake message is type %d, not ServerHello"
-                                % hs[0])
-                    if len(hs) >= 4 + mlen:
-                        m = hs[4:4 + mlen]
-                        version = struct.unpack(">H", m[0:2])[0]
-                        sid_len = m[34]
-                        pos = 35 + sid_len
-                        suite = struct.unpack(">H", m[pos:pos + 2])[0]
-                        return ("hello", version, suite, m[pos + 2])
+            answer = parse_server_hello(buf)
+            if answer is not None:
+                return answer
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return ("closed", "no ServerHello within %.0f s (got %r)" % (timeout_s, buf[:40]))
@@ -379,6 +504,20 @@ def compression_findings(host, port, sni="localhost", scan=None):
     found = []
     if scan is not None and scan.compression is not None and scan.compression.get("supported") != "0":
         found.append("sslscan reports TLS compression supported: %r" % scan.compression)
+    # RFC 8446 has a TLS 1.3 server refuse a ClientHello that offers
+    # compression; it may also answer with a TLS 1.2 ServerHello, so long
+    # as that picks null.
+    plain = server_hello_for(host, port, [0], sni, tls13=True)
+    if plain[0] != "hello" or plain[1] != 0x0304:
+        found.append("a TLS 1.3 ClientHello offering only null compression got no TLS 1.3 "
+                     "ServerHello (%r), so compression could not be probed in TLS 1.3" % (plain,))
+    else:
+        deflate = server_hello_for(host, port, [1, 0], sni, tls13=True)
+        if deflate[0] == "hello" and deflate[3] != 0:
+            found.append("the server chose TLS compression method %d (DEFLATE is 1) in %s when "
+                         "a TLS 1.3 ClientHello offered DEFLATE and null"
+                         % (deflate[3], "TLS 1.3" if deflate[1] == 0x0304 else
+                            "version 0x%04X" % deflate[1]))
     plain = server_hello_for(host, port, [0], sni)
     if plain[0] != "hello":
         found.append("a TLS 1.2 ClientHello offering only null compression got no ServerHello "
@@ -461,6 +600,118 @@ def renegotiation_findings(host, port, sni="localhost", scan=None):
     return found
 
 
+# -------------------------------------------------------- 0-RTT (s_client)
+
+EARLY_DATA_CLAIMED = 16384
+
+
+def _der_tlv(der, i):
+    """(tag, start of contents, end) of the DER element at i."""
+    length, j = der[i + 1], i + 2
+    if length & 0x80:
+        n = length & 0x7F
+        length, j = int.from_bytes(der[j:j + n], "big"), j + n
+    return der[i], j, j + length
+
+
+def _der_length(n):
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def claim_early_data(session_pem, max_early_data=EARLY_DATA_CLAIMED):
+    """The OpenSSL session (PEM, as s_client -sess_out writes it) with its
+    max_early_data field ([15] in OpenSSL's SSL_SESSION_ASN1) set, so that
+    s_client -sess_in sends 0-RTT data whatever the server's ticket said."""
+    lines = session_pem.strip().splitlines()
+    der = base64.b64decode("".join(lines[1:-1]))
+    _, start, end = _der_tlv(der, 0)
+    fields, i = [], start
+    while i < end:
+        tag, _, field_end = _der_tlv(der, i)
+        if tag != 0xAF:                                   # drop any [15] there is
+            fields.append((tag, der[i:field_end]))
+        i = field_end
+    value = max_early_data.to_bytes((max_early_data.bit_length() + 8) // 8, "big")
+    field = bytes([0xAF, len(value) + 2, 0x02, len(value)]) + value
+    # Context tags stay in ascending order: [15] goes before the first above it.
+    at = next((k for k, (tag, _) in enumerate(fields) if tag & 0xE0 == 0xA0 and
+               (tag & 0x1F) > 15), len(fields))
+    body = b"".join(raw for _, raw in fields[:at]) + field + \
+        b"".join(raw for _, raw in fields[at:])
+    der = b"\x30" + _der_length(len(body)) + body
+    text = base64.b64encode(der).decode("ascii")
+    return "%s\n%s\n%s\n" % (lines[0], "\n".join(text[k:k + 64] for k in range(0, len(text), 64)),
+                              lines[-1])
+
+
+def early_data_probe(host, port, sni, request, cafile=None, timeout_s=5.0):
+    """A TLS 1.3 session from the server (one HTTP/1.0 request, answered and
+    closed, so that its NewSessionTicket is read), then a resumption that
+    sends `request` (bytes) as 0-RTT data with a copy of the session claiming
+    early data is allowed. Returns (max early data of the server's ticket,
+    s_client's word on the early data: "accepted", "rejected", "not sent",
+    transcript of the second connection), or (None, None, transcript of the
+    first) when the server gave no TLS 1.3 ticket."""
+    with tempfile.TemporaryDirectory(prefix="relay-0rtt-") as tmp:
+        session, claimed, early = (os.path.join(tmp, n) for n in ("sess.pem", "claimed.pem",
+                                                                 "early.txt"))
+        verify = ["-CAfile", cafile, "-verify_return_error"] if cafile else []
+        # A server that keeps the connection open is stopped at timeout_s;
+        # s_client has written the session as soon as the ticket came.
+        text = s_client(host, port, sni, ["-tls1_3", "-ign_eof", "-sess_out", session] + verify,
+                        stdin=b"GET / HTTP/1.0\r\nHost: %s\r\n\r\n" % sni.encode("ascii"),
+                        timeout_s=timeout_s, stop_at_timeout=True)
+        if not os.path.exists(session) or os.path.getsize(session) == 0:
+            return None, None, text
+        # The session as saved, with the ticket (s_client's own summary may
+        # come before the ticket does).
+        proc = subprocess.run([require_tool("openssl", "openssl"), "sess_id", "-in", session,
+                               "-noout", "-text"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout_s)
+        max_early = None
+        for line in proc.stdout.decode("utf-8", "replace").splitlines():
+            if line.strip().startswith("Max Early Data:"):
+                max_early = int(line.split(":")[1])
+        if max_early is None:
+            raise AssertionError("openssl sess_id -text shows no Max Early Data for the session "
+                                 "s_client saved: %r" % tail(proc.stdout.decode("utf-8",
+                                                                                "replace")))
+        with open(session) as f:
+            pem = f.read()
+        with open(claimed, "w") as f:
+            f.write(claim_early_data(pem))
+        with open(early, "wb") as f:
+            f.write(request)
+        text = s_client(host, port, sni, ["-tls1_3", "-sess_in", claimed, "-early_data", early]
+                        + verify, timeout_s=timeout_s, stop_at_timeout=True)
+    word = None
+    for line in text.splitlines():
+        if line.startswith("Early data was "):
+            word = line[len("Early data was "):].strip()
+    return max_early, word, text
+
+
+def early_data_findings(host, port, sni="localhost", cafile=None):
+    """Nothing to find without a TLS 1.3 ticket (a missing TLS 1.3 is a
+    protocol finding)."""
+    request = b"GET / HTTP/1.0\r\nHost: %s\r\n\r\n" % sni.encode("ascii")
+    max_early, word, text = early_data_probe(host, port, sni, request, cafile)
+    if max_early is None and word is None:
+        return []
+    found = []
+    if max_early:
+        found.append("the server's TLS 1.3 tickets allow %d bytes of 0-RTT data" % max_early)
+    if word == "accepted":
+        found.append("0-RTT data sent on resumption was accepted (it can be replayed)")
+    elif word not in ("rejected", "not sent"):
+        found.append("openssl s_client did not say what became of its 0-RTT data: %r"
+                     % tail(text, 600))
+    return found
+
+
 # ------------------------------------------------------------ HSTS helpers
 
 def hsts_max_age(value):
@@ -508,9 +759,9 @@ def _handshake(host, port, ctx, sni="localhost", timeout_s=10.0):
 
 
 def handshake_findings(host, port, cafile=None, sni="localhost"):
-    """TLS 1.2 (and the default, newest version) negotiate an allowed ECDHE
-    AEAD suite; a client offering only weak TLS 1.2 suites gets no session.
-    With cafile the certificate is verified too."""
+    """TLS 1.2 and TLS 1.3 each negotiate an allowed (EC)DHE AEAD suite, a
+    client offering both gets TLS 1.3, and a client offering only weak TLS
+    1.2 suites gets no session. With cafile the certificate is verified too."""
     found = []
     ctx = client_context(cafile) if cafile else client_context(verify=False)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -526,13 +777,23 @@ def handshake_findings(host, port, cafile=None, sni="localhost"):
             found.append("TLS 1.2 handshake negotiated %s, not an ECDHE AEAD suite (%s)"
                          % (name, "; ".join(suite_problems(name))))
     ctx = client_context(cafile) if cafile else client_context(verify=False)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    try:
+        name, version, _bits = _handshake(host, port, ctx, sni)
+    except OSError as e:
+        found.append("a TLS 1.3-only client could not connect: %s" % e)
+    else:
+        if version != "TLSv1.3" or name not in ALLOWED_SUITES.values():
+            found.append("a TLS 1.3-only client negotiated %s %s" % (version, name))
+    ctx = client_context(cafile) if cafile else client_context(verify=False)
     try:
         name, version, _bits = _handshake(host, port, ctx, sni)
     except OSError as e:
         found.append("a default client could not connect: %s" % e)
     else:
-        if version not in ("TLSv1.2", "TLSv1.3") or name not in ALLOWED_SUITES.values():
-            found.append("a default client negotiated %s %s" % (version, name))
+        if version != "TLSv1.3" or name not in ALLOWED_SUITES.values():
+            found.append("a default client (offering TLS 1.3 and 1.2) negotiated %s %s, "
+                         "not TLS 1.3" % (version, name))
     for offer in WEAK_ONLY_OFFERS:
         ctx = client_context(verify=False)
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
@@ -568,10 +829,10 @@ def hsts_problems(samples):
 
 # ------------------------------------------------------------------- tests
 
-def test_tls_audit_sslscan_protocols_tls12_only(relay):
+def test_tls_audit_sslscan_protocols_tls12_and_tls13_only(relay):
     scan = scan_relay(relay)
     found = protocol_findings(scan)
-    assert not found, "%s: protocols below TLS 1.2 (or no TLS 1.2):\n  %s" % (
+    assert not found, "%s: protocols below TLS 1.2 (or TLS 1.2 or 1.3 missing):\n  %s" % (
         scan.describe(), "\n  ".join(found))
 
 
@@ -579,14 +840,60 @@ def test_tls_audit_sslscan_cipher_suites_ecdhe_aead_only(relay):
     scan = scan_relay(relay)
     found = cipher_findings(scan)
     assert not found, ("%s: accepted cipher suites that are not ECDHE (or TLS 1.3) with AES-GCM "
-                       "or CHACHA20-POLY1305:\n  %s" % (scan.describe(), "\n  ".join(found)))
+                       "or CHACHA20-POLY1305, or TLS 1.3's AEAD suites not all there:\n  %s"
+                       % (scan.describe(), "\n  ".join(found)))
+
+
+def test_tls_audit_sslscan_tls12_prefers_chacha20(relay):
+    # Where the server chooses (TLS 1.2), ChaCha20-Poly1305 first: it is
+    # the cheaper of the two AEADs in mbedTLS (see server/tls.c).
+    scan = scan_relay(relay)
+    preferred = [c.get("cipher") for c in scan.ciphers
+                 if c.get("sslversion") == "TLSv1.2" and c.get("status") == "preferred"]
+    assert len(preferred) == 1 and "CHACHA20-POLY1305" in preferred[0], \
+        "%s: TLS 1.2 suite the server prefers: %r, expected ChaCha20-Poly1305" % (
+            scan.describe(), preferred)
 
 
 def test_tls_audit_sslscan_key_exchange_groups(relay):
     scan = scan_relay(relay)
     found = group_findings(scan)
-    assert not found, "%s: key-exchange groups other than X25519 / P-256 / P-384:\n  %s" % (
-        scan.describe(), "\n  ".join(found))
+    assert not found, ("%s: key-exchange groups other than X25519 / P-256 / P-384, or X25519 or "
+                       "P-256 missing:\n  %s" % (scan.describe(), "\n  ".join(found)))
+
+
+def test_tls_audit_x25519_chosen_before_p256(relay):
+    found = group_choice_findings(relay.host, relay.port)
+    assert not found, "key-exchange group chosen:\n  %s" % "\n  ".join(found)
+
+
+def _binding_read(relay, mb):
+    """A read with a new claim, which binds the mailbox to it (spec 4.5)."""
+    return build_request("POST", mb.path, [("Mailbox-Device-Claim", new_claim())],
+                         host="localhost:%d" % relay.port)
+
+
+def test_tls_audit_no_0rtt_and_early_data_never_executed(relay):
+    # The early data is a read that binds the mailbox to a Receiver: had
+    # the relay executed it, another Receiver would be refused afterwards.
+    # As ordinary data the same request does bind:
+    other = new_mailbox(relay)
+    with Conn(relay) as c:
+        c.send(_binding_read(relay, other))
+        expect_json(c.read_response("POST"), 200, "a binding read sent as ordinary data")
+    expect_status(read(relay, other.id, new_claim()), 401, "a second Receiver's read")
+
+    mb = new_mailbox(relay)
+    max_early, word, text = early_data_probe(relay.host, relay.port, "localhost",
+                                             _binding_read(relay, mb), relay.cacert)
+    assert max_early == 0, "the relay's TLS 1.3 ticket allows %r bytes of 0-RTT data: %r" % (
+        max_early, tail(text, 600))
+    # The ticket was good, so s_client did send the early data.
+    assert word == "rejected", "s_client's 0-RTT data was %s, expected rejected: %r" % (
+        word, tail(text, 600))
+    expect_json(read(relay, mb.id, new_claim()), 200,
+                "a Receiver's read after the 0-RTT attempt (the early request must not have "
+                "bound the mailbox)")
 
 
 def test_tls_audit_no_tls_compression(relay):
@@ -599,9 +906,46 @@ def test_tls_audit_no_client_initiated_renegotiation(relay):
     assert not found, "renegotiation:\n  %s" % "\n  ".join(found)
 
 
-def test_tls_audit_python_tls12_handshake_is_ecdhe_aead(relay):
+def test_tls_audit_python_handshakes_aead_and_tls13_preferred(relay):
     found = handshake_findings(relay.host, relay.port, relay.cacert)
     assert not found, "handshakes with Python's ssl module:\n  " + "\n  ".join(found)
+
+
+def _openssl(*args):
+    proc = subprocess.run([require_tool("openssl", "openssl")] + list(args),
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=60)
+    if proc.returncode != 0:
+        raise AssertionError("openssl %s failed: %s" % (" ".join(args), proc.stderr.decode()))
+
+
+def _suites_by_version(relay, cafile):
+    """{version: suite} of a verifying client limited to each version."""
+    got = {}
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        ctx = client_context(cafile)
+        ctx.minimum_version = ctx.maximum_version = version
+        name, negotiated, _bits = _handshake(relay.host, relay.port, ctx)
+        got[negotiated] = name
+    return got
+
+
+def test_tls_audit_both_versions_with_ecdsa_and_rsa_certificates(relay):
+    # TLS 1.3 signs with RSA-PSS where TLS 1.2 may use PKCS#1 v1.5: an RSA
+    # key must serve both, as the development certificate's ECDSA one does.
+    got = _suites_by_version(relay, relay.cacert)
+    assert set(got) == {"TLSv1.2", "TLSv1.3"} and got["TLSv1.3"] in \
+        (ALLOWED_SUITES[i] for i in TLS13_SUITES) and got["TLSv1.2"].startswith("ECDHE-ECDSA-"), \
+        "with the ECDSA development certificate: %r" % got
+    with tempfile.TemporaryDirectory(prefix="relay-rsa-") as tmp:
+        cert, key = os.path.join(tmp, "rsa.crt"), os.path.join(tmp, "rsa.key")
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                 "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost")
+        with Relay("--cert", cert, "--key", key, dev_cert=False) as rsa_relay:
+            got = _suites_by_version(rsa_relay, cert)
+    assert set(got) == {"TLSv1.2", "TLSv1.3"} and got["TLSv1.3"] in \
+        (ALLOWED_SUITES[i] for i in TLS13_SUITES) and got["TLSv1.2"].startswith("ECDHE-RSA-"), \
+        "with an RSA certificate: %r" % got
 
 
 def test_tls_audit_hsts_on_json_html_and_404(relay):
@@ -666,6 +1010,8 @@ def audit(host, port, sni="localhost"):
         "key-exchange groups": group_findings(scan),
         "compression": compression_findings(host, port, sni, scan),
         "renegotiation": renegotiation_findings(host, port, sni, scan),
+        "groups chosen (s_client)": group_choice_findings(host, port, sni),
+        "0-RTT (s_client)": early_data_findings(host, port, sni),
         "handshakes (Python ssl)": handshake_findings(host, port, None, sni),
     }
 
@@ -678,7 +1024,7 @@ def main(argv):
     scan, findings = audit(host.strip("[]"), int(port), argv[2] if len(argv) == 3 else "localhost")
     total = 0
     for area, found in findings.items():
-        print("%-24s %s" % (area + ":", "ok" if not found else "%d finding(s)" % len(found)))
+        print("%-26s %s" % (area + ":", "ok" if not found else "%d finding(s)" % len(found)))
         for f in found:
             print("    " + f)
         total += len(found)

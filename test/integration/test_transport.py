@@ -9,8 +9,9 @@ import ssl
 import time
 
 from relaytest import (ALLOW_COLLECTION, ALLOW_MAILBOX, Conn, ConnectionClosed, assert_closed,
-                       build_request, call, chunked, client_context, default_body, expect_error,
-                       expect_json, expect_status, media_type, new_claim, new_mailbox)
+                       build_request, call, chunked, client_context, default_body, default_payload,
+                       expect_error, expect_json, expect_status, media_type, new_claim,
+                       new_mailbox)
 
 EXPECTED_SECONDS = 5
 
@@ -65,6 +66,41 @@ def test_tls12_suites_are_forward_secret_aead(relay):
         name = c.sock.cipher()[0]
         c.close()
         raise AssertionError("relay agreed to the non-forward-secret or non-AEAD suite %s" % name)
+
+
+TLS_VERSIONS = (("TLSv1.2", ssl.TLSVersion.TLSv1_2), ("TLSv1.3", ssl.TLSVersion.TLSv1_3))
+TLS_RECORD_MAX = 16384          # the largest plaintext a TLS record may carry
+RELAY_OUT_RECORD = 4096         # MBEDTLS_SSL_OUT_CONTENT_LEN in server/tls_config.h
+
+
+def test_full_16k_records_in_and_answers_over_4k_out_in_both_versions(relay):
+    # A client may send records of up to 16 KiB: one write of a request
+    # longer than that goes out as a full record and the rest. The relay
+    # sends 4 KiB records, so an answer several times that spans several.
+    # (mbedTLS's MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH broke the first.)
+    for name, version in TLS_VERSIONS:
+        body = default_body(payload=default_payload(12 * 1024))
+        raw_body = json.dumps(body).encode()
+        with _tls_connect(relay, version, version) as c:
+            assert c.sock.version() == name, "asked for %s, got %s" % (name, c.sock.version())
+            raw = build_request("POST", "/v1/m", [("Mailbox-Device-Claim", new_claim()),
+                                                  ("Content-Type", "application/json")],
+                                raw_body, host=c.host_header)
+            assert len(raw) > TLS_RECORD_MAX, len(raw)
+            c.send(raw)                              # one SSL_write: a full record first
+            try:
+                created = c.read_response("POST")
+            except ConnectionClosed as e:
+                raise AssertionError("%s: the relay closed the connection on a client's full "
+                                     "16 KiB record: %s" % (name, e))
+            mailbox = expect_json(created, 200, "%s create sent in a full 16 KiB record" % name)
+            path = "/v1/m/%s" % mailbox["urlLink"].rsplit("/", 1)[-1]
+            got = c.roundtrip("POST", path, [("Mailbox-Device-Claim", new_claim())])
+            data = expect_json(got, 200, "%s read of a %d-byte payload" % (name, len(raw_body)))
+            assert len(got.body) > 3 * RELAY_OUT_RECORD, len(got.body)
+            assert data["payload"] == body["payload"], \
+                "%s: the payload read back (%d bytes of data) is not the one sent (%d)" % (
+                    name, len(data["payload"].get("data", "")), len(body["payload"]["data"]))
 
 
 def test_keep_alive_serves_several_requests(relay):

@@ -52,6 +52,15 @@ static const unsigned char p256_oid[] = {
 /* OID 2.5.29.14, subjectKeyIdentifier, which RFC 5280 wants in a CA. */
 static const unsigned char ski_oid[] = { 0x06, 0x03, 0x55, 0x1d, 0x0e };
 
+/* A TLS 1.2 client that prefers AES-GCM (as OpenSSL's does) but also
+ * offers ChaCha20-Poly1305. */
+static const int gcm_first_ciphersuites[] = {
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	0
+};
+
 /* What a client that still allows CBC might offer. */
 static const int cbc_ciphersuites[] = {
 	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256,
@@ -165,7 +174,8 @@ done:
 
 enum client_versions {
 	CLIENT_DEFAULT,     /* whatever the library offers: TLS 1.3 first */
-	CLIENT_TLS12_MAX    /* TLS 1.2 only */
+	CLIENT_TLS12_MAX,   /* TLS 1.2 only */
+	CLIENT_TLS13_ONLY   /* TLS 1.3 only */
 };
 
 struct test_client {
@@ -226,6 +236,9 @@ static void client_limit_versions(struct test_client *c, enum client_versions ve
 		break;
 	case CLIENT_TLS12_MAX:
 		mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+		break;
+	case CLIENT_TLS13_ONLY:
+		mbedtls_ssl_conf_min_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_3);
 		break;
 	}
 }
@@ -383,6 +396,21 @@ static int client_read_exact(struct pair *p, void *buf, size_t len)
 			return -1;
 	}
 	return len == 0 ? 0 : -1;
+}
+
+/* For a TLS 1.3 client told of tickets (signal_new_session_tickets):
+ * reads until the server's NewSessionTicket has arrived and keeps the
+ * session it makes resumable. */
+static int client_take_ticket(struct pair *p, mbedtls_ssl_session *session)
+{
+	unsigned char byte;
+	int round, ret = MBEDTLS_ERR_SSL_WANT_READ;
+
+	for (round = 0; round < TEST_ROUNDS && client_waits(ret); round++)
+		ret = mbedtls_ssl_read(&p->client.ssl, &byte, 1);
+	if (ret != MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
+		return -1;
+	return mbedtls_ssl_get_session(&p->client.ssl, session);
 }
 
 static int server_read_exact(struct pair *p, void *buf, size_t len)
@@ -827,7 +855,114 @@ done:
 	dev_server_stop(&d);
 }
 
-static void test_pending_after_partial_read(void)
+/* A first TLS 1.3 connection, full handshake, whose client keeps the
+ * session from the server's NewSessionTicket in saved. 0 on success. */
+static int tls13_first_session(struct dev_server *d, mbedtls_ssl_session *saved)
+{
+	struct pair p;
+	int ok = 0;
+
+	if (pair_open(&p, d->tls, d->rng, &d->cert, NULL, CLIENT_TLS13_ONLY) != 0)
+		goto close;
+	mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(&p.client.conf,
+	    MBEDTLS_SSL_TLS1_3_SIGNAL_NEW_SESSION_TICKETS_ENABLED);
+	ok = pair_handshake(&p) == 0 && p.client.certs_verified > 0 &&
+	    strcmp(mbedtls_ssl_get_version(&p.client.ssl), "TLSv1.3") == 0 &&
+	    client_take_ticket(&p, saved) == 0;
+close:
+	pair_close(&p);
+	return ok ? 0 : -1;
+}
+
+static void test_tls13_ticket_resumption(void)
+{
+	struct dev_server d;
+	mbedtls_ssl_session saved;
+	struct pair p;
+	char buf[5] = "";
+
+	mbedtls_ssl_session_init(&saved);
+	CHECK(dev_server_start(&d) == 0);
+	if (d.tls == NULL)
+		goto done;
+	CHECK(tls13_first_session(&d, &saved) == 0);
+
+	CHECK(pair_open(&p, d.tls, d.rng, &d.cert, NULL, CLIENT_TLS13_ONLY) == 0);
+	if (p.server == NULL)
+		goto close;
+	CHECK(mbedtls_ssl_set_session(&p.client.ssl, &saved) == 0);
+	CHECK(pair_handshake(&p) == 0);
+	CHECK_EQ_STR(mbedtls_ssl_get_version(&p.client.ssl), "TLSv1.3");
+	/* Resumed: the server proved itself with the ticket's key, not with
+	 * its certificate, which it did not send. */
+	CHECK_EQ_INT(p.client.certs_verified, 0);
+	CHECK(client_write_all(&p, "ping", 4) == 0);
+	CHECK(server_read_exact(&p, buf, 4) == 0);
+	CHECK_EQ_STR(buf, "ping");
+close:
+	pair_close(&p);
+
+done:
+	mbedtls_ssl_session_free(&saved);
+	dev_server_stop(&d);
+}
+
+/* A TLS 1.3 client that offers to resume with the ticket's key alone
+ * (psk_ke, no key share) gets no session at all: with no (EC)DHE there is
+ * nothing else to fall back on, and a session keyed by the ticket alone
+ * would be open to whoever later learns the ticket key. */
+static void test_tls13_pure_psk_resumption_refused(void)
+{
+	struct dev_server d;
+	mbedtls_ssl_session saved;
+	struct pair p;
+
+	mbedtls_ssl_session_init(&saved);
+	CHECK(dev_server_start(&d) == 0);
+	if (d.tls == NULL)
+		goto done;
+	CHECK(tls13_first_session(&d, &saved) == 0);
+
+	CHECK(pair_open(&p, d.tls, d.rng, &d.cert, NULL, CLIENT_TLS13_ONLY) == 0);
+	if (p.server == NULL)
+		goto close;
+	mbedtls_ssl_conf_tls13_key_exchange_modes(&p.client.conf,
+	    MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_PSK);
+	CHECK(mbedtls_ssl_set_session(&p.client.ssl, &saved) == 0);
+	CHECK(pair_handshake(&p) != 0);
+	CHECK_EQ_INT(p.server_result, TRANSPORT_ERROR);
+close:
+	pair_close(&p);
+
+done:
+	mbedtls_ssl_session_free(&saved);
+	dev_server_stop(&d);
+}
+
+/* Where the server chooses (TLS 1.2), ChaCha20-Poly1305 wins even for a
+ * client that lists AES-GCM first. */
+static void test_tls12_server_prefers_chacha20(void)
+{
+	struct dev_server d;
+	struct pair p;
+
+	CHECK(dev_server_start(&d) == 0);
+	if (d.tls == NULL)
+		goto done;
+	CHECK(pair_open(&p, d.tls, d.rng, &d.cert, gcm_first_ciphersuites, CLIENT_TLS12_MAX) == 0);
+	if (p.server == NULL)
+		goto close;
+	CHECK(pair_handshake(&p) == 0);
+	CHECK_EQ_STR(client_suite(&p.client), "TLS-ECDHE-ECDSA-WITH-CHACHA20-POLY1305-SHA256");
+close:
+	pair_close(&p);
+
+done:
+	dev_server_stop(&d);
+}
+
+static void check_pending_after_partial_read(enum client_versions versions,
+    const char *version)
 {
 	unsigned char record[100];
 	char buf[sizeof(record)];
@@ -840,10 +975,11 @@ static void test_pending_after_partial_read(void)
 	CHECK(dev_server_start(&d) == 0);
 	if (d.tls == NULL)
 		goto done;
-	CHECK(pair_open(&p, d.tls, d.rng, &d.cert, NULL, CLIENT_DEFAULT) == 0);
+	CHECK(pair_open(&p, d.tls, d.rng, &d.cert, NULL, versions) == 0);
 	if (p.server == NULL)
 		goto close;
 	CHECK(pair_handshake(&p) == 0);
+	CHECK_EQ_STR(mbedtls_ssl_get_version(&p.client.ssl), version);
 	CHECK(!p.server->ops->pending(p.server));
 
 	/* One record of 100 bytes, of which the server takes 10. */
@@ -863,10 +999,21 @@ done:
 	dev_server_stop(&d);
 }
 
+static void test_pending_after_partial_read_tls12(void)
+{
+	check_pending_after_partial_read(CLIENT_TLS12_MAX, "TLSv1.2");
+}
+
+static void test_pending_after_partial_read_tls13(void)
+{
+	check_pending_after_partial_read(CLIENT_TLS13_ONLY, "TLSv1.3");
+}
+
 /* Two records that arrive together are taken from the socket in one
  * receive: the second waits in the transport (pending), the socket is known
  * to be empty (drained), and both come out whole and in order. */
-static void test_records_received_together(void)
+static void check_records_received_together(enum client_versions versions,
+    const char *version)
 {
 	char buf[64];
 	struct dev_server d;
@@ -875,10 +1022,11 @@ static void test_records_received_together(void)
 	CHECK(dev_server_start(&d) == 0);
 	if (d.tls == NULL)
 		goto done;
-	CHECK(pair_open(&p, d.tls, d.rng, &d.cert, NULL, CLIENT_DEFAULT) == 0);
+	CHECK(pair_open(&p, d.tls, d.rng, &d.cert, NULL, versions) == 0);
 	if (p.server == NULL)
 		goto close;
 	CHECK(pair_handshake(&p) == 0);
+	CHECK_EQ_STR(mbedtls_ssl_get_version(&p.client.ssl), version);
 	CHECK_EQ_INT(mbedtls_ssl_write(&p.client.ssl, (const unsigned char *)"first", 5), 5);
 	CHECK_EQ_INT(mbedtls_ssl_write(&p.client.ssl, (const unsigned char *)"second", 6), 6);
 	CHECK_EQ_INT(p.server->ops->read(p.server, buf, sizeof(buf)), 5);
@@ -895,6 +1043,16 @@ close:
 
 done:
 	dev_server_stop(&d);
+}
+
+static void test_records_received_together_tls12(void)
+{
+	check_records_received_together(CLIENT_TLS12_MAX, "TLSv1.2");
+}
+
+static void test_records_received_together_tls13(void)
+{
+	check_records_received_together(CLIENT_TLS13_ONLY, "TLSv1.3");
 }
 
 /* Fills the socket until the server's write must wait, then checks that
@@ -968,8 +1126,13 @@ int main(void)
 	CHECK_RUN(test_eof_without_close_notify);
 	CHECK_RUN(test_cbc_client_refused);
 	CHECK_RUN(test_session_ticket_resumption);
-	CHECK_RUN(test_pending_after_partial_read);
-	CHECK_RUN(test_records_received_together);
+	CHECK_RUN(test_tls13_ticket_resumption);
+	CHECK_RUN(test_tls13_pure_psk_resumption_refused);
+	CHECK_RUN(test_tls12_server_prefers_chacha20);
+	CHECK_RUN(test_pending_after_partial_read_tls12);
+	CHECK_RUN(test_pending_after_partial_read_tls13);
+	CHECK_RUN(test_records_received_together_tls12);
+	CHECK_RUN(test_records_received_together_tls13);
 	CHECK_RUN(test_write_waits_for_writable);
 	return CHECK_SUMMARY();
 }
