@@ -63,6 +63,9 @@ MBEDTLS_BUILT  :=
 else ifeq ($(MBEDTLS),build)
 MBEDTLS_DIR    := build/mbedtls
 MBEDTLS_CONFIG := $(CURDIR)/server/tls_config.h
+# mbedTLS's Makefiles hand CFLAGS to the shell unquoted: a space in this
+# tree's path must reach them escaped.
+MBEDTLS_CONFIG_SH := $(subst $(subst ,, ),\ ,$(MBEDTLS_CONFIG))
 # (Everest's header is included by mbedtls/ecdh.h.)
 MBEDTLS_CFLAGS := -I$(MBEDTLS_DIR)/src/include -I$(MBEDTLS_DIR)/src/3rdparty/everest/include \
                   -DMBEDTLS_USER_CONFIG_FILE='"$(MBEDTLS_CONFIG)"'
@@ -174,7 +177,7 @@ $(MBEDTLS_BUILT): $(MBEDTLS_DIR)/src/.relay-version server/tls_config.h
 	$(Q)start=$$(date +%s); \
 	{ $(MAKE) -C $(MBEDTLS_DIR)/src/library clean && \
 	  $(MAKE) -C $(MBEDTLS_DIR)/src lib CC='$(CC)' \
-	      CFLAGS='-O2 -DMBEDTLS_USER_CONFIG_FILE=\"$(MBEDTLS_CONFIG)\"'; \
+	      CFLAGS='-O2 -DMBEDTLS_USER_CONFIG_FILE=\"$(MBEDTLS_CONFIG_SH)\"'; \
 	} >$(MBEDTLS_DIR)/build.log 2>&1 || { tail -n 30 $(MBEDTLS_DIR)/build.log; exit 1; }; \
 	echo "  MBEDTLS built in $$(( $$(date +%s) - start )) s"
 	$(Q)touch $@
