@@ -11,10 +11,12 @@
 #   make fuzz     build the fuzz targets with clang + libFuzzer and run each
 #                 for FUZZ_SECONDS (default 60); fails on any crash
 #   make bench    the relay against nginx under wrk, table at the end
+#   make bench-profile  where the relay's full TLS 1.2 and 1.3 handshakes
+#                 spend their CPU (perf), reports in build/bench/
 #   make footprint  idle RSS, RSS per mailbox at 100k and 1M, binary size
-#                 (both: test/bench/README.md; each installs its tools first)
+#                 (all three: test/bench/README.md; each installs its tools first)
 #   make deps     install every package all of these need (deps-build,
-#                 deps-test, deps-fuzz, deps-bench: one set each)
+#                 deps-test, deps-fuzz, deps-bench, deps-profile: one set each)
 #   make clean
 #
 # V=1 shows the commands.  SANITIZE=address,undefined builds sanitized objects
@@ -132,7 +134,7 @@ else
 CHAOS_SECONDS ?= 0
 endif
 
-.PHONY: all run test check unit integration clean deps bench footprint fuzz fuzz-cc
+.PHONY: all run test check unit integration clean deps bench bench-profile footprint fuzz fuzz-cc
 all: $(RELAY_BIN)
 
 $(RELAY_BIN): $(BUILD)/server/main.o $(LIBRELAY)
@@ -276,15 +278,18 @@ DEPS_FUZZ  := $(DEPS_BUILD) clang libclang-rt-dev
 # a certificate from openssl, the handshake load generator built against
 # libssl-dev, sizes from size (binutils).
 DEPS_BENCH := $(DEPS_BUILD) python3 nginx wrk util-linux openssl libssl-dev binutils
+# make bench-profile: perf.
+DEPS_PROFILE := $(DEPS_BENCH) linux-perf
 # Where apt-get's temporary policy-rc.d goes (the install test moves it).
 POLICY_RC_D ?= /usr/sbin/policy-rc.d
 # llhttp has no package name that holds on every Debian: deps.sh picks one.
 LLHTTP_MISSING := $(if $(LLHTTP_SRC),$(if $(wildcard $(LLHTTP_DIR)/llhttp.c),no,yes),no)
 DEPS_SH = $(Q)LLHTTP_MISSING=$(LLHTTP_MISSING) POLICY_RC_D=$(POLICY_RC_D) sh tools/deps.sh
 
-.PHONY: deps deps-build deps-test deps-fuzz deps-bench build-deps test-nodeps fuzz-nodeps
+.PHONY: deps deps-build deps-test deps-fuzz deps-bench deps-profile build-deps test-nodeps \
+        fuzz-nodeps
 deps:
-	$(DEPS_SH) $(sort $(DEPS_TEST) $(DEPS_FUZZ) $(DEPS_BENCH))
+	$(DEPS_SH) $(sort $(DEPS_TEST) $(DEPS_FUZZ) $(DEPS_PROFILE))
 deps-build:
 	$(DEPS_SH) $(DEPS_BUILD)
 deps-test:
@@ -293,6 +298,8 @@ deps-fuzz:
 	$(DEPS_SH) $(DEPS_FUZZ)
 deps-bench:
 	$(DEPS_SH) $(DEPS_BENCH)
+deps-profile:
+	$(DEPS_SH) $(DEPS_PROFILE)
 
 # Before compiling anything: one line naming what is missing, not a page of
 # compiler errors. Headers are looked for the way the compiler will (all in
@@ -332,6 +339,14 @@ $(LLHTTP_SRC): | build-deps
 bench: deps-bench
 	$(Q)$(MAKE) --no-print-directory $(RELAY_BIN)
 	$(Q)python3 test/bench/bench.py
+
+# The full-handshake scenarios (or BENCH_SCENARIOS) with the relay under
+# perf record: its CPU figures are then not for comparing, its profiles are
+# the point.
+bench-profile: deps-profile
+	$(Q)$(MAKE) --no-print-directory $(RELAY_BIN)
+	$(Q)BENCH_PERF=1 BENCH_SCENARIOS="$${BENCH_SCENARIOS:-handshake12 handshake13}" \
+	  python3 test/bench/bench.py
 
 footprint: deps-bench
 	$(Q)$(MAKE) --no-print-directory $(RELAY_BIN)

@@ -8,6 +8,8 @@ Against a fresh relay (started here, pinned to the server CPU):
  2. baseline RSS;
  3. open N TLS connections (resuming one session ticket, so that setting up
     10,000 connections does not take 10,000 full handshakes) — RSS;
+    TLS 1.3 or 1.2 (--tls), the cipher suite the relay picks from Python's
+    default offer;
  4. on each, the Receiver parks a long-poll: POST /v1/m/{id} with
     If-None-Match: <etag> and Prefer: wait=N — RSS; none may be answered yet;
  5. one by one, the Sender updates each mailbox over one keep-alive
@@ -48,11 +50,14 @@ class ResumingContext(ssl.SSLContext):
                                 session or self.session)
 
 
-def make_context():
+TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+
+def make_context(tls):
     ctx = ResumingContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(bl.CERT)
     ctx.check_hostname = False
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.minimum_version = ctx.maximum_version = TLS_VERSIONS[tls]
     return ctx
 
 
@@ -129,20 +134,23 @@ async def connect_all(port, ctx, n, concurrency=64):
     return conns
 
 
-async def measure(relay, boxes, wait_s, log):
+async def measure(relay, boxes, wait_s, log, tls):
     port = relay.port
     n = len(boxes)
     host = f"127.0.0.1:{port}"
     wl = bl.Workload()
-    ctx = make_context()
+    ctx = make_context(tls)
 
-    # one blocking connection to get a session ticket all the others resume
+    # One blocking connection to get a session ticket all the others resume.
+    # In TLS 1.3 the ticket comes after the handshake, before the answer:
+    # the session is taken once the answer is in.
     import socket
     raw = socket.create_connection(("127.0.0.1", port))
     s = ctx.wrap_socket(raw, server_hostname="localhost")
     s.sendall(bl.Workload.preview_request(host, boxes[0][0]))
     s.recv(65536)
     ctx.session = s.session
+    version, cipher = s.version(), s.cipher()[0]
     s.close()
 
     bl.settle(relay.pid)
@@ -155,7 +163,7 @@ async def measure(relay, boxes, wait_s, log):
     await asyncio.sleep(0.3)
     bl.settle(relay.pid)
     rss_conn = bl.rss_bytes(relay.pid)
-    log(f"longpoll: {n} connections in {t_connect:.1f}s ({resumed} resumed), "
+    log(f"longpoll: {n} {version} connections in {t_connect:.1f}s ({resumed} resumed), "
         f"RSS {rss_conn / 2**20:.1f} MiB; parking")
 
     waits = []
@@ -203,6 +211,8 @@ async def measure(relay, boxes, wait_s, log):
 
     clamp = [max(0.0, x) for x in wake_after_resp]
     res = {
+        "tls_version": version,
+        "cipher": cipher,
         "waiters": n,
         "connect_s": round(t_connect, 2),
         "resumed": resumed,
@@ -227,7 +237,7 @@ async def measure(relay, boxes, wait_s, log):
     return res
 
 
-def run(waiters, wait_s=250, log=bl.log):
+def run(waiters, wait_s=250, log=bl.log, tls="1.3"):
     bl.raise_nofile()
     relay = bl.start_relay([
         # The relay refuses more than its descriptor limit can hold (it
@@ -239,10 +249,10 @@ def run(waiters, wait_s=250, log=bl.log):
         "--header-timeout", "300s",
         "--idle-timeout", "300s",
         "--max-mailboxes", "2000000", "--max-memory", "4g",
-    ], log_name="relay-longpoll.log")
+    ], log_name=f"relay-longpoll-tls{tls}.log")
     try:
         boxes = bl.create_mailboxes(relay.port, waiters).boxes
-        res = asyncio.run(measure(relay, boxes, wait_s, log))
+        res = asyncio.run(measure(relay, boxes, wait_s, log, tls))
         if relay.proc.poll() is not None:
             raise RuntimeError("relay exited during the long-poll test")
         return res
@@ -253,13 +263,15 @@ def run(waiters, wait_s=250, log=bl.log):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--waiters", type=int, default=int(os.environ.get("BENCH_WAITERS", 10000)))
+    ap.add_argument("--tls", choices=sorted(TLS_VERSIONS), default="1.3",
+                    help="TLS version of the waiters' connections (1.3)")
     args = ap.parse_args()
     try:
         os.sched_setaffinity(0, {int(bl.CLIENT_CPU)})
     except OSError:
         pass
-    res = run(args.waiters)
-    print(f"{res['waiters']} parked long-polls: "
+    res = run(args.waiters, tls=args.tls)
+    print(f"{res['waiters']} parked long-polls over {res['tls_version']} ({res['cipher']}): "
           f"{res['bytes_per_waiter']:.0f} B each above baseline "
           f"({res['bytes_per_connection']:.0f} B the connection, "
           f"{res['bytes_per_park']:.0f} B the parked request); "

@@ -1,6 +1,7 @@
 /*
  * tlsload — a handshake load generator: every request on a new TCP
- * connection with a new TLS handshake, full or resumed.
+ * connection with a new TLS handshake, full or resumed; or N connections
+ * held open and idle after their handshake, for the server's memory.
  *
  * wrk cannot make full handshakes: after a clean close it keeps the SSL
  * session and offers its ticket on the next connect, so with
@@ -9,20 +10,37 @@
  * (SSL_session_reused), so a "resumed" figure is never a full one in
  * disguise.
  *
- *   tlsload -p PORT [-c CONNS] [-d SECONDS] [-m full|resume] -r REQUEST_FILE
+ *   tlsload -p PORT [-v 1.2|1.3] [-s SUITE] [-c CONNS] [-d SECONDS]
+ *           [-m full|resume] -r REQUEST_FILE
+ *   tlsload -p PORT [-v 1.2|1.3] [-s SUITE] [-c CONNS] -m hold -n N
  *
- * CONNS threads each loop: connect, handshake (resume mode offers the
- * session of the thread's previous connection), send the request (which
- * should carry "Connection: close"), read the whole response (by
+ * full and resume: CONNS threads each loop: connect, handshake (resume mode
+ * offers the session of the thread's previous connection), send the request
+ * (which should carry "Connection: close"), read the whole response (by
  * Content-Length), close with close_notify. The server's CPU is measured
  * from outside; this prints one line:
  *
  *   BENCH_RESULT {"requests":…,"duration_us":…,"p50_us":…,"p99_us":…,
- *                 "reused":…,"errors":…}
+ *                 "reused":…,"errors":…,"version":…,"cipher":…,"group":…}
  *
- * TLS 1.2 with ECDHE-ECDSA-AES128-GCM-SHA256 only, X25519 first, as the
- * bench's nginx is configured; no certificate check (the bench's own
- * certificate, on loopback).
+ * hold: CONNS threads open N connections between them with a full
+ * handshake each and send nothing; then this prints
+ *
+ *   BENCH_HELD {"held":…,"errors":…,"version":…,"cipher":…,"group":…}
+ *
+ * and keeps them open until its standard input closes, so that the caller
+ * can read the server's memory meanwhile.
+ *
+ * TLS 1.2 with ECDHE-ECDSA-AES128-GCM-SHA256 only, or TLS 1.3 with
+ * TLS_AES_128_GCM_SHA256 only (the default), as the bench's nginx is
+ * configured, unless -s names another suite (OpenSSL's name); key exchange
+ * X25519; no certificate check (the bench's own
+ * certificate, on loopback). "version", "cipher" and "group" are what the
+ * first handshake negotiated.
+ *
+ * In TLS 1.3 the server's session ticket arrives after the handshake, in
+ * front of the response: resume mode takes the session (SSL_get1_session)
+ * only once the response is read, so that it holds the ticket.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -42,21 +60,28 @@
 #include <time.h>
 #include <unistd.h>
 
+enum mode { MODE_FULL, MODE_RESUME, MODE_HOLD };
+
 struct worker {
 	pthread_t thread;
 	uint32_t *lat_us;
 	size_t lat_len, lat_cap;
 	uint64_t requests, reused, errors;
+	size_t hold_count; /* hold mode: connections this thread opens */
 };
 
 static SSL_CTX *ctx;
 static struct sockaddr_in addr;
 static char *request;
 static size_t request_len;
-static int resume_mode;
+static enum mode mode = MODE_FULL;
 static atomic_int stop;
 static int first_error_printed;
 static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
+/* What the first successful handshake negotiated, for the report. */
+static char negotiated_version[32] = "none", negotiated_cipher[64] = "none",
+            negotiated_group[32] = "none";
+static int negotiated_seen;
 
 static uint64_t now_us(void)
 {
@@ -75,6 +100,41 @@ static void report_error(const char *what)
 		fprintf(stderr, " (errno %d %s)\n", errno, strerror(errno));
 	}
 	pthread_mutex_unlock(&print_lock);
+}
+
+static void note_negotiated(SSL *ssl)
+{
+	pthread_mutex_lock(&print_lock);
+	if (!negotiated_seen) {
+		negotiated_seen = 1;
+		snprintf(negotiated_version, sizeof negotiated_version, "%s",
+		         SSL_get_version(ssl));
+		snprintf(negotiated_cipher, sizeof negotiated_cipher, "%s",
+		         SSL_get_cipher_name(ssl));
+		const char *group = SSL_group_to_name(ssl, SSL_get_negotiated_group(ssl));
+		snprintf(negotiated_group, sizeof negotiated_group, "%s",
+		         group != NULL ? group : "?");
+	}
+	pthread_mutex_unlock(&print_lock);
+}
+
+/* A connected TCP socket with TCP_NODELAY, or -1. */
+static int connect_tcp(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0) {
+		report_error("socket");
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+		report_error("connect");
+		close(fd);
+		usleep(1000);
+		return -1;
+	}
+	return fd;
 }
 
 /* Read one response: the head, then Content-Length bytes of body. */
@@ -121,25 +181,15 @@ static void *worker_main(void *arg)
 
 	while (!atomic_load(&stop)) {
 		uint64_t t0 = now_us();
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		int fd = connect_tcp();
 		if (fd < 0) {
-			report_error("socket");
 			w->errors++;
-			continue;
-		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-			report_error("connect");
-			w->errors++;
-			close(fd);
-			usleep(1000);
 			continue;
 		}
 		SSL *ssl = SSL_new(ctx);
 		SSL_set_fd(ssl, fd);
 		SSL_set_tlsext_host_name(ssl, "localhost");
-		if (resume_mode && session != NULL)
+		if (mode == MODE_RESUME && session != NULL)
 			SSL_set_session(ssl, session);
 		int ok = SSL_connect(ssl) == 1;
 		if (!ok)
@@ -153,9 +203,11 @@ static void *worker_main(void *arg)
 			ok = 0;
 		}
 		if (ok) {
+			note_negotiated(ssl);
 			if (SSL_session_reused(ssl))
 				w->reused++;
-			if (resume_mode) {
+			if (mode == MODE_RESUME) {
+				/* After the response: a TLS 1.3 ticket came before it. */
 				SSL_SESSION *s = SSL_get1_session(ssl);
 				if (session != NULL)
 					SSL_SESSION_free(session);
@@ -182,6 +234,34 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Hold mode: open w->hold_count connections, handshake each, keep them.
+ * They stay open until the process exits (the kernel closes them). */
+static void *holder_main(void *arg)
+{
+	struct worker *w = arg;
+
+	for (size_t i = 0; i < w->hold_count; i++) {
+		int fd = connect_tcp();
+		if (fd < 0) {
+			w->errors++;
+			continue;
+		}
+		SSL *ssl = SSL_new(ctx);
+		SSL_set_fd(ssl, fd);
+		SSL_set_tlsext_host_name(ssl, "localhost");
+		if (SSL_connect(ssl) != 1) {
+			report_error("handshake");
+			w->errors++;
+			SSL_free(ssl);
+			close(fd);
+			continue;
+		}
+		note_negotiated(ssl);
+		w->requests++;
+	}
+	return NULL;
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -190,48 +270,77 @@ static int cmp_u32(const void *a, const void *b)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: tlsload -p PORT [-c CONNS] [-d SECONDS] "
-	                "[-m full|resume] -r REQUEST_FILE\n");
+	fprintf(stderr, "usage: tlsload -p PORT [-v 1.2|1.3] [-s SUITE] [-c CONNS] [-d SECONDS] "
+	                "[-m full|resume] -r REQUEST_FILE\n"
+	                "       tlsload -p PORT [-v 1.2|1.3] [-s SUITE] [-c CONNS] -m hold -n N\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	int port = 0, conns = 64, opt;
+	int port = 0, conns = 64, opt, version = TLS1_3_VERSION;
+	long hold = 0;
 	double seconds = 10;
-	const char *request_file = NULL;
+	const char *request_file = NULL, *suite = NULL;
 
-	while ((opt = getopt(argc, argv, "p:c:d:m:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "p:c:d:m:n:r:s:v:")) != -1) {
 		switch (opt) {
 		case 'p': port = atoi(optarg); break;
 		case 'c': conns = atoi(optarg); break;
 		case 'd': seconds = atof(optarg); break;
 		case 'm':
 			if (strcmp(optarg, "resume") == 0)
-				resume_mode = 1;
+				mode = MODE_RESUME;
+			else if (strcmp(optarg, "hold") == 0)
+				mode = MODE_HOLD;
 			else if (strcmp(optarg, "full") != 0)
 				usage();
 			break;
+		case 'n': hold = atol(optarg); break;
 		case 'r': request_file = optarg; break;
+		case 's': suite = optarg; break;
+		case 'v':
+			if (strcmp(optarg, "1.2") == 0)
+				version = TLS1_2_VERSION;
+			else if (strcmp(optarg, "1.3") != 0)
+				usage();
+			break;
 		default: usage();
 		}
 	}
-	if (port <= 0 || conns <= 0 || seconds <= 0 || request_file == NULL)
+	if (port <= 0 || conns <= 0 || seconds <= 0)
+		usage();
+	if (mode == MODE_HOLD ? hold <= 0 : request_file == NULL)
 		usage();
 
-	FILE *f = fopen(request_file, "rb");
-	if (f == NULL) {
-		perror(request_file);
-		return 1;
+	if (request_file != NULL) {
+		FILE *f = fopen(request_file, "rb");
+		if (f == NULL) {
+			perror(request_file);
+			return 1;
+		}
+		request = malloc(65536);
+		request_len = fread(request, 1, 65536, f);
+		fclose(f);
 	}
-	request = malloc(65536);
-	request_len = fread(request, 1, 65536, f);
-	fclose(f);
 
 	ctx = SSL_CTX_new(TLS_client_method());
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_cipher_list(ctx, "ECDHE-ECDSA-AES128-GCM-SHA256");
+	SSL_CTX_set_min_proto_version(ctx, version);
+	SSL_CTX_set_max_proto_version(ctx, version);
+	/* One suite per version, the same for both servers: the bench's nginx
+	 * allows only these, and the relay gets no other choice. */
+	int suite_ok;
+	if (version == TLS1_2_VERSION)
+		suite_ok = SSL_CTX_set_cipher_list(ctx, suite ? suite : "ECDHE-ECDSA-AES128-GCM-SHA256");
+	else
+		suite_ok = SSL_CTX_set_ciphersuites(ctx, suite ? suite : "TLS_AES_128_GCM_SHA256");
+	if (!suite_ok) {
+		fprintf(stderr, "tlsload: unknown cipher suite %s\n", suite);
+		return 2;
+	}
+	/* X25519 is the one key share offered. P-256 is listed too because in
+	 * TLS 1.2 the list also names the curves the server's ECDSA
+	 * certificate may use (RFC 8422), and ours is on P-256. */
 	SSL_CTX_set1_groups_list(ctx, "X25519:P-256");
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	/* Sessions are kept by hand (resume mode) or never offered (full mode);
@@ -244,6 +353,27 @@ int main(int argc, char **argv)
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
 	struct worker *workers = calloc((size_t)conns, sizeof *workers);
+	if (mode == MODE_HOLD) {
+		uint64_t held = 0, errors = 0;
+		for (int i = 0; i < conns; i++) {
+			workers[i].hold_count = (size_t)(hold / conns + (i < hold % conns));
+			pthread_create(&workers[i].thread, NULL, holder_main, &workers[i]);
+		}
+		for (int i = 0; i < conns; i++) {
+			pthread_join(workers[i].thread, NULL);
+			held += workers[i].requests;
+			errors += workers[i].errors;
+		}
+		printf("BENCH_HELD {\"held\":%llu,\"errors\":%llu,\"version\":\"%s\","
+		       "\"cipher\":\"%s\",\"group\":\"%s\"}\n", (unsigned long long)held,
+		       (unsigned long long)errors, negotiated_version, negotiated_cipher,
+		       negotiated_group);
+		fflush(stdout);
+		char c;
+		while (read(0, &c, 1) > 0)
+			;
+		return 0;
+	}
 	uint64_t start = now_us();
 	for (int i = 0; i < conns; i++)
 		pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
@@ -279,9 +409,11 @@ int main(int argc, char **argv)
 	       (unsigned long long)reused, (unsigned long long)errors,
 	       (double)elapsed / 1e6, p50, p99, max);
 	printf("BENCH_RESULT {\"requests\":%llu,\"duration_us\":%llu,\"p50_us\":%u,"
-	       "\"p90_us\":%u,\"p99_us\":%u,\"max_us\":%u,\"reused\":%llu,\"errors\":%llu}\n",
+	       "\"p90_us\":%u,\"p99_us\":%u,\"max_us\":%u,\"reused\":%llu,\"errors\":%llu,"
+	       "\"version\":\"%s\",\"cipher\":\"%s\",\"group\":\"%s\"}\n",
 	       (unsigned long long)requests, (unsigned long long)elapsed, p50,
 	       total ? all[(size_t)((double)total * 0.90)] : 0, p99, max,
-	       (unsigned long long)reused, (unsigned long long)errors);
+	       (unsigned long long)reused, (unsigned long long)errors,
+	       negotiated_version, negotiated_cipher, negotiated_group);
 	return 0;
 }

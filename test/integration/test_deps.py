@@ -315,8 +315,9 @@ def test_sets_make_run_installs_only_what_building_needs():
         ("deps-test", {"bzip2", "sslscan", "chromium", "curl"}),
         ("deps-fuzz", {"bzip2", "clang", "libclang-rt-dev"}),
         ("deps-bench", {"bzip2", "nginx", "wrk", "libssl-dev"}),
+        ("deps-profile", {"bzip2", "nginx", "wrk", "libssl-dev", "linux-perf"}),
         ("deps", {"bzip2", "sslscan", "chromium", "curl", "clang", "libclang-rt-dev",
-                  "nginx", "wrk", "libssl-dev"}),
+                  "nginx", "wrk", "libssl-dev", "linux-perf"}),
     ]
     everything = expectations[-1][1]
     with tempfile.TemporaryDirectory() as tmp:
@@ -330,7 +331,7 @@ def test_sets_make_run_installs_only_what_building_needs():
     # make run and make test call those targets before building.
     for goal, target in (("run", "deps-build"), ("test", "deps-test"), ("check", "deps-test"),
                          ("fuzz", "deps-fuzz"), ("bench", "deps-bench"),
-                         ("footprint", "deps-bench")):
+                         ("bench-profile", "deps-profile"), ("footprint", "deps-bench")):
         proc = subprocess.run(["make", "-C", ROOT, "-p", "-q", goal],
                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               env=make_env(),
