@@ -14,6 +14,7 @@
  * key material at its higher levels.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -97,6 +98,9 @@ struct tls_transport {
 	struct tls_identity *identity;          /* server side; NULL for a client */
 	unsigned char *stash;                   /* received, not yet given to mbedTLS */
 	size_t stash_len, stash_off;
+	unsigned char *held;                    /* handshake flight mbedTLS thinks sent */
+	size_t held_len, held_off, held_cap;
+	int holding;                            /* inside mbedtls_ssl_handshake() */
 	mbedtls_ssl_context ssl;
 };
 
@@ -603,11 +607,59 @@ static int tls_bio_error(int would_block_code, int failed_code)
 	return failed_code;
 }
 
+/*
+ * mbedTLS sends each handshake message as it writes it: nine send() calls
+ * for one TLS 1.2 or 1.3 handshake, each a trip through the loopback or
+ * network stack. During a handshake step they are held instead and leave
+ * together when the step ends (tls_release_held): three calls.
+ */
+static int tls_hold(struct tls_transport *tt, const unsigned char *buf, size_t len)
+{
+	if (len > (size_t)INT_MAX - tt->held_len)
+		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
+	if (tt->held_len + len > tt->held_cap) {
+		size_t cap = tt->held_cap ? tt->held_cap : 2048;
+		unsigned char *grown;
+
+		while (cap < tt->held_len + len)
+			cap *= 2;
+		grown = realloc(tt->held, cap);
+		if (grown == NULL)
+			return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+		tt->held = grown;
+		tt->held_cap = cap;
+	}
+	memcpy(tt->held + tt->held_len, buf, len);
+	tt->held_len += len;
+	return (int)len;
+}
+
+/* 0 when everything held is sent (and the buffer freed), else
+ * TRANSPORT_WANT_WRITE or TRANSPORT_ERROR. */
+static int tls_release_held(struct tls_transport *tt)
+{
+	while (tt->held_off < tt->held_len) {
+		ssize_t n = transport_send(tt->base.fd, tt->held + tt->held_off,
+		    tt->held_len - tt->held_off);
+
+		if (n < 0)
+			return transport_would_block() ? TRANSPORT_WANT_WRITE : TRANSPORT_ERROR;
+		tt->held_off += (size_t)n;
+	}
+	free(tt->held);
+	tt->held = NULL;
+	tt->held_len = tt->held_off = tt->held_cap = 0;
+	return 0;
+}
+
 static int tls_bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
-	const struct tls_transport *tt = ctx;
-	ssize_t n = transport_send(tt->base.fd, buf, len);
+	struct tls_transport *tt = ctx;
+	ssize_t n;
 
+	if (tt->holding)
+		return tls_hold(tt, buf, len);
+	n = transport_send(tt->base.fd, buf, len);
 	return n >= 0 ? (int)n : tls_bio_error(MBEDTLS_ERR_SSL_WANT_WRITE,
 	    MBEDTLS_ERR_NET_SEND_FAILED);
 }
@@ -675,10 +727,26 @@ static struct tls_transport *tls_transport_of(struct transport *t)
 	return (struct tls_transport *)(void *)t;
 }
 
+/* While messages are held mbedTLS never hears "would block" from a send,
+ * so a step ends in data wanted, done, or failed; what it wrote leaves
+ * first, also a fatal alert (once, without waiting). What could not leave
+ * yet goes first on the next call, when the socket is writable. */
 static int tls_transport_handshake(struct transport *t)
 {
-	int ret = mbedtls_ssl_handshake(&tls_transport_of(t)->ssl);
+	struct tls_transport *tt = tls_transport_of(t);
+	int ret, released;
 
+	released = tls_release_held(tt);
+	if (released != 0)
+		return released;
+	tt->holding = 1;
+	ret = mbedtls_ssl_handshake(&tt->ssl);
+	tt->holding = 0;
+	released = tls_release_held(tt);
+	if (ret != 0 && tls_result(ret) == TRANSPORT_ERROR)
+		return TRANSPORT_ERROR;
+	if (released != 0)
+		return released;
 	return ret == 0 ? 0 : tls_result(ret);
 }
 
@@ -725,6 +793,7 @@ static void tls_transport_free(struct transport *t)
 	mbedtls_ssl_free(&tt->ssl);
 	tls_identity_release(tt->identity);
 	free(tt->stash);
+	free(tt->held);
 	free(tt);
 }
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +32,33 @@
 #include "test/unit/check.h"
 
 #define TEST_ROUNDS 1000          /* a loop that has not converged by now never will */
+
+/*
+ * The relay's transport sends with send(); this definition takes the place
+ * of libc's in this program. On the watched descriptor it counts the calls
+ * and can act like a full socket: take at most max_bytes, or refuse every
+ * refuse_every-th call with EAGAIN.
+ */
+static struct {
+	int fd;
+	int calls;
+	size_t max_bytes;
+	int refuse_every;
+} send_watch = { -1, 0, 0, 0 };
+
+ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	if (fd == send_watch.fd) {
+		send_watch.calls++;
+		if (send_watch.refuse_every > 0 && send_watch.calls % send_watch.refuse_every == 0) {
+			errno = EAGAIN;
+			return -1;
+		}
+		if (send_watch.max_bytes > 0 && len > send_watch.max_bytes)
+			len = send_watch.max_bytes;
+	}
+	return syscall(SYS_sendto, fd, buf, len, flags, NULL, 0);
+}
 #define TEST_DIR_LEN 32           /* "/tmp/test_tls.XXXXXX" */
 #define TEST_PATH_LEN 128
 #define TEST_ERR_LEN 512
@@ -721,6 +749,73 @@ done:
 	temp_dir_remove(dir);
 }
 
+/* mbedTLS sends each handshake message by itself (seven calls for the
+ * server's side of either version); the transport holds them so that each
+ * flight leaves in one call: two. */
+static void test_handshake_flights_leave_whole(void)
+{
+	static const enum client_versions versions[] = { CLIENT_DEFAULT, CLIENT_TLS12_MAX };
+	struct dev_server d;
+	struct pair p;
+
+	CHECK(dev_server_start(&d) == 0);
+	if (d.tls == NULL)
+		goto done;
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		CHECK(pair_open(&p, d.tls, d.rng, &d.cert, NULL, versions[i]) == 0);
+		if (p.server == NULL)
+			goto close;
+		send_watch.fd = p.fds[0];
+		send_watch.calls = 0;
+		CHECK(pair_handshake(&p) == 0);
+		CHECK_EQ_INT(send_watch.calls, 2);
+		send_watch.fd = -1;
+close:
+		pair_close(&p);
+	}
+done:
+	dev_server_stop(&d);
+}
+
+/* A socket that takes a hundred bytes at a time and refuses every third
+ * call: the held flights leave in pieces, in order, nothing lost or sent
+ * twice, and the connection carries data afterwards. */
+static void test_held_flights_survive_a_full_socket(void)
+{
+	static const enum client_versions versions[] = { CLIENT_DEFAULT, CLIENT_TLS12_MAX };
+	static const char request[] = "GET /v1/m/abc HTTP/1.1\r\nHost: localhost\r\n\r\n";
+	char buf[64];
+	struct dev_server d;
+	struct pair p;
+
+	CHECK(dev_server_start(&d) == 0);
+	if (d.tls == NULL)
+		goto done;
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		CHECK(pair_open(&p, d.tls, d.rng, &d.cert, NULL, versions[i]) == 0);
+		if (p.server == NULL)
+			goto close;
+		send_watch.fd = p.fds[0];
+		send_watch.calls = 0;
+		send_watch.max_bytes = 100;
+		send_watch.refuse_every = 3;
+		CHECK(pair_handshake(&p) == 0);
+		CHECK(send_watch.calls > 6);
+		send_watch.fd = -1;
+		send_watch.max_bytes = 0;
+		send_watch.refuse_every = 0;
+		CHECK(client_write_all(&p, request, sizeof(request) - 1) == 0);
+		memset(buf, 0, sizeof(buf));
+		CHECK(server_read_exact(&p, buf, sizeof(request) - 1) == 0);
+		CHECK_EQ_STR(buf, request);
+close:
+		send_watch.fd = -1;
+		pair_close(&p);
+	}
+done:
+	dev_server_stop(&d);
+}
+
 static void test_handshake_and_exchange(void)
 {
 	static const char request[] = "GET /v1/m/abc HTTP/1.1\r\nHost: localhost\r\n\r\n";
@@ -1123,6 +1218,8 @@ int main(void)
 	CHECK_RUN(test_cert_and_key_files);
 	CHECK_RUN(test_bad_files);
 	CHECK_RUN(test_handshake_and_exchange);
+	CHECK_RUN(test_handshake_flights_leave_whole);
+	CHECK_RUN(test_held_flights_survive_a_full_socket);
 	CHECK_RUN(test_eof_without_close_notify);
 	CHECK_RUN(test_cbc_client_refused);
 	CHECK_RUN(test_session_ticket_resumption);
