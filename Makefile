@@ -52,7 +52,7 @@ endif
 
 # mbedTLS 3.6 LTS: by default built here from Debian 13's source package
 # (tools/mbedtls.sh fetches it into build/mbedtls/src, no root needed) with
-# our configuration header, server/tls_config.h, which both the library and
+# our configuration header, net/tls_config.h, which both the library and
 # every relay object see: it changes struct layouts. Its headers come first,
 # so that no other mbedTLS on the system can be picked up. MBEDTLS=system
 # takes an installed mbedTLS >= 3.6 from pkg-config instead (its own config).
@@ -64,7 +64,7 @@ MBEDTLS_LIBS   := $(shell $(PKG) --libs mbedtls mbedx509 mbedcrypto 2>/dev/null)
 MBEDTLS_BUILT  :=
 else ifeq ($(MBEDTLS),build)
 MBEDTLS_DIR    := build/mbedtls
-MBEDTLS_CONFIG := $(CURDIR)/server/tls_config.h
+MBEDTLS_CONFIG := $(CURDIR)/net/tls_config.h
 # mbedTLS's Makefiles hand CFLAGS to the shell unquoted: a space in this
 # tree's path must reach them escaped.
 MBEDTLS_CONFIG_SH := $(subst $(subst ,, ),\ ,$(MBEDTLS_CONFIG))
@@ -109,7 +109,7 @@ endif
 
 # Every module except the process entry point goes into one archive that the
 # binary and the unit tests both link.
-MODULE_SRC := $(filter-out server/main.c,$(wildcard storage/*.c protocol/*.c server/*.c client/*.c))
+MODULE_SRC := $(wildcard lib/*.c net/*.c storage/*.c protocol/*.c server/*.c client/*.c)
 MODULE_OBJ := $(MODULE_SRC:%.c=$(BUILD)/%.o)
 LLHTTP_OBJ := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/llhttp/%.o,$(LLHTTP_SRC))
 LIBRELAY   := $(BUILD)/librelay.a
@@ -137,7 +137,7 @@ endif
 .PHONY: all run test check unit integration clean deps bench bench-profile footprint fuzz fuzz-cc
 all: $(RELAY_BIN)
 
-$(RELAY_BIN): $(BUILD)/server/main.o $(LIBRELAY)
+$(RELAY_BIN): $(BUILD)/cmd/relay.o $(LIBRELAY)
 	$(call quiet,LINK,$@)$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 
 # Rebuilt with mbedTLS, so that everything linking it relinks.
@@ -174,8 +174,8 @@ ifeq ($(MBEDTLS),build)
 $(MBEDTLS_DIR)/src/.relay-version: | build-deps
 	$(Q)sh tools/mbedtls.sh $(MBEDTLS_DIR)
 
-$(MBEDTLS_BUILT): $(MBEDTLS_DIR)/src/.relay-version server/tls_config.h
-	@echo "  MBEDTLS $$(cat $<) with server/tls_config.h (log: $(MBEDTLS_DIR)/build.log)"
+$(MBEDTLS_BUILT): $(MBEDTLS_DIR)/src/.relay-version net/tls_config.h
+	@echo "  MBEDTLS $$(cat $<) with net/tls_config.h (log: $(MBEDTLS_DIR)/build.log)"
 	$(Q)start=$$(date +%s); \
 	{ $(MAKE) -C $(MBEDTLS_DIR)/src/library clean && \
 	  $(MAKE) -C $(MBEDTLS_DIR)/src lib CC='$(CC)' \
@@ -213,7 +213,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN ?= 8192
 FUZZ_BUILD   := build/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_LIB_SRC := $(wildcard storage/*.c protocol/*.c) $(filter-out server/main.c,$(wildcard server/*.c))
+FUZZ_LIB_SRC := $(wildcard lib/*.c net/*.c storage/*.c protocol/*.c server/*.c)
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) \
                 $(patsubst $(LLHTTP_DIR)/%.c,$(FUZZ_BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
 FUZZ_BIN     := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)

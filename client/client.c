@@ -27,7 +27,7 @@
 #include "client/state.h"
 #include "protocol/wire.h"
 #include "server/config.h"
-#include "server/rng.h"
+#include "net/rng.h"
 
 #define CLIENT_CONTENT_MAX (1u << 20)
 #define CLIENT_TIMEOUT_S 30

@@ -26,9 +26,9 @@
 #include <mbedtls/oid.h>
 
 #include "client/https.h"
-#include "protocol/answer.h"
-#include "server/tls.h"
-#include "server/transport.h"
+#include "protocol/response_parser.h"
+#include "net/tls.h"
+#include "net/transport.h"
 
 #define HTTPS_CONNECT_TIMEOUT_S 10      /* per address, within the deadline */
 #define HTTPS_BODY_MAX (16u << 20)
@@ -516,7 +516,7 @@ static enum https_attempt https_attempt(struct https *h, const struct config_url
     char *err, size_t err_len)
 {
 	struct https_conn c = { .fd = -1, .deadline_ms = deadline_ms };
-	struct answer a;
+	struct response_parser a;
 	enum https_attempt result;
 	char chunk[16384], where[300];
 
@@ -529,7 +529,7 @@ static enum https_attempt https_attempt(struct https *h, const struct config_url
 		}
 		return result;
 	}
-	answer_init(&a, &resp->body, HTTPS_BODY_MAX);
+	response_parser_init(&a, &resp->body, HTTPS_BODY_MAX);
 	if (https_write_all(&c, request->data, request->len) != 0) {
 		snprintf(err, err_len, "the connection to %s broke while sending: %s", where,
 		    strerror(c.sys_errno ? c.sys_errno : EPIPE));
@@ -538,7 +538,7 @@ static enum https_attempt https_attempt(struct https *h, const struct config_url
 	}
 	for (;;) {
 		int n = https_read(&c, chunk, sizeof(chunk));
-		int r = n < 0 ? -1 : answer_feed(&a, chunk, (size_t)n);
+		int r = n < 0 ? -1 : response_parser_feed(&a, chunk, (size_t)n);
 
 		if (r > 0)
 			break;

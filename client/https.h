@@ -20,12 +20,12 @@
 #include <mbedtls/x509_crt.h>
 
 #include "client/share.h"
-#include "protocol/buf.h"
+#include "lib/buf.h"
 
 struct rng;
 
 struct https {
-	struct tls_client *tls;     /* the relay's TLS configuration (server/tls.h) */
+	struct tls_client *tls;     /* the relay's TLS configuration (net/tls.h) */
 };
 
 enum https_status {
@@ -45,7 +45,7 @@ struct https_request {
 
 struct https_response {
 	int status;
-	char etag[80];          /* ANSWER_ETAG_MAX */
+	char etag[80];          /* RESPONSE_PARSER_ETAG_MAX */
 	struct buf body;
 };
 

@@ -28,7 +28,7 @@
 #include "protocol/html.h"
 #include "protocol/response.h"
 #include "protocol/wire.h"
-#include "storage/alloc.h"
+#include "lib/alloc.h"
 #include "storage/mailbox.h"
 
 #define API_ATTESTATION_MAX 4096

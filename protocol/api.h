@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "protocol/buf.h"
+#include "lib/buf.h"
 #include "protocol/http.h"
 #include "storage/quota.h"
 #include "storage/ratelimit.h"

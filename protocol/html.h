@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "protocol/buf.h"
+#include "lib/buf.h"
 #include "storage/store.h"
 
 /* Append s with & < > " ' replaced by character references. */

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "protocol/buf.h"
+#include "lib/buf.h"
 
 enum response_type {
 	RESPONSE_EMPTY,         /* no body, no Content-Type (204) */

@@ -11,7 +11,7 @@
 #include <sys/resource.h>
 
 #include "server/config.h"
-#include "server/tls.h"
+#include "net/tls.h"
 
 static const char config_usage[] =
 "usage: relay [options]\n"

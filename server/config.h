@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 
 #include "protocol/cors.h"
-#include "server/log.h"
+#include "lib/log.h"
 #include "storage/ratelimit.h"
 
 #define CONFIG_MAX_LISTEN 16

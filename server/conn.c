@@ -29,7 +29,7 @@
 #include "protocol/response.h"
 #include "server/conn.h"
 #include "server/server.h"
-#include "storage/alloc.h"
+#include "lib/alloc.h"
 
 #define CONN_IN_MIN 4096
 /* Requests answered per event, so one pipelining client cannot starve the

@@ -8,10 +8,10 @@
 #include <event2/event_struct.h>
 
 #include "protocol/api.h"
-#include "protocol/buf.h"
+#include "lib/buf.h"
 #include "protocol/http.h"
-#include "server/io.h"
-#include "server/transport.h"
+#include "net/io.h"
+#include "net/transport.h"
 
 struct server;
 

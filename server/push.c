@@ -28,14 +28,14 @@
 #include <event2/event_struct.h>
 #include <jansson.h>
 
-#include "protocol/answer.h"
-#include "protocol/buf.h"
+#include "protocol/response_parser.h"
+#include "lib/buf.h"
 #include "protocol/response.h"
-#include "server/io.h"
+#include "net/io.h"
 #include "server/push.h"
 #include "server/server.h"
-#include "server/tls.h"
-#include "server/transport.h"
+#include "net/tls.h"
+#include "net/transport.h"
 
 #define PUSH_BATCH_MAX 100
 #define PUSH_TIMEOUT_S 10
@@ -79,7 +79,7 @@ struct push {
 	struct event timer, kick;
 	struct buf out;
 	size_t out_sent;
-	struct answer answer;
+	struct response_parser answer;
 	struct buf body;
 	char last_error[160];
 	struct push_stats stats;
@@ -441,7 +441,7 @@ static int push_step(struct push *p)
 			push_broken(p, "the connection broke while sending");
 			return 1;
 		}
-		answer_init(&p->answer, &p->body, PUSH_RESPONSE_MAX);
+		response_parser_init(&p->answer, &p->body, PUSH_RESPONSE_MAX);
 		p->state = PUSH_RECEIVING;
 		return 0;
 	case PUSH_RECEIVING:
@@ -451,7 +451,7 @@ static int push_step(struct push *p)
 			io_events_arm(&p->io, n == TRANSPORT_WANT_READ, n == TRANSPORT_WANT_WRITE);
 			return 1;
 		}
-		r = n < 0 ? -1 : answer_feed(&p->answer, chunk, (size_t)n);
+		r = n < 0 ? -1 : response_parser_feed(&p->answer, chunk, (size_t)n);
 		if (r < 0) {
 			push_broken(p, p->answer.too_large ? "the answer was too large" :
 			    n == 0 ? "the gateway closed the connection before answering" :

@@ -17,7 +17,7 @@
 
 #include "server/config.h"
 #include "server/listener.h"
-#include "server/log.h"
+#include "lib/log.h"
 #include "protocol/api.h"
 #include "server/persist.h"
 #include "server/wellknown.h"

@@ -3,7 +3,7 @@
  */
 #include <stdlib.h>
 
-#include "storage/alloc.h"
+#include "lib/alloc.h"
 #include "storage/expiry.h"
 
 #define EXPIRY_MIN_CAPACITY 64

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/alloc.h"
+#include "lib/alloc.h"
 #include "storage/ratelimit.h"
 #include "storage/table.h"
 

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/alloc.h"
+#include "lib/alloc.h"
 #include "storage/quota.h"
 #include "storage/store.h"
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/alloc.h"
+#include "lib/alloc.h"
 #include "storage/table.h"
 
 #define TABLE_MIN_BUCKETS 16

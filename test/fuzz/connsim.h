@@ -30,11 +30,11 @@
 #include <event2/event.h>
 
 #include "protocol/api.h"
-#include "protocol/buf.h"
+#include "lib/buf.h"
 #include "server/config.h"
 #include "server/conn.h"
 #include "server/server.h"
-#include "server/transport.h"
+#include "net/transport.h"
 #include "storage/quota.h"
 #include "storage/store.h"
 

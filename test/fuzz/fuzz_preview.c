@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "protocol/buf.h"
+#include "lib/buf.h"
 #include "protocol/html.h"
 #include "storage/store.h"
 #include "test/fuzz/fuzz.h"

@@ -652,7 +652,7 @@ def test_make_fetches_once_and_builds_with_our_header_under_a_spaced_path():
         assert rc == 0, "make build/mbedtls/.built failed (exit %d):\n%s" % (rc, out)
         assert len(fetch.calls()) == 3, "expected one fetch: %r" % fetch.calls()
         assert os.path.isfile(os.path.join(mbedtls, "src", "library", "probe.o")), \
-            "the library was not built with server/tls_config.h:\n%s" % out
+            "the library was not built with net/tls_config.h:\n%s" % out
 
         # Fetched and built: nothing to do, no fetch.
         built = snapshot(mbedtls)

@@ -846,7 +846,7 @@ def test_tls_audit_sslscan_cipher_suites_ecdhe_aead_only(relay):
 
 def test_tls_audit_sslscan_tls12_prefers_chacha20(relay):
     # Where the server chooses (TLS 1.2), ChaCha20-Poly1305 first: it is
-    # the cheaper of the two AEADs in mbedTLS (see server/tls.c).
+    # the cheaper of the two AEADs in mbedTLS (see net/tls.c).
     scan = scan_relay(relay)
     preferred = [c.get("cipher") for c in scan.ciphers
                  if c.get("sslversion") == "TLSv1.2" and c.get("status") == "preferred"]

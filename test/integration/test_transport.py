@@ -70,7 +70,7 @@ def test_tls12_suites_are_forward_secret_aead(relay):
 
 TLS_VERSIONS = (("TLSv1.2", ssl.TLSVersion.TLSv1_2), ("TLSv1.3", ssl.TLSVersion.TLSv1_3))
 TLS_RECORD_MAX = 16384          # the largest plaintext a TLS record may carry
-RELAY_OUT_RECORD = 4096         # MBEDTLS_SSL_OUT_CONTENT_LEN in server/tls_config.h
+RELAY_OUT_RECORD = 4096         # MBEDTLS_SSL_OUT_CONTENT_LEN in net/tls_config.h
 
 
 def test_full_16k_records_in_and_answers_over_4k_out_in_both_versions(relay):

@@ -17,7 +17,7 @@
 #include <jansson.h>
 
 #include "protocol/api.h"
-#include "protocol/buf.h"
+#include "lib/buf.h"
 #include "protocol/http.h"
 #include "protocol/wire.h"
 #include "storage/ratelimit.h"

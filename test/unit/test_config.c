@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "server/config.h"
-#include "server/tls.h"
+#include "net/tls.h"
 #include "test/unit/check.h"
 
 /* ---- running config_parse ---- */

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocol/buf.h"
+#include "lib/buf.h"
 #include "protocol/html.h"
 #include "storage/store.h"
 #include "test/unit/check.h"

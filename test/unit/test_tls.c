@@ -27,8 +27,8 @@
 #include <mbedtls/x509_crt.h>
 #include <psa/crypto.h>
 
-#include "server/rng.h"
-#include "server/tls.h"
+#include "net/rng.h"
+#include "net/tls.h"
 #include "test/unit/check.h"
 
 #define TEST_ROUNDS 1000          /* a loop that has not converged by now never will */

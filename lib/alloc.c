@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/alloc.h"
+#include "lib/alloc.h"
 
 static void alloc_die(size_t size)
 {

@@ -3,8 +3,8 @@
  * and the push gateway's), added and removed only when what it waits for
  * changes, so a request that needs no waiting costs no epoll_ctl at all.
  */
-#ifndef SERVER_IO_H
-#define SERVER_IO_H
+#ifndef NET_IO_H
+#define NET_IO_H
 
 #include <stdint.h>
 

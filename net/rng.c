@@ -13,7 +13,7 @@
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 
-#include "server/rng.h"
+#include "net/rng.h"
 
 struct rng {
 	mbedtls_entropy_context entropy;

@@ -6,8 +6,8 @@
  * same call is repeated. Whether TLS sits underneath is invisible above this
  * line, which is what lets --no-tls share every code path with HTTPS.
  */
-#ifndef SERVER_TRANSPORT_H
-#define SERVER_TRANSPORT_H
+#ifndef NET_TRANSPORT_H
+#define NET_TRANSPORT_H
 
 #include <stddef.h>
 #include <sys/types.h>

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "server/log.h"
+#include "lib/log.h"
 
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
 

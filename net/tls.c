@@ -37,14 +37,14 @@
 #include <mbedtls/x509_crt.h>
 #include <psa/crypto.h>
 
-#include "server/rng.h"
-#include "server/tls.h"
+#include "net/rng.h"
+#include "net/tls.h"
 
 #if MBEDTLS_VERSION_NUMBER < 0x03060000 || MBEDTLS_VERSION_NUMBER >= 0x04000000
 #error "relay needs mbedTLS 3.6 LTS (or a later 3.x): build without MBEDTLS=system"
 #endif
 #if !defined(RELAY_TLS_CONFIG) && !defined(RELAY_TLS_SYSTEM)
-#error "mbedTLS headers without server/tls_config.h: build with the Makefile"
+#error "mbedTLS headers without net/tls_config.h: build with the Makefile"
 #endif
 #if !defined(MBEDTLS_SSL_PROTO_TLS1_3) || !defined(MBEDTLS_SSL_PROTO_TLS1_2) || \
     !defined(MBEDTLS_SSL_SESSION_TICKETS) || !defined(MBEDTLS_SSL_TICKET_C) || \

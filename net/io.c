@@ -1,7 +1,7 @@
 /*
  * io.c — arming a connection's two events.
  */
-#include "server/io.h"
+#include "net/io.h"
 
 void io_events_assign(struct io_events *io, struct event_base *base, int fd,
     event_callback_fn on_read, event_callback_fn on_write, void *arg)

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocol/buf.h"
+#include "lib/buf.h"
 
 #define BUF_MIN_CAPACITY 1024
 

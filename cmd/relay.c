@@ -1,5 +1,5 @@
 /*
- * main.c — relay: a Secure Credential Transfer relay, and (as subcommands)
+ * relay.c — relay: a Secure Credential Transfer relay, and (as subcommands)
  * the device-side client.
  *
  * Exit status: 0 after SIGINT/SIGTERM (or --help, --version), 1 when the

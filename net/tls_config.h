@@ -11,7 +11,7 @@
 #ifndef RELAY_TLS_CONFIG_H
 #define RELAY_TLS_CONFIG_H
 
-/* Seen by server/tls.c, which refuses to build without it (unless built
+/* Seen by net/tls.c, which refuses to build without it (unless built
  * against a system mbedTLS). */
 #define RELAY_TLS_CONFIG 1
 
@@ -47,7 +47,7 @@
 /* A client-started renegotiation would cost us a full handshake each time. */
 #undef MBEDTLS_SSL_RENEGOTIATION
 #undef MBEDTLS_SSL_CONTEXT_SERIALIZATION
-/* MBEDTLS_SSL_EARLY_DATA stays off (3.6's default; server/tls.c refuses to
+/* MBEDTLS_SSL_EARLY_DATA stays off (3.6's default; net/tls.c refuses to
  * build with it): 0-RTT data can be replayed, and mbedTLS has no replay
  * protection for it. Our tickets never allow early data, so only a client
  * breaking the rules sends it; mbedTLS then ends the connection instead of

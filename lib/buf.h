@@ -7,8 +7,8 @@
  * later append into a no-op, and the caller checks once at the end instead of
  * after every call.
  */
-#ifndef PROTOCOL_BUF_H
-#define PROTOCOL_BUF_H
+#ifndef LIB_BUF_H
+#define LIB_BUF_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
-#include "server/transport.h"
-#include "storage/alloc.h"
+#include "net/transport.h"
+#include "lib/alloc.h"
 
 static int plain_handshake(struct transport *t)
 {

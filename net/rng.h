@@ -5,8 +5,8 @@
  * identifiers, hash keys, session-ticket keys and the development
  * certificate all draw from it; nothing else in the relay makes random bytes.
  */
-#ifndef SERVER_RNG_H
-#define SERVER_RNG_H
+#ifndef NET_RNG_H
+#define NET_RNG_H
 
 #include <stddef.h>
 

@@ -8,16 +8,16 @@
  * compression, no 0-RTT. tls_transport_new() wraps one accepted socket in
  * that configuration behind the transport interface.
  *
- * It builds against mbedTLS 3.6 LTS, configured by server/tls_config.h.
+ * It builds against mbedTLS 3.6 LTS, configured by net/tls_config.h.
  */
-#ifndef SERVER_TLS_H
-#define SERVER_TLS_H
+#ifndef NET_TLS_H
+#define NET_TLS_H
 
 #include <stddef.h>
 
 #include <mbedtls/ssl.h>
 
-#include "server/transport.h"
+#include "net/transport.h"
 
 struct tls;
 struct rng;

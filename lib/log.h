@@ -6,8 +6,8 @@
  * payload, display text or client address. Events are described by what
  * happened and how many, not by whom.
  */
-#ifndef SERVER_LOG_H
-#define SERVER_LOG_H
+#ifndef LIB_LOG_H
+#define LIB_LOG_H
 
 enum log_level {
 	LOG_ERROR,

@@ -7,8 +7,8 @@
  * sensible way to carry on without them. Anything whose size a client chooses
  * (payloads, bodies, responses) uses plain malloc and turns failure into a 503.
  */
-#ifndef STORAGE_ALLOC_H
-#define STORAGE_ALLOC_H
+#ifndef LIB_ALLOC_H
+#define LIB_ALLOC_H
 
 #include <stddef.h>
 
