@@ -393,3 +393,13 @@ int http_in_body(const struct http_parser *p)
 {
 	return p->state == HTTP_STATE_BODY || p->state == HTTP_STATE_TRAILERS;
 }
+
+int http_body_is_chunked(const struct http_parser *p)
+{
+	return (p->ll.flags & F_CHUNKED) != 0;
+}
+
+uint64_t http_content_length(const struct http_parser *p)
+{
+	return p->ll.content_length;
+}

@@ -89,6 +89,11 @@ void http_compact(struct http_parser *p, struct http_input *in);
 int http_idle(const struct http_parser *p, const struct http_input *in);
 /* The head is in and the body is arriving. */
 int http_in_body(const struct http_parser *p);
+/* After HTTP_PARSE_HEAD: the body comes in chunks, its length unknown. */
+int http_body_is_chunked(const struct http_parser *p);
+/* After HTTP_PARSE_HEAD of a body that is not chunked: the body bytes still
+ * to come (all of Content-Length until the body starts to arrive). */
+uint64_t http_content_length(const struct http_parser *p);
 
 /* Pointer to a span's first byte. */
 static inline const char *http_at(const struct http_input *in, struct http_span s)

@@ -309,8 +309,8 @@ static int conn_step_read(struct conn *c)
 			conn_set_timer(c, CONN_TIMER_BODY);
 			/* Room for a body of known length in one go (the parser
 			 * has already refused one over --max-body). */
-			if (!(c->parser.ll.flags & F_CHUNKED) &&
-			    conn_make_room(c, c->parser.ll.content_length) != 0) {
+			if (!http_body_is_chunked(&c->parser) &&
+			    conn_make_room(c, http_content_length(&c->parser)) != 0) {
 				conn_close(c);
 				return 1;
 			}

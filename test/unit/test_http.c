@@ -368,6 +368,9 @@ static void test_content_length_body(void)
 	CHECK_EQ_INT(f.in.parsed, sizeof(head) - 1);
 	CHECK_EQ_INT(f.p.req.has_body, 1);
 	CHECK(http_in_body(&f.p));
+	/* What the connection reads to make room for the body in one go. */
+	CHECK(!http_body_is_chunked(&f.p));
+	CHECK_EQ_INT(http_content_length(&f.p), 11);
 	CHECK_EQ_INT(http_parse(&f.p, &f.in), HTTP_PARSE_MORE);
 	CHECK_EQ_INT(feed_bytes(&f, "hello", 5), HTTP_PARSE_MORE);
 	CHECK_EQ_INT(feed_bytes(&f, " world", 6), HTTP_PARSE_DONE);
@@ -413,6 +416,7 @@ static void test_chunked_in_place(void)
 		CHECK_EQ_INT(feed_bytes(&f, head, sizeof(head) - 1), HTTP_PARSE_MORE);
 		CHECK_EQ_INT(f.heads, 1);
 		CHECK_EQ_INT(f.p.req.has_body, 1);
+		CHECK(http_body_is_chunked(&f.p));
 		CHECK_EQ_INT(feed_pieces(&f, chunks, sizeof(chunks) - 1, piece), HTTP_PARSE_DONE);
 		/* De-chunked, right after the head, framing gone from the buffer. */
 		CHECK(span_eq(&f, f.p.req.body, expected));
