@@ -1339,6 +1339,15 @@ void api_wait_cancel(struct api_wait *w)
 	api_wait_release(w);
 }
 
+void api_drop_token(struct api *api, int64_t now, const uint8_t id[MAILBOX_ID_LEN],
+    enum mailbox_party party, struct store_bytes type, struct store_bytes data)
+{
+	struct mailbox *mb = store_get(api->store, id, now);
+
+	if (mb != NULL)
+		store_drop_token(api->store, mb, party, type, data);
+}
+
 int api_tick(struct api *api, int64_t now)
 {
 	api_set_now(api, now);

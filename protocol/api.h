@@ -130,6 +130,11 @@ void api_wait_cancel(struct api_wait *w);
  * is limited by that text): for the server to warn about its proxy. */
 int api_forwarded_warning(struct api *api);
 
+/* The push gateway says a party's token will never work again: forget it,
+ * unless the party has sent another since, or the mailbox is gone at now. */
+void api_drop_token(struct api *api, int64_t now, const uint8_t id[MAILBOX_ID_LEN],
+    enum mailbox_party party, struct store_bytes type, struct store_bytes data);
+
 /* Once a second: refresh the clock and collect expired mailboxes. Returns
  * non-zero when expired mailboxes remain for the next call (budget spent). */
 int api_tick(struct api *api, int64_t now);

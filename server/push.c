@@ -321,14 +321,14 @@ static void push_accepted(struct push *p)
 			struct push_item *item = &p->batch[j];
 			struct store_bytes t = { item->token, item->type_len };
 			struct store_bytes d = { item->token + item->type_len, item->data_len };
-			struct mailbox *mb;
 
 			if (item->token == NULL || strlen(token) != d.len ||
 			    memcmp(token, d.ptr, d.len) != 0)
 				continue;
 			failed++;
-			if (dead && (mb = store_get(s->store, item->id, server_now(s))) != NULL)
-				store_drop_token(s->store, mb, (enum mailbox_party)item->party, t, d);
+			if (dead)
+				api_drop_token(s->api, server_now(s), item->id,
+				    (enum mailbox_party)item->party, t, d);
 			/* Counted once, even if the gateway repeats itself. */
 			push_item_free(item);
 		}

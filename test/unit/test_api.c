@@ -1229,6 +1229,46 @@ static void test_tokens_stored_per_party(void)
 	fx_free(&fx);
 }
 
+/* A token the push gateway calls dead goes, but only that very token: one
+ * the party has sent since stays, and a mailbox that is gone is no error. */
+static void test_drop_token(void)
+{
+	static const char create_with_token[] =
+	    "{\"payload\":{\"type\":\"t\",\"data\":\"QQ==\"},"
+	    "\"displayInformation\":{\"title\":\"t\",\"description\":\"\",\"imageURL\":\"https://i\"},"
+	    "\"notificationToken\":{\"type\":\"com.apple.apns\",\"tokenData\":\"SENDER\"}}";
+	struct store_bytes type = { "com.apple.apns", 14 };
+	struct store_bytes old = { "OLD", 3 }, current = { "SENDER", 6 };
+	uint8_t id_raw[MAILBOX_ID_LEN], unknown[MAILBOX_ID_LEN] = { 0 };
+	char id[37];
+	struct mailbox *mb;
+	struct fx fx;
+	struct reply r;
+
+	fx_init(&fx);
+	r = request(&fx, "POST", "/v1/m", CLAIM_A, NULL, create_with_token, NULL);
+	CHECK_EQ_INT(r.status, 200);
+	snprintf(id, sizeof(id), "%s", json_str(&r, "urlLink") ? json_str(&r, "urlLink") +
+	    strlen(BASE "/v1/m/") : "");
+	reply_free(&r);
+	mb = lookup(&fx, id);
+	CHECK(mb != NULL && mb->tokens[MAILBOX_SENDER] != NULL);
+	if (mb == NULL || mb->tokens[MAILBOX_SENDER] == NULL) {
+		fx_free(&fx);
+		return;
+	}
+	memcpy(id_raw, mailbox_id(mb), MAILBOX_ID_LEN);
+	/* Not the token the Sender holds now, nor the other party's. */
+	api_drop_token(fx.api, fx.now, id_raw, MAILBOX_SENDER, type, old);
+	api_drop_token(fx.api, fx.now, id_raw, MAILBOX_RECEIVER, type, current);
+	CHECK(mb->tokens[MAILBOX_SENDER] != NULL);
+	api_drop_token(fx.api, fx.now, unknown, MAILBOX_SENDER, type, current);
+	CHECK(mb->tokens[MAILBOX_SENDER] != NULL);
+	api_drop_token(fx.api, fx.now, id_raw, MAILBOX_SENDER, type, current);
+	CHECK(mb->tokens[MAILBOX_SENDER] == NULL);
+	fx_free(&fx);
+}
+
 /* ---- If-None-Match and long-polls ---- */
 
 static void test_if_none_match(void)
@@ -2754,6 +2794,7 @@ int main(void)
 	CHECK_RUN(test_update_retries);
 	CHECK_RUN(test_etag);
 	CHECK_RUN(test_tokens_stored_per_party);
+	CHECK_RUN(test_drop_token);
 	CHECK_RUN(test_if_none_match);
 	CHECK_RUN(test_long_poll_update);
 	CHECK_RUN(test_long_poll_delete_and_expiry);
