@@ -31,7 +31,7 @@ static void persist_reap(struct persist *p)
 			continue;
 		/* A child that failed removed its file; one that crashed did not. */
 		if (!WIFEXITED(status))
-			unlink(p->child_temp);
+			snapshot_temp_remove(&p->child_temp);
 		log_at(&p->server->log, LOG_ERROR, "snapshot to %s failed (see above); "
 		    "the previous one is still in place", p->path);
 	}
@@ -65,8 +65,7 @@ static void persist_on_timer(evutil_socket_t fd, short what, void *arg)
 	pid = fork();
 	if (pid < 0) {
 		log_at(&s->log, LOG_ERROR, "cannot fork to write a snapshot: %s", strerror(errno));
-		close(temp.fd);
-		unlink(temp.path);
+		snapshot_temp_remove(&temp);
 		return;
 	}
 	if (pid == 0) {
@@ -77,8 +76,8 @@ static void persist_on_timer(evutil_socket_t fd, short what, void *arg)
 			log_at(&s->log, LOG_ERROR, "%s", err);
 		_exit(ok ? 0 : 1);
 	}
-	close(temp.fd);
-	memcpy(p->child_temp, temp.path, sizeof(p->child_temp));
+	snapshot_temp_close(&temp);
+	p->child_temp = temp;
 	p->child = pid;
 }
 
@@ -94,8 +93,7 @@ int persist_check(const char *path)
 		    "writable)\n", err);
 		return -1;
 	}
-	close(temp.fd);
-	unlink(temp.path);
+	snapshot_temp_remove(&temp);
 	return 0;
 }
 
@@ -148,7 +146,7 @@ int persist_final(struct persist *p)
 	if (p->child != 0) {
 		kill(p->child, SIGKILL);
 		waitpid(p->child, NULL, 0);
-		unlink(p->child_temp);
+		snapshot_temp_remove(&p->child_temp);
 		p->child = 0;
 	}
 	if (snapshot_write(s->store, p->path, server_now(s), err, sizeof(err)) != 0) {

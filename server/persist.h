@@ -18,7 +18,7 @@ struct persist {
 	struct server *server;
 	const char *path;           /* --state-file, or NULL: nothing persists */
 	pid_t child;                /* a snapshot being written, or 0 */
-	char child_temp[SNAPSHOT_TEMP_PATH_MAX];  /* the file it writes into */
+	struct snapshot_temp child_temp;    /* the file it writes into */
 	struct event *timer;        /* --snapshot-interval */
 	struct event *sigchld;
 };

@@ -221,6 +221,19 @@ int snapshot_temp_open(const char *path, struct snapshot_temp *temp, char *err,
 	return -1;
 }
 
+void snapshot_temp_close(struct snapshot_temp *temp)
+{
+	if (temp->fd >= 0)
+		close(temp->fd);
+	temp->fd = -1;
+}
+
+void snapshot_temp_remove(struct snapshot_temp *temp)
+{
+	snapshot_temp_close(temp);
+	unlink(temp->path);
+}
+
 int snapshot_write_temp(struct store *store, struct snapshot_temp *temp, const char *path,
     int64_t now, char *err, size_t err_len)
 {

@@ -43,6 +43,11 @@ struct snapshot_loaded {
  * reason. */
 int snapshot_temp_open(const char *path, struct snapshot_temp *temp, char *err,
     size_t err_len);
+/* The parent's part once a child writes into temp: close its descriptor,
+ * keep the name, so that the file can still be removed if the child dies. */
+void snapshot_temp_close(struct snapshot_temp *temp);
+/* Give a snapshot up: close temp if it is open and remove its file. */
+void snapshot_temp_remove(struct snapshot_temp *temp);
 /* Write every mailbox live at now into temp, make it durable and rename it
  * to path. temp's descriptor is closed either way; on failure the temporary
  * file is removed, path is left as it was, and err says why. */

@@ -3,6 +3,7 @@
  * the API would refuse, drop the expired, shorten the far-future, and never
  * write through a link planted beside the state file.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -677,10 +678,14 @@ static void test_temporary_names_are_random_and_exclusive(void)
 	CHECK_EQ_INT(lstat(t2.path, &st), 0);
 	CHECK(S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600);
 	CHECK(fcntl(t1.fd, F_GETFD) & FD_CLOEXEC);
-	close(t1.fd);
-	close(t2.fd);
-	unlink(t1.path);
-	unlink(t2.path);
+	/* Closed, the name is kept for removing the file later. */
+	snapshot_temp_close(&t1);
+	CHECK_EQ_INT(t1.fd, -1);
+	CHECK_EQ_INT(lstat(t1.path, &st), 0);
+	snapshot_temp_remove(&t1);
+	snapshot_temp_remove(&t2);
+	CHECK(lstat(t1.path, &st) != 0 && errno == ENOENT);
+	CHECK(lstat(t2.path, &st) != 0 && errno == ENOENT);
 	remove_dir();
 }
 
