@@ -368,109 +368,126 @@ static void push_answered(struct push *p)
 
 /* --- the driver --------------------------------------------------------- */
 
-/* One step; 0 to go on, 1 to wait for an event. */
-static int push_step(struct push *p)
+/* Each step returns 0 to go on, 1 to wait for an event. */
+
+static int push_step_idle(struct push *p)
 {
-	const struct transport_ops *ops;
-	char chunk[4096];
-	ssize_t n;
-	int r;
-
-	switch (p->state) {
-	case PUSH_IDLE:
-		/* A failure to connect counts against a batch, so take one. */
-		if (p->batch_count == 0)
-			push_take_batch(p);
-		if (p->batch_count == 0)
-			return 1;
-		if (push_connect(p) != 0) {
-			snprintf(p->last_error, sizeof(p->last_error), "cannot connect: %s",
-			    strerror(errno));
-			push_retry(p, 0);
-		}
+	/* A failure to connect counts against a batch, so take one. */
+	if (p->batch_count == 0)
+		push_take_batch(p);
+	if (p->batch_count == 0)
 		return 1;
-	case PUSH_CONNECTING:
-		return 1;
-	case PUSH_HANDSHAKE:
-		r = p->t->ops->handshake(p->t);
-		if (r == TRANSPORT_WANT_READ || r == TRANSPORT_WANT_WRITE) {
-			io_events_arm(&p->io, r == TRANSPORT_WANT_READ, r == TRANSPORT_WANT_WRITE);
-			return 1;
-		}
-		if (r != 0) {
-			char why[128] = "the TLS handshake failed";
-
-			if (tls_transport_verify_failed(p->t, why + 5, sizeof(why) - 5))
-				memcpy(why, "TLS: ", 5);
-			push_broken(p, why);
-			return 1;
-		}
-		evtimer_del(&p->timer);
-		p->state = PUSH_READY;
-		return 0;
-	case PUSH_READY:
-		if (p->batch_count == 0)
-			push_take_batch(p);
-		if (p->batch_count == 0) {
-			/* Idle: watch for the gateway closing the connection. */
-			io_events_arm(&p->io, 1, 0);
-			return 1;
-		}
-		push_render(p);
-		if (p->out.failed) {
-			snprintf(p->last_error, sizeof(p->last_error), "out of memory");
-			push_disconnect(p);
-			push_retry(p, 0);
-			return 1;
-		}
-		p->state = PUSH_SENDING;
-		push_set_timer(p, PUSH_TIMEOUT_S);
-		return 0;
-	case PUSH_SENDING:
-		ops = p->t->ops;
-		while (p->out_sent < p->out.len) {
-			n = ops->write(p->t, p->out.data + p->out_sent, p->out.len - p->out_sent);
-			if (n > 0) {
-				p->out_sent += (size_t)n;
-				continue;
-			}
-			if (n == TRANSPORT_WANT_WRITE || n == TRANSPORT_WANT_READ) {
-				io_events_arm(&p->io, n == TRANSPORT_WANT_READ, n == TRANSPORT_WANT_WRITE);
-				return 1;
-			}
-			push_broken(p, "the connection broke while sending");
-			return 1;
-		}
-		response_parser_init(&p->answer, &p->body, PUSH_RESPONSE_MAX);
-		p->state = PUSH_RECEIVING;
-		return 0;
-	case PUSH_RECEIVING:
-		ops = p->t->ops;
-		n = ops->read(p->t, chunk, sizeof(chunk));
-		if (n == TRANSPORT_WANT_READ || n == TRANSPORT_WANT_WRITE) {
-			io_events_arm(&p->io, n == TRANSPORT_WANT_READ, n == TRANSPORT_WANT_WRITE);
-			return 1;
-		}
-		r = n < 0 ? -1 : response_parser_feed(&p->answer, chunk, (size_t)n);
-		if (r < 0) {
-			push_broken(p, p->answer.too_large ? "the answer was too large" :
-			    n == 0 ? "the gateway closed the connection before answering" :
-			    "the answer was not HTTP");
-			return 1;
-		}
-		if (r > 0)
-			push_answered(p);
-		return 0;
-	case PUSH_BACKOFF:
-		return 1;
+	if (push_connect(p) != 0) {
+		snprintf(p->last_error, sizeof(p->last_error), "cannot connect: %s",
+		    strerror(errno));
+		push_retry(p, 0);
 	}
 	return 1;
 }
 
+static int push_step_handshake(struct push *p)
+{
+	int r = p->t->ops->handshake(p->t);
+
+	if (r == TRANSPORT_WANT_READ || r == TRANSPORT_WANT_WRITE) {
+		io_events_arm(&p->io, r == TRANSPORT_WANT_READ, r == TRANSPORT_WANT_WRITE);
+		return 1;
+	}
+	if (r != 0) {
+		char why[128] = "the TLS handshake failed";
+
+		if (tls_transport_verify_failed(p->t, why + 5, sizeof(why) - 5))
+			memcpy(why, "TLS: ", 5);
+		push_broken(p, why);
+		return 1;
+	}
+	evtimer_del(&p->timer);
+	p->state = PUSH_READY;
+	return 0;
+}
+
+static int push_step_ready(struct push *p)
+{
+	if (p->batch_count == 0)
+		push_take_batch(p);
+	if (p->batch_count == 0) {
+		/* Idle: watch for the gateway closing the connection. */
+		io_events_arm(&p->io, 1, 0);
+		return 1;
+	}
+	push_render(p);
+	if (p->out.failed) {
+		snprintf(p->last_error, sizeof(p->last_error), "out of memory");
+		push_disconnect(p);
+		push_retry(p, 0);
+		return 1;
+	}
+	p->state = PUSH_SENDING;
+	push_set_timer(p, PUSH_TIMEOUT_S);
+	return 0;
+}
+
+static int push_step_sending(struct push *p)
+{
+	const struct transport_ops *ops = p->t->ops;
+
+	while (p->out_sent < p->out.len) {
+		ssize_t n = ops->write(p->t, p->out.data + p->out_sent, p->out.len - p->out_sent);
+
+		if (n > 0) {
+			p->out_sent += (size_t)n;
+			continue;
+		}
+		if (n == TRANSPORT_WANT_WRITE || n == TRANSPORT_WANT_READ) {
+			io_events_arm(&p->io, n == TRANSPORT_WANT_READ, n == TRANSPORT_WANT_WRITE);
+			return 1;
+		}
+		push_broken(p, "the connection broke while sending");
+		return 1;
+	}
+	response_parser_init(&p->answer, &p->body, PUSH_RESPONSE_MAX);
+	p->state = PUSH_RECEIVING;
+	return 0;
+}
+
+static int push_step_receiving(struct push *p)
+{
+	char chunk[4096];
+	ssize_t n = p->t->ops->read(p->t, chunk, sizeof(chunk));
+	int r;
+
+	if (n == TRANSPORT_WANT_READ || n == TRANSPORT_WANT_WRITE) {
+		io_events_arm(&p->io, n == TRANSPORT_WANT_READ, n == TRANSPORT_WANT_WRITE);
+		return 1;
+	}
+	r = n < 0 ? -1 : response_parser_feed(&p->answer, chunk, (size_t)n);
+	if (r < 0) {
+		push_broken(p, p->answer.too_large ? "the answer was too large" :
+		    n == 0 ? "the gateway closed the connection before answering" :
+		    "the answer was not HTTP");
+		return 1;
+	}
+	if (r > 0)
+		push_answered(p);
+	return 0;
+}
+
+/* CONNECTING waits for push_on_write, BACKOFF for push_on_timer. */
 static void push_drive(struct push *p)
 {
-	while (push_step(p) == 0)
-		;
+	int stop = 0;
+
+	while (!stop) {
+		switch (p->state) {
+		case PUSH_IDLE: stop = push_step_idle(p); break;
+		case PUSH_CONNECTING: stop = 1; break;
+		case PUSH_HANDSHAKE: stop = push_step_handshake(p); break;
+		case PUSH_READY: stop = push_step_ready(p); break;
+		case PUSH_SENDING: stop = push_step_sending(p); break;
+		case PUSH_RECEIVING: stop = push_step_receiving(p); break;
+		case PUSH_BACKOFF: stop = 1; break;
+		}
+	}
 }
 
 static void push_on_read(evutil_socket_t fd, short what, void *arg)
