@@ -28,7 +28,6 @@
 
 #include "protocol/response.h"
 #include "server/conn.h"
-#include "server/server.h"
 #include "lib/alloc.h"
 
 #define CONN_IN_MIN 4096
@@ -47,9 +46,15 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg);
 static void conn_on_write(evutil_socket_t fd, short what, void *arg);
 static void conn_on_timer(evutil_socket_t fd, short what, void *arg);
 
+/* Unix seconds, as the api takes them. */
+static int64_t conn_now(const struct conn *c)
+{
+	return c->context->now_ms(c->context->owner) / 1000;
+}
+
 static void conn_set_timer(struct conn *c, enum conn_timer kind)
 {
-	struct server *s = c->server;
+	const struct conn_context *ctx = c->context;
 	const struct timeval *tv = NULL;
 	struct timeval wait_tv;
 
@@ -58,13 +63,13 @@ static void conn_set_timer(struct conn *c, enum conn_timer kind)
 	case CONN_TIMER_NONE:
 		evtimer_del(&c->timer);
 		return;
-	case CONN_TIMER_HANDSHAKE: tv = s->handshake_tv; break;
-	case CONN_TIMER_FIRST: tv = s->header_tv; break;
-	case CONN_TIMER_HEAD: tv = s->header_tv; break;
-	case CONN_TIMER_BODY: tv = s->body_tv; break;
-	case CONN_TIMER_IDLE: tv = s->idle_tv; break;
-	case CONN_TIMER_WRITE: tv = s->idle_tv; break;
-	case CONN_TIMER_LINGER: tv = s->linger_tv; break;
+	case CONN_TIMER_HANDSHAKE: tv = ctx->handshake_tv; break;
+	case CONN_TIMER_FIRST: tv = ctx->header_tv; break;
+	case CONN_TIMER_HEAD: tv = ctx->header_tv; break;
+	case CONN_TIMER_BODY: tv = ctx->body_tv; break;
+	case CONN_TIMER_IDLE: tv = ctx->idle_tv; break;
+	case CONN_TIMER_WRITE: tv = ctx->idle_tv; break;
+	case CONN_TIMER_LINGER: tv = ctx->linger_tv; break;
 	case CONN_TIMER_WAIT:
 		wait_tv.tv_sec = c->wait.wait_s;
 		wait_tv.tv_usec = 0;
@@ -86,7 +91,7 @@ static void conn_set_request_timer(struct conn *c)
 /* A long-poll is over (answered, or the connection goes): count it out. */
 static void conn_leave_parked(struct conn *c)
 {
-	c->server->waiter_count--;
+	c->context->waiter_count--;
 	if (!c->wait.keep_alive)
 		c->close_after = 1;
 	c->state = CONN_WRITE;
@@ -98,7 +103,7 @@ static void conn_close(struct conn *c)
 		return;
 	if (c->state == CONN_PARKED) {
 		api_wait_cancel(&c->wait);
-		c->server->waiter_count--;
+		c->context->waiter_count--;
 	}
 	io_events_stop(&c->io);
 	evtimer_del(&c->timer);
@@ -123,8 +128,7 @@ static void conn_release_buffers(struct conn *c)
  * 0, or -1 when memory is short or the buffer is at its largest. */
 static int conn_make_room(struct conn *c, size_t want)
 {
-	const struct config *cfg = c->server->config;
-	size_t max = 8192 + cfg->max_body + CONN_IN_MIN, cap;
+	size_t max = 8192 + c->context->max_body + CONN_IN_MIN, cap;
 	char *data;
 
 	if (c->in_cap - c->in.len >= want)
@@ -196,9 +200,7 @@ static int conn_step_handshake(struct conn *c)
 /* The parser or a deadline gave up on the request: answer and close. */
 static void conn_fail_request(struct conn *c, int status)
 {
-	struct server *s = c->server;
-
-	api_error(s->api, server_now(s), &c->parser.req, &c->in, status, &c->out);
+	api_error(c->context->api, conn_now(c), &c->parser.req, &c->in, status, &c->out);
 	c->close_after = 1;
 	c->state = CONN_WRITE;
 }
@@ -209,11 +211,11 @@ static size_t conn_out_pending(const struct conn *c)
 	return c->out.len - c->out_sent;
 }
 
-/* Keep the server's sum of pending output up to date; called whenever the
+/* Keep the context's sum of pending output up to date; called whenever the
  * driver lets go of the connection, and when it is freed. */
 static void conn_count_output(struct conn *c, size_t pending)
 {
-	c->server->out_pending += pending - c->out_counted;
+	c->context->out_pending += pending - c->out_counted;
 	c->out_counted = pending;
 }
 
@@ -223,7 +225,7 @@ static int conn_wait_room(struct api_wait *w)
 {
 	struct conn *c = container_of(w, struct conn, wait);
 
-	return !server_output_full(c->server);
+	return !conn_output_full(c->context);
 }
 
 /* The parked request's answer is in the output buffer. */
@@ -251,17 +253,17 @@ static void conn_log_answer(struct conn *c, uint8_t method, size_t response_at,
 	const char *status = c->out.data + response_at + 9;   /* after "HTTP/1.1 " */
 
 	if (result == API_PARKED)
-		log_at(&c->server->log, LOG_DEBUG, "%s parked for %u s",
+		log_at(c->context->log, LOG_DEBUG, "%s parked for %u s",
 		    llhttp_method_name((llhttp_method_t)method), c->wait.wait_s);
 	else if (c->out.len >= response_at + 12)
-		log_at(&c->server->log, LOG_DEBUG, "%s answered %.3s (request %u on this connection)",
+		log_at(c->context->log, LOG_DEBUG, "%s answered %.3s (request %u on this connection)",
 		    llhttp_method_name((llhttp_method_t)method), status, c->requests);
 }
 
 /* A whole request is in: answer it. */
 static void conn_answer(struct conn *c)
 {
-	struct server *s = c->server;
+	struct conn_context *ctx = c->context;
 	uint8_t method = c->parser.req.method;
 	size_t response_at = c->out.len;
 	enum api_result result = API_DONE;
@@ -269,24 +271,24 @@ static void conn_answer(struct conn *c)
 
 	c->handled++;
 	c->requests++;
-	c->client.now_ms = server_now_ms(s);
-	if (server_output_full(s)) {
+	c->client.now_ms = ctx->now_ms(ctx->owner);
+	if (conn_output_full(ctx)) {
 		/* Clients that do not read their answers hold the whole
 		 * budget: turn this one away until they are gone. */
-		api_error(s->api, server_now(s), &c->parser.req, &c->in, 503, &c->out);
+		api_error(ctx->api, c->client.now_ms / 1000, &c->parser.req, &c->in, 503, &c->out);
 		close = 1;
 	} else {
 		/* No room for another long-poll: the api answers 503. */
-		result = api_handle(s->api, server_now(s), &c->client, &c->parser.req, &c->in,
-		    &c->out, s->waiter_count < s->config->max_waiters ? &c->wait : NULL, &close);
+		result = api_handle(ctx->api, c->client.now_ms / 1000, &c->client, &c->parser.req,
+		    &c->in, &c->out, ctx->waiter_count < ctx->max_waiters ? &c->wait : NULL, &close);
 	}
 	http_next(&c->parser, &c->in);
-	if (s->log.level >= LOG_DEBUG)
+	if (ctx->log->level >= LOG_DEBUG)
 		conn_log_answer(c, method, response_at, result);
 	if (close)
 		c->close_after = 1;
 	if (result == API_PARKED) {
-		s->waiter_count++;
+		ctx->waiter_count++;
 		c->state = CONN_PARKED;
 		conn_set_timer(c, CONN_TIMER_WAIT);
 		return;
@@ -564,7 +566,7 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	conn_after_event(c);
 }
 
-struct conn *conn_new(struct server *s, int fd, struct transport *t,
+struct conn *conn_new(struct conn_context *context, int fd, struct transport *t,
     const struct api_client *client)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
@@ -572,14 +574,14 @@ struct conn *conn_new(struct server *s, int fd, struct transport *t,
 
 	/* Answers are written whole; do not hold them back for more. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->server = s;
+	c->context = context;
 	c->fd = fd;
 	c->transport = t;
 	c->client = *client;
 	c->state = CONN_HANDSHAKE;
-	io_events_assign(&c->io, s->base, fd, conn_on_read, conn_on_write, c);
-	evtimer_assign(&c->timer, s->base, conn_on_timer, c);
-	http_parser_init(&c->parser, 8192, s->config->max_body);
+	io_events_assign(&c->io, context->base, fd, conn_on_read, conn_on_write, c);
+	evtimer_assign(&c->timer, context->base, conn_on_timer, c);
+	http_parser_init(&c->parser, 8192, context->max_body);
 	buf_init(&c->out);
 	c->wait.out = &c->out;
 	c->wait.ready = conn_wait_ready;
@@ -622,13 +624,16 @@ void conn_free(struct conn *c)
 {
 	conn_close(c);
 	conn_count_output(c, 0);
-	log_at(&c->server->log, LOG_DEBUG, "connection closed after %u requests (%zu open)",
-	    c->requests, c->server->conn_count - 1);
 	if (c->transport != NULL)
 		c->transport->ops->free(c->transport);
 	close(c->fd);
 	free(c->in.data);
 	buf_free(&c->out);
-	server_conn_gone(c->server, c);
+	c->context->gone(c->context->owner, c);
 	free(c);
+}
+
+int conn_output_full(const struct conn_context *context)
+{
+	return context->out_pending >= context->out_budget;
 }

@@ -1,19 +1,49 @@
 /*
  * conn.h — one client connection and its state machine.
+ *
+ * A connection knows its owner only through struct conn_context: the loop,
+ * the api, the limits and deadlines, a clock and one callback for when it is
+ * freed. The counts of parked long-polls and of unsent output are sums over
+ * every connection, so they live in the context too, where the owner reads
+ * them.
  */
 #ifndef SERVER_CONN_H
 #define SERVER_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
 #include "protocol/api.h"
 #include "lib/buf.h"
+#include "lib/log.h"
 #include "protocol/http.h"
 #include "net/io.h"
 #include "net/transport.h"
 
-struct server;
+struct conn;
+
+/* What every connection shares; its owner fills it in before the first
+ * conn_new() and keeps it for as long as connections live. */
+struct conn_context {
+	struct event_base *base;
+	const struct log *log;
+	struct api *api;
+	size_t max_body;                /* --max-body */
+	size_t max_waiters;             /* --max-waiters */
+	/* libevent "common timeouts": O(1) timers for the fixed durations. */
+	const struct timeval *handshake_tv, *header_tv, *body_tv, *idle_tv, *linger_tv;
+	size_t waiter_count;            /* connections parked on a long-poll */
+	size_t out_pending;             /* answers not yet taken by their clients */
+	size_t out_budget;              /* ... at most this much */
+	/* Wall-clock Unix milliseconds, read once per loop turn. */
+	int64_t (*now_ms)(void *owner);
+	/* c is being freed: it holds no descriptor, timer or count any more. */
+	void (*gone)(void *owner, struct conn *c);
+	void *owner;
+};
 
 enum conn_state {
 	CONN_HANDSHAKE,     /* TLS handshake under way */
@@ -38,8 +68,8 @@ enum conn_timer {
 };
 
 struct conn {
-	struct server *server;
-	struct conn *next, *prev;
+	struct conn_context *context;
+	struct conn *next, *prev;   /* the owner's list */
 	struct transport *transport;
 	int fd;
 	enum conn_state state;
@@ -62,12 +92,15 @@ struct conn {
 };
 
 /* A new connection over an accepted socket; it starts its handshake. */
-struct conn *conn_new(struct server *s, int fd, struct transport *t,
+struct conn *conn_new(struct conn_context *context, int fd, struct transport *t,
     const struct api_client *client);
 /* The relay is stopping: finish what is under way, then close. Returns
  * non-zero when the connection closed at once (it has been freed). */
 int conn_stop(struct conn *c);
 /* Free everything the connection holds; it must not be in a callback. */
 void conn_free(struct conn *c);
+/* The connections' unsent answers take all the memory they may: further
+ * requests are turned away (503) until clients take what they were sent. */
+int conn_output_full(const struct conn_context *context);
 
 #endif

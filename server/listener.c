@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "server/listener.h"
-#include "server/server.h"
 
 #define LISTENER_BACKLOG 4096
 #define LISTENER_ACCEPTS_PER_EVENT 64
@@ -23,7 +22,7 @@
 static void listener_on_accept(evutil_socket_t fd, short what, void *arg)
 {
 	struct listener *l = arg;
-	struct server *s = l->server;
+	const struct listener_context *ctx = l->context;
 
 	(void)what;
 	for (int i = 0; i < LISTENER_ACCEPTS_PER_EVENT && l->enabled; i++) {
@@ -33,13 +32,13 @@ static void listener_on_accept(evutil_socket_t fd, short what, void *arg)
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (client >= 0) {
-			server_accept(s, client, &peer);
+			ctx->accepted(ctx->owner, client, &peer);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-			server_accept_starved(s, (int)fd);
+			ctx->starved(ctx->owner, (int)fd);
 		return;
 	}
 }
@@ -61,8 +60,8 @@ static void listener_name(const struct sockaddr_storage *ss, char *out, size_t l
 	}
 }
 
-int listener_open(struct listener *l, struct server *s, const struct config_listen *addr,
-    char *err, size_t err_len)
+int listener_open(struct listener *l, const struct listener_context *context,
+    const struct config_listen *addr, char *err, size_t err_len)
 {
 	struct sockaddr_storage bound;
 	socklen_t bound_len = sizeof(bound);
@@ -70,7 +69,7 @@ int listener_open(struct listener *l, struct server *s, const struct config_list
 	int one = 1;
 
 	memset(l, 0, sizeof(*l));
-	l->server = s;
+	l->context = context;
 	listener_name(&addr->addr, wanted, sizeof(wanted));
 	l->fd = socket(addr->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (l->fd < 0)
@@ -84,7 +83,7 @@ int listener_open(struct listener *l, struct server *s, const struct config_list
 	    getsockname(l->fd, (struct sockaddr *)&bound, &bound_len) != 0)
 		goto fail;
 	listener_name(&bound, l->name, sizeof(l->name));
-	l->ev = event_new(s->base, l->fd, EV_READ | EV_PERSIST, listener_on_accept, l);
+	l->ev = event_new(context->base, l->fd, EV_READ | EV_PERSIST, listener_on_accept, l);
 	if (l->ev == NULL) {
 		errno = ENOMEM;
 		goto fail;

@@ -15,8 +15,13 @@
 #include <unistd.h>
 
 #include "server/persist.h"
-#include "server/server.h"
 #include "storage/snapshot.h"
+
+/* Unix seconds, as snapshots count them. */
+static int64_t persist_now(const struct persist *p)
+{
+	return p->context.now_ms(p->context.owner) / 1000;
+}
 
 static void persist_reap(struct persist *p)
 {
@@ -32,8 +37,8 @@ static void persist_reap(struct persist *p)
 		/* A child that failed removed its file; one that crashed did not. */
 		if (!WIFEXITED(status))
 			snapshot_temp_remove(&p->child_temp);
-		log_at(&p->server->log, LOG_ERROR, "snapshot to %s failed (see above); "
-		    "the previous one is still in place", p->path);
+		log_at(p->context.log, LOG_ERROR, "snapshot to %s failed (see above); "
+		    "the previous one is still in place", p->context.path);
 	}
 }
 
@@ -47,7 +52,7 @@ static void persist_on_sigchld(evutil_socket_t sig, short what, void *arg)
 static void persist_on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct persist *p = arg;
-	struct server *s = p->server;
+	const struct persist_context *ctx = &p->context;
 	struct snapshot_temp temp;
 	char err[512];
 	pid_t pid;
@@ -58,22 +63,22 @@ static void persist_on_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	/* Made here rather than in the child, so that the name is known if the
 	 * child has to be killed or dies. */
-	if (snapshot_temp_open(p->path, &temp, err, sizeof(err)) != 0) {
-		log_at(&s->log, LOG_ERROR, "%s", err);
+	if (snapshot_temp_open(ctx->path, &temp, err, sizeof(err)) != 0) {
+		log_at(ctx->log, LOG_ERROR, "%s", err);
 		return;
 	}
 	pid = fork();
 	if (pid < 0) {
-		log_at(&s->log, LOG_ERROR, "cannot fork to write a snapshot: %s", strerror(errno));
+		log_at(ctx->log, LOG_ERROR, "cannot fork to write a snapshot: %s", strerror(errno));
 		snapshot_temp_remove(&temp);
 		return;
 	}
 	if (pid == 0) {
-		int ok = snapshot_write_temp(s->store, &temp, p->path, server_now(s), err,
+		int ok = snapshot_write_temp(ctx->store, &temp, ctx->path, persist_now(p), err,
 		    sizeof(err)) == 0;
 
 		if (!ok)
-			log_at(&s->log, LOG_ERROR, "%s", err);
+			log_at(ctx->log, LOG_ERROR, "%s", err);
 		_exit(ok ? 0 : 1);
 	}
 	snapshot_temp_close(&temp);
@@ -97,34 +102,33 @@ int persist_check(const char *path)
 	return 0;
 }
 
-int persist_init(struct persist *p, struct server *s)
+int persist_init(struct persist *p, const struct persist_context *context)
 {
-	const struct config *cfg = s->config;
+	const struct persist_context *ctx = &p->context;
 	struct snapshot_loaded loaded;
 	char err[600];
 
 	memset(p, 0, sizeof(*p));
-	p->server = s;
-	p->path = cfg->state_file;
-	if (p->path == NULL)
+	p->context = *context;
+	if (ctx->path == NULL)
 		return 0;
-	if (snapshot_load(s->store, p->path, server_now(s), cfg->max_ttl, &loaded, err,
+	if (snapshot_load(ctx->store, ctx->path, persist_now(p), ctx->max_ttl, &loaded, err,
 	    sizeof(err)) != 0) {
 		fprintf(stderr, "relay: %s; refusing to start (move it away to start empty)\n", err);
 		return -1;
 	}
 	if (loaded.empty)
-		log_at(&s->log, LOG_WARN, "state file %s is empty: starting with no mailboxes",
-		    p->path);
+		log_at(ctx->log, LOG_WARN, "state file %s is empty: starting with no mailboxes",
+		    ctx->path);
 	if (loaded.mailboxes > 0)
-		log_at(&s->log, LOG_INFO, "restored %zu mailboxes from %s "
-		    "(%zu expirations shortened to --max-ttl)", loaded.mailboxes, p->path,
+		log_at(ctx->log, LOG_INFO, "restored %zu mailboxes from %s "
+		    "(%zu expirations shortened to --max-ttl)", loaded.mailboxes, ctx->path,
 		    loaded.shortened);
-	if (cfg->snapshot_interval > 0) {
-		struct timeval every = { (time_t)cfg->snapshot_interval, 0 };
+	if (ctx->snapshot_interval > 0) {
+		struct timeval every = { (time_t)ctx->snapshot_interval, 0 };
 
-		p->timer = event_new(s->base, -1, EV_PERSIST, persist_on_timer, p);
-		p->sigchld = evsignal_new(s->base, SIGCHLD, persist_on_sigchld, p);
+		p->timer = event_new(ctx->base, -1, EV_PERSIST, persist_on_timer, p);
+		p->sigchld = evsignal_new(ctx->base, SIGCHLD, persist_on_sigchld, p);
 		if (p->timer == NULL || p->sigchld == NULL) {
 			fprintf(stderr, "relay: cannot create the snapshot timer\n");
 			return -1;
@@ -137,10 +141,10 @@ int persist_init(struct persist *p, struct server *s)
 
 int persist_final(struct persist *p)
 {
-	struct server *s = p->server;
+	const struct persist_context *ctx = &p->context;
 	char err[512];
 
-	if (p->path == NULL)
+	if (ctx->path == NULL)
 		return 0;
 	/* A snapshot still being written is older than the one about to be. */
 	if (p->child != 0) {
@@ -149,12 +153,12 @@ int persist_final(struct persist *p)
 		snapshot_temp_remove(&p->child_temp);
 		p->child = 0;
 	}
-	if (snapshot_write(s->store, p->path, server_now(s), err, sizeof(err)) != 0) {
-		log_at(&s->log, LOG_ERROR, "%s: the mailboxes of this run are lost", err);
+	if (snapshot_write(ctx->store, ctx->path, persist_now(p), err, sizeof(err)) != 0) {
+		log_at(ctx->log, LOG_ERROR, "%s: the mailboxes of this run are lost", err);
 		return -1;
 	}
-	log_at(&s->log, LOG_INFO, "saved %zu mailboxes to %s", store_stats(s->store).mailboxes,
-	    p->path);
+	log_at(ctx->log, LOG_INFO, "saved %zu mailboxes to %s", store_stats(ctx->store).mailboxes,
+	    ctx->path);
 	return 0;
 }
 

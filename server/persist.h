@@ -6,17 +6,30 @@
 #ifndef SERVER_PERSIST_H
 #define SERVER_PERSIST_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <event2/event.h>
 
+#include "lib/log.h"
 #include "storage/snapshot.h"
+#include "storage/store.h"
 
-struct server;
+/* What persisting needs from its owner. */
+struct persist_context {
+	struct event_base *base;
+	const struct log *log;
+	struct store *store;
+	const char *path;               /* --state-file, or NULL: nothing persists */
+	int64_t snapshot_interval;      /* seconds; 0: only at a clean stop */
+	int64_t max_ttl;                /* seconds: loaded expiry instants are cut to it */
+	/* Wall-clock Unix milliseconds, read once per loop turn. */
+	int64_t (*now_ms)(void *owner);
+	void *owner;
+};
 
 struct persist {
-	struct server *server;
-	const char *path;           /* --state-file, or NULL: nothing persists */
+	struct persist_context context;
 	pid_t child;                /* a snapshot being written, or 0 */
 	struct snapshot_temp child_temp;    /* the file it writes into */
 	struct event *timer;        /* --snapshot-interval */
@@ -28,9 +41,9 @@ struct persist {
  * path is found now rather than at the first snapshot, with every mailbox
  * lost. 0, or -1 after printing a one-line start error. */
 int persist_check(const char *path);
-/* Load the state file into the server's store and start the periodic
+/* Load the state file into the context's store and start the periodic
  * snapshots. 0, or -1 after printing a one-line start error. */
-int persist_init(struct persist *p, struct server *s);
+int persist_init(struct persist *p, const struct persist_context *context);
 /* The final snapshot: 0, or -1 (logged). */
 int persist_final(struct persist *p);
 void persist_free(struct persist *p);

@@ -32,8 +32,8 @@
 #include "lib/buf.h"
 #include "protocol/response.h"
 #include "net/io.h"
+#include "server/config.h"
 #include "server/push.h"
-#include "server/server.h"
 #include "net/tls.h"
 #include "net/transport.h"
 
@@ -61,7 +61,7 @@ struct push_item {
 };
 
 struct push {
-	struct server *server;
+	const struct push_context *context;
 	char path[512];                 /* the gateway's base path + /api/push */
 	char host_header[300];
 	struct sockaddr_storage addr;
@@ -99,13 +99,13 @@ static void push_item_free(struct push_item *item)
 
 int push_supports(const struct push *p, const char *type, size_t type_len)
 {
-	return config_push_platform(p->server->config, type, type_len) != 0;
+	return config_push_platform(p->context->config, type, type_len) != 0;
 }
 
 void push_enqueue(struct push *p, const uint8_t id[MAILBOX_ID_LEN], enum mailbox_party party,
     const struct mailbox_token *token)
 {
-	unsigned platform = config_push_platform(p->server->config, mailbox_token_type(token),
+	unsigned platform = config_push_platform(p->context->config, mailbox_token_type(token),
 	    token->type_len);
 	struct push_item *item;
 
@@ -190,14 +190,14 @@ static void push_set_timer(struct push *p, unsigned seconds)
 /* The batch did not get through: try it again later, or give it up. */
 static void push_retry(struct push *p, unsigned delay_s)
 {
-	struct server *s = p->server;
+	const struct push_context *ctx = p->context;
 
 	if (p->batch_count == 0) {
 		p->state = p->t != NULL ? PUSH_READY : PUSH_IDLE;
 		return;
 	}
-	if (++p->attempts > s->config->push_retries) {
-		log_at(&s->log, LOG_WARN, "push gateway: gave up %zu pushes after %u tries (%s)",
+	if (++p->attempts > ctx->config->push_retries) {
+		log_at(ctx->log, LOG_WARN, "push gateway: gave up %zu pushes after %u tries (%s)",
 		    p->batch_count, p->attempts, p->last_error);
 		p->stats.failed += p->batch_count;
 		push_clear_batch(p);
@@ -207,7 +207,7 @@ static void push_retry(struct push *p, unsigned delay_s)
 	}
 	if (delay_s == 0)
 		delay_s = 1u << (p->attempts - 1 < 16 ? p->attempts - 1 : 16);
-	log_at(&s->log, LOG_DEBUG, "push gateway: %s; trying %zu pushes again in %u s",
+	log_at(ctx->log, LOG_DEBUG, "push gateway: %s; trying %zu pushes again in %u s",
 	    p->last_error, p->batch_count, delay_s);
 	p->state = PUSH_BACKOFF;
 	io_events_arm(&p->io, p->t != NULL, 0);
@@ -232,14 +232,14 @@ static int push_connect(struct push *p)
 		p->fd = -1;
 		return -1;
 	}
-	p->t = p->tls ? tls_client_transport_new(p->tls, p->fd, p->server->config->push_url.host) :
+	p->t = p->tls ? tls_client_transport_new(p->tls, p->fd, p->context->config->push_url.host) :
 	    transport_plain_new(p->fd);
 	if (p->t == NULL) {
 		close(p->fd);
 		p->fd = -1;
 		return -1;
 	}
-	io_events_assign(&p->io, p->server->base, p->fd, push_on_read, push_on_write, p);
+	io_events_assign(&p->io, p->context->base, p->fd, push_on_read, push_on_write, p);
 	p->state = PUSH_CONNECTING;
 	io_events_arm(&p->io, 0, 1);
 	push_set_timer(p, PUSH_TIMEOUT_S);
@@ -304,7 +304,7 @@ static int push_token_is_dead(const char *error)
 /* A 2xx answer: count what went, and forget the tokens that are dead. */
 static void push_accepted(struct push *p)
 {
-	struct server *s = p->server;
+	const struct push_context *ctx = p->context;
 	json_t *doc = json_loadb(p->body.data ? p->body.data : "", p->body.len, 0, NULL);
 	json_t *logs = json_object_get(doc, "logs"), *entry;
 	size_t i, failed = 0;
@@ -327,15 +327,15 @@ static void push_accepted(struct push *p)
 				continue;
 			failed++;
 			if (dead)
-				api_drop_token(s->api, server_now(s), item->id,
-				    (enum mailbox_party)item->party, t, d);
+				ctx->token_dead(ctx->owner, item->id, (enum mailbox_party)item->party,
+				    t, d);
 			/* Counted once, even if the gateway repeats itself. */
 			push_item_free(item);
 		}
 	}
 	json_decref(doc);
 	if (failed > 0)
-		log_at(&s->log, LOG_INFO, "push gateway: %zu of %zu pushes refused by the provider",
+		log_at(ctx->log, LOG_INFO, "push gateway: %zu of %zu pushes refused by the provider",
 		    failed, p->batch_count);
 	p->stats.failed += failed;
 	p->stats.sent += p->batch_count - failed;
@@ -344,7 +344,6 @@ static void push_accepted(struct push *p)
 
 static void push_answered(struct push *p)
 {
-	struct server *s = p->server;
 	int status = p->answer.status;
 	int keep = p->answer.keep_alive;
 
@@ -359,7 +358,7 @@ static void push_answered(struct push *p)
 		push_retry(p, p->answer.retry_after < PUSH_RETRY_AFTER_MAX ?
 		    p->answer.retry_after : PUSH_RETRY_AFTER_MAX);
 	} else {
-		log_at(&s->log, LOG_WARN, "push gateway: refused %zu pushes with status %d",
+		log_at(p->context->log, LOG_WARN, "push gateway: refused %zu pushes with status %d",
 		    p->batch_count, status);
 		p->stats.failed += p->batch_count;
 		push_clear_batch(p);
@@ -558,9 +557,9 @@ static void push_on_kick(evutil_socket_t fd, short what, void *arg)
 
 /* --- life cycle --------------------------------------------------------- */
 
-struct push *push_new(struct server *s, char *err, size_t err_len)
+struct push *push_new(const struct push_context *context, char *err, size_t err_len)
 {
-	const struct config *cfg = s->config;
+	const struct config *cfg = context->config;
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *list = NULL;
 	struct push *p = calloc(1, sizeof(*p));
 	char port[8];
@@ -570,7 +569,7 @@ struct push *push_new(struct server *s, char *err, size_t err_len)
 		snprintf(err, err_len, "cannot set up the push gateway: out of memory");
 		return NULL;
 	}
-	p->server = s;
+	p->context = context;
 	p->fd = -1;
 	buf_init(&p->out);
 	buf_init(&p->body);
@@ -586,7 +585,7 @@ struct push *push_new(struct server *s, char *err, size_t err_len)
 	p->addr_len = list->ai_addrlen;
 	freeaddrinfo(list);
 	if (cfg->push_url.tls) {
-		p->tls = tls_client_new(s->rng, cfg->push_cacert, 1, err, err_len);
+		p->tls = tls_client_new(context->rng, cfg->push_cacert, 1, err, err_len);
 		if (p->tls == NULL)
 			goto fail;
 	}
@@ -609,9 +608,9 @@ struct push *push_new(struct server *s, char *err, size_t err_len)
 		snprintf(err, err_len, "cannot set up the push queue: out of memory");
 		goto fail;
 	}
-	io_events_assign(&p->io, s->base, -1, push_on_read, push_on_write, p);
-	evtimer_assign(&p->timer, s->base, push_on_timer, p);
-	evtimer_assign(&p->kick, s->base, push_on_kick, p);
+	io_events_assign(&p->io, context->base, -1, push_on_read, push_on_write, p);
+	evtimer_assign(&p->timer, context->base, push_on_timer, p);
+	evtimer_assign(&p->kick, context->base, push_on_kick, p);
 	return p;
 fail:
 	push_free(p);

@@ -13,10 +13,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <event2/event.h>
+
+#include "lib/log.h"
 #include "storage/store.h"
 
-struct server;
+struct config;
 struct push;
+struct rng;
+
+/* What the push client needs from its owner, who keeps it while it lives. */
+struct push_context {
+	struct event_base *base;
+	const struct log *log;
+	struct rng *rng;                /* for TLS to an https gateway */
+	const struct config *config;    /* the --push-* options */
+	/* The provider says a party's token will never work again: forget it. */
+	void (*token_dead)(void *owner, const uint8_t id[MAILBOX_ID_LEN],
+	    enum mailbox_party party, struct store_bytes type, struct store_bytes data);
+	void *owner;
+};
 
 /* Counters a metrics endpoint can show. */
 struct push_stats {
@@ -28,7 +44,7 @@ struct push_stats {
 
 /* NULL, with a one-line reason, when the gateway cannot be used at all (its
  * host does not resolve, its CA file does not load). */
-struct push *push_new(struct server *s, char *err, size_t err_len);
+struct push *push_new(const struct push_context *context, char *err, size_t err_len);
 void push_free(struct push *p);
 
 /* Can a token of this type be pushed (is it in --push-map)? */

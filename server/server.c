@@ -81,8 +81,16 @@ static void server_client(const struct server *s, const struct sockaddr_storage 
 	client->trusted_proxy = config_trusts_proxy(s->config, addr, len);
 }
 
-void server_accept(struct server *s, int fd, const struct sockaddr_storage *peer)
+/* The clock, as the modules below the server take it. */
+static int64_t server_clock_ms(void *owner)
 {
+	return server_now_ms(owner);
+}
+
+/* A listener accepted a connection from peer. */
+static void server_on_accepted(void *owner, int fd, const struct sockaddr_storage *peer)
+{
+	struct server *s = owner;
 	struct quota_entry *quota;
 	struct api_client client;
 	struct transport *t;
@@ -111,7 +119,7 @@ void server_conn_open(struct server *s, int fd, struct transport *t,
 {
 	struct conn *c;
 
-	c = conn_new(s, fd, t, client);
+	c = conn_new(&s->conn_context, fd, t, client);
 	c->quota = quota;
 	log_at(&s->log, LOG_DEBUG, "connection accepted (%zu open)", s->conn_count + 1);
 	c->next = s->conns;
@@ -127,8 +135,11 @@ void server_conn_open(struct server *s, int fd, struct transport *t,
 	}
 }
 
-void server_accept_starved(struct server *s, int listen_fd)
+/* accept() on listen_fd ran out of descriptors or memory: turn one waiting
+ * client away and pause accepting for a moment. */
+static void server_on_starved(void *owner, int listen_fd)
 {
+	struct server *s = owner;
 	struct timeval pause = { SERVER_STARVED_PAUSE_SECONDS, 0 };
 
 	/* With the spare descriptor given back for a moment, the client at the
@@ -164,13 +175,13 @@ static void server_on_accept_retry(evutil_socket_t fd, short what, void *arg)
 	server_update_accepting(s);
 }
 
-int server_output_full(const struct server *s)
+/* A connection is being freed. */
+static void server_on_conn_gone(void *owner, struct conn *c)
 {
-	return s->out_pending >= s->out_budget;
-}
+	struct server *s = owner;
 
-void server_conn_gone(struct server *s, struct conn *c)
-{
+	log_at(&s->log, LOG_DEBUG, "connection closed after %u requests (%zu open)",
+	    c->requests, s->conn_count - 1);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -303,6 +314,14 @@ static void server_push(void *ctx, const uint8_t id[MAILBOX_ID_LEN], enum mailbo
 	push_enqueue(ctx, id, party, token);
 }
 
+static void server_on_token_dead(void *owner, const uint8_t id[MAILBOX_ID_LEN],
+    enum mailbox_party party, struct store_bytes type, struct store_bytes data)
+{
+	struct server *s = owner;
+
+	api_drop_token(s->api, server_now(s), id, party, type, data);
+}
+
 static const struct timeval *server_common_timeout(struct server *s, int64_t seconds)
 {
 	struct timeval tv = { (time_t)seconds, 0 };
@@ -327,6 +346,30 @@ static char *server_public_url(const struct server *s)
 	return xstrdup(url);
 }
 
+void server_init_conns(struct server *s)
+{
+	const struct config *config = s->config;
+	struct conn_context *cc = &s->conn_context;
+
+	cc->base = s->base;
+	cc->log = &s->log;
+	cc->api = s->api;
+	cc->max_body = config->max_body;
+	cc->max_waiters = config->max_waiters;
+	cc->handshake_tv = server_common_timeout(s, config->handshake_timeout);
+	cc->header_tv = server_common_timeout(s, config->header_timeout);
+	cc->body_tv = server_common_timeout(s, config->body_timeout);
+	cc->idle_tv = server_common_timeout(s, config->idle_timeout);
+	cc->linger_tv = server_common_timeout(s, SERVER_LINGER_SECONDS);
+	/* Unsent answers live outside the store: an eighth of its memory. */
+	cc->out_budget = config->max_memory / SERVER_OUTPUT_SHARE;
+	if (cc->out_budget < SERVER_OUTPUT_MIN)
+		cc->out_budget = SERVER_OUTPUT_MIN;
+	cc->now_ms = server_clock_ms;
+	cc->gone = server_on_conn_gone;
+	cc->owner = s;
+}
+
 /* Print a one-line start error. */
 static int server_fail(const char *what)
 {
@@ -339,14 +382,11 @@ int server_init(struct server *s, const struct config *config)
 	struct store_limits limits = { config->max_mailboxes, config->max_memory,
 	    config->max_bytes_per_address };
 	struct api_config api_config;
+	struct persist_context persisting;
 	char err[512];
 
 	memset(s, 0, sizeof(*s));
 	s->config = config;
-	/* Unsent answers live outside the store: an eighth of its memory. */
-	s->out_budget = config->max_memory / SERVER_OUTPUT_SHARE;
-	if (s->out_budget < SERVER_OUTPUT_MIN)
-		s->out_budget = SERVER_OUTPUT_MIN;
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->log.level = config->log_level;
 	if (persist_check(config->state_file) != 0)
@@ -364,8 +404,13 @@ int server_init(struct server *s, const struct config *config)
 		return server_fail(err);
 	/* Listen first: a relay that cannot start must not have replaced the
 	 * development certificate a running one is using. */
+	s->listening.base = s->base;
+	s->listening.accepted = server_on_accepted;
+	s->listening.starved = server_on_starved;
+	s->listening.owner = s;
 	for (size_t i = 0; i < config->listen_count; i++) {
-		if (listener_open(&s->listeners[i], s, &config->listen[i], err, sizeof(err)) != 0)
+		if (listener_open(&s->listeners[i], &s->listening, &config->listen[i], err,
+		    sizeof(err)) != 0)
 			return server_fail(err);
 		s->listener_count++;
 	}
@@ -401,7 +446,13 @@ int server_init(struct server *s, const struct config *config)
 		s->quota = quota_new(quota_limits, key);
 	}
 	if (config->push_gateway != NULL) {
-		s->push = push_new(s, err, sizeof(err));
+		s->push_context.base = s->base;
+		s->push_context.log = &s->log;
+		s->push_context.rng = s->rng;
+		s->push_context.config = config;
+		s->push_context.token_dead = server_on_token_dead;
+		s->push_context.owner = s;
+		s->push = push_new(&s->push_context, err, sizeof(err));
 		if (s->push == NULL)
 			return server_fail(err);
 		s->notifier.supports = server_push_supports;
@@ -431,14 +482,18 @@ int server_init(struct server *s, const struct config *config)
 	}
 	if (config->well_known != NULL)
 		server_serve_app_links(s, &s->well_known, "");
-	if (persist_init(&s->persist, s) != 0)
+	persisting.base = s->base;
+	persisting.log = &s->log;
+	persisting.store = s->store;
+	persisting.path = config->state_file;
+	persisting.snapshot_interval = config->snapshot_interval;
+	persisting.max_ttl = config->max_ttl;
+	persisting.now_ms = server_clock_ms;
+	persisting.owner = s;
+	if (persist_init(&s->persist, &persisting) != 0)
 		return -1;
 
-	s->handshake_tv = server_common_timeout(s, config->handshake_timeout);
-	s->header_tv = server_common_timeout(s, config->header_timeout);
-	s->body_tv = server_common_timeout(s, config->body_timeout);
-	s->idle_tv = server_common_timeout(s, config->idle_timeout);
-	s->linger_tv = server_common_timeout(s, SERVER_LINGER_SECONDS);
+	server_init_conns(s);
 	s->tick = event_new(s->base, -1, EV_PERSIST, server_on_tick, s);
 	s->expire_more = event_new(s->base, -1, 0, server_on_tick, s);
 	s->accept_retry = evtimer_new(s->base, server_on_accept_retry, s);

@@ -2,8 +2,10 @@
  * server.h — the one server object: everything the process owns.
  *
  * One libevent loop drives listeners, connections, the once-a-second tick
- * (clock and expiry) and the signals. There is no other global state: every
- * module reaches what it needs through this object.
+ * (clock and expiry) and the signals. There is no other global state. The
+ * modules below it (listener, conn, persist, push) never see this object:
+ * each gets a small context of what it needs, callbacks included, that
+ * server.c fills in.
  */
 #ifndef SERVER_SERVER_H
 #define SERVER_SERVER_H
@@ -16,13 +18,14 @@
 #include <event2/event.h>
 
 #include "server/config.h"
+#include "server/conn.h"
 #include "server/listener.h"
 #include "lib/log.h"
 #include "protocol/api.h"
 #include "server/persist.h"
+#include "server/push.h"
 #include "server/wellknown.h"
 
-struct conn;
 struct transport;
 struct quota_entry;
 
@@ -35,16 +38,16 @@ struct server {
 	struct store *store;
 	struct api *api;
 	char *public_url;
+	struct listener_context listening;      /* what the listeners call back */
 	struct listener listeners[CONFIG_MAX_LISTEN];
 	size_t listener_count;
+	struct conn_context conn_context;       /* shared by every connection */
 	struct conn *conns;             /* every open connection */
 	size_t conn_count;
-	size_t waiter_count;            /* connections parked on a long-poll */
-	size_t out_pending;             /* answers not yet taken by their clients */
-	size_t out_budget;              /* ... at most this much (--max-memory / 8) */
 	struct ratelimit *limits;       /* per-address limits, or NULL */
 	struct quota *quota;            /* connections and long-polls per address, or NULL */
 	struct persist persist;         /* the state file */
+	struct push_context push_context;
 	struct push *push;              /* the push gateway, or NULL */
 	struct api_notifier notifier;   /* how the api reaches it */
 	struct wellknown well_known;    /* --well-known files on their way to the api */
@@ -58,8 +61,6 @@ struct server {
 	struct event *accept_retry;     /* ends an out-of-descriptors pause */
 	struct event *grace;            /* bounds a graceful stop */
 	struct event *sigint, *sigterm, *sighup;
-	/* libevent "common timeouts": O(1) timers for the fixed durations. */
-	const struct timeval *handshake_tv, *header_tv, *body_tv, *idle_tv, *linger_tv;
 };
 
 /* 0, or -1 after printing one line on stderr (the relay cannot start). */
@@ -73,19 +74,13 @@ void server_free(struct server *s);
 /* Wall-clock Unix seconds (and milliseconds), read once per loop turn. */
 int64_t server_now(struct server *s);
 int64_t server_now_ms(struct server *s);
-/* A listener accepted a connection from peer. */
-void server_accept(struct server *s, int fd, const struct sockaddr_storage *peer);
+/* Fill in s->conn_context from s's loop, config, log and api (server_init
+ * does; so does the tests' connection simulator, which builds its server by
+ * hand). */
+void server_init_conns(struct server *s);
 /* Serve a connection from client on fd, through transport t, holding its
  * address's connection count in quota (NULL: none); all are taken over. */
 void server_conn_open(struct server *s, int fd, struct transport *t,
     const struct api_client *client, struct quota_entry *quota);
-/* accept() on listen_fd ran out of descriptors or memory: turn one waiting
- * client away and pause accepting for a moment. */
-void server_accept_starved(struct server *s, int listen_fd);
-/* The connections' unsent answers take all the memory they may: further
- * requests are turned away (503) until clients take what they were sent. */
-int server_output_full(const struct server *s);
-/* A connection was freed. */
-void server_conn_gone(struct server *s, struct conn *c);
 
 #endif

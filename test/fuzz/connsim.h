@@ -351,13 +351,8 @@ static inline struct sim *sim_new(void)
 	s->config = &sim->config;
 	s->log.level = LOG_ERROR;
 	s->spare_fd = -1;
-	s->out_budget = SIM_OUT_BUDGET;
 	s->base = event_base_new();
 	s->store = store_new(&limits, sim_random, sim);
-	sim->tv_short.tv_sec = 10;
-	sim->tv_long.tv_sec = 30;
-	s->handshake_tv = s->header_tv = s->linger_tv = &sim->tv_short;
-	s->body_tv = s->idle_tv = &sim->tv_long;
 	memset(&api_config, 0, sizeof(api_config));
 	api_config.public_url = "https://localhost:8443";
 	api_config.default_ttl = sim->config.default_ttl;
@@ -368,6 +363,13 @@ static inline struct sim *sim_new(void)
 	s->api = api_new(&api_config, s->store, server_now(s));
 	if (s->base == NULL || s->store == NULL)
 		abort();
+	server_init_conns(s);
+	s->conn_context.out_budget = SIM_OUT_BUDGET;
+	sim->tv_short.tv_sec = 10;
+	sim->tv_long.tv_sec = 30;
+	s->conn_context.handshake_tv = s->conn_context.header_tv = &sim->tv_short;
+	s->conn_context.linger_tv = &sim->tv_short;
+	s->conn_context.body_tv = s->conn_context.idle_tv = &sim->tv_long;
 	sim_parse_uuid(SIM_ID, sim->id);
 	sim_parse_uuid(SIM_SENDER, sim->sender);
 	sim->payload = malloc(SIM_PAYLOAD_LEN);
@@ -406,7 +408,7 @@ static inline void sim_fail(struct sim *sim, const char *what)
 
 /* A new client; 0, or -1 when the slot is taken, the relay stops, or the
  * address has as many connections as it may (the relay turns it away, as
- * server_accept does: its clients may have left unnoticed). */
+ * the server's accept callback does: its clients may have left unnoticed). */
 static inline int sim_connect(struct sim *sim, size_t peer, size_t sndbuf)
 {
 	struct sim_peer *p = &sim->peers[peer];
@@ -668,9 +670,9 @@ static inline void sim_check(struct sim *sim)
 	}
 	if (count != s->conn_count)
 		sim_fail(sim, "the server's connection count is off");
-	if (parked != s->waiter_count)
+	if (parked != s->conn_context.waiter_count)
 		sim_fail(sim, "the server's waiter count is off");
-	if (pending != s->out_pending)
+	if (pending != s->conn_context.out_pending)
 		sim_fail(sim, "the server's unsent output is miscounted");
 }
 
@@ -691,7 +693,8 @@ static inline void sim_drain(struct sim *sim)
 	sim_check(sim);
 	if (sim->server.conn_count != 0)
 		sim_fail(sim, "connections outlive their clients and their timers");
-	if (sim->server.waiter_count != 0 || sim->server.out_pending != 0)
+	if (sim->server.conn_context.waiter_count != 0 ||
+	    sim->server.conn_context.out_pending != 0)
 		sim_fail(sim, "waiters or unsent output outlive their connections");
 	if (quota_entries(sim->server.quota) != 0)
 		sim_fail(sim, "an address's counts outlive its connections and long-polls");

@@ -38,7 +38,7 @@ static struct sim *sim_with_parked_sender(void)
 	sim_connect(sim, 0, 0);
 	sim_send_template(sim, 0, SIM_POLL_SENDER, 0);
 	sim_settle(sim);
-	CHECK_EQ_INT(sim->server.waiter_count, 1);
+	CHECK_EQ_INT(sim->server.conn_context.waiter_count, 1);
 	return sim;
 }
 
@@ -55,7 +55,7 @@ static void waiter_leaves_as_it_is_woken(enum sim_template waker)
 	sim_turn(sim);
 	sim_settle(sim);
 	check_sim(sim);
-	CHECK_EQ_INT(sim->server.waiter_count, 0);
+	CHECK_EQ_INT(sim->server.conn_context.waiter_count, 0);
 	CHECK(sim_conn(sim, 0) == NULL);
 	sim_recv(sim, 1, SIZE_MAX);
 	CHECK_EQ_INT(sim->peers[1].status_count, 1);
@@ -153,7 +153,7 @@ static void test_pipelined_reads_stop_at_the_output_cap(void)
 		/* Each answer is over 50 KB: the second passes 64 KiB. */
 		CHECK_EQ_INT(c->requests, 2);
 		CHECK(c->out.len - c->out_sent < 128 * 1024);
-		CHECK_EQ_INT(sim->server.out_pending, c->out.len - c->out_sent);
+		CHECK_EQ_INT(sim->server.conn_context.out_pending, c->out.len - c->out_sent);
 	}
 	sim_behaviour(sim, 0)->write_quota = SIZE_MAX;
 	wait_answers(sim, 0, 16);
@@ -180,7 +180,7 @@ static void test_output_budget_turns_requests_away_until_clients_read(void)
 			sim_send_template(sim, p, SIM_READ_SENDER, 0);
 		sim_settle(sim);
 	}
-	CHECK(server_output_full(&sim->server));
+	CHECK(conn_output_full(&sim->server.conn_context));
 	sim_connect(sim, 3, 0);
 	sim_send_template(sim, 3, SIM_PREVIEW, 0);
 	wait_answers(sim, 3, 1);
@@ -191,7 +191,7 @@ static void test_output_budget_turns_requests_away_until_clients_read(void)
 		sim_behaviour(sim, p)->write_quota = SIZE_MAX;
 		wait_answers(sim, p, 2);
 	}
-	CHECK(!server_output_full(&sim->server));
+	CHECK(!conn_output_full(&sim->server.conn_context));
 	sim_close(sim, 3);
 	sim_settle(sim);
 	sim_connect(sim, 3, 0);
@@ -219,13 +219,13 @@ static void test_waiters_woken_past_the_budget_get_503(void)
 			sim_send_template(sim, p, SIM_READ_SENDER, 0);
 		sim_settle(sim);
 	}
-	CHECK(!server_output_full(&sim->server));
+	CHECK(!conn_output_full(&sim->server.conn_context));
 	sim_connect(sim, 2, 0);
 	sim_send_template(sim, 2, SIM_POLL_SENDER, 0);
 	sim_connect(sim, 3, 0);
 	sim_send_template(sim, 3, SIM_POLL_SENDER, 0);
 	sim_settle(sim);
-	CHECK_EQ_INT(sim->server.waiter_count, 2);
+	CHECK_EQ_INT(sim->server.conn_context.waiter_count, 2);
 	sim_connect(sim, 4, 0);
 	sim_send_template(sim, 4, SIM_UPDATE_BIG, 0);
 	wait_answers(sim, 4, 1);
@@ -308,7 +308,7 @@ static void test_transport_failure_in_every_state(void)
 		sim_settle(sim);
 		check_sim(sim);
 		CHECK_EQ_INT(sim->server.conn_count, 0);
-		CHECK_EQ_INT(sim->server.waiter_count, 0);
+		CHECK_EQ_INT(sim->server.conn_context.waiter_count, 0);
 		sim_free(sim);
 	}
 }
