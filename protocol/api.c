@@ -26,12 +26,12 @@
 #include "protocol/body.h"
 #include "protocol/cors.h"
 #include "protocol/html.h"
+#include "protocol/limits.h"
 #include "protocol/response.h"
 #include "protocol/wire.h"
 #include "lib/alloc.h"
 #include "storage/mailbox.h"
 
-#define API_ATTESTATION_MAX 4096
 #define API_STORE_FULL_RETRY_AFTER 30
 #define API_EXPIRE_BUDGET 10000
 /* How far past now + --max-ttl an expiration may lie and be clamped to it
@@ -466,9 +466,10 @@ static int api_prologue(struct api_call *call, enum api_route route)
 	    RATELIMIT_FAIL) != 0)
 		return -1;
 	if (req->header_count[HTTP_H_ATTESTATION] > 1 ||
-	    req->header[HTTP_H_ATTESTATION].len > API_ATTESTATION_MAX) {
+	    req->header[HTTP_H_ATTESTATION].len > LIMITS_ATTESTATION_MAX) {
 		api_fail(call, 400, "invalid_attestation",
-		    "Mailbox-Device-Attestation may be sent once, of at most 4096 bytes");
+		    "Mailbox-Device-Attestation may be sent once, of at most "
+		    LIMITS_TEXT(LIMITS_ATTESTATION_MAX) " bytes");
 		return -1;
 	}
 	call->body = http_at(call->in, req->body);
@@ -1161,7 +1162,8 @@ enum api_result api_handle(struct api *api, int64_t now, const struct api_client
 			api_fail_html(&call, 400, "This request carries a malformed Mailbox-Request-ID");
 		else
 			api_fail(&call, 400, "invalid_request_id",
-			    "Mailbox-Request-ID must be 1 to 128 visible ASCII characters, sent once");
+			    "Mailbox-Request-ID must be 1 to " LIMITS_TEXT(LIMITS_REQUEST_ID_MAX)
+			    " visible ASCII characters, sent once");
 	} else if (preview) {
 		api_preview(&call);
 	} else if (route == API_ROUTE_COLLECTION) {
@@ -1201,7 +1203,8 @@ static const struct api_stream_error {
 	    "The request took too long to arrive" },
 	{ 413, "payload_too_large", "the request body is larger than the relay accepts",
 	    "The request is too large" },
-	{ 431, "headers_too_large", "the request line and headers exceed 8 KiB",
+	{ 431, "headers_too_large", "the request line and headers exceed "
+	    LIMITS_TEXT(LIMITS_HEAD_KIB) " KiB",
 	    "The request headers are too large" },
 	{ 503, "busy", "the relay is sending as much as it may; try again shortly",
 	    "The relay is busy" },

@@ -73,7 +73,8 @@ static const char config_usage[] =
 "  --push-gateway URL        wake devices through a gorush push gateway at URL\n"
 "                            (http or https; requests go to URL/api/push)\n"
 "  --push-map TYPE=N[,...]   notificationToken types and their gorush platforms\n"
-"                            (com.apple.apns=1,com.google.fcm=2)\n"
+"                            (com.apple.apns=" LIMITS_TEXT(LIMITS_PUSH_PLATFORM_IOS)
+    ",com.google.fcm=" LIMITS_TEXT(LIMITS_PUSH_PLATFORM_ANDROID) ")\n"
 "  --push-cacert FILE        CA certificates for an https gateway (default:\n"
 "                            the system's)\n"
 "  --push-queue N            pushes waiting for the gateway at most; the oldest\n"

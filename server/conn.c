@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "protocol/limits.h"
 #include "protocol/response.h"
 #include "server/conn.h"
 #include "server/server.h"
@@ -124,7 +125,7 @@ static void conn_release_buffers(struct conn *c)
 static int conn_make_room(struct conn *c, size_t want)
 {
 	const struct config *cfg = c->server->config;
-	size_t max = 8192 + cfg->max_body + CONN_IN_MIN, cap;
+	size_t max = LIMITS_HEAD_MAX + cfg->max_body + CONN_IN_MIN, cap;
 	char *data;
 
 	if (c->in_cap - c->in.len >= want)
@@ -579,7 +580,7 @@ struct conn *conn_new(struct server *s, int fd, struct transport *t,
 	c->state = CONN_HANDSHAKE;
 	io_events_assign(&c->io, s->base, fd, conn_on_read, conn_on_write, c);
 	evtimer_assign(&c->timer, s->base, conn_on_timer, c);
-	http_parser_init(&c->parser, 8192, s->config->max_body);
+	http_parser_init(&c->parser, LIMITS_HEAD_MAX, s->config->max_body);
 	buf_init(&c->out);
 	c->wait.out = &c->out;
 	c->wait.ready = conn_wait_ready;
