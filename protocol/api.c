@@ -34,9 +34,11 @@
 
 #define API_STORE_FULL_RETRY_AFTER 30
 #define API_EXPIRE_BUDGET 10000
-/* How far past now + --max-ttl an expiration may lie and be clamped to it
- * rather than refused: phone clocks run a little fast (spec 4.1). */
-#define API_EXPIRATION_GRACE 300
+
+/* A parked long-poll keeps its Mailbox-Request-ID to echo it. */
+_Static_assert(LIMITS_REQUEST_ID_MAX <= sizeof(((struct api_wait *)0)->request_id) &&
+    LIMITS_REQUEST_ID_MAX <= STORE_FIELD_MAX(struct api_wait, request_id_len),
+    "struct api_wait must hold a Mailbox-Request-ID");
 
 #define API_ALLOW_COLLECTION "POST"
 #define API_ALLOW_MAILBOX "GET, HEAD, POST, PUT, DELETE, PATCH"
@@ -545,7 +547,7 @@ static void api_create(struct api_call *call)
 	if (!body.has_expiration) {
 		spec.expires_at = api->now + api->config.default_ttl;
 	} else if (body.expires_at <= api->now ||
-	    body.expires_at > api->now + api->config.max_ttl + API_EXPIRATION_GRACE) {
+	    body.expires_at > api->now + api->config.max_ttl + LIMITS_EXPIRATION_GRACE) {
 		json_decref(doc);
 		api_fail(call, 400, "invalid_field",
 		    "mailboxConfiguration.expiration must lie in the future, within the relay's maximum lifetime");

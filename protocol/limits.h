@@ -36,6 +36,11 @@
 #define LIMITS_TOKEN_TYPE_MAX MAILBOX_TOKEN_TYPE_MAX
 #define LIMITS_TOKEN_DATA_MAX MAILBOX_TOKEN_DATA_MAX
 
+/* How far past now + --max-ttl an expiration may lie, in seconds, and be
+ * clamped to it rather than refused: phone clocks run a little fast
+ * (spec 4.1). */
+#define LIMITS_EXPIRATION_GRACE 300
+
 /* gorush's numbers for the platforms it pushes to (its API, not ours). */
 #define LIMITS_PUSH_PLATFORM_IOS 1
 #define LIMITS_PUSH_PLATFORM_ANDROID 2
