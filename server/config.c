@@ -435,6 +435,10 @@ struct config_option {
 
 /* Spans into the input buffer are 32-bit, and no payload needs more. */
 #define CONFIG_MAX_BODY ((uint64_t)16 << 20)
+/* A payload decodes to fewer bytes than the body that carries it, and the
+ * store keeps its length unchecked. */
+_Static_assert(CONFIG_MAX_BODY <= STORE_PAYLOAD_DATA_CAP,
+    "a payload from the largest body must fit mailbox_payload.data_len");
 /* A bigger queue only delays the news that the gateway is gone; more
  * retries, at up to 18 hours apart, would never give up. */
 #define CONFIG_MAX_PUSH_QUEUE 1000000
