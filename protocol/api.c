@@ -20,23 +20,25 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "protocol/api.h"
 #include "protocol/body.h"
 #include "protocol/cors.h"
+#include "protocol/headers.h"
 #include "protocol/html.h"
+#include "protocol/limits.h"
 #include "protocol/response.h"
 #include "protocol/wire.h"
 #include "lib/alloc.h"
 #include "storage/mailbox.h"
 
-#define API_ATTESTATION_MAX 4096
 #define API_STORE_FULL_RETRY_AFTER 30
 #define API_EXPIRE_BUDGET 10000
-/* How far past now + --max-ttl an expiration may lie and be clamped to it
- * rather than refused: phone clocks run a little fast (spec 4.1). */
-#define API_EXPIRATION_GRACE 300
+
+/* A parked long-poll keeps its Mailbox-Request-ID to echo it. */
+_Static_assert(LIMITS_REQUEST_ID_MAX <= sizeof(((struct api_wait *)0)->request_id) &&
+    LIMITS_REQUEST_ID_MAX <= STORE_FIELD_MAX(struct api_wait, request_id_len),
+    "struct api_wait must hold a Mailbox-Request-ID");
 
 #define API_ALLOW_COLLECTION "POST"
 #define API_ALLOW_MAILBOX "GET, HEAD, POST, PUT, DELETE, PATCH"
@@ -335,47 +337,6 @@ static enum api_route api_route(const struct http_input *in, const struct http_r
 	return API_ROUTE_NONE;
 }
 
-/* application/json, optionally with parameters; a charset must be UTF-8. */
-static int api_is_json(const char *s, size_t len)
-{
-	static const char type[] = "application/json";
-	size_t i = sizeof(type) - 1;
-
-	if (len < i || strncasecmp(s, type, i) != 0)
-		return 0;
-	while (i < len) {
-		size_t name, value, value_len;
-
-		while (i < len && (s[i] == ' ' || s[i] == '\t'))
-			i++;
-		if (i == len)
-			break;
-		if (s[i++] != ';')
-			return 0;
-		while (i < len && (s[i] == ' ' || s[i] == '\t'))
-			i++;
-		if (i == len || s[i] == ';')
-			continue;   /* an empty parameter, as lenient parsers allow */
-		name = i;
-		while (i < len && s[i] != '=' && s[i] != ';')
-			i++;
-		if (i == len || s[i] != '=')
-			return 0;
-		value = ++i;
-		while (i < len && s[i] != ';' && s[i] != ' ' && s[i] != '\t')
-			i++;
-		value_len = i - value;
-		if (value_len >= 2 && s[value] == '"' && s[value + value_len - 1] == '"') {
-			value++;
-			value_len -= 2;
-		}
-		if (value - name >= 8 && strncasecmp(s + name, "charset=", 8) == 0 &&
-		    !(value_len == 5 && strncasecmp(s + value, "utf-8", 5) == 0))
-			return 0;
-	}
-	return 1;
-}
-
 /* The address a request counts against: the connection's, or from a trusted
  * proxy the last one its X-Forwarded-For names. An entry that names no
  * address counts as a client of its own, keyed by its text: never as the
@@ -384,21 +345,15 @@ static int api_is_json(const char *s, size_t len)
 static void api_client_key(struct api_call *call)
 {
 	const struct http_request *req = call->req;
-	const char *list = http_at(call->in, req->header[HTTP_H_FORWARDED_FOR]), *last;
-	size_t len = req->header[HTTP_H_FORWARDED_FOR].len, addr_len;
+	const char *last;
+	size_t len, addr_len;
 	uint8_t addr[16];
 
 	memcpy(call->client_key, call->client->key, RATELIMIT_KEY_LEN);
 	if (!call->client->trusted_proxy || req->header_count[HTTP_H_FORWARDED_FOR] == 0)
 		return;
-	/* Several lines form one list (RFC 9110, 5.3): the span is the last
-	 * line, and its last entry is the one our proxy added. */
-	last = list + len;
-	while (last > list && last[-1] != ',')
-		last--;
-	while (last < list + len && (*last == ' ' || *last == '\t'))
-		last++;
-	len = (size_t)(list + len - last);
+	last = headers_forwarded_last(http_at(call->in, req->header[HTTP_H_FORWARDED_FOR]),
+	    req->header[HTTP_H_FORWARDED_FOR].len, &len);
 	if (wire_parse_forwarded_addr(last, len, addr, &addr_len) == 0) {
 		ratelimit_key(addr, addr_len, call->client_key);
 		return;
@@ -466,16 +421,17 @@ static int api_prologue(struct api_call *call, enum api_route route)
 	    RATELIMIT_FAIL) != 0)
 		return -1;
 	if (req->header_count[HTTP_H_ATTESTATION] > 1 ||
-	    req->header[HTTP_H_ATTESTATION].len > API_ATTESTATION_MAX) {
+	    req->header[HTTP_H_ATTESTATION].len > LIMITS_ATTESTATION_MAX) {
 		api_fail(call, 400, "invalid_attestation",
-		    "Mailbox-Device-Attestation may be sent once, of at most 4096 bytes");
+		    "Mailbox-Device-Attestation may be sent once, of at most "
+		    LIMITS_TEXT(LIMITS_ATTESTATION_MAX) " bytes");
 		return -1;
 	}
 	call->body = http_at(call->in, req->body);
 	call->body_len = req->body.len;
 	value = api_header(call, HTTP_H_CONTENT_TYPE, &len);
 	if (call->body_len > 0 &&
-	    (req->header_count[HTTP_H_CONTENT_TYPE] != 1 || !api_is_json(value, len))) {
+	    (req->header_count[HTTP_H_CONTENT_TYPE] != 1 || !headers_is_json(value, len))) {
 		api_fail(call, 415, "unsupported_media_type",
 		    "a request body must be sent as Content-Type: application/json");
 		return -1;
@@ -591,7 +547,7 @@ static void api_create(struct api_call *call)
 	if (!body.has_expiration) {
 		spec.expires_at = api->now + api->config.default_ttl;
 	} else if (body.expires_at <= api->now ||
-	    body.expires_at > api->now + api->config.max_ttl + API_EXPIRATION_GRACE) {
+	    body.expires_at > api->now + api->config.max_ttl + LIMITS_EXPIRATION_GRACE) {
 		json_decref(doc);
 		api_fail(call, 400, "invalid_field",
 		    "mailboxConfiguration.expiration must lie in the future, within the relay's maximum lifetime");
@@ -638,90 +594,6 @@ static void api_send_content(struct api_call *call, const struct mailbox *mb)
 	api_send(call, 200, RESPONSE_JSON, body);
 }
 
-/* One member of an entity-tag list (RFC 9110 section 8.8.3), as If-Match
- * and If-None-Match carry them. */
-struct api_etag_item {
-	uint8_t any;        /* "*" */
-	uint8_t weak;       /* W/"..." */
-	uint64_t version;   /* the mailbox version it names; 0: none */
-};
-
-/* The version a tag's text (inside the quotes) names: exactly what
- * response_format_etag writes, so that two spellings never name one
- * version. 0 for anything else. */
-static uint64_t api_etag_version(const char *s, size_t len)
-{
-	uint64_t v = 0;
-
-	if (len == 0 || len > 16 || s[0] == '0')
-		return 0;
-	for (size_t i = 0; i < len; i++) {
-		int digit = s[i] >= '0' && s[i] <= '9' ? s[i] - '0' :
-		    s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10 : -1;
-
-		if (digit < 0)
-			return 0;
-		v = v << 4 | (uint64_t)digit;
-	}
-	return v;
-}
-
-/* The next member of the list s from *at: 1 and the member, 0 at the end of
- * the list, -1 when it is malformed (then no member of it counts). */
-static int api_etag_next(const char *s, size_t len, size_t *at, struct api_etag_item *item)
-{
-	size_t i = *at, start;
-
-	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == ','))
-		i++;
-	if (i == len)
-		return 0;
-	memset(item, 0, sizeof(*item));
-	if (s[i] == '*') {
-		item->any = 1;
-		i++;
-	} else {
-		if (len - i >= 2 && s[i] == 'W' && s[i + 1] == '/') {
-			item->weak = 1;
-			i += 2;
-		}
-		if (i == len || s[i] != '"')
-			return -1;
-		start = ++i;
-		/* etagc: visible characters but the quote, and obs-text. */
-		while (i < len && s[i] != '"') {
-			if ((unsigned char)s[i] < 0x21 || s[i] == 0x7f)
-				return -1;
-			i++;
-		}
-		if (i == len)
-			return -1;
-		item->version = api_etag_version(s + start, i - start);
-		i++;
-	}
-	while (i < len && (s[i] == ' ' || s[i] == '\t'))
-		i++;
-	if (i < len && s[i] != ',')
-		return -1;
-	*at = i;
-	return 1;
-}
-
-/* Does the list name this version? If-None-Match compares weakly (W/ tags
- * count), If-Match strongly (they never do); "*" names any. */
-static int api_etag_listed(const char *s, size_t len, uint64_t etag, int strong)
-{
-	struct api_etag_item item;
-	size_t at = 0;
-	int r, found = 0;
-
-	while ((r = api_etag_next(s, len, &at, &item)) == 1) {
-		if (item.any || (item.version == etag && !(strong && item.weak)))
-			found = 1;
-	}
-	return r == 0 && found;
-}
-
 static int api_wait_has_later(const struct api_wait *w, uint64_t etag)
 {
 	for (size_t i = 0; i < w->later_count; i++) {
@@ -735,12 +607,12 @@ static int api_wait_has_later(const struct api_wait *w, uint64_t etag)
  * current version (which it matched, or it would not park). */
 static void api_wait_note_tags(struct api_wait *w, const char *s, size_t len)
 {
-	struct api_etag_item item;
+	struct headers_etag item;
 	size_t at = 0;
 
 	w->later_count = 0;
 	w->holds_any = 0;
-	while (api_etag_next(s, len, &at, &item) == 1) {
+	while (headers_etag_next(s, len, &at, &item) == 1) {
 		size_t i, n = w->later_count;
 
 		if (item.any)
@@ -758,36 +630,6 @@ static void api_wait_note_tags(struct api_wait *w, const char *s, size_t len)
 		w->later[i] = item.version;
 		w->later_count = (uint8_t)(n + 1);
 	}
-}
-
-/* Prefer: wait=N (RFC 7240) among other preferences; -1 when absent. */
-static long api_prefer_wait(const char *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == ','))
-			i++;
-		if (len - i > 5 && strncasecmp(s + i, "wait", 4) == 0) {
-			size_t j = i + 4;
-			long n = 0;
-
-			while (j < len && (s[j] == ' ' || s[j] == '\t'))
-				j++;
-			if (j < len && s[j] == '=') {
-				size_t digits = 0;
-
-				for (j++; j < len && s[j] >= '0' && s[j] <= '9'; j++, digits++)
-					n = n > 100000 ? n : n * 10 + (s[j] - '0');
-				if (digits > 0 && (j == len || s[j] == ',' || s[j] == ';' ||
-				    s[j] == ' ' || s[j] == '\t'))
-					return n;
-			}
-		}
-		while (i < len && s[i] != ',')
-			i++;
-	}
-	return -1;
 }
 
 static int api_may_read(const struct mailbox *mb, const uint8_t *claim)
@@ -847,13 +689,13 @@ static void api_read(struct api_call *call, struct api_wait *wait, enum api_resu
 
 	inm = api_header(call, HTTP_H_IF_NONE_MATCH, &inm_len);
 	if (call->req->header_count[HTTP_H_IF_NONE_MATCH] == 0 ||
-	    !api_etag_listed(inm, inm_len, mb->etag, 0)) {
+	    !headers_etag_listed(inm, inm_len, mb->etag, 0)) {
 		api_send_content(call, mb);
 		return;
 	}
 	prefer = api_header(call, HTTP_H_PREFER, &prefer_len);
 	{
-		long wait_s = api_prefer_wait(prefer, prefer_len);
+		long wait_s = headers_prefer_wait(prefer, prefer_len);
 
 		if (wait_s > (long)api->config.max_wait)
 			wait_s = (long)api->config.max_wait;
@@ -910,7 +752,7 @@ static int api_if_match(const struct api_call *call, const struct mailbox *mb)
 	if (call->req->header_count[HTTP_H_IF_MATCH] > 1)
 		return 0;
 	value = api_header(call, HTTP_H_IF_MATCH, &len);
-	return api_etag_listed(value, len, mb->etag, 1);
+	return headers_etag_listed(value, len, mb->etag, 1);
 }
 
 static void api_update(struct api_call *call)
@@ -1161,7 +1003,8 @@ enum api_result api_handle(struct api *api, int64_t now, const struct api_client
 			api_fail_html(&call, 400, "This request carries a malformed Mailbox-Request-ID");
 		else
 			api_fail(&call, 400, "invalid_request_id",
-			    "Mailbox-Request-ID must be 1 to 128 visible ASCII characters, sent once");
+			    "Mailbox-Request-ID must be 1 to " LIMITS_TEXT(LIMITS_REQUEST_ID_MAX)
+			    " visible ASCII characters, sent once");
 	} else if (preview) {
 		api_preview(&call);
 	} else if (route == API_ROUTE_COLLECTION) {
@@ -1201,7 +1044,8 @@ static const struct api_stream_error {
 	    "The request took too long to arrive" },
 	{ 413, "payload_too_large", "the request body is larger than the relay accepts",
 	    "The request is too large" },
-	{ 431, "headers_too_large", "the request line and headers exceed 8 KiB",
+	{ 431, "headers_too_large", "the request line and headers exceed "
+	    LIMITS_TEXT(LIMITS_HEAD_KIB) " KiB",
 	    "The request headers are too large" },
 	{ 503, "busy", "the relay is sending as much as it may; try again shortly",
 	    "The relay is busy" },

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "protocol/body.h"
+#include "protocol/limits.h"
 #include "protocol/wire.h"
 #include "storage/mailbox.h"
 
@@ -100,7 +101,8 @@ static int body_payload(json_t *root, struct body_payload *out, struct body_erro
 	if (body_object(root, "payload", 0, &payload, err) < 0)
 		return -1;
 	if (body_string(payload, "type", "payload.type", 0, mailbox_check_payload_type,
-	    "%s must be 1 to 64 of A-Z a-z 0-9 _ . -", &out->type, err) < 0)
+	    "%s must be 1 to " LIMITS_TEXT(LIMITS_PAYLOAD_TYPE_MAX) " of A-Z a-z 0-9 _ . -",
+	    &out->type, err) < 0)
 		return -1;
 	if (body_string(payload, "data", "payload.data", 0, NULL, NULL, &out->data, err) < 0)
 		return -1;
@@ -146,7 +148,8 @@ static int body_display(json_t *root, struct body_create *out, struct body_error
 	    body_string(display, "description", "displayInformation.description", 0,
 	    mailbox_check_description, BODY_LENGTH, &out->description, err) < 0 ||
 	    body_string(display, "imageURL", "displayInformation.imageURL", 0,
-	    mailbox_check_image_url, "%s must be an https:// URL of at most 2048 characters",
+	    mailbox_check_image_url, "%s must be an https:// URL of at most "
+	    LIMITS_TEXT(LIMITS_IMAGE_URL_MAX) " characters",
 	    &out->image_url, err) < 0)
 		return -1;
 	return 0;

@@ -73,7 +73,8 @@ static const char config_usage[] =
 "  --push-gateway URL        wake devices through a gorush push gateway at URL\n"
 "                            (http or https; requests go to URL/api/push)\n"
 "  --push-map TYPE=N[,...]   notificationToken types and their gorush platforms\n"
-"                            (com.apple.apns=1,com.google.fcm=2)\n"
+"                            (com.apple.apns=" LIMITS_TEXT(LIMITS_PUSH_PLATFORM_IOS)
+    ",com.google.fcm=" LIMITS_TEXT(LIMITS_PUSH_PLATFORM_ANDROID) ")\n"
 "  --push-cacert FILE        CA certificates for an https gateway (default:\n"
 "                            the system's)\n"
 "  --push-queue N            pushes waiting for the gateway at most; the oldest\n"
@@ -434,6 +435,10 @@ struct config_option {
 
 /* Spans into the input buffer are 32-bit, and no payload needs more. */
 #define CONFIG_MAX_BODY ((uint64_t)16 << 20)
+/* A payload decodes to fewer bytes than the body that carries it, and the
+ * store keeps its length unchecked. */
+_Static_assert(CONFIG_MAX_BODY <= STORE_PAYLOAD_DATA_CAP,
+    "a payload from the largest body must fit mailbox_payload.data_len");
 /* A bigger queue only delays the news that the gateway is gone; more
  * retries, at up to 18 hours apart, would never give up. */
 #define CONFIG_MAX_PUSH_QUEUE 1000000

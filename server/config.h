@@ -14,12 +14,13 @@
 #include <sys/socket.h>
 
 #include "protocol/cors.h"
+#include "protocol/limits.h"
 #include "lib/log.h"
 #include "storage/ratelimit.h"
 
 #define CONFIG_MAX_LISTEN 16
 #define CONFIG_MAX_PUSH_TYPES 16
-#define CONFIG_PUSH_TYPE_MAX 128
+#define CONFIG_PUSH_TYPE_MAX LIMITS_TOKEN_TYPE_MAX
 
 struct config_listen {
 	struct sockaddr_storage addr;

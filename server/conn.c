@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "protocol/limits.h"
 #include "protocol/response.h"
 #include "server/conn.h"
 #include "lib/alloc.h"
@@ -128,7 +129,7 @@ static void conn_release_buffers(struct conn *c)
  * 0, or -1 when memory is short or the buffer is at its largest. */
 static int conn_make_room(struct conn *c, size_t want)
 {
-	size_t max = 8192 + c->context->max_body + CONN_IN_MIN, cap;
+	size_t max = LIMITS_HEAD_MAX + c->context->max_body + CONN_IN_MIN, cap;
 	char *data;
 
 	if (c->in_cap - c->in.len >= want)
@@ -581,7 +582,7 @@ struct conn *conn_new(struct conn_context *context, int fd, struct transport *t,
 	c->state = CONN_HANDSHAKE;
 	io_events_assign(&c->io, context->base, fd, conn_on_read, conn_on_write, c);
 	evtimer_assign(&c->timer, context->base, conn_on_timer, c);
-	http_parser_init(&c->parser, 8192, context->max_body);
+	http_parser_init(&c->parser, LIMITS_HEAD_MAX, context->max_body);
 	buf_init(&c->out);
 	c->wait.out = &c->out;
 	c->wait.ready = conn_wait_ready;

@@ -28,6 +28,7 @@
 #include <event2/event_struct.h>
 #include <jansson.h>
 
+#include "protocol/limits.h"
 #include "protocol/response_parser.h"
 #include "lib/buf.h"
 #include "protocol/response.h"
@@ -265,10 +266,10 @@ static void push_render(struct push *p)
 		buf_append_lit(&body, "],\"platform\":");
 		buf_append_uint(&body, item->platform);
 		/* Silent and data-only: the device wakes and reads what it has. */
-		if (item->platform == 1)
+		if (item->platform == LIMITS_PUSH_PLATFORM_IOS)
 			buf_append_lit(&body, ",\"content_available\":true,"
 			    "\"push_type\":\"background\",\"priority\":\"normal\"");
-		else if (item->platform == 2)
+		else if (item->platform == LIMITS_PUSH_PLATFORM_ANDROID)
 			buf_append_lit(&body, ",\"priority\":\"high\"");
 		buf_append(&body, signal, sizeof(signal) - 1);
 	}

@@ -65,7 +65,7 @@ static int mailbox_check_text(const char *s, size_t len, size_t min, size_t max)
 
 int mailbox_check_payload_type(const char *s, size_t len)
 {
-	if (len < 1 || len > 64)
+	if (len < 1 || len > MAILBOX_PAYLOAD_TYPE_MAX)
 		return -1;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
@@ -95,12 +95,12 @@ int mailbox_check_payload_size(const char *type, size_t type_len, size_t data_le
 
 int mailbox_check_title(const char *s, size_t len)
 {
-	return mailbox_check_text(s, len, 1, 256);
+	return mailbox_check_text(s, len, 1, MAILBOX_TITLE_MAX);
 }
 
 int mailbox_check_description(const char *s, size_t len)
 {
-	return mailbox_check_text(s, len, 0, 1024);
+	return mailbox_check_text(s, len, 0, MAILBOX_DESCRIPTION_MAX);
 }
 
 int mailbox_check_image_url(const char *s, size_t len)
@@ -108,17 +108,17 @@ int mailbox_check_image_url(const char *s, size_t len)
 	/* The preview page shows it as an image source: no javascript: or data:. */
 	if (len < 8 || memcmp(s, "https://", 8) != 0)
 		return -1;
-	return mailbox_check_text(s, len, 1, 2048);
+	return mailbox_check_text(s, len, 1, MAILBOX_IMAGE_URL_MAX);
 }
 
 int mailbox_check_token_type(const char *s, size_t len)
 {
-	return mailbox_check_text(s, len, 1, 128);
+	return mailbox_check_text(s, len, 1, MAILBOX_TOKEN_TYPE_MAX);
 }
 
 int mailbox_check_token_data(const char *s, size_t len)
 {
-	return mailbox_check_text(s, len, 1, 4096);
+	return mailbox_check_text(s, len, 1, MAILBOX_TOKEN_DATA_MAX);
 }
 
 int mailbox_check_rights(uint8_t rights)

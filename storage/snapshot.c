@@ -25,6 +25,24 @@
 #define SNAPSHOT_MAGIC_LEN 8
 #define SNAPSHOT_HEADER_LEN (SNAPSHOT_MAGIC_LEN + 4 + 4 + 8 + 8)
 #define SNAPSHOT_CRC_LEN 8
+
+/* The bytes of each string's length in the file. Each must count every
+ * length the store field it comes from can hold, or a write would cut it. */
+#define SNAPSHOT_PAYLOAD_TYPE_LEN 1
+#define SNAPSHOT_PAYLOAD_DATA_LEN 4
+#define SNAPSHOT_DISPLAY_LEN 2      /* title, description, image URL */
+#define SNAPSHOT_TOKEN_LEN 2        /* a token's type and data */
+#define SNAPSHOT_REQUEST_ID_LEN 1
+#define SNAPSHOT_LEN_MAX(bytes) ((1ULL << (8 * (bytes))) - 1)
+_Static_assert(STORE_PAYLOAD_TYPE_CAP <= SNAPSHOT_LEN_MAX(SNAPSHOT_PAYLOAD_TYPE_LEN) &&
+    STORE_PAYLOAD_DATA_CAP <= SNAPSHOT_LEN_MAX(SNAPSHOT_PAYLOAD_DATA_LEN) &&
+    STORE_TITLE_CAP <= SNAPSHOT_LEN_MAX(SNAPSHOT_DISPLAY_LEN) &&
+    STORE_DESCRIPTION_CAP <= SNAPSHOT_LEN_MAX(SNAPSHOT_DISPLAY_LEN) &&
+    STORE_IMAGE_URL_CAP <= SNAPSHOT_LEN_MAX(SNAPSHOT_DISPLAY_LEN) &&
+    STORE_TOKEN_TYPE_CAP <= SNAPSHOT_LEN_MAX(SNAPSHOT_TOKEN_LEN) &&
+    STORE_TOKEN_DATA_CAP <= SNAPSHOT_LEN_MAX(SNAPSHOT_TOKEN_LEN) &&
+    STORE_REQUEST_ID_CAP <= SNAPSHOT_LEN_MAX(SNAPSHOT_REQUEST_ID_LEN),
+    "the snapshot's lengths must count what the store holds");
 /* CRC-64/Jones, reflected, as Redis uses for its dumps. */
 #define SNAPSHOT_CRC_POLY 0x95ac9329ac4bc9b5ULL
 
@@ -95,8 +113,8 @@ static void snapshot_put_token(struct snapshot_writer *w, const struct mailbox_t
 	snapshot_put_uint(w, t != NULL, 1);
 	if (t == NULL)
 		return;
-	snapshot_put_string(w, mailbox_token_type(t), t->type_len, 2);
-	snapshot_put_string(w, mailbox_token_data(t), t->data_len, 2);
+	snapshot_put_string(w, mailbox_token_type(t), t->type_len, SNAPSHOT_TOKEN_LEN);
+	snapshot_put_string(w, mailbox_token_data(t), t->data_len, SNAPSHOT_TOKEN_LEN);
 }
 
 static void snapshot_put_mailbox(const struct mailbox *mb, void *arg)
@@ -116,11 +134,13 @@ static void snapshot_put_mailbox(const struct mailbox *mb, void *arg)
 	snapshot_put_uint(w, mb->receiver_bound, 1);
 	snapshot_put_uint(w, (uint64_t)mb->expiry.expires_at, 8);
 	snapshot_put_uint(w, mb->etag, 8);
-	snapshot_put_string(w, mailbox_payload_type(p), p->type_len, 1);
-	snapshot_put_string(w, mailbox_payload_data(p), p->data_len, 4);
-	snapshot_put_string(w, mailbox_display_title(d), d->title_len, 2);
-	snapshot_put_string(w, mailbox_display_description(d), d->description_len, 2);
-	snapshot_put_string(w, mailbox_display_image_url(d), d->image_url_len, 2);
+	snapshot_put_string(w, mailbox_payload_type(p), p->type_len, SNAPSHOT_PAYLOAD_TYPE_LEN);
+	snapshot_put_string(w, mailbox_payload_data(p), p->data_len, SNAPSHOT_PAYLOAD_DATA_LEN);
+	snapshot_put_string(w, mailbox_display_title(d), d->title_len, SNAPSHOT_DISPLAY_LEN);
+	snapshot_put_string(w, mailbox_display_description(d), d->description_len,
+	    SNAPSHOT_DISPLAY_LEN);
+	snapshot_put_string(w, mailbox_display_image_url(d), d->image_url_len,
+	    SNAPSHOT_DISPLAY_LEN);
 	snapshot_put_token(w, mb->tokens[MAILBOX_SENDER]);
 	snapshot_put_token(w, mb->tokens[MAILBOX_RECEIVER]);
 	for (rec = mb->records; rec != NULL; rec = rec->mailbox_next)
@@ -130,7 +150,8 @@ static void snapshot_put_mailbox(const struct mailbox *mb, void *arg)
 		snapshot_put(w, rec->node.key, MAILBOX_CLAIM_LEN);
 		snapshot_put_uint(w, rec->op, 1);
 		snapshot_put_uint(w, rec->result, 1);
-		snapshot_put_string(w, rec->request_id, rec->request_id_len, 1);
+		snapshot_put_string(w, rec->request_id, rec->request_id_len,
+		    SNAPSHOT_REQUEST_ID_LEN);
 	}
 	w->count++;
 }
@@ -353,8 +374,8 @@ static void snapshot_get_token(struct snapshot_reader *r, struct store_bytes *ty
 		r->failed = 1;
 	if (present != 1)
 		return;
-	*type = snapshot_get_string(r, 2);
-	*data = snapshot_get_string(r, 2);
+	*type = snapshot_get_string(r, SNAPSHOT_TOKEN_LEN);
+	*data = snapshot_get_string(r, SNAPSHOT_TOKEN_LEN);
 }
 
 /* One mailbox as the file holds it, pointing into the file's bytes. */
@@ -472,11 +493,11 @@ static int snapshot_get_mailbox(struct snapshot_reader *r, struct store *store, 
 	m.bound = snapshot_get_uint(r, 1);
 	m.spec.expires_at = (int64_t)snapshot_get_uint(r, 8);
 	m.etag = snapshot_get_uint(r, 8);
-	m.spec.payload_type = snapshot_get_string(r, 1);
-	m.spec.payload_data = snapshot_get_string(r, 4);
-	m.spec.title = snapshot_get_string(r, 2);
-	m.spec.description = snapshot_get_string(r, 2);
-	m.spec.image_url = snapshot_get_string(r, 2);
+	m.spec.payload_type = snapshot_get_string(r, SNAPSHOT_PAYLOAD_TYPE_LEN);
+	m.spec.payload_data = snapshot_get_string(r, SNAPSHOT_PAYLOAD_DATA_LEN);
+	m.spec.title = snapshot_get_string(r, SNAPSHOT_DISPLAY_LEN);
+	m.spec.description = snapshot_get_string(r, SNAPSHOT_DISPLAY_LEN);
+	m.spec.image_url = snapshot_get_string(r, SNAPSHOT_DISPLAY_LEN);
 	snapshot_get_token(r, &m.spec.token_type, &m.spec.token_data);
 	snapshot_get_token(r, &m.receiver_token_type, &m.receiver_token_data);
 	m.records = snapshot_get_uint(r, 1);
@@ -518,7 +539,7 @@ static int snapshot_get_mailbox(struct snapshot_reader *r, struct store *store, 
 	for (uint64_t i = 0; i < m.records; i++) {
 		const uint8_t *claim = snapshot_get_bytes(r, MAILBOX_CLAIM_LEN);
 		uint64_t op = snapshot_get_uint(r, 1), res = snapshot_get_uint(r, 1);
-		struct store_bytes rid = snapshot_get_string(r, 1);
+		struct store_bytes rid = snapshot_get_string(r, SNAPSHOT_REQUEST_ID_LEN);
 		char field[96];
 
 		if (r->failed)

@@ -25,8 +25,25 @@
 
 #define MAILBOX_ID_LEN 16
 #define MAILBOX_CLAIM_LEN 16
+/* The longest Mailbox-Request-ID a retry record keeps (spec section 3). */
 #define STORE_REQUEST_ID_MAX 128
 #define STORE_OWNER_LEN 16
+
+
+/* The most a length field of the structs below can count, from its type:
+ * what the store can hold, whatever rule the layers above keep. Lengths are
+ * narrowed into these fields unchecked, so protocol/limits.h asserts that
+ * every limit of the protocol fits the field that keeps it. */
+#define STORE_FIELD_MAX(type, field) \
+	((1ULL << (8 * sizeof(((type *)0)->field))) - 1)
+#define STORE_PAYLOAD_TYPE_CAP STORE_FIELD_MAX(struct mailbox_payload, type_len)
+#define STORE_PAYLOAD_DATA_CAP STORE_FIELD_MAX(struct mailbox_payload, data_len)
+#define STORE_TITLE_CAP STORE_FIELD_MAX(struct mailbox_display, title_len)
+#define STORE_DESCRIPTION_CAP STORE_FIELD_MAX(struct mailbox_display, description_len)
+#define STORE_IMAGE_URL_CAP STORE_FIELD_MAX(struct mailbox_display, image_url_len)
+#define STORE_TOKEN_TYPE_CAP STORE_FIELD_MAX(struct mailbox_token, type_len)
+#define STORE_TOKEN_DATA_CAP STORE_FIELD_MAX(struct mailbox_token, data_len)
+#define STORE_REQUEST_ID_CAP STORE_FIELD_MAX(struct store_record, request_id_len)
 
 /* What the Receiver may do; the Sender may always do everything. */
 enum mailbox_right {
@@ -142,6 +159,8 @@ struct store_record {
 	uint8_t request_id_len;
 	char request_id[];
 };
+_Static_assert(STORE_REQUEST_ID_MAX <= STORE_REQUEST_ID_CAP,
+    "store_record.request_id_len must count STORE_REQUEST_ID_MAX");
 
 /* What an update replaces; a NULL ptr leaves that part as it is. */
 struct mailbox_change {

@@ -598,18 +598,15 @@ static void test_attestation_400(void)
 
 static void test_content_type_415(void)
 {
+	/* Which media types pass is test_headers.c's; here, that the API
+	 * asks, once, in its order. */
 	static const char *bad[] = {
 		"Content-Type: text/plain\r\n",
-		"Content-Type: application/jsonx\r\n",
 		"Content-Type: application/json; charset=latin1\r\n",
-		"Content-Type: application/x-www-form-urlencoded\r\n",
 		"Content-Type: application/json\r\nContent-Type: application/json\r\n",
 	};
 	static const char *good[] = {
 		"Content-Type: application/json; charset=utf-8\r\n",
-		"Content-Type: application/json;charset=\"UTF-8\"\r\n",
-		"Content-Type: Application/JSON\r\n",
-		"Content-Type: application/json;\r\n",    /* an empty parameter */
 	};
 	char body[1024], id[37];
 	struct fx fx;
