@@ -25,8 +25,8 @@
 #include "client/seal.h"
 #include "client/share.h"
 #include "client/state.h"
+#include "lib/parse.h"
 #include "protocol/wire.h"
-#include "server/config.h"
 #include "net/rng.h"
 
 #define CLIENT_CONTENT_MAX (1u << 20)
@@ -346,7 +346,7 @@ static int client_parse(struct client *c, const struct client_command *cmd, int 
 		} else if (IS("--timeout")) {
 			int64_t seconds;
 
-			if (config_parse_duration(v, &seconds) != 0 || seconds <= 0 ||
+			if (parse_duration(v, &seconds) != 0 || seconds <= 0 ||
 			    seconds > CLIENT_TIMEOUT_MAX_S)
 				return client_fail(CLIENT_USAGE, "--timeout takes a duration from 1s to "
 				    "1h, such as 10s or 2m");
@@ -366,7 +366,7 @@ static int client_parse(struct client *c, const struct client_command *cmd, int 
 				return client_fail(CLIENT_USAGE, "--vertical takes a, h or c");
 			c->vertical = v[0];
 		} else if (IS("--ttl")) {
-			if (config_parse_duration(v, &c->ttl) != 0 || c->ttl <= 0)
+			if (parse_duration(v, &c->ttl) != 0 || c->ttl <= 0)
 				return client_fail(CLIENT_USAGE, "--ttl takes a duration such as 15m or 24h");
 			c->has_ttl = 1;
 		} else if (IS("--rights")) {
@@ -481,7 +481,7 @@ static int client_seal(struct client *c, const char *file, const uint8_t *key, s
 /* One request, answered within --timeout plus wait_s (a long-poll's wait):
  * CLIENT_OK when an answer (of any status) arrived, else the exit status and,
  * in err, why. Says nothing. */
-static int client_exchange(struct client *c, const struct config_url *origin,
+static int client_exchange(struct client *c, const struct url *origin,
     const char *method, const char *path, const char *claim, const char *extra,
     const char *body, unsigned wait_s, struct https_response *resp, char *err, size_t err_len)
 {
@@ -506,7 +506,7 @@ static int client_exchange(struct client *c, const struct config_url *origin,
 }
 
 /* client_exchange, saying why it failed. */
-static int client_call(struct client *c, const struct config_url *origin, const char *method,
+static int client_call(struct client *c, const struct url *origin, const char *method,
     const char *path, const char *claim, const char *body, struct https_response *resp)
 {
 	char err[512];
@@ -668,7 +668,7 @@ done:
 
 static int client_send(struct client *c)
 {
-	struct config_url origin;
+	struct url origin;
 	struct state_entry entry;
 	struct https_response resp;
 	struct share share;

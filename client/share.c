@@ -10,19 +10,19 @@
 #include "protocol/wire.h"
 
 /* scheme://authority, leaving *rest at the first character after it. */
-static int share_origin_prefix(const char *url, struct config_url *out, const char **rest,
+static int share_origin_prefix(const char *url, struct url *out, const char **rest,
     char *err, size_t err_len)
 {
 	const char *why;
 
-	if (config_parse_url(url, out, rest, &why) != 0) {
+	if (url_parse(url, out, rest, &why) != 0) {
 		snprintf(err, err_len, "%s", why);
 		return -1;
 	}
 	return 0;
 }
 
-int share_parse_origin(const char *url, struct config_url *out, char *err, size_t err_len)
+int share_parse_origin(const char *url, struct url *out, char *err, size_t err_len)
 {
 	const char *rest;
 
