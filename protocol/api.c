@@ -29,6 +29,7 @@
 #include "protocol/response.h"
 #include "protocol/wire.h"
 #include "lib/alloc.h"
+#include "lib/container_of.h"
 #include "storage/mailbox.h"
 
 #define API_ATTESTATION_MAX 4096
@@ -48,9 +49,6 @@ static const char *const api_app_link_paths[API_APP_LINKS] = {
 	[API_APP_LINK_APPLE] = "/.well-known/apple-app-site-association",
 	[API_APP_LINK_ANDROID] = "/.well-known/assetlinks.json",
 };
-
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 struct api {
 	struct api_config config;

@@ -30,6 +30,7 @@
 #include "server/conn.h"
 #include "server/server.h"
 #include "lib/alloc.h"
+#include "lib/container_of.h"
 
 #define CONN_IN_MIN 4096
 /* Requests answered per event, so one pipelining client cannot starve the
@@ -39,9 +40,6 @@
  * one that pipelines reads and never takes its answers holds one answer's
  * worth of memory, not sixteen. */
 #define CONN_OUT_MAX (64 * 1024)
-
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 static void conn_on_read(evutil_socket_t fd, short what, void *arg);
 static void conn_on_write(evutil_socket_t fd, short what, void *arg);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "lib/alloc.h"
+#include "lib/container_of.h"
 #include "storage/quota.h"
 #include "storage/store.h"
 
@@ -31,9 +32,6 @@
 #define STORE_ALLOC_OVERHEAD 16
 
 #define STORE_ID_ATTEMPTS 4
-
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 struct store {
 	struct table mailboxes;

@@ -18,6 +18,7 @@
 
 #include "protocol/api.h"
 #include "lib/buf.h"
+#include "lib/container_of.h"
 #include "protocol/http.h"
 #include "protocol/wire.h"
 #include "storage/ratelimit.h"
@@ -47,9 +48,6 @@
 
 #define CSP "default-src 'none'; img-src https:; style-src 'unsafe-inline'"
 #define ALLOW_MAILBOX "GET, HEAD, POST, PUT, DELETE, PATCH"
-
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 /* ---- the fixture ---- */
 
