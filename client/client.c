@@ -25,6 +25,7 @@
 #include "client/seal.h"
 #include "client/share.h"
 #include "client/state.h"
+#include "lib/base64.h"
 #include "lib/parse.h"
 #include "protocol/wire.h"
 #include "net/rng.h"
@@ -469,8 +470,9 @@ static int client_seal(struct client *c, const char *file, const uint8_t *key, s
 	sealed = malloc(len + SEAL_OVERHEAD);
 	*data = NULL;
 	if (sealed != NULL && client_random(c, iv, sizeof(iv)) == 0 &&
-	    seal_encrypt(key, key_len, iv, (const uint8_t *)plaintext, len, sealed) == 0)
-		*data = seal_base64(sealed, len + SEAL_OVERHEAD);
+	    seal_encrypt(key, key_len, iv, (const uint8_t *)plaintext, len, sealed) == 0 &&
+	    (*data = malloc(BASE64_ENCODED_LEN(len + SEAL_OVERHEAD) + 1)) != NULL)
+		(*data)[base64_encode(BASE64_STD, sealed, len + SEAL_OVERHEAD, *data)] = '\0';
 	free(sealed);
 	free(plaintext);
 	if (*data == NULL)
@@ -643,7 +645,9 @@ static int client_open(struct client *c, const char *mailbox_url,
 	}
 	key_len = seal_key_len(type);
 	if (key_len == 0 || key_len != entry->secret_len ||
-	    seal_unbase64(data, strlen(data), &sealed, &sealed_len) != 0 ||
+	    (sealed = malloc(strlen(data) / 4 * 3 + 1)) == NULL ||
+	    base64_decode(BASE64_STD, data, strlen(data), sealed, strlen(data) / 4 * 3,
+	    &sealed_len) != 0 ||
 	    sealed_len < SEAL_OVERHEAD || (plain = malloc(sealed_len)) == NULL ||
 	    seal_decrypt(entry->secret, entry->secret_len, sealed, sealed_len, plain) != 0)
 		goto done;

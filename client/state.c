@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "client/state.h"
+#include "lib/base64.h"
 #include "protocol/wire.h"
 
 #define STATE_VERSION 1
@@ -207,7 +208,7 @@ static int state_decode(json_t *obj, struct state_entry *out)
 			out->expires_at = 0;
 	}
 	if (secret == NULL || role == NULL || strlen(out->claim) != 36 ||
-	    seal_unbase64url(secret, strlen(secret), out->secret, sizeof(out->secret),
+	    base64_decode(BASE64_URL, secret, strlen(secret), out->secret, sizeof(out->secret),
 	    &out->secret_len) != 0)
 		return -1;
 	out->role = strcmp(role, "sender") == 0 ? STATE_SENDER : STATE_RECEIVER;
@@ -303,7 +304,7 @@ int state_get(const char *path, const char *mailbox_url, struct state_entry *out
 int state_put(const char *path, const char *mailbox_url, const struct state_entry *e,
     char *err, size_t err_len)
 {
-	char secret[SEAL_KEY_MAX * 2];
+	char secret[BASE64_ENCODED_LEN(SEAL_KEY_MAX) + 1];
 	json_t *root, *mailboxes;
 	int lock, r = -1;
 
@@ -318,7 +319,7 @@ int state_put(const char *path, const char *mailbox_url, const struct state_entr
 
 		for (int i = 0; seen != NULL && i < e->seen_count; i++)
 			json_array_append_new(seen, json_string(e->seen[i]));
-		seal_base64url(e->secret, e->secret_len, secret);
+		secret[base64_encode(BASE64_URL, e->secret, e->secret_len, secret)] = '\0';
 		obj = seen == NULL ? NULL : json_pack("{s:s, s:s, s:s, s:s, s:o}",
 		    "claim", e->claim, "secret", secret,
 		    "role", e->role == STATE_SENDER ? "sender" : "receiver",

@@ -29,6 +29,7 @@
 #include "protocol/response.h"
 #include "protocol/wire.h"
 #include "lib/alloc.h"
+#include "lib/base64.h"
 #include "lib/container_of.h"
 #include "storage/mailbox.h"
 
@@ -286,7 +287,7 @@ static void api_render_content(struct buf *body, const struct mailbox *mb)
 
 	wire_format_time(mb->expiry.expires_at, expiration);
 	buf_reserve(body, 160 + d->title_len + d->description_len + d->image_url_len +
-	    p->type_len + WIRE_BASE64_LEN(p->data_len));
+	    p->type_len + BASE64_ENCODED_LEN(p->data_len));
 	buf_append_lit(body, "{\"displayInformation\":{\"title\":");
 	response_json_string(body, mailbox_display_title(d), d->title_len);
 	buf_append_lit(body, ",\"description\":");
@@ -297,8 +298,8 @@ static void api_render_content(struct buf *body, const struct mailbox *mb)
 	buf_append_lit(body, "},\"payload\":{\"type\":\"");
 	buf_append(body, mailbox_payload_type(p), p->type_len);
 	buf_append_lit(body, "\",\"data\":\"");
-	if (buf_reserve(body, WIRE_BASE64_LEN(p->data_len)) == 0)
-		body->len += wire_base64_encode((const uint8_t *)mailbox_payload_data(p),
+	if (buf_reserve(body, BASE64_ENCODED_LEN(p->data_len)) == 0)
+		body->len += base64_encode(BASE64_STD, (const uint8_t *)mailbox_payload_data(p),
 		    p->data_len, body->data + body->len);
 	buf_append_lit(body, "\"},\"expiration\":\"");
 	buf_append(body, expiration, WIRE_TIME_LEN);
@@ -531,11 +532,11 @@ static int api_decode_payload(struct api *api, const struct body_payload *p,
 
 	b->len = 0;
 	b->failed = 0;
-	if (buf_reserve(b, p->decoded_len) != 0)
+	if (buf_reserve(b, p->decoded_len) != 0 ||
+	    base64_decode(BASE64_STD, p->data.ptr, p->data.len, (uint8_t *)b->data,
+	    p->decoded_len, &out->len) != 0)
 		return -1;
-	wire_base64_decode(p->data.ptr, p->data.len, (uint8_t *)b->data);
 	out->ptr = b->data;
-	out->len = p->decoded_len;
 	return 0;
 }
 
