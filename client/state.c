@@ -18,6 +18,7 @@
 
 #include "client/state.h"
 #include "lib/base64.h"
+#include "lib/fsync.h"
 #include "protocol/wire.h"
 
 #define STATE_VERSION 1
@@ -106,29 +107,6 @@ static json_t *state_load(const char *path, char *err, size_t err_len)
 	return root;
 }
 
-/* Make a rename in path's directory survive a crash. */
-static void state_sync_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	size_t len = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
-	char dir[4096];
-	int fd;
-
-	if (len >= sizeof(dir))
-		return;
-	if (len == 0) {
-		strcpy(dir, ".");
-	} else {
-		memcpy(dir, path, len);
-		dir[len] = '\0';
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
 /* Write to a temporary file, make it durable, then put it in place. */
 static int state_write(const char *path, json_t *root, char *err, size_t err_len)
 {
@@ -155,15 +133,11 @@ static int state_write(const char *path, json_t *root, char *err, size_t err_len
 			goto fail;
 		done += (size_t)n;
 	}
-	if (write(fd, "\n", 1) != 1 || fsync(fd) != 0 || close(fd) != 0) {
-		fd = -1;
+	if (write(fd, "\n", 1) != 1 || fsync_replace(fd, tmp, path) != 0)
 		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0)
-		goto fail;
+	/* On disk and in place: a failure to close can lose nothing now. */
+	close(fd);
 	free(text);
-	state_sync_dir(path);
 	return 0;
 fail:
 	snprintf(err, err_len, "cannot write %s: %s", path, strerror(errno));
