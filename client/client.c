@@ -27,6 +27,7 @@
 #include "client/state.h"
 #include "lib/base64.h"
 #include "lib/parse.h"
+#include "lib/uuid.h"
 #include "protocol/wire.h"
 #include "net/rng.h"
 
@@ -402,12 +403,11 @@ static int client_random(struct client *c, void *out, size_t len)
 /* A fresh random version-4 UUID, for claims and request IDs. */
 static int client_uuid(struct client *c, char out[WIRE_UUID_LEN + 1])
 {
-	uint8_t b[16];
+	uint8_t b[UUID_LEN];
 
 	if (client_random(c, b, sizeof(b)) != 0)
 		return -1;
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	uuid_set_v4(b);
 	wire_format_uuid(b, out);
 	return 0;
 }
