@@ -26,6 +26,7 @@
 #include "client/share.h"
 #include "client/state.h"
 #include "lib/base64.h"
+#include "lib/clock.h"
 #include "lib/parse.h"
 #include "lib/uuid.h"
 #include "protocol/wire.h"
@@ -914,14 +915,6 @@ static void client_pause_ms(int64_t ms)
 		;
 }
 
-static int64_t client_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Long-poll until the mailbox goes. The relay unreachable: say so, wait
  * 2, 4, 8, 16 s, then give up. An answer with nothing new that came back
@@ -944,7 +937,7 @@ static int client_watch(struct client *c)
 	buf_init(&resp.body);
 	for (;;) {
 		char extra[160] = "", err[512];
-		int64_t started = client_now_ms();
+		int64_t started = clock_mono_now_ms();
 		int printed = 0;
 		struct state_entry fresh;
 
@@ -1003,7 +996,7 @@ static int client_watch(struct client *c)
 				break;
 		}
 		if (!printed)
-			client_pause_ms(CLIENT_WATCH_PACE_MS - (client_now_ms() - started));
+			client_pause_ms(CLIENT_WATCH_PACE_MS - (clock_mono_now_ms() - started));
 	}
 	buf_free(&resp.body);
 	return r;

@@ -267,7 +267,7 @@ static void conn_answer(struct conn *c)
 
 	c->handled++;
 	c->requests++;
-	c->client.now_ms = server_now_ms(s);
+	c->client.now_ms = server_mono_ms(s);
 	if (server_output_full(s)) {
 		/* Clients that do not read their answers hold the whole
 		 * budget: turn this one away until they are gone. */

@@ -36,17 +36,29 @@
 #define SERVER_RATELIMIT_ENTRIES 100000
 #define SERVER_RATELIMIT_EXPIRE_BUDGET 10000
 
-int64_t server_now(struct server *s)
-{
-	return server_now_ms(s) / 1000;
-}
-
-int64_t server_now_ms(struct server *s)
+/* The clock, read once per loop turn. libevent caches its own time when a
+ * turn begins; a change in it is how a new turn is recognised, so that
+ * every callback of one turn sees the same instant. */
+static const struct clock *server_clock(struct server *s)
 {
 	struct timeval tv;
 
 	event_base_gettimeofday_cached(s->base, &tv);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	if (tv.tv_sec != s->clock_turn.tv_sec || tv.tv_usec != s->clock_turn.tv_usec) {
+		s->clock_turn = tv;
+		clock_update(&s->clock);
+	}
+	return &s->clock;
+}
+
+int64_t server_now(struct server *s)
+{
+	return clock_wall_s(server_clock(s));
+}
+
+int64_t server_mono_ms(struct server *s)
+{
+	return clock_mono_ms(server_clock(s));
 }
 
 static void server_update_accepting(struct server *s)
@@ -193,7 +205,7 @@ static void server_expire(struct server *s)
 	if (api_tick(s->api, server_now(s)))
 		event_active(s->expire_more, EV_TIMEOUT, 0);
 	if (s->limits != NULL)
-		ratelimit_expire(s->limits, server_now_ms(s), SERVER_RATELIMIT_EXPIRE_BUDGET);
+		ratelimit_expire(s->limits, server_mono_ms(s), SERVER_RATELIMIT_EXPIRE_BUDGET);
 	/* Once per process, and never the value itself: it may be an address. */
 	if (api_forwarded_warning(s->api))
 		log_at(&s->log, LOG_WARN, "--trust-proxy: an X-Forwarded-For did not end in an "
@@ -342,6 +354,7 @@ int server_init(struct server *s, const struct config *config)
 	char err[512];
 
 	memset(s, 0, sizeof(*s));
+	clock_init(&s->clock);
 	s->config = config;
 	/* Unsent answers live outside the store: an eighth of its memory. */
 	s->out_budget = config->max_memory / SERVER_OUTPUT_SHARE;

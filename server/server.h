@@ -12,11 +12,13 @@
 #include <stdint.h>
 
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <event2/event.h>
 
 #include "server/config.h"
 #include "server/listener.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "protocol/api.h"
 #include "server/persist.h"
@@ -60,6 +62,8 @@ struct server {
 	struct event *sigint, *sigterm, *sighup;
 	/* libevent "common timeouts": O(1) timers for the fixed durations. */
 	const struct timeval *handshake_tv, *header_tv, *body_tv, *idle_tv, *linger_tv;
+	struct clock clock;             /* read once per loop turn (server_now) */
+	struct timeval clock_turn;      /* libevent's cached time when it was read */
 };
 
 /* 0, or -1 after printing one line on stderr (the relay cannot start). */
@@ -70,9 +74,10 @@ void server_run(struct server *s);
 int server_finish(struct server *s);
 void server_free(struct server *s);
 
-/* Wall-clock Unix seconds (and milliseconds), read once per loop turn. */
+/* Wall-clock Unix seconds, and monotonic milliseconds (for rate limits
+ * and timeouts), both read once per loop turn. */
 int64_t server_now(struct server *s);
-int64_t server_now_ms(struct server *s);
+int64_t server_mono_ms(struct server *s);
 /* A listener accepted a connection from peer. */
 void server_accept(struct server *s, int fd, const struct sockaddr_storage *peer);
 /* Serve a connection from client on fd, through transport t, holding its
