@@ -630,7 +630,7 @@ static int client_open(struct client *c, const char *mailbox_url,
 		const char *expiration = json_string_value(json_object_get(doc, "expiration"));
 		int64_t at;
 
-		if (expiration != NULL && wire_parse_time(expiration, strlen(expiration), &at) == 0)
+		if (expiration != NULL && clock_parse_rfc3339(expiration, strlen(expiration), &at) == 0)
 			entry->expires_at = at;
 	}
 	type = json_string_value(json_object_get(json_object_get(doc, "payload"), "type"));
@@ -702,13 +702,13 @@ static int client_send(struct client *c)
 	    "description", c->description ? c->description : "",
 	    "imageURL", c->image ? c->image : CLIENT_DEFAULT_IMAGE);
 	if (doc != NULL && (c->has_ttl || c->rights != NULL)) {
-		char expiration[WIRE_TIME_LEN + 1];
+		char expiration[CLOCK_RFC3339_LEN + 1];
 
 		/* The relay may shorten it to its --max-ttl: then this device
 		 * forgets the mailbox late, never early. Without it, the
 		 * relay's default applies and the first read tells. */
 		entry.expires_at = (int64_t)time(NULL) + (c->has_ttl ? c->ttl : 86400);
-		wire_format_time(entry.expires_at, expiration);
+		clock_format_rfc3339(entry.expires_at, expiration);
 		json_object_set_new(doc, "mailboxConfiguration", json_pack("{s:s, s:s}",
 		    "accessRights", c->rights ? c->rights : "RD", "expiration", expiration));
 	}
@@ -1102,7 +1102,7 @@ static int client_preview(struct client *c)
 
 static void client_list_one(void *ctx, const char *mailbox_url, const struct state_entry *e)
 {
-	char expires[WIRE_TIME_LEN + 1] = "unknown";
+	char expires[CLOCK_RFC3339_LEN + 1] = "unknown";
 
 	(void)ctx;
 	/* The file is this user's, but a terminal escape in it stays out. */
@@ -1113,7 +1113,7 @@ static void client_list_one(void *ctx, const char *mailbox_url, const struct sta
 		return;
 	}
 	if (e->expires_at > 0)
-		wire_format_time(e->expires_at, expires);
+		clock_format_rfc3339(e->expires_at, expires);
 	printf(" %s %s\n", e->role == STATE_SENDER ? "sender" : "receiver", expires);
 }
 

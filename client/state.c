@@ -18,8 +18,8 @@
 
 #include "client/state.h"
 #include "lib/base64.h"
+#include "lib/clock.h"
 #include "lib/fsync.h"
-#include "protocol/wire.h"
 
 #define STATE_VERSION 1
 
@@ -178,7 +178,7 @@ static int state_decode(json_t *obj, struct state_entry *out)
 		const char *expires = json_string_value(json_object_get(obj, "expires"));
 
 		if (expires != NULL &&
-		    wire_parse_time(expires, strlen(expires), &out->expires_at) != 0)
+		    clock_parse_rfc3339(expires, strlen(expires), &out->expires_at) != 0)
 			out->expires_at = 0;
 	}
 	if (secret == NULL || role == NULL || strlen(out->claim) != 36 ||
@@ -222,7 +222,7 @@ static int state_prune(json_t *root)
 		const char *expires = json_string_value(json_object_get(v, "expires"));
 		int64_t at;
 
-		if (expires != NULL && wire_parse_time(expires, strlen(expires), &at) == 0 &&
+		if (expires != NULL && clock_parse_rfc3339(expires, strlen(expires), &at) == 0 &&
 		    at + STATE_EXPIRY_GRACE_S < now) {
 			json_object_del(mailboxes, url);
 			pruned = 1;
@@ -299,9 +299,9 @@ int state_put(const char *path, const char *mailbox_url, const struct state_entr
 		    "role", e->role == STATE_SENDER ? "sender" : "receiver",
 		    "etag", e->etag, "seen", seen);
 		if (obj != NULL && e->expires_at > 0) {
-			char expires[WIRE_TIME_LEN + 1];
+			char expires[CLOCK_RFC3339_LEN + 1];
 
-			wire_format_time(e->expires_at, expires);
+			clock_format_rfc3339(e->expires_at, expires);
 			if (json_object_set_new(obj, "expires", json_string(expires)) != 0) {
 				json_decref(obj);
 				obj = NULL;

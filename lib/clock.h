@@ -10,10 +10,14 @@
  * Everything that happens in one turn sees the same instant, as if it took
  * no time; clock_update starts the next turn. A test can move both clocks
  * ahead (clock_set_offset_ms) instead of sleeping.
+ *
+ * The wall clock's text forms are here too: RFC 3339 instants (expiration)
+ * and the HTTP Date header's IMF-fixdate, by libc's timegm and gmtime_r.
  */
 #ifndef LIB_CLOCK_H
 #define LIB_CLOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct clock {
@@ -37,5 +41,18 @@ void clock_set_offset_ms(struct clock *c, int64_t offset_ms);
 /* The monotonic clock now, uncached, for code without a loop that waits
  * for a deadline (the device client). */
 int64_t clock_mono_now_ms(void);
+
+/* The two forms wall-clock time takes on the wire, in UTC. */
+#define CLOCK_RFC3339_LEN 20    /* "2030-01-01T00:00:00Z" */
+#define CLOCK_HTTP_DATE_LEN 29  /* "Sun, 06 Nov 1994 08:49:37 GMT" (IMF-fixdate) */
+
+/* Exactly YYYY-MM-DDThh:mm:ssZ (UTC, no fractions or offsets), a real date.
+ * 0 and Unix seconds, or -1. */
+int clock_parse_rfc3339(const char *s, size_t len, int64_t *out);
+/* NUL-terminated; years outside 0000 to 9999 are clamped to them. */
+void clock_format_rfc3339(int64_t t, char out[CLOCK_RFC3339_LEN + 1]);
+/* An IMF-fixdate for the Date header (RFC 9110 section 5.6.7),
+ * NUL-terminated; years clamped as above. */
+void clock_format_http_date(int64_t t, char out[CLOCK_HTTP_DATE_LEN + 1]);
 
 #endif

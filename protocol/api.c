@@ -30,6 +30,7 @@
 #include "protocol/wire.h"
 #include "lib/alloc.h"
 #include "lib/base64.h"
+#include "lib/clock.h"
 #include "lib/container_of.h"
 #include "storage/mailbox.h"
 
@@ -56,7 +57,7 @@ struct api {
 	size_t public_url_len;
 	struct store *store;
 	int64_t now;
-	char date[RESPONSE_DATE_LEN + 1];
+	char date[CLOCK_HTTP_DATE_LEN + 1];
 	struct buf body;        /* the response body being built */
 	struct buf wake_body;   /* the same for waiters woken during a request */
 	struct buf decoded;     /* a payload's bytes on their way into the store */
@@ -96,7 +97,7 @@ static void api_set_now(struct api *api, int64_t now)
 {
 	if (now != api->now || api->date[0] == '\0') {
 		api->now = now;
-		response_format_date(now, api->date);
+		clock_format_http_date(now, api->date);
 	}
 }
 
@@ -283,9 +284,9 @@ static void api_render_content(struct buf *body, const struct mailbox *mb)
 {
 	const struct mailbox_display *d = mb->display;
 	const struct mailbox_payload *p = mb->payload;
-	char expiration[WIRE_TIME_LEN + 1];
+	char expiration[CLOCK_RFC3339_LEN + 1];
 
-	wire_format_time(mb->expiry.expires_at, expiration);
+	clock_format_rfc3339(mb->expiry.expires_at, expiration);
 	buf_reserve(body, 160 + d->title_len + d->description_len + d->image_url_len +
 	    p->type_len + BASE64_ENCODED_LEN(p->data_len));
 	buf_append_lit(body, "{\"displayInformation\":{\"title\":");
@@ -302,7 +303,7 @@ static void api_render_content(struct buf *body, const struct mailbox *mb)
 		body->len += base64_encode(BASE64_STD, (const uint8_t *)mailbox_payload_data(p),
 		    p->data_len, body->data + body->len);
 	buf_append_lit(body, "\"},\"expiration\":\"");
-	buf_append(body, expiration, WIRE_TIME_LEN);
+	buf_append(body, expiration, CLOCK_RFC3339_LEN);
 	buf_append_lit(body, "\"}");
 }
 

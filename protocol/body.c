@@ -8,6 +8,7 @@
 #include "protocol/body.h"
 #include "protocol/wire.h"
 #include "lib/base64.h"
+#include "lib/clock.h"
 #include "storage/mailbox.h"
 
 static int body_fail(struct body_error *err, const char *code, const char *fmt,
@@ -175,7 +176,7 @@ static int body_configuration(json_t *root, struct body_create *out, struct body
 	if (body_string(config, "expiration", "mailboxConfiguration.expiration", 0, NULL, NULL,
 	    &expiration, err) < 0)
 		return -1;
-	if (wire_parse_time(expiration.ptr, expiration.len, &out->expires_at) != 0)
+	if (clock_parse_rfc3339(expiration.ptr, expiration.len, &out->expires_at) != 0)
 		return body_fail(err, "invalid_field", "%s must be YYYY-MM-DDThh:mm:ssZ",
 		    "mailboxConfiguration.expiration");
 	out->has_expiration = 1;
