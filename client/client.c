@@ -25,8 +25,11 @@
 #include "client/seal.h"
 #include "client/share.h"
 #include "client/state.h"
+#include "lib/base64.h"
+#include "lib/clock.h"
+#include "lib/parse.h"
+#include "lib/uuid.h"
 #include "protocol/wire.h"
-#include "server/config.h"
 #include "net/rng.h"
 
 #define CLIENT_CONTENT_MAX (1u << 20)
@@ -346,7 +349,7 @@ static int client_parse(struct client *c, const struct client_command *cmd, int 
 		} else if (IS("--timeout")) {
 			int64_t seconds;
 
-			if (config_parse_duration(v, &seconds) != 0 || seconds <= 0 ||
+			if (parse_duration(v, &seconds) != 0 || seconds <= 0 ||
 			    seconds > CLIENT_TIMEOUT_MAX_S)
 				return client_fail(CLIENT_USAGE, "--timeout takes a duration from 1s to "
 				    "1h, such as 10s or 2m");
@@ -366,7 +369,7 @@ static int client_parse(struct client *c, const struct client_command *cmd, int 
 				return client_fail(CLIENT_USAGE, "--vertical takes a, h or c");
 			c->vertical = v[0];
 		} else if (IS("--ttl")) {
-			if (config_parse_duration(v, &c->ttl) != 0 || c->ttl <= 0)
+			if (parse_duration(v, &c->ttl) != 0 || c->ttl <= 0)
 				return client_fail(CLIENT_USAGE, "--ttl takes a duration such as 15m or 24h");
 			c->has_ttl = 1;
 		} else if (IS("--rights")) {
@@ -401,12 +404,11 @@ static int client_random(struct client *c, void *out, size_t len)
 /* A fresh random version-4 UUID, for claims and request IDs. */
 static int client_uuid(struct client *c, char out[WIRE_UUID_LEN + 1])
 {
-	uint8_t b[16];
+	uint8_t b[UUID_LEN];
 
 	if (client_random(c, b, sizeof(b)) != 0)
 		return -1;
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	uuid_set_v4(b);
 	wire_format_uuid(b, out);
 	return 0;
 }
@@ -469,8 +471,9 @@ static int client_seal(struct client *c, const char *file, const uint8_t *key, s
 	sealed = malloc(len + SEAL_OVERHEAD);
 	*data = NULL;
 	if (sealed != NULL && client_random(c, iv, sizeof(iv)) == 0 &&
-	    seal_encrypt(key, key_len, iv, (const uint8_t *)plaintext, len, sealed) == 0)
-		*data = seal_base64(sealed, len + SEAL_OVERHEAD);
+	    seal_encrypt(key, key_len, iv, (const uint8_t *)plaintext, len, sealed) == 0 &&
+	    (*data = malloc(BASE64_ENCODED_LEN(len + SEAL_OVERHEAD) + 1)) != NULL)
+		(*data)[base64_encode(BASE64_STD, sealed, len + SEAL_OVERHEAD, *data)] = '\0';
 	free(sealed);
 	free(plaintext);
 	if (*data == NULL)
@@ -481,7 +484,7 @@ static int client_seal(struct client *c, const char *file, const uint8_t *key, s
 /* One request, answered within --timeout plus wait_s (a long-poll's wait):
  * CLIENT_OK when an answer (of any status) arrived, else the exit status and,
  * in err, why. Says nothing. */
-static int client_exchange(struct client *c, const struct config_url *origin,
+static int client_exchange(struct client *c, const struct url *origin,
     const char *method, const char *path, const char *claim, const char *extra,
     const char *body, unsigned wait_s, struct https_response *resp, char *err, size_t err_len)
 {
@@ -506,7 +509,7 @@ static int client_exchange(struct client *c, const struct config_url *origin,
 }
 
 /* client_exchange, saying why it failed. */
-static int client_call(struct client *c, const struct config_url *origin, const char *method,
+static int client_call(struct client *c, const struct url *origin, const char *method,
     const char *path, const char *claim, const char *body, struct https_response *resp)
 {
 	char err[512];
@@ -627,7 +630,7 @@ static int client_open(struct client *c, const char *mailbox_url,
 		const char *expiration = json_string_value(json_object_get(doc, "expiration"));
 		int64_t at;
 
-		if (expiration != NULL && wire_parse_time(expiration, strlen(expiration), &at) == 0)
+		if (expiration != NULL && clock_parse_rfc3339(expiration, strlen(expiration), &at) == 0)
 			entry->expires_at = at;
 	}
 	type = json_string_value(json_object_get(json_object_get(doc, "payload"), "type"));
@@ -643,7 +646,9 @@ static int client_open(struct client *c, const char *mailbox_url,
 	}
 	key_len = seal_key_len(type);
 	if (key_len == 0 || key_len != entry->secret_len ||
-	    seal_unbase64(data, strlen(data), &sealed, &sealed_len) != 0 ||
+	    (sealed = malloc(strlen(data) / 4 * 3 + 1)) == NULL ||
+	    base64_decode(BASE64_STD, data, strlen(data), sealed, strlen(data) / 4 * 3,
+	    &sealed_len) != 0 ||
 	    sealed_len < SEAL_OVERHEAD || (plain = malloc(sealed_len)) == NULL ||
 	    seal_decrypt(entry->secret, entry->secret_len, sealed, sealed_len, plain) != 0)
 		goto done;
@@ -668,7 +673,7 @@ done:
 
 static int client_send(struct client *c)
 {
-	struct config_url origin;
+	struct url origin;
 	struct state_entry entry;
 	struct https_response resp;
 	struct share share;
@@ -697,13 +702,13 @@ static int client_send(struct client *c)
 	    "description", c->description ? c->description : "",
 	    "imageURL", c->image ? c->image : CLIENT_DEFAULT_IMAGE);
 	if (doc != NULL && (c->has_ttl || c->rights != NULL)) {
-		char expiration[WIRE_TIME_LEN + 1];
+		char expiration[CLOCK_RFC3339_LEN + 1];
 
 		/* The relay may shorten it to its --max-ttl: then this device
 		 * forgets the mailbox late, never early. Without it, the
 		 * relay's default applies and the first read tells. */
 		entry.expires_at = (int64_t)time(NULL) + (c->has_ttl ? c->ttl : 86400);
-		wire_format_time(entry.expires_at, expiration);
+		clock_format_rfc3339(entry.expires_at, expiration);
 		json_object_set_new(doc, "mailboxConfiguration", json_pack("{s:s, s:s}",
 		    "accessRights", c->rights ? c->rights : "RD", "expiration", expiration));
 	}
@@ -910,14 +915,6 @@ static void client_pause_ms(int64_t ms)
 		;
 }
 
-static int64_t client_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Long-poll until the mailbox goes. The relay unreachable: say so, wait
  * 2, 4, 8, 16 s, then give up. An answer with nothing new that came back
@@ -940,7 +937,7 @@ static int client_watch(struct client *c)
 	buf_init(&resp.body);
 	for (;;) {
 		char extra[160] = "", err[512];
-		int64_t started = client_now_ms();
+		int64_t started = clock_mono_now_ms();
 		int printed = 0;
 		struct state_entry fresh;
 
@@ -999,7 +996,7 @@ static int client_watch(struct client *c)
 				break;
 		}
 		if (!printed)
-			client_pause_ms(CLIENT_WATCH_PACE_MS - (client_now_ms() - started));
+			client_pause_ms(CLIENT_WATCH_PACE_MS - (clock_mono_now_ms() - started));
 	}
 	buf_free(&resp.body);
 	return r;
@@ -1105,7 +1102,7 @@ static int client_preview(struct client *c)
 
 static void client_list_one(void *ctx, const char *mailbox_url, const struct state_entry *e)
 {
-	char expires[WIRE_TIME_LEN + 1] = "unknown";
+	char expires[CLOCK_RFC3339_LEN + 1] = "unknown";
 
 	(void)ctx;
 	/* The file is this user's, but a terminal escape in it stays out. */
@@ -1116,7 +1113,7 @@ static void client_list_one(void *ctx, const char *mailbox_url, const struct sta
 		return;
 	}
 	if (e->expires_at > 0)
-		wire_format_time(e->expires_at, expires);
+		clock_format_rfc3339(e->expires_at, expires);
 	printf(" %s %s\n", e->role == STATE_SENDER ? "sender" : "receiver", expires);
 }
 

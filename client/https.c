@@ -70,7 +70,7 @@ static int64_t https_now_ms(void)
 }
 
 /* "host:port", with brackets around an IPv6 address. */
-static void https_where(const struct config_url *origin, char *out, size_t out_len)
+static void https_where(const struct url *origin, char *out, size_t out_len)
 {
 	snprintf(out, out_len, strchr(origin->host, ':') ? "[%s]:%u" : "%s:%u", origin->host,
 	    origin->port);
@@ -239,7 +239,7 @@ static int https_verify(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *f
 }
 
 /* What the verification found, in words. */
-static void https_untrusted(const struct https_conn *c, const struct config_url *origin,
+static void https_untrusted(const struct https_conn *c, const struct url *origin,
     uint32_t flags, char *err, size_t err_len)
 {
 	static const struct {
@@ -337,7 +337,7 @@ static int https_bio_recv(void *ctx, unsigned char *buf, size_t len)
 }
 
 /* A non-blocking TCP connection to the first address that answers. */
-static int https_connect(struct https_conn *c, const struct config_url *origin,
+static int https_connect(struct https_conn *c, const struct url *origin,
     char *err, size_t err_len)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *list, *ai;
@@ -398,7 +398,7 @@ next:
 
 /* The handshake's failure, in words. */
 static enum https_attempt https_handshake_failed(struct https_conn *c,
-    const struct config_url *origin, int ret, char *err, size_t err_len)
+    const struct url *origin, int ret, char *err, size_t err_len)
 {
 	char where[300];
 
@@ -440,7 +440,7 @@ static enum https_attempt https_handshake_failed(struct https_conn *c,
 	}
 }
 
-static enum https_attempt https_open(struct https *h, const struct config_url *origin,
+static enum https_attempt https_open(struct https *h, const struct url *origin,
     struct https_conn *c, char *err, size_t err_len)
 {
 	int ret;
@@ -511,7 +511,7 @@ static int https_read(struct https_conn *c, char *buf, size_t len)
 	}
 }
 
-static enum https_attempt https_attempt(struct https *h, const struct config_url *origin,
+static enum https_attempt https_attempt(struct https *h, const struct url *origin,
     const struct buf *request, int64_t deadline_ms, struct https_response *resp,
     char *err, size_t err_len)
 {
@@ -567,7 +567,7 @@ done:
 	return result;
 }
 
-enum https_status https_exchange(struct https *h, const struct config_url *origin,
+enum https_status https_exchange(struct https *h, const struct url *origin,
     const struct https_request *req, struct https_response *resp,
     char *err, size_t err_len)
 {

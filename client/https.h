@@ -57,7 +57,7 @@ void https_free(struct https *h);
 
 /* Send the request to origin and read the answer into resp (whose body the
  * caller frees with buf_free). err says why when the result is not HTTPS_OK. */
-enum https_status https_exchange(struct https *h, const struct config_url *origin,
+enum https_status https_exchange(struct https *h, const struct url *origin,
     const struct https_request *req, struct https_response *resp,
     char *err, size_t err_len);
 

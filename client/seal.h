@@ -8,6 +8,7 @@
  *   secret = base64url without padding, in the Share URL's fragment
  *
  * The relay sees data and type only; the Secret never leaves the devices.
+ * Both base64 forms are lib/base64.h's (BASE64_STD, BASE64_URL).
  */
 #ifndef CLIENT_SEAL_H
 #define CLIENT_SEAL_H
@@ -32,15 +33,6 @@ int seal_decrypt(const uint8_t *key, size_t key_len, const uint8_t *in, size_t i
 const char *seal_type(size_t key_len);
 /* The key length a payload type needs, or 0 for a type this client cannot open. */
 size_t seal_key_len(const char *type);
-
-/* Standard base64 with padding, NUL-terminated, malloc'd (NULL: no memory). */
-char *seal_base64(const uint8_t *in, size_t len);
-/* Decode standard base64 into a malloc'd buffer: 0, or -1. */
-int seal_unbase64(const char *s, size_t len, uint8_t **out, size_t *out_len);
-/* base64url without padding, NUL-terminated, into out (at least 4 * len / 3 + 2). */
-void seal_base64url(const uint8_t *in, size_t len, char *out);
-/* Decode base64url without padding into out (cap bytes): 0 and the length, or -1. */
-int seal_unbase64url(const char *s, size_t len, uint8_t *out, size_t cap, size_t *out_len);
 
 /* SHA-256 of bytes as 64 lower-case hex digits and a NUL. */
 void seal_digest(const void *bytes, size_t len, char out[65]);

@@ -7,22 +7,23 @@
 #include <string.h>
 
 #include "client/share.h"
+#include "lib/base64.h"
 #include "protocol/wire.h"
 
 /* scheme://authority, leaving *rest at the first character after it. */
-static int share_origin_prefix(const char *url, struct config_url *out, const char **rest,
+static int share_origin_prefix(const char *url, struct url *out, const char **rest,
     char *err, size_t err_len)
 {
 	const char *why;
 
-	if (config_parse_url(url, out, rest, &why) != 0) {
+	if (url_parse(url, out, rest, &why) != 0) {
 		snprintf(err, err_len, "%s", why);
 		return -1;
 	}
 	return 0;
 }
 
-int share_parse_origin(const char *url, struct config_url *out, char *err, size_t err_len)
+int share_parse_origin(const char *url, struct url *out, char *err, size_t err_len)
 {
 	const char *rest;
 
@@ -80,7 +81,7 @@ int share_parse(const char *url, struct share *out, char *err, size_t err_len)
 	if (fragment != NULL) {
 		size_t len = strlen(fragment + 1);
 
-		if (seal_unbase64url(fragment + 1, len, out->secret, sizeof(out->secret),
+		if (base64_decode(BASE64_URL, fragment + 1, len, out->secret, sizeof(out->secret),
 		    &out->secret_len) != 0 || (out->secret_len != 16 && out->secret_len != 32)) {
 			out->secret_len = 0;
 			snprintf(err, err_len, "its #fragment is not a 16- or 32-byte secret in base64url");
@@ -93,8 +94,8 @@ int share_parse(const char *url, struct share *out, char *err, size_t err_len)
 void share_format(const char *url_link, char vertical, const uint8_t *secret,
     size_t secret_len, char *out, size_t out_len)
 {
-	char encoded[SEAL_KEY_MAX * 2];
+	char encoded[BASE64_ENCODED_LEN(SEAL_KEY_MAX) + 1];
 
-	seal_base64url(secret, secret_len, encoded);
+	encoded[base64_encode(BASE64_URL, secret, secret_len, encoded)] = '\0';
 	snprintf(out, out_len, "%s?v=%c#%s", url_link, vertical, encoded);
 }

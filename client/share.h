@@ -14,12 +14,12 @@
 #include <stdint.h>
 
 #include "client/seal.h"
-#include "server/config.h"
+#include "lib/url.h"
 
 #define SHARE_URL_MAX 512
 
 struct share {
-	struct config_url origin;
+	struct url origin;
 	char id[37];                    /* the mailbox identifier */
 	char path[64];                  /* /v1/m/{id} */
 	char mailbox_url[SHARE_URL_MAX];/* origin + path */
@@ -29,7 +29,7 @@ struct share {
 };
 
 /* "https://host:port" with an optional trailing path, which is ignored. */
-int share_parse_origin(const char *url, struct config_url *out, char *err, size_t err_len);
+int share_parse_origin(const char *url, struct url *out, char *err, size_t err_len);
 /* A Share URL or a bare mailbox URL: 0, or -1 with the reason in err. */
 int share_parse(const char *url, struct share *out, char *err, size_t err_len);
 /* urlLink?v=X#secret into out. */

@@ -17,7 +17,9 @@
 #include <jansson.h>
 
 #include "client/state.h"
-#include "protocol/wire.h"
+#include "lib/base64.h"
+#include "lib/clock.h"
+#include "lib/fsync.h"
 
 #define STATE_VERSION 1
 
@@ -105,29 +107,6 @@ static json_t *state_load(const char *path, char *err, size_t err_len)
 	return root;
 }
 
-/* Make a rename in path's directory survive a crash. */
-static void state_sync_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	size_t len = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
-	char dir[4096];
-	int fd;
-
-	if (len >= sizeof(dir))
-		return;
-	if (len == 0) {
-		strcpy(dir, ".");
-	} else {
-		memcpy(dir, path, len);
-		dir[len] = '\0';
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
 /* Write to a temporary file, make it durable, then put it in place. */
 static int state_write(const char *path, json_t *root, char *err, size_t err_len)
 {
@@ -154,15 +133,11 @@ static int state_write(const char *path, json_t *root, char *err, size_t err_len
 			goto fail;
 		done += (size_t)n;
 	}
-	if (write(fd, "\n", 1) != 1 || fsync(fd) != 0 || close(fd) != 0) {
-		fd = -1;
+	if (write(fd, "\n", 1) != 1 || fsync_replace(fd, tmp, path) != 0)
 		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0)
-		goto fail;
+	/* On disk and in place: a failure to close can lose nothing now. */
+	close(fd);
 	free(text);
-	state_sync_dir(path);
 	return 0;
 fail:
 	snprintf(err, err_len, "cannot write %s: %s", path, strerror(errno));
@@ -203,11 +178,11 @@ static int state_decode(json_t *obj, struct state_entry *out)
 		const char *expires = json_string_value(json_object_get(obj, "expires"));
 
 		if (expires != NULL &&
-		    wire_parse_time(expires, strlen(expires), &out->expires_at) != 0)
+		    clock_parse_rfc3339(expires, strlen(expires), &out->expires_at) != 0)
 			out->expires_at = 0;
 	}
 	if (secret == NULL || role == NULL || strlen(out->claim) != 36 ||
-	    seal_unbase64url(secret, strlen(secret), out->secret, sizeof(out->secret),
+	    base64_decode(BASE64_URL, secret, strlen(secret), out->secret, sizeof(out->secret),
 	    &out->secret_len) != 0)
 		return -1;
 	out->role = strcmp(role, "sender") == 0 ? STATE_SENDER : STATE_RECEIVER;
@@ -247,7 +222,7 @@ static int state_prune(json_t *root)
 		const char *expires = json_string_value(json_object_get(v, "expires"));
 		int64_t at;
 
-		if (expires != NULL && wire_parse_time(expires, strlen(expires), &at) == 0 &&
+		if (expires != NULL && clock_parse_rfc3339(expires, strlen(expires), &at) == 0 &&
 		    at + STATE_EXPIRY_GRACE_S < now) {
 			json_object_del(mailboxes, url);
 			pruned = 1;
@@ -303,7 +278,7 @@ int state_get(const char *path, const char *mailbox_url, struct state_entry *out
 int state_put(const char *path, const char *mailbox_url, const struct state_entry *e,
     char *err, size_t err_len)
 {
-	char secret[SEAL_KEY_MAX * 2];
+	char secret[BASE64_ENCODED_LEN(SEAL_KEY_MAX) + 1];
 	json_t *root, *mailboxes;
 	int lock, r = -1;
 
@@ -318,15 +293,15 @@ int state_put(const char *path, const char *mailbox_url, const struct state_entr
 
 		for (int i = 0; seen != NULL && i < e->seen_count; i++)
 			json_array_append_new(seen, json_string(e->seen[i]));
-		seal_base64url(e->secret, e->secret_len, secret);
+		secret[base64_encode(BASE64_URL, e->secret, e->secret_len, secret)] = '\0';
 		obj = seen == NULL ? NULL : json_pack("{s:s, s:s, s:s, s:s, s:o}",
 		    "claim", e->claim, "secret", secret,
 		    "role", e->role == STATE_SENDER ? "sender" : "receiver",
 		    "etag", e->etag, "seen", seen);
 		if (obj != NULL && e->expires_at > 0) {
-			char expires[WIRE_TIME_LEN + 1];
+			char expires[CLOCK_RFC3339_LEN + 1];
 
-			wire_format_time(e->expires_at, expires);
+			clock_format_rfc3339(e->expires_at, expires);
 			if (json_object_set_new(obj, "expires", json_string(expires)) != 0) {
 				json_decref(obj);
 				obj = NULL;

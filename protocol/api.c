@@ -30,6 +30,9 @@
 #include "protocol/response.h"
 #include "protocol/wire.h"
 #include "lib/alloc.h"
+#include "lib/base64.h"
+#include "lib/clock.h"
+#include "lib/container_of.h"
 #include "storage/mailbox.h"
 
 #define API_STORE_FULL_RETRY_AFTER 30
@@ -51,15 +54,12 @@ static const char *const api_app_link_paths[API_APP_LINKS] = {
 	[API_APP_LINK_ANDROID] = "/.well-known/assetlinks.json",
 };
 
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
-
 struct api {
 	struct api_config config;
 	size_t public_url_len;
 	struct store *store;
 	int64_t now;
-	char date[RESPONSE_DATE_LEN + 1];
+	char date[CLOCK_HTTP_DATE_LEN + 1];
 	struct buf body;        /* the response body being built */
 	struct buf wake_body;   /* the same for waiters woken during a request */
 	struct buf decoded;     /* a payload's bytes on their way into the store */
@@ -99,7 +99,7 @@ static void api_set_now(struct api *api, int64_t now)
 {
 	if (now != api->now || api->date[0] == '\0') {
 		api->now = now;
-		response_format_date(now, api->date);
+		clock_format_http_date(now, api->date);
 	}
 }
 
@@ -286,11 +286,11 @@ static void api_render_content(struct buf *body, const struct mailbox *mb)
 {
 	const struct mailbox_display *d = mb->display;
 	const struct mailbox_payload *p = mb->payload;
-	char expiration[WIRE_TIME_LEN + 1];
+	char expiration[CLOCK_RFC3339_LEN + 1];
 
-	wire_format_time(mb->expiry.expires_at, expiration);
+	clock_format_rfc3339(mb->expiry.expires_at, expiration);
 	buf_reserve(body, 160 + d->title_len + d->description_len + d->image_url_len +
-	    p->type_len + WIRE_BASE64_LEN(p->data_len));
+	    p->type_len + BASE64_ENCODED_LEN(p->data_len));
 	buf_append_lit(body, "{\"displayInformation\":{\"title\":");
 	response_json_string(body, mailbox_display_title(d), d->title_len);
 	buf_append_lit(body, ",\"description\":");
@@ -301,11 +301,11 @@ static void api_render_content(struct buf *body, const struct mailbox *mb)
 	buf_append_lit(body, "},\"payload\":{\"type\":\"");
 	buf_append(body, mailbox_payload_type(p), p->type_len);
 	buf_append_lit(body, "\",\"data\":\"");
-	if (buf_reserve(body, WIRE_BASE64_LEN(p->data_len)) == 0)
-		body->len += wire_base64_encode((const uint8_t *)mailbox_payload_data(p),
+	if (buf_reserve(body, BASE64_ENCODED_LEN(p->data_len)) == 0)
+		body->len += base64_encode(BASE64_STD, (const uint8_t *)mailbox_payload_data(p),
 		    p->data_len, body->data + body->len);
 	buf_append_lit(body, "\"},\"expiration\":\"");
-	buf_append(body, expiration, WIRE_TIME_LEN);
+	buf_append(body, expiration, CLOCK_RFC3339_LEN);
 	buf_append_lit(body, "\"}");
 }
 
@@ -489,11 +489,11 @@ static int api_decode_payload(struct api *api, const struct body_payload *p,
 
 	b->len = 0;
 	b->failed = 0;
-	if (buf_reserve(b, p->decoded_len) != 0)
+	if (buf_reserve(b, p->decoded_len) != 0 ||
+	    base64_decode(BASE64_STD, p->data.ptr, p->data.len, (uint8_t *)b->data,
+	    p->decoded_len, &out->len) != 0)
 		return -1;
-	wire_base64_decode(p->data.ptr, p->data.len, (uint8_t *)b->data);
 	out->ptr = b->data;
-	out->len = p->decoded_len;
 	return 0;
 }
 

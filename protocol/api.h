@@ -61,7 +61,7 @@ enum api_app_link {
 struct api_client {
 	uint8_t key[RATELIMIT_KEY_LEN];
 	uint8_t trusted_proxy;      /* the peer is a proxy whose X-Forwarded-For counts */
-	int64_t now_ms;             /* the same instant as now, finer */
+	int64_t now_ms;             /* monotonic: for rate limits */
 };
 
 #define API_WAIT_LATER 4

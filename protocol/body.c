@@ -8,6 +8,8 @@
 #include "protocol/body.h"
 #include "protocol/limits.h"
 #include "protocol/wire.h"
+#include "lib/base64.h"
+#include "lib/clock.h"
 #include "storage/mailbox.h"
 
 static int body_fail(struct body_error *err, const char *code, const char *fmt,
@@ -110,7 +112,8 @@ static int body_payload(json_t *root, struct body_payload *out, struct body_erro
 		return body_fail(err, "invalid_field", "%s must not be empty", "payload.data");
 	/* Its own code, and a message that names what platforms' encoders get
 	 * wrong: Android's Base64.DEFAULT breaks lines, URL_SAFE swaps + and /. */
-	if (wire_check_base64(out->data.ptr, out->data.len, &out->decoded_len) != 0)
+	if (base64_decoded_len(BASE64_STD, out->data.ptr, out->data.len,
+	    &out->decoded_len) != 0)
 		return body_fail(err, "bad_base64", "%s must be padded standard base64 "
 		    "(RFC 4648 section 4): line breaks, spaces and the URL alphabet (- and _) "
 		    "are not accepted", "payload.data");
@@ -176,7 +179,7 @@ static int body_configuration(json_t *root, struct body_create *out, struct body
 	if (body_string(config, "expiration", "mailboxConfiguration.expiration", 0, NULL, NULL,
 	    &expiration, err) < 0)
 		return -1;
-	if (wire_parse_time(expiration.ptr, expiration.len, &out->expires_at) != 0)
+	if (clock_parse_rfc3339(expiration.ptr, expiration.len, &out->expires_at) != 0)
 		return body_fail(err, "invalid_field", "%s must be YYYY-MM-DDThh:mm:ssZ",
 		    "mailboxConfiguration.expiration");
 	out->has_expiration = 1;

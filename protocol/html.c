@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "protocol/html.h"
-#include "protocol/wire.h"
+#include "lib/clock.h"
 
 void html_escape(struct buf *out, const char *s, size_t len)
 {
@@ -109,7 +109,7 @@ void html_preview_page(struct buf *out, const struct mailbox_display *d,
 	const char *title = mailbox_display_title(d);
 	const char *description = mailbox_display_description(d);
 	const char *image = mailbox_display_image_url(d);
-	char expiration[WIRE_TIME_LEN + 1];
+	char expiration[CLOCK_RFC3339_LEN + 1];
 
 	html_head(out, title, d->title_len);
 	html_meta(out, "og:title", title, d->title_len);
@@ -135,7 +135,7 @@ void html_preview_page(struct buf *out, const struct mailbox_display *d,
 	    "<p><strong>To accept it, open this link on the device that should receive it."
 	    "</strong> A web browser cannot add the key.</p>\n"
 	    "<p class=\"when\">This share expires <time datetime=\"");
-	wire_format_time(expires_at, expiration);
+	clock_format_rfc3339(expires_at, expiration);
 	buf_append_str(out, expiration);
 	buf_append_lit(out, "\">");
 	html_time_left(out, expires_at - now);

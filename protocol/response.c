@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "protocol/response.h"
-#include "protocol/wire.h"
+#include "lib/clock.h"
 
 static const char *response_status_line(int status)
 {
@@ -61,7 +61,7 @@ void response_write(struct buf *out, const struct response *r, const char *body,
 	buf_reserve(out, 512 + r->request_id_len + (r->head ? 0 : body_len));
 	buf_append_str(out, response_status_line(r->status));
 	buf_append_lit(out, "Date: ");
-	buf_append(out, r->date, RESPONSE_DATE_LEN);
+	buf_append(out, r->date, CLOCK_HTTP_DATE_LEN);
 	buf_append_lit(out, "\r\n");
 	if (r->type == RESPONSE_JSON) {
 		buf_append_lit(out, "Content-Type: application/json\r\n"
@@ -173,29 +173,4 @@ void response_error_body(struct buf *body, const char *code, const char *message
 	buf_append_lit(body, ",\"message\":");
 	response_json_string(body, message, strlen(message));
 	buf_append_lit(body, "}");
-}
-
-void response_format_date(int64_t now, char out[RESPONSE_DATE_LEN + 1])
-{
-	static const char days[] = "ThuFriSatSunMonTueWed";
-	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	char iso[WIRE_TIME_LEN + 1];
-	int64_t day_number = now >= 0 ? now / 86400 : (now - 86399) / 86400;
-	int weekday = (int)(((day_number % 7) + 7) % 7);
-	int month;
-
-	/* Reuse the civil-date arithmetic of the RFC 3339 formatter. */
-	wire_format_time(now, iso);
-	month = (iso[5] - '0') * 10 + (iso[6] - '0');
-	memcpy(out, days + weekday * 3, 3);
-	memcpy(out + 3, ", ", 2);
-	memcpy(out + 5, iso + 8, 2);            /* day */
-	out[7] = ' ';
-	memcpy(out + 8, months + (month - 1) * 3, 3);
-	out[11] = ' ';
-	memcpy(out + 12, iso, 4);               /* year */
-	out[16] = ' ';
-	memcpy(out + 17, iso + 11, 8);          /* hh:mm:ss */
-	memcpy(out + 25, " GMT", 4);
-	out[29] = '\0';
 }

@@ -33,15 +33,13 @@ struct response {
 	int hsts;                       /* Strict-Transport-Security (HTTPS only) */
 	const char *request_id;         /* Mailbox-Request-ID to echo, or NULL */
 	size_t request_id_len;
-	const char *date;               /* IMF-fixdate for the Date header */
+	const char *date;               /* Date header (clock_format_http_date) */
 	/* Access-Control-Allow-Origin (and the CORS headers that go with it),
 	 * NUL-terminated, or NULL: the request's Origin is not allowed. */
 	const char *cors_origin;
 	/* Access-Control-Allow-Methods of a preflight answer, or NULL. */
 	const char *cors_methods;
 };
-
-#define RESPONSE_DATE_LEN 29    /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 
 /* The CORS headers of an answer to a browser from origin (spec 4.7). */
 void response_cors(struct buf *out, const char *origin);
@@ -58,7 +56,5 @@ void response_json_string(struct buf *out, const char *s, size_t len);
 
 /* The ETag value of a version, a quoted hex string, into out; its length. */
 size_t response_format_etag(uint64_t etag, char out[RESPONSE_ETAG_MAX]);
-/* Format Unix seconds as an IMF-fixdate (NUL-terminated). */
-void response_format_date(int64_t now, char out[RESPONSE_DATE_LEN + 1]);
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * wire.h — the textual forms values take on the wire, parsed strictly and
- * formatted canonically: UUIDs, base64, RFC 3339 instants and access rights
- * (spec sections 3, 4 and 10). The rules on the values themselves (lengths,
- * payload types, request identifiers) are storage/mailbox.h's.
+ * formatted canonically: UUIDs and access rights (spec sections 3, 4 and
+ * 10; base64 is lib/base64.h's, RFC 3339 instants lib/clock.h's). The rules
+ * on the values themselves (lengths, payload types, request identifiers)
+ * are storage/mailbox.h's.
  *
  * Every check here is a pure function of its input, so the unit tests can
  * cover each rule without a server.
@@ -14,7 +15,6 @@
 #include <stdint.h>
 
 #define WIRE_UUID_LEN 36        /* 8-4-4-4-12 */
-#define WIRE_TIME_LEN 20        /* YYYY-MM-DDThh:mm:ssZ */
 
 /* A UUID as a device sends it: 36 characters 8-4-4-4-12, hex digits of
  * either case, which name the same UUID (RFC 9562). Device Claims and the
@@ -23,27 +23,6 @@
 int wire_parse_uuid(const char *s, size_t len, uint8_t out[16]);
 /* Lower-case canonical form, NUL-terminated (37 bytes). */
 void wire_format_uuid(const uint8_t id[16], char out[WIRE_UUID_LEN + 1]);
-
-/* The value of one base64 digit (RFC 4648 section 4, or with url_alphabet
- * section 5), or -1. */
-int wire_base64_digit(unsigned char c, int url_alphabet);
-/* Strict RFC 4648 section 4: standard alphabet, padding required, no white
- * space, unused bits zero, non-empty. 0 and the decoded length, or -1. */
-int wire_check_base64(const char *s, size_t len, size_t *decoded_len);
-
-/* Decode base64 that wire_check_base64 accepted into out (decoded_len
- * bytes). */
-void wire_base64_decode(const char *s, size_t len, uint8_t *out);
-/* Standard padded base64 of in into out (4 * ceil(len / 3) bytes, no NUL);
- * the length written. */
-size_t wire_base64_encode(const uint8_t *in, size_t len, char *out);
-#define WIRE_BASE64_LEN(n) (((n) + 2) / 3 * 4)
-
-/* Exactly YYYY-MM-DDThh:mm:ssZ (UTC, no fractions or offsets), a real date.
- * 0 and Unix seconds, or -1. */
-int wire_parse_time(const char *s, size_t len, int64_t *out);
-/* NUL-terminated (21 bytes). */
-void wire_format_time(int64_t t, char out[WIRE_TIME_LEN + 1]);
 
 /* Non-empty, only R, W and D, each at most once. 0 and the bits of
  * enum mailbox_right, or -1. */

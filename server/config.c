@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 
 #include "server/config.h"
+#include "lib/parse.h"
 #include "net/tls.h"
 
 static const char config_usage[] =
@@ -107,115 +108,8 @@ static const char config_usage[] =
 "Exit status: 0 after SIGINT or SIGTERM, 1 when it cannot start (or the final\n"
 "snapshot could not be written), 2 for a bad command line.\n";
 
-/* Digits then one optional unit from units (with its multipliers). */
-static int config_parse_scaled(const char *s, const char *units,
-    const uint64_t *multipliers, uint64_t *out)
-{
-	uint64_t value = 0, multiplier = 1;
-	const char *p = s;
-
-	if (*p < '0' || *p > '9')
-		return -1;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		uint64_t digit = (uint64_t)(*p - '0');
-
-		/* Exact: every number up to UINT64_MAX is taken, none beyond. */
-		if (value > (UINT64_MAX - digit) / 10)
-			return -1;
-		value = value * 10 + digit;
-	}
-	if (*p != '\0') {
-		const char *unit = strchr(units, *p);
-
-		if (unit == NULL || p[1] != '\0')
-			return -1;
-		multiplier = multipliers[unit - units];
-	}
-	if (multiplier != 0 && value > UINT64_MAX / multiplier)
-		return -1;
-	*out = value * multiplier;
-	return 0;
-}
-
-int config_parse_duration(const char *s, int64_t *seconds)
-{
-	static const uint64_t mult[] = { 1, 60, 3600, 86400 };
-	uint64_t v;
-
-	if (config_parse_scaled(s, "smhd", mult, &v) != 0 || v > (uint64_t)INT32_MAX)
-		return -1;
-	*seconds = (int64_t)v;
-	return 0;
-}
-
-int config_parse_size(const char *s, size_t *bytes)
-{
-	static const uint64_t mult[] = { 1024, 1024, 1ULL << 20, 1ULL << 20,
-	    1ULL << 30, 1ULL << 30 };
-	uint64_t v;
-
-	if (config_parse_scaled(s, "kKmMgG", mult, &v) != 0 || v > SIZE_MAX)
-		return -1;
-	*bytes = (size_t)v;
-	return 0;
-}
-
-int config_parse_url(const char *url, struct config_url *out, const char **rest,
-    const char **why)
-{
-	const char *p, *host, *host_end;
-	unsigned long port;
-
-	memset(out, 0, sizeof(*out));
-	if (strncmp(url, "https://", 8) == 0) {
-		out->tls = 1;
-		p = url + 8;
-	} else if (strncmp(url, "http://", 7) == 0) {
-		p = url + 7;
-	} else {
-		*why = "it does not start with https:// or http://";
-		return -1;
-	}
-	host = p;
-	if (*p == '[') {
-		host = ++p;
-		while (*p && *p != ']')
-			p++;
-		if (*p != ']') {
-			*why = "its IPv6 address has no closing ]";
-			return -1;
-		}
-		host_end = p++;
-	} else {
-		while (*p && *p != ':' && *p != '/' && *p != '?' && *p != '#')
-			p++;
-		host_end = p;
-	}
-	if (host_end == host || (size_t)(host_end - host) >= sizeof(out->host)) {
-		*why = "it names no host";
-		return -1;
-	}
-	memcpy(out->host, host, (size_t)(host_end - host));
-	port = out->tls ? 443 : 80;
-	if (*p == ':') {
-		const char *digits = ++p;
-
-		port = 0;
-		while (*p >= '0' && *p <= '9' && port <= 65535)
-			port = port * 10 + (unsigned long)(*p++ - '0');
-		if (p == digits || port == 0 || port > 65535 || (*p >= '0' && *p <= '9')) {
-			*why = "its port is not a number from 1 to 65535";
-			return -1;
-		}
-	}
-	out->port = (uint16_t)port;
-	*rest = p;
-	return 0;
-}
-
 int config_parse_rate(const char *s, struct ratelimit_rule *out)
 {
-	static const uint64_t one[] = { 1 };
 	const char *slash = strchr(s, '/'), *comma;
 	char number[24];
 	uint64_t per, burst;
@@ -228,7 +122,7 @@ int config_parse_rate(const char *s, struct ratelimit_rule *out)
 		return -1;
 	memcpy(number, s, (size_t)(slash - s));
 	number[slash - s] = '\0';
-	if (config_parse_scaled(number, "", one, &per) != 0 || per == 0 || per > 1000000)
+	if (parse_number(number, &per) != 0 || per == 0 || per > 1000000)
 		return -1;
 	switch (slash[1]) {
 	case 's': period_ms = 1000; break;
@@ -239,7 +133,7 @@ int config_parse_rate(const char *s, struct ratelimit_rule *out)
 	comma = slash + 2;
 	burst = per;
 	if (*comma == ',') {
-		if (config_parse_scaled(comma + 1, "", one, &burst) != 0 || burst == 0 ||
+		if (parse_number(comma + 1, &burst) != 0 || burst == 0 ||
 		    burst > 1000000)
 			return -1;
 	} else if (*comma != '\0') {
@@ -253,7 +147,6 @@ int config_parse_rate(const char *s, struct ratelimit_rule *out)
 
 int config_parse_cidr(const char *s, struct config_cidr *out)
 {
-	static const uint64_t one[] = { 1 };
 	const char *slash = strchr(s, '/');
 	char host[INET6_ADDRSTRLEN];
 	size_t len = slash ? (size_t)(slash - s) : strlen(s);
@@ -271,7 +164,7 @@ int config_parse_cidr(const char *s, struct config_cidr *out)
 	else
 		return -1;
 	prefix = out->addr_len * 8;
-	if (slash != NULL && (config_parse_scaled(slash + 1, "", one, &prefix) != 0 ||
+	if (slash != NULL && (parse_number(slash + 1, &prefix) != 0 ||
 	    prefix > out->addr_len * 8))
 		return -1;
 	out->prefix = (unsigned)prefix;
@@ -336,7 +229,6 @@ int config_parse_listen(const char *s, struct config_listen *out)
 	const char *colon, *port_text;
 	size_t host_len;
 	uint64_t port;
-	static const uint64_t one[] = { 1 };
 
 	memset(out, 0, sizeof(*out));
 	if (s[0] == '[') {
@@ -360,7 +252,7 @@ int config_parse_listen(const char *s, struct config_listen *out)
 		port_text = colon + 1;
 	}
 	host[host_len] = '\0';
-	if (config_parse_scaled(port_text, "", one, &port) != 0 || port > 65535)
+	if (parse_number(port_text, &port) != 0 || port > 65535)
 		return -1;
 	if (s[0] == '[') {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&out->addr;
@@ -517,7 +409,6 @@ static void config_format_size(uint64_t bytes, char *out, size_t len)
  * when it is one but above the maximum. */
 static int config_set_number(const struct config_option *o, const char *value, size_t *field)
 {
-	static const uint64_t one[] = { 1 };
 	uint64_t max = o->max ? o->max : SIZE_MAX;
 	uint64_t v;
 
@@ -529,10 +420,10 @@ static int config_set_number(const struct config_option *o, const char *value, s
 	if (o->kind == CONFIG_SIZE || o->kind == CONFIG_SIZE_OFF) {
 		size_t n;
 
-		if (config_parse_size(value, &n) != 0)
+		if (parse_size(value, &n) != 0)
 			return -1;
 		v = n;
-	} else if (config_parse_scaled(value, "", one, &v) != 0 || v > SIZE_MAX) {
+	} else if (parse_number(value, &v) != 0 || v > SIZE_MAX) {
 		return -1;
 	}
 	if (v < o->min)
@@ -560,7 +451,7 @@ static int config_set(struct config *c, const struct config_option *o, const cha
 		*(const char **)field = value;
 		return 0;
 	case CONFIG_DURATION:
-		if (config_parse_duration(value, &seconds) != 0 || (uint64_t)seconds < o->min)
+		if (parse_duration(value, &seconds) != 0 || (uint64_t)seconds < o->min)
 			return -1;
 		*(int64_t *)field = seconds;
 		return 0;
@@ -616,7 +507,7 @@ static void config_origin_error(FILE *err, const char *value)
  * (a space, a query, a fragment, user info) would be broken or misleading. */
 static int config_check_public_url(const char *url, const char **why)
 {
-	struct config_url parsed;
+	struct url parsed;
 	const char *rest;
 
 	for (const char *p = url; *p != '\0'; p++) {
@@ -625,7 +516,7 @@ static int config_check_public_url(const char *url, const char **why)
 			return -1;
 		}
 	}
-	if (config_parse_url(url, &parsed, &rest, why) != 0)
+	if (url_parse(url, &parsed, &rest, why) != 0)
 		return -1;
 	/* A trailing slash is harmless: the relay drops it. */
 	if (strspn(rest, "/") != strlen(rest)) {
@@ -725,7 +616,7 @@ static int config_check(struct config *c, int default_ttl_given, FILE *err)
 		return -1;
 	}
 	if (c->push_gateway) {
-		if (config_parse_url(c->push_gateway, &c->push_url, &rest, &why) != 0) {
+		if (url_parse(c->push_gateway, &c->push_url, &rest, &why) != 0) {
 			fprintf(err, "relay: --push-gateway expects an http:// or https:// URL: %s\n",
 			    why);
 			return -1;

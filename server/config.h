@@ -16,6 +16,7 @@
 #include "protocol/cors.h"
 #include "protocol/limits.h"
 #include "lib/log.h"
+#include "lib/url.h"
 #include "storage/ratelimit.h"
 
 #define CONFIG_MAX_LISTEN 16
@@ -32,13 +33,6 @@ struct config_cidr {
 	uint8_t addr[16];
 	size_t addr_len;        /* 4 or 16 */
 	unsigned prefix;
-};
-
-/* Where a server is: the scheme, host and port of an http(s) URL. */
-struct config_url {
-	int tls;                        /* https, or http */
-	char host[256];                 /* as written, without brackets */
-	uint16_t port;
 };
 
 /* --push-map: a notificationToken.type and the gorush platform it goes to. */
@@ -77,7 +71,7 @@ struct config {
 	const char *state_file;         /* NULL: mailboxes do not survive a restart */
 	int64_t snapshot_interval;      /* seconds; 0: only at a clean stop */
 	const char *push_gateway;       /* gorush's base URL, or NULL: no push */
-	struct config_url push_url;     /* push_gateway, parsed */
+	struct url push_url;            /* push_gateway, parsed */
 	const char *push_path;          /* the gateway's base path (may be "") */
 	const char *push_cacert;
 	struct config_push_type push_map[CONFIG_MAX_PUSH_TYPES];
@@ -122,16 +116,8 @@ void config_warn(const struct config *c, FILE *err);
 /* nginx's proxy_read_timeout, the shortest common default in front of us. */
 #define CONFIG_PROXY_TIMEOUT 60
 
-/* "90", "90s", "15m", "24h", "7d": 0 and seconds, or -1. */
-int config_parse_duration(const char *s, int64_t *seconds);
-/* "65536", "64k", "8m", "1g": 0 and bytes, or -1. */
-int config_parse_size(const char *s, size_t *bytes);
 /* "127.0.0.1:8443", "[::1]:8443" (port 0: any free port): 0 or -1. */
 int config_parse_listen(const char *s, struct config_listen *out);
-/* "https://host[:port]…": 0 and *rest at what follows the port, or -1 and
- * why (a phrase such as "it names no host"). */
-int config_parse_url(const char *url, struct config_url *out, const char **rest,
-    const char **why);
 /* "30/m", "5/s,20" (burst 20), "off": 0 or -1. */
 int config_parse_rate(const char *s, struct ratelimit_rule *out);
 /* "10.0.0.0/8", "fd00::/8", "192.0.2.7": 0 or -1. */

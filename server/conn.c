@@ -30,6 +30,7 @@
 #include "protocol/response.h"
 #include "server/conn.h"
 #include "lib/alloc.h"
+#include "lib/container_of.h"
 
 #define CONN_IN_MIN 4096
 /* Requests answered per event, so one pipelining client cannot starve the
@@ -40,9 +41,6 @@
  * worth of memory, not sixteen. */
 #define CONN_OUT_MAX (64 * 1024)
 
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
-
 static void conn_on_read(evutil_socket_t fd, short what, void *arg);
 static void conn_on_write(evutil_socket_t fd, short what, void *arg);
 static void conn_on_timer(evutil_socket_t fd, short what, void *arg);
@@ -50,7 +48,7 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg);
 /* Unix seconds, as the api takes them. */
 static int64_t conn_now(const struct conn *c)
 {
-	return c->context->now_ms(c->context->owner) / 1000;
+	return c->context->now(c->context->owner);
 }
 
 static void conn_set_timer(struct conn *c, enum conn_timer kind)
@@ -272,15 +270,15 @@ static void conn_answer(struct conn *c)
 
 	c->handled++;
 	c->requests++;
-	c->client.now_ms = ctx->now_ms(ctx->owner);
+	c->client.now_ms = ctx->mono_ms(ctx->owner);
 	if (conn_output_full(ctx)) {
 		/* Clients that do not read their answers hold the whole
 		 * budget: turn this one away until they are gone. */
-		api_error(ctx->api, c->client.now_ms / 1000, &c->parser.req, &c->in, 503, &c->out);
+		api_error(ctx->api, conn_now(c), &c->parser.req, &c->in, 503, &c->out);
 		close = 1;
 	} else {
 		/* No room for another long-poll: the api answers 503. */
-		result = api_handle(ctx->api, c->client.now_ms / 1000, &c->client, &c->parser.req,
+		result = api_handle(ctx->api, conn_now(c), &c->client, &c->parser.req,
 		    &c->in, &c->out, ctx->waiter_count < ctx->max_waiters ? &c->wait : NULL, &close);
 	}
 	http_next(&c->parser, &c->in);

@@ -38,8 +38,10 @@ struct conn_context {
 	size_t waiter_count;            /* connections parked on a long-poll */
 	size_t out_pending;             /* answers not yet taken by their clients */
 	size_t out_budget;              /* ... at most this much */
-	/* Wall-clock Unix milliseconds, read once per loop turn. */
-	int64_t (*now_ms)(void *owner);
+	/* Read once per loop turn: wall-clock Unix seconds (expiry, the Date
+	 * header) and monotonic milliseconds (rate limits). */
+	int64_t (*now)(void *owner);
+	int64_t (*mono_ms)(void *owner);
 	/* c is being freed: it holds no descriptor, timer or count any more. */
 	void (*gone)(void *owner, struct conn *c);
 	void *owner;

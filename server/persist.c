@@ -20,7 +20,7 @@
 /* Unix seconds, as snapshots count them. */
 static int64_t persist_now(const struct persist *p)
 {
-	return p->context.now_ms(p->context.owner) / 1000;
+	return p->context.now(p->context.owner);
 }
 
 static void persist_reap(struct persist *p)

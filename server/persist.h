@@ -23,8 +23,8 @@ struct persist_context {
 	const char *path;               /* --state-file, or NULL: nothing persists */
 	int64_t snapshot_interval;      /* seconds; 0: only at a clean stop */
 	int64_t max_ttl;                /* seconds: loaded expiry instants are cut to it */
-	/* Wall-clock Unix milliseconds, read once per loop turn. */
-	int64_t (*now_ms)(void *owner);
+	/* Wall-clock Unix seconds, read once per loop turn. */
+	int64_t (*now)(void *owner);
 	void *owner;
 };
 

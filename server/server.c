@@ -36,17 +36,29 @@
 #define SERVER_RATELIMIT_ENTRIES 100000
 #define SERVER_RATELIMIT_EXPIRE_BUDGET 10000
 
-int64_t server_now(struct server *s)
-{
-	return server_now_ms(s) / 1000;
-}
-
-int64_t server_now_ms(struct server *s)
+/* The clock, read once per loop turn. libevent caches its own time when a
+ * turn begins; a change in it is how a new turn is recognised, so that
+ * every callback of one turn sees the same instant. */
+static const struct clock *server_clock(struct server *s)
 {
 	struct timeval tv;
 
 	event_base_gettimeofday_cached(s->base, &tv);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	if (tv.tv_sec != s->clock_turn.tv_sec || tv.tv_usec != s->clock_turn.tv_usec) {
+		s->clock_turn = tv;
+		clock_update(&s->clock);
+	}
+	return &s->clock;
+}
+
+int64_t server_now(struct server *s)
+{
+	return clock_wall_s(server_clock(s));
+}
+
+int64_t server_mono_ms(struct server *s)
+{
+	return clock_mono_ms(server_clock(s));
 }
 
 static void server_update_accepting(struct server *s)
@@ -82,9 +94,14 @@ static void server_client(const struct server *s, const struct sockaddr_storage 
 }
 
 /* The clock, as the modules below the server take it. */
-static int64_t server_clock_ms(void *owner)
+static int64_t server_clock_now(void *owner)
 {
-	return server_now_ms(owner);
+	return server_now(owner);
+}
+
+static int64_t server_clock_mono_ms(void *owner)
+{
+	return server_mono_ms(owner);
 }
 
 /* A listener accepted a connection from peer. */
@@ -204,7 +221,7 @@ static void server_expire(struct server *s)
 	if (api_tick(s->api, server_now(s)))
 		event_active(s->expire_more, EV_TIMEOUT, 0);
 	if (s->limits != NULL)
-		ratelimit_expire(s->limits, server_now_ms(s), SERVER_RATELIMIT_EXPIRE_BUDGET);
+		ratelimit_expire(s->limits, server_mono_ms(s), SERVER_RATELIMIT_EXPIRE_BUDGET);
 	/* Once per process, and never the value itself: it may be an address. */
 	if (api_forwarded_warning(s->api))
 		log_at(&s->log, LOG_WARN, "--trust-proxy: an X-Forwarded-For did not end in an "
@@ -365,7 +382,8 @@ void server_init_conns(struct server *s)
 	cc->out_budget = config->max_memory / SERVER_OUTPUT_SHARE;
 	if (cc->out_budget < SERVER_OUTPUT_MIN)
 		cc->out_budget = SERVER_OUTPUT_MIN;
-	cc->now_ms = server_clock_ms;
+	cc->now = server_clock_now;
+	cc->mono_ms = server_clock_mono_ms;
 	cc->gone = server_on_conn_gone;
 	cc->owner = s;
 }
@@ -386,6 +404,7 @@ int server_init(struct server *s, const struct config *config)
 	char err[512];
 
 	memset(s, 0, sizeof(*s));
+	clock_init(&s->clock);
 	s->config = config;
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->log.level = config->log_level;
@@ -488,7 +507,7 @@ int server_init(struct server *s, const struct config *config)
 	persisting.path = config->state_file;
 	persisting.snapshot_interval = config->snapshot_interval;
 	persisting.max_ttl = config->max_ttl;
-	persisting.now_ms = server_clock_ms;
+	persisting.now = server_clock_now;
 	persisting.owner = s;
 	if (persist_init(&s->persist, &persisting) != 0)
 		return -1;

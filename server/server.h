@@ -14,12 +14,14 @@
 #include <stdint.h>
 
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <event2/event.h>
 
 #include "server/config.h"
 #include "server/conn.h"
 #include "server/listener.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "protocol/api.h"
 #include "server/persist.h"
@@ -61,6 +63,8 @@ struct server {
 	struct event *accept_retry;     /* ends an out-of-descriptors pause */
 	struct event *grace;            /* bounds a graceful stop */
 	struct event *sigint, *sigterm, *sighup;
+	struct clock clock;             /* read once per loop turn (server_now) */
+	struct timeval clock_turn;      /* libevent's cached time when it was read */
 };
 
 /* 0, or -1 after printing one line on stderr (the relay cannot start). */
@@ -71,9 +75,10 @@ void server_run(struct server *s);
 int server_finish(struct server *s);
 void server_free(struct server *s);
 
-/* Wall-clock Unix seconds (and milliseconds), read once per loop turn. */
+/* Wall-clock Unix seconds, and monotonic milliseconds (for rate limits
+ * and timeouts), both read once per loop turn. */
 int64_t server_now(struct server *s);
-int64_t server_now_ms(struct server *s);
+int64_t server_mono_ms(struct server *s);
 /* Fill in s->conn_context from s's loop, config, log and api (server_init
  * does; so does the tests' connection simulator, which builds its server by
  * hand). */

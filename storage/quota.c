@@ -6,11 +6,9 @@
 #include <string.h>
 
 #include "lib/alloc.h"
+#include "lib/container_of.h"
 #include "storage/quota.h"
 #include "storage/table.h"
-
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 struct quota_entry {
 	struct table_node node;             /* key: the address */

@@ -7,13 +7,11 @@
 #include <string.h>
 
 #include "lib/alloc.h"
+#include "lib/container_of.h"
 #include "storage/ratelimit.h"
 #include "storage/table.h"
 
 #define RATELIMIT_MILLI 1000
-
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 struct ratelimit_entry {
 	struct table_node node;             /* key: the address */

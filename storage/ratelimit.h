@@ -8,6 +8,10 @@
  * recently seen one makes room for a new one, and addresses idle long enough
  * for every bucket to be full again are dropped, since a full bucket is the
  * same as none.
+ *
+ * now_ms is monotonic time (lib/clock.h), never the wall clock: a clock
+ * stepped back would withhold tokens for as long, one stepped forward would
+ * refill every bucket at once.
  */
 #ifndef STORAGE_RATELIMIT_H
 #define STORAGE_RATELIMIT_H

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/fsync.h"
 #include "storage/mailbox.h"
 #include "storage/snapshot.h"
 
@@ -164,29 +165,6 @@ static void snapshot_count_live(const struct mailbox *mb, void *arg)
 		w->count++;
 }
 
-/* Make a rename in path's directory survive a crash. */
-static void snapshot_sync_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	size_t len = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
-	char dir[4096];
-	int fd;
-
-	if (len >= sizeof(dir))
-		return;
-	if (len == 0) {
-		strcpy(dir, ".");
-	} else {
-		memcpy(dir, path, len);
-		dir[len] = '\0';
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
 /* Tries at a fresh name before giving up: a clash of 64 random bits means
  * someone is filling the directory with guesses, not bad luck. */
 #define SNAPSHOT_TEMP_ATTEMPTS 8
@@ -282,17 +260,10 @@ int snapshot_write_temp(struct store *store, struct snapshot_temp *temp, const c
 	store_iterate(store, snapshot_put_mailbox, w);
 	snapshot_put_uint(w, w->crc.value, 8);
 	errno = w->failed;
-	if (w->failed || fflush(w->f) != 0 || fsync(fd) != 0)
+	if (w->failed || fflush(w->f) != 0 || fsync_replace(fd, temp->path, path) != 0)
 		goto fail;
-	fd = -1;
-	if (fclose(w->f) != 0) {
-		w->f = NULL;
-		goto fail;
-	}
-	w->f = NULL;
-	if (rename(temp->path, path) != 0)
-		goto fail;
-	snapshot_sync_dir(path);
+	/* On disk and in place: a failure to close can lose nothing now. */
+	fclose(w->f);
 	free(w);
 	return 0;
 fail:

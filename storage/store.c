@@ -23,6 +23,8 @@
 #include <string.h>
 
 #include "lib/alloc.h"
+#include "lib/container_of.h"
+#include "lib/uuid.h"
 #include "storage/quota.h"
 #include "storage/store.h"
 
@@ -31,9 +33,6 @@
 #define STORE_ALLOC_OVERHEAD 16
 
 #define STORE_ID_ATTEMPTS 4
-
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 struct store {
 	struct table mailboxes;
@@ -200,14 +199,15 @@ void store_free(struct store *store)
 	free(store);
 }
 
+_Static_assert(MAILBOX_ID_LEN == UUID_LEN, "a mailbox identifier is a UUID");
+
 /* A version-4 UUID nobody holds yet: 122 random bits, never sequential. */
 static enum store_result store_new_id(struct store *store, uint8_t id[MAILBOX_ID_LEN])
 {
 	for (int attempt = 0; attempt < STORE_ID_ATTEMPTS; attempt++) {
 		if (store->random(store->random_ctx, id, MAILBOX_ID_LEN) != 0)
 			return STORE_NO_RANDOM;
-		id[6] = (uint8_t)((id[6] & 0x0f) | 0x40);
-		id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
+		uuid_set_v4(id);
 		if (table_find(&store->mailboxes, id) == NULL)
 			return STORE_OK;
 	}

@@ -47,6 +47,7 @@
 
 #include "protocol/api.h"
 #include "lib/buf.h"
+#include "lib/container_of.h"
 #include "protocol/http.h"
 #include "protocol/response.h"
 #include "protocol/wire.h"
@@ -67,9 +68,6 @@
 #define FUZZ_MAX_WAIT 20
 #define FUZZ_MAX_WAITERS 2          /* parked at once; more get no wait (503) */
 #define FUZZ_MAX_CLAIMS 32
-
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 enum fuzz_conn_state {
 	FUZZ_OPEN,          /* reading and answering requests */

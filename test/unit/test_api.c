@@ -18,6 +18,8 @@
 
 #include "protocol/api.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
+#include "lib/container_of.h"
 #include "protocol/http.h"
 #include "protocol/wire.h"
 #include "storage/ratelimit.h"
@@ -47,9 +49,6 @@
 
 #define CSP "default-src 'none'; img-src https:; style-src 'unsafe-inline'"
 #define ALLOW_MAILBOX "GET, HEAD, POST, PUT, DELETE, PATCH"
-
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 /* ---- the fixture ---- */
 
@@ -326,9 +325,9 @@ static char *create_body(char *out, size_t cap, const char *rights, int64_t expi
 	    "\"imageURL\":\"https://img.example/car.png\"}");
 
 	if (rights != NULL || expires_at != 0) {
-		char when[WIRE_TIME_LEN + 1];
+		char when[CLOCK_RFC3339_LEN + 1];
 
-		wire_format_time(expires_at ? expires_at : NOW + 600, when);
+		clock_format_rfc3339(expires_at ? expires_at : NOW + 600, when);
 		len += (size_t)snprintf(out + len, cap - len, ",\"mailboxConfiguration\":{");
 		if (rights != NULL)
 			len += (size_t)snprintf(out + len, cap - len, "\"accessRights\":\"%s\",", rights);
@@ -757,7 +756,7 @@ static void test_store_full_bytes(void)
 
 static void test_create_and_read(void)
 {
-	char id[37], path[64], etag[32], expiration[WIRE_TIME_LEN + 1];
+	char id[37], path[64], etag[32], expiration[CLOCK_RFC3339_LEN + 1];
 	uint8_t raw_id[16];
 	struct fx fx;
 	struct reply r;
@@ -799,7 +798,7 @@ static void test_create_and_read(void)
 	    "https://img.example/car.png");
 	CHECK_EQ_STR(json_path(&r, "payload", "type"), "AEAD_AES_128_GCM");
 	CHECK_EQ_STR(json_path(&r, "payload", "data"), DATA_1);
-	wire_format_time(NOW + DEFAULT_TTL, expiration);
+	clock_format_rfc3339(NOW + DEFAULT_TTL, expiration);
 	CHECK_EQ_STR(json_str(&r, "expiration"), expiration);
 	CHECK(header(&r, "ETag") != NULL && header(&r, "ETag")[0] == '"');
 	CHECK_EQ_INT(bound(&fx, id), 1);
@@ -1710,7 +1709,7 @@ static void test_expired(void)
 		static const int64_t past_max[] = { 1, 60, 300 };
 
 		for (size_t i = 0; i < 3; i++) {
-			char when[WIRE_TIME_LEN + 1];
+			char when[CLOCK_RFC3339_LEN + 1];
 			struct mailbox *mb;
 
 			r = request(&fx, "POST", "/v1/m", CLAIM_A, NULL, create_body(body,
@@ -1722,7 +1721,7 @@ static void test_expired(void)
 			mb = lookup(&fx, id);
 			CHECK(mb != NULL && mb->expiry.expires_at == NOW + MAX_TTL);
 			r = request(&fx, "POST", mailbox_path(path, id), CLAIM_A, NULL, "", NULL);
-			wire_format_time(NOW + MAX_TTL, when);
+			clock_format_rfc3339(NOW + MAX_TTL, when);
 			CHECK_EQ_STR(json_str(&r, "expiration"), when);
 			reply_free(&r);
 			CHECK_EQ_INT(simple(&fx, "DELETE", id, CLAIM_A, NULL, NULL), 200);
@@ -1741,9 +1740,9 @@ static void test_expired(void)
 	reply_free(&r);
 	r = request(&fx, "POST", mailbox_path(path, id), CLAIM_A, NULL, "", NULL);
 	{
-		char when[WIRE_TIME_LEN + 1];
+		char when[CLOCK_RFC3339_LEN + 1];
 
-		wire_format_time(NOW + 1, when);
+		clock_format_rfc3339(NOW + 1, when);
 		CHECK_EQ_STR(json_str(&r, "expiration"), when);
 	}
 	reply_free(&r);

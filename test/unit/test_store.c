@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/container_of.h"
 #include "storage/expiry.h"
 #include "storage/siphash.h"
 #include "storage/store.h"
@@ -22,9 +23,6 @@
 #define TEST_TABLE_KEYS 100000
 #define TEST_HEAP_NODES 2000
 #define TEST_NOW 1700000000
-
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 /* ---- deterministic randomness ---- */
 

@@ -1,0 +1,58 @@
+/*
+ * url.c — the origin of an http(s) URL, without resolving or normalising it.
+ */
+#include <string.h>
+
+#include "lib/url.h"
+
+int url_parse(const char *s, struct url *out, const char **rest, const char **why)
+{
+	const char *p, *host, *host_end;
+	unsigned long port;
+
+	memset(out, 0, sizeof(*out));
+	if (strncmp(s, "https://", 8) == 0) {
+		out->tls = 1;
+		p = s + 8;
+	} else if (strncmp(s, "http://", 7) == 0) {
+		p = s + 7;
+	} else {
+		*why = "it does not start with https:// or http://";
+		return -1;
+	}
+	host = p;
+	if (*p == '[') {
+		host = ++p;
+		while (*p && *p != ']')
+			p++;
+		if (*p != ']') {
+			*why = "its IPv6 address has no closing ]";
+			return -1;
+		}
+		host_end = p++;
+	} else {
+		while (*p && *p != ':' && *p != '/' && *p != '?' && *p != '#')
+			p++;
+		host_end = p;
+	}
+	if (host_end == host || (size_t)(host_end - host) >= sizeof(out->host)) {
+		*why = "it names no host";
+		return -1;
+	}
+	memcpy(out->host, host, (size_t)(host_end - host));
+	port = out->tls ? 443 : 80;
+	if (*p == ':') {
+		const char *digits = ++p;
+
+		port = 0;
+		while (*p >= '0' && *p <= '9' && port <= 65535)
+			port = port * 10 + (unsigned long)(*p++ - '0');
+		if (p == digits || port == 0 || port > 65535 || (*p >= '0' && *p <= '9')) {
+			*why = "its port is not a number from 1 to 65535";
+			return -1;
+		}
+	}
+	out->port = (uint16_t)port;
+	*rest = p;
+	return 0;
+}
