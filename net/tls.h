@@ -1,12 +1,14 @@
 /*
- * tls.h — the relay's TLS server configuration, on mbedTLS.
+ * tls.h — the relay's TLS, on mbedTLS, behind the transport interface.
  *
- * One struct tls holds the certificate chain and key (loaded from PEM files,
- * or a self-signed ECDSA P-256 certificate for "localhost" generated at start
- * when none is given), the session-ticket keys and the mbedTLS configuration:
+ * The server side (net/tls_server.c): one struct tls holds the certificate
+ * chain and key (loaded from PEM files, or a self-signed ECDSA P-256
+ * certificate for "localhost" made at start when none is given, by
+ * net/devcert.c), the session-ticket keys and the mbedTLS configuration:
  * TLS 1.3 and 1.2, forward-secret AEAD suites only, no renegotiation, no
  * compression, no 0-RTT. tls_transport_new() wraps one accepted socket in
- * that configuration behind the transport interface.
+ * that configuration. The client side (net/tls_client.c) does the same for
+ * an outgoing connection. Both run on one transport (net/tls_transport.c).
  *
  * It builds against mbedTLS 3.6 LTS, configured by net/tls_config.h.
  */
