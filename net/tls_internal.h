@@ -18,6 +18,7 @@
  * check below depends on. */
 #include <mbedtls/build_info.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/x509.h>
 
 #include "net/transport.h"
 
@@ -75,6 +76,18 @@ struct tls_transport {
 struct tls_transport *tls_transport_open(const mbedtls_ssl_config *conf,
     unsigned char *stage, int fd, size_t size);
 struct tls_transport *tls_transport_of(struct transport *t);
+
+/* The client's check of the peer's name (net/tls_client.c), open to the
+ * unit tests. Is host an IP address, as the resolver would read it
+ * ("127.0.0.1", "::1", also "127.1")? Then 1 and its 4 or 16 bytes in ip;
+ * else 0. */
+int tls_client_host_ip(const char *host, uint8_t ip[16], size_t *ip_len);
+/* Does a subjectAltName list hold this address as an iPAddress entry ([7]),
+ * byte for byte? A dNSName that spells the address never counts. */
+int tls_client_san_has_ip(const mbedtls_x509_sequence *san, const uint8_t *ip, size_t ip_len);
+/* Does it hold host as a dNSName entry ([2]), or under a "*." wildcard for
+ * its leftmost label? An iPAddress entry never counts, whatever its bytes. */
+int tls_client_san_has_dns(const mbedtls_x509_sequence *san, const char *host);
 
 /* err = the formatted context, ": ", and mbedTLS's description of ret. */
 __attribute__((format(printf, 4, 5)))

@@ -20,9 +20,11 @@
 #include <string.h>
 
 #include <mbedtls/error.h>
+#include <mbedtls/x509.h>
 #include <mbedtls/net_sockets.h>
 #include <psa/crypto.h>
 
+#include "net/tls.h"
 #include "net/tls_internal.h"
 
 /* Forward-secret AEAD only (and tls_server.c's tls_suite_key() must know
@@ -210,6 +212,39 @@ static int tls_result(struct tls_transport *tt, int ret)
 		return TRANSPORT_WANT_WRITE;
 	tt->failure = ret;
 	return TRANSPORT_ERROR;
+}
+
+enum tls_failure tls_transport_failure(struct transport *t, int *detail)
+{
+	const struct tls_transport *tt = tls_transport_of(t);
+
+	*detail = 0;
+	switch (tt->failure) {
+	case 0:
+		return TLS_FAILURE_NONE;
+	case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED:
+		return TLS_FAILURE_UNTRUSTED;
+	case MBEDTLS_ERR_NET_SEND_FAILED:
+	case MBEDTLS_ERR_NET_RECV_FAILED:
+	case MBEDTLS_ERR_NET_CONN_RESET:
+		*detail = tt->sys_errno;
+		return TLS_FAILURE_SOCKET;
+	case MBEDTLS_ERR_SSL_CONN_EOF:
+		return TLS_FAILURE_CLOSED;
+	case MBEDTLS_ERR_SSL_ALLOC_FAILED:
+		return TLS_FAILURE_MEMORY;
+	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
+	case MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE:
+	case MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION:
+		return TLS_FAILURE_REFUSED;
+	case MBEDTLS_ERR_SSL_INVALID_RECORD:
+	case MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE:
+	case MBEDTLS_ERR_SSL_DECODE_ERROR:
+		return TLS_FAILURE_NOT_TLS;
+	default:
+		*detail = -tt->failure;
+		return TLS_FAILURE_OTHER;
+	}
 }
 
 struct tls_transport *tls_transport_of(struct transport *t)

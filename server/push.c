@@ -398,10 +398,12 @@ static int push_step(struct push *p)
 			return 1;
 		}
 		if (r != 0) {
-			char why[128] = "the TLS handshake failed";
+			static const char untrusted[] = "the gateway's certificate is not trusted: ";
+			char why[sizeof(p->last_error)] = "the TLS handshake failed";
 
-			if (tls_transport_verify_failed(p->t, why + 5, sizeof(why) - 5))
-				memcpy(why, "TLS: ", 5);
+			if (tls_client_verify_failed(p->t, "give the gateway's CA with --push-cacert",
+			    why + sizeof(untrusted) - 1, sizeof(why) - sizeof(untrusted) + 1))
+				memcpy(why, untrusted, sizeof(untrusted) - 1);
 			push_broken(p, why);
 			return 1;
 		}
