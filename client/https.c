@@ -24,6 +24,7 @@
 
 #include "client/https.h"
 #include "protocol/response_parser.h"
+#include "net/hostport.h"
 #include "net/tls.h"
 #include "net/transport.h"
 
@@ -60,8 +61,7 @@ static int64_t https_now_ms(void)
 /* "host:port", with brackets around an IPv6 address. */
 static void https_where(const struct config_url *origin, char *out, size_t out_len)
 {
-	snprintf(out, out_len, strchr(origin->host, ':') ? "[%s]:%u" : "%s:%u", origin->host,
-	    origin->port);
+	hostport_format(out, out_len, origin->host, origin->port);
 }
 
 int https_init(struct https *h, struct rng *rng, const char *cacert, int insecure,
@@ -397,23 +397,17 @@ enum https_status https_exchange(struct https *h, const struct config_url *origi
 	struct buf request;
 	enum https_attempt r;
 	int64_t deadline_ms;
-	char port[8] = "";
+	char host[300];
 
-	if (origin->port != (origin->tls ? 443 : 80))
-		snprintf(port, sizeof(port), ":%u", origin->port);
+	/* The port only when it is not the scheme's own. */
+	hostport_format(host, sizeof(host), origin->host,
+	    origin->port != (origin->tls ? 443 : 80) ? origin->port : 0);
 	buf_init(&request);
 	buf_append_str(&request, req->method);
 	buf_append_lit(&request, " ");
 	buf_append_str(&request, req->path);
 	buf_append_lit(&request, " HTTP/1.1\r\nHost: ");
-	if (strchr(origin->host, ':') != NULL) {
-		buf_append_lit(&request, "[");
-		buf_append_str(&request, origin->host);
-		buf_append_lit(&request, "]");
-	} else {
-		buf_append_str(&request, origin->host);
-	}
-	buf_append_str(&request, port);
+	buf_append_str(&request, host);
 	buf_append_lit(&request, "\r\nUser-Agent: relay-client\r\nConnection: close\r\n");
 	if (req->headers != NULL)
 		buf_append_str(&request, req->headers);

@@ -35,6 +35,7 @@
 #include "server/push.h"
 #include "server/server.h"
 #include "net/tls.h"
+#include "net/hostport.h"
 #include "net/transport.h"
 
 #define PUSH_BATCH_MAX 100
@@ -582,12 +583,8 @@ struct push *push_new(struct server *s, char *err, size_t err_len)
 			base--;
 		snprintf(p->path, sizeof(p->path), "%.*s/api/push", (int)base, cfg->push_path);
 	}
-	if (strchr(cfg->push_url.host, ':') != NULL)
-		snprintf(p->host_header, sizeof(p->host_header), "[%s]:%u", cfg->push_url.host,
-		    cfg->push_url.port);
-	else
-		snprintf(p->host_header, sizeof(p->host_header), "%s:%u", cfg->push_url.host,
-		    cfg->push_url.port);
+	hostport_format(p->host_header, sizeof(p->host_header), cfg->push_url.host,
+	    cfg->push_url.port);
 	p->ring_cap = cfg->push_queue;
 	p->ring = calloc(p->ring_cap, sizeof(*p->ring));
 	if (p->ring == NULL) {
