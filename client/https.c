@@ -8,7 +8,6 @@
  * naming the host and, where there is one, the errno: the TLS library's own
  * error strings ("SSL - ...") mean nothing to the person at the terminal.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -16,17 +15,17 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <mbedtls/net_sockets.h>
-#include <mbedtls/oid.h>
+#include <mbedtls/x509_crt.h>
 
 #include "client/https.h"
+#include "lib/clock.h"
 #include "protocol/response_parser.h"
+#include "net/hostport.h"
 #include "net/tls.h"
 #include "net/transport.h"
 
@@ -42,38 +41,20 @@ enum https_attempt {
 	HTTPS_ATTEMPT_UNTRUSTED
 };
 
-/* What the certificate check needs to know of the relay, and what it saw. */
-struct https_peer {
-	uint8_t ip[16];
-	size_t ip_len;                  /* 0: the host is a DNS name */
-	const char *host;               /* as the URL names it */
-	char names[160];                /* the certificate's names, for a mismatch */
-};
-
 /* An open connection. */
 struct https_conn {
 	int fd;
 	int tls;
-	mbedtls_ssl_context ssl;
+	struct transport *t;            /* TLS or plain, over fd */
 	int64_t deadline_ms;            /* monotonic */
 	int timed_out;
 	int sys_errno;                  /* of the last failed send or recv, or 0 */
-	struct https_peer peer;
 };
-
-static int64_t https_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* "host:port", with brackets around an IPv6 address. */
 static void https_where(const struct url *origin, char *out, size_t out_len)
 {
-	snprintf(out, out_len, strchr(origin->host, ':') ? "[%s]:%u" : "%s:%u", origin->host,
-	    origin->port);
+	hostport_format(out, out_len, origin->host, origin->port);
 }
 
 int https_init(struct https *h, struct rng *rng, const char *cacert, int insecure,
@@ -123,159 +104,6 @@ void https_free(struct https *h)
 	h->tls = NULL;
 }
 
-/* --- the IP address check ------------------------------------------------ */
-
-int https_host_ip(const char *host, uint8_t ip[16], size_t *ip_len)
-{
-	struct in_addr v4;
-
-	/* inet_aton, like the resolver, also reads "127.1" and "0x7f.0.0.1";
-	 * it stops quietly at white space, so allow only what a number uses. */
-	if (host[0] != '\0' && strspn(host, "0123456789abcdefABCDEFxX.") == strlen(host) &&
-	    inet_aton(host, &v4) != 0) {
-		memcpy(ip, &v4, 4);
-		*ip_len = 4;
-		return 1;
-	}
-	if (inet_pton(AF_INET6, host, ip) == 1) {
-		*ip_len = 16;
-		return 1;
-	}
-	return 0;
-}
-
-int https_san_has_ip(const mbedtls_x509_sequence *san, const uint8_t *ip, size_t ip_len)
-{
-	for (; san != NULL; san = san->next) {
-		if (san->buf.p != NULL &&
-		    san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) &&
-		    san->buf.len == ip_len && memcmp(san->buf.p, ip, ip_len) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-int https_san_has_dns(const mbedtls_x509_sequence *san, const char *host)
-{
-	size_t host_len = strlen(host);
-	const char *parent = strchr(host, '.');
-
-	for (; san != NULL; san = san->next) {
-		const char *name = (const char *)san->buf.p;
-		size_t len = san->buf.len;
-
-		if (name == NULL || san->buf.tag != (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2))
-			continue;
-		if (len == host_len && strncasecmp(name, host, len) == 0)
-			return 1;
-		/* "*.example.com": exactly one leftmost label, never a whole
-		 * name ("*.com" matches "a.com", not "com" nor "a.b.com"). */
-		if (len > 2 && name[0] == '*' && name[1] == '.' && parent != NULL &&
-		    parent != host && (size_t)(host + host_len - parent) == len - 1 &&
-		    strncasecmp(name + 1, parent, len - 1) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-/* The dNSName and iPAddress entries, for a message: "localhost, 127.0.0.1". */
-static void https_san_names(const mbedtls_x509_sequence *san, char *out, size_t out_len)
-{
-	size_t used = 0;
-
-	out[0] = '\0';
-	for (; san != NULL && used + 1 < out_len; san = san->next) {
-		char name[INET6_ADDRSTRLEN] = "";
-		size_t i;
-
-		if (san->buf.p == NULL)
-			continue;
-		if (san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2)) {
-			/* Printable ASCII only: the certificate is the relay's word. */
-			for (i = 0; i < san->buf.len && i + 1 < sizeof(name); i++)
-				name[i] = san->buf.p[i] > 0x20 && san->buf.p[i] < 0x7f ?
-				    (char)san->buf.p[i] : '?';
-			name[i] = '\0';
-		} else if (san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) &&
-		    (san->buf.len == 4 || san->buf.len == 16)) {
-			inet_ntop(san->buf.len == 4 ? AF_INET : AF_INET6, san->buf.p, name,
-			    sizeof(name));
-		} else {
-			continue;
-		}
-		used += (size_t)snprintf(out + used, out_len - used, "%s%s", used ? ", " : "", name);
-	}
-	if (used >= out_len && out_len > 4)
-		memcpy(out + out_len - 4, "...", 4);
-}
-
-/*
- * mbedTLS 3.6 compares an IP host with iPAddress entries, but first with
- * every dNSName (and then URI) entry as text: a certificate whose dNSName
- * spells the address would pass, which RFC 9525 forbids. So with a
- * subjectAltName the verdict on the name is ours alone: IP hosts against
- * iPAddress entries, DNS hosts against dNSName entries. (Without one,
- * mbedTLS's check of the Common Name stands.)
- */
-static int https_verify(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
-{
-	struct https_peer *peer = ctx;
-	int match;
-
-	if (depth != 0)
-		return 0;
-	https_san_names(&crt->subject_alt_names, peer->names, sizeof(peer->names));
-	if (peer->ip_len != 0)
-		match = https_san_has_ip(&crt->subject_alt_names, peer->ip, peer->ip_len);
-	else if (mbedtls_x509_crt_has_ext_type(crt, MBEDTLS_X509_EXT_SUBJECT_ALT_NAME))
-		match = https_san_has_dns(&crt->subject_alt_names, peer->host);
-	else
-		return 0;
-	if (match)
-		*flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH;
-	else
-		*flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
-	return 0;
-}
-
-/* What the verification found, in words. */
-static void https_untrusted(const struct https_conn *c, const struct url *origin,
-    uint32_t flags, char *err, size_t err_len)
-{
-	static const struct {
-		uint32_t flags;
-		const char *words;
-	} problems[] = {
-		{ MBEDTLS_X509_BADCERT_NOT_TRUSTED, "it is not signed by a CA this device trusts "
-		    "(give the relay's CA with --cacert)" },
-		{ MBEDTLS_X509_BADCERT_EXPIRED, "it has expired" },
-		{ MBEDTLS_X509_BADCERT_FUTURE, "it is not valid yet (or this device's clock is wrong)" },
-		{ MBEDTLS_X509_BADCERT_REVOKED, "it has been revoked" },
-		{ MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
-		    MBEDTLS_X509_BADCERT_NS_CERT_TYPE, "it is not meant for a TLS server" },
-		{ MBEDTLS_X509_BADCERT_BAD_MD | MBEDTLS_X509_BADCERT_BAD_PK |
-		    MBEDTLS_X509_BADCERT_BAD_KEY, "it uses an algorithm or key size this client "
-		    "refuses" },
-		{ MBEDTLS_X509_BADCERT_MISSING, "the relay sent none" },
-		{ MBEDTLS_X509_BADCERT_OTHER | MBEDTLS_X509_BADCERT_SKIP_VERIFY,
-		    "it failed a check" },
-	};
-	size_t used;
-
-	used = (size_t)snprintf(err, err_len, "the certificate of the relay at %s is not trusted:",
-	    origin->host);
-	if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH && used < err_len)
-		used += (size_t)snprintf(err + used, err_len - used, " it is not for %s%s%s%s;",
-		    origin->host, c->peer.names[0] ? " (it names " : "", c->peer.names,
-		    c->peer.names[0] ? ")" : "");
-	for (size_t i = 0; i < sizeof(problems) / sizeof(problems[0]) && used < err_len; i++) {
-		if (flags & problems[i].flags)
-			used += (size_t)snprintf(err + used, err_len - used, " %s;", problems[i].words);
-	}
-	if (used < err_len && err[used - 1] == ';')
-		err[used - 1] = '\0';
-}
-
 /* --- the connection ------------------------------------------------------ */
 
 /* Wait until fd is ready for events or the deadline passes: 0, or -1. */
@@ -283,7 +111,7 @@ static int https_wait(struct https_conn *c, short events)
 {
 	for (;;) {
 		struct pollfd pfd = { c->fd, events, 0 };
-		int64_t left = c->deadline_ms - https_now_ms();
+		int64_t left = c->deadline_ms - clock_mono_now_ms();
 		int n;
 
 		if (left <= 0) {
@@ -297,42 +125,6 @@ static int https_wait(struct https_conn *c, short events)
 			c->sys_errno = errno;
 			return -1;
 		}
-	}
-}
-
-static int https_bio_send(void *ctx, const unsigned char *buf, size_t len)
-{
-	struct https_conn *c = ctx;
-
-	for (;;) {
-		ssize_t n = transport_send(c->fd, buf, len);
-
-		if (n >= 0)
-			return (int)n;
-		if (!transport_would_block()) {
-			c->sys_errno = errno;
-			return MBEDTLS_ERR_NET_SEND_FAILED;
-		}
-		if (https_wait(c, POLLOUT) != 0)
-			return MBEDTLS_ERR_NET_SEND_FAILED;
-	}
-}
-
-static int https_bio_recv(void *ctx, unsigned char *buf, size_t len)
-{
-	struct https_conn *c = ctx;
-
-	for (;;) {
-		ssize_t n = transport_recv(c->fd, buf, len);
-
-		if (n >= 0)
-			return (int)n;
-		if (!transport_would_block()) {
-			c->sys_errno = errno;
-			return MBEDTLS_ERR_NET_RECV_FAILED;
-		}
-		if (https_wait(c, POLLIN) != 0)
-			return MBEDTLS_ERR_NET_RECV_FAILED;
 	}
 }
 
@@ -369,10 +161,10 @@ static int https_connect(struct https_conn *c, const struct url *origin,
 			goto next;
 		}
 		/* One silent address must not use up the time of the others. */
-		if (c->deadline_ms - https_now_ms() > HTTPS_CONNECT_TIMEOUT_S * 1000)
-			c->deadline_ms = https_now_ms() + HTTPS_CONNECT_TIMEOUT_S * 1000;
+		if (c->deadline_ms - clock_mono_now_ms() > HTTPS_CONNECT_TIMEOUT_S * 1000)
+			c->deadline_ms = clock_mono_now_ms() + HTTPS_CONNECT_TIMEOUT_S * 1000;
 		rc = https_wait(c, POLLOUT);
-		if (c->deadline_ms != deadline && c->timed_out && https_now_ms() < deadline)
+		if (c->deadline_ms != deadline && c->timed_out && clock_mono_now_ms() < deadline)
 			c->timed_out = 0;
 		c->deadline_ms = deadline;
 		if (rc != 0) {
@@ -396,46 +188,97 @@ next:
 	return 0;
 }
 
+/* Why the transport's last call failed: its errno, or 0. */
+static int https_errno(struct https_conn *c)
+{
+	int detail = 0;
+
+	if (c->sys_errno == 0 && c->tls &&
+	    tls_transport_failure(c->t, &detail) == TLS_FAILURE_SOCKET)
+		c->sys_errno = detail;
+	return c->sys_errno;
+}
+
+/*
+ * One transport call, repeated until it is done: a WANT_* becomes a poll()
+ * for that readiness within the deadline. The result of the call, or
+ * TRANSPORT_ERROR when the deadline passed first (c->timed_out).
+ */
+static ssize_t https_drive(struct https_conn *c, ssize_t (*call)(struct https_conn *c,
+    char *buf, size_t len), char *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n = call(c, buf, len);
+
+		if (n != TRANSPORT_WANT_READ && n != TRANSPORT_WANT_WRITE) {
+			/* A plain transport leaves its reason in errno. */
+			if (n == TRANSPORT_ERROR && !c->tls)
+				c->sys_errno = errno;
+			return n;
+		}
+		if (https_wait(c, n == TRANSPORT_WANT_READ ? POLLIN : POLLOUT) != 0)
+			return TRANSPORT_ERROR;
+	}
+}
+
+static ssize_t https_call_handshake(struct https_conn *c, char *buf, size_t len)
+{
+	return c->t->ops->handshake(c->t);
+}
+
+static ssize_t https_call_read(struct https_conn *c, char *buf, size_t len)
+{
+	return c->t->ops->read(c->t, buf, len);
+}
+
+static ssize_t https_call_write(struct https_conn *c, char *buf, size_t len)
+{
+	return c->t->ops->write(c->t, buf, len);
+}
+
+static ssize_t https_call_shutdown(struct https_conn *c, char *buf, size_t len)
+{
+	return c->t->ops->shutdown(c->t);
+}
+
 /* The handshake's failure, in words. */
 static enum https_attempt https_handshake_failed(struct https_conn *c,
-    const struct url *origin, int ret, char *err, size_t err_len)
+    const struct url *origin, char *err, size_t err_len)
 {
-	char where[300];
+	char where[300], found[400];
+	int detail;
 
 	https_where(origin, where, sizeof(where));
-	if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
-		https_untrusted(c, origin, mbedtls_ssl_get_verify_result(&c->ssl), err, err_len);
+	if (tls_client_verify_failed(c->t, "give the relay's CA with --cacert", found,
+	    sizeof(found))) {
+		snprintf(err, err_len, "the certificate of the relay at %s is not trusted: %s",
+		    origin->host, found);
 		return HTTPS_ATTEMPT_UNTRUSTED;
 	}
 	if (c->timed_out)
 		return HTTPS_ATTEMPT_TIMED_OUT;
-	switch (ret) {
-	case MBEDTLS_ERR_NET_SEND_FAILED:
-	case MBEDTLS_ERR_NET_RECV_FAILED:
+	switch (tls_transport_failure(c->t, &detail)) {
+	case TLS_FAILURE_SOCKET:
 		snprintf(err, err_len, "the connection to %s broke during the TLS handshake: %s",
-		    where, strerror(c->sys_errno ? c->sys_errno : EIO));
+		    where, strerror(detail ? detail : EIO));
 		return HTTPS_ATTEMPT_LOST;
-	case MBEDTLS_ERR_SSL_CONN_EOF:
+	case TLS_FAILURE_CLOSED:
 		snprintf(err, err_len, "%s closed the connection during the TLS handshake", where);
 		return HTTPS_ATTEMPT_LOST;
-	case MBEDTLS_ERR_SSL_ALLOC_FAILED:
+	case TLS_FAILURE_MEMORY:
 		snprintf(err, err_len, "out of memory during the TLS handshake with %s", where);
 		return HTTPS_ATTEMPT_NO_CONNECTION;
-	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
-	case MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE:
-	case MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION:
+	case TLS_FAILURE_REFUSED:
 		snprintf(err, err_len, "%s refused the TLS handshake: it and this client have no "
 		    "TLS version or cipher in common", where);
 		return HTTPS_ATTEMPT_NO_CONNECTION;
-	case MBEDTLS_ERR_SSL_INVALID_RECORD:
-	case MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE:
-	case MBEDTLS_ERR_SSL_DECODE_ERROR:
+	case TLS_FAILURE_NOT_TLS:
 		snprintf(err, err_len, "%s does not speak TLS on that port (an http:// relay?)",
 		    where);
 		return HTTPS_ATTEMPT_NO_CONNECTION;
 	default:
 		snprintf(err, err_len, "the TLS handshake with %s failed (TLS library error -0x%04X)",
-		    where, (unsigned)-ret);
+		    where, (unsigned)detail);
 		return HTTPS_ATTEMPT_LOST;
 	}
 }
@@ -443,72 +286,45 @@ static enum https_attempt https_handshake_failed(struct https_conn *c,
 static enum https_attempt https_open(struct https *h, const struct url *origin,
     struct https_conn *c, char *err, size_t err_len)
 {
-	int ret;
-
 	c->tls = origin->tls;
 	if (https_connect(c, origin, err, err_len) != 0)
 		return c->timed_out ? HTTPS_ATTEMPT_TIMED_OUT : HTTPS_ATTEMPT_NO_CONNECTION;
-	if (!c->tls)
-		return HTTPS_ATTEMPT_DONE;
-	mbedtls_ssl_init(&c->ssl);
-	if (mbedtls_ssl_setup(&c->ssl, tls_client_config(h->tls)) != 0 ||
-	    mbedtls_ssl_set_hostname(&c->ssl, origin->host) != 0) {
+	c->t = c->tls ? tls_client_transport_new(h->tls, c->fd, origin->host) :
+	    transport_plain_new(c->fd);
+	if (c->t == NULL) {
 		snprintf(err, err_len, "out of memory setting up TLS");
 		return HTTPS_ATTEMPT_NO_CONNECTION;
 	}
-	https_host_ip(origin->host, c->peer.ip, &c->peer.ip_len);
-	c->peer.host = origin->host;
-	mbedtls_ssl_set_verify(&c->ssl, https_verify, &c->peer);
-	mbedtls_ssl_set_bio(&c->ssl, c, https_bio_send, https_bio_recv, NULL);
-	ret = mbedtls_ssl_handshake(&c->ssl);
-	if (ret == 0)
+	if (!c->tls || https_drive(c, https_call_handshake, NULL, 0) == 0)
 		return HTTPS_ATTEMPT_DONE;
-	return https_handshake_failed(c, origin, ret, err, err_len);
+	return https_handshake_failed(c, origin, err, err_len);
 }
 
 static void https_close(struct https_conn *c)
 {
-	if (c->fd < 0)
-		return;
-	if (c->tls) {
-		mbedtls_ssl_close_notify(&c->ssl);
-		mbedtls_ssl_free(&c->ssl);
+	if (c->t != NULL) {
+		/* A goodbye if it goes at once; the answer is in already. */
+		if (c->tls && c->fd >= 0)
+			https_call_shutdown(c, NULL, 0);
+		c->t->ops->free(c->t);
+		c->t = NULL;
 	}
-	close(c->fd);
+	if (c->fd >= 0)
+		close(c->fd);
 	c->fd = -1;
 }
 
 static int https_write_all(struct https_conn *c, const char *data, size_t len)
 {
 	while (len > 0) {
-		int n = c->tls ? mbedtls_ssl_write(&c->ssl, (const unsigned char *)data, len) :
-		    https_bio_send(c, (const unsigned char *)data, len);
+		ssize_t n = https_drive(c, https_call_write, (char *)data, len);
 
-		if (n == MBEDTLS_ERR_SSL_WANT_READ || n == MBEDTLS_ERR_SSL_WANT_WRITE)
-			continue;
 		if (n <= 0)
 			return -1;
 		data += n;
 		len -= (size_t)n;
 	}
 	return 0;
-}
-
-/* Bytes, 0 at the end of the answer's stream, or < 0. */
-static int https_read(struct https_conn *c, char *buf, size_t len)
-{
-	if (!c->tls)
-		return https_bio_recv(c, (unsigned char *)buf, len);
-	for (;;) {
-		int n = mbedtls_ssl_read(&c->ssl, (unsigned char *)buf, len);
-
-		/* The end of the stream, with or without a goodbye. */
-		if (n == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || n == MBEDTLS_ERR_SSL_CONN_EOF)
-			return 0;
-		if (n == MBEDTLS_ERR_SSL_WANT_READ || n == MBEDTLS_ERR_SSL_WANT_WRITE)
-			continue;
-		return n;
-	}
 }
 
 static enum https_attempt https_attempt(struct https *h, const struct url *origin,
@@ -523,21 +339,21 @@ static enum https_attempt https_attempt(struct https *h, const struct url *origi
 	https_where(origin, where, sizeof(where));
 	result = https_open(h, origin, &c, err, err_len);
 	if (result != HTTPS_ATTEMPT_DONE) {
-		if (c.fd >= 0) {
-			mbedtls_ssl_free(&c.ssl);
+		if (c.t != NULL)
+			c.t->ops->free(c.t);
+		if (c.fd >= 0)
 			close(c.fd);
-		}
 		return result;
 	}
 	response_parser_init(&a, &resp->body, HTTPS_BODY_MAX);
 	if (https_write_all(&c, request->data, request->len) != 0) {
 		snprintf(err, err_len, "the connection to %s broke while sending: %s", where,
-		    strerror(c.sys_errno ? c.sys_errno : EPIPE));
+		    strerror(https_errno(&c) ? c.sys_errno : EPIPE));
 		result = c.timed_out ? HTTPS_ATTEMPT_TIMED_OUT : HTTPS_ATTEMPT_LOST;
 		goto done;
 	}
 	for (;;) {
-		int n = https_read(&c, chunk, sizeof(chunk));
+		ssize_t n = https_drive(&c, https_call_read, chunk, sizeof(chunk));
 		int r = n < 0 ? -1 : response_parser_feed(&a, chunk, (size_t)n);
 
 		if (r > 0)
@@ -555,7 +371,7 @@ static enum https_attempt https_attempt(struct https *h, const struct url *origi
 			snprintf(err, err_len, "%s closed the connection before answering", where);
 		else
 			snprintf(err, err_len, "the connection to %s broke before its answer: %s",
-			    where, c.sys_errno ? strerror(c.sys_errno) : "the TLS record was damaged");
+			    where, https_errno(&c) ? strerror(c.sys_errno) : "the TLS record was damaged");
 		if (result != HTTPS_ATTEMPT_TIMED_OUT)
 			result = HTTPS_ATTEMPT_LOST;
 		goto done;
@@ -574,23 +390,17 @@ enum https_status https_exchange(struct https *h, const struct url *origin,
 	struct buf request;
 	enum https_attempt r;
 	int64_t deadline_ms;
-	char port[8] = "";
+	char host[300];
 
-	if (origin->port != (origin->tls ? 443 : 80))
-		snprintf(port, sizeof(port), ":%u", origin->port);
+	/* The port only when it is not the scheme's own. */
+	hostport_format(host, sizeof(host), origin->host,
+	    origin->port != (origin->tls ? 443 : 80) ? origin->port : 0);
 	buf_init(&request);
 	buf_append_str(&request, req->method);
 	buf_append_lit(&request, " ");
 	buf_append_str(&request, req->path);
 	buf_append_lit(&request, " HTTP/1.1\r\nHost: ");
-	if (strchr(origin->host, ':') != NULL) {
-		buf_append_lit(&request, "[");
-		buf_append_str(&request, origin->host);
-		buf_append_lit(&request, "]");
-	} else {
-		buf_append_str(&request, origin->host);
-	}
-	buf_append_str(&request, port);
+	buf_append_str(&request, host);
 	buf_append_lit(&request, "\r\nUser-Agent: relay-client\r\nConnection: close\r\n");
 	if (req->headers != NULL)
 		buf_append_str(&request, req->headers);
@@ -607,7 +417,7 @@ enum https_status https_exchange(struct https *h, const struct url *origin,
 		snprintf(err, err_len, "out of memory");
 		return HTTPS_UNREACHABLE;
 	}
-	deadline_ms = https_now_ms() + (int64_t)req->timeout_s * 1000;
+	deadline_ms = clock_mono_now_ms() + (int64_t)req->timeout_s * 1000;
 	r = https_attempt(h, origin, &request, deadline_ms, resp, err, err_len);
 	/* The same bytes once more: the request ID makes it a retry. */
 	if (r == HTTPS_ATTEMPT_LOST)

@@ -2,10 +2,11 @@
  * https.h — one request, one answer: the client's blocking HTTP(S).
  *
  * A command-line client does one thing at a time, so this side of the
- * protocol is plain blocking I/O with deadlines. The relay's certificate is
- * verified against the system's CAs or --cacert (host name included, and an
- * IP address host against the certificate's iPAddress names), unless the user
- * asked for --insecure. A connection that is lost before the answer arrives
+ * protocol waits for each step, within deadlines; underneath it drives the
+ * same non-blocking transport as the relay and its push gateway connection
+ * (net/tls.h). The relay's certificate is verified against the system's CAs
+ * or --cacert (host name included, and an IP address host against the
+ * certificate's iPAddress names only), unless the user asked for --insecure. A connection that is lost before the answer arrives
  * is tried once more with the very same bytes, so the request's
  * Mailbox-Request-ID lets the relay recognise the retry (spec section 5).
  * One deadline covers both attempts: nothing here waits longer than the
@@ -16,8 +17,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include <mbedtls/x509_crt.h>
 
 #include "client/share.h"
 #include "lib/buf.h"
@@ -60,15 +59,5 @@ void https_free(struct https *h);
 enum https_status https_exchange(struct https *h, const struct url *origin,
     const struct https_request *req, struct https_response *resp,
     char *err, size_t err_len);
-
-/* Is host an IP address, as the resolver would read it ("127.0.0.1", "::1",
- * also "127.1")? Then 1 and its 4 or 16 bytes in ip; else 0. */
-int https_host_ip(const char *host, uint8_t ip[16], size_t *ip_len);
-/* Does a subjectAltName list hold this address as an iPAddress entry ([7]),
- * byte for byte? A dNSName that spells the address never counts. */
-int https_san_has_ip(const mbedtls_x509_sequence *san, const uint8_t *ip, size_t ip_len);
-/* Does it hold host as a dNSName entry ([2]), or under a "*." wildcard for
- * its leftmost label? An iPAddress entry never counts, whatever its bytes. */
-int https_san_has_dns(const mbedtls_x509_sequence *san, const char *host);
 
 #endif

@@ -11,8 +11,8 @@
 #ifndef RELAY_TLS_CONFIG_H
 #define RELAY_TLS_CONFIG_H
 
-/* Seen by net/tls.c, which refuses to build without it (unless built
- * against a system mbedTLS). */
+/* Seen by net/tls_internal.h, which refuses to build without it (unless
+ * built against a system mbedTLS). */
 #define RELAY_TLS_CONFIG 1
 
 /* Everest's X25519 (formally verified, Apache-2.0, shipped in the mbedTLS

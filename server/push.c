@@ -36,6 +36,7 @@
 #include "server/config.h"
 #include "server/push.h"
 #include "net/tls.h"
+#include "net/hostport.h"
 #include "net/transport.h"
 
 #define PUSH_BATCH_MAX 100
@@ -394,10 +395,12 @@ static int push_step_handshake(struct push *p)
 		return 1;
 	}
 	if (r != 0) {
-		char why[128] = "the TLS handshake failed";
+		static const char untrusted[] = "the gateway's certificate is not trusted: ";
+		char why[sizeof(p->last_error)] = "the TLS handshake failed";
 
-		if (tls_transport_verify_failed(p->t, why + 5, sizeof(why) - 5))
-			memcpy(why, "TLS: ", 5);
+		if (tls_client_verify_failed(p->t, "give the gateway's CA with --push-cacert",
+		    why + sizeof(untrusted) - 1, sizeof(why) - sizeof(untrusted) + 1))
+			memcpy(why, untrusted, sizeof(untrusted) - 1);
 		push_broken(p, why);
 		return 1;
 	}
@@ -597,12 +600,8 @@ struct push *push_new(const struct push_context *context, char *err, size_t err_
 			base--;
 		snprintf(p->path, sizeof(p->path), "%.*s/api/push", (int)base, cfg->push_path);
 	}
-	if (strchr(cfg->push_url.host, ':') != NULL)
-		snprintf(p->host_header, sizeof(p->host_header), "[%s]:%u", cfg->push_url.host,
-		    cfg->push_url.port);
-	else
-		snprintf(p->host_header, sizeof(p->host_header), "%s:%u", cfg->push_url.host,
-		    cfg->push_url.port);
+	hostport_format(p->host_header, sizeof(p->host_header), cfg->push_url.host,
+	    cfg->push_url.port);
 	p->ring_cap = cfg->push_queue;
 	p->ring = calloc(p->ring_cap, sizeof(*p->ring));
 	if (p->ring == NULL) {

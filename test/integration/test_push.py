@@ -901,6 +901,27 @@ def test_https_gateway_verified():
         stranger.cleanup()
 
 
+
+def test_https_gateway_ip_spelled_as_dns_name_refused():
+    # The URL names 127.0.0.1 and the certificate (from the right CA) has it
+    # only as a dNSName: mbedTLS alone would take the text for the address;
+    # an IP host must match an iPAddress entry (RFC 9525), as for the client.
+    ca = CertAuthority()
+    try:
+        cert, key = ca.issue("127.0.0.1", "DNS:127.0.0.1")
+        with GorushStandin(tls=(cert, key)) as gw:
+            url = "https://127.0.0.1:%d" % gw.port
+            with relay_for(url, "--push-cacert", ca.cert, "--push-retries", "0") as relay:
+                Pair(relay, sender_token=tok(APNS), receiver_token=None).update_by_receiver()
+                assert gw.wait_for_closed_without_request(1, 5.0), (
+                    "the relay never connected to the gateway and gave up")
+            expect_equal(len(gw.requests()), 0, "requests the gateway received")
+            c = push_counters(relay)
+            assert c["sent"] == 0 and c["failed"] >= 1, (
+                "expected nothing sent and the push counted failed: %r" % c)
+    finally:
+        ca.cleanup()
+
 # ---------------------------------------------- 10. no token in any log line
 
 def test_no_token_in_any_log_line():

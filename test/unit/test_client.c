@@ -246,105 +246,6 @@ static void test_state_file(void)
 	}
 }
 
-/* One subjectAltName entry, as mbedTLS's parser leaves it. */
-static void san_entry(mbedtls_x509_sequence *seq, int tag, const void *bytes, size_t len,
-    mbedtls_x509_sequence *next)
-{
-	memset(seq, 0, sizeof(*seq));
-	seq->buf.tag = tag;
-	seq->buf.p = (unsigned char *)bytes;
-	seq->buf.len = len;
-	seq->next = next;
-}
-
-#define SAN_DNS (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2)
-#define SAN_IP (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7)
-
-static void test_host_ip(void)
-{
-	static const uint8_t lo4[4] = { 127, 0, 0, 1 };
-	static const uint8_t lo6[16] = { [15] = 1 };
-	uint8_t ip[16];
-	size_t len = 0;
-
-	CHECK_EQ_INT(https_host_ip("127.0.0.1", ip, &len), 1);
-	CHECK(len == 4 && memcmp(ip, lo4, 4) == 0);
-	/* What the resolver reads as 127.0.0.1 is checked as 127.0.0.1. */
-	CHECK_EQ_INT(https_host_ip("127.1", ip, &len), 1);
-	CHECK(len == 4 && memcmp(ip, lo4, 4) == 0);
-	CHECK_EQ_INT(https_host_ip("0x7f.0.0.1", ip, &len), 1);
-	CHECK(len == 4 && memcmp(ip, lo4, 4) == 0);
-	CHECK_EQ_INT(https_host_ip("::1", ip, &len), 1);
-	CHECK(len == 16 && memcmp(ip, lo6, 16) == 0);
-	CHECK_EQ_INT(https_host_ip("0:0:0:0:0:0:0:1", ip, &len), 1);
-	CHECK(len == 16 && memcmp(ip, lo6, 16) == 0);
-	CHECK_EQ_INT(https_host_ip("localhost", ip, &len), 0);
-	CHECK_EQ_INT(https_host_ip("relay.example", ip, &len), 0);
-	CHECK_EQ_INT(https_host_ip("127.0.0.1 evil", ip, &len), 0);
-	CHECK_EQ_INT(https_host_ip("127.0.0.1.example", ip, &len), 0);
-	CHECK_EQ_INT(https_host_ip("", ip, &len), 0);
-	CHECK_EQ_INT(https_host_ip("fe80::1%eth0", ip, &len), 0);
-}
-
-static void test_ip_san_match(void)
-{
-	static const uint8_t lo4[4] = { 127, 0, 0, 1 }, other4[4] = { 127, 0, 0, 2 };
-	static const uint8_t lo6[16] = { [15] = 1 };
-	static const uint8_t mapped[16] = { [10] = 0xff, [11] = 0xff, 127, 0, 0, 1 };
-	mbedtls_x509_sequence dns, ip4, ip6, text_ip, dns_ip, wide;
-
-	/* The dev certificate: localhost, 127.0.0.1, ::1. */
-	san_entry(&ip6, SAN_IP, lo6, 16, NULL);
-	san_entry(&ip4, SAN_IP, lo4, 4, &ip6);
-	san_entry(&dns, SAN_DNS, "localhost", 9, &ip4);
-	CHECK(https_san_has_ip(&dns, lo4, 4));
-	CHECK(https_san_has_ip(&dns, lo6, 16));
-	CHECK(!https_san_has_ip(&dns, other4, 4));
-	/* The same address in another family is another address. */
-	CHECK(!https_san_has_ip(&dns, mapped, 16));
-	CHECK(!https_san_has_ip(&ip6, lo4, 4));
-	/* A dNSName that spells the address never counts... */
-	san_entry(&dns_ip, SAN_DNS, "127.0.0.1", 9, NULL);
-	CHECK(!https_san_has_ip(&dns_ip, lo4, 4));
-	/* ...nor an iPAddress holding the text, nor one of the wrong length
-	 * (a name constraint's address and mask), nor a prefix. */
-	san_entry(&text_ip, SAN_IP, "127.0.0.1", 9, NULL);
-	CHECK(!https_san_has_ip(&text_ip, lo4, 4));
-	san_entry(&wide, SAN_IP, (const uint8_t[8]){ 127, 0, 0, 1, 255, 255, 255, 255 }, 8, NULL);
-	CHECK(!https_san_has_ip(&wide, lo4, 4));
-	san_entry(&wide, SAN_IP, lo4, 3, NULL);
-	CHECK(!https_san_has_ip(&wide, lo4, 4));
-	/* A certificate without the extension: an empty first entry. */
-	san_entry(&wide, 0, NULL, 0, NULL);
-	CHECK(!https_san_has_ip(&wide, lo4, 4));
-	CHECK(!https_san_has_ip(NULL, lo4, 4));
-}
-
-/* A DNS host is matched against dNSName entries only: an iPAddress whose
- * bytes spell a name (42.46.105.111 is "*.io") never vouches for it, as
- * mbedTLS 2.28's own text comparison would let it. */
-static void test_dns_san_match(void)
-{
-	mbedtls_x509_sequence dns, star, ip_star, ip_text;
-
-	san_entry(&dns, SAN_DNS, "relay.example", 13, NULL);
-	CHECK(https_san_has_dns(&dns, "relay.example"));
-	CHECK(https_san_has_dns(&dns, "RELAY.Example"));
-	CHECK(!https_san_has_dns(&dns, "relay.example.evil"));
-	CHECK(!https_san_has_dns(&dns, "elay.example"));
-	CHECK(!https_san_has_dns(&dns, "relay"));
-	san_entry(&star, SAN_DNS, "*.example", 9, NULL);
-	CHECK(https_san_has_dns(&star, "relay.example"));
-	CHECK(!https_san_has_dns(&star, "a.relay.example"));
-	CHECK(!https_san_has_dns(&star, "example"));
-	CHECK(!https_san_has_dns(&star, ".example"));
-	san_entry(&ip_star, SAN_IP, "*.io", 4, NULL);
-	CHECK(!https_san_has_dns(&ip_star, "relay.io"));
-	san_entry(&ip_text, SAN_IP, "a.io", 4, NULL);
-	CHECK(!https_san_has_dns(&ip_text, "a.io"));
-	CHECK(!https_san_has_dns(NULL, "relay.example"));
-}
-
 static int list_count;
 static char list_lines[4][200];
 
@@ -436,9 +337,6 @@ int main(void)
 	CHECK_RUN(test_share_urls);
 	CHECK_RUN(test_seen_keeps_the_newest);
 	CHECK_RUN(test_state_file);
-	CHECK_RUN(test_host_ip);
-	CHECK_RUN(test_ip_san_match);
-	CHECK_RUN(test_dns_san_match);
 	CHECK_RUN(test_state_forgets_expired);
 	return CHECK_SUMMARY();
 }
