@@ -1076,27 +1076,55 @@ static void test_store_owner_bytes_off(void)
 	store_free(s);
 }
 
+#define TEST_ITERATE_COUNT 30
+
+struct test_iterate_seen {
+	const struct mailbox *mb[TEST_ITERATE_COUNT];
+	int visits[TEST_ITERATE_COUNT];
+	int strangers;              /* visits to a mailbox the test does not hold */
+};
+
 static void test_store_iterate_visit(const struct mailbox *mb, void *arg)
 {
-	(void)mb;
-	(*(int *)arg)++;
+	struct test_iterate_seen *seen = arg;
+
+	for (int i = 0; i < TEST_ITERATE_COUNT; i++) {
+		if (seen->mb[i] == mb) {
+			seen->visits[i]++;
+			return;
+		}
+	}
+	seen->strangers++;
 }
 
+/* Every mailbox held is visited exactly once, the expired ones not yet
+ * collected included (iterate is given no time); deleted and collected
+ * ones are not. */
 static void test_store_iterate(void)
 {
 	struct test_rng rng;
 	struct store *s = store_make(&rng, 100, 1 << 20);
+	struct test_iterate_seen seen = { .strangers = 0 };
 	struct mailbox *mb;
-	int visits = 0;
 
-	for (int i = 0; i < 30; i++) {
+	for (int i = 0; i < TEST_ITERATE_COUNT; i++) {
 		struct mailbox_spec spec = spec_make(1, TEST_NOW + 1 + i);
 
 		CHECK_EQ_INT(store_create(s, &spec, &mb), STORE_OK);
+		seen.mb[i] = mb;
 	}
-	/* Expired but uncollected ones are visited too. */
-	store_iterate(s, test_store_iterate_visit, &visits);
-	CHECK_EQ_INT(visits, 30);
+	/* Expiries TEST_NOW + 1..10 have passed at TEST_NOW + 10: the first
+	 * three are collected, seven stay expired but held. */
+	CHECK_EQ_INT(store_expire(s, TEST_NOW + 10, 3), 3);
+	store_delete(s, (struct mailbox *)seen.mb[TEST_ITERATE_COUNT - 1]);
+	for (int i = 0; i < 3; i++)
+		seen.mb[i] = NULL;
+	seen.mb[TEST_ITERATE_COUNT - 1] = NULL;
+
+	store_iterate(s, test_store_iterate_visit, &seen);
+	for (int i = 3; i < TEST_ITERATE_COUNT - 1; i++)
+		CHECK_EQ_INT(seen.visits[i], 1);
+	CHECK_EQ_INT(seen.strangers, 0);
 	store_free(s);
 }
 
