@@ -595,6 +595,19 @@ class Conn:
             return False
         return True
 
+    def closed_now(self):
+        """For a socket a selector says is readable: one read of what has
+        arrived, kept in buf; True when the peer has closed. Unlike
+        closed_within it does not wait: what made the socket readable may be
+        no data at all (a TLS 1.3 session ticket), or the 408 before the
+        close; either way the selector says when there is more."""
+        if not self.eof:
+            try:
+                self._recv(0)
+            except (socket.timeout, TimeoutError):
+                pass
+        return self.eof
+
     def closed_within(self, timeout_s=5.0):
         """True when the peer closes the connection within timeout_s (any data
         that arrives first is kept in buf)."""

@@ -128,11 +128,14 @@ SLOW_MARGIN_S = 1.5
 
 
 def _collect_closes(sel, timeout_s):
-    """Read from the slow connections that are readable; mark the closed ones."""
+    """Read from the slow connections that are readable; mark the closed ones.
+    One read each, no waiting: waiting 50 ms on each readable connection (its
+    session ticket, its 408 before the close) cost half a minute for 500 and
+    delayed seeing the other connections' closes."""
     for key, _ in sel.select(timeout_s):
         rec = key.data
         conn = rec["conn"]
-        if conn.closed_within(0.05):
+        if conn.closed_now():
             rec["closed_at"] = time.monotonic()
             sel.unregister(key.fileobj)
 
