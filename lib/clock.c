@@ -51,6 +51,14 @@ int64_t clock_mono_now_ms(void)
 	return clock_read_ms(CLOCK_MONOTONIC);
 }
 
+struct timeval clock_timer(int64_t seconds, unsigned speedup)
+{
+	int64_t us = seconds * 1000000 / (speedup > 1 ? speedup : 1);
+	struct timeval tv = { (time_t)(us / 1000000), (suseconds_t)(us % 1000000) };
+
+	return tv;
+}
+
 /* 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the years of four digits. */
 #define CLOCK_FIRST (-62167219200LL)
 #define CLOCK_LAST 253402300799LL

@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 struct clock {
 	int64_t mono_ms;        /* CLOCK_MONOTONIC at the last update, plus offset_ms */
@@ -41,6 +42,10 @@ void clock_set_offset_ms(struct clock *c, int64_t offset_ms);
 /* The monotonic clock now, uncached, for code without a loop that waits
  * for a deadline (the device client). */
 int64_t clock_mono_now_ms(void);
+
+/* A timer's duration: seconds divided by speedup, which is 0 or 1 (real
+ * time) but in tests (RELAY_TEST_SPEEDUP shortens the relay's own waits). */
+struct timeval clock_timer(int64_t seconds, unsigned speedup);
 
 /* The two forms wall-clock time takes on the wire, in UTC. */
 #define CLOCK_RFC3339_LEN 20    /* "2030-01-01T00:00:00Z" */

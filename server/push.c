@@ -31,6 +31,7 @@
 #include "protocol/limits.h"
 #include "protocol/response_parser.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "protocol/response.h"
 #include "net/io.h"
 #include "server/config.h"
@@ -184,7 +185,7 @@ static void push_disconnect(struct push *p)
 
 static void push_set_timer(struct push *p, unsigned seconds)
 {
-	struct timeval tv = { (time_t)seconds, 0 };
+	struct timeval tv = clock_timer(seconds, p->context->speedup);
 
 	evtimer_add(&p->timer, &tv);
 }

@@ -28,6 +28,7 @@ struct push_context {
 	const struct log *log;
 	struct rng *rng;                /* for TLS to an https gateway */
 	const struct config *config;    /* the --push-* options */
+	unsigned speedup;               /* divides every wait; 0 or 1 but in tests */
 	/* The provider says a party's token will never work again: forget it. */
 	void (*token_dead)(void *owner, const uint8_t id[MAILBOX_ID_LEN],
 	    enum mailbox_party party, struct store_bytes type, struct store_bytes data);

@@ -29,6 +29,13 @@
 
 #define SERVER_GRACE_SECONDS 10
 #define SERVER_LINGER_SECONDS 2
+/* Tests only: RELAY_TEST_SPEEDUP=N divides the relay's own waits (the
+ * connection timeouts, linger, the stop's grace period, the push gateway's
+ * timeout and retry delays) by N, so that the integration tests check them
+ * without sitting them out. Not in --help: nobody should run it for real,
+ * and a relay started with it says so in its log. */
+#define SERVER_SPEEDUP_ENV "RELAY_TEST_SPEEDUP"
+#define SERVER_SPEEDUP_MAX 20
 #define SERVER_STARVED_PAUSE_SECONDS 1
 #define SERVER_OUTPUT_SHARE 8
 #define SERVER_OUTPUT_MIN (1024 * 1024)
@@ -249,7 +256,7 @@ static void server_on_grace_over(evutil_socket_t fd, short what, void *arg)
 static void server_on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *s = arg;
-	struct timeval grace = { SERVER_GRACE_SECONDS, 0 };
+	struct timeval grace = clock_timer(SERVER_GRACE_SECONDS, s->speedup);
 	struct conn *c, *next;
 
 	(void)what;
@@ -341,7 +348,7 @@ static void server_on_token_dead(void *owner, const uint8_t id[MAILBOX_ID_LEN],
 
 static const struct timeval *server_common_timeout(struct server *s, int64_t seconds)
 {
-	struct timeval tv = { (time_t)seconds, 0 };
+	struct timeval tv = clock_timer(seconds, s->speedup);
 
 	return event_base_init_common_timeout(s->base, &tv);
 }
@@ -389,6 +396,32 @@ void server_init_conns(struct server *s)
 }
 
 /* Print a one-line start error. */
+/* 0 and s->speedup (0 without RELAY_TEST_SPEEDUP), or -1 when it is not
+ * a whole number from 1 to SERVER_SPEEDUP_MAX. */
+static int server_read_speedup(struct server *s)
+{
+	const char *v = getenv(SERVER_SPEEDUP_ENV);
+	unsigned n = 0;
+
+	if (v == NULL)
+		return 0;
+	for (const char *d = v; *d != '\0'; d++) {
+		if (*d < '0' || *d > '9' || n > SERVER_SPEEDUP_MAX)
+			goto fail;
+		n = n * 10 + (unsigned)(*d - '0');
+	}
+	if (n < 1 || n > SERVER_SPEEDUP_MAX)
+		goto fail;
+	s->speedup = n;
+	log_at(&s->log, LOG_WARN, "%s=%u: timeouts and retry delays are %u times shorter "
+	    "(for tests only)", SERVER_SPEEDUP_ENV, n, n);
+	return 0;
+fail:
+	fprintf(stderr, "relay: %s must be a whole number from 1 to %d\n", SERVER_SPEEDUP_ENV,
+	    SERVER_SPEEDUP_MAX);
+	return -1;
+}
+
 static int server_fail(const char *what)
 {
 	fprintf(stderr, "relay: %s\n", what);
@@ -408,6 +441,8 @@ int server_init(struct server *s, const struct config *config)
 	s->config = config;
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->log.level = config->log_level;
+	if (server_read_speedup(s) != 0)
+		return -1;
 	if (persist_check(config->state_file) != 0)
 		return -1;
 	/* Before anything is made or written: a bad file stops the start. */
@@ -469,6 +504,7 @@ int server_init(struct server *s, const struct config *config)
 		s->push_context.log = &s->log;
 		s->push_context.rng = s->rng;
 		s->push_context.config = config;
+		s->push_context.speedup = s->speedup;
 		s->push_context.token_dead = server_on_token_dead;
 		s->push_context.owner = s;
 		s->push = push_new(&s->push_context, err, sizeof(err));

@@ -65,6 +65,7 @@ struct server {
 	struct event *sigint, *sigterm, *sighup;
 	struct clock clock;             /* read once per loop turn (server_now) */
 	struct timeval clock_turn;      /* libevent's cached time when it was read */
+	unsigned speedup;               /* RELAY_TEST_SPEEDUP (tests only), or 0 */
 };
 
 /* 0, or -1 after printing one line on stderr (the relay cannot start). */

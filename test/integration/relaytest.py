@@ -138,16 +138,25 @@ class Relay:
     says otherwise) and, with TLS, writes its dev certificate into a private
     temporary directory for use as the CA file. Leaving the block sends
     SIGTERM and asserts exit status 0 within STOP_TIMEOUT_S.
+
+    speedup=N (tests only) starts it with RELAY_TEST_SPEEDUP=N: its own waits
+    (connection timeouts, linger, the stop's grace period, the push gateway's
+    timeout and retry delays) are N times shorter, so that a test checks them
+    without sitting them out; the test scales what it expects by
+    relay.speedup.
     """
 
     def __init__(self, *args, tls=True, listen=None, dev_cert=True,
-                 start_timeout_s=START_TIMEOUT_S, env=None):
+                 start_timeout_s=START_TIMEOUT_S, env=None, speedup=1):
         self.extra_args = [str(a) for a in args]
         self.tls = tls
         self.listen = list(listen) if listen else ["127.0.0.1:0"]
         self.dev_cert = dev_cert and tls
         self.start_timeout_s = start_timeout_s
         self.env = env              # the relay's environment (None: this one's)
+        self.speedup = speedup
+        if speedup != 1:
+            self.env = dict(os.environ if env is None else env, RELAY_TEST_SPEEDUP=str(speedup))
         self.proc = None
         self.tmpdir = None
         self._ctx = None

@@ -74,6 +74,25 @@ static void test_wall_seconds_round_down(void)
 	CHECK_EQ_INT(clock_wall_s(&c), -2);
 }
 
+/* Real time unless a test speeds the relay up, and then to the microsecond. */
+static void test_timer(void)
+{
+	struct timeval tv;
+
+	tv = clock_timer(10, 0);
+	CHECK_EQ_INT(tv.tv_sec, 10);
+	CHECK_EQ_INT(tv.tv_usec, 0);
+	tv = clock_timer(10, 1);
+	CHECK_EQ_INT(tv.tv_sec, 10);
+	CHECK_EQ_INT(tv.tv_usec, 0);
+	tv = clock_timer(10, 4);
+	CHECK_EQ_INT(tv.tv_sec, 2);
+	CHECK_EQ_INT(tv.tv_usec, 500000);
+	tv = clock_timer(1, 3);
+	CHECK_EQ_INT(tv.tv_sec, 0);
+	CHECK_EQ_INT(tv.tv_usec, 333333);
+}
+
 /* ---- RFC 3339 ---- */
 
 static void test_rfc3339_known(void)
@@ -237,6 +256,7 @@ int main(void)
 	CHECK_RUN(test_cached_until_update);
 	CHECK_RUN(test_offset);
 	CHECK_RUN(test_wall_seconds_round_down);
+	CHECK_RUN(test_timer);
 	CHECK_RUN(test_rfc3339_known);
 	CHECK_RUN(test_rfc3339_rejects);
 	CHECK_RUN(test_rfc3339_round_trip);
