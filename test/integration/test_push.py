@@ -46,6 +46,11 @@ OWN = "org.example.push"      # mapped to platform 7 where a test says so
 
 WAKE = {"relay": "mailbox-updated"}
 PUSH_TIMEOUT_S = 5.0           # a push to a healthy gateway arrives well within this
+# The retry and timeout tests run their relay this many times faster
+# (RELAY_TEST_SPEEDUP): the gateway timeout of 10 s, the backoff of 1 s, 2 s,
+# ... and Retry-After all shrink by it, and so does what the tests expect.
+SPEEDUP = 4
+LATE_S = 0.5                   # what a loaded machine may add to a sped-up wait
 
 COUNTERS_RE = re.compile(r"\binfo: push: (\d+) sent, (\d+) failed, (\d+) dropped, (\d+) queued$")
 
@@ -79,13 +84,13 @@ def expected_notification(platform, data):
     return {"tokens": [data], "platform": platform, "data": WAKE}
 
 
-def relay_for(gateway, *args):
+def relay_for(gateway, *args, speedup=1):
     """A Relay (not started yet) at --log-level debug, with --push-gateway
     from a GorushStandin or a URL string when gateway is not None."""
     cmd = ["--log-level", "debug"]
     if gateway is not None:
         cmd += ["--push-gateway", gateway if isinstance(gateway, str) else gateway.url]
-    relay = Relay(*(cmd + [str(a) for a in args]))
+    relay = Relay(*(cmd + [str(a) for a in args]), speedup=speedup)
     _RELAYS.append(relay)
     return relay
 
@@ -225,6 +230,12 @@ def rss_bytes(relay):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS for the relay")
+
+
+def sped_up(low, high):
+    """A window (low, high) of seconds for a relay sped up by SPEEDUP: not
+    early by more than the window said, late by at most LATE_S more."""
+    return (low / SPEEDUP, high / SPEEDUP + LATE_S)
 
 
 def sleep_until(instant):
@@ -470,11 +481,12 @@ def _sequential_latencies(relay, n=100):
 def test_gateway_down_api_at_full_speed_and_push_retried_then_dropped():
     late = GorushStandin(start=False)           # down now; comes up after the relay gave up
     try:
-        with relay_for(late, "--push-retries", "2") as give_up:
+        with relay_for(late, "--push-retries", "2", speedup=SPEEDUP) as give_up:
             s = tok(APNS)
             p = Pair(give_up, sender_token=s, receiver_token=tok(FCM))
             t0 = time.monotonic()
             p.update_by_receiver()               # refused at +0, retried at +1 and +3, dropped
+                                                 # (sped up: +0.25, +0.75)
 
             # Meanwhile: the API with a down gateway against one without a gateway.
             down = GorushStandin(start=False)
@@ -492,13 +504,15 @@ def test_gateway_down_api_at_full_speed_and_push_retried_then_dropped():
             c = push_counters(relay_down)
             expect_equal(c["sent"], 0, "pushes sent to a gateway that is down")
 
-            # Retries 2: the last retry is due at +3 s. Come up well after it.
-            sleep_until(t0 + 4.5)
+            # Retries 2: the last retry is due at +3 s. Come up well after it,
+            # and watch for at least as long as the whole schedule.
+            sleep_until(t0 + 4.5 / SPEEDUP)
             late.start()
-            got = late.wait_for(1, t0 + 8.0 - time.monotonic())
+            got = late.wait_for(1, max(t0 + 8.0 / SPEEDUP, time.monotonic() + 3.5 / SPEEDUP)
+                                - time.monotonic())
             assert not got, ("a push arrived %.1f s after the update although --push-retries 2 "
-                             "had given up at +3 s: %s" % (late.requests()[0].received_at - t0,
-                                                         late.describe()))
+                             "had given up at +%g s: %s" % (late.requests()[0].received_at - t0,
+                                                          3.0 / SPEEDUP, late.describe()))
             # The gateway is back: a new push goes through, and only it.
             p.update_by_receiver()
             expect_push(late, s["tokenData"], what="push after the gateway came back")
@@ -523,7 +537,7 @@ def _spacing(reqs, what, expected):
 
 
 def test_retry_after_500_twice_then_ok():
-    with GorushStandin() as gw, relay_for(gw) as relay:
+    with GorushStandin() as gw, relay_for(gw, speedup=SPEEDUP) as relay:
         p = Pair(relay, sender_token=tok(APNS), receiver_token=tok(FCM))
         data = p.sender_token["tokenData"]
         gw.answer_status(500, count=2)
@@ -533,7 +547,7 @@ def test_retry_after_500_twice_then_ok():
         expect_equal([q.status for q in reqs], [500, 500, 200], "statuses answered")
         assert all(q.json == reqs[0].json for q in reqs), "the retries did not repeat the same " \
             "batch: %s" % gw.describe()
-        gaps = _spacing(reqs, "500, 500, OK", [(0.9, 1.7), (1.9, 3.0)])
+        gaps = _spacing(reqs, "500, 500, OK", [sped_up(0.9, 1.2), sped_up(1.9, 2.3)])
         report("500 twice then OK: retries after %.2f s and %.2f s" % tuple(gaps))
         fence(gw, p, "push after the retried one")
         expect_equal(gw.token_count(data), 3, "requests carrying the retried notification")
@@ -542,7 +556,7 @@ def test_retry_after_500_twice_then_ok():
 
 
 def test_broken_answers_are_retried_on_a_new_connection():
-    with GorushStandin() as gw, relay_for(gw) as relay:
+    with GorushStandin() as gw, relay_for(gw, speedup=SPEEDUP) as relay:
         p = Pair(relay, sender_token=tok(FCM), receiver_token=tok(APNS))
         data = p.sender_token["tokenData"]
         gw.answer_garbage(count=1)
@@ -552,7 +566,7 @@ def test_broken_answers_are_retried_on_a_new_connection():
         reqs = gw.requests_with_token(data)
         assert all(q.json == reqs[0].json for q in reqs), "the retries did not repeat the same " \
             "batch: %s" % gw.describe()
-        _spacing(reqs, "garbage, close, OK", [(0.9, 1.7), (1.9, 3.0)])
+        _spacing(reqs, "garbage, close, OK", [sped_up(0.9, 1.2), sped_up(1.9, 2.3)])
         assert len({q.conn_id for q in reqs}) == 3, "each retry after a broken connection " \
             "needs a new one: %s" % gw.describe()
         expect_equal(reqs[2].status, 200, "last answer")
@@ -565,7 +579,7 @@ def test_broken_answers_are_retried_on_a_new_connection():
 # ---------------------------------------------- 5. Retry-After
 
 def test_503_retry_after_is_honoured_and_429_retried():
-    with GorushStandin() as gw, relay_for(gw) as relay:
+    with GorushStandin() as gw, relay_for(gw, speedup=SPEEDUP) as relay:
         p = Pair(relay, sender_token=tok(APNS), receiver_token=tok(FCM))
         data = p.sender_token["tokenData"]
         gw.answer_status(503, count=1, retry_after=3)
@@ -573,9 +587,10 @@ def test_503_retry_after_is_honoured_and_429_retried():
         expect_push(gw, data, 2, timeout=9.0, what="503 Retry-After: 3, then OK")
         reqs = gw.requests_with_token(data)
         gap = reqs[1].received_at - reqs[0].answered_at
-        report("503 Retry-After: 3 -> retried after %.2f s" % gap)
-        assert 2.9 <= gap <= 6.0, "retry %.2f s after a 503 with Retry-After: 3 " \
-            "(expected 3-6 s)" % gap
+        report("503 Retry-After: 3 -> retried after %.2f s (sped up %d times)" % (gap, SPEEDUP))
+        low, high = sped_up(2.9, 3.3)
+        assert low <= gap <= high, "retry %.2f s after a 503 with Retry-After: 3 " \
+            "(expected %.2f-%.2f s, sped up %d times)" % (gap, low, high, SPEEDUP)
         assert reqs[1].json == reqs[0].json, "the retry is not the same batch: %s" % gw.describe()
 
         # 429 without Retry-After: the ordinary 1 s backoff.
@@ -584,7 +599,7 @@ def test_503_retry_after_is_honoured_and_429_retried():
         expect_push(gw, data, 4, timeout=5.0, what="429, then OK")
         reqs = gw.requests_with_token(data)[2:]
         expect_equal([q.status for q in reqs], [429, 200], "statuses answered")
-        _spacing(reqs, "429 then OK", [(0.9, 1.7)])
+        _spacing(reqs, "429 then OK", [sped_up(0.9, 1.2)])
 
 
 # ---------------------------------------------- 6. invalid tokens
@@ -831,10 +846,10 @@ def test_batches_hold_at_most_100_and_lose_nothing():
 # ---------------------------------------------- timeout
 
 def test_gateway_timeout_after_10_s_is_retried():
-    with GorushStandin() as gw, relay_for(gw) as relay:
+    with GorushStandin() as gw, relay_for(gw, speedup=SPEEDUP) as relay:
         p = Pair(relay, sender_token=tok(APNS), receiver_token=tok(FCM))
         data = p.sender_token["tokenData"]
-        gw.slow(20.0, count=1)            # never answers the first request in time
+        gw.slow(20.0 / SPEEDUP, count=1)  # never answers the first request in time
         p.update_by_receiver()
         lat = []
         expect_push(gw, data, what="first try")
@@ -845,9 +860,12 @@ def test_gateway_timeout_after_10_s_is_retried():
         expect_push(gw, data, 2, timeout=16.0, what="retry after a 10 s timeout")
         first, second = gw.requests_with_token(data)[:2]
         gap = second.received_at - first.received_at
-        report("gateway silent: retried %.2f s after the first try (10 s timeout + 1 s)" % gap)
-        assert 10.5 <= gap <= 12.5, "retry %.2f s after a request the gateway never answered " \
-            "(expected the 10 s timeout, then the 1 s backoff)" % gap
+        report("gateway silent: retried %.2f s after the first try (10 s timeout + 1 s, sped up "
+               "%d times)" % (gap, SPEEDUP))
+        low, high = sped_up(10.5, 11.5)
+        assert low <= gap <= high, "retry %.2f s after a request the gateway never answered " \
+            "(expected the 10 s timeout, then the 1 s backoff, sped up %d times: %.2f-%.2f s)" % (
+                gap, SPEEDUP, low, high)
         assert second.conn_id != first.conn_id, "the retry went over the timed-out connection"
         assert max(lat) < 200, "API slowed while the gateway hung: %s ms" % (
             ["%.1f" % x for x in lat])
