@@ -37,7 +37,7 @@ from relaytest import (Conn, Mailbox, Relay, config, create, default_body, delet
                        expect_json, expect_status, new_claim, read, relinquish, run_relay,
                        update, update_body)
 
-EXPECTED_SECONDS = 40
+EXPECTED_SECONDS = 20
 
 APNS = "com.apple.apns"
 FCM = "com.google.fcm"
