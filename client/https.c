@@ -9,18 +9,14 @@
  * error strings ("SSL - ...") mean nothing to the person at the terminal.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <mbedtls/x509_crt.h>
 
 #include "client/https.h"
 #include "lib/clock.h"
@@ -60,40 +56,7 @@ static void https_where(const struct url *origin, char *out, size_t out_len)
 int https_init(struct https *h, struct rng *rng, const char *cacert, int insecure,
     char *err, size_t err_len)
 {
-	h->tls = NULL;
-	/* Say plainly what is wrong with the file before the TLS library
-	 * reports it as "PK - Read/write of file failed". */
-	if (cacert != NULL) {
-		mbedtls_x509_crt chain;
-		struct stat st;
-		int fd = open(cacert, O_RDONLY | O_CLOEXEC), r;
-
-		if (fd < 0 || fstat(fd, &st) != 0) {
-			snprintf(err, err_len, "cannot read CA file %s: %s", cacert, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			return -1;
-		}
-		close(fd);
-		if (!S_ISREG(st.st_mode)) {
-			snprintf(err, err_len, "cannot read CA file %s: %s", cacert,
-			    S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
-			return -1;
-		}
-		mbedtls_x509_crt_init(&chain);
-		r = mbedtls_x509_crt_parse_file(&chain, cacert);
-		mbedtls_x509_crt_free(&chain);
-		if (r < 0) {
-			snprintf(err, err_len, "cannot read CA file %s: it holds no certificate in "
-			    "PEM or DER form", cacert);
-			return -1;
-		}
-		if (r > 0) {
-			snprintf(err, err_len, "cannot read CA file %s: %d of its certificates "
-			    "could not be parsed", cacert, r);
-			return -1;
-		}
-	}
+	/* tls_client_new says plainly what is wrong with the CA file. */
 	h->tls = tls_client_new(rng, cacert, !insecure, err, err_len);
 	return h->tls != NULL ? 0 : -1;
 }

@@ -12,11 +12,15 @@
  * (net/tls_transport.c).
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/oid.h>
@@ -35,6 +39,41 @@ struct tls_client {
 	mbedtls_ssl_config conf;
 	unsigned char *stage;
 };
+
+/* The operator's CA file, parsed once, with what is wrong said plainly
+ * rather than as mbedTLS's "PK - Read/write of file failed". Opened without
+ * blocking first, so that a FIFO named by mistake is refused, not waited on. */
+static int tls_client_load_ca(struct tls_client *c, const char *cafile, char *err,
+    size_t err_len)
+{
+	struct stat st;
+	int fd = open(cafile, O_RDONLY | O_NONBLOCK | O_CLOEXEC), ret;
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		snprintf(err, err_len, "cannot read CA file %s: %s", cafile, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, err_len, "cannot read CA file %s: %s", cafile,
+		    S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
+		return -1;
+	}
+	ret = mbedtls_x509_crt_parse_file(&c->ca, cafile);
+	if (ret < 0) {
+		snprintf(err, err_len, "cannot read CA file %s: it holds no certificate in "
+		    "PEM or DER form", cafile);
+		return -1;
+	}
+	if (ret > 0) {
+		snprintf(err, err_len, "cannot read CA file %s: %d of its certificates "
+		    "could not be parsed", cafile, ret);
+		return -1;
+	}
+	return 0;
+}
 
 struct tls_client *tls_client_new(struct rng *rng, const char *cafile, int verify,
     char *err, size_t err_len)
@@ -56,11 +95,8 @@ struct tls_client *tls_client_new(struct rng *rng, const char *cafile, int verif
 	if (tls_start_psa(err, err_len) != 0)
 		goto fail;
 	if (cafile != NULL) {
-		ret = mbedtls_x509_crt_parse_file(&c->ca, cafile);
-		if (ret != 0) {
-			tls_set_error(err, err_len, ret, "cannot read CA certificates from %s", cafile);
+		if (tls_client_load_ca(c, cafile, err, err_len) != 0)
 			goto fail;
-		}
 	} else if (verify && mbedtls_x509_crt_parse_file(&c->ca, TLS_SYSTEM_CA_FILE) < 0) {
 		/* Some of a system bundle may not parse; what does is enough. */
 		mbedtls_x509_crt_parse_path(&c->ca, TLS_SYSTEM_CA_DIR);

@@ -500,6 +500,11 @@ def test_errors_are_sentences_naming_the_file_or_host():
         junk = w.file("junk.pem", "not a certificate\n")
         sentence(a.run("send", "--relay", base_url(relay), stdin="{}", cacert=junk),
                  "a --cacert file without certificates", 9, junk, "no certificate")
+        # A FIFO is refused at once: opening it to read would wait for a writer.
+        fifo = os.path.join(w.path, "fifo.pem")
+        os.mkfifo(fifo)
+        sentence(a.run("send", "--relay", base_url(relay), stdin="{}", cacert=fifo),
+                 "a FIFO as --cacert", 9, "cannot read CA file %s" % fifo, "not a regular file")
         port = free_port()
         line = sentence(Client(w, "B", cacert=None).run("receive", a_share_url("https://127.0.0.1:%d" % port)),
                         "a closed port", 4)
