@@ -23,6 +23,7 @@
 #include "net/transport.h"
 #include "server/wellknown.h"
 #include "lib/alloc.h"
+#include "lib/parse.h"
 #include "storage/quota.h"
 #include "storage/ratelimit.h"
 #include "storage/store.h"
@@ -395,33 +396,27 @@ void server_init_conns(struct server *s)
 	cc->owner = s;
 }
 
-/* Print a one-line start error. */
 /* 0 and s->speedup (0 without RELAY_TEST_SPEEDUP), or -1 when it is not
  * a whole number from 1 to SERVER_SPEEDUP_MAX. */
 static int server_read_speedup(struct server *s)
 {
 	const char *v = getenv(SERVER_SPEEDUP_ENV);
-	unsigned n = 0;
+	uint64_t n;
 
 	if (v == NULL)
 		return 0;
-	for (const char *d = v; *d != '\0'; d++) {
-		if (*d < '0' || *d > '9' || n > SERVER_SPEEDUP_MAX)
-			goto fail;
-		n = n * 10 + (unsigned)(*d - '0');
+	if (parse_number(v, &n) != 0 || n < 1 || n > SERVER_SPEEDUP_MAX) {
+		fprintf(stderr, "relay: %s must be a whole number from 1 to %d\n",
+		    SERVER_SPEEDUP_ENV, SERVER_SPEEDUP_MAX);
+		return -1;
 	}
-	if (n < 1 || n > SERVER_SPEEDUP_MAX)
-		goto fail;
-	s->speedup = n;
+	s->speedup = (unsigned)n;
 	log_at(&s->log, LOG_WARN, "%s=%u: timeouts and retry delays are %u times shorter "
-	    "(for tests only)", SERVER_SPEEDUP_ENV, n, n);
+	    "(for tests only)", SERVER_SPEEDUP_ENV, s->speedup, s->speedup);
 	return 0;
-fail:
-	fprintf(stderr, "relay: %s must be a whole number from 1 to %d\n", SERVER_SPEEDUP_ENV,
-	    SERVER_SPEEDUP_MAX);
-	return -1;
 }
 
+/* Print a one-line start error. */
 static int server_fail(const char *what)
 {
 	fprintf(stderr, "relay: %s\n", what);

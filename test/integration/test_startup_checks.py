@@ -121,3 +121,18 @@ def test_a_plain_start_warns_of_nothing():
     with Relay() as relay:
         pass
     assert not [l for l in relay.stderr.lines() if "warning" in l], relay.stderr.text()
+
+
+def test_a_bad_test_speedup_refuses_to_start():
+    # RELAY_TEST_SPEEDUP is for tests only; a value that is not a whole
+    # number from 1 to 20 must never quietly shorten (or lengthen) timeouts.
+    for value in ("", "0", "21", "1x", " 5", "5 ", "-1", "+5", "0x5",
+                  "99999999999999999999"):
+        env = dict(os.environ, RELAY_TEST_SPEEDUP=value)
+        proc = subprocess.run([os.path.abspath(RELAY_BIN), "--listen", "127.0.0.1:0", "--no-tls"],
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=10, env=env)
+        err = proc.stderr.decode()
+        line = _one_line(err, "RELAY_TEST_SPEEDUP=%r" % value)
+        assert proc.returncode == 1, "RELAY_TEST_SPEEDUP=%r: exit status %d, expected 1: %r" % (
+            value, proc.returncode, err)
+        assert "RELAY_TEST_SPEEDUP" in line and "1 to 20" in line, "unclear error: %r" % line
