@@ -120,8 +120,7 @@ static int state_write(const char *path, json_t *root, char *err, size_t err_len
 		return -1;
 	}
 	len = strlen(text);
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = fsync_temp_open(path, tmp, sizeof(tmp));
 	if (fd < 0)
 		goto fail;
 	while (done < len) {
@@ -141,9 +140,10 @@ static int state_write(const char *path, json_t *root, char *err, size_t err_len
 	return 0;
 fail:
 	snprintf(err, err_len, "cannot write %s: %s", path, strerror(errno));
-	if (fd >= 0)
+	if (fd >= 0) {
 		close(fd);
-	unlink(tmp);
+		unlink(tmp);
+	}
 	free(text);
 	return -1;
 }

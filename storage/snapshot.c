@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -165,56 +164,12 @@ static void snapshot_count_live(const struct mailbox *mb, void *arg)
 		w->count++;
 }
 
-/* Tries at a fresh name before giving up: a clash of 64 random bits means
- * someone is filling the directory with guesses, not bad luck. */
-#define SNAPSHOT_TEMP_ATTEMPTS 8
-
 int snapshot_temp_open(const char *path, struct snapshot_temp *temp, char *err,
     size_t err_len)
 {
-	temp->fd = -1;
-	for (int attempt = 0; attempt < SNAPSHOT_TEMP_ATTEMPTS; attempt++) {
-		uint8_t random[8];
-		ssize_t got;
-		int n;
-
-		/* From the kernel, not the relay's generator: this runs in a
-		 * forked child too, whose generator state is the parent's. */
-		do {
-			got = getrandom(random, sizeof(random), 0);
-		} while (got < 0 && errno == EINTR);
-		if (got != (ssize_t)sizeof(random)) {
-			snprintf(err, err_len, "cannot write %s: no random name for its temporary file: %s",
-			    path, got < 0 ? strerror(errno) : "short read");
-			return -1;
-		}
-		n = snprintf(temp->path, sizeof(temp->path),
-		    "%s.tmp.%02x%02x%02x%02x%02x%02x%02x%02x", path, random[0], random[1],
-		    random[2], random[3], random[4], random[5], random[6], random[7]);
-		if (n < 0 || (size_t)n >= sizeof(temp->path)) {
-			snprintf(err, err_len, "cannot write %s: %s", path, strerror(ENAMETOOLONG));
-			return -1;
-		}
-		/* O_EXCL refuses any name that exists, a link included; O_NOFOLLOW
-		 * says so once more. The mode is set again in case of a umask
-		 * that takes away the owner's bits. */
-		temp->fd = open(temp->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		    0600);
-		if (temp->fd < 0 && errno == EEXIST)
-			continue;
-		if (temp->fd < 0)
-			break;
-		if (fchmod(temp->fd, 0600) != 0) {
-			int saved = errno;
-
-			close(temp->fd);
-			unlink(temp->path);
-			temp->fd = -1;
-			errno = saved;
-			break;
-		}
+	temp->fd = fsync_temp_open(path, temp->path, sizeof(temp->path));
+	if (temp->fd >= 0)
 		return 0;
-	}
 	snprintf(err, err_len, "cannot write %s: %s", path,
 	    errno == EEXIST ? "every temporary name tried was taken" : strerror(errno));
 	return -1;

@@ -3,10 +3,12 @@
  * contents under the old name; a replacement that cannot happen leaves the
  * old file alone.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/fsync.h"
@@ -78,9 +80,43 @@ static void test_replace(void)
 	rmdir(dir);
 }
 
+/* A fresh, unguessable name beside the file, created for the caller alone:
+ * mode 0600 whatever the umask, never an existing name. */
+static void test_temp_open(void)
+{
+	char dir[] = "/tmp/relay-fsync-XXXXXX", path[128], a[160], b[160], small[8];
+	struct stat st;
+	mode_t old_umask;
+	int fa, fb;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	old_umask = umask(0777);
+	fa = fsync_temp_open(path, a, sizeof(a));
+	umask(old_umask);
+	fb = fsync_temp_open(path, b, sizeof(b));
+	CHECK(fa >= 0 && fb >= 0);
+	CHECK(strncmp(a, path, strlen(path)) == 0 && strncmp(a + strlen(path), ".tmp.", 5) == 0);
+	CHECK_EQ_INT(strlen(a), strlen(path) + 5 + 16);
+	CHECK(strcmp(a, b) != 0);
+	CHECK(lstat(a, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600);
+
+	errno = 0;
+	CHECK_EQ_INT(fsync_temp_open(path, small, sizeof(small)), -1);
+	CHECK_EQ_INT(errno, ENAMETOOLONG);
+	CHECK_EQ_STR(small, "");
+
+	close(fa);
+	close(fb);
+	unlink(a);
+	unlink(b);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	CHECK_RUN(test_replace);
+	CHECK_RUN(test_temp_open);
 	return CHECK_SUMMARY();
 }
