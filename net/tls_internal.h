@@ -22,8 +22,10 @@
 
 #include "net/transport.h"
 
-#if MBEDTLS_VERSION_NUMBER < 0x03060000 || MBEDTLS_VERSION_NUMBER >= 0x04000000
-#error "relay needs mbedTLS 3.6 LTS (or a later 3.x): build without MBEDTLS=system"
+/* 3.6.6, as tools/mbedtls.sh demands: before 3.6.1 a TLS 1.3 client's read
+ * reported a server's session ticket as an error, and the relay sends one. */
+#if MBEDTLS_VERSION_NUMBER < 0x03060600 || MBEDTLS_VERSION_NUMBER >= 0x04000000
+#error "relay needs mbedTLS 3.6 LTS, 3.6.6 or later: build without MBEDTLS=system"
 #endif
 #if !defined(RELAY_TLS_CONFIG) && !defined(RELAY_TLS_SYSTEM)
 #error "mbedTLS headers without net/tls_config.h: build with the Makefile"

@@ -289,19 +289,26 @@ static ssize_t tls_transport_read(struct transport *t, char *buf, size_t len)
 	return tls_result(tt, ret);
 }
 
+/* Nothing may overtake the end of a held handshake flight. */
 static ssize_t tls_transport_write(struct transport *t, const char *buf, size_t len)
 {
 	struct tls_transport *tt = tls_transport_of(t);
-	int ret = mbedtls_ssl_write(&tt->ssl, (const unsigned char *)buf, len);
+	int ret = tls_release_held(tt);
 
+	if (ret != 0)
+		return ret;
+	ret = mbedtls_ssl_write(&tt->ssl, (const unsigned char *)buf, len);
 	return ret >= 0 ? ret : tls_result(tt, ret);
 }
 
 static int tls_transport_shutdown(struct transport *t)
 {
 	struct tls_transport *tt = tls_transport_of(t);
-	int ret = mbedtls_ssl_close_notify(&tt->ssl);
+	int ret = tls_release_held(tt);
 
+	if (ret != 0)
+		return ret;
+	ret = mbedtls_ssl_close_notify(&tt->ssl);
 	return ret == 0 ? 0 : tls_result(tt, ret);
 }
 
