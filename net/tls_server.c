@@ -51,8 +51,26 @@ struct tls {
 	char *cert_file, *key_file;             /* what a reload reads again */
 };
 
+/*
+ * mbedTLS sends a handshake message in one record, and our records carry at
+ * most MBEDTLS_SSL_OUT_CONTENT_LEN bytes (4 KiB: net/tls_config.h): a longer
+ * chain would load and then fail every handshake without a word. Its size
+ * in a TLS 1.3 Certificate message, the larger of the two versions: the
+ * message and list headers, then per certificate its length and an empty
+ * extensions block.
+ */
+static size_t tls_chain_message_len(const mbedtls_x509_crt *chain)
+{
+	size_t len = 4 + 1 + 3;
+
+	for (; chain != NULL && chain->raw.len > 0; chain = chain->next)
+		len += 3 + chain->raw.len + 2;
+	return len;
+}
+
 /* Loads the chain and key the operator gave and checks that they belong
- * together, so that a mix-up fails at start rather than at each handshake. */
+ * together and can be sent, so that a mistake fails at start rather than at
+ * each handshake. */
 static int tls_load_files(struct tls *tls, struct tls_identity *id, const char *cert_file,
     const char *key_file, char *err, size_t err_len)
 {
@@ -68,6 +86,13 @@ static int tls_load_files(struct tls *tls, struct tls_identity *id, const char *
 	if (ret > 0) {
 		snprintf(err, err_len, "cannot read certificate %s: %d of its "
 		    "certificates could not be parsed", cert_file, ret);
+		return -1;
+	}
+	if (tls_chain_message_len(&id->chain) > MBEDTLS_SSL_OUT_CONTENT_LEN) {
+		snprintf(err, err_len, "certificate %s: the chain takes %zu bytes in a handshake, "
+		    "more than the %d the relay sends in one (leave out the root, or use ECDSA "
+		    "keys)", cert_file, tls_chain_message_len(&id->chain),
+		    MBEDTLS_SSL_OUT_CONTENT_LEN);
 		return -1;
 	}
 	ret = mbedtls_pk_parse_keyfile(&id->key, key_file, NULL, rng_bytes, tls->rng);

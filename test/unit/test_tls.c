@@ -711,11 +711,32 @@ static void check_refused(const struct tls_options *opts, struct rng *rng, const
 	CHECK(strchr(err, '\n') == NULL);
 }
 
+/* to holds the certificate of from, times times: a chain of that length. */
+static int test_chain_repeat(const char *from, const char *to, int times)
+{
+	char pem[4096];
+	size_t n;
+	FILE *f = fopen(from, "r");
+
+	if (f == NULL)
+		return -1;
+	n = fread(pem, 1, sizeof(pem) - 1, f);
+	fclose(f);
+	pem[n] = '\0';
+	if (write_text(to, "") != 0)
+		return -1;
+	for (int i = 0; i < times; i++)
+		if (append_text(to, pem) != 0)
+			return -1;
+	return 0;
+}
+
 static void test_bad_files(void)
 {
 	char dir[TEST_DIR_LEN], cert_a[TEST_PATH_LEN], key_a[TEST_PATH_LEN];
 	char cert_b[TEST_PATH_LEN], key_b[TEST_PATH_LEN], missing[TEST_PATH_LEN];
-	char unwritable[TEST_PATH_LEN], err[TEST_ERR_LEN];
+	char unwritable[TEST_PATH_LEN], chain[TEST_PATH_LEN], err[TEST_ERR_LEN];
+	struct tls *tls;
 	struct rng *rng;
 
 	CHECK(temp_dir_make(dir, sizeof(dir)) == 0);
@@ -725,6 +746,7 @@ static void test_bad_files(void)
 	snprintf(key_b, sizeof(key_b), "%s/b-key.pem", dir);
 	snprintf(missing, sizeof(missing), "%s/missing.pem", dir);
 	snprintf(unwritable, sizeof(unwritable), "%s/no/such/dir/dev.pem", dir);
+	snprintf(chain, sizeof(chain), "%s/chain.pem", dir);
 	rng = rng_new(err, sizeof(err));
 	CHECK(rng != NULL);
 	if (rng == NULL)
@@ -744,6 +766,14 @@ static void test_bad_files(void)
 	check_refused(&(struct tls_options){ cert_a, NULL, NULL }, rng, cert_a);
 	check_refused(&(struct tls_options){ NULL, key_a, NULL }, rng, key_a);
 	check_refused(&(struct tls_options){ NULL, NULL, unwritable }, rng, unwritable);
+	/* A chain longer than one 4 KiB record: it would load, and then every
+	 * handshake would fail without a word. */
+	CHECK(test_chain_repeat(cert_a, chain, 20) == 0);
+	check_refused(&(struct tls_options){ chain, key_a, NULL }, rng, chain);
+	CHECK(test_chain_repeat(cert_a, chain, 2) == 0);
+	tls = tls_new(&(struct tls_options){ chain, key_a, NULL }, rng, err, sizeof(err));
+	CHECK(tls != NULL);
+	tls_free(tls);
 
 done:
 	rng_free(rng);
