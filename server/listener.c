@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "net/hostport.h"
 #include "server/listener.h"
 
 #define LISTENER_BACKLOG 4096
@@ -46,17 +47,15 @@ static void listener_on_accept(evutil_socket_t fd, short what, void *arg)
 static void listener_name(const struct sockaddr_storage *ss, char *out, size_t len)
 {
 	char host[INET6_ADDRSTRLEN];
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)ss;
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)ss;
 
 	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-
-		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-		snprintf(out, len, "[%s]:%u", host, ntohs(a->sin6_port));
+		inet_ntop(AF_INET6, &a6->sin6_addr, host, sizeof(host));
+		hostport_format(out, len, host, ntohs(a6->sin6_port));
 	} else {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-
-		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-		snprintf(out, len, "%s:%u", host, ntohs(a->sin_port));
+		inet_ntop(AF_INET, &a4->sin_addr, host, sizeof(host));
+		hostport_format(out, len, host, ntohs(a4->sin_port));
 	}
 }
 
