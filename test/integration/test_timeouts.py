@@ -172,9 +172,12 @@ def test_handshake_timeout_closes_a_connection_that_never_says_hello():
         partial = socket.create_connection((relay.host, relay.port), timeout=10)
         partial.sendall(b"\x16\x03\x01\x02\x00")
         # A ClientHello trickled a byte at a time (slowloris for handshakes).
+        # Timed from before the connect: the relay's deadline starts at its
+        # accept, and in this module's threads the test may lose the CPU for
+        # a while between connect() returning and reading the clock.
+        started = time.monotonic()
         trickle = socket.create_connection((relay.host, relay.port), timeout=10)
         hello = _client_hello()
-        started = time.monotonic()
         try:
             # Meanwhile others are served.
             with Conn(relay) as c:
