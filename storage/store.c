@@ -78,17 +78,29 @@ static size_t store_token_size(struct store_bytes type, struct store_bytes data)
 	return type.ptr ? sizeof(struct mailbox_token) + type.len + data.len : 0;
 }
 
+/* A payload or a token: its struct's fields up to `bytes` (head), then the
+ * type, then the data. The caller sets the lengths, whose widths differ. */
+static void *store_typed_new(size_t head, struct store_bytes type, struct store_bytes data)
+{
+	char *p = malloc(head + type.len + data.len);
+
+	if (p != NULL) {
+		memcpy(p + head, type.ptr, type.len);
+		memcpy(p + head + type.len, data.ptr, data.len);
+	}
+	return p;
+}
+
 static struct mailbox_payload *store_payload_new(struct store_bytes type,
     struct store_bytes data)
 {
-	struct mailbox_payload *p = malloc(store_payload_size(type, data));
+	struct mailbox_payload *p = store_typed_new(offsetof(struct mailbox_payload, bytes),
+	    type, data);
 
-	if (p == NULL)
-		return NULL;
-	p->type_len = (uint8_t)type.len;
-	p->data_len = (uint32_t)data.len;
-	memcpy(p->bytes, type.ptr, type.len);
-	memcpy(p->bytes + type.len, data.ptr, data.len);
+	if (p != NULL) {
+		p->type_len = (uint8_t)type.len;
+		p->data_len = (uint32_t)data.len;
+	}
 	return p;
 }
 
@@ -115,14 +127,13 @@ static struct mailbox_display *store_display_new(const struct mailbox_spec *spec
 static struct mailbox_token *store_token_new(struct store_bytes type,
     struct store_bytes data)
 {
-	struct mailbox_token *t = malloc(store_token_size(type, data));
+	struct mailbox_token *t = store_typed_new(offsetof(struct mailbox_token, bytes),
+	    type, data);
 
-	if (t == NULL)
-		return NULL;
-	t->type_len = (uint16_t)type.len;
-	t->data_len = (uint16_t)data.len;
-	memcpy(t->bytes, type.ptr, type.len);
-	memcpy(t->bytes + type.len, data.ptr, data.len);
+	if (t != NULL) {
+		t->type_len = (uint16_t)type.len;
+		t->data_len = (uint16_t)data.len;
+	}
 	return t;
 }
 
