@@ -28,7 +28,9 @@ int headers_is_json(const char *s, size_t len)
 		if (i == len || s[i] == ';')
 			continue;   /* an empty parameter, as lenient parsers allow */
 		name = i;
-		while (i < len && s[i] != '=' && s[i] != ';')
+		/* A parameter's name is a token: no space before its "="
+		 * (RFC 9110 5.6.6), so "charset =x" names no charset. */
+		while (i < len && s[i] != '=' && s[i] != ';' && s[i] != ' ' && s[i] != '\t')
 			i++;
 		if (i == len || s[i] != '=')
 			return 0;
@@ -134,9 +136,17 @@ long headers_prefer_wait(const char *s, size_t len)
 				j++;
 			if (j < len && s[j] == '=') {
 				size_t digits = 0;
+				int quoted;
 
-				for (j++; j < len && s[j] >= '0' && s[j] <= '9'; j++, digits++)
+				/* RFC 7240: BWS on both sides of "=", and the value
+				 * a token or a quoted-string. */
+				for (j++; j < len && (s[j] == ' ' || s[j] == '\t'); j++)
+					;
+				quoted = j < len && s[j] == '"';
+				for (j += quoted; j < len && s[j] >= '0' && s[j] <= '9'; j++, digits++)
 					n = n > 100000 ? n : n * 10 + (s[j] - '0');
+				if (quoted && (j == len || s[j++] != '"'))
+					digits = 0;
 				if (digits > 0 && (j == len || s[j] == ',' || s[j] == ';' ||
 				    s[j] == ' ' || s[j] == '\t'))
 					return n;

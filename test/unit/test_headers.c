@@ -38,6 +38,9 @@ static void test_json_refuses(void)
 	CHECK(!headers_is_json(S("application/json; charset=\"utf-16\"")));
 	CHECK(!headers_is_json(S("application/json; charset")));
 	CHECK(!headers_is_json(S("application/json x")));
+	/* A parameter name is a token: these are malformed, not unknown. */
+	CHECK(!headers_is_json(S("application/json; charset =latin1")));
+	CHECK(!headers_is_json(S("application/json; char set=utf-8")));
 }
 
 static void test_etag_list(void)
@@ -105,8 +108,16 @@ static void test_prefer_wait(void)
 {
 	CHECK_EQ_INT(headers_prefer_wait(S("wait=10")), 10);
 	CHECK_EQ_INT(headers_prefer_wait(S("WAIT=10")), 10);
-	CHECK_EQ_INT(headers_prefer_wait(S("wait = 7")), -1);
+	/* RFC 7240 allows BWS around "=" and a quoted-string value. */
+	CHECK_EQ_INT(headers_prefer_wait(S("wait = 7")), 7);
 	CHECK_EQ_INT(headers_prefer_wait(S("wait =7")), 7);
+	CHECK_EQ_INT(headers_prefer_wait(S("wait= 7")), 7);
+	CHECK_EQ_INT(headers_prefer_wait(S("wait=\t7, x")), 7);
+	CHECK_EQ_INT(headers_prefer_wait(S("wait=\"12\"")), 12);
+	CHECK_EQ_INT(headers_prefer_wait(S("wait=\"12")), -1);
+	CHECK_EQ_INT(headers_prefer_wait(S("wait=\"\"")), -1);
+	CHECK_EQ_INT(headers_prefer_wait(S("wait=\"1\"2")), -1);
+	CHECK_EQ_INT(headers_prefer_wait(S("wait= ")), -1);
 	CHECK_EQ_INT(headers_prefer_wait(S("respond-async, wait=5")), 5);
 	CHECK_EQ_INT(headers_prefer_wait(S("wait=5;x, handling=lenient")), 5);
 	CHECK_EQ_INT(headers_prefer_wait(S("handling=strict,wait=0")), 0);
