@@ -52,6 +52,13 @@ int url_parse(const char *s, struct url *out, const char **rest, const char **wh
 			return -1;
 		}
 	}
+	/* What follows the origin starts a path, query or fragment, or
+	 * nothing: "https://[::1]x" or "https://h:80x" name no origin. */
+	if (*p != '\0' && *p != '/' && *p != '?' && *p != '#') {
+		*why = *(p - 1) == ']' ? "something follows its IPv6 address's ]" :
+		    "its port is not a number from 1 to 65535";
+		return -1;
+	}
 	out->port = (uint16_t)port;
 	*rest = p;
 	return 0;

@@ -16,7 +16,8 @@ struct url {
 };
 
 /* "https://host[:port]…", "http://[::1]:8080/…": 0 and *rest at what follows
- * the port, or -1 and why (a phrase such as "it names no host"). */
+ * the port (nothing, or a path, query or fragment), or -1 and why (a phrase
+ * such as "it names no host"). */
 int url_parse(const char *s, struct url *out, const char **rest, const char **why);
 
 #endif

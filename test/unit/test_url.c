@@ -59,6 +59,10 @@ static void test_refusals(void)
 		{ "https://h:99999999999999999999", "its port is not a number from 1 to 65535" },
 		{ "https://h:-1", "its port is not a number from 1 to 65535" },
 		{ "https://h:x", "its port is not a number from 1 to 65535" },
+		{ "https://h:80x", "its port is not a number from 1 to 65535" },
+		{ "https://h:80 ", "its port is not a number from 1 to 65535" },
+		{ "https://[::1]x/", "something follows its IPv6 address's ]" },
+		{ "https://[::1]8443", "something follows its IPv6 address's ]" },
 	};
 	char long_host[300];
 	struct url u;
