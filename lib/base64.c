@@ -109,31 +109,32 @@ int base64_decoded_len(enum base64_alphabet alphabet, const char *s, size_t len,
 int base64_decode(enum base64_alphabet alphabet, const char *s, size_t len, uint8_t *out,
     size_t cap, size_t *out_len)
 {
-	size_t count, n, i;
-	uint32_t v = 0;
+	size_t count, tail, n, i;
+	int32_t v[4];
 
-	if (base64_decoded_len(alphabet, s, len, &n) != 0 || n > cap)
+	/* One pass: each group is checked as it is decoded. */
+	if (base64_digit_count(alphabet, s, len, &count) != 0)
 		return -1;
-	base64_digit_count(alphabet, s, len, &count);
-	/* Checked above: every character is a digit, so no value is -1. */
-	for (i = 0; i + 4 <= count; i += 4) {
-		v = (uint32_t)base64_value(alphabet, (unsigned char)s[i]) << 18 |
-		    (uint32_t)base64_value(alphabet, (unsigned char)s[i + 1]) << 12 |
-		    (uint32_t)base64_value(alphabet, (unsigned char)s[i + 2]) << 6 |
-		    (uint32_t)base64_value(alphabet, (unsigned char)s[i + 3]);
-		out[0] = (uint8_t)(v >> 16);
-		out[1] = (uint8_t)(v >> 8);
-		out[2] = (uint8_t)v;
-		out += 3;
-	}
-	if (i < count) {
-		v = (uint32_t)base64_value(alphabet, (unsigned char)s[i]) << 18 |
-		    (uint32_t)base64_value(alphabet, (unsigned char)s[i + 1]) << 12;
-		if (count - i == 3)
-			v |= (uint32_t)base64_value(alphabet, (unsigned char)s[i + 2]) << 6;
-		out[0] = (uint8_t)(v >> 16);
-		if (count - i == 3)
-			out[1] = (uint8_t)(v >> 8);
+	tail = count % 4;
+	n = count / 4 * 3 + (tail == 0 ? 0 : tail - 1);
+	if (n > cap)
+		return -1;
+	for (i = 0; i < count; i += 4) {
+		size_t digits = count - i < 4 ? count - i : 4;
+		uint32_t bits = 0;
+
+		for (size_t k = 0; k < 4; k++) {
+			v[k] = k < digits ? base64_value(alphabet, (unsigned char)s[i + k]) : 0;
+			if (v[k] < 0)
+				return -1;
+			bits = bits << 6 | (uint32_t)v[k];
+		}
+		/* The bits a short last group leaves over must be zero: one
+		 * text per byte string (RFC 4648 section 3.5). */
+		if ((digits == 2 && (v[1] & 0x0f)) || (digits == 3 && (v[2] & 0x03)))
+			return -1;
+		for (size_t k = 0; k + 1 < digits; k++)
+			*out++ = (uint8_t)(bits >> (16 - 8 * k));
 	}
 	*out_len = n;
 	return 0;

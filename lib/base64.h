@@ -33,7 +33,8 @@ size_t base64_encode(enum base64_alphabet alphabet, const uint8_t *in, size_t le
 int base64_decoded_len(enum base64_alphabet alphabet, const char *s, size_t len,
     size_t *decoded_len);
 /* Decode s into out (cap bytes): 0 and the length, or -1 when s is not
- * canonical base64 in this alphabet or decodes to more than cap bytes. */
+ * canonical base64 in this alphabet (out may then hold a part of it) or
+ * decodes to more than cap bytes (out untouched). One pass over s. */
 int base64_decode(enum base64_alphabet alphabet, const char *s, size_t len, uint8_t *out,
     size_t cap, size_t *out_len);
 
