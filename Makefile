@@ -17,6 +17,8 @@
 #                 (all three: test/bench/README.md; each installs its tools first)
 #   make deps     install every package all of these need (deps-build,
 #                 deps-test, deps-fuzz, deps-bench, deps-profile: one set each)
+#   make install  the binary, relay(8) and the systemd unit under PREFIX
+#                 (/usr/local), inside DESTDIR if given; make uninstall
 #   make clean
 #
 # V=1 shows the commands.  SANITIZE=address,undefined builds sanitized objects
@@ -144,7 +146,8 @@ else
 CHAOS_SECONDS ?= 0
 endif
 
-.PHONY: all run test check unit integration clean deps bench bench-profile footprint fuzz fuzz-cc
+.PHONY: all run test check unit integration clean deps bench bench-profile footprint fuzz fuzz-cc \
+        install uninstall
 all: $(RELAY_BIN)
 
 $(RELAY_BIN): $(BUILD)/cmd/relay.o $(LIBRELAY)
@@ -275,6 +278,27 @@ fuzz-nodeps: $(FUZZ_BIN)
 clean:
 	rm -rf build relay relay-dev-cert.pem
 
+# Installing: sbin and section 8, as for a daemon an administrator starts.
+# The unit in contrib/ names /usr/local/sbin/relay (the default PREFIX) so
+# that it can be read and checked as it is; the installed copy names SBINDIR.
+PREFIX  ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR  ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+
+install: $(RELAY_BIN)
+	install -d "$(DESTDIR)$(SBINDIR)" "$(DESTDIR)$(MANDIR)/man8" "$(DESTDIR)$(UNITDIR)"
+	install -m 0755 $(RELAY_BIN) "$(DESTDIR)$(SBINDIR)/relay"
+	install -m 0644 docs/relay.8 "$(DESTDIR)$(MANDIR)/man8/relay.8"
+	sed 's|/usr/local/sbin/relay|$(SBINDIR)/relay|' contrib/relay.service \
+	    >"$(DESTDIR)$(UNITDIR)/relay.service.tmp"
+	chmod 0644 "$(DESTDIR)$(UNITDIR)/relay.service.tmp"
+	mv -f "$(DESTDIR)$(UNITDIR)/relay.service.tmp" "$(DESTDIR)$(UNITDIR)/relay.service"
+
+uninstall:
+	rm -f "$(DESTDIR)$(SBINDIR)/relay" "$(DESTDIR)$(MANDIR)/man8/relay.8" \
+	    "$(DESTDIR)$(UNITDIR)/relay.service"
+
 # Debian packages, one set per purpose; make run installs only the first.
 # Building and running: the compiler, the libraries, the system's CA
 # certificates (--push-gateway, the client), bzip2 to unpack mbedTLS's
@@ -283,8 +307,9 @@ DEPS_BUILD := build-essential pkg-config libevent-dev libjansson-dev ca-certific
               bzip2
 # Tests (make test, make check): sslscan for the TLS audit, openssl for test
 # certificates, curl for the README walkthrough, chromium for the page a
-# person sees.
-DEPS_TEST  := $(DEPS_BUILD) python3 curl openssl sslscan chromium
+# person sees, systemd (systemd-analyze) and strace for the service unit,
+# mandoc to check the man page.
+DEPS_TEST  := $(DEPS_BUILD) python3 curl openssl sslscan chromium systemd strace mandoc
 DEPS_FUZZ  := $(DEPS_BUILD) clang libclang-rt-dev
 # Benchmarks: nginx under wrk, pinned with taskset and prlimit (util-linux),
 # a certificate from openssl, the handshake load generator built against

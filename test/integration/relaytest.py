@@ -144,11 +144,16 @@ class Relay:
     timeout and retry delays) are N times shorter, so that a test checks them
     without sitting them out; the test scales what it expects by
     relay.speedup.
+
+    wrap=[...] runs it under a command that ends by exec'ing the relay, so
+    that it keeps the pid a test signals: prlimit(1) to start it with
+    systemd's LimitNOFILE=, strace -D to see its system calls.
     """
 
     def __init__(self, *args, tls=True, listen=None, dev_cert=True,
-                 start_timeout_s=START_TIMEOUT_S, env=None, speedup=1):
+                 start_timeout_s=START_TIMEOUT_S, env=None, speedup=1, wrap=()):
         self.extra_args = [str(a) for a in args]
+        self.wrap = list(wrap)
         self.tls = tls
         self.listen = list(listen) if listen else ["127.0.0.1:0"]
         self.dev_cert = dev_cert and tls
@@ -184,7 +189,7 @@ class Relay:
                                  "(build it with make, or set RELAY_BIN)" % RELAY_BIN)
         self.tmpdir = tempfile.mkdtemp(prefix="relaytest-")
         self.cacert = os.path.join(self.tmpdir, "cert.pem") if self.dev_cert else None
-        cmd = [RELAY_BIN]
+        cmd = self.wrap + [RELAY_BIN]
         for addr in self.listen:
             cmd += ["--listen", addr]
         if self.cacert:
