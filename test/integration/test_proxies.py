@@ -29,7 +29,7 @@ import time
 import unittest
 
 from gorush_standin import CertAuthority
-from relaytest import (Conn, Output, Relay, build_request, client_context, create,
+from relaytest import (Conn, Output, Relay, client_context, create,
                        default_body, describe_status, encode_body, expect_error,
                        expect_json, expect_status, free_port, new_claim, new_mailbox, read,
                        run_relay, tail, update, wait_until)
@@ -42,7 +42,6 @@ SITE_MARK = "# site:"
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0
 HSTS = "max-age=31536000"
-MAX_BODY = 64 * 1024            # the relay's default --max-body, which the files match
 # How far above the relay's default --max-wait a proxy's read timeout must be
 # to be "safely above" it.
 TIMEOUT_MARGIN_S = 15
@@ -111,6 +110,7 @@ class Proxy:
             self.cert, self.key = self.ca.issue()
             self.port, self.port6 = free_port(), free_port("::1")
             cmd = self.prepare(path)
+            self.check_quiet(path)
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, cwd=self.tmpdir)
             self.stdout = Output(self.proc.stdout)
@@ -157,6 +157,9 @@ class Proxy:
         if self.ca is not None:
             self.ca.cleanup()
         shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def check_quiet(self, path):
+        """Assert the proxy has nothing to say about the configuration."""
 
     def ssl_context(self):
         return client_context(self.ca.cert)
@@ -215,7 +218,16 @@ class Nginx(Proxy):
                     "    scgi_temp_path %(d)s/scgi;\n"
                     "    include %(d)s/relay.conf;\n"
                     "}\n" % {"d": self.tmpdir})
-        return [path, "-p", self.tmpdir, "-c", self.file("nginx.conf"), "-e", "stderr"]
+        self.options = ["-p", self.tmpdir, "-c", self.file("nginx.conf"), "-e", "stderr"]
+        return [path] + self.options
+
+    def check_quiet(self, path):
+        # Its test mode prints what it warns of, and nothing else with -q.
+        proc = subprocess.run([path, "-t", "-q"] + self.options, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=START_TIMEOUT_S)
+        assert proc.returncode == 0 and not proc.stdout, "nginx -t on %s: exit status %d: %s" % (
+            self.contrib, proc.returncode, proc.stdout.decode("utf-8", "replace"))
 
     def read_log(self):
         try:
@@ -252,7 +264,8 @@ class HAProxy(Proxy):
         # stderr.
         with open(self.file("global.cfg"), "w", encoding="utf-8") as f:
             f.write("global\n    log stderr format raw local0\n")
-        return [path, "-db", "-f", self.file("global.cfg"), "-f", self.file("relay.cfg")]
+        # -dW: a warning about the configuration stops the start.
+        return [path, "-db", "-dW", "-f", self.file("global.cfg"), "-f", self.file("relay.cfg")]
 
     def read_log(self):
         # Its lines for requests, not its notices: they start with %t.
@@ -268,12 +281,14 @@ def proxied_relay(*args):
     return Relay("--no-tls", "--trust-proxy", "127.0.0.1/32", *args, tls=False)
 
 
-def relay_default_max_wait_s():
-    rc, out, _ = run_relay(["--help"])
+def relay_default(option):
+    """The default of a duration (in seconds) or size (in bytes) option, as
+    relay --help says it: what the files are written for."""
+    rc, out, err = run_relay(["--help"])
     assert rc == 0, "relay --help: exit status %d" % rc
-    m = re.search(r"--max-wait DUR\s+longest long-poll \((\d+)s\)", out)
-    assert m, "relay --help no longer says the default --max-wait: %r" % out
-    return int(m.group(1))
+    m = re.search(r"^  %s [A-Z]+ +[^(\n]*\((\d+)(s|k)\b" % re.escape(option), out + err, re.M)
+    assert m, "relay --help no longer gives the default of %s: %r" % (option, out)
+    return int(m.group(1)) * {"s": 1, "k": 1024}[m.group(2)]
 
 
 # ------------------------------------------------------------------- checks
@@ -294,7 +309,8 @@ def _serves_the_api(kind):
         # A body of exactly --max-body passes the proxy (white space after
         # the JSON is still JSON); one byte more is refused, by either.
         body = encode_body(default_body())
-        for size, status in ((MAX_BODY, 200), (MAX_BODY + 1, 413)):
+        max_body = relay_default("--max-body")
+        for size, status in ((max_body, 200), (max_body + 1, 413)):
             resp = create(proxy, body=body + b" " * (size - len(body)))
             expect_status(resp, status, "%s: a body of %d bytes" % (kind, size))
     # What the proxy logged of each request names no mailbox, claim or client.
@@ -321,7 +337,7 @@ def _etag(proxy, mb, claim):
 
 def _long_poll(kind):
     cls = PROXIES[kind]
-    default_s = relay_default_max_wait_s()
+    default_s = relay_default("--max-wait")
     for name, value in cls.read_timeouts_s().items():
         assert value >= default_s + TIMEOUT_MARGIN_S, \
             "%s: %s %ds is not safely above the relay's default --max-wait %ds" % (
@@ -334,8 +350,9 @@ def _long_poll(kind):
         with Conn(proxy, timeout_s=30) as c:
             c.request("POST", mb.path, [("Mailbox-Device-Claim", receiver),
                                         ("If-None-Match", etag), ("Prefer", "wait=600")])
-            assert not c.data_within(HELD_S - 0.5), \
-                "%s: a long-poll was answered within %.1f s" % (kind, HELD_S - 0.5)
+            if c.data_within(HELD_S - 0.5):
+                raise AssertionError("%s: a long-poll was answered within %.1f s: %s" % (
+                    kind, HELD_S - 0.5, c.read_response("POST")))
             expect_json(update(proxy, mb.id, mb.sender), 200, "%s: the waking update" % kind)
             woken = c.read_response("POST", timeout_s=5)
         expect_json(woken, 200, "%s: the woken long-poll" % kind)
