@@ -308,8 +308,10 @@ DEPS_BUILD := build-essential pkg-config libevent-dev libjansson-dev ca-certific
 # Tests (make test, make check): sslscan for the TLS audit, openssl for test
 # certificates, curl for the README walkthrough, chromium for the page a
 # person sees, systemd (systemd-analyze) and strace for the service unit,
-# mandoc to check the man page.
-DEPS_TEST  := $(DEPS_BUILD) python3 curl openssl sslscan chromium systemd strace mandoc
+# mandoc to check the man page, nginx and haproxy to run contrib/'s proxy
+# configurations.
+DEPS_TEST  := $(DEPS_BUILD) python3 curl openssl sslscan chromium systemd strace mandoc \
+              nginx haproxy
 DEPS_FUZZ  := $(DEPS_BUILD) clang libclang-rt-dev
 # Benchmarks: nginx under wrk, pinned with taskset and prlimit (util-linux),
 # a certificate from openssl, the handshake load generator built against

@@ -312,12 +312,14 @@ def test_sets_make_run_installs_only_what_building_needs():
     # benchmarks when building and running.
     expectations = [
         ("deps-build", {"bzip2"}),
-        ("deps-test", {"bzip2", "sslscan", "chromium", "curl", "systemd", "strace", "mandoc"}),
+        ("deps-test", {"bzip2", "sslscan", "chromium", "curl", "systemd", "strace", "mandoc",
+                       "nginx", "haproxy"}),
         ("deps-fuzz", {"bzip2", "clang", "libclang-rt-dev"}),
         ("deps-bench", {"bzip2", "nginx", "wrk", "libssl-dev"}),
         ("deps-profile", {"bzip2", "nginx", "wrk", "libssl-dev", "linux-perf"}),
         ("deps", {"bzip2", "sslscan", "chromium", "curl", "systemd", "strace", "mandoc",
-                  "clang", "libclang-rt-dev", "nginx", "wrk", "libssl-dev", "linux-perf"}),
+                  "nginx", "haproxy", "clang", "libclang-rt-dev", "wrk", "libssl-dev",
+                  "linux-perf"}),
     ]
     everything = expectations[-1][1]
     with tempfile.TemporaryDirectory() as tmp:
