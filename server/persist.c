@@ -49,12 +49,33 @@ static void persist_on_sigchld(evutil_socket_t sig, short what, void *arg)
 	persist_reap(arg);
 }
 
+/* The child shares libevent's signal pipe with the parent: a signal sent to
+ * it alone (Ctrl-C reaches the whole process group, systemd signals every
+ * process of a service) would be read by the parent as its own, and a
+ * SIGTERM meant for a snapshot would stop the relay. So the child takes
+ * back the default of every signal the parent handles, and ends on one like
+ * any process: the parent sees a failed snapshot. Signals stay blocked from
+ * before fork() until then, so none slips in between. */
+static void persist_child_signals(const sigset_t *old)
+{
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+
+		if (sigaction(sig, NULL, &sa) == 0 && ((sa.sa_flags & SA_SIGINFO) ||
+		    (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN)))
+			signal(sig, SIG_DFL);
+	}
+	sigprocmask(SIG_SETMASK, old, NULL);
+}
+
 static void persist_on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct persist *p = arg;
 	const struct persist_context *ctx = &p->context;
 	struct snapshot_temp temp;
 	char err[512];
+	sigset_t all, old;
+	int64_t now = persist_now(p);
 	pid_t pid;
 
 	(void)fd;
@@ -67,15 +88,21 @@ static void persist_on_timer(evutil_socket_t fd, short what, void *arg)
 		log_at(ctx->log, LOG_ERROR, "%s", err);
 		return;
 	}
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
 	pid = fork();
+	if (pid != 0)
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		log_at(ctx->log, LOG_ERROR, "cannot fork to write a snapshot: %s", strerror(errno));
 		snapshot_temp_remove(&temp);
 		return;
 	}
 	if (pid == 0) {
-		int ok = snapshot_write_temp(ctx->store, &temp, ctx->path, persist_now(p), err,
-		    sizeof(err)) == 0;
+		int ok;
+
+		persist_child_signals(&old);
+		ok = snapshot_write_temp(ctx->store, &temp, ctx->path, now, err, sizeof(err)) == 0;
 
 		if (!ok)
 			log_at(ctx->log, LOG_ERROR, "%s", err);

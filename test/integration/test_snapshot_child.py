@@ -1,0 +1,90 @@
+"""A signal that reaches only the snapshot child (--snapshot-interval) ends
+that child, not the relay: the child shares libevent's signal pipe with the
+parent, so before the fix a SIGTERM sent to the child was read by the
+parent as its own and stopped the relay. The parent reports the failed
+snapshot, leaves no temporary file, and the next interval's snapshot is
+written as usual.
+
+Cost: about 3 s (creating ~10 MB of mailboxes, then a few intervals).
+"""
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+
+from relaytest import Conn, Relay, b64, build_request, default_body, new_claim, wait_until
+
+EXPECTED_SECONDS = 4
+
+MAILBOXES = 200
+PAYLOAD = 45000     # bytes: 200 of them make a snapshot that takes a while
+
+
+def _children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(c) for c in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _fill(relay):
+    """MAILBOXES mailboxes of PAYLOAD bytes, over one pipelined connection."""
+    with Conn(relay) as conn:
+        reqs = []
+        for _ in range(MAILBOXES):
+            body = default_body(payload={"type": "t", "data": b64(os.urandom(PAYLOAD))})
+            raw = json.dumps(body).encode()
+            reqs.append(build_request("POST", "/v1/m", [
+                ("Mailbox-Device-Claim", new_claim()),
+                ("Content-Type", "application/json")], raw, host=conn.host_header))
+        for i in range(0, len(reqs), 16):
+            part = reqs[i:i + 16]
+            conn.send(b"".join(part))
+            for _ in part:
+                resp = conn.read_response("POST", timeout_s=30)
+                assert resp.status == 200, "create: %s" % resp
+
+
+def test_sigterm_to_the_snapshot_child_ends_only_the_child():
+    state_dir = tempfile.mkdtemp(prefix="relay-state-")
+    path = os.path.join(state_dir, "relay.state")
+    relay = Relay("--state-file", path, "--snapshot-interval", "1s").start()
+    try:
+        _fill(relay)
+        # Catch a child while it writes: poll the relay's children until
+        # one is there to be signalled (each interval makes a new one).
+        deadline = time.monotonic() + 20
+        signalled = None
+        while signalled is None and time.monotonic() < deadline:
+            for child in _children(relay.proc.pid):
+                try:
+                    os.kill(child, signal.SIGTERM)
+                    signalled = child
+                except ProcessLookupError:
+                    pass
+            if signalled is None:
+                time.sleep(0.001)   # a poll of /proc, not a wait for the relay
+        assert signalled is not None, "no snapshot child seen within 20 s"
+        wait_until(lambda: not relay.alive() or "snapshot to %s failed" % path in
+                   relay.stderr.text(), 10, "the relay to report the killed snapshot")
+        assert relay.alive(), (
+            "a SIGTERM sent to the snapshot child (pid %d) stopped the relay; stderr: %r"
+            % (signalled, relay.stderr.text()[-1500:]))
+        assert not [f for f in os.listdir(state_dir) if f != "relay.state"], (
+            "the killed snapshot left files behind: %r" % os.listdir(state_dir))
+        # The next interval writes a whole snapshot again.
+        before = os.stat(path).st_mtime_ns if os.path.exists(path) else 0
+        wait_until(lambda: os.path.exists(path) and os.stat(path).st_mtime_ns != before,
+                   10, "a snapshot after the killed one")
+        with Conn(relay) as conn:
+            resp = conn.roundtrip("GET", "/v1/m/%s" % new_claim())
+            assert resp.status == 404, "the relay answers after the killed snapshot: %s" % resp
+        relay.stop()
+    finally:
+        if relay.alive():
+            relay._kill()
+        shutil.rmtree(state_dir, ignore_errors=True)
