@@ -3,7 +3,7 @@ relaytest — what every integration test needs to drive the real relay.
 
 Each test starts the real binary (Relay), speaks raw HTTP/1.1 to it over TLS
 (Conn) so that it controls framing byte for byte, and checks answers against
-docs in /work/shared/spec/relay-api.md. Standard library only.
+docs/api.md. Standard library only.
 
 Nothing here sleeps to synchronise: waiting for the relay to start, for a
 response or for a close always polls with a deadline and fails with a message
