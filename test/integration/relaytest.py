@@ -485,7 +485,10 @@ class Conn:
             self.sock = raw
         self.buf = bytearray()
         self.eof = False
-        self._sent = []         # (method, path) of requests not yet answered
+        # (method, path) of requests not yet answered, noted only on a
+        # relay's API listener: not through a proxy, nor on another port.
+        api_ports = {p for _, _, p in getattr(relay, "listeners", ())}
+        self._sent = [] if port in api_ports else None
 
     def __enter__(self):
         return self
