@@ -211,12 +211,25 @@ test: deps-test
 	$(Q)$(MAKE) --no-print-directory test-nodeps
 
 # The test runner prints one line per test and the summary "N passed, M failed".
-test-nodeps: $(RELAY_BIN) $(UNIT_BIN) $(FUZZ_REPLAY)
+test-nodeps: $(RELAY_BIN) $(UNIT_BIN) $(FUZZ_REPLAY) $(NPM_VALIDATOR)
 	$(Q)CHAOS_SECONDS=$(CHAOS_SECONDS) python3 test/run.py --relay ./$(RELAY_BIN) \
 	    --unit-dir $(BUILD)/test/unit
 
 check:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined test
+
+# The OpenAPI 3.1 validator that test/integration/test_openapi.py runs on
+# docs/openapi.yaml, from the npm registry into build/npm at this version
+# (its dependencies as its own package.json allows), once: the stamp names it.
+NPM_VALIDATOR_PKG := @seriousme/openapi-schema-validator@2.11.0
+NPM_VALIDATOR     := build/npm/.installed-$(subst /,-,$(NPM_VALIDATOR_PKG))
+$(NPM_VALIDATOR):
+	@command -v npm >/dev/null 2>&1 || \
+	  { echo "relay: npm is missing: run make deps-test (or apt-get install nodejs npm)" >&2; exit 1; }
+	$(call quiet,NPM,$(NPM_VALIDATOR_PKG))rm -rf build/npm && mkdir -p build/npm && \
+	  npm install --prefix build/npm --save-exact --no-audit --no-fund --loglevel=error \
+	    $(NPM_VALIDATOR_PKG) >build/npm.log 2>&1 || { cat build/npm.log >&2; exit 1; }
+	$(Q)touch $@
 
 # Fuzzing: clang with libFuzzer, ASan and UBSan, everything in build/fuzz/.
 # Each target runs on a scratch copy of its corpus (plus the saved crashes),
@@ -309,9 +322,13 @@ DEPS_BUILD := build-essential pkg-config libevent-dev libjansson-dev ca-certific
 # certificates, curl for the README walkthrough, chromium for the page a
 # person sees, systemd (systemd-analyze) and strace for the service unit,
 # mandoc to check the man page, nginx and haproxy to run contrib/'s proxy
-# configurations.
-DEPS_TEST  := $(DEPS_BUILD) python3 curl openssl sslscan chromium systemd strace mandoc \
-              nginx haproxy
+# configurations, PyYAML and jsonschema to hold the relay to
+# docs/openapi.yaml, and npm for that document's validator (NPM_VALIDATOR
+# above) unless an npm is there already: NodeSource's nodejs carries its
+# own, which Debian's npm package would conflict with.
+DEPS_NODE  := $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
+DEPS_TEST  := $(DEPS_BUILD) python3 python3-yaml python3-jsonschema curl openssl sslscan \
+              chromium systemd strace mandoc nginx haproxy $(DEPS_NODE)
 DEPS_FUZZ  := $(DEPS_BUILD) clang libclang-rt-dev
 # Benchmarks: nginx under wrk, pinned with taskset and prlimit (util-linux),
 # a certificate from openssl, the handshake load generator built against

@@ -79,6 +79,15 @@ static int http_on_url(llhttp_t *ll, const char *at, size_t len)
 	return 0;
 }
 
+/* The method is known from the request line on, so that an answer given up
+ * on before the head is complete (408, 431, 400) still suits it: no
+ * content for HEAD (RFC 9110 9.3.2), the preview's HTML for GET. */
+static int http_on_method_complete(llhttp_t *ll)
+{
+	http_of(ll)->req.method = (uint8_t)llhttp_get_method(ll);
+	return 0;
+}
+
 static int http_on_header_field(llhttp_t *ll, const char *at, size_t len)
 {
 	struct http_parser *p = http_of(ll);
@@ -151,7 +160,6 @@ static int http_on_headers_complete(llhttp_t *ll)
 	struct http_parser *p = http_of(ll);
 	struct http_request *req = &p->req;
 
-	req->method = (uint8_t)llhttp_get_method(ll);
 	/* A request line without HTTP/1.x (HTTP/0.9's bare "GET /x") has no
 	 * headers, yet llhttp reads the lines after it as such: a proxy
 	 * would frame it otherwise. */
@@ -220,6 +228,7 @@ static int http_on_message_complete(llhttp_t *ll)
 }
 
 static const llhttp_settings_t http_settings = {
+	.on_method_complete = http_on_method_complete,
 	.on_url = http_on_url,
 	.on_header_field = http_on_header_field,
 	.on_header_field_complete = http_on_header_field_complete,

@@ -15,7 +15,10 @@ run.py — the relay's test runner.
    PARALLEL = True runs its tests in threads, for tests that mostly wait.
    A test that raises unittest.SkipTest (it needs a tool this machine lacks)
    is skipped, not passed. A module with EXCLUSIVE = True runs alone, after
-   all the others (it loads the machine).
+   all the others (it loads the machine). A module with LAST = True runs
+   after those: it checks what every other module saw. Each module's answers
+   are recorded (RELAY_TEST_RECORD, test/integration/relaytest.py) in a
+   directory that lasts for the run.
 
 Prints "ok   module.test" (with what the test returned, if anything), "FAIL
 module.test: message" or "skip module.test: reason" per test and, last,
@@ -30,6 +33,7 @@ import inspect
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -178,9 +182,10 @@ def run_module_process(module, filters):
     return results, time.monotonic() - start
 
 
-def exclusive(module):
+def module_flag(module, name):
+    """The module sets NAME = True at its top level."""
     with open(os.path.join(INTEGRATION_DIR, module + ".py"), encoding="utf-8") as f:
-        return re.search(r"^EXCLUSIVE\s*=\s*True\b", f.read(), re.M) is not None
+        return re.search(r"^%s\s*=\s*True\b" % name, f.read(), re.M) is not None
 
 
 def report(results):
@@ -206,15 +211,27 @@ def report(results):
 def run_integration(filters, jobs):
     modules = [m for m in discover_modules() if module_has_selected_tests(m, filters)]
     modules.sort(key=slow_first)
-    alone = [m for m in modules if exclusive(m)]
+    last = [m for m in modules if module_flag(m, "LAST")]
+    alone = [m for m in modules if module_flag(m, "EXCLUSIVE") and m not in last]
     totals = [0, 0, 0]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(run_module_process, m, filters): m
-                   for m in modules if m not in alone}
-        for fut in concurrent.futures.as_completed(futures):
-            totals = [t + n for t, n in zip(totals, report(fut.result()[0]))]
-    for m in alone:
-        totals = [t + n for t, n in zip(totals, report(run_module_process(m, filters)[0]))]
+    # Every module's children write their answers here (relaytest._Recorder),
+    # unless the caller chose where.
+    record_dir = None
+    if not os.environ.get("RELAY_TEST_RECORD"):
+        record_dir = tempfile.mkdtemp(prefix="relay-answers-")
+        os.environ["RELAY_TEST_RECORD"] = record_dir
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = {pool.submit(run_module_process, m, filters): m
+                       for m in modules if m not in alone and m not in last}
+            for fut in concurrent.futures.as_completed(futures):
+                totals = [t + n for t, n in zip(totals, report(fut.result()[0]))]
+        for m in alone + last:
+            totals = [t + n for t, n in zip(totals, report(run_module_process(m, filters)[0]))]
+    finally:
+        if record_dir is not None:
+            del os.environ["RELAY_TEST_RECORD"]
+            shutil.rmtree(record_dir, ignore_errors=True)
     return tuple(totals)
 
 

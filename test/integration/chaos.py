@@ -9,7 +9,7 @@ the body, while parked on a long-poll, while its answer is being written
 (unread, or with a reset); it half-closes, pipelines, reads slowly, and races
 updates, deletes, relinquishes, expiry and retries against parked long-polls.
 
-Every answer it does read is checked against the spec (relay-api.md §4-§6):
+Every answer it does read is checked against the API (docs/api.md):
 the status is one the spec allows for that request from that party, the
 response is well-formed HTTP/1.1 whose Content-Length frames it, JSON bodies
 parse and have the members the spec names, ETags are present and move as §6

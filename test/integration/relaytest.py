@@ -3,13 +3,14 @@ relaytest — what every integration test needs to drive the real relay.
 
 Each test starts the real binary (Relay), speaks raw HTTP/1.1 to it over TLS
 (Conn) so that it controls framing byte for byte, and checks answers against
-docs in /work/shared/spec/relay-api.md. Standard library only.
+docs/api.md. Standard library only.
 
 Nothing here sleeps to synchronise: waiting for the relay to start, for a
 response or for a close always polls with a deadline and fails with a message
 that says what was awaited.
 """
 
+import atexit
 import base64
 import calendar
 import copy
@@ -433,6 +434,34 @@ def chunked(body, sizes=None):
     return bytes(out + b"0\r\n\r\n")
 
 
+class _Recorder:
+    """RELAY_TEST_RECORD=DIR (test/run.py sets it): the method, path and
+    status of every final answer read for a request sent with Conn.request
+    (so with call(), create() and the rest too), written when the process
+    ends to DIR/<pid>.jsonl, for test_openapi to find each in
+    docs/openapi.yaml. Mailbox identifiers become {uuid}, the query goes."""
+
+    UUID_RE = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-"
+                         r"[0-9A-Fa-f]{12}")
+
+    def __init__(self, directory):
+        self.file = os.path.join(directory, "%d.jsonl" % os.getpid())
+        self.seen = set()
+        atexit.register(self.write)
+
+    def note(self, method, path, status):
+        self.seen.add((method, self.UUID_RE.sub("{uuid}", path.split("?", 1)[0]), status))
+
+    def write(self):
+        with open(self.file, "a", encoding="utf-8") as f:
+            for method, path, status in sorted(self.seen):
+                f.write(json.dumps({"method": method, "path": path, "status": status}) + "\n")
+
+
+_recorder = _Recorder(os.environ["RELAY_TEST_RECORD"]) if os.environ.get("RELAY_TEST_RECORD") \
+    else None
+
+
 class Conn:
     """One client connection (keep-alive): send bytes, read responses. With
     session (an ssl.SSLSession from an earlier connection) it offers to
@@ -461,6 +490,10 @@ class Conn:
             self.sock = raw
         self.buf = bytearray()
         self.eof = False
+        # (method, path) of requests not yet answered, noted only on a
+        # relay's API listener: not through a proxy, nor on another port.
+        api_ports = {p for _, _, p in getattr(relay, "listeners", ())}
+        self._sent = [] if port in api_ports else None
 
     def __enter__(self):
         return self
@@ -476,11 +509,16 @@ class Conn:
             pass
 
     def send(self, data):
+        # Bytes a test framed itself: which requests they hold, and so which
+        # request the next answers belong to, is not known any more.
+        self._sent = None
         self.sock.sendall(data)
 
     def request(self, method, path, headers=None, body=None, **kw):
         kw.setdefault("host", self.host_header)
-        self.send(build_request(method, path, headers, body, **kw))
+        self.sock.sendall(build_request(method, path, headers, body, **kw))
+        if self._sent is not None:
+            self._sent.append((method, path))
 
     def roundtrip(self, method, path, headers=None, body=None, timeout_s=None, **kw):
         self.request(method, path, headers, body, **kw)
@@ -519,6 +557,14 @@ class Conn:
     def read_response(self, method="GET", timeout_s=None):
         """Read one response (an interim 1xx counts as one). Raises
         ResponseTimeout or ConnectionClosed (both AssertionErrors)."""
+        resp = self._read_response(method, timeout_s)
+        if resp.status >= 200 and self._sent:
+            sent_method, sent_path = self._sent.pop(0)
+            if _recorder is not None:
+                _recorder.note(sent_method, sent_path, resp.status)
+        return resp
+
+    def _read_response(self, method, timeout_s):
         self._timeout_used = timeout_s or self.timeout_s
         deadline = time.monotonic() + self._timeout_used
         while True:

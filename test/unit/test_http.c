@@ -165,6 +165,23 @@ static void test_methods(void)
 		CHECK_EQ_INT(f.p.req.has_body, 0);
 		feed_free(&f);
 	}
+	/* Known once the request line is, before the head is complete: a
+	 * timeout or a head too large is answered for that method. */
+	{
+		static const char line[] = "HEAD /v1/m/x HTTP/1.1\r\nHost: a\r\n";
+		struct feed f;
+
+		feed_init(&f, MAX_HEAD, MAX_BODY);
+		CHECK_EQ_INT(feed_pieces(&f, line, sizeof(line) - 1, 1), HTTP_PARSE_MORE);
+		CHECK_EQ_INT(f.p.req.method, HTTP_HEAD);
+		feed_free(&f);
+		feed_init(&f, 64, MAX_BODY);
+		CHECK_EQ_INT(feed_bytes(&f, "GET /v1/m/x HTTP/1.1\r\nX: 0123456789012345678901234567890"
+		    "1234567890123456789", 75), HTTP_PARSE_ERROR);
+		CHECK_EQ_INT(f.p.error_status, 431);
+		CHECK_EQ_INT(f.p.req.method, HTTP_GET);
+		feed_free(&f);
+	}
 }
 
 static void test_headers(void)
