@@ -271,8 +271,8 @@ DEPS_BUILD := build-essential pkg-config libevent-dev libjansson-dev ca-certific
               bzip2
 # Tests (make test, make check): sslscan for the TLS audit, openssl for test
 # certificates, curl for the README walkthrough, chromium for the page a
-# person sees.
-DEPS_TEST  := $(DEPS_BUILD) python3 curl openssl sslscan chromium
+# person sees, Prometheus's Python client for a second reading of /metrics.
+DEPS_TEST  := $(DEPS_BUILD) python3 curl openssl sslscan chromium python3-prometheus-client
 DEPS_FUZZ  := $(DEPS_BUILD) clang libclang-rt-dev
 # Benchmarks: nginx under wrk, pinned with taskset and prlimit (util-linux),
 # a certificate from openssl, the handshake load generator built against
