@@ -150,12 +150,7 @@ static void admin_on_conn_gone(void *owner, struct conn *c)
 {
 	struct admin *a = owner;
 
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		a->conn_list = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	conn_list_remove(&a->conn_list, c);
 	a->conn_count--;
 }
 
@@ -183,10 +178,7 @@ static void admin_on_accepted(void *owner, int fd, const struct sockaddr_storage
 	}
 	memset(&nobody, 0, sizeof(nobody));
 	c = conn_new(&a->conns, fd, transport_plain_new(fd), &nobody);
-	c->next = a->conn_list;
-	if (a->conn_list != NULL)
-		a->conn_list->prev = c;
-	a->conn_list = c;
+	conn_list_add(&a->conn_list, c);
 	a->conn_count++;
 }
 

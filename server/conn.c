@@ -741,6 +741,26 @@ void conn_free(struct conn *c)
 	free(c);
 }
 
+void conn_list_add(struct conn **list, struct conn *c)
+{
+	c->prev = NULL;
+	c->next = *list;
+	if (*list != NULL)
+		(*list)->prev = c;
+	*list = c;
+}
+
+void conn_list_remove(struct conn **list, struct conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		*list = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->next = c->prev = NULL;
+}
+
 int conn_output_full(const struct conn_context *context)
 {
 	return context->out_pending >= context->out_budget;

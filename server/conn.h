@@ -142,6 +142,9 @@ struct conn *conn_new(struct conn_context *context, int fd, struct transport *t,
 int conn_stop(struct conn *c);
 /* Free everything the connection holds; it must not be in a callback. */
 void conn_free(struct conn *c);
+/* An owner's list of its connections, through their next and prev. */
+void conn_list_add(struct conn **list, struct conn *c);
+void conn_list_remove(struct conn **list, struct conn *c);
 /* The connections' unsent answers take all the memory they may: further
  * requests are turned away (503) until clients take what they were sent. */
 int conn_output_full(const struct conn_context *context);

@@ -140,10 +140,7 @@ void server_conn_open(struct server *s, int fd, struct transport *t,
 	c = conn_new(&s->conn_context, fd, t, client);
 	c->quota = quota;
 	log_at(&s->log, LOG_DEBUG, "connection accepted (%zu open)", s->conn_count + 1);
-	c->next = s->conns;
-	if (s->conns != NULL)
-		s->conns->prev = c;
-	s->conns = c;
+	conn_list_add(&s->conns, c);
 	s->conn_count++;
 	if (s->conn_count >= s->config->max_connections && !s->accept_full) {
 		log_at(&s->log, LOG_INFO, "%zu connections open: no new ones until one closes",
@@ -202,12 +199,7 @@ static void server_on_conn_gone(void *owner, struct conn *c)
 
 	log_at(&s->log, LOG_DEBUG, "connection closed after %u requests (%zu open)",
 	    c->requests, s->conn_count - 1);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	conn_list_remove(&s->conns, c);
 	s->conn_count--;
 	quota_give(s->quota, c->quota, QUOTA_CONNECTIONS, 1);
 	c->quota = NULL;

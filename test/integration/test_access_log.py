@@ -6,7 +6,7 @@ default; never a claim, token, payload, id or client address."""
 import re
 import ssl
 
-from flows import Secrets, stateful_flow, stateless_flow
+from flows import both_flows
 from relaytest import (Conn, Relay, bind_receiver, call, client_context, delete, expect_json,
                        expect_status, new_claim, new_mailbox, preview, read, relinquish,
                        run_relay, update, wait_until)
@@ -131,10 +131,8 @@ def test_access_log_holds_no_secrets():
     relay = Relay("--access-log")
     relay.client_source = ("127.0.0.2", 0)
     relay.start()
-    secrets = [Secrets(), Secrets()]
     try:
-        stateless_flow(relay, secrets[0])
-        stateful_flow(relay, secrets[1], rounds=1)
+        secrets = both_flows(relay)
         expect_status(preview(relay, new_claim()), 404)
     finally:
         relay.stop()

@@ -23,7 +23,7 @@ import time
 import unittest
 
 import promtext
-from flows import Secrets, stateful_flow, stateless_flow
+from flows import both_flows
 from relaytest import (Conn, ConnectionClosed, Relay, ResponseTimeout, b64, bind_receiver, call, client_context, create, delete,
                        expect_error, expect_json, expect_status, new_claim, new_mailbox,
                        preview, read, relinquish, run_relay, update, wait_until)
@@ -619,10 +619,8 @@ def test_admin_answers_hold_no_secrets():
     relay = Relay("--admin-listen", "127.0.0.1:0")
     relay.client_source = ("127.0.0.2", 0)
     relay.start()
-    secrets = [Secrets(), Secrets()]
     try:
-        stateless_flow(relay, secrets[0])
-        stateful_flow(relay, secrets[1], rounds=1)
+        secrets = both_flows(relay)
         answers = []
         for path in ("/metrics", "/healthz", "/readyz", "/nothing", "/v1/m/" + secrets[0].mailbox_ids[0]):
             for method in ("GET", "HEAD", "POST"):
