@@ -323,12 +323,13 @@ DEPS_BUILD := build-essential pkg-config libevent-dev libjansson-dev ca-certific
 # person sees, systemd (systemd-analyze) and strace for the service unit,
 # mandoc to check the man page, nginx and haproxy to run contrib/'s proxy
 # configurations, PyYAML and jsonschema to hold the relay to
-# docs/openapi.yaml, and npm for that document's validator (NPM_VALIDATOR
-# above) unless an npm is there already: NodeSource's nodejs carries its
-# own, which Debian's npm package would conflict with.
+# docs/openapi.yaml, Prometheus's Python client for a second reading of
+# /metrics, and npm for that document's validator (NPM_VALIDATOR above)
+# unless an npm is there already: NodeSource's nodejs carries its own,
+# which Debian's npm package would conflict with.
 DEPS_NODE  := $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
-DEPS_TEST  := $(DEPS_BUILD) python3 python3-yaml python3-jsonschema curl openssl sslscan \
-              chromium systemd strace mandoc nginx haproxy $(DEPS_NODE)
+DEPS_TEST  := $(DEPS_BUILD) python3 python3-yaml python3-jsonschema python3-prometheus-client \
+              curl openssl sslscan chromium systemd strace mandoc nginx haproxy $(DEPS_NODE)
 DEPS_FUZZ  := $(DEPS_BUILD) clang libclang-rt-dev
 # Benchmarks: nginx under wrk, pinned with taskset and prlimit (util-linux),
 # a certificate from openssl, the handshake load generator built against

@@ -51,6 +51,14 @@ int64_t clock_mono_now_ms(void)
 	return clock_read_ms(CLOCK_MONOTONIC);
 }
 
+int64_t clock_mono_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 struct timeval clock_timer(int64_t seconds, unsigned speedup)
 {
 	int64_t us = seconds * 1000000 / (speedup > 1 ? speedup : 1);

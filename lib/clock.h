@@ -42,6 +42,9 @@ void clock_set_offset_ms(struct clock *c, int64_t offset_ms);
 /* The monotonic clock now, uncached, for code without a loop that waits
  * for a deadline (the device client). */
 int64_t clock_mono_now_ms(void);
+/* The same in microseconds, for what takes less than a loop turn: how long
+ * one request took, for the metrics and the access log. */
+int64_t clock_mono_now_us(void);
 
 /* A timer's duration: seconds divided by speedup, which is 0 or 1 (real
  * time) but in tests (RELAY_TEST_SPEEDUP shortens the relay's own waits). */

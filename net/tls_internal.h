@@ -70,6 +70,13 @@ struct tls_transport {
 	int holding;                            /* inside mbedtls_ssl_handshake() */
 	int sys_errno;                          /* of the last failed send or recv */
 	int failure;                            /* mbedTLS's last fatal result, or 0 */
+	/* mbedTLS tells the session-ticket callbacks only the configuration:
+	 * the owner points this at its note of which connection is inside
+	 * mbedtls_ssl_handshake() now, which the handshake keeps up (or NULL). */
+	struct tls_transport **handshaking;
+	uint8_t hello_read;                     /* a version is agreed (the server's
+	                                         * callbacks say so; see tls_server.c) */
+	uint8_t resumed;                        /* a session ticket was taken */
 	mbedtls_ssl_context ssl;
 };
 

@@ -40,6 +40,7 @@ struct tls_identity {
 	mbedtls_pk_context key;
 	mbedtls_ssl_config conf;
 	mbedtls_ssl_ticket_context *tickets;    /* the relay's, shared */
+	struct tls_transport *handshaking;      /* inside mbedtls_ssl_handshake(), or NULL */
 	char fingerprint[TLS_SHA256_LEN * 3];   /* "AB:CD:…" and its NUL */
 };
 
@@ -174,6 +175,24 @@ static int tls_ticket_parse(void *ctx, mbedtls_ssl_session *session,
 	needs = tls_suite_key(mbedtls_ssl_session_get_ciphersuite_id(session));
 	if (needs != MBEDTLS_PK_NONE && !mbedtls_pk_can_do(&id->key, needs))
 		return MBEDTLS_ERR_SSL_INVALID_MAC;
+	/* For the counters: a TLS 1.2 ticket that parses is a resumption. A
+	 * TLS 1.3 one is too, unless mbedTLS then finds its age implausible
+	 * (a client whose clock ran off by seconds), which is not seen here. */
+	if (id->handshaking != NULL)
+		id->handshaking->resumed = 1;
+	return 0;
+}
+
+/* Called once the ClientHello is read, in every handshake of either version
+ * (as mbedTLS's certificate-selection hook, though it selects nothing):
+ * from here on the version mbedTLS reports is the one agreed, which the
+ * counters of failed handshakes name. */
+static int tls_on_hello(mbedtls_ssl_context *ssl)
+{
+	struct tls_transport *tt = mbedtls_ssl_get_user_data_p(ssl);
+
+	if (tt != NULL)
+		tt->hello_read = 1;
 	return 0;
 }
 
@@ -206,6 +225,7 @@ static int tls_configure(struct tls *tls, struct tls_identity *id, char *err, si
 	 * resumes across a certificate reload. */
 	id->tickets = &tls->tickets;
 	mbedtls_ssl_conf_session_tickets_cb(conf, tls_ticket_write, tls_ticket_parse, id);
+	mbedtls_ssl_conf_cert_cb(conf, tls_on_hello);
 
 	ret = mbedtls_ssl_conf_own_cert(conf, &id->chain, &id->key);
 	if (ret != 0)
@@ -375,5 +395,6 @@ struct transport *tls_transport_new(struct tls *tls, int fd)
 	((struct tls_server_transport *)(void *)tt)->identity = tls->current;
 	tls->current->refs++;
 	tt->release = tls_server_transport_release;
+	tt->handshaking = &tls->current->handshaking;
 	return &tt->base;
 }

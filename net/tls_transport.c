@@ -265,7 +265,11 @@ static int tls_transport_handshake(struct transport *t)
 	if (released != 0)
 		return released;
 	tt->holding = 1;
+	if (tt->handshaking != NULL)
+		*tt->handshaking = tt;
 	ret = mbedtls_ssl_handshake(&tt->ssl);
+	if (tt->handshaking != NULL)
+		*tt->handshaking = NULL;
 	tt->holding = 0;
 	released = tls_release_held(tt);
 	if (ret != 0 && tls_result(tt, ret) == TRANSPORT_ERROR)
@@ -320,6 +324,24 @@ static int tls_transport_pending(struct transport *t)
 	    mbedtls_ssl_check_pending(&tt->ssl);
 }
 
+static void tls_transport_info(struct transport *t, struct transport_info *info)
+{
+	struct tls_transport *tt = tls_transport_of(t);
+
+	info->tls = 1;
+	info->version = NULL;
+	info->resumed = tt->resumed;
+	/* Until the ClientHello is read, mbedTLS reports the highest version
+	 * it would take, not one agreed. */
+	if (!tt->hello_read && !mbedtls_ssl_is_handshake_over(&tt->ssl))
+		return;
+	switch (mbedtls_ssl_get_version_number(&tt->ssl)) {
+	case MBEDTLS_SSL_VERSION_TLS1_3: info->version = "TLSv1.3"; break;
+	case MBEDTLS_SSL_VERSION_TLS1_2: info->version = "TLSv1.2"; break;
+	default: break;
+	}
+}
+
 static void tls_transport_free(struct transport *t)
 {
 	struct tls_transport *tt = tls_transport_of(t);
@@ -338,6 +360,7 @@ static const struct transport_ops tls_transport_ops = {
 	.write = tls_transport_write,
 	.shutdown = tls_transport_shutdown,
 	.pending = tls_transport_pending,
+	.info = tls_transport_info,
 	.free = tls_transport_free,
 };
 
@@ -358,5 +381,7 @@ struct tls_transport *tls_transport_open(const mbedtls_ssl_config *conf,
 		return NULL;
 	}
 	mbedtls_ssl_set_bio(&tt->ssl, tt, tls_bio_send, tls_bio_recv, NULL);
+	/* For callbacks that are handed the mbedTLS context. */
+	mbedtls_ssl_set_user_data_p(&tt->ssl, tt);
 	return tt;
 }

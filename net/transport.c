@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "net/transport.h"
@@ -71,6 +72,12 @@ static int plain_pending(struct transport *t)
 	return 0;
 }
 
+static void plain_info(struct transport *t, struct transport_info *info)
+{
+	(void)t;
+	memset(info, 0, sizeof(*info));
+}
+
 static void plain_free(struct transport *t)
 {
 	free(t);
@@ -82,6 +89,7 @@ static const struct transport_ops plain_ops = {
 	.write = plain_write,
 	.shutdown = plain_shutdown,
 	.pending = plain_pending,
+	.info = plain_info,
 	.free = plain_free,
 };
 

@@ -21,6 +21,14 @@ enum {
 
 struct transport;
 
+/* What a connection's handshake agreed, for the server's counters and its
+ * access log. Read after the handshake, or after it failed. */
+struct transport_info {
+	int tls;                /* 0: a plain socket, and nothing below applies */
+	const char *version;    /* "TLSv1.3", "TLSv1.2", or NULL: none agreed (yet) */
+	int resumed;            /* a session ticket spared a full handshake */
+};
+
 struct transport_ops {
 	/* 0 when the handshake is complete (at once for plain sockets). */
 	int (*handshake)(struct transport *t);
@@ -34,6 +42,7 @@ struct transport_ops {
 	/* Non-zero when bytes already received wait inside the transport, so
 	 * the socket may never become readable for them. */
 	int (*pending)(struct transport *t);
+	void (*info)(struct transport *t, struct transport_info *info);
 	/* Release the transport; the socket itself stays open (the caller owns
 	 * it). */
 	void (*free)(struct transport *t);

@@ -67,16 +67,11 @@ struct api {
 	 * the server has been told (api_forwarded_warning), then 2. */
 	uint8_t forwarded_unparsed;
 	const char *cors_origins[CORS_MAX_ORIGINS];     /* ours; config points here */
+	uint64_t refused[API_REFUSALS];         /* requests turned away, by why */
 	struct api_app_link_bytes {
 		char *data;             /* NULL: 404 */
 		size_t len;
 	} app_link[API_APP_LINKS];
-};
-
-enum api_route {
-	API_ROUTE_NONE,
-	API_ROUTE_COLLECTION,   /* /v1/m */
-	API_ROUTE_MAILBOX       /* /v1/m/{id} */
 };
 
 /* One request on its way through the checks. */
@@ -197,6 +192,8 @@ static void api_fail_html(struct api_call *call, int status, const char *title)
 
 static void api_store_failed(struct api_call *call, enum store_result result)
 {
+	call->api->refused[result == STORE_FULL ? API_REFUSED_STORE_FULL :
+	    result == STORE_OWNER_FULL ? API_REFUSED_ADDRESS_BYTES : API_REFUSED_NO_MEMORY]++;
 	if (result == STORE_FULL) {
 		call->resp.retry_after = API_STORE_FULL_RETRY_AFTER;
 		api_fail(call, 503, "store_full", "the relay holds as much as it may; try again later");
@@ -334,7 +331,50 @@ static enum api_route api_route(const struct http_input *in, const struct http_r
 		id->len = (uint32_t)(len - 6);
 		return API_ROUTE_MAILBOX;
 	}
+	for (int i = 0; i < API_APP_LINKS; i++) {
+		if (strlen(api_app_link_paths[i]) == len &&
+		    memcmp(target, api_app_link_paths[i], len) == 0)
+			return (enum api_route)(API_ROUTE_APP_LINK + i);
+	}
 	return API_ROUTE_NONE;
+}
+
+enum api_route api_request_route(const struct http_input *in, const struct http_request *req)
+{
+	struct http_span id;
+
+	return req->head_read ? api_route(in, req, &id) : API_ROUTE_NONE;
+}
+
+const char *api_route_template(enum api_route route)
+{
+	switch (route) {
+	case API_ROUTE_COLLECTION: return "/v1/m";
+	case API_ROUTE_MAILBOX: return "/v1/m/{id}";
+	case API_ROUTE_NONE: return "other";
+	default: return api_app_link_paths[route - API_ROUTE_APP_LINK];
+	}
+}
+
+static const char *const api_refusal_names[API_REFUSALS] = {
+	[API_REFUSED_RATE_CREATE] = "rate_create",
+	[API_REFUSED_RATE_FAIL] = "rate_fail",
+	[API_REFUSED_STORE_FULL] = "store_full",
+	[API_REFUSED_ADDRESS_BYTES] = "address_bytes",
+	[API_REFUSED_WAITERS] = "waiters",
+	[API_REFUSED_ADDRESS_WAITERS] = "address_waiters",
+	[API_REFUSED_BUSY] = "busy",
+	[API_REFUSED_NO_MEMORY] = "no_memory",
+};
+
+const char *api_refusal_name(enum api_refusal why)
+{
+	return api_refusal_names[why];
+}
+
+const uint64_t *api_refusals(const struct api *api)
+{
+	return api->refused;
 }
 
 /* The address a request counts against: the connection's, or from a trusted
@@ -386,6 +426,8 @@ static int api_rate_limited(struct api_call *call, enum ratelimit_kind kind)
 		return 0;
 	}
 	call->resp.retry_after = wait_s;
+	call->api->refused[kind == RATELIMIT_CREATE ? API_REFUSED_RATE_CREATE :
+	    API_REFUSED_RATE_FAIL]++;
 	api_fail(call, 429, "rate_limited", "too many requests from this address; try again later");
 	return -1;
 }
@@ -700,6 +742,7 @@ static void api_read(struct api_call *call, struct api_wait *wait, enum api_resu
 		if (wait_s > (long)api->config.max_wait)
 			wait_s = (long)api->config.max_wait;
 		if (wait_s > 0 && wait == NULL) {
+			api->refused[API_REFUSED_WAITERS]++;
 			call->resp.retry_after = 1;
 			api_fail(call, 503, "too_many_waiters",
 			    "the relay holds as many long-polls as it may; poll again shortly");
@@ -708,6 +751,7 @@ static void api_read(struct api_call *call, struct api_wait *wait, enum api_resu
 		if (wait_s > 0 && call->client != NULL &&
 		    quota_take(api->config.quota, QUOTA_WAITERS, call->client_key, 1,
 		    &wait->quota) != 0) {
+			api->refused[API_REFUSED_ADDRESS_WAITERS]++;
 			call->resp.retry_after = 1;
 			api_fail(call, 503, "too_many_waiters",
 			    "this address holds as many long-polls as it may; poll again shortly");
@@ -929,7 +973,8 @@ static int api_preflight(struct api_call *call, enum api_route route)
 {
 	const struct http_request *req = call->req;
 
-	if (req->method != HTTP_OPTIONS || route == API_ROUTE_NONE ||
+	if (req->method != HTTP_OPTIONS ||
+	    (route != API_ROUTE_COLLECTION && route != API_ROUTE_MAILBOX) ||
 	    call->resp.cors_origin == NULL ||
 	    req->header_count[HTTP_H_AC_REQUEST_METHOD] != 1 ||
 	    req->header[HTTP_H_AC_REQUEST_METHOD].len == 0)
@@ -944,33 +989,24 @@ static int api_preflight(struct api_call *call, enum api_route route)
  * the relay does not have is an unknown path, whatever the method. */
 static int api_app_link(struct api_call *call, enum api_route route)
 {
-	const char *target = http_at(call->in, call->req->target);
-	size_t len = call->req->target.len;
-	const char *query = memchr(target, '?', len);
+	const struct api_app_link_bytes *link;
 	struct buf body;
 
-	if (route != API_ROUTE_NONE)
+	if (route < API_ROUTE_APP_LINK)
 		return 0;
-	if (query != NULL)
-		len = (size_t)(query - target);
-	for (size_t i = 0; i < API_APP_LINKS; i++) {
-		const struct api_app_link_bytes *link = &call->api->app_link[i];
-
-		if (link->data == NULL || strlen(api_app_link_paths[i]) != len ||
-		    memcmp(target, api_app_link_paths[i], len) != 0)
-			continue;
-		if (call->req->method != HTTP_GET && call->req->method != HTTP_HEAD) {
-			api_method_not_allowed(call, API_ALLOW_APP_LINK);
-			return 1;
-		}
-		/* The bytes as they are: a read-only view, not a copy. */
-		buf_init(&body);
-		body.data = link->data;
-		body.len = link->len;
-		api_send(call, 200, RESPONSE_JSON, &body);
+	link = &call->api->app_link[route - API_ROUTE_APP_LINK];
+	if (link->data == NULL)
+		return 0;
+	if (call->req->method != HTTP_GET && call->req->method != HTTP_HEAD) {
+		api_method_not_allowed(call, API_ALLOW_APP_LINK);
 		return 1;
 	}
-	return 0;
+	/* The bytes as they are: a read-only view, not a copy. */
+	buf_init(&body);
+	body.data = link->data;
+	body.len = link->len;
+	api_send(call, 200, RESPONSE_JSON, &body);
+	return 1;
 }
 
 enum api_result api_handle(struct api *api, int64_t now, const struct api_client *client,
@@ -991,7 +1027,7 @@ enum api_result api_handle(struct api *api, int64_t now, const struct api_client
 
 	if (api_preflight(&call, route) || api_app_link(&call, route)) {
 		/* answered */
-	} else if (route == API_ROUTE_NONE) {
+	} else if (route != API_ROUTE_COLLECTION && route != API_ROUTE_MAILBOX) {
 		api_fail(&call, 404, "not_found", "there is nothing at this path");
 	} else if (route == API_ROUTE_COLLECTION && req->method != HTTP_POST) {
 		api_method_not_allowed(&call, API_ALLOW_COLLECTION);
@@ -1021,6 +1057,7 @@ enum api_result api_handle(struct api *api, int64_t now, const struct api_client
 	if (out->failed) {
 		/* The answer did not fit in memory: say so in a few bytes
 		 * that need none, and give up on the connection. */
+		api->refused[API_REFUSED_NO_MEMORY]++;
 		out->len = 0;
 		out->failed = 0;
 		buf_append_lit(out, "HTTP/1.1 503 Service Unavailable\r\n"
@@ -1076,8 +1113,10 @@ void api_error(struct api *api, int64_t now, const struct http_request *req,
 	preview = (req->method == HTTP_GET || req->method == HTTP_HEAD) &&
 	    req->target.len > 0 && api_route(in, req, &id) == API_ROUTE_MAILBOX;
 	e = api_stream_error(status);
-	if (e->status == 503)
+	if (e->status == 503) {
+		api->refused[API_REFUSED_BUSY]++;
 		call.resp.retry_after = 1;
+	}
 	if (preview)
 		api_fail_html(&call, e->status, e->title);
 	else
@@ -1136,6 +1175,7 @@ static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb)
 	} else if (w->room != NULL && !w->room(w)) {
 		const struct api_stream_error *e = api_stream_error(503);
 
+		api->refused[API_REFUSED_BUSY]++;
 		r.status = 503;
 		r.close = 1;
 		r.retry_after = 1;
@@ -1150,6 +1190,7 @@ static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb)
 		api_render_content(body, mb);
 	}
 	if (body->failed) {
+		api->refused[API_REFUSED_NO_MEMORY]++;
 		r.status = 503;
 		r.close = 1;
 		body->len = 0;

@@ -56,6 +56,38 @@ enum api_app_link {
 	API_APP_LINKS
 };
 
+/* What a request was for, as the server's counters and access log name it:
+ * its route template, never the mailbox identifier in its path. */
+enum api_route {
+	API_ROUTE_NONE,         /* any other path, or a request not read far enough */
+	API_ROUTE_COLLECTION,   /* /v1/m */
+	API_ROUTE_MAILBOX,      /* /v1/m/{id} */
+	API_ROUTE_APP_LINK,     /* then one per enum api_app_link, in its order */
+	API_ROUTES = API_ROUTE_APP_LINK + API_APP_LINKS
+};
+
+/* The route of a request whose head was read (API_ROUTE_NONE otherwise),
+ * and its template: "/v1/m/{id}", or "other" for API_ROUTE_NONE. */
+enum api_route api_request_route(const struct http_input *in, const struct http_request *req);
+const char *api_route_template(enum api_route route);
+
+/* Why a request was turned away for want of room or rate (429, 503), for
+ * the server's counters. */
+enum api_refusal {
+	API_REFUSED_RATE_CREATE,        /* 429: --rate-create */
+	API_REFUSED_RATE_FAIL,          /* 429: --rate-fail */
+	API_REFUSED_STORE_FULL,         /* 503: --max-mailboxes or --max-memory */
+	API_REFUSED_ADDRESS_BYTES,      /* 503: --max-bytes-per-address */
+	API_REFUSED_WAITERS,            /* 503: --max-waiters */
+	API_REFUSED_ADDRESS_WAITERS,    /* 503: --max-waiters-per-address */
+	API_REFUSED_BUSY,               /* 503: unsent answers hold all they may */
+	API_REFUSED_NO_MEMORY,          /* 503: an answer did not fit in memory */
+	API_REFUSALS
+};
+
+/* "rate_create", "store_full", ...: the reason as the metrics name it. */
+const char *api_refusal_name(enum api_refusal why);
+
 /* Who is asking: the connection's address as a rate-limit key. Rate limits,
  * long-polls and bytes per address count against it after X-Forwarded-For. */
 struct api_client {
@@ -134,6 +166,9 @@ int api_forwarded_warning(struct api *api);
  * unless the party has sent another since, or the mailbox is gone at now. */
 void api_drop_token(struct api *api, int64_t now, const uint8_t id[MAILBOX_ID_LEN],
     enum mailbox_party party, struct store_bytes type, struct store_bytes data);
+
+/* Requests refused since start, by enum api_refusal. */
+const uint64_t *api_refusals(const struct api *api);
 
 /* Once a second: refresh the clock and collect expired mailboxes. Returns
  * non-zero when expired mailboxes remain for the next call (budget spent). */

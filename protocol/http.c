@@ -160,6 +160,7 @@ static int http_on_headers_complete(llhttp_t *ll)
 	struct http_parser *p = http_of(ll);
 	struct http_request *req = &p->req;
 
+	req->head_read = 1;
 	/* A request line without HTTP/1.x (HTTP/0.9's bare "GET /x") has no
 	 * headers, yet llhttp reads the lines after it as such: a proxy
 	 * would frame it otherwise. */

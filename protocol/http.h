@@ -39,7 +39,8 @@ enum http_header {
 };
 
 struct http_request {
-	uint8_t method;                 /* enum llhttp_method */
+	uint8_t method;                 /* enum llhttp_method, once head_read */
+	uint8_t head_read;              /* the head was read whole (if refused after) */
 	uint8_t keep_alive;             /* the connection may carry another request */
 	uint8_t expect_continue;        /* "Expect: 100-continue" */
 	uint8_t has_body;               /* Content-Length > 0 or chunked */

@@ -74,6 +74,12 @@ void response_write(struct buf *out, const struct response *r, const char *body,
 		    "Referrer-Policy: no-referrer\r\n"
 		    "X-Robots-Tag: noindex, nofollow\r\n"
 		    "Cache-Control: no-store\r\n");
+	} else if (r->type == RESPONSE_TEXT) {
+		buf_append_lit(out, "Content-Type: text/plain; charset=utf-8\r\n"
+		    "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n");
+	} else if (r->type == RESPONSE_METRICS) {
+		buf_append_lit(out, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+		    "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n");
 	} else {
 		buf_append_lit(out, "Cache-Control: no-store\r\n");
 	}

@@ -18,7 +18,9 @@
 enum response_type {
 	RESPONSE_EMPTY,         /* no body, no Content-Type (204) */
 	RESPONSE_JSON,
-	RESPONSE_HTML           /* with the preview page's security headers */
+	RESPONSE_HTML,          /* with the preview page's security headers */
+	RESPONSE_TEXT,          /* text/plain (the admin listener) */
+	RESPONSE_METRICS        /* Prometheus's text exposition format 0.0.4 */
 };
 
 struct response {

@@ -93,6 +93,17 @@ static const char config_usage[] =
 "                            most). Credentials are never allowed\n"
 "  --no-tls                  plain HTTP, only behind a TLS-terminating proxy\n"
 "  --log-level LEVEL         error, warn, info or debug (info)\n"
+"  --access-log              log a line per request at level info: method,\n"
+"                            route template (never the mailbox id), status,\n"
+"                            bytes, duration in us, TLS version, resumed (off)\n"
+"  --admin-listen ADDR:PORT  serve GET /metrics (Prometheus), /healthz and\n"
+"                            /readyz here, in plain HTTP, never the API (off).\n"
+"                            On loopback, loopback clients may ask; any other\n"
+"                            address needs --admin-allow\n"
+"  --admin-allow CIDR        who else may ask the admin listener, e.g.\n"
+"                            10.0.0.0/8 (with a non-loopback --admin-listen,\n"
+"                            only these: add 127.0.0.1 for local tools); may\n"
+"                            be repeated\n"
 "  --help                    show this help and exit\n"
 "  --version                 show the version and exit\n"
 "\n"
@@ -209,10 +220,31 @@ unsigned config_push_platform(const struct config *c, const char *type, size_t l
 	return 0;
 }
 
-int config_trusts_proxy(const struct config *c, const uint8_t *addr, size_t addr_len)
+size_t config_address_bytes(const struct sockaddr_storage *ss, const uint8_t **addr)
 {
-	for (size_t i = 0; i < c->trust_proxy_count; i++) {
-		const struct config_cidr *r = &c->trust_proxy[i];
+	if (ss->ss_family == AF_INET6) {
+		*addr = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)*addr)) {
+			*addr += 12;
+			return 4;
+		}
+		return 16;
+	}
+	*addr = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
+	return 4;
+}
+
+int config_is_loopback(const uint8_t *addr, size_t addr_len)
+{
+	static const uint8_t v6[16] = { [15] = 1 };
+
+	return addr_len == 4 ? addr[0] == 127 : memcmp(addr, v6, sizeof(v6)) == 0;
+}
+
+int config_cidrs_match(const struct config_cidrs *list, const uint8_t *addr, size_t addr_len)
+{
+	for (size_t i = 0; i < list->count; i++) {
+		const struct config_cidr *r = &list->range[i];
 		unsigned whole = r->prefix / 8, bits = r->prefix % 8;
 
 		if (r->addr_len != addr_len || memcmp(r->addr, addr, whole) != 0)
@@ -303,10 +335,11 @@ enum config_kind {
 	CONFIG_COUNT,       /* plain number, from min to max */
 	CONFIG_SIZE_OFF,    /* a size from min to max, or off (0) */
 	CONFIG_COUNT_OFF,   /* a number from min to max, or off (0) */
-	CONFIG_LISTEN,
+	CONFIG_LISTEN,      /* one more --listen */
+	CONFIG_ADDRESS,     /* one struct config_listen */
 	CONFIG_LEVEL,
 	CONFIG_RATE,
-	CONFIG_CIDR,
+	CONFIG_CIDR,        /* one more range in a struct config_cidrs */
 	CONFIG_PUSH_MAP,
 	CONFIG_ORIGIN
 };
@@ -378,6 +411,10 @@ static const struct config_option config_options[] = {
 	    "scheme://host[:port] with nothing after it, e.g. https://app.example, or *"),
 	OPT("--no-tls", CONFIG_FLAG, no_tls, 0, NULL),
 	OPT("--log-level", CONFIG_LEVEL, log_level, 0, "error, warn, info or debug"),
+	OPT("--access-log", CONFIG_FLAG, access_log, 0, NULL),
+	OPT("--admin-listen", CONFIG_ADDRESS, admin_listen, 0,
+	    "ADDR:PORT, e.g. 127.0.0.1:9100 or [::1]:9100"),
+	OPT("--admin-allow", CONFIG_CIDR, admin_allow, 0, "an address range such as 10.0.0.0/8"),
 };
 
 static const struct config_option *config_find(const char *name, size_t len)
@@ -466,6 +503,8 @@ static int config_set(struct config *c, const struct config_option *o, const cha
 			return -1;
 		c->listen_count++;
 		return 0;
+	case CONFIG_ADDRESS:
+		return config_parse_listen(value, (struct config_listen *)field);
 	case CONFIG_LEVEL:
 		return log_parse_level(value, (enum log_level *)field);
 	case CONFIG_RATE:
@@ -481,12 +520,15 @@ static int config_set(struct config *c, const struct config_option *o, const cha
 		c->cors_origin_count++;
 		return 0;
 	}
-	case CONFIG_CIDR:
-		if (c->trust_proxy_count == CONFIG_MAX_LISTEN ||
-		    config_parse_cidr(value, &c->trust_proxy[c->trust_proxy_count]) != 0)
+	case CONFIG_CIDR: {
+		struct config_cidrs *list = field;
+
+		if (list->count == CONFIG_MAX_CIDRS ||
+		    config_parse_cidr(value, &list->range[list->count]) != 0)
 			return -1;
-		c->trust_proxy_count++;
+		list->count++;
 		return 0;
+	}
 	}
 	return -1;
 }
@@ -550,13 +592,13 @@ void config_warn(const struct config *c, FILE *err)
 	    c->max_connections_per_address != 0 || c->max_waiters_per_address != 0 ||
 	    c->max_bytes_per_address != 0;
 
-	if (c->no_tls && per_address && c->trust_proxy_count == 0)
+	if (c->no_tls && per_address && c->trust_proxy.count == 0)
 		fprintf(err, "relay: warning: --no-tls with limits per client address but no "
 		    "--trust-proxy: behind a proxy every client shares the proxy's address "
 		    "(name the proxy with --trust-proxy)\n");
 	/* A proxy in front (plain HTTP behind it, or one we trust) closes a
 	 * long-poll it has waited on for its read timeout: nginx's is 60 s. */
-	if ((c->no_tls || c->trust_proxy_count > 0) && c->max_wait >= CONFIG_PROXY_TIMEOUT)
+	if ((c->no_tls || c->trust_proxy.count > 0) && c->max_wait >= CONFIG_PROXY_TIMEOUT)
 		fprintf(err, "relay: warning: --max-wait %llds is not below a common proxy read "
 		    "timeout (%d s, nginx's default): set --max-wait %ds, or raise the proxy's\n",
 		    (long long)c->max_wait, CONFIG_PROXY_TIMEOUT, CONFIG_PROXY_TIMEOUT - 10);
@@ -571,6 +613,8 @@ void config_warn(const struct config *c, FILE *err)
 static int config_check(struct config *c, int default_ttl_given, FILE *err)
 {
 	const char *rest = "", *why = "";
+	const uint8_t *admin_addr;
+	size_t admin_addr_len;
 
 	if ((c->cert_file == NULL) != (c->key_file == NULL)) {
 		fprintf(err, "relay: %s needs %s as well\n",
@@ -610,6 +654,24 @@ static int config_check(struct config *c, int default_ttl_given, FILE *err)
 			fprintf(err, "relay: --cors-origin * allows every origin: give it alone\n");
 			return -1;
 		}
+	}
+	if (c->admin_allow.count > 0 && c->admin_listen.addr_len == 0) {
+		fprintf(err, "relay: --admin-allow needs --admin-listen\n");
+		return -1;
+	}
+	/* Plain HTTP that says how busy the relay is: on another interface,
+	 * only when the operator has said who may ask. */
+	admin_addr_len = config_address_bytes(&c->admin_listen.addr, &admin_addr);
+	if (c->admin_listen.addr_len != 0 && c->admin_allow.count == 0 &&
+	    !config_is_loopback(admin_addr, admin_addr_len)) {
+		fprintf(err, "relay: --admin-listen on an address that is not loopback needs "
+		    "--admin-allow CIDR, naming who may connect\n");
+		return -1;
+	}
+	if (c->access_log && c->log_level < LOG_INFO) {
+		fprintf(err, "relay: --access-log writes its lines at level info: it needs "
+		    "--log-level info or debug\n");
+		return -1;
 	}
 	if (c->push_cacert && !c->push_gateway) {
 		fprintf(err, "relay: --push-cacert needs --push-gateway\n");
@@ -687,10 +749,13 @@ enum config_result config_parse(struct config *c, int argc, char **argv,
 			return CONFIG_USAGE;
 		}
 		if (r != 0) {
-			if ((o->kind == CONFIG_LISTEN && c->listen_count == CONFIG_MAX_LISTEN) ||
-			    (o->kind == CONFIG_CIDR && c->trust_proxy_count == CONFIG_MAX_LISTEN))
+			if (o->kind == CONFIG_LISTEN && c->listen_count == CONFIG_MAX_LISTEN)
 				fprintf(err, "relay: %s may be given at most %d times\n", o->name,
 				    CONFIG_MAX_LISTEN);
+			else if (o->kind == CONFIG_CIDR && ((const struct config_cidrs *)(const void *)
+			    ((const char *)c + o->offset))->count == CONFIG_MAX_CIDRS)
+				fprintf(err, "relay: %s may be given at most %d times\n", o->name,
+				    CONFIG_MAX_CIDRS);
 			else if (o->kind == CONFIG_ORIGIN && c->cors_origin_count == CORS_MAX_ORIGINS)
 				fprintf(err, "relay: %s may be given at most %d times\n", o->name,
 				    CORS_MAX_ORIGINS);

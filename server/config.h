@@ -20,6 +20,7 @@
 #include "storage/ratelimit.h"
 
 #define CONFIG_MAX_LISTEN 16
+#define CONFIG_MAX_CIDRS 16
 #define CONFIG_MAX_PUSH_TYPES 16
 #define CONFIG_PUSH_TYPE_MAX LIMITS_TOKEN_TYPE_MAX
 
@@ -33,6 +34,12 @@ struct config_cidr {
 	uint8_t addr[16];
 	size_t addr_len;        /* 4 or 16 */
 	unsigned prefix;
+};
+
+/* A repeatable list of ranges (--trust-proxy, --admin-allow). */
+struct config_cidrs {
+	struct config_cidr range[CONFIG_MAX_CIDRS];
+	size_t count;
 };
 
 /* --push-map: a notificationToken.type and the gorush platform it goes to. */
@@ -66,8 +73,7 @@ struct config {
 	size_t max_bytes_per_address;           /* 0: no such limit */
 	struct ratelimit_rule rate_create;      /* per 0: off */
 	struct ratelimit_rule rate_fail;
-	struct config_cidr trust_proxy[CONFIG_MAX_LISTEN];
-	size_t trust_proxy_count;
+	struct config_cidrs trust_proxy;
 	const char *state_file;         /* NULL: mailboxes do not survive a restart */
 	int64_t snapshot_interval;      /* seconds; 0: only at a clean stop */
 	const char *push_gateway;       /* gorush's base URL, or NULL: no push */
@@ -84,6 +90,11 @@ struct config {
 	/* --cors-origin, in the form browsers send (cors_normalize_origin). */
 	char cors_origin[CORS_MAX_ORIGINS][CORS_ORIGIN_MAX + 1];
 	size_t cors_origin_count;
+	/* --admin-listen (addr_len 0: none): plain HTTP for /metrics, /healthz
+	 * and /readyz, from loopback or the --admin-allow ranges only. */
+	struct config_listen admin_listen;
+	struct config_cidrs admin_allow;
+	int access_log;                 /* --access-log: a line per request */
 };
 
 enum config_result {
@@ -97,7 +108,8 @@ enum config_result {
 /* Descriptors kept for the relay itself beyond --max-connections: stdio,
  * the event loop and its signal pipe, up to 16 listeners, the spare one
  * given up on EMFILE, the state file and its directory, the push gateway
- * and its CA file, with room to spare. */
+ * and its CA file, the admin listener with its few connections and the
+ * /proc files a scrape reads, with room to spare. */
 #define CONFIG_FD_RESERVE 64
 
 /* Fill c from the arguments; help and version go to out, errors to err. */
@@ -126,7 +138,13 @@ int config_parse_cidr(const char *s, struct config_cidr *out);
 int config_parse_push_map(const char *s, struct config *c);
 /* The gorush platform of a token type, or 0 when it is not mapped. */
 unsigned config_push_platform(const struct config *c, const char *type, size_t len);
-/* Is this address (4 or 16 bytes) one of the --trust-proxy ranges? */
-int config_trusts_proxy(const struct config *c, const uint8_t *addr, size_t addr_len);
+/* The address bytes of a socket address: 4 for IPv4, including an IPv4
+ * client of a dual-stack socket (::ffff:a.b.c.d counts as a.b.c.d), else 16. */
+size_t config_address_bytes(const struct sockaddr_storage *ss, const uint8_t **addr);
+/* Is this address (4 or 16 bytes) in one of the ranges? */
+int config_cidrs_match(const struct config_cidrs *list, const uint8_t *addr, size_t addr_len);
+/* Are these address bytes (as config_address_bytes gives them) loopback:
+ * 127.0.0.0/8 or ::1? */
+int config_is_loopback(const uint8_t *addr, size_t addr_len);
 
 #endif

@@ -18,6 +18,10 @@
  * thousand quiet keep-alive connections cost little more than their TLS
  * state. A connection is freed only by the callback that closed it, after the
  * driver has returned, or by the server outside any of its callbacks.
+ *
+ * Each answered request leaves a record (struct conn_request) for the
+ * counters and the access log, filled in one place, conn_request_done(): at
+ * once, or for a long-poll when its answer is finally written.
  */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -29,7 +33,9 @@
 #include "protocol/limits.h"
 #include "protocol/response.h"
 #include "server/conn.h"
+#include "server/metrics.h"
 #include "lib/alloc.h"
+#include "lib/clock.h"
 #include "lib/container_of.h"
 
 #define CONN_IN_MIN 4096
@@ -87,10 +93,92 @@ static void conn_set_request_timer(struct conn *c)
 		conn_set_timer(c, http_in_body(&c->parser) ? CONN_TIMER_BODY : CONN_TIMER_HEAD);
 }
 
-/* A long-poll is over (answered, or the connection goes): count it out. */
+/* The status of the answer that starts at offset at of the output, or 0. */
+static unsigned conn_answer_status(const struct conn *c, size_t at)
+{
+	const char *digits = c->out.data + at + 9;      /* after "HTTP/1.1 " */
+	unsigned status = 0;
+
+	if (c->out.len < at + 12)
+		return 0;
+	for (int i = 0; i < 3; i++) {
+		if (digits[i] < '0' || digits[i] > '9')
+			return 0;
+		status = status * 10 + (unsigned)(digits[i] - '0');
+	}
+	return status;
+}
+
+/* --access-log: one line per answered request. Never the path, which holds
+ * the mailbox identifier, nor who asked: the route's template stands for
+ * the path. (The one place this line is formatted.) */
+static void conn_log_request(const struct log *log, const struct conn_request *r)
+{
+	log_at(log, LOG_INFO, "request method=%s route=%s status=%u bytes=%zu duration_us=%lld "
+	    "tls=%s resumed=%s",
+	    r->method == CONN_METHOD_UNKNOWN ? "-" : llhttp_method_name((llhttp_method_t)r->method),
+	    api_route_template((enum api_route)r->route), r->status, r->bytes,
+	    (long long)r->duration_us, r->tls_version ? r->tls_version : "-",
+	    r->resumed ? "yes" : "no");
+}
+
+/* A request is about to be answered (or to park): note what its record
+ * will say, while the parser still holds it. */
+static void conn_begin_answer(struct conn *c)
+{
+	const struct http_request *req = &c->parser.req;
+
+	c->answering.started_us = c->read_started_us;
+	c->answering.at = c->out.len;
+	if (c->context->metrics == NULL && !c->context->access_log)
+		return;
+	c->answering.method = req->head_read ? req->method : CONN_METHOD_UNKNOWN;
+	c->answering.route = (uint8_t)api_request_route(&c->in, req);
+}
+
+/* The answer to the request in c->answering is written, at now_us. */
+static void conn_request_done(struct conn *c, int64_t now_us)
+{
+	const struct conn_context *ctx = c->context;
+	struct conn_request r;
+
+	if (ctx->metrics == NULL && !ctx->access_log)
+		return;
+	r.method = c->answering.method;
+	r.route = c->answering.route;
+	r.status = (uint16_t)conn_answer_status(c, c->answering.at);
+	r.bytes = c->out.len - c->answering.at;
+	r.duration_us = now_us - c->answering.started_us;
+	r.tls_version = c->tls_version;
+	r.resumed = c->tls_resumed;
+	if (ctx->metrics != NULL)
+		metrics_count_request(ctx->metrics, &r);
+	if (ctx->access_log)
+		conn_log_request(ctx->log, &r);
+}
+
+/* A TLS handshake is over, completed or not. */
+static void conn_handshake_done(struct conn *c, int completed)
+{
+	struct transport_info info;
+
+	c->transport->ops->info(c->transport, &info);
+	if (!info.tls)
+		return;
+	if (completed) {
+		c->tls_version = info.version;
+		c->tls_resumed = (uint8_t)info.resumed;
+	}
+	if (c->context->metrics != NULL)
+		metrics_count_handshake(c->context->metrics, &info, completed);
+}
+
+/* A long-poll is answered (woken, timed out, or the relay stops): count it
+ * out, and its record is complete. */
 static void conn_leave_parked(struct conn *c)
 {
 	c->context->waiter_count--;
+	conn_request_done(c, clock_mono_now_us());
 	if (!c->wait.keep_alive)
 		c->close_after = 1;
 	c->state = CONN_WRITE;
@@ -104,6 +192,8 @@ static void conn_close(struct conn *c)
 		api_wait_cancel(&c->wait);
 		c->context->waiter_count--;
 	}
+	if (c->state == CONN_HANDSHAKE && c->transport != NULL)
+		conn_handshake_done(c, 0);
 	io_events_stop(&c->io);
 	evtimer_del(&c->timer);
 	c->state = CONN_CLOSED;
@@ -173,6 +263,8 @@ static int conn_flush(struct conn *c)
 		return -1;
 	}
 	c->out.len = c->out_sent = 0;
+	/* A parked long-poll's answer will be written from the start. */
+	c->answering.at = 0;
 	return 0;
 }
 
@@ -181,7 +273,9 @@ static int conn_step_handshake(struct conn *c)
 	int r = c->transport->ops->handshake(c->transport);
 
 	if (r == 0) {
+		conn_handshake_done(c, 1);
 		c->state = CONN_READ;
+		c->read_started_us = clock_mono_now_us();
 		c->readable = 1;    /* the first request often came with the handshake */
 		io_events_arm(&c->io, 1, 0);
 		conn_set_timer(c, CONN_TIMER_FIRST);
@@ -199,7 +293,11 @@ static int conn_step_handshake(struct conn *c)
 /* The parser or a deadline gave up on the request: answer and close. */
 static void conn_fail_request(struct conn *c, int status)
 {
-	api_error(c->context->api, conn_now(c), &c->parser.req, &c->in, status, &c->out);
+	const struct conn_service *service = &c->context->service;
+
+	conn_begin_answer(c);
+	service->error(service->ctx, conn_now(c), &c->parser.req, &c->in, status, &c->out);
+	conn_request_done(c, clock_mono_now_us());
 	c->close_after = 1;
 	c->state = CONN_WRITE;
 }
@@ -246,16 +344,15 @@ static void conn_wait_ready(struct api_wait *w)
 
 /* Debug logs name the method and the status, never the path: it holds the
  * mailbox identifier. */
-static void conn_log_answer(struct conn *c, uint8_t method, size_t response_at,
-    enum api_result result)
+static void conn_log_answer(struct conn *c, uint8_t method, enum api_result result)
 {
-	const char *status = c->out.data + response_at + 9;   /* after "HTTP/1.1 " */
+	unsigned status = conn_answer_status(c, c->answering.at);
 
 	if (result == API_PARKED)
 		log_at(c->context->log, LOG_DEBUG, "%s parked for %u s",
 		    llhttp_method_name((llhttp_method_t)method), c->wait.wait_s);
-	else if (c->out.len >= response_at + 12)
-		log_at(c->context->log, LOG_DEBUG, "%s answered %.3s (request %u on this connection)",
+	else if (status != 0)
+		log_at(c->context->log, LOG_DEBUG, "%s answered %u (request %u on this connection)",
 		    llhttp_method_name((llhttp_method_t)method), status, c->requests);
 }
 
@@ -263,27 +360,35 @@ static void conn_log_answer(struct conn *c, uint8_t method, size_t response_at,
 static void conn_answer(struct conn *c)
 {
 	struct conn_context *ctx = c->context;
+	const struct conn_service *service = &ctx->service;
 	uint8_t method = c->parser.req.method;
-	size_t response_at = c->out.len;
 	enum api_result result = API_DONE;
+	int64_t now_us;
 	int close = 0;
 
 	c->handled++;
 	c->requests++;
 	c->client.now_ms = ctx->mono_ms(ctx->owner);
+	conn_begin_answer(c);
 	if (conn_output_full(ctx)) {
 		/* Clients that do not read their answers hold the whole
 		 * budget: turn this one away until they are gone. */
-		api_error(ctx->api, conn_now(c), &c->parser.req, &c->in, 503, &c->out);
+		service->error(service->ctx, conn_now(c), &c->parser.req, &c->in, 503, &c->out);
 		close = 1;
 	} else {
 		/* No room for another long-poll: the api answers 503. */
-		result = api_handle(ctx->api, conn_now(c), &c->client, &c->parser.req,
+		result = service->handle(service->ctx, conn_now(c), &c->client, &c->parser.req,
 		    &c->in, &c->out, ctx->waiter_count < ctx->max_waiters ? &c->wait : NULL, &close);
 	}
+	now_us = clock_mono_now_us();
+	if (result != API_PARKED)
+		conn_request_done(c, now_us);
 	http_next(&c->parser, &c->in);
+	/* Pipelined bytes of the next request are here already. */
+	if (!http_idle(&c->parser, &c->in))
+		c->read_started_us = now_us;
 	if (ctx->log->level >= LOG_DEBUG)
-		conn_log_answer(c, method, response_at, result);
+		conn_log_answer(c, method, result);
 	if (close)
 		c->close_after = 1;
 	if (result == API_PARKED) {
@@ -353,6 +458,8 @@ static int conn_step_read(struct conn *c)
 		}
 		n = ops->read(c->transport, c->in.data + c->in.len, c->in_cap - c->in.len);
 		if (n > 0) {
+			if (http_idle(&c->parser, &c->in))
+				c->read_started_us = clock_mono_now_us();
 			c->in.len += (size_t)n;
 			/* The socket is empty: wait for it rather than ask again. */
 			if (c->transport->drained && !ops->pending(c->transport))
@@ -432,6 +539,8 @@ static int conn_step_parked(struct conn *c)
 		n = c->transport->ops->read(c->transport, c->in.data + c->in.len,
 		    c->in_cap - c->in.len);
 		if (n > 0) {
+			if (http_idle(&c->parser, &c->in))
+				c->read_started_us = clock_mono_now_us();
 			c->in.len += (size_t)n;
 		} else if (n == TRANSPORT_WANT_READ) {
 			c->readable = 0;
@@ -630,6 +739,26 @@ void conn_free(struct conn *c)
 	buf_free(&c->out);
 	c->context->gone(c->context->owner, c);
 	free(c);
+}
+
+void conn_list_add(struct conn **list, struct conn *c)
+{
+	c->prev = NULL;
+	c->next = *list;
+	if (*list != NULL)
+		(*list)->prev = c;
+	*list = c;
+}
+
+void conn_list_remove(struct conn **list, struct conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		*list = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->next = c->prev = NULL;
 }
 
 int conn_output_full(const struct conn_context *context)

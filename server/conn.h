@@ -2,10 +2,11 @@
  * conn.h — one client connection and its state machine.
  *
  * A connection knows its owner only through struct conn_context: the loop,
- * the api, the limits and deadlines, a clock and one callback for when it is
- * freed. The counts of parked long-polls and of unsent output are sums over
- * every connection, so they live in the context too, where the owner reads
- * them.
+ * what answers its requests (the relay API, or the admin endpoints), the
+ * limits and deadlines, a clock, where requests are counted and one
+ * callback for when it is freed. The counts of parked long-polls and of
+ * unsent output are sums over every connection, so they live in the context
+ * too, where the owner reads them.
  */
 #ifndef SERVER_CONN_H
 #define SERVER_CONN_H
@@ -24,13 +25,43 @@
 #include "net/transport.h"
 
 struct conn;
+struct metrics;
+
+/* What answers a connection's requests, called as api_handle() and
+ * api_error() are (protocol/api.h); ctx is theirs. */
+struct conn_service {
+	enum api_result (*handle)(void *ctx, int64_t now, const struct api_client *client,
+	    const struct http_request *req, const struct http_input *in, struct buf *out,
+	    struct api_wait *wait, int *close);
+	void (*error)(void *ctx, int64_t now, const struct http_request *req,
+	    const struct http_input *in, int status, struct buf *out);
+	void *ctx;
+};
+
+/* One answered request, as the counters and the access log see it: what
+ * was asked and how it went, never who asked nor which mailbox. */
+struct conn_request {
+	uint8_t method;             /* enum llhttp_method, or CONN_METHOD_UNKNOWN */
+	uint8_t route;              /* enum api_route */
+	uint16_t status;
+	size_t bytes;               /* of the answer, head and body */
+	int64_t duration_us;        /* from its first byte in to its answer written */
+	const char *tls_version;    /* "TLSv1.3", "TLSv1.2", or NULL: plain HTTP */
+	uint8_t resumed;            /* its TLS session was resumed from a ticket */
+};
+/* The request was given up on before its method was read. */
+#define CONN_METHOD_UNKNOWN 0xff
 
 /* What every connection shares; its owner fills it in before the first
  * conn_new() and keeps it for as long as connections live. */
 struct conn_context {
 	struct event_base *base;
 	const struct log *log;
-	struct api *api;
+	struct conn_service service;
+	/* Answered requests and TLS handshakes are counted here (NULL: not
+	 * counted, nor logged: the admin listener's). */
+	struct metrics *metrics;
+	int access_log;                 /* --access-log: a line per request */
 	size_t max_body;                /* --max-body */
 	size_t max_waiters;             /* --max-waiters */
 	/* libevent "common timeouts": O(1) timers for the fixed durations. */
@@ -87,6 +118,16 @@ struct conn {
 	struct api_wait wait;
 	struct api_client client;   /* the peer, as the api's rate limits see it */
 	struct quota_entry *quota;  /* the peer's count of connections, or NULL */
+	const char *tls_version;    /* as agreed in the handshake; NULL: plain */
+	uint8_t tls_resumed;
+	int64_t read_started_us;    /* the request being read began to arrive */
+	/* The request being answered, until its answer is written (a parked
+	 * long-poll's stays here while it waits), for its record. */
+	struct {
+		int64_t started_us;
+		size_t at;              /* where its answer starts in out */
+		uint8_t method, route;  /* as in struct conn_request */
+	} answering;
 	uint8_t readable;           /* the socket may have bytes we have not read */
 	uint8_t close_after;        /* close once the answers are sent */
 	uint8_t handled;            /* requests answered in this turn (budget) */
@@ -101,6 +142,9 @@ struct conn *conn_new(struct conn_context *context, int fd, struct transport *t,
 int conn_stop(struct conn *c);
 /* Free everything the connection holds; it must not be in a callback. */
 void conn_free(struct conn *c);
+/* An owner's list of its connections, through their next and prev. */
+void conn_list_add(struct conn **list, struct conn *c);
+void conn_list_remove(struct conn **list, struct conn *c);
 /* The connections' unsent answers take all the memory they may: further
  * requests are turned away (503) until clients take what they were sent. */
 int conn_output_full(const struct conn_context *context);

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "server/persist.h"
 #include "storage/snapshot.h"
 
@@ -21,6 +22,16 @@
 static int64_t persist_now(const struct persist *p)
 {
 	return p->context.now(p->context.owner);
+}
+
+/* A periodic snapshot has ended, written or not. */
+static void persist_ended(struct persist *p, int written)
+{
+	p->last_failed = !written;
+	if (written)
+		p->last_written_at = persist_now(p);
+	else
+		p->failures++;
 }
 
 static void persist_reap(struct persist *p)
@@ -32,7 +43,9 @@ static void persist_reap(struct persist *p)
 		if (pid != p->child)
 			continue;
 		p->child = 0;
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		p->last_duration_ms = clock_mono_now_ms() - p->child_started_ms;
+		persist_ended(p, WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		if (!p->last_failed)
 			continue;
 		/* A child that failed removed its file; one that crashed did not. */
 		if (!WIFEXITED(status))
@@ -86,8 +99,11 @@ static void persist_on_timer(evutil_socket_t fd, short what, void *arg)
 	 * child has to be killed or dies. */
 	if (snapshot_temp_open(ctx->path, &temp, err, sizeof(err)) != 0) {
 		log_at(ctx->log, LOG_ERROR, "%s", err);
+		persist_ended(p, 0);
 		return;
 	}
+	/* Counted from before the fork, which copies the page tables. */
+	p->child_started_ms = clock_mono_now_ms();
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	pid = fork();
@@ -96,6 +112,7 @@ static void persist_on_timer(evutil_socket_t fd, short what, void *arg)
 	if (pid < 0) {
 		log_at(ctx->log, LOG_ERROR, "cannot fork to write a snapshot: %s", strerror(errno));
 		snapshot_temp_remove(&temp);
+		persist_ended(p, 0);
 		return;
 	}
 	if (pid == 0) {
@@ -103,7 +120,6 @@ static void persist_on_timer(evutil_socket_t fd, short what, void *arg)
 
 		persist_child_signals(&old);
 		ok = snapshot_write_temp(ctx->store, &temp, ctx->path, now, err, sizeof(err)) == 0;
-
 		if (!ok)
 			log_at(ctx->log, LOG_ERROR, "%s", err);
 		_exit(ok ? 0 : 1);

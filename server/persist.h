@@ -34,6 +34,12 @@ struct persist {
 	struct snapshot_temp child_temp;    /* the file it writes into */
 	struct event *timer;        /* --snapshot-interval */
 	struct event *sigchld;
+	/* For the metrics and /readyz: the periodic snapshots so far. */
+	int64_t child_started_ms;   /* monotonic, when the child was forked */
+	int64_t last_duration_ms;   /* of the last one that ended, written or not */
+	int64_t last_written_at;    /* Unix seconds of the last one written, or 0 */
+	uint64_t failures;
+	int last_failed;            /* the last one that ended was not written */
 };
 
 /* Before anything else at start: a snapshot can be written beside path (a

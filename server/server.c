@@ -75,6 +75,8 @@ static void server_update_accepting(struct server *s)
 
 	for (size_t i = 0; i < s->listener_count; i++)
 		listener_enable(&s->listeners[i], on);
+	/* Still open while the relay is full or stopping, to say so. */
+	admin_enable(&s->admin, !s->accept_starved);
 }
 
 /* The peer's rate-limit key, and whether it is a proxy we trust. */
@@ -82,23 +84,11 @@ static void server_client(const struct server *s, const struct sockaddr_storage 
     struct api_client *client)
 {
 	const uint8_t *addr;
-	size_t len;
+	size_t len = config_address_bytes(peer, &addr);
 
 	memset(client, 0, sizeof(*client));
-	if (peer->ss_family == AF_INET6) {
-		addr = ((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr;
-		len = 16;
-		/* An IPv4 client of a dual-stack socket counts as itself. */
-		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)addr)) {
-			addr += 12;
-			len = 4;
-		}
-	} else {
-		addr = (const uint8_t *)&((const struct sockaddr_in *)peer)->sin_addr;
-		len = 4;
-	}
 	ratelimit_key(addr, len, client->key);
-	client->trusted_proxy = config_trusts_proxy(s->config, addr, len);
+	client->trusted_proxy = config_cidrs_match(&s->config->trust_proxy, addr, len);
 }
 
 /* The clock, as the modules below the server take it. */
@@ -126,16 +116,19 @@ static void server_on_accepted(void *owner, int fd, const struct sockaddr_storag
 	if (quota_take(s->quota, QUOTA_CONNECTIONS, client.key, 1, &quota) != 0) {
 		log_at(&s->log, LOG_DEBUG, "connection refused: its address has %zu open",
 		    s->config->max_connections_per_address);
+		metrics_count_refused(&s->metrics, METRICS_REFUSED_PER_ADDRESS);
 		close(fd);
 		return;
 	}
 	t = s->tls ? tls_transport_new(s->tls, fd) : transport_plain_new(fd);
 	if (t == NULL) {
 		log_at(&s->log, LOG_WARN, "no memory for a new connection; refused it");
+		metrics_count_refused(&s->metrics, METRICS_REFUSED_NO_MEMORY);
 		quota_give(s->quota, quota, QUOTA_CONNECTIONS, 1);
 		close(fd);
 		return;
 	}
+	s->metrics.accepted++;
 	server_conn_open(s, fd, t, &client, quota);
 }
 
@@ -147,10 +140,7 @@ void server_conn_open(struct server *s, int fd, struct transport *t,
 	c = conn_new(&s->conn_context, fd, t, client);
 	c->quota = quota;
 	log_at(&s->log, LOG_DEBUG, "connection accepted (%zu open)", s->conn_count + 1);
-	c->next = s->conns;
-	if (s->conns != NULL)
-		s->conns->prev = c;
-	s->conns = c;
+	conn_list_add(&s->conns, c);
 	s->conn_count++;
 	if (s->conn_count >= s->config->max_connections && !s->accept_full) {
 		log_at(&s->log, LOG_INFO, "%zu connections open: no new ones until one closes",
@@ -174,8 +164,10 @@ static void server_on_starved(void *owner, int listen_fd)
 
 		close(s->spare_fd);
 		client = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (client >= 0)
+		if (client >= 0) {
+			metrics_count_refused(&s->metrics, METRICS_REFUSED_NO_DESCRIPTORS);
 			close(client);
+		}
 		s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
 	if (s->accept_starved)
@@ -207,12 +199,7 @@ static void server_on_conn_gone(void *owner, struct conn *c)
 
 	log_at(&s->log, LOG_DEBUG, "connection closed after %u requests (%zu open)",
 	    c->requests, s->conn_count - 1);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	conn_list_remove(&s->conns, c);
 	s->conn_count--;
 	quota_give(s->quota, c->quota, QUOTA_CONNECTIONS, 1);
 	c->quota = NULL;
@@ -371,6 +358,20 @@ static char *server_public_url(const struct server *s)
 	return xstrdup(url);
 }
 
+/* The relay API, as the connections call it. */
+static enum api_result server_api_handle(void *ctx, int64_t now,
+    const struct api_client *client, const struct http_request *req,
+    const struct http_input *in, struct buf *out, struct api_wait *wait, int *close)
+{
+	return api_handle(ctx, now, client, req, in, out, wait, close);
+}
+
+static void server_api_error(void *ctx, int64_t now, const struct http_request *req,
+    const struct http_input *in, int status, struct buf *out)
+{
+	api_error(ctx, now, req, in, status, out);
+}
+
 void server_init_conns(struct server *s)
 {
 	const struct config *config = s->config;
@@ -378,7 +379,11 @@ void server_init_conns(struct server *s)
 
 	cc->base = s->base;
 	cc->log = &s->log;
-	cc->api = s->api;
+	cc->service.handle = server_api_handle;
+	cc->service.error = server_api_error;
+	cc->service.ctx = s->api;
+	cc->metrics = &s->metrics;
+	cc->access_log = config->access_log;
 	cc->max_body = config->max_body;
 	cc->max_waiters = config->max_waiters;
 	cc->handshake_tv = server_common_timeout(s, config->handshake_timeout);
@@ -394,6 +399,59 @@ void server_init_conns(struct server *s)
 	cc->mono_ms = server_clock_mono_ms;
 	cc->gone = server_on_conn_gone;
 	cc->owner = s;
+}
+
+/* /readyz: may a load balancer send this relay work? Not while it stops,
+ * cannot accept, cannot store a mailbox of the largest body, or failed its
+ * last snapshot. */
+static int server_ready(void *owner, char *why, size_t why_len)
+{
+	struct server *s = owner;
+	const struct config *config = s->config;
+	struct store_stats stats = store_stats(s->store);
+
+	if (s->stopping)
+		snprintf(why, why_len, "shutting down");
+	else if (s->accept_starved)
+		snprintf(why, why_len, "out of file descriptors: not accepting connections");
+	else if (s->accept_full)
+		snprintf(why, why_len, "%zu connections open (--max-connections): not accepting "
+		    "more", s->conn_count);
+	else if (stats.mailboxes >= config->max_mailboxes)
+		snprintf(why, why_len, "store full: %zu of %zu mailboxes (--max-mailboxes)",
+		    stats.mailboxes, config->max_mailboxes);
+	else if (stats.bytes + config->max_body > config->max_memory)
+		snprintf(why, why_len, "store full: %zu of %zu bytes held, no room for one "
+		    "--max-body (--max-memory)", stats.bytes, config->max_memory);
+	else if (s->persist.last_failed)
+		snprintf(why, why_len, "the last snapshot to --state-file failed");
+	else
+		return 1;
+	return 0;
+}
+
+/* GET /metrics: what the modules count, and what holds now. */
+static void server_scrape(void *owner, struct buf *out)
+{
+	struct server *s = owner;
+	struct metrics_gauges g;
+	char why[8];
+
+	memset(&g, 0, sizeof(g));
+	g.store = store_stats(s->store);
+	g.max_mailboxes = s->config->max_mailboxes;
+	g.max_memory = s->config->max_memory;
+	g.refused = api_refusals(s->api);
+	g.waiters = s->conn_context.waiter_count;
+	for (const struct conn *c = s->conns; c != NULL; c = c->next)
+		g.connections[metrics_conn_state(c)]++;
+	if (s->push != NULL)
+		g.push = push_stats(s->push);
+	g.snapshot_duration_ms = s->persist.last_duration_ms;
+	g.snapshot_written_at = s->persist.last_written_at;
+	g.snapshot_failures = s->persist.failures;
+	g.ready = server_ready(s, why, sizeof(why));
+	metrics_render(&s->metrics, &g, out);
 }
 
 /* 0 and s->speedup (0 without RELAY_TEST_SPEEDUP), or -1 when it is not
@@ -433,6 +491,7 @@ int server_init(struct server *s, const struct config *config)
 
 	memset(s, 0, sizeof(*s));
 	clock_init(&s->clock);
+	metrics_init(&s->metrics, clock_wall_s(&s->clock));
 	s->config = config;
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->log.level = config->log_level;
@@ -462,6 +521,13 @@ int server_init(struct server *s, const struct config *config)
 		    sizeof(err)) != 0)
 			return server_fail(err);
 		s->listener_count++;
+	}
+	{
+		struct admin_context admin = { s->base, config, &s->metrics, server_scrape,
+		    server_ready, server_on_starved, s };
+
+		if (admin_listen(&s->admin, &admin, err, sizeof(err)) != 0)
+			return server_fail(err);
 	}
 	if (!config->no_tls) {
 		struct tls_options opts = { config->cert_file, config->key_file,
@@ -544,6 +610,7 @@ int server_init(struct server *s, const struct config *config)
 		return -1;
 
 	server_init_conns(s);
+	admin_start(&s->admin, &s->conn_context);
 	s->tick = event_new(s->base, -1, EV_PERSIST, server_on_tick, s);
 	s->expire_more = event_new(s->base, -1, 0, server_on_tick, s);
 	s->accept_retry = evtimer_new(s->base, server_on_accept_retry, s);
@@ -563,7 +630,11 @@ int server_init(struct server *s, const struct config *config)
 	event_add(s->sigterm, NULL);
 	event_add(s->sighup, NULL);
 
-	/* Scripts wait for these lines, so they leave at once. */
+	/* Scripts wait for these lines, so they leave at once; the admin
+	 * listener's comes first, so that it is there when they are. */
+	if (s->admin.open)
+		printf("relay: admin listening on http://%s (/metrics, /healthz, /readyz)\n",
+		    s->admin.listener.name);
 	if (s->tls != NULL) {
 		printf("relay: certificate SHA-256 fingerprint %s\n", tls_fingerprint(s->tls));
 		if (config->dev_cert_out != NULL)
@@ -604,6 +675,7 @@ void server_free(struct server *s)
 {
 	while (s->conns != NULL)
 		conn_free(s->conns);
+	admin_close(&s->admin);
 	for (size_t i = 0; i < s->listener_count; i++)
 		listener_close(&s->listeners[i]);
 	if (s->tick)

@@ -3,7 +3,7 @@
  *
  * One libevent loop drives listeners, connections, the once-a-second tick
  * (clock and expiry) and the signals. There is no other global state. The
- * modules below it (listener, conn, persist, push) never see this object:
+ * modules below it (listener, conn, persist, push, admin) never see this object:
  * each gets a small context of what it needs, callbacks included, that
  * server.c fills in.
  */
@@ -18,9 +18,11 @@
 
 #include <event2/event.h>
 
+#include "server/admin.h"
 #include "server/config.h"
 #include "server/conn.h"
 #include "server/listener.h"
+#include "server/metrics.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "protocol/api.h"
@@ -53,6 +55,8 @@ struct server {
 	struct push *push;              /* the push gateway, or NULL */
 	struct api_notifier notifier;   /* how the api reaches it */
 	struct wellknown well_known;    /* --well-known files on their way to the api */
+	struct metrics metrics;         /* what the admin listener's /metrics shows */
+	struct admin admin;             /* --admin-listen */
 	int accept_full;                /* paused at --max-connections */
 	int accept_starved;             /* paused for a moment: out of descriptors */
 	int spare_fd;                   /* given up to turn a client away on EMFILE */
@@ -80,9 +84,9 @@ void server_free(struct server *s);
  * and timeouts), both read once per loop turn. */
 int64_t server_now(struct server *s);
 int64_t server_mono_ms(struct server *s);
-/* Fill in s->conn_context from s's loop, config, log and api (server_init
- * does; so does the tests' connection simulator, which builds its server by
- * hand). */
+/* Fill in s->conn_context from s's loop, config, log, api and metrics
+ * (server_init does; so does the tests' connection simulator, which builds
+ * its server by hand). */
 void server_init_conns(struct server *s);
 /* Serve a connection from client on fd, through transport t, holding its
  * address's connection count in quota (NULL: none); all are taken over. */

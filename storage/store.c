@@ -44,6 +44,7 @@ struct store {
 	void *random_ctx;
 	size_t bytes;               /* mailboxes and records, not the tables */
 	size_t record_count;
+	uint64_t created, deleted, expired;     /* since start */
 };
 
 static size_t store_cost(size_t size)
@@ -289,7 +290,11 @@ fail:
 enum store_result store_create(struct store *store, const struct mailbox_spec *spec,
     struct mailbox **out)
 {
-	return store_add(store, spec, NULL, 1, out);
+	enum store_result result = store_add(store, spec, NULL, 1, out);
+
+	if (result == STORE_OK)
+		store->created++;
+	return result;
 }
 
 enum store_result store_restore(struct store *store, const struct mailbox_spec *spec,
@@ -439,7 +444,8 @@ void store_unbind_receiver(struct store *store, struct mailbox *mb)
 	mb->receiver_bound = 0;
 }
 
-void store_delete(struct store *store, struct mailbox *mb)
+/* Remove the mailbox with its records; its waiters wake with NULL. */
+static void store_remove(struct store *store, struct mailbox *mb)
 {
 	while (mb->records != NULL)
 		store_record_free(store, mb->records);
@@ -452,6 +458,12 @@ void store_delete(struct store *store, struct mailbox *mb)
 	store_mailbox_release(mb);
 }
 
+void store_delete(struct store *store, struct mailbox *mb)
+{
+	store_remove(store, mb);
+	store->deleted++;
+}
+
 size_t store_expire(struct store *store, int64_t now, size_t budget)
 {
 	size_t deleted = 0;
@@ -459,7 +471,8 @@ size_t store_expire(struct store *store, int64_t now, size_t budget)
 
 	while (deleted < budget && (first = expiry_first(&store->expiry)) != NULL &&
 	    first->expires_at <= now) {
-		store_delete(store, container_of(first, struct mailbox, expiry));
+		store_remove(store, container_of(first, struct mailbox, expiry));
+		store->expired++;
 		deleted++;
 	}
 	return deleted;
@@ -569,6 +582,9 @@ struct store_stats store_stats(const struct store *store)
 		.records = store->record_count,
 		.bytes = store_total_bytes(store),
 		.owners = quota_entries(store->owners),
+		.created = store->created,
+		.deleted = store->deleted,
+		.expired = store->expired,
 	};
 
 	return stats;

@@ -189,6 +189,9 @@ struct store_stats {
 	size_t records;
 	size_t bytes;       /* everything accounted, tables included */
 	size_t owners;      /* owners with bytes counted (per-owner limit only) */
+	/* Since start: made by store_create (not restored), removed by
+	 * store_delete, collected by store_expire. */
+	uint64_t created, deleted, expired;
 };
 
 /* Same shape as mbedTLS's f_rng: 0 on success. */

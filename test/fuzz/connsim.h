@@ -186,6 +186,12 @@ static inline int sim_pending(struct transport *t)
 	return 0;
 }
 
+static inline void sim_info(struct transport *t, struct transport_info *info)
+{
+	(void)t;
+	memset(info, 0, sizeof(*info));
+}
+
 static inline void sim_transport_free(struct transport *t)
 {
 	struct sim_transport *st = sim_transport_of(t);
@@ -200,6 +206,7 @@ static const struct transport_ops sim_transport_ops = {
 	.write = sim_write,
 	.shutdown = sim_shutdown,
 	.pending = sim_pending,
+	.info = sim_info,
 	.free = sim_transport_free,
 };
 

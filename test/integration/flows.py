@@ -149,3 +149,12 @@ def stateful_flow(relay, s, rounds=3):
     # The Sender closes the share.
     assert expect_json(delete(relay, mid, s.sender), 200, "Sender deletes") == {}
     _error(s, read(relay, mid, s.second_receiver), 404, "not_found", "read after the Sender closed")
+
+
+def both_flows(relay, rounds=1):
+    """The stateless flow and then the stateful one, each with Secrets of its
+    own; returns the two, for a test to search the relay's output for them."""
+    secrets = [Secrets(), Secrets()]
+    stateless_flow(relay, secrets[0])
+    stateful_flow(relay, secrets[1], rounds=rounds)
+    return secrets

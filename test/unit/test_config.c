@@ -433,6 +433,124 @@ static void test_no_tls(void)
 	outcome_free(&o);
 }
 
+/* --admin-listen, --admin-allow, --access-log: the admin listener is plain
+ * HTTP, so anywhere but loopback it needs to be told who may ask. */
+static void test_admin_and_access_log(void)
+{
+	static const char *not_loopback[] = { "0.0.0.0:9100", "10.0.0.1:9100", "[::]:9100",
+	    "[::ffff:10.0.0.1]:9100" };
+	static const char *loopback[] = { "127.0.0.1:0", "127.9.9.9:9100", "[::1]:0",
+	    "[::ffff:127.0.0.1]:9100" };
+	struct outcome o;
+	char *argv[8];
+
+	RUN(o, "--log-level", "info");
+	CHECK_EQ_INT(o.c.admin_listen.addr_len, 0);
+	CHECK_EQ_INT(o.c.admin_allow.count, 0);
+	CHECK_EQ_INT(o.c.access_log, 0);
+	outcome_free(&o);
+	for (size_t i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++) {
+		argv[0] = "relay";
+		argv[1] = "--admin-listen";
+		argv[2] = (char *)loopback[i];
+		argv[3] = NULL;
+		o = run_argv(3, argv);
+		if (o.result != CONFIG_RUN)
+			printf("    refused loopback --admin-listen %s: %s\n", loopback[i], o.err);
+		CHECK_EQ_INT(o.result, CONFIG_RUN);
+		CHECK(o.c.admin_listen.addr_len != 0);
+		outcome_free(&o);
+	}
+	for (size_t i = 0; i < sizeof(not_loopback) / sizeof(not_loopback[0]); i++) {
+		argv[0] = "relay";
+		argv[1] = "--admin-listen";
+		argv[2] = (char *)not_loopback[i];
+		argv[3] = NULL;
+		o = run_argv(3, argv);
+		CHECK(one_line_naming(&o, "--admin-listen"));
+		CHECK(strstr(o.err, "--admin-allow") != NULL);
+		outcome_free(&o);
+		argv[3] = "--admin-allow";
+		argv[4] = "10.0.0.0/8";
+		argv[5] = NULL;
+		o = run_argv(5, argv);
+		CHECK_EQ_INT(o.result, CONFIG_RUN);
+		CHECK_EQ_INT(o.c.admin_allow.count, 1);
+		outcome_free(&o);
+	}
+	RUN(o, "--admin-listen", "127.0.0.1:9100", "--admin-allow", "10.0.0.0/33");
+	CHECK(one_line_naming(&o, "--admin-allow"));
+	outcome_free(&o);
+	RUN(o, "--admin-listen", "127.0.0.1:9100", "--admin-allow", "ten.0.0.0/8");
+	CHECK(one_line_naming(&o, "--admin-allow"));
+	outcome_free(&o);
+	RUN(o, "--admin-allow", "10.0.0.0/8");
+	CHECK(one_line_naming(&o, "--admin-listen"));
+	outcome_free(&o);
+	RUN(o, "--admin-listen", "localhost:9100");
+	CHECK(one_line_naming(&o, "--admin-listen"));
+	outcome_free(&o);
+	/* The ranges are their own list, not --trust-proxy's. */
+	RUN(o, "--admin-listen", "0.0.0.0:9100", "--admin-allow", "10.0.0.0/8", "--trust-proxy",
+	    "192.0.2.0/24");
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	CHECK_EQ_INT(o.c.admin_allow.count, 1);
+	CHECK_EQ_INT(o.c.trust_proxy.count, 1);
+	{
+		uint8_t ten[4] = { 10, 1, 2, 3 }, doc[4] = { 192, 0, 2, 9 };
+
+		CHECK(config_cidrs_match(&o.c.admin_allow, ten, 4));
+		CHECK(!config_cidrs_match(&o.c.admin_allow, doc, 4));
+		CHECK(config_cidrs_match(&o.c.trust_proxy, doc, 4));
+	}
+	outcome_free(&o);
+	RUN(o, "--access-log");
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	CHECK_EQ_INT(o.c.access_log, 1);
+	outcome_free(&o);
+	RUN(o, "--access-log=yes");
+	CHECK(one_line_naming(&o, "--access-log"));
+	outcome_free(&o);
+	/* Its lines are at level info: a level that hides them is a mistake. */
+	RUN(o, "--access-log", "--log-level", "warn");
+	CHECK(one_line_naming(&o, "--access-log"));
+	outcome_free(&o);
+}
+
+static void test_admin_allow_limit(void)
+{
+	char *argv[40];
+	struct outcome o;
+	int argc = 0;
+
+	argv[argc++] = "relay";
+	argv[argc++] = "--admin-listen";
+	argv[argc++] = "0.0.0.0:0";
+	for (int i = 0; i < CONFIG_MAX_CIDRS + 1; i++) {
+		argv[argc++] = "--admin-allow";
+		argv[argc++] = "10.0.0.0/8";
+	}
+	argv[argc] = NULL;
+	o = run_argv(argc, argv);
+	CHECK(one_line_naming(&o, "--admin-allow"));
+	outcome_free(&o);
+	o = run_argv(argc - 2, argv);
+	CHECK_EQ_INT(o.result, CONFIG_RUN);
+	CHECK_EQ_INT(o.c.admin_allow.count, CONFIG_MAX_CIDRS);
+	outcome_free(&o);
+}
+
+static void test_loopback(void)
+{
+	uint8_t v4[4] = { 127, 0, 0, 1 }, other4[4] = { 128, 0, 0, 1 };
+	uint8_t v6[16] = { [15] = 1 }, any6[16] = { 0 };
+
+	CHECK(config_is_loopback(v4, 4));
+	CHECK(!config_is_loopback(other4, 4));
+	CHECK(config_is_loopback(v6, 16));
+	CHECK(!config_is_loopback(any6, 16));
+}
+
 static void test_listen_limit(void)
 {
 	char *argv[40];
@@ -602,6 +720,9 @@ int main(void)
 	CHECK_RUN(test_combinations);
 	CHECK_RUN(test_no_tls);
 	CHECK_RUN(test_listen_limit);
+	CHECK_RUN(test_admin_and_access_log);
+	CHECK_RUN(test_admin_allow_limit);
+	CHECK_RUN(test_loopback);
 	CHECK_RUN(test_per_address_limits);
 	CHECK_RUN(test_upper_bounds);
 	CHECK_RUN(test_cors_origins);

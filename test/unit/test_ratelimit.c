@@ -213,19 +213,19 @@ static void test_config_rates_and_ranges(void)
 		CHECK_EQ_INT(config_parse_rate(bad_rates[i], &r), -1);
 
 	memset(&c, 0, sizeof(c));
-	CHECK_EQ_INT(config_parse_cidr("10.0.0.0/8", &c.trust_proxy[0]), 0);
-	CHECK_EQ_INT(config_parse_cidr("fd00::/8", &c.trust_proxy[1]), 0);
-	c.trust_proxy_count = 2;
-	CHECK(config_trusts_proxy(&c, in4, 4));
-	CHECK(!config_trusts_proxy(&c, out4, 4));
-	CHECK(config_trusts_proxy(&c, in6, 16));
-	CHECK(!config_trusts_proxy(&c, out6, 16));
+	CHECK_EQ_INT(config_parse_cidr("10.0.0.0/8", &c.trust_proxy.range[0]), 0);
+	CHECK_EQ_INT(config_parse_cidr("fd00::/8", &c.trust_proxy.range[1]), 0);
+	c.trust_proxy.count = 2;
+	CHECK(config_cidrs_match(&c.trust_proxy, in4, 4));
+	CHECK(!config_cidrs_match(&c.trust_proxy, out4, 4));
+	CHECK(config_cidrs_match(&c.trust_proxy, in6, 16));
+	CHECK(!config_cidrs_match(&c.trust_proxy, out6, 16));
 	CHECK_EQ_INT(config_parse_cidr("192.0.2.7", &cidr), 0);
 	CHECK_EQ_INT(cidr.prefix, 32);
-	CHECK_EQ_INT(config_parse_cidr("10.0.0.0/12", &c.trust_proxy[0]), 0);
-	CHECK(config_trusts_proxy(&c, in4, 4));      /* 10.1 is inside 10.0/12 */
+	CHECK_EQ_INT(config_parse_cidr("10.0.0.0/12", &c.trust_proxy.range[0]), 0);
+	CHECK(config_cidrs_match(&c.trust_proxy, in4, 4));      /* 10.1 is inside 10.0/12 */
 	in4[1] = 16;
-	CHECK(!config_trusts_proxy(&c, in4, 4));     /* 10.16 is not */
+	CHECK(!config_cidrs_match(&c.trust_proxy, in4, 4));     /* 10.16 is not */
 	static const char *bad_ranges[] = { "", "10.0.0.0/33", "::/129", "host/8", "10.0.0.0/x",
 	    "/8" };
 	for (size_t i = 0; i < sizeof(bad_ranges) / sizeof(bad_ranges[0]); i++)
