@@ -210,14 +210,6 @@ run: deps-build
 test: deps-test
 	$(Q)$(MAKE) --no-print-directory test-nodeps
 
-# The test runner prints one line per test and the summary "N passed, M failed".
-test-nodeps: $(RELAY_BIN) $(UNIT_BIN) $(FUZZ_REPLAY) $(NPM_VALIDATOR)
-	$(Q)CHAOS_SECONDS=$(CHAOS_SECONDS) python3 test/run.py --relay ./$(RELAY_BIN) \
-	    --unit-dir $(BUILD)/test/unit
-
-check:
-	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined test
-
 # The OpenAPI 3.1 validator that test/integration/test_openapi.py runs on
 # docs/openapi.yaml, from the npm registry into build/npm at this version
 # (its dependencies as its own package.json allows), once: the stamp names it.
@@ -230,6 +222,14 @@ $(NPM_VALIDATOR):
 	  npm install --prefix build/npm --save-exact --no-audit --no-fund --loglevel=error \
 	    $(NPM_VALIDATOR_PKG) >build/npm.log 2>&1 || { cat build/npm.log >&2; exit 1; }
 	$(Q)touch $@
+
+# The test runner prints one line per test and the summary "N passed, M failed".
+test-nodeps: $(RELAY_BIN) $(UNIT_BIN) $(FUZZ_REPLAY) $(NPM_VALIDATOR)
+	$(Q)CHAOS_SECONDS=$(CHAOS_SECONDS) python3 test/run.py --relay ./$(RELAY_BIN) \
+	    --unit-dir $(BUILD)/test/unit
+
+check:
+	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined test
 
 # Fuzzing: clang with libFuzzer, ASan and UBSan, everything in build/fuzz/.
 # Each target runs on a scratch copy of its corpus (plus the saved crashes),

@@ -134,12 +134,15 @@ case $words$flags in
 esac
 '''
 
-# mbedTLS's library Makefile hands $(CFLAGS) to the shell as they are, as here.
-LIBRARY_MAKEFILE = b"""all: probe.o
-probe.o: probe.c
+# mbedTLS's library Makefile hands $(CFLAGS) to the shell as they are, and
+# builds Everest's objects from ../3rdparty by its suffix rule, as here; each
+# object's flags are kept beside it, to see which were used.
+LIBRARY_MAKEFILE = b"""all: probe.o ../3rdparty/everest/library/Hacl_Curve25519_joined.o
+.c.o:
 \t$(CC) $(LOCAL_CFLAGS) $(CFLAGS) -o $@ -c $<
+\techo '$(CFLAGS)' >$@.flags
 clean:
-\trm -f *.o
+\trm -f *.o ../3rdparty/everest/library/*.o
 """
 
 
@@ -154,6 +157,8 @@ def mbedtls_tree(top, everest=True):
     }
     if everest:
         members[top + "/3rdparty/everest/include/everest/everest.h"] = b"/* stand-in */\n"
+        members[top + "/3rdparty/everest/library/Hacl_Curve25519_joined.c"] = \
+            b"#include MBEDTLS_USER_CONFIG_FILE\n"
     return members
 
 
@@ -653,6 +658,14 @@ def test_make_fetches_once_and_builds_with_our_header_under_a_spaced_path():
         assert len(fetch.calls()) == 3, "expected one fetch: %r" % fetch.calls()
         assert os.path.isfile(os.path.join(mbedtls, "src", "library", "probe.o")), \
             "the library was not built with net/tls_config.h:\n%s" % out
+        # Everest's X25519 at -O3, the rest at upstream's -O2.
+        flags = {}
+        for name, obj in (("library", "library/probe.o"),
+                          ("Everest", "3rdparty/everest/library/Hacl_Curve25519_joined.o")):
+            with open(os.path.join(mbedtls, "src", obj + ".flags")) as f:
+                flags[name] = f.read().split()
+        assert "-O2" in flags["library"] and "-O3" not in flags["library"], flags
+        assert "-O3" in flags["Everest"], flags
 
         # Fetched and built: nothing to do, no fetch.
         built = snapshot(mbedtls)
