@@ -252,11 +252,14 @@ static void conn_log_answer(struct conn *c, uint8_t method, size_t response_at,
 	const char *status = c->out.data + response_at + 9;   /* after "HTTP/1.1 " */
 
 	if (result == API_PARKED)
-		log_at(c->context->log, LOG_DEBUG, "%s parked for %u s",
-		    llhttp_method_name((llhttp_method_t)method), c->wait.wait_s);
+		log_event(c->context->log, LOG_DEBUG, "request parked",
+		    LOG_STR("method", llhttp_method_name((llhttp_method_t)method)),
+		    LOG_UINT("wait_s", c->wait.wait_s), LOG_END);
 	else if (c->out.len >= response_at + 12)
-		log_at(c->context->log, LOG_DEBUG, "%s answered %.3s (request %u on this connection)",
-		    llhttp_method_name((llhttp_method_t)method), status, c->requests);
+		log_event(c->context->log, LOG_DEBUG, "request answered",
+		    LOG_STR("method", llhttp_method_name((llhttp_method_t)method)),
+		    LOG_INT("status", (status[0] - '0') * 100 + (status[1] - '0') * 10 +
+		    (status[2] - '0')), LOG_UINT("request", c->requests), LOG_END);
 }
 
 /* A whole request is in: answer it. */

@@ -124,14 +124,14 @@ static void server_on_accepted(void *owner, int fd, const struct sockaddr_storag
 	 * proxy this counts the proxy's connections. */
 	server_client(s, peer, &client);
 	if (quota_take(s->quota, QUOTA_CONNECTIONS, client.key, 1, &quota) != 0) {
-		log_at(&s->log, LOG_DEBUG, "connection refused: its address has %zu open",
-		    s->config->max_connections_per_address);
+		log_event(&s->log, LOG_DEBUG, "connection refused: its address has as many open "
+		    "as it may", LOG_UINT("limit", s->config->max_connections_per_address), LOG_END);
 		close(fd);
 		return;
 	}
 	t = s->tls ? tls_transport_new(s->tls, fd) : transport_plain_new(fd);
 	if (t == NULL) {
-		log_at(&s->log, LOG_WARN, "no memory for a new connection; refused it");
+		log_event(&s->log, LOG_WARN, "no memory for a new connection; refused it", LOG_END);
 		quota_give(s->quota, quota, QUOTA_CONNECTIONS, 1);
 		close(fd);
 		return;
@@ -146,15 +146,16 @@ void server_conn_open(struct server *s, int fd, struct transport *t,
 
 	c = conn_new(&s->conn_context, fd, t, client);
 	c->quota = quota;
-	log_at(&s->log, LOG_DEBUG, "connection accepted (%zu open)", s->conn_count + 1);
+	log_event(&s->log, LOG_DEBUG, "connection accepted", LOG_UINT("open", s->conn_count + 1),
+	    LOG_END);
 	c->next = s->conns;
 	if (s->conns != NULL)
 		s->conns->prev = c;
 	s->conns = c;
 	s->conn_count++;
 	if (s->conn_count >= s->config->max_connections && !s->accept_full) {
-		log_at(&s->log, LOG_INFO, "%zu connections open: no new ones until one closes",
-		    s->conn_count);
+		log_event(&s->log, LOG_INFO, "--max-connections open: no new ones until one closes",
+		    LOG_UINT("open", s->conn_count), LOG_END);
 		s->accept_full = 1;
 		server_update_accepting(s);
 	}
@@ -181,8 +182,8 @@ static void server_on_starved(void *owner, int listen_fd)
 	if (s->accept_starved)
 		return;
 	/* Said once a minute at most, not once a second while it lasts. */
-	log_at(&s->log, server_now(s) - s->starved_warned_at < 60 ? LOG_DEBUG : LOG_WARN,
-	    "out of file descriptors with %zu connections open; pausing accepts", s->conn_count);
+	log_event(&s->log, server_now(s) - s->starved_warned_at < 60 ? LOG_DEBUG : LOG_WARN,
+	    "out of file descriptors; pausing accepts", LOG_UINT("open", s->conn_count), LOG_END);
 	if (server_now(s) - s->starved_warned_at >= 60)
 		s->starved_warned_at = server_now(s);
 	s->accept_starved = 1;
@@ -205,8 +206,8 @@ static void server_on_conn_gone(void *owner, struct conn *c)
 {
 	struct server *s = owner;
 
-	log_at(&s->log, LOG_DEBUG, "connection closed after %u requests (%zu open)",
-	    c->requests, s->conn_count - 1);
+	log_event(&s->log, LOG_DEBUG, "connection closed", LOG_UINT("requests", c->requests),
+	    LOG_UINT("open", s->conn_count - 1), LOG_END);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -232,8 +233,8 @@ static void server_expire(struct server *s)
 		ratelimit_expire(s->limits, server_mono_ms(s), SERVER_RATELIMIT_EXPIRE_BUDGET);
 	/* Once per process, and never the value itself: it may be an address. */
 	if (api_forwarded_warning(s->api))
-		log_at(&s->log, LOG_WARN, "--trust-proxy: an X-Forwarded-For did not end in an "
-		    "IP address; such clients are rate-limited by its text (said once)");
+		log_event(&s->log, LOG_WARN, "--trust-proxy: an X-Forwarded-For did not end in an "
+		    "IP address; such clients are rate-limited by its text (said once)", LOG_END);
 }
 
 static void server_on_tick(evutil_socket_t fd, short what, void *arg)
@@ -249,8 +250,8 @@ static void server_on_grace_over(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	log_at(&s->log, LOG_WARN, "%zu connections still open after %d s; closing them",
-	    s->conn_count, SERVER_GRACE_SECONDS);
+	log_event(&s->log, LOG_WARN, "connections still open after the grace period; closing them",
+	    LOG_UINT("open", s->conn_count), LOG_UINT("grace_s", SERVER_GRACE_SECONDS), LOG_END);
 	event_base_loopexit(s->base, NULL);
 }
 
@@ -262,13 +263,14 @@ static void server_on_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (s->stopping) {
-		log_at(&s->log, LOG_INFO, "second signal: stopping now");
+		log_event(&s->log, LOG_INFO, "second signal: stopping now", LOG_END);
 		event_base_loopexit(s->base, NULL);
 		return;
 	}
 	s->stopping = 1;
-	log_at(&s->log, LOG_INFO, "%s: finishing %zu connections, then stopping",
-	    sig == SIGINT ? "SIGINT" : "SIGTERM", s->conn_count);
+	log_event(&s->log, LOG_INFO, "stopping: finishing the open connections first",
+	    LOG_STR("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"),
+	    LOG_UINT("open", s->conn_count), LOG_END);
 	for (size_t i = 0; i < s->listener_count; i++)
 		listener_close(&s->listeners[i]);
 	for (c = s->conns; c != NULL; c = next) {
@@ -281,25 +283,27 @@ static void server_on_signal(evutil_socket_t sig, short what, void *arg)
 		evtimer_add(s->grace, &grace);
 }
 
-/* Serve the --well-known files just read (and let them go), saying which. */
-static void server_serve_app_links(struct server *s, struct wellknown *wk, const char *when)
+/* Serve the --well-known files just read (and let them go), saying which:
+ * first those that are missing, then those served. */
+static void server_serve_app_links(struct server *s, struct wellknown *wk, int reload)
 {
-	char served[160] = "";
-	size_t n = 0;
-
 	wellknown_apply(wk, s->api);
 	for (int i = 0; i < API_APP_LINKS; i++) {
-		const char *name = wellknown_name((enum api_app_link)i);
-
 		if (wk->file[i].data == NULL)
-			log_at(&s->log, LOG_WARN, "%s--well-known: %s/%s does not exist: "
-			    "/.well-known/%s answers 404", when, s->config->well_known, name, name);
-		else if (n < sizeof(served))
-			n += (size_t)snprintf(served + n, sizeof(served) - n, "%s%s (%zu bytes)",
-			    n ? ", " : "", name, wk->file[i].len);
+			log_event(&s->log, LOG_WARN, reload ?
+			    "SIGHUP: --well-known: a file does not exist; its URL answers 404" :
+			    "--well-known: a file does not exist; its URL answers 404",
+			    LOG_STR("file", wellknown_name((enum api_app_link)i)),
+			    LOG_STR("dir", s->config->well_known), LOG_END);
 	}
-	log_at(&s->log, LOG_INFO, "%s--well-known: serving %s from %s", when, served,
-	    s->config->well_known);
+	for (int i = 0; i < API_APP_LINKS; i++) {
+		if (wk->file[i].data != NULL)
+			log_event(&s->log, LOG_INFO, reload ? "SIGHUP: --well-known: serving a file" :
+			    "--well-known: serving a file",
+			    LOG_STR("file", wellknown_name((enum api_app_link)i)),
+			    LOG_UINT("bytes", wk->file[i].len), LOG_STR("dir", s->config->well_known),
+			    LOG_END);
+	}
 	wellknown_free(wk);
 }
 
@@ -313,19 +317,21 @@ static void server_on_reload(evutil_socket_t sig, short what, void *arg)
 	(void)sig;
 	(void)what;
 	if (s->tls == NULL)
-		log_at(&s->log, LOG_INFO, "SIGHUP: no TLS (--no-tls), no certificate to reload");
+		log_event(&s->log, LOG_INFO, "SIGHUP: no TLS (--no-tls), no certificate to reload",
+		    LOG_END);
 	else if (tls_reload(s->tls, err, sizeof(err)) != 0)
-		log_at(&s->log, LOG_ERROR, "SIGHUP: %s; still serving the previous certificate", err);
+		log_event(&s->log, LOG_ERROR, "SIGHUP: still serving the previous certificate",
+		    LOG_STR("error", err), LOG_END);
 	else
-		log_at(&s->log, LOG_INFO, "SIGHUP: new certificate for new connections, "
-		    "SHA-256 fingerprint %s", tls_fingerprint(s->tls));
+		log_event(&s->log, LOG_INFO, "SIGHUP: new certificate for new connections",
+		    LOG_STR("sha256_fingerprint", tls_fingerprint(s->tls)), LOG_END);
 	if (s->config->well_known == NULL)
 		return;
 	if (wellknown_read(s->config->well_known, &s->well_known, err, sizeof(err)) != 0)
-		log_at(&s->log, LOG_ERROR, "SIGHUP: %s; still serving the previous app-link files",
-		    err);
+		log_event(&s->log, LOG_ERROR, "SIGHUP: --well-known: still serving the previous "
+		    "app-link files", LOG_STR("error", err), LOG_END);
 	else
-		server_serve_app_links(s, &s->well_known, "SIGHUP: ");
+		server_serve_app_links(s, &s->well_known, 1);
 }
 
 static int server_push_supports(void *ctx, const char *type, size_t type_len)
@@ -406,20 +412,20 @@ static int server_read_speedup(struct server *s)
 	if (v == NULL)
 		return 0;
 	if (parse_number(v, &n) != 0 || n < 1 || n > SERVER_SPEEDUP_MAX) {
-		fprintf(stderr, "relay: %s must be a whole number from 1 to %d\n",
-		    SERVER_SPEEDUP_ENV, SERVER_SPEEDUP_MAX);
+		log_event(&s->log, LOG_ERROR, "cannot start: " SERVER_SPEEDUP_ENV " must be a whole "
+		    "number from 1 to " LIMITS_TEXT(SERVER_SPEEDUP_MAX), LOG_END);
 		return -1;
 	}
 	s->speedup = (unsigned)n;
-	log_at(&s->log, LOG_WARN, "%s=%u: timeouts and retry delays are %u times shorter "
-	    "(for tests only)", SERVER_SPEEDUP_ENV, s->speedup, s->speedup);
+	log_event(&s->log, LOG_WARN, SERVER_SPEEDUP_ENV ": timeouts and retry delays are "
+	    "this many times shorter (for tests only)", LOG_UINT("speedup", s->speedup), LOG_END);
 	return 0;
 }
 
-/* Print a one-line start error. */
-static int server_fail(const char *what)
+/* Log a one-line start error. */
+static int server_fail(struct server *s, const char *what)
 {
-	fprintf(stderr, "relay: %s\n", what);
+	log_event(&s->log, LOG_ERROR, "cannot start", LOG_STR("error", what), LOG_END);
 	return -1;
 }
 
@@ -435,22 +441,22 @@ int server_init(struct server *s, const struct config *config)
 	clock_init(&s->clock);
 	s->config = config;
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	s->log.level = config->log_level;
+	config_log(config, &s->log);
 	if (server_read_speedup(s) != 0)
 		return -1;
-	if (persist_check(config->state_file) != 0)
+	if (persist_check(config->state_file, &s->log) != 0)
 		return -1;
 	/* Before anything is made or written: a bad file stops the start. */
 	if (config->well_known != NULL &&
 	    wellknown_read(config->well_known, &s->well_known, err, sizeof(err)) != 0)
-		return server_fail(err);
+		return server_fail(s, err);
 	signal(SIGPIPE, SIG_IGN);
 	s->base = event_base_new();
 	if (s->base == NULL)
-		return server_fail("cannot create the event loop");
+		return server_fail(s, "cannot create the event loop");
 	s->rng = rng_new(err, sizeof(err));
 	if (s->rng == NULL)
-		return server_fail(err);
+		return server_fail(s, err);
 	/* Listen first: a relay that cannot start must not have replaced the
 	 * development certificate a running one is using. */
 	s->listening.base = s->base;
@@ -460,7 +466,7 @@ int server_init(struct server *s, const struct config *config)
 	for (size_t i = 0; i < config->listen_count; i++) {
 		if (listener_open(&s->listeners[i], &s->listening, &config->listen[i], err,
 		    sizeof(err)) != 0)
-			return server_fail(err);
+			return server_fail(s, err);
 		s->listener_count++;
 	}
 	if (!config->no_tls) {
@@ -469,11 +475,11 @@ int server_init(struct server *s, const struct config *config)
 
 		s->tls = tls_new(&opts, s->rng, err, sizeof(err));
 		if (s->tls == NULL)
-			return server_fail(err);
+			return server_fail(s, err);
 	}
 	s->store = store_new(&limits, rng_bytes, s->rng);
 	if (s->store == NULL)
-		return server_fail("the random generator failed");
+		return server_fail(s, "the random generator failed");
 	if (config->rate_create.per != 0 || config->rate_fail.per != 0) {
 		struct ratelimit_rule rules[RATELIMIT_KINDS];
 		uint8_t key[SIPHASH_KEY_LEN];
@@ -481,7 +487,7 @@ int server_init(struct server *s, const struct config *config)
 		rules[RATELIMIT_CREATE] = config->rate_create;
 		rules[RATELIMIT_FAIL] = config->rate_fail;
 		if (rng_bytes(s->rng, key, sizeof(key)) != 0)
-			return server_fail("the random generator failed");
+			return server_fail(s, "the random generator failed");
 		s->limits = ratelimit_new(rules, SERVER_RATELIMIT_ENTRIES, key);
 	}
 	if (config->max_connections_per_address != 0 || config->max_waiters_per_address != 0) {
@@ -491,7 +497,7 @@ int server_init(struct server *s, const struct config *config)
 		quota_limits[QUOTA_CONNECTIONS] = config->max_connections_per_address;
 		quota_limits[QUOTA_WAITERS] = config->max_waiters_per_address;
 		if (rng_bytes(s->rng, key, sizeof(key)) != 0)
-			return server_fail("the random generator failed");
+			return server_fail(s, "the random generator failed");
 		s->quota = quota_new(quota_limits, key);
 	}
 	if (config->push_gateway != NULL) {
@@ -504,11 +510,12 @@ int server_init(struct server *s, const struct config *config)
 		s->push_context.owner = s;
 		s->push = push_new(&s->push_context, err, sizeof(err));
 		if (s->push == NULL)
-			return server_fail(err);
+			return server_fail(s, err);
 		s->notifier.supports = server_push_supports;
 		s->notifier.push = server_push;
 		s->notifier.ctx = s->push;
-		log_at(&s->log, LOG_INFO, "pushes go to the gateway %s", config->push_gateway);
+		log_event(&s->log, LOG_INFO, "pushes go to the gateway",
+		    LOG_STR("url", config->push_gateway), LOG_END);
 	}
 	s->public_url = server_public_url(s);
 	api_config.public_url = s->public_url;
@@ -519,7 +526,7 @@ int server_init(struct server *s, const struct config *config)
 	api_config.limits = s->limits;
 	api_config.quota = s->quota;
 	if (rng_bytes(s->rng, api_config.name_secret, sizeof(api_config.name_secret)) != 0)
-		return server_fail("the random generator failed");
+		return server_fail(s, "the random generator failed");
 	api_config.notifier = s->push != NULL ? &s->notifier : NULL;
 	{
 		const char *origins[CORS_MAX_ORIGINS];
@@ -531,7 +538,7 @@ int server_init(struct server *s, const struct config *config)
 		s->api = api_new(&api_config, s->store, server_now(s));
 	}
 	if (config->well_known != NULL)
-		server_serve_app_links(s, &s->well_known, "");
+		server_serve_app_links(s, &s->well_known, 0);
 	persisting.base = s->base;
 	persisting.log = &s->log;
 	persisting.store = s->store;
@@ -553,7 +560,7 @@ int server_init(struct server *s, const struct config *config)
 	s->sighup = evsignal_new(s->base, SIGHUP, server_on_reload, s);
 	if (s->tick == NULL || s->expire_more == NULL || s->accept_retry == NULL ||
 	    s->grace == NULL || s->sigint == NULL || s->sigterm == NULL || s->sighup == NULL)
-		return server_fail("cannot create the event loop's timers");
+		return server_fail(s, "cannot create the event loop's timers");
 	{
 		struct timeval second = { 1, 0 };
 
@@ -563,20 +570,25 @@ int server_init(struct server *s, const struct config *config)
 	event_add(s->sigterm, NULL);
 	event_add(s->sighup, NULL);
 
-	/* Scripts wait for these lines, so they leave at once. */
+	/* Scripts wait for these lines: notices, written whatever the level,
+	 * and each in one write (log_write), so none waits in a buffer. */
 	if (s->tls != NULL) {
-		printf("relay: certificate SHA-256 fingerprint %s\n", tls_fingerprint(s->tls));
+		log_event(&s->log, LOG_NOTICE, "certificate", LOG_STR("sha256_fingerprint",
+		    tls_fingerprint(s->tls)), LOG_END);
 		if (config->dev_cert_out != NULL)
-			printf("relay: self-signed certificate for localhost written to %s\n",
-			    config->dev_cert_out);
+			log_event(&s->log, LOG_NOTICE, "self-signed certificate for localhost written",
+			    LOG_STR("file", config->dev_cert_out), LOG_END);
 	} else {
-		printf("relay: TLS is OFF (--no-tls): plain HTTP, to be used only behind "
-		    "a TLS-terminating proxy\n");
+		log_event(&s->log, LOG_NOTICE, "TLS is OFF (--no-tls): plain HTTP, to be used only "
+		    "behind a TLS-terminating proxy", LOG_END);
 	}
-	for (size_t i = 0; i < s->listener_count; i++)
-		printf("relay: listening on %s://%s\n", s->tls ? "https" : "http",
+	for (size_t i = 0; i < s->listener_count; i++) {
+		char url[sizeof(s->listeners[i].name) + 8];
+
+		snprintf(url, sizeof(url), "%s://%s", s->tls ? "https" : "http",
 		    s->listeners[i].name);
-	fflush(stdout);
+		log_event(&s->log, LOG_NOTICE, "listening", LOG_STR("url", url), LOG_END);
+	}
 	return 0;
 }
 
@@ -594,8 +606,9 @@ int server_finish(struct server *s)
 	if (s->push != NULL) {
 		struct push_stats ps = push_stats(s->push);
 
-		log_at(&s->log, LOG_INFO, "push: %zu sent, %zu failed, %zu dropped, %zu queued",
-		    ps.sent, ps.failed, ps.dropped, ps.queued);
+		log_event(&s->log, LOG_INFO, "push: totals at the stop", LOG_UINT("sent", ps.sent),
+		    LOG_UINT("failed", ps.failed), LOG_UINT("dropped", ps.dropped),
+		    LOG_UINT("queued", ps.queued), LOG_END);
 	}
 	return persist_final(&s->persist);
 }

@@ -68,7 +68,7 @@ struct server {
 	unsigned speedup;               /* RELAY_TEST_SPEEDUP (tests only), or 0 */
 };
 
-/* 0, or -1 after printing one line on stderr (the relay cannot start). */
+/* 0, or -1 after logging one line (the relay cannot start). */
 int server_init(struct server *s, const struct config *config);
 /* Serve until SIGINT or SIGTERM and every connection has finished. */
 void server_run(struct server *s);
