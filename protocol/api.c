@@ -66,6 +66,7 @@ struct api {
 	/* A trusted proxy's X-Forwarded-For did not end in an address: 1 until
 	 * the server has been told (api_forwarded_warning), then 2. */
 	uint8_t forwarded_unparsed;
+	uint64_t refused[API_REFUSALS];
 	const char *cors_origins[CORS_MAX_ORIGINS];     /* ours; config points here */
 	struct api_app_link_bytes {
 		char *data;             /* NULL: 404 */
@@ -93,6 +94,7 @@ struct api_call {
 	const char *body;
 	size_t body_len;
 	struct mailbox *mb;
+	enum api_refusal refused;   /* why it got a 429 or 503; API_REFUSALS: it did not */
 };
 
 static void api_set_now(struct api *api, int64_t now)
@@ -184,6 +186,35 @@ static void api_fail(struct api_call *call, int status, const char *code, const 
 	api_send(call, status, RESPONSE_JSON, body);
 }
 
+static const struct api_refusal_kind {
+	const char *name;
+	int status;
+} api_refusal_kinds[API_REFUSALS] = {
+	[API_REFUSED_RATE_CREATE] = { "rate_create", 429 },
+	[API_REFUSED_RATE_FAIL] = { "rate_fail", 429 },
+	[API_REFUSED_STORE_FULL] = { "store_full", 503 },
+	[API_REFUSED_ADDRESS_BYTES] = { "address_bytes", 503 },
+	[API_REFUSED_WAITERS] = { "waiters", 503 },
+	[API_REFUSED_ADDRESS_WAITERS] = { "address_waiters", 503 },
+	[API_REFUSED_BUSY] = { "busy", 503 },
+	[API_REFUSED_NO_MEMORY] = { "no_memory", 503 },
+};
+
+const char *api_refusal_name(enum api_refusal why)
+{
+	return api_refusal_kinds[why].name;
+}
+
+int api_refusal_status(enum api_refusal why)
+{
+	return api_refusal_kinds[why].status;
+}
+
+uint64_t api_refused(const struct api *api, enum api_refusal why)
+{
+	return api->refused[why];
+}
+
 static void api_fail_html(struct api_call *call, int status, const char *title)
 {
 	struct buf *body = api_body(call->api);
@@ -198,15 +229,18 @@ static void api_fail_html(struct api_call *call, int status, const char *title)
 static void api_store_failed(struct api_call *call, enum store_result result)
 {
 	if (result == STORE_FULL) {
+		call->refused = API_REFUSED_STORE_FULL;
 		call->resp.retry_after = API_STORE_FULL_RETRY_AFTER;
 		api_fail(call, 503, "store_full", "the relay holds as much as it may; try again later");
 	} else if (result == STORE_OWNER_FULL) {
 		/* The store is full for this address: the same code, so that a
 		 * client written to the spec backs off the same way. */
+		call->refused = API_REFUSED_ADDRESS_BYTES;
 		call->resp.retry_after = API_STORE_FULL_RETRY_AFTER;
 		api_fail(call, 503, "store_full", "the mailboxes created from this address hold as "
 		    "many bytes as they may; delete one or try again later");
 	} else {
+		call->refused = API_REFUSED_NO_MEMORY;
 		call->resp.retry_after = 1;
 		api_fail(call, 503, "unavailable", "the relay cannot take this request right now");
 	}
@@ -385,6 +419,8 @@ static int api_rate_limited(struct api_call *call, enum ratelimit_kind kind)
 			ratelimit_spend(limits, kind, call->client_key, call->client->now_ms);
 		return 0;
 	}
+	call->refused = kind == RATELIMIT_CREATE ? API_REFUSED_RATE_CREATE :
+	    API_REFUSED_RATE_FAIL;
 	call->resp.retry_after = wait_s;
 	api_fail(call, 429, "rate_limited", "too many requests from this address; try again later");
 	return -1;
@@ -700,6 +736,7 @@ static void api_read(struct api_call *call, struct api_wait *wait, enum api_resu
 		if (wait_s > (long)api->config.max_wait)
 			wait_s = (long)api->config.max_wait;
 		if (wait_s > 0 && wait == NULL) {
+			call->refused = API_REFUSED_WAITERS;
 			call->resp.retry_after = 1;
 			api_fail(call, 503, "too_many_waiters",
 			    "the relay holds as many long-polls as it may; poll again shortly");
@@ -708,6 +745,7 @@ static void api_read(struct api_call *call, struct api_wait *wait, enum api_resu
 		if (wait_s > 0 && call->client != NULL &&
 		    quota_take(api->config.quota, QUOTA_WAITERS, call->client_key, 1,
 		    &wait->quota) != 0) {
+			call->refused = API_REFUSED_ADDRESS_WAITERS;
 			call->resp.retry_after = 1;
 			api_fail(call, 503, "too_many_waiters",
 			    "this address holds as many long-polls as it may; poll again shortly");
@@ -892,6 +930,7 @@ static void api_call_init(struct api_call *call, struct api *api, int64_t now,
 	api_set_now(api, now);
 	memset(call, 0, sizeof(*call));
 	call->api = api;
+	call->refused = API_REFUSALS;
 	call->req = req;
 	call->in = in;
 	call->out = out;
@@ -1021,6 +1060,7 @@ enum api_result api_handle(struct api *api, int64_t now, const struct api_client
 	if (out->failed) {
 		/* The answer did not fit in memory: say so in a few bytes
 		 * that need none, and give up on the connection. */
+		call.refused = API_REFUSED_NO_MEMORY;
 		out->len = 0;
 		out->failed = 0;
 		buf_append_lit(out, "HTTP/1.1 503 Service Unavailable\r\n"
@@ -1031,6 +1071,8 @@ enum api_result api_handle(struct api *api, int64_t now, const struct api_client
 		buf_append_lit(out, "\r\n");
 		call.resp.close = 1;
 	}
+	if (call.refused != API_REFUSALS)
+		api->refused[call.refused]++;
 	*close = call.resp.close;
 	return result;
 }
@@ -1076,8 +1118,10 @@ void api_error(struct api *api, int64_t now, const struct http_request *req,
 	preview = (req->method == HTTP_GET || req->method == HTTP_HEAD) &&
 	    req->target.len > 0 && api_route(in, req, &id) == API_ROUTE_MAILBOX;
 	e = api_stream_error(status);
-	if (e->status == 503)
+	if (e->status == 503) {
+		api->refused[API_REFUSED_BUSY]++;
 		call.resp.retry_after = 1;
+	}
 	if (preview)
 		api_fail_html(&call, e->status, e->title);
 	else
@@ -1123,6 +1167,7 @@ static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb)
 	struct api_wait *w = container_of(waiter, struct api_wait, waiter);
 	struct api *api = w->api;
 	struct buf *body = &api->wake_body;
+	enum api_refusal refused = API_REFUSALS;
 	struct response r;
 
 	api_wait_release(w);
@@ -1136,6 +1181,7 @@ static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb)
 	} else if (w->room != NULL && !w->room(w)) {
 		const struct api_stream_error *e = api_stream_error(503);
 
+		refused = API_REFUSED_BUSY;
 		r.status = 503;
 		r.close = 1;
 		r.retry_after = 1;
@@ -1150,10 +1196,13 @@ static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb)
 		api_render_content(body, mb);
 	}
 	if (body->failed) {
+		refused = API_REFUSED_NO_MEMORY;
 		r.status = 503;
 		r.close = 1;
 		body->len = 0;
 	}
+	if (refused != API_REFUSALS)
+		api->refused[refused]++;
 	/* What the answer says, the connection does. */
 	if (r.close)
 		w->keep_alive = 0;

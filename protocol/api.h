@@ -125,6 +125,26 @@ void api_wait_timeout(struct api_wait *w, int closing);
 /* The connection is going away: unpark without answering. */
 void api_wait_cancel(struct api_wait *w);
 
+/* Why a request was turned away with 429 or 503: what the operator would
+ * change to see fewer of them. */
+enum api_refusal {
+	API_REFUSED_RATE_CREATE,        /* 429: --rate-create */
+	API_REFUSED_RATE_FAIL,          /* 429: --rate-fail */
+	API_REFUSED_STORE_FULL,         /* 503: --max-mailboxes or --max-memory */
+	API_REFUSED_ADDRESS_BYTES,      /* 503: --max-bytes-per-address */
+	API_REFUSED_WAITERS,            /* 503: --max-waiters */
+	API_REFUSED_ADDRESS_WAITERS,    /* 503: --max-waiters-per-address */
+	API_REFUSED_BUSY,               /* 503: too many answers not yet taken */
+	API_REFUSED_NO_MEMORY,          /* 503: an allocation failed */
+	API_REFUSALS
+};
+
+/* "rate_create", "store_full", ... and the status each is answered with. */
+const char *api_refusal_name(enum api_refusal why);
+int api_refusal_status(enum api_refusal why);
+/* Requests turned away for that reason since the api was made. */
+uint64_t api_refused(const struct api *api, enum api_refusal why);
+
 /* 1 once per api, the first time it is asked after a trusted proxy's
  * X-Forwarded-For ended in something that is not an address (such a client
  * is limited by that text): for the server to warn about its proxy. */

@@ -225,6 +225,31 @@ static void server_on_conn_gone(void *owner, struct conn *c)
 		event_base_loopexit(s->base, NULL);
 }
 
+/* 429s and 503s at warn, but one line per reason and second at most, with
+ * how many there were since the last: a flood of refusals must not become a
+ * flood of lines. Nothing of the client goes in (spec 8). final: whatever
+ * the second, at the stop. */
+static void server_log_refusals(struct server *s, int final)
+{
+	int64_t second = server_mono_ms(s) / 1000;
+
+	if (second == s->refusals_second && !final)
+		return;
+	s->refusals_second = second;
+	for (int i = 0; i < API_REFUSALS; i++) {
+		uint64_t total = api_refused(s->api, (enum api_refusal)i);
+		int status = api_refusal_status((enum api_refusal)i);
+
+		if (total == s->refusals_logged[i])
+			continue;
+		log_event(&s->log, LOG_WARN, status == 429 ? "rate limited" : "refused: over a limit",
+		    LOG_STR("reason", api_refusal_name((enum api_refusal)i)),
+		    LOG_INT("status", status), LOG_UINT("count", total - s->refusals_logged[i]),
+		    LOG_END);
+		s->refusals_logged[i] = total;
+	}
+}
+
 static void server_expire(struct server *s)
 {
 	if (api_tick(s->api, server_now(s)))
@@ -235,6 +260,7 @@ static void server_expire(struct server *s)
 	if (api_forwarded_warning(s->api))
 		log_event(&s->log, LOG_WARN, "--trust-proxy: an X-Forwarded-For did not end in an "
 		    "IP address; such clients are rate-limited by its text (said once)", LOG_END);
+	server_log_refusals(s, 0);
 }
 
 static void server_on_tick(evutil_socket_t fd, short what, void *arg)
@@ -603,6 +629,7 @@ int server_finish(struct server *s)
 	 * nothing parks on the mailboxes being written. */
 	while (s->conns != NULL)
 		conn_free(s->conns);
+	server_log_refusals(s, 1);
 	if (s->push != NULL) {
 		struct push_stats ps = push_stats(s->push);
 
