@@ -210,9 +210,9 @@ int api_refusal_status(enum api_refusal why)
 	return api_refusal_kinds[why].status;
 }
 
-uint64_t api_refused(const struct api *api, enum api_refusal why)
+const uint64_t *api_refusals(const struct api *api)
 {
-	return api->refused[why];
+	return api->refused;
 }
 
 static void api_fail_html(struct api_call *call, int status, const char *title)

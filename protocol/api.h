@@ -142,8 +142,8 @@ enum api_refusal {
 /* "rate_create", "store_full", ... and the status each is answered with. */
 const char *api_refusal_name(enum api_refusal why);
 int api_refusal_status(enum api_refusal why);
-/* Requests turned away for that reason since the api was made. */
-uint64_t api_refused(const struct api *api, enum api_refusal why);
+/* Requests refused since start, by enum api_refusal: each answer once. */
+const uint64_t *api_refusals(const struct api *api);
 
 /* 1 once per api, the first time it is asked after a trusted proxy's
  * X-Forwarded-For ended in something that is not an address (such a client

@@ -231,13 +231,14 @@ static void server_on_conn_gone(void *owner, struct conn *c)
  * the second, at the stop. */
 static void server_log_refusals(struct server *s, int final)
 {
+	const uint64_t *refused = api_refusals(s->api);
 	int64_t second = server_mono_ms(s) / 1000;
 
 	if (second == s->refusals_second && !final)
 		return;
 	s->refusals_second = second;
 	for (int i = 0; i < API_REFUSALS; i++) {
-		uint64_t total = api_refused(s->api, (enum api_refusal)i);
+		uint64_t total = refused[i];
 		int status = api_refusal_status((enum api_refusal)i);
 
 		if (total == s->refusals_logged[i])

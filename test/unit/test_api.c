@@ -1900,7 +1900,7 @@ static void test_refusals_counted_by_reason(void)
 	    ""), 429);
 	expect[API_REFUSED_RATE_FAIL] = 1;
 	for (int i = 0; i < API_REFUSALS; i++)
-		CHECK_EQ_INT(api_refused(fx.api, (enum api_refusal)i), expect[i]);
+		CHECK_EQ_INT(api_refusals(fx.api)[i], expect[i]);
 	fx_free(&fx);
 
 	memset(expect, 0, sizeof(expect));
@@ -1916,7 +1916,7 @@ static void test_refusals_counted_by_reason(void)
 	buf_free(&out);
 	expect[API_REFUSED_BUSY] = 1;
 	for (int i = 0; i < API_REFUSALS; i++)
-		CHECK_EQ_INT(api_refused(fx.api, (enum api_refusal)i), expect[i]);
+		CHECK_EQ_INT(api_refusals(fx.api)[i], expect[i]);
 	fx_free(&fx);
 }
 
