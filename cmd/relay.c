@@ -28,6 +28,7 @@ int main(int argc, char **argv)
 {
 	struct config config;
 	struct server server;
+	struct log log;
 	int status = 0;
 
 	/* `relay send …` and friends: the device side, in the same binary. */
@@ -45,11 +46,15 @@ int main(int argc, char **argv)
 	case CONFIG_RUN:
 		break;
 	}
-	if (config_fit_descriptors(&config, stderr) != 0)
+	/* From here on the relay is a service: everything it says is a log
+	 * line on stderr (spec 9's start-up lines too). Help, the version and
+	 * command-line errors above answer whoever typed the command. */
+	config_log(&config, &log);
+	if (config_fit_descriptors(&config, &log, stderr) != 0)
 		return 2;
 	if (server_init(&server, &config) == 0) {
 		/* After start, so that a start error stays one line. */
-		config_warn(&config, stderr);
+		config_warn(&config, &log);
 		server_run(&server);
 		status = server_finish(&server) == 0 ? 0 : 1;
 	} else {

@@ -61,16 +61,24 @@ void buf_append_str(struct buf *b, const char *s)
 	buf_append(b, s, strlen(s));
 }
 
-void buf_append_uint(struct buf *b, uint64_t n)
+size_t buf_format_uint(uint64_t n, char out[BUF_UINT_DIGITS])
 {
-	char digits[20];
+	char digits[BUF_UINT_DIGITS];
 	size_t i = sizeof(digits);
 
 	do {
 		digits[--i] = (char)('0' + n % 10);
 		n /= 10;
 	} while (n != 0);
-	buf_append(b, digits + i, sizeof(digits) - i);
+	memcpy(out, digits + i, sizeof(digits) - i);
+	return sizeof(digits) - i;
+}
+
+void buf_append_uint(struct buf *b, uint64_t n)
+{
+	char digits[BUF_UINT_DIGITS];
+
+	buf_append(b, digits, buf_format_uint(n, digits));
 }
 
 void buf_consume(struct buf *b, size_t n)

@@ -27,6 +27,9 @@ int buf_reserve(struct buf *b, size_t extra);
 void buf_append(struct buf *b, const void *bytes, size_t len);
 void buf_append_str(struct buf *b, const char *s);
 void buf_append_uint(struct buf *b, uint64_t n);
+/* The decimal digits of n, not NUL-terminated, into out; their count. */
+#define BUF_UINT_DIGITS 20
+size_t buf_format_uint(uint64_t n, char out[BUF_UINT_DIGITS]);
 /* Drop the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
 

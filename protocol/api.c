@@ -67,7 +67,7 @@ struct api {
 	 * the server has been told (api_forwarded_warning), then 2. */
 	uint8_t forwarded_unparsed;
 	const char *cors_origins[CORS_MAX_ORIGINS];     /* ours; config points here */
-	uint64_t refused[API_REFUSALS];         /* requests turned away, by why */
+	uint64_t refused[API_REFUSALS];         /* answers refused, by why */
 	struct api_app_link_bytes {
 		char *data;             /* NULL: 404 */
 		size_t len;
@@ -88,6 +88,7 @@ struct api_call {
 	const char *body;
 	size_t body_len;
 	struct mailbox *mb;
+	enum api_refusal refused;   /* why it got a 429 or 503; API_REFUSALS: it did not */
 };
 
 static void api_set_now(struct api *api, int64_t now)
@@ -179,6 +180,35 @@ static void api_fail(struct api_call *call, int status, const char *code, const 
 	api_send(call, status, RESPONSE_JSON, body);
 }
 
+static const struct api_refusal_kind {
+	const char *name;
+	int status;
+} api_refusal_kinds[API_REFUSALS] = {
+	[API_REFUSED_RATE_CREATE] = { "rate_create", 429 },
+	[API_REFUSED_RATE_FAIL] = { "rate_fail", 429 },
+	[API_REFUSED_STORE_FULL] = { "store_full", 503 },
+	[API_REFUSED_ADDRESS_BYTES] = { "address_bytes", 503 },
+	[API_REFUSED_WAITERS] = { "waiters", 503 },
+	[API_REFUSED_ADDRESS_WAITERS] = { "address_waiters", 503 },
+	[API_REFUSED_BUSY] = { "busy", 503 },
+	[API_REFUSED_NO_MEMORY] = { "no_memory", 503 },
+};
+
+const char *api_refusal_name(enum api_refusal why)
+{
+	return api_refusal_kinds[why].name;
+}
+
+int api_refusal_status(enum api_refusal why)
+{
+	return api_refusal_kinds[why].status;
+}
+
+const uint64_t *api_refusals(const struct api *api)
+{
+	return api->refused;
+}
+
 static void api_fail_html(struct api_call *call, int status, const char *title)
 {
 	struct buf *body = api_body(call->api);
@@ -192,18 +222,19 @@ static void api_fail_html(struct api_call *call, int status, const char *title)
 
 static void api_store_failed(struct api_call *call, enum store_result result)
 {
-	call->api->refused[result == STORE_FULL ? API_REFUSED_STORE_FULL :
-	    result == STORE_OWNER_FULL ? API_REFUSED_ADDRESS_BYTES : API_REFUSED_NO_MEMORY]++;
 	if (result == STORE_FULL) {
+		call->refused = API_REFUSED_STORE_FULL;
 		call->resp.retry_after = API_STORE_FULL_RETRY_AFTER;
 		api_fail(call, 503, "store_full", "the relay holds as much as it may; try again later");
 	} else if (result == STORE_OWNER_FULL) {
 		/* The store is full for this address: the same code, so that a
 		 * client written to the spec backs off the same way. */
+		call->refused = API_REFUSED_ADDRESS_BYTES;
 		call->resp.retry_after = API_STORE_FULL_RETRY_AFTER;
 		api_fail(call, 503, "store_full", "the mailboxes created from this address hold as "
 		    "many bytes as they may; delete one or try again later");
 	} else {
+		call->refused = API_REFUSED_NO_MEMORY;
 		call->resp.retry_after = 1;
 		api_fail(call, 503, "unavailable", "the relay cannot take this request right now");
 	}
@@ -356,27 +387,6 @@ const char *api_route_template(enum api_route route)
 	}
 }
 
-static const char *const api_refusal_names[API_REFUSALS] = {
-	[API_REFUSED_RATE_CREATE] = "rate_create",
-	[API_REFUSED_RATE_FAIL] = "rate_fail",
-	[API_REFUSED_STORE_FULL] = "store_full",
-	[API_REFUSED_ADDRESS_BYTES] = "address_bytes",
-	[API_REFUSED_WAITERS] = "waiters",
-	[API_REFUSED_ADDRESS_WAITERS] = "address_waiters",
-	[API_REFUSED_BUSY] = "busy",
-	[API_REFUSED_NO_MEMORY] = "no_memory",
-};
-
-const char *api_refusal_name(enum api_refusal why)
-{
-	return api_refusal_names[why];
-}
-
-const uint64_t *api_refusals(const struct api *api)
-{
-	return api->refused;
-}
-
 /* The address a request counts against: the connection's, or from a trusted
  * proxy the last one its X-Forwarded-For names. An entry that names no
  * address counts as a client of its own, keyed by its text: never as the
@@ -425,9 +435,9 @@ static int api_rate_limited(struct api_call *call, enum ratelimit_kind kind)
 			ratelimit_spend(limits, kind, call->client_key, call->client->now_ms);
 		return 0;
 	}
+	call->refused = kind == RATELIMIT_CREATE ? API_REFUSED_RATE_CREATE :
+	    API_REFUSED_RATE_FAIL;
 	call->resp.retry_after = wait_s;
-	call->api->refused[kind == RATELIMIT_CREATE ? API_REFUSED_RATE_CREATE :
-	    API_REFUSED_RATE_FAIL]++;
 	api_fail(call, 429, "rate_limited", "too many requests from this address; try again later");
 	return -1;
 }
@@ -742,7 +752,7 @@ static void api_read(struct api_call *call, struct api_wait *wait, enum api_resu
 		if (wait_s > (long)api->config.max_wait)
 			wait_s = (long)api->config.max_wait;
 		if (wait_s > 0 && wait == NULL) {
-			api->refused[API_REFUSED_WAITERS]++;
+			call->refused = API_REFUSED_WAITERS;
 			call->resp.retry_after = 1;
 			api_fail(call, 503, "too_many_waiters",
 			    "the relay holds as many long-polls as it may; poll again shortly");
@@ -751,7 +761,7 @@ static void api_read(struct api_call *call, struct api_wait *wait, enum api_resu
 		if (wait_s > 0 && call->client != NULL &&
 		    quota_take(api->config.quota, QUOTA_WAITERS, call->client_key, 1,
 		    &wait->quota) != 0) {
-			api->refused[API_REFUSED_ADDRESS_WAITERS]++;
+			call->refused = API_REFUSED_ADDRESS_WAITERS;
 			call->resp.retry_after = 1;
 			api_fail(call, 503, "too_many_waiters",
 			    "this address holds as many long-polls as it may; poll again shortly");
@@ -936,6 +946,7 @@ static void api_call_init(struct api_call *call, struct api *api, int64_t now,
 	api_set_now(api, now);
 	memset(call, 0, sizeof(*call));
 	call->api = api;
+	call->refused = API_REFUSALS;
 	call->req = req;
 	call->in = in;
 	call->out = out;
@@ -1057,7 +1068,7 @@ enum api_result api_handle(struct api *api, int64_t now, const struct api_client
 	if (out->failed) {
 		/* The answer did not fit in memory: say so in a few bytes
 		 * that need none, and give up on the connection. */
-		api->refused[API_REFUSED_NO_MEMORY]++;
+		call.refused = API_REFUSED_NO_MEMORY;
 		out->len = 0;
 		out->failed = 0;
 		buf_append_lit(out, "HTTP/1.1 503 Service Unavailable\r\n"
@@ -1068,6 +1079,8 @@ enum api_result api_handle(struct api *api, int64_t now, const struct api_client
 		buf_append_lit(out, "\r\n");
 		call.resp.close = 1;
 	}
+	if (call.refused != API_REFUSALS)
+		api->refused[call.refused]++;
 	*close = call.resp.close;
 	return result;
 }
@@ -1162,6 +1175,7 @@ static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb)
 	struct api_wait *w = container_of(waiter, struct api_wait, waiter);
 	struct api *api = w->api;
 	struct buf *body = &api->wake_body;
+	enum api_refusal refused = API_REFUSALS;
 	struct response r;
 
 	api_wait_release(w);
@@ -1175,7 +1189,7 @@ static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb)
 	} else if (w->room != NULL && !w->room(w)) {
 		const struct api_stream_error *e = api_stream_error(503);
 
-		api->refused[API_REFUSED_BUSY]++;
+		refused = API_REFUSED_BUSY;
 		r.status = 503;
 		r.close = 1;
 		r.retry_after = 1;
@@ -1190,11 +1204,13 @@ static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb)
 		api_render_content(body, mb);
 	}
 	if (body->failed) {
-		api->refused[API_REFUSED_NO_MEMORY]++;
+		refused = API_REFUSED_NO_MEMORY;
 		r.status = 503;
 		r.close = 1;
 		body->len = 0;
 	}
+	if (refused != API_REFUSALS)
+		api->refused[refused]++;
 	/* What the answer says, the connection does. */
 	if (r.close)
 		w->keep_alive = 0;

@@ -71,23 +71,6 @@ enum api_route {
 enum api_route api_request_route(const struct http_input *in, const struct http_request *req);
 const char *api_route_template(enum api_route route);
 
-/* Why a request was turned away for want of room or rate (429, 503), for
- * the server's counters. */
-enum api_refusal {
-	API_REFUSED_RATE_CREATE,        /* 429: --rate-create */
-	API_REFUSED_RATE_FAIL,          /* 429: --rate-fail */
-	API_REFUSED_STORE_FULL,         /* 503: --max-mailboxes or --max-memory */
-	API_REFUSED_ADDRESS_BYTES,      /* 503: --max-bytes-per-address */
-	API_REFUSED_WAITERS,            /* 503: --max-waiters */
-	API_REFUSED_ADDRESS_WAITERS,    /* 503: --max-waiters-per-address */
-	API_REFUSED_BUSY,               /* 503: unsent answers hold all they may */
-	API_REFUSED_NO_MEMORY,          /* 503: an answer did not fit in memory */
-	API_REFUSALS
-};
-
-/* "rate_create", "store_full", ...: the reason as the metrics name it. */
-const char *api_refusal_name(enum api_refusal why);
-
 /* Who is asking: the connection's address as a rate-limit key. Rate limits,
  * long-polls and bytes per address count against it after X-Forwarded-For. */
 struct api_client {
@@ -157,6 +140,26 @@ void api_wait_timeout(struct api_wait *w, int closing);
 /* The connection is going away: unpark without answering. */
 void api_wait_cancel(struct api_wait *w);
 
+/* Why a request was turned away with 429 or 503: what the operator would
+ * change to see fewer of them. */
+enum api_refusal {
+	API_REFUSED_RATE_CREATE,        /* 429: --rate-create */
+	API_REFUSED_RATE_FAIL,          /* 429: --rate-fail */
+	API_REFUSED_STORE_FULL,         /* 503: --max-mailboxes or --max-memory */
+	API_REFUSED_ADDRESS_BYTES,      /* 503: --max-bytes-per-address */
+	API_REFUSED_WAITERS,            /* 503: --max-waiters */
+	API_REFUSED_ADDRESS_WAITERS,    /* 503: --max-waiters-per-address */
+	API_REFUSED_BUSY,               /* 503: too many answers not yet taken */
+	API_REFUSED_NO_MEMORY,          /* 503: an allocation failed */
+	API_REFUSALS
+};
+
+/* "rate_create", "store_full", ... and the status each is answered with. */
+const char *api_refusal_name(enum api_refusal why);
+int api_refusal_status(enum api_refusal why);
+/* Requests refused since start, by enum api_refusal: each answer once. */
+const uint64_t *api_refusals(const struct api *api);
+
 /* 1 once per api, the first time it is asked after a trusted proxy's
  * X-Forwarded-For ended in something that is not an address (such a client
  * is limited by that text): for the server to warn about its proxy. */
@@ -166,9 +169,6 @@ int api_forwarded_warning(struct api *api);
  * unless the party has sent another since, or the mailbox is gone at now. */
 void api_drop_token(struct api *api, int64_t now, const uint8_t id[MAILBOX_ID_LEN],
     enum mailbox_party party, struct store_bytes type, struct store_bytes data);
-
-/* Requests refused since start, by enum api_refusal. */
-const uint64_t *api_refusals(const struct api *api);
 
 /* Once a second: refresh the clock and collect expired mailboxes. Returns
  * non-zero when expired mailboxes remain for the next call (budget spent). */

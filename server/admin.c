@@ -166,8 +166,8 @@ static void admin_on_accepted(void *owner, int fd, const struct sockaddr_storage
 	if (!(a->loopback && config_is_loopback(addr, len)) &&
 	    !config_cidrs_match(&config->admin_allow, addr, len)) {
 		metrics_count_refused(a->context.metrics, METRICS_REFUSED_ADMIN_NOT_ALLOWED);
-		log_at(a->conns.log, LOG_DEBUG, "admin listener: refused a connection from an "
-		    "address that is not allowed");
+		log_event(a->conns.log, LOG_DEBUG, "admin listener: refused a connection from an "
+		    "address that is not allowed", LOG_END);
 		close(fd);
 		return;
 	}

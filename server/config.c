@@ -93,6 +93,8 @@ static const char config_usage[] =
 "                            most). Credentials are never allowed\n"
 "  --no-tls                  plain HTTP, only behind a TLS-terminating proxy\n"
 "  --log-level LEVEL         error, warn, info or debug (info)\n"
+"  --log-format FORMAT       text or json: one line per event on stderr, with\n"
+"                            a timestamp (text)\n"
 "  --access-log              log a line per request at level info: method,\n"
 "                            route template (never the mailbox id), status,\n"
 "                            bytes, duration in us, TLS version, resumed (off)\n"
@@ -325,6 +327,7 @@ static void config_defaults(struct config *c)
 	c->push_retries = 3;
 	config_parse_push_map("com.apple.apns=1,com.google.fcm=2", c);
 	c->log_level = LOG_INFO;
+	c->log_format = LOG_TEXT;
 }
 
 enum config_kind {
@@ -338,6 +341,7 @@ enum config_kind {
 	CONFIG_LISTEN,      /* one more --listen */
 	CONFIG_ADDRESS,     /* one struct config_listen */
 	CONFIG_LEVEL,
+	CONFIG_LOG_FORMAT,
 	CONFIG_RATE,
 	CONFIG_CIDR,        /* one more range in a struct config_cidrs */
 	CONFIG_PUSH_MAP,
@@ -411,6 +415,7 @@ static const struct config_option config_options[] = {
 	    "scheme://host[:port] with nothing after it, e.g. https://app.example, or *"),
 	OPT("--no-tls", CONFIG_FLAG, no_tls, 0, NULL),
 	OPT("--log-level", CONFIG_LEVEL, log_level, 0, "error, warn, info or debug"),
+	OPT("--log-format", CONFIG_LOG_FORMAT, log_format, 0, "text or json"),
 	OPT("--access-log", CONFIG_FLAG, access_log, 0, NULL),
 	OPT("--admin-listen", CONFIG_ADDRESS, admin_listen, 0,
 	    "ADDR:PORT, e.g. 127.0.0.1:9100 or [::1]:9100"),
@@ -507,6 +512,8 @@ static int config_set(struct config *c, const struct config_option *o, const cha
 		return config_parse_listen(value, (struct config_listen *)field);
 	case CONFIG_LEVEL:
 		return log_parse_level(value, (enum log_level *)field);
+	case CONFIG_LOG_FORMAT:
+		return log_parse_format(value, (enum log_format *)field);
 	case CONFIG_RATE:
 		return config_parse_rate(value, (struct ratelimit_rule *)field);
 	case CONFIG_PUSH_MAP:
@@ -585,7 +592,14 @@ static int config_check_public_url(const char *url, const char **why)
 	return 0;
 }
 
-void config_warn(const struct config *c, FILE *err)
+void config_log(const struct config *c, struct log *log)
+{
+	log_init(log);
+	log->level = c->log_level;
+	log->format = c->log_format;
+}
+
+void config_warn(const struct config *c, const struct log *log)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
 	int per_address = c->rate_create.per != 0 || c->rate_fail.per != 0 ||
@@ -593,20 +607,21 @@ void config_warn(const struct config *c, FILE *err)
 	    c->max_bytes_per_address != 0;
 
 	if (c->no_tls && per_address && c->trust_proxy.count == 0)
-		fprintf(err, "relay: warning: --no-tls with limits per client address but no "
+		log_event(log, LOG_WARN, "--no-tls with limits per client address but no "
 		    "--trust-proxy: behind a proxy every client shares the proxy's address "
-		    "(name the proxy with --trust-proxy)\n");
+		    "(name the proxy with --trust-proxy)", LOG_END);
 	/* A proxy in front (plain HTTP behind it, or one we trust) closes a
 	 * long-poll it has waited on for its read timeout: nginx's is 60 s. */
 	if ((c->no_tls || c->trust_proxy.count > 0) && c->max_wait >= CONFIG_PROXY_TIMEOUT)
-		fprintf(err, "relay: warning: --max-wait %llds is not below a common proxy read "
-		    "timeout (%d s, nginx's default): set --max-wait %ds, or raise the proxy's\n",
-		    (long long)c->max_wait, CONFIG_PROXY_TIMEOUT, CONFIG_PROXY_TIMEOUT - 10);
+		log_event(log, LOG_WARN, "--max-wait is not below a common proxy read timeout "
+		    "(nginx's default): lower it, or raise the proxy's",
+		    LOG_INT("max_wait_s", c->max_wait), LOG_INT("proxy_timeout_s", CONFIG_PROXY_TIMEOUT),
+		    LOG_INT("suggested_max_wait_s", CONFIG_PROXY_TIMEOUT - 10), LOG_END);
 	if (pages > 0 && page_size > 0 &&
 	    c->max_memory / (size_t)page_size > (size_t)pages)
-		fprintf(err, "relay: warning: --max-memory is above this machine's physical memory "
-		    "(%zu MiB): the relay would be killed before it refused a mailbox\n",
-		    (size_t)pages / (1048576 / (size_t)page_size));
+		log_event(log, LOG_WARN, "--max-memory is above this machine's physical memory: "
+		    "the relay would be killed before it refused a mailbox",
+		    LOG_UINT("physical_mib", (size_t)pages / (1048576 / (size_t)page_size)), LOG_END);
 }
 
 /* Rules that tie options together, checked once all are read. */
@@ -774,7 +789,7 @@ enum config_result config_parse(struct config *c, int argc, char **argv,
 	return CONFIG_RUN;
 }
 
-int config_fit_descriptors(struct config *c, FILE *err)
+int config_fit_descriptors(struct config *c, const struct log *log, FILE *err)
 {
 	struct rlimit lim;
 	uint64_t need;
@@ -809,7 +824,8 @@ int config_fit_descriptors(struct config *c, FILE *err)
 	/* Only a number the operator asked for is an error; the built-in
 	 * one yields to the limit, as --default-ttl yields to --max-ttl. */
 	c->max_connections = (size_t)(lim.rlim_cur - CONFIG_FD_RESERVE);
-	fprintf(err, "relay: --max-connections lowered to %zu to fit the file descriptor "
-	    "limit (ulimit -n %llu)\n", c->max_connections, (unsigned long long)lim.rlim_cur);
+	log_event(log, LOG_WARN, "--max-connections lowered to fit the file descriptor limit "
+	    "(ulimit -n)", LOG_UINT("max_connections", c->max_connections),
+	    LOG_UINT("ulimit_n", lim.rlim_cur), LOG_END);
 	return 0;
 }

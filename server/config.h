@@ -86,6 +86,7 @@ struct config {
 	size_t push_retries;
 	int no_tls;
 	enum log_level log_level;
+	enum log_format log_format;
 	const char *well_known;         /* --well-known DIR, or NULL */
 	/* --cors-origin, in the form browsers send (cors_normalize_origin). */
 	char cors_origin[CORS_MAX_ORIGINS][CORS_ORIGIN_MAX + 1];
@@ -116,15 +117,17 @@ enum config_result {
 enum config_result config_parse(struct config *c, int argc, char **argv,
     FILE *out, FILE *err);
 
+/* The log that --log-level and --log-format ask for, on stderr. */
+void config_log(const struct config *c, struct log *log);
 /* Raise the soft RLIMIT_NOFILE to the hard limit, then make sure that
  * --max-connections fits under it with CONFIG_FD_RESERVE to spare: a value
  * given that does not is one line on err and -1 (exit 2); the default is
- * lowered to fit, with a line on err saying so. */
-int config_fit_descriptors(struct config *c, FILE *err);
-/* One line on err for each setting that is legal but almost certainly a
+ * lowered to fit, and a warning logged. */
+int config_fit_descriptors(struct config *c, const struct log *log, FILE *err);
+/* A warning logged for each setting that is legal but almost certainly a
  * mistake (limits per address that would all count the proxy, a long-poll
  * a proxy cuts short, more memory than the machine has). */
-void config_warn(const struct config *c, FILE *err);
+void config_warn(const struct config *c, const struct log *log);
 /* nginx's proxy_read_timeout, the shortest common default in front of us. */
 #define CONFIG_PROXY_TIMEOUT 60
 

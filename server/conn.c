@@ -114,12 +114,13 @@ static unsigned conn_answer_status(const struct conn *c, size_t at)
  * the path. (The one place this line is formatted.) */
 static void conn_log_request(const struct log *log, const struct conn_request *r)
 {
-	log_at(log, LOG_INFO, "request method=%s route=%s status=%u bytes=%zu duration_us=%lld "
-	    "tls=%s resumed=%s",
-	    r->method == CONN_METHOD_UNKNOWN ? "-" : llhttp_method_name((llhttp_method_t)r->method),
-	    api_route_template((enum api_route)r->route), r->status, r->bytes,
-	    (long long)r->duration_us, r->tls_version ? r->tls_version : "-",
-	    r->resumed ? "yes" : "no");
+	log_event(log, LOG_INFO, "request",
+	    LOG_STR("method", r->method == CONN_METHOD_UNKNOWN ? NULL :
+	    llhttp_method_name((llhttp_method_t)r->method)),
+	    LOG_STR("route", api_route_template((enum api_route)r->route)),
+	    LOG_UINT("status", r->status), LOG_UINT("bytes", r->bytes),
+	    LOG_INT("duration_us", r->duration_us), LOG_STR("tls", r->tls_version),
+	    LOG_BOOL("resumed", r->resumed), LOG_END);
 }
 
 /* A request is about to be answered (or to park): note what its record
@@ -349,11 +350,13 @@ static void conn_log_answer(struct conn *c, uint8_t method, enum api_result resu
 	unsigned status = conn_answer_status(c, c->answering.at);
 
 	if (result == API_PARKED)
-		log_at(c->context->log, LOG_DEBUG, "%s parked for %u s",
-		    llhttp_method_name((llhttp_method_t)method), c->wait.wait_s);
+		log_event(c->context->log, LOG_DEBUG, "request parked",
+		    LOG_STR("method", llhttp_method_name((llhttp_method_t)method)),
+		    LOG_UINT("wait_s", c->wait.wait_s), LOG_END);
 	else if (status != 0)
-		log_at(c->context->log, LOG_DEBUG, "%s answered %u (request %u on this connection)",
-		    llhttp_method_name((llhttp_method_t)method), status, c->requests);
+		log_event(c->context->log, LOG_DEBUG, "request answered",
+		    LOG_STR("method", llhttp_method_name((llhttp_method_t)method)),
+		    LOG_UINT("status", status), LOG_UINT("request", c->requests), LOG_END);
 }
 
 /* A whole request is in: answer it. */

@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -50,8 +49,8 @@ static void persist_reap(struct persist *p)
 		/* A child that failed removed its file; one that crashed did not. */
 		if (!WIFEXITED(status))
 			snapshot_temp_remove(&p->child_temp);
-		log_at(p->context.log, LOG_ERROR, "snapshot to %s failed (see above); "
-		    "the previous one is still in place", p->context.path);
+		log_event(p->context.log, LOG_ERROR, "snapshot failed (see above); the previous one "
+		    "is still in place", LOG_STR("file", p->context.path), LOG_END);
 	}
 }
 
@@ -98,7 +97,7 @@ static void persist_on_timer(evutil_socket_t fd, short what, void *arg)
 	/* Made here rather than in the child, so that the name is known if the
 	 * child has to be killed or dies. */
 	if (snapshot_temp_open(ctx->path, &temp, err, sizeof(err)) != 0) {
-		log_at(ctx->log, LOG_ERROR, "%s", err);
+		log_event(ctx->log, LOG_ERROR, "snapshot failed", LOG_STR("error", err), LOG_END);
 		persist_ended(p, 0);
 		return;
 	}
@@ -110,7 +109,8 @@ static void persist_on_timer(evutil_socket_t fd, short what, void *arg)
 	if (pid != 0)
 		sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
-		log_at(ctx->log, LOG_ERROR, "cannot fork to write a snapshot: %s", strerror(errno));
+		log_event(ctx->log, LOG_ERROR, "snapshot failed: cannot fork",
+		    LOG_STR("error", strerror(errno)), LOG_END);
 		snapshot_temp_remove(&temp);
 		persist_ended(p, 0);
 		return;
@@ -121,7 +121,7 @@ static void persist_on_timer(evutil_socket_t fd, short what, void *arg)
 		persist_child_signals(&old);
 		ok = snapshot_write_temp(ctx->store, &temp, ctx->path, now, err, sizeof(err)) == 0;
 		if (!ok)
-			log_at(ctx->log, LOG_ERROR, "%s", err);
+			log_event(ctx->log, LOG_ERROR, "snapshot failed", LOG_STR("error", err), LOG_END);
 		_exit(ok ? 0 : 1);
 	}
 	snapshot_temp_close(&temp);
@@ -129,7 +129,7 @@ static void persist_on_timer(evutil_socket_t fd, short what, void *arg)
 	p->child = pid;
 }
 
-int persist_check(const char *path)
+int persist_check(const char *path, const struct log *log)
 {
 	struct snapshot_temp temp;
 	char err[600];
@@ -137,8 +137,8 @@ int persist_check(const char *path)
 	if (path == NULL)
 		return 0;
 	if (snapshot_temp_open(path, &temp, err, sizeof(err)) != 0) {
-		fprintf(stderr, "relay: --state-file: %s (its directory must exist and be "
-		    "writable)\n", err);
+		log_event(log, LOG_ERROR, "cannot start: --state-file's directory must exist and be "
+		    "writable", LOG_STR("error", err), LOG_END);
 		return -1;
 	}
 	snapshot_temp_remove(&temp);
@@ -157,23 +157,25 @@ int persist_init(struct persist *p, const struct persist_context *context)
 		return 0;
 	if (snapshot_load(ctx->store, ctx->path, persist_now(p), ctx->max_ttl, &loaded, err,
 	    sizeof(err)) != 0) {
-		fprintf(stderr, "relay: %s; refusing to start (move it away to start empty)\n", err);
+		log_event(ctx->log, LOG_ERROR, "cannot start: --state-file cannot be loaded (move it "
+		    "away to start empty)", LOG_STR("error", err), LOG_END);
 		return -1;
 	}
 	if (loaded.empty)
-		log_at(ctx->log, LOG_WARN, "state file %s is empty: starting with no mailboxes",
-		    ctx->path);
+		log_event(ctx->log, LOG_WARN, "state file is empty: starting with no mailboxes",
+		    LOG_STR("file", ctx->path), LOG_END);
 	if (loaded.mailboxes > 0)
-		log_at(ctx->log, LOG_INFO, "restored %zu mailboxes from %s "
-		    "(%zu expirations shortened to --max-ttl)", loaded.mailboxes, ctx->path,
-		    loaded.shortened);
+		log_event(ctx->log, LOG_INFO, "restored mailboxes from the state file",
+		    LOG_UINT("mailboxes", loaded.mailboxes), LOG_STR("file", ctx->path),
+		    LOG_UINT("shortened_to_max_ttl", loaded.shortened), LOG_END);
 	if (ctx->snapshot_interval > 0) {
 		struct timeval every = { (time_t)ctx->snapshot_interval, 0 };
 
 		p->timer = event_new(ctx->base, -1, EV_PERSIST, persist_on_timer, p);
 		p->sigchld = evsignal_new(ctx->base, SIGCHLD, persist_on_sigchld, p);
 		if (p->timer == NULL || p->sigchld == NULL) {
-			fprintf(stderr, "relay: cannot create the snapshot timer\n");
+			log_event(ctx->log, LOG_ERROR, "cannot start: cannot create the snapshot timer",
+			    LOG_END);
 			return -1;
 		}
 		event_add(p->timer, &every);
@@ -197,11 +199,13 @@ int persist_final(struct persist *p)
 		p->child = 0;
 	}
 	if (snapshot_write(ctx->store, ctx->path, persist_now(p), err, sizeof(err)) != 0) {
-		log_at(ctx->log, LOG_ERROR, "%s: the mailboxes of this run are lost", err);
+		log_event(ctx->log, LOG_ERROR, "final snapshot failed: the mailboxes of this run are "
+		    "lost", LOG_STR("error", err), LOG_END);
 		return -1;
 	}
-	log_at(ctx->log, LOG_INFO, "saved %zu mailboxes to %s", store_stats(ctx->store).mailboxes,
-	    ctx->path);
+	log_event(ctx->log, LOG_INFO, "saved mailboxes to the state file",
+	    LOG_UINT("mailboxes", store_stats(ctx->store).mailboxes), LOG_STR("file", ctx->path),
+	    LOG_END);
 	return 0;
 }
 

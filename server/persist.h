@@ -45,10 +45,10 @@ struct persist {
 /* Before anything else at start: a snapshot can be written beside path (a
  * file can be made and removed in its directory), so that a mistake in the
  * path is found now rather than at the first snapshot, with every mailbox
- * lost. 0, or -1 after printing a one-line start error. */
-int persist_check(const char *path);
+ * lost. 0, or -1 after logging a one-line start error. */
+int persist_check(const char *path, const struct log *log);
 /* Load the state file into the context's store and start the periodic
- * snapshots. 0, or -1 after printing a one-line start error. */
+ * snapshots. 0, or -1 after logging a one-line start error. */
 int persist_init(struct persist *p, const struct persist_context *context);
 /* The final snapshot: 0, or -1 (logged). */
 int persist_final(struct persist *p);

@@ -200,8 +200,9 @@ static void push_retry(struct push *p, unsigned delay_s)
 		return;
 	}
 	if (++p->attempts > ctx->config->push_retries) {
-		log_at(ctx->log, LOG_WARN, "push gateway: gave up %zu pushes after %u tries (%s)",
-		    p->batch_count, p->attempts, p->last_error);
+		log_event(ctx->log, LOG_WARN, "push gateway: gave up a batch of pushes",
+		    LOG_UINT("pushes", p->batch_count), LOG_UINT("tries", p->attempts),
+		    LOG_STR("error", p->last_error), LOG_END);
 		p->stats.failed += p->batch_count;
 		push_clear_batch(p);
 		p->state = p->t != NULL ? PUSH_READY : PUSH_IDLE;
@@ -210,8 +211,9 @@ static void push_retry(struct push *p, unsigned delay_s)
 	}
 	if (delay_s == 0)
 		delay_s = 1u << (p->attempts - 1 < 16 ? p->attempts - 1 : 16);
-	log_at(ctx->log, LOG_DEBUG, "push gateway: %s; trying %zu pushes again in %u s",
-	    p->last_error, p->batch_count, delay_s);
+	log_event(ctx->log, LOG_DEBUG, "push gateway: will try a batch of pushes again",
+	    LOG_STR("error", p->last_error), LOG_UINT("pushes", p->batch_count),
+	    LOG_UINT("delay_s", delay_s), LOG_END);
 	p->state = PUSH_BACKOFF;
 	io_events_arm(&p->io, p->t != NULL, 0);
 	push_set_timer(p, delay_s);
@@ -338,8 +340,8 @@ static void push_accepted(struct push *p)
 	}
 	json_decref(doc);
 	if (failed > 0)
-		log_at(ctx->log, LOG_INFO, "push gateway: %zu of %zu pushes refused by the provider",
-		    failed, p->batch_count);
+		log_event(ctx->log, LOG_INFO, "push gateway: pushes refused by the provider",
+		    LOG_UINT("refused", failed), LOG_UINT("pushes", p->batch_count), LOG_END);
 	p->stats.failed += failed;
 	p->stats.sent += p->batch_count - failed;
 	push_clear_batch(p);
@@ -361,8 +363,8 @@ static void push_answered(struct push *p)
 		push_retry(p, p->answer.retry_after < PUSH_RETRY_AFTER_MAX ?
 		    p->answer.retry_after : PUSH_RETRY_AFTER_MAX);
 	} else {
-		log_at(p->context->log, LOG_WARN, "push gateway: refused %zu pushes with status %d",
-		    p->batch_count, status);
+		log_event(p->context->log, LOG_WARN, "push gateway: refused a batch of pushes",
+		    LOG_UINT("pushes", p->batch_count), LOG_INT("status", status), LOG_END);
 		p->stats.failed += p->batch_count;
 		push_clear_batch(p);
 	}

@@ -114,15 +114,15 @@ static void server_on_accepted(void *owner, int fd, const struct sockaddr_storag
 	 * proxy this counts the proxy's connections. */
 	server_client(s, peer, &client);
 	if (quota_take(s->quota, QUOTA_CONNECTIONS, client.key, 1, &quota) != 0) {
-		log_at(&s->log, LOG_DEBUG, "connection refused: its address has %zu open",
-		    s->config->max_connections_per_address);
+		log_event(&s->log, LOG_DEBUG, "connection refused: its address has as many open "
+		    "as it may", LOG_UINT("limit", s->config->max_connections_per_address), LOG_END);
 		metrics_count_refused(&s->metrics, METRICS_REFUSED_PER_ADDRESS);
 		close(fd);
 		return;
 	}
 	t = s->tls ? tls_transport_new(s->tls, fd) : transport_plain_new(fd);
 	if (t == NULL) {
-		log_at(&s->log, LOG_WARN, "no memory for a new connection; refused it");
+		log_event(&s->log, LOG_WARN, "no memory for a new connection; refused it", LOG_END);
 		metrics_count_refused(&s->metrics, METRICS_REFUSED_NO_MEMORY);
 		quota_give(s->quota, quota, QUOTA_CONNECTIONS, 1);
 		close(fd);
@@ -139,12 +139,13 @@ void server_conn_open(struct server *s, int fd, struct transport *t,
 
 	c = conn_new(&s->conn_context, fd, t, client);
 	c->quota = quota;
-	log_at(&s->log, LOG_DEBUG, "connection accepted (%zu open)", s->conn_count + 1);
+	log_event(&s->log, LOG_DEBUG, "connection accepted", LOG_UINT("open", s->conn_count + 1),
+	    LOG_END);
 	conn_list_add(&s->conns, c);
 	s->conn_count++;
 	if (s->conn_count >= s->config->max_connections && !s->accept_full) {
-		log_at(&s->log, LOG_INFO, "%zu connections open: no new ones until one closes",
-		    s->conn_count);
+		log_event(&s->log, LOG_INFO, "--max-connections open: no new ones until one closes",
+		    LOG_UINT("open", s->conn_count), LOG_END);
 		s->accept_full = 1;
 		server_update_accepting(s);
 	}
@@ -173,8 +174,8 @@ static void server_on_starved(void *owner, int listen_fd)
 	if (s->accept_starved)
 		return;
 	/* Said once a minute at most, not once a second while it lasts. */
-	log_at(&s->log, server_now(s) - s->starved_warned_at < 60 ? LOG_DEBUG : LOG_WARN,
-	    "out of file descriptors with %zu connections open; pausing accepts", s->conn_count);
+	log_event(&s->log, server_now(s) - s->starved_warned_at < 60 ? LOG_DEBUG : LOG_WARN,
+	    "out of file descriptors; pausing accepts", LOG_UINT("open", s->conn_count), LOG_END);
 	if (server_now(s) - s->starved_warned_at >= 60)
 		s->starved_warned_at = server_now(s);
 	s->accept_starved = 1;
@@ -197,8 +198,8 @@ static void server_on_conn_gone(void *owner, struct conn *c)
 {
 	struct server *s = owner;
 
-	log_at(&s->log, LOG_DEBUG, "connection closed after %u requests (%zu open)",
-	    c->requests, s->conn_count - 1);
+	log_event(&s->log, LOG_DEBUG, "connection closed", LOG_UINT("requests", c->requests),
+	    LOG_UINT("open", s->conn_count - 1), LOG_END);
 	conn_list_remove(&s->conns, c);
 	s->conn_count--;
 	quota_give(s->quota, c->quota, QUOTA_CONNECTIONS, 1);
@@ -211,6 +212,32 @@ static void server_on_conn_gone(void *owner, struct conn *c)
 		event_base_loopexit(s->base, NULL);
 }
 
+/* 429s and 503s at warn, but one line per reason and second at most, with
+ * how many there were since the last: a flood of refusals must not become a
+ * flood of lines. Nothing of the client goes in (spec 8). final: whatever
+ * the second, at the stop. */
+static void server_log_refusals(struct server *s, int final)
+{
+	const uint64_t *refused = api_refusals(s->api);
+	int64_t second = server_mono_ms(s) / 1000;
+
+	if (second == s->refusals_second && !final)
+		return;
+	s->refusals_second = second;
+	for (int i = 0; i < API_REFUSALS; i++) {
+		uint64_t total = refused[i];
+		int status = api_refusal_status((enum api_refusal)i);
+
+		if (total == s->refusals_logged[i])
+			continue;
+		log_event(&s->log, LOG_WARN, status == 429 ? "rate limited" : "refused: over a limit",
+		    LOG_STR("reason", api_refusal_name((enum api_refusal)i)),
+		    LOG_INT("status", status), LOG_UINT("count", total - s->refusals_logged[i]),
+		    LOG_END);
+		s->refusals_logged[i] = total;
+	}
+}
+
 static void server_expire(struct server *s)
 {
 	if (api_tick(s->api, server_now(s)))
@@ -219,8 +246,9 @@ static void server_expire(struct server *s)
 		ratelimit_expire(s->limits, server_mono_ms(s), SERVER_RATELIMIT_EXPIRE_BUDGET);
 	/* Once per process, and never the value itself: it may be an address. */
 	if (api_forwarded_warning(s->api))
-		log_at(&s->log, LOG_WARN, "--trust-proxy: an X-Forwarded-For did not end in an "
-		    "IP address; such clients are rate-limited by its text (said once)");
+		log_event(&s->log, LOG_WARN, "--trust-proxy: an X-Forwarded-For did not end in an "
+		    "IP address; such clients are rate-limited by its text (said once)", LOG_END);
+	server_log_refusals(s, 0);
 }
 
 static void server_on_tick(evutil_socket_t fd, short what, void *arg)
@@ -236,8 +264,8 @@ static void server_on_grace_over(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	log_at(&s->log, LOG_WARN, "%zu connections still open after %d s; closing them",
-	    s->conn_count, SERVER_GRACE_SECONDS);
+	log_event(&s->log, LOG_WARN, "connections still open after the grace period; closing them",
+	    LOG_UINT("open", s->conn_count), LOG_UINT("grace_s", SERVER_GRACE_SECONDS), LOG_END);
 	event_base_loopexit(s->base, NULL);
 }
 
@@ -249,13 +277,14 @@ static void server_on_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (s->stopping) {
-		log_at(&s->log, LOG_INFO, "second signal: stopping now");
+		log_event(&s->log, LOG_INFO, "second signal: stopping now", LOG_END);
 		event_base_loopexit(s->base, NULL);
 		return;
 	}
 	s->stopping = 1;
-	log_at(&s->log, LOG_INFO, "%s: finishing %zu connections, then stopping",
-	    sig == SIGINT ? "SIGINT" : "SIGTERM", s->conn_count);
+	log_event(&s->log, LOG_INFO, "stopping: finishing the open connections first",
+	    LOG_STR("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"),
+	    LOG_UINT("open", s->conn_count), LOG_END);
 	for (size_t i = 0; i < s->listener_count; i++)
 		listener_close(&s->listeners[i]);
 	for (c = s->conns; c != NULL; c = next) {
@@ -268,25 +297,27 @@ static void server_on_signal(evutil_socket_t sig, short what, void *arg)
 		evtimer_add(s->grace, &grace);
 }
 
-/* Serve the --well-known files just read (and let them go), saying which. */
-static void server_serve_app_links(struct server *s, struct wellknown *wk, const char *when)
+/* Serve the --well-known files just read (and let them go), saying which:
+ * first those that are missing, then those served. */
+static void server_serve_app_links(struct server *s, struct wellknown *wk, int reload)
 {
-	char served[160] = "";
-	size_t n = 0;
-
 	wellknown_apply(wk, s->api);
 	for (int i = 0; i < API_APP_LINKS; i++) {
-		const char *name = wellknown_name((enum api_app_link)i);
-
 		if (wk->file[i].data == NULL)
-			log_at(&s->log, LOG_WARN, "%s--well-known: %s/%s does not exist: "
-			    "/.well-known/%s answers 404", when, s->config->well_known, name, name);
-		else if (n < sizeof(served))
-			n += (size_t)snprintf(served + n, sizeof(served) - n, "%s%s (%zu bytes)",
-			    n ? ", " : "", name, wk->file[i].len);
+			log_event(&s->log, LOG_WARN, reload ?
+			    "SIGHUP: --well-known: a file does not exist; its URL answers 404" :
+			    "--well-known: a file does not exist; its URL answers 404",
+			    LOG_STR("file", wellknown_name((enum api_app_link)i)),
+			    LOG_STR("dir", s->config->well_known), LOG_END);
 	}
-	log_at(&s->log, LOG_INFO, "%s--well-known: serving %s from %s", when, served,
-	    s->config->well_known);
+	for (int i = 0; i < API_APP_LINKS; i++) {
+		if (wk->file[i].data != NULL)
+			log_event(&s->log, LOG_INFO, reload ? "SIGHUP: --well-known: serving a file" :
+			    "--well-known: serving a file",
+			    LOG_STR("file", wellknown_name((enum api_app_link)i)),
+			    LOG_UINT("bytes", wk->file[i].len), LOG_STR("dir", s->config->well_known),
+			    LOG_END);
+	}
 	wellknown_free(wk);
 }
 
@@ -300,19 +331,21 @@ static void server_on_reload(evutil_socket_t sig, short what, void *arg)
 	(void)sig;
 	(void)what;
 	if (s->tls == NULL)
-		log_at(&s->log, LOG_INFO, "SIGHUP: no TLS (--no-tls), no certificate to reload");
+		log_event(&s->log, LOG_INFO, "SIGHUP: no TLS (--no-tls), no certificate to reload",
+		    LOG_END);
 	else if (tls_reload(s->tls, err, sizeof(err)) != 0)
-		log_at(&s->log, LOG_ERROR, "SIGHUP: %s; still serving the previous certificate", err);
+		log_event(&s->log, LOG_ERROR, "SIGHUP: still serving the previous certificate",
+		    LOG_STR("error", err), LOG_END);
 	else
-		log_at(&s->log, LOG_INFO, "SIGHUP: new certificate for new connections, "
-		    "SHA-256 fingerprint %s", tls_fingerprint(s->tls));
+		log_event(&s->log, LOG_INFO, "SIGHUP: new certificate for new connections",
+		    LOG_STR("sha256_fingerprint", tls_fingerprint(s->tls)), LOG_END);
 	if (s->config->well_known == NULL)
 		return;
 	if (wellknown_read(s->config->well_known, &s->well_known, err, sizeof(err)) != 0)
-		log_at(&s->log, LOG_ERROR, "SIGHUP: %s; still serving the previous app-link files",
-		    err);
+		log_event(&s->log, LOG_ERROR, "SIGHUP: --well-known: still serving the previous "
+		    "app-link files", LOG_STR("error", err), LOG_END);
 	else
-		server_serve_app_links(s, &s->well_known, "SIGHUP: ");
+		server_serve_app_links(s, &s->well_known, 1);
 }
 
 static int server_push_supports(void *ctx, const char *type, size_t type_len)
@@ -464,20 +497,20 @@ static int server_read_speedup(struct server *s)
 	if (v == NULL)
 		return 0;
 	if (parse_number(v, &n) != 0 || n < 1 || n > SERVER_SPEEDUP_MAX) {
-		fprintf(stderr, "relay: %s must be a whole number from 1 to %d\n",
-		    SERVER_SPEEDUP_ENV, SERVER_SPEEDUP_MAX);
+		log_event(&s->log, LOG_ERROR, "cannot start: " SERVER_SPEEDUP_ENV " must be a whole "
+		    "number from 1 to " LIMITS_TEXT(SERVER_SPEEDUP_MAX), LOG_END);
 		return -1;
 	}
 	s->speedup = (unsigned)n;
-	log_at(&s->log, LOG_WARN, "%s=%u: timeouts and retry delays are %u times shorter "
-	    "(for tests only)", SERVER_SPEEDUP_ENV, s->speedup, s->speedup);
+	log_event(&s->log, LOG_WARN, SERVER_SPEEDUP_ENV ": timeouts and retry delays are "
+	    "this many times shorter (for tests only)", LOG_UINT("speedup", s->speedup), LOG_END);
 	return 0;
 }
 
-/* Print a one-line start error. */
-static int server_fail(const char *what)
+/* Log a one-line start error. */
+static int server_fail(struct server *s, const char *what)
 {
-	fprintf(stderr, "relay: %s\n", what);
+	log_event(&s->log, LOG_ERROR, "cannot start", LOG_STR("error", what), LOG_END);
 	return -1;
 }
 
@@ -494,22 +527,22 @@ int server_init(struct server *s, const struct config *config)
 	metrics_init(&s->metrics, clock_wall_s(&s->clock));
 	s->config = config;
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	s->log.level = config->log_level;
+	config_log(config, &s->log);
 	if (server_read_speedup(s) != 0)
 		return -1;
-	if (persist_check(config->state_file) != 0)
+	if (persist_check(config->state_file, &s->log) != 0)
 		return -1;
 	/* Before anything is made or written: a bad file stops the start. */
 	if (config->well_known != NULL &&
 	    wellknown_read(config->well_known, &s->well_known, err, sizeof(err)) != 0)
-		return server_fail(err);
+		return server_fail(s, err);
 	signal(SIGPIPE, SIG_IGN);
 	s->base = event_base_new();
 	if (s->base == NULL)
-		return server_fail("cannot create the event loop");
+		return server_fail(s, "cannot create the event loop");
 	s->rng = rng_new(err, sizeof(err));
 	if (s->rng == NULL)
-		return server_fail(err);
+		return server_fail(s, err);
 	/* Listen first: a relay that cannot start must not have replaced the
 	 * development certificate a running one is using. */
 	s->listening.base = s->base;
@@ -519,7 +552,7 @@ int server_init(struct server *s, const struct config *config)
 	for (size_t i = 0; i < config->listen_count; i++) {
 		if (listener_open(&s->listeners[i], &s->listening, &config->listen[i], err,
 		    sizeof(err)) != 0)
-			return server_fail(err);
+			return server_fail(s, err);
 		s->listener_count++;
 	}
 	{
@@ -527,7 +560,7 @@ int server_init(struct server *s, const struct config *config)
 		    server_ready, server_on_starved, s };
 
 		if (admin_listen(&s->admin, &admin, err, sizeof(err)) != 0)
-			return server_fail(err);
+			return server_fail(s, err);
 	}
 	if (!config->no_tls) {
 		struct tls_options opts = { config->cert_file, config->key_file,
@@ -535,11 +568,11 @@ int server_init(struct server *s, const struct config *config)
 
 		s->tls = tls_new(&opts, s->rng, err, sizeof(err));
 		if (s->tls == NULL)
-			return server_fail(err);
+			return server_fail(s, err);
 	}
 	s->store = store_new(&limits, rng_bytes, s->rng);
 	if (s->store == NULL)
-		return server_fail("the random generator failed");
+		return server_fail(s, "the random generator failed");
 	if (config->rate_create.per != 0 || config->rate_fail.per != 0) {
 		struct ratelimit_rule rules[RATELIMIT_KINDS];
 		uint8_t key[SIPHASH_KEY_LEN];
@@ -547,7 +580,7 @@ int server_init(struct server *s, const struct config *config)
 		rules[RATELIMIT_CREATE] = config->rate_create;
 		rules[RATELIMIT_FAIL] = config->rate_fail;
 		if (rng_bytes(s->rng, key, sizeof(key)) != 0)
-			return server_fail("the random generator failed");
+			return server_fail(s, "the random generator failed");
 		s->limits = ratelimit_new(rules, SERVER_RATELIMIT_ENTRIES, key);
 	}
 	if (config->max_connections_per_address != 0 || config->max_waiters_per_address != 0) {
@@ -557,7 +590,7 @@ int server_init(struct server *s, const struct config *config)
 		quota_limits[QUOTA_CONNECTIONS] = config->max_connections_per_address;
 		quota_limits[QUOTA_WAITERS] = config->max_waiters_per_address;
 		if (rng_bytes(s->rng, key, sizeof(key)) != 0)
-			return server_fail("the random generator failed");
+			return server_fail(s, "the random generator failed");
 		s->quota = quota_new(quota_limits, key);
 	}
 	if (config->push_gateway != NULL) {
@@ -570,11 +603,12 @@ int server_init(struct server *s, const struct config *config)
 		s->push_context.owner = s;
 		s->push = push_new(&s->push_context, err, sizeof(err));
 		if (s->push == NULL)
-			return server_fail(err);
+			return server_fail(s, err);
 		s->notifier.supports = server_push_supports;
 		s->notifier.push = server_push;
 		s->notifier.ctx = s->push;
-		log_at(&s->log, LOG_INFO, "pushes go to the gateway %s", config->push_gateway);
+		log_event(&s->log, LOG_INFO, "pushes go to the gateway",
+		    LOG_STR("url", config->push_gateway), LOG_END);
 	}
 	s->public_url = server_public_url(s);
 	api_config.public_url = s->public_url;
@@ -585,7 +619,7 @@ int server_init(struct server *s, const struct config *config)
 	api_config.limits = s->limits;
 	api_config.quota = s->quota;
 	if (rng_bytes(s->rng, api_config.name_secret, sizeof(api_config.name_secret)) != 0)
-		return server_fail("the random generator failed");
+		return server_fail(s, "the random generator failed");
 	api_config.notifier = s->push != NULL ? &s->notifier : NULL;
 	{
 		const char *origins[CORS_MAX_ORIGINS];
@@ -597,7 +631,7 @@ int server_init(struct server *s, const struct config *config)
 		s->api = api_new(&api_config, s->store, server_now(s));
 	}
 	if (config->well_known != NULL)
-		server_serve_app_links(s, &s->well_known, "");
+		server_serve_app_links(s, &s->well_known, 0);
 	persisting.base = s->base;
 	persisting.log = &s->log;
 	persisting.store = s->store;
@@ -620,7 +654,7 @@ int server_init(struct server *s, const struct config *config)
 	s->sighup = evsignal_new(s->base, SIGHUP, server_on_reload, s);
 	if (s->tick == NULL || s->expire_more == NULL || s->accept_retry == NULL ||
 	    s->grace == NULL || s->sigint == NULL || s->sigterm == NULL || s->sighup == NULL)
-		return server_fail("cannot create the event loop's timers");
+		return server_fail(s, "cannot create the event loop's timers");
 	{
 		struct timeval second = { 1, 0 };
 
@@ -630,24 +664,32 @@ int server_init(struct server *s, const struct config *config)
 	event_add(s->sigterm, NULL);
 	event_add(s->sighup, NULL);
 
-	/* Scripts wait for these lines, so they leave at once; the admin
-	 * listener's comes first, so that it is there when they are. */
-	if (s->admin.open)
-		printf("relay: admin listening on http://%s (/metrics, /healthz, /readyz)\n",
-		    s->admin.listener.name);
-	if (s->tls != NULL) {
-		printf("relay: certificate SHA-256 fingerprint %s\n", tls_fingerprint(s->tls));
-		if (config->dev_cert_out != NULL)
-			printf("relay: self-signed certificate for localhost written to %s\n",
-			    config->dev_cert_out);
-	} else {
-		printf("relay: TLS is OFF (--no-tls): plain HTTP, to be used only behind "
-		    "a TLS-terminating proxy\n");
+	/* Scripts wait for these lines: notices, written whatever the level,
+	 * and each in one write (log_write), so none waits in a buffer. The
+	 * admin listener's comes first, so that it is there when they are. */
+	if (s->admin.open) {
+		char url[sizeof(s->admin.listener.name) + 8];
+
+		snprintf(url, sizeof(url), "http://%s", s->admin.listener.name);
+		log_event(&s->log, LOG_NOTICE, "admin listening", LOG_STR("url", url), LOG_END);
 	}
-	for (size_t i = 0; i < s->listener_count; i++)
-		printf("relay: listening on %s://%s\n", s->tls ? "https" : "http",
+	if (s->tls != NULL) {
+		log_event(&s->log, LOG_NOTICE, "certificate", LOG_STR("sha256_fingerprint",
+		    tls_fingerprint(s->tls)), LOG_END);
+		if (config->dev_cert_out != NULL)
+			log_event(&s->log, LOG_NOTICE, "self-signed certificate for localhost written",
+			    LOG_STR("file", config->dev_cert_out), LOG_END);
+	} else {
+		log_event(&s->log, LOG_NOTICE, "TLS is OFF (--no-tls): plain HTTP, to be used only "
+		    "behind a TLS-terminating proxy", LOG_END);
+	}
+	for (size_t i = 0; i < s->listener_count; i++) {
+		char url[sizeof(s->listeners[i].name) + 8];
+
+		snprintf(url, sizeof(url), "%s://%s", s->tls ? "https" : "http",
 		    s->listeners[i].name);
-	fflush(stdout);
+		log_event(&s->log, LOG_NOTICE, "listening", LOG_STR("url", url), LOG_END);
+	}
 	return 0;
 }
 
@@ -662,11 +704,13 @@ int server_finish(struct server *s)
 	 * nothing parks on the mailboxes being written. */
 	while (s->conns != NULL)
 		conn_free(s->conns);
+	server_log_refusals(s, 1);
 	if (s->push != NULL) {
 		struct push_stats ps = push_stats(s->push);
 
-		log_at(&s->log, LOG_INFO, "push: %zu sent, %zu failed, %zu dropped, %zu queued",
-		    ps.sent, ps.failed, ps.dropped, ps.queued);
+		log_event(&s->log, LOG_INFO, "push: totals at the stop", LOG_UINT("sent", ps.sent),
+		    LOG_UINT("failed", ps.failed), LOG_UINT("dropped", ps.dropped),
+		    LOG_UINT("queued", ps.queued), LOG_END);
 	}
 	return persist_final(&s->persist);
 }

@@ -62,6 +62,8 @@ struct server {
 	int spare_fd;                   /* given up to turn a client away on EMFILE */
 	int64_t starved_warned_at;      /* when the shortage was last logged */
 	int stopping;                   /* SIGINT or SIGTERM received */
+	int64_t refusals_second;        /* the monotonic second 429s and 503s were last logged */
+	uint64_t refusals_logged[API_REFUSALS];         /* how many of each were by then */
 	struct event *tick;             /* once a second: clock, expiry */
 	struct event *expire_more;      /* expiry left work for the next turn */
 	struct event *accept_retry;     /* ends an out-of-descriptors pause */
@@ -72,7 +74,7 @@ struct server {
 	unsigned speedup;               /* RELAY_TEST_SPEEDUP (tests only), or 0 */
 };
 
-/* 0, or -1 after printing one line on stderr (the relay cannot start). */
+/* 0, or -1 after logging one line (the relay cannot start). */
 int server_init(struct server *s, const struct config *config);
 /* Serve until SIGINT or SIGTERM and every connection has finished. */
 void server_run(struct server *s);

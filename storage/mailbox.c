@@ -3,54 +3,26 @@
  */
 #include <string.h>
 
+#include "lib/utf8.h"
 #include "storage/mailbox.h"
 #include "storage/store.h"
 
 /* Decoded AEAD data holds at least a 96-bit IV and a 128-bit tag. */
 #define MAILBOX_AEAD_MIN_BYTES 28
 
-/* Code points of s when it is valid UTF-8 (shortest forms, no surrogates,
- * nothing past U+10FFFF) without NUL; SIZE_MAX otherwise. */
+/* Code points of s when it is valid UTF-8 without NUL; SIZE_MAX otherwise. */
 static size_t mailbox_text_length(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
-	size_t points = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t points = 0, at = 0;
 
-	while (p < end) {
-		unsigned c = *p++;
+	while (at < len) {
 		uint32_t point;
-		size_t more;
+		size_t n = utf8_decode(p + at, len - at, &point);
 
-		if (c == 0)
+		if (n == 0 || point == 0)
 			return SIZE_MAX;
-		if (c < 0x80) {
-			points++;
-			continue;
-		}
-		/* 0xc0 and 0xc1 could only start overlong forms of ASCII. */
-		if (c >= 0xc2 && c <= 0xdf) {
-			more = 1;
-			point = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			more = 2;
-			point = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			more = 3;
-			point = c & 0x07;
-		} else {
-			return SIZE_MAX;
-		}
-		if ((size_t)(end - p) < more)
-			return SIZE_MAX;
-		for (size_t i = 0; i < more; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return SIZE_MAX;
-			point = point << 6 | (p[i] & 0x3f);
-		}
-		p += more;
-		if ((more == 2 && point < 0x800) || (more == 3 && point < 0x10000) ||
-		    (point >= 0xd800 && point <= 0xdfff) || point > 0x10ffff)
-			return SIZE_MAX;
+		at += n;
 		points++;
 	}
 	return points;

@@ -226,7 +226,7 @@ def start_relay(extra_args=(), nofile=None, log_name="relay.log"):
         if proc.poll() is not None:
             break
         with open(logpath) as f:
-            m = re.search(r"listening on https://127\.0\.0\.1:(\d+)", f.read())
+            m = re.search(r"listening url=https://127\.0\.0\.1:(\d+)", f.read())
         if m:
             port = int(m.group(1))
             break

@@ -356,6 +356,7 @@ static inline struct sim *sim_new(void)
 		abort();
 	sim->config.max_waiters = 3;
 	s->config = &sim->config;
+	log_init(&s->log);
 	s->log.level = LOG_ERROR;
 	s->spare_fd = -1;
 	s->base = event_base_new();

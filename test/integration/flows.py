@@ -16,7 +16,7 @@ class Secrets:
     """Distinctive values a flow sends, so a test can search for them."""
 
     def __init__(self):
-        tag = uuid.uuid4().hex[:12]
+        tag = self.tag = uuid.uuid4().hex[:12]
         self.sender = new_claim()
         self.receiver = new_claim()
         self.second_receiver = new_claim()
@@ -28,12 +28,19 @@ class Secrets:
         self.image = "https://img%s.example/key.png" % tag
         self.payloads = []           # raw bytes of every payload sent
         self.mailbox_ids = []
+        self.request_ids = []        # every Mailbox-Request-ID sent
         self.error_bodies = []       # every error response body seen
 
     def payload(self):
         raw = os.urandom(40) + b"PAYLOAD"
         self.payloads.append(raw)
         return {"type": "AEAD_AES_256_GCM", "data": b64(raw)}
+
+    def request_id(self, name):
+        """A Mailbox-Request-ID for one step, distinctive of this flow."""
+        rid = "rid%s-%s" % (self.tag, name)
+        self.request_ids.append(rid)
+        return rid
 
     def display(self):
         return {"title": self.title, "description": self.description, "imageURL": self.image}
@@ -53,6 +60,10 @@ class Secrets:
             out += [(b64(raw)[:24], "payload data (base64)"), (raw.hex()[:24], "payload data (hex)")]
         for mid in self.mailbox_ids:
             out += [(mid, "mailbox id"), (mid.replace("-", ""), "mailbox id")]
+        # A UUID's 16 bytes in base64, as a careless log might print them.
+        for u in self.claims() + self.mailbox_ids:
+            out.append((b64(uuid.UUID(u).bytes)[:20], "claim or mailbox id (base64)"))
+        out += [(rid, "Mailbox-Request-ID") for rid in self.request_ids]
         return out
 
 
@@ -76,7 +87,7 @@ def stateless_flow(relay, s):
     body = {"payload": s.payload(), "displayInformation": s.display(),
             "notificationToken": _token(s.sender_token)}
     resp = create(relay, s.sender, body, headers={"Mailbox-Device-Attestation": s.attestation},
-                  request_id="stateless-create")
+                  request_id=s.request_id("stateless-create"))
     url, mid = _mailbox_id(resp)
     s.mailbox_ids.append(mid)
     assert url.startswith(relay.public_url + "/v1/m/"), url
@@ -121,9 +132,10 @@ def stateful_flow(relay, s, rounds=3):
             assert not conn.data_within(0.3), "long-poll answered before any update (round %d)" % i
             # ...the writer answers through the mailbox...
             new = {"payload": s.payload()}
-            expect_json(update(relay, mid, writer, new, request_id="round-%d" % i), 200, "update round %d" % i)
+            rid = s.request_id("round-%d" % i)
+            expect_json(update(relay, mid, writer, new, request_id=rid), 200, "update round %d" % i)
             # ...a lost response makes the writer retry: nothing changes.
-            expect_json(update(relay, mid, writer, {"payload": s.payload()}, request_id="round-%d" % i), 201,
+            expect_json(update(relay, mid, writer, {"payload": s.payload()}, request_id=rid), 201,
                         "retried update round %d" % i)
             woken = conn.read_response("POST", timeout_s=5)
         finally:
@@ -133,8 +145,9 @@ def stateful_flow(relay, s, rounds=3):
         assert woken.header("ETag") != etag, "round %d: ETag did not change" % i
         etag = woken.header("ETag")
     # The Receiver moves to another device: relinquish, then the new one reads.
-    assert expect_json(relinquish(relay, mid, s.receiver, request_id="handover"), 200) == {}
-    expect_json(relinquish(relay, mid, s.receiver, request_id="handover"), 201, "relinquish retried")
+    rid = s.request_id("handover")
+    assert expect_json(relinquish(relay, mid, s.receiver, request_id=rid), 200) == {}
+    expect_json(relinquish(relay, mid, s.receiver, request_id=rid), 201, "relinquish retried")
     got = expect_json(read(relay, mid, s.second_receiver), 200, "second device binds")
     _error(s, read(relay, mid, s.receiver), 401, "unauthorized", "old device after hand-over")
     expect_json(update(relay, mid, s.second_receiver, {"payload": s.payload()}), 200, "new Receiver writes")

@@ -33,10 +33,16 @@ START_TIMEOUT_S = float(os.environ.get("RELAY_START_TIMEOUT", "15"))
 STOP_TIMEOUT_S = 10.0
 IO_TIMEOUT_S = 10.0
 
-LISTEN_RE = re.compile(
-    r"^relay: listening on (https?)://(\[[0-9A-Fa-f:.]+\]|[0-9.]+|[A-Za-z0-9.-]+):(\d+)$")
-FINGERPRINT_RE = re.compile(
-    r"^relay: certificate SHA-256 fingerprint ((?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2})$")
+# The url of the start-up line {"msg": "listening", "url": ...}, and the
+# fingerprint of {"msg": "certificate", "sha256_fingerprint": ...}.
+LISTEN_URL_RE = re.compile(
+    r"^(https?)://(\[[0-9A-Fa-f:.]+\]|[0-9.]+|[A-Za-z0-9.-]+):(\d+)$")
+FINGERPRINT_RE = re.compile(r"^((?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2})$")
+# The relay's log: every line it writes once it runs, on stderr.
+LOG_TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+LOG_LEVELS = ("notice", "error", "warn", "info", "debug")
+_LOG_TEXT_RE = re.compile(r"^(\S+) (notice|error|warn|info|debug) (.*)$", re.S)
+_LOG_FIELD_RE = re.compile(r" ([a-z0-9_]+)=")
 MAILBOX_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 EXPIRATION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
@@ -125,8 +131,76 @@ def tail(text, n=1500):
     return text if len(text) <= n else "..." + text[-n:]
 
 
+def parse_log_line(line):
+    """One line of the relay's log as a dict: ts, level, msg and the event's
+    fields. Either format: a JSON object, or text ("TS LEVEL message k=v
+    k="quoted"", where a quoted value is a JSON string literal and a bare
+    one is plain ASCII; bare numbers and booleans come back as such).
+    ValueError when the line is neither, strictly."""
+    if line.startswith("{"):
+        event = json.loads(line)
+        if not isinstance(event, dict):
+            raise ValueError("not a JSON object: %r" % line)
+    else:
+        m = _LOG_TEXT_RE.match(line)
+        if not m:
+            raise ValueError("not a log line: %r" % line)
+        ts, level, rest = m.groups()
+        first = _LOG_FIELD_RE.search(rest)
+        at = first.start() if first else len(rest)
+        event = {"ts": ts, "level": level, "msg": rest[:at]}
+        decoder = json.JSONDecoder()
+        while at < len(rest):
+            f = _LOG_FIELD_RE.match(rest, at)
+            if not f or f.group(1) in event:
+                raise ValueError("bad or repeated field at %d: %r" % (at, line))
+            at = f.end()
+            if rest.startswith('"', at):
+                value, at = decoder.raw_decode(rest, at)
+            else:
+                end = rest.find(" ", at)
+                end = len(rest) if end < 0 else end
+                value, at = rest[at:end], end
+                if not value or re.search(r'["\\=]|[^\x21-\x7e\u2026]', value):
+                    raise ValueError("bad bare value %r: %r" % (value, line))
+                if re.fullmatch(r"-?\d+", value):
+                    value = int(value)
+                elif value in ("true", "false"):
+                    value = value == "true"
+            event[f.group(1)] = value
+    for key in ("ts", "level", "msg"):
+        if not isinstance(event.get(key), str):
+            raise ValueError("no %s: %r" % (key, line))
+    if not LOG_TS_RE.match(event["ts"]) or event["level"] not in LOG_LEVELS:
+        raise ValueError("bad ts or level: %r" % line)
+    return event
+
+
+def log_events(lines):
+    """The events among lines (anything else, such as a sanitizer's report,
+    is left out)."""
+    out = []
+    for line in lines:
+        try:
+            out.append(parse_log_line(line))
+        except ValueError:
+            pass
+    return out
+
+
 def listening_lines(lines):
-    return [m for m in (LISTEN_RE.match(l) for l in lines) if m]
+    """The start-up lines that say where the relay listens, as matches of
+    LISTEN_URL_RE: (scheme, host, port)."""
+    return [m for m in (LISTEN_URL_RE.match(str(e.get("url", ""))) for e in log_events(lines)
+                        if e["msg"] == "listening" and e["level"] == "notice") if m]
+
+
+def fingerprint_in(lines):
+    """The SHA-256 fingerprint the start-up lines give, or None."""
+    for e in log_events(lines):
+        if e["msg"] == "certificate" and FINGERPRINT_RE.match(str(e.get("sha256_fingerprint"))):
+            return e["sha256_fingerprint"]
+    return None
 
 
 class Relay:
@@ -202,21 +276,20 @@ class Relay:
         self.stdout = Output(self.proc.stdout)
         self.stderr = Output(self.proc.stderr)
         want = len(self.listen)
-        if not self.stdout.wait_for(lambda ls: len(listening_lines(ls)) >= want,
+        if not self.stderr.wait_for(lambda ls: len(listening_lines(ls)) >= want,
                                     self.start_timeout_s):
             rc = self.proc.poll()
             self._kill()
             raise AssertionError(
-                "relay (%s) did not print %d 'relay: listening on' line(s) within %.0f s "
+                "relay (%s) did not log %d 'listening' line(s) within %.0f s "
                 "(%s); stdout: %r; stderr: %r" % (
                     " ".join(cmd[1:]), want, self.start_timeout_s, describe_status(rc),
                     tail(self.stdout.text()), tail(self.stderr.text())))
         self.listeners = []
-        for m in listening_lines(self.stdout.lines())[:want]:
+        for m in listening_lines(self.stderr.lines())[:want]:
             self.listeners.append((m.group(1), m.group(2).strip("[]"), int(m.group(3))))
         self.scheme, self.host, self.port = self.listeners[0]
-        fp = [m for m in (FINGERPRINT_RE.match(l) for l in self.stdout.lines()) if m]
-        self.fingerprint = fp[0].group(1) if fp else None
+        self.fingerprint = fingerprint_in(self.stderr.lines())
         self.public_url = self._option("--public-url") or "https://localhost:%d" % self.port
         return self
 
@@ -231,6 +304,10 @@ class Relay:
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+    def events(self):
+        """What it has logged so far (parse_log_line of each line)."""
+        return log_events(self.stderr.lines())
 
     def send_signal(self, sig):
         """Signal the relay now; a later stop() only waits for it to end."""

@@ -340,7 +340,7 @@ def test_out_of_descriptors_neither_spins_nor_crashes_and_recovers():
                 "per one-second pause" % (len(closed), window)
             assert len(warnings) == 1, "expected one warning in %.1f s of shortage, got %d: " \
                 "%r" % (window, len(warnings), warnings[:5])
-            assert " warn: " in warnings[0], "the shortage was not logged as a warning: %r" % warnings
+            assert warnings[0]["level"] == "warn", "the shortage was not logged as a warning: %r" % warnings
         finally:
             for s in clients:
                 s.close()
@@ -394,7 +394,8 @@ def test_out_of_descriptors_while_clients_come_and_go_warns_once():
 
 
 def _shortage_warnings(relay):
-    return [l for l in relay.stderr.lines() if "out of file descriptors" in l and " warn: " in l]
+    return [e for e in relay.events() if "out of file descriptors" in e["msg"] and
+            e["level"] == "warn"]
 
 
 # ------------------------------------------------------------- --rate-create
@@ -617,8 +618,8 @@ def test_trusted_proxy_client_in_any_notation_does_not_lock_out_the_others():
             expect_json(_create_via(proxy, "other-hidden-client"), 200, "another unparsable")
             expect_json(_create_via(proxy), 200, "the proxy's own budget is untouched")
             expect_json(_create_via(proxy, "198.51.100.200"), 200, "a fresh client")
-            wait_until(lambda: any(" warn: " in l and "X-Forwarded-For" in l
-                                   for l in relay.stderr.lines()), 5,
+            wait_until(lambda: any(e["level"] == "warn" and "X-Forwarded-For" in e["msg"]
+                                   for e in relay.events()), 5,
                        "a warning about the unparsable X-Forwarded-For")
             expect_json(_create_via(proxy, "yet-another-hidden-client"), 200, "after the warning")
     warnings = [l for l in relay.stderr.lines() if "X-Forwarded-For" in l]

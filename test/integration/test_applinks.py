@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 
 from relaytest import (RELAY_BIN, Conn, Relay, call, expect_error, expect_status, new_claim,
-                       run_relay)
+                       parse_log_line, run_relay)
 
 EXPECTED_SECONDS = 4
 
@@ -93,7 +93,7 @@ def _start_error(args):
     lines = err.strip().splitlines()
     assert rc == 1, "%s: exit status %d, expected 1; stderr %r" % (args, rc, err)
     assert len(lines) == 1, "%s: expected one line on stderr, got %r" % (args, err)
-    assert "listening" not in out, "%s: it started listening: %r" % (args, out)
+    assert "listening" not in out + err, "%s: it started listening: %r" % (args, out)
     return lines[0]
 
 
@@ -172,9 +172,10 @@ def test_one_file_missing_is_404_and_said_at_start():
         for method in ("GET", "HEAD", "PUT"):
             expect_status(_get(relay, ANDROID_PATH, method=method), 404,
                           "%s of the missing file" % method)
-        err = relay.stderr.text()
-        assert "assetlinks.json does not exist" in err and "404" in err, \
-            "the start does not say that assetlinks.json is missing: %r" % err
+        missing = [e for e in relay.events() if "does not exist" in e["msg"]]
+        assert [(e["level"], e["file"], e["dir"]) for e in missing] == \
+            [("warn", "assetlinks.json", d.path)] and "404" in missing[0]["msg"], \
+            "the start does not say that assetlinks.json is missing: %r" % relay.stderr.text()
 
 
 def test_bad_files_refuse_the_start():
@@ -272,7 +273,8 @@ def test_sighup_serves_new_files_and_keeps_old_ones_when_a_file_is_bad():
                     else:
                         d.put("assetlinks.json", broken)
                     line = _sighup(relay, "still serving the previous app-link files")
-                    assert " error: " in line and d.file("assetlinks.json") in line, line
+                    assert parse_log_line(line)["level"] == "error", line
+                    assert d.file("assetlinks.json") in parse_log_line(line)["error"], line
                     _expect_served(_get(relay, APPLE_PATH, conn=old), new_apple,
                                    "apple file after a SIGHUP with a broken assetlinks.json")
                     _expect_served(_get(relay, ANDROID_PATH), ANDROID,

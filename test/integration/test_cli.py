@@ -10,10 +10,10 @@ import subprocess
 import tempfile
 import time
 
-from relaytest import (FINGERPRINT_RE, LISTEN_RE, Conn, Output, Relay, client_context, create,
-                       default_body, expect_equal, expect_error, expect_json, new_claim,
-                       new_mailbox, parse_rfc3339, read, rfc3339, run_relay, sha256_fingerprint,
-                       tail, wait_until, RELAY_BIN, config)
+from relaytest import (Conn, Output, Relay, client_context, create, default_body, expect_equal,
+                       expect_error, expect_json, fingerprint_in, listening_lines, log_events,
+                       new_claim, new_mailbox, parse_log_line, parse_rfc3339, read, rfc3339,
+                       run_relay, sha256_fingerprint, tail, wait_until, RELAY_BIN, config)
 
 EXPECTED_SECONDS = 20
 
@@ -53,7 +53,9 @@ BAD_VALUES = [
     ("--max-mailboxes", "many"), ("--max-mailboxes", "-3"),
     ("--max-connections", "lots"),
     ("--listen", "nonsense"), ("--listen", "127.0.0.1:70000"), ("--listen", "127.0.0.1"),
-    ("--log-level", "loud"),
+    ("--log-level", "loud"), ("--log-level", "notice"), ("--log-level", "INFO"),
+    ("--log-format", "xml"), ("--log-format", "JSON"), ("--log-format", ""),
+    ("--log-format", "text "), ("--log-format", "json\nrelay: forged"),
 ]
 
 
@@ -81,15 +83,17 @@ def test_missing_value_exit_2():
 
 def test_startup_lines_and_fingerprint_match_served_certificate():
     with Relay() as relay:
-        lines = relay.stdout.lines()
-        fp_idx = [i for i, l in enumerate(lines) if FINGERPRINT_RE.match(l)]
-        ls_idx = [i for i, l in enumerate(lines) if LISTEN_RE.match(l)]
-        assert fp_idx, "no 'relay: certificate SHA-256 fingerprint' line on stdout: %r" % lines
-        assert len(FINGERPRINT_RE.match(lines[fp_idx[0]]).group(1)) == 95
-        assert fp_idx[0] < ls_idx[0], "fingerprint line should come before the listening line: %r" % lines
-        expect_equal(lines[ls_idx[0]], "relay: listening on https://127.0.0.1:%d" % relay.port,
-                     "listening line")
+        events = relay.events()
+        msgs = [e["msg"] for e in events]
+        assert "certificate" in msgs, "no 'certificate' line on stderr: %r" % events
+        assert len(relay.fingerprint) == 95, relay.fingerprint
+        assert msgs.index("certificate") < msgs.index("listening"), \
+            "fingerprint line should come before the listening line: %r" % events
+        listening = events[msgs.index("listening")]
+        expect_equal(listening["url"], "https://127.0.0.1:%d" % relay.port, "listening line")
+        expect_equal(listening["level"], "notice", "listening line's level")
         assert relay.port != 0, "listening line shows port 0"
+        assert relay.stdout.text() == "", "the relay wrote on stdout: %r" % relay.stdout.text()
         with Conn(relay) as c:
             served = c.sock.getpeercert(binary_form=True)
         expect_equal(relay.fingerprint.upper(), sha256_fingerprint(served),
@@ -124,20 +128,22 @@ def test_dev_cert_is_ecdsa_p256():
     assert "prime256v1" in text or "P-256" in text, "dev certificate curve is not P-256: %s" % text[:800]
 
 
-def test_startup_output_flushed_when_stdout_is_a_file():
+def test_startup_output_flushed_when_stderr_is_a_file():
+    # Spec §10: printed and flushed at once even when output is a file, at
+    # every --log-level (notices are never filtered) and in both formats.
     tmp = tempfile.mkdtemp(prefix="relaytest-")
-    out_path = os.path.join(tmp, "stdout.txt")
+    err_path = os.path.join(tmp, "stderr.txt")
     try:
-        with open(out_path, "wb") as out:
-            proc = subprocess.Popen([RELAY_BIN, "--listen", "127.0.0.1:0"], stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=subprocess.DEVNULL)
+        with open(err_path, "wb") as err:
+            proc = subprocess.Popen([RELAY_BIN, "--listen", "127.0.0.1:0", "--log-level", "error",
+                                     "--log-format", "json"], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=err)
         try:
             def listening():
-                with open(out_path, encoding="utf-8", errors="replace") as f:
-                    text = f.read()
-                return any(LISTEN_RE.match(l) for l in text.splitlines()) and \
-                    any(FINGERPRINT_RE.match(l) for l in text.splitlines())
-            wait_until(listening, 10, "fingerprint and listening lines in the stdout file "
+                with open(err_path, encoding="utf-8", errors="replace") as f:
+                    lines = f.read().splitlines()
+                return listening_lines(lines) and fingerprint_in(lines)
+            wait_until(listening, 10, "fingerprint and listening lines in the stderr file "
                        "(output not flushed?)")
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -168,12 +174,12 @@ def test_no_arguments_listens_on_8443():
     proc = subprocess.Popen([RELAY_BIN], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
-        out = Output(proc.stdout)
-        ok = out.wait_for(lambda ls: any(LISTEN_RE.match(l) for l in ls), 10)
-        lines = out.lines()
+        err = Output(proc.stderr)
+        ok = err.wait_for(listening_lines, 10)
+        lines = err.lines()
         assert ok, "no listening line within 10 s: %r" % lines
-        assert "relay: listening on https://127.0.0.1:8443" in lines, lines
-        assert any(FINGERPRINT_RE.match(l) for l in lines), "no fingerprint line: %r" % lines
+        assert [m.group(0) for m in listening_lines(lines)] == ["https://127.0.0.1:8443"], lines
+        assert fingerprint_in(lines), "no fingerprint line: %r" % lines
         ctx = client_context(verify=False)
         with socket.create_connection(("127.0.0.1", 8443), timeout=10) as raw:
             with ctx.wrap_socket(raw, server_hostname="localhost") as s:
@@ -183,21 +189,32 @@ def test_no_arguments_listens_on_8443():
     finally:
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(10)
-        proc.stderr.close()
+        proc.stdout.close()
     assert rc == 0, "exit status %d after SIGTERM" % rc
 
 
 def test_port_in_use_exit_1_one_line():
+    # A start error is one log line, in either format: the level, a fixed
+    # message and what went wrong.
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))
     holder.listen(1)
     port = holder.getsockname()[1]
     try:
-        rc, out, err = run_relay(["--listen", "127.0.0.1:%d" % port])
+        for log_format in ("text", "json"):
+            rc, out, err = run_relay(["--listen", "127.0.0.1:%d" % port, "--log-format",
+                                      log_format])
+            assert rc == 1, "port in use: expected exit status 1, got %d (stderr %r)" % (rc, err)
+            line = _one_line(err, "port in use")
+            assert out == "", "port in use: stdout %r" % out
+            if log_format == "json":
+                event = json.loads(line)
+            else:
+                event = parse_log_line(line)
+            assert event["level"] == "error" and event["msg"] == "cannot start", line
+            assert "127.0.0.1:%d" % port in event["error"], line
     finally:
         holder.close()
-    assert rc == 1, "port in use: expected exit status 1, got %d (stderr %r)" % (rc, err)
-    _one_line(err, "port in use")
 
 
 def _openssl_cert(tmp, name="localhost"):

@@ -133,7 +133,7 @@ def test_ip_address_the_relay_prints_is_accepted_with_its_dev_certificate():
     with Relay(listen=["127.0.0.1:0", "[::1]:0"]) as relay, Workdir() as w:
         v4 = "https://127.0.0.1:%d" % relay.listeners[0][2]
         v6 = "https://[::1]:%d" % relay.listeners[1][2]
-        assert "listening on %s" % v4 in relay.stdout.text(), relay.stdout.text()
+        assert "listening url=%s\n" % v4 in relay.stderr.text(), relay.stderr.text()
         a = Client(w, "A", relay, relay_url=v4)
         share = parse_share(a.send({"ip": 4}).ok("send to %s with the dev certificate" % v4),
                             relay.public_url)

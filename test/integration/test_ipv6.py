@@ -7,8 +7,8 @@ EXPECTED_SECONDS = 2
 
 def test_ipv6_only_listener():
     with Relay(listen=["[::1]:0"]) as relay:
-        line = [l for l in relay.stdout.lines() if "listening on" in l]
-        assert line == ["relay: listening on https://[::1]:%d" % relay.port], line
+        urls = [e["url"] for e in relay.events() if e["msg"] == "listening"]
+        assert urls == ["https://[::1]:%d" % relay.port], urls
         assert relay.host == "::1"
         mb = new_mailbox(relay)
         assert mb.url.startswith("https://localhost:%d/v1/m/" % relay.port), mb.url

@@ -13,9 +13,11 @@ EXPECTED_SECONDS = 2
 def test_no_tls_announces_and_serves_plain_http():
     with Relay("--no-tls", tls=False) as relay:
         lines = relay.stdout.lines() + relay.stderr.lines()
-        assert "relay: listening on http://127.0.0.1:%d" % relay.port in relay.stdout.lines(), lines
-        assert any("TLS is OFF" in l for l in relay.stdout.lines()), \
-            "no start-up line on stdout says 'TLS is OFF': %r" % lines
+        events = relay.events()
+        listening = [(e["level"], e["url"]) for e in events if e["msg"] == "listening"]
+        assert listening == [("notice", "http://127.0.0.1:%d" % relay.port)], lines
+        assert any("TLS is OFF" in e["msg"] and e["level"] == "notice" for e in events), \
+            "no start-up notice says 'TLS is OFF': %r" % lines
         mb = new_mailbox(relay)
         receiver = new_claim()
         expect_json(read(relay, mb.id, receiver), 200, "read over plain HTTP")

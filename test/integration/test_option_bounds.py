@@ -14,7 +14,7 @@ import resource
 import subprocess
 
 from relaytest import (Conn, Output, RELAY_BIN, Relay, build_request, describe_status,
-                       expect_error, listening_lines, new_claim, run_relay, tail)
+                       expect_error, listening_lines, log_events, new_claim, run_relay, tail)
 
 EXPECTED_SECONDS = 6
 
@@ -62,7 +62,7 @@ class _LimitedRelay:
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             preexec_fn=_limit_nofile(self.soft, self.hard))
         self.stdout, self.stderr = Output(self.proc.stdout), Output(self.proc.stderr)
-        if not self.stdout.wait_for(lambda ls: listening_lines(ls), 10):
+        if not self.stderr.wait_for(lambda ls: listening_lines(ls), 10):
             rc = self.proc.poll()
             self.proc.kill()
             self.proc.wait()
@@ -183,6 +183,7 @@ def test_default_max_connections_yields_to_a_low_limit():
         assert relay.open_files_limit() == (1024, 1024), \
             "soft limit not raised to the hard one: %r" % (relay.open_files_limit(),)
         assert relay.stderr.wait_for(
-            lambda ls: any("--max-connections lowered to %d" % (1024 - RESERVE) in l
-                           for l in ls), 5), \
+            lambda ls: any(e["msg"].startswith("--max-connections lowered") and
+                           e["level"] == "warn" and e["max_connections"] == 1024 - RESERVE and
+                           e["ulimit_n"] == 1024 for e in log_events(ls)), 5), \
             "no line saying --max-connections was lowered: %r" % relay.stderr.text()

@@ -52,7 +52,6 @@ PUSH_TIMEOUT_S = 5.0           # a push to a healthy gateway arrives well within
 SPEEDUP = 4
 LATE_S = 0.5                   # what a loaded machine may add to a sped-up wait
 
-COUNTERS_RE = re.compile(r"\binfo: push: (\d+) sent, (\d+) failed, (\d+) dropped, (\d+) queued$")
 
 _RELAYS = []                   # every Relay this module started (the log test reads them)
 _TOKENS = []                   # every tokenData this module sent
@@ -96,15 +95,13 @@ def relay_for(gateway, *args, speedup=1):
 
 
 def push_counters(relay):
-    """The counters of the one 'push: N sent, N failed, N dropped, N queued'
-    line the stopped relay logged, as a dict."""
-    lines = relay.stderr.lines()
-    found = [m for m in (COUNTERS_RE.search(l) for l in lines) if m]
-    assert len(found) == 1, ("expected exactly one 'info: push: N sent, N failed, N dropped, "
-                             "N queued' line at the clean stop, found %d; stderr tail: %r"
-                             % (len(found), lines[-8:]))
-    sent, failed, dropped, queued = (int(g) for g in found[0].groups())
-    return {"sent": sent, "failed": failed, "dropped": dropped, "queued": queued}
+    """The counters of the one 'push: totals at the stop' line the stopped
+    relay logged (sent, failed, dropped, queued), as a dict."""
+    found = [e for e in relay.events() if e["msg"] == "push: totals at the stop"]
+    assert len(found) == 1 and found[0]["level"] == "info", (
+        "expected exactly one info 'push: totals at the stop' line at the clean stop, found "
+        "%d; stderr tail: %r" % (len(found), relay.stderr.lines()[-8:]))
+    return {k: found[0][k] for k in ("sent", "failed", "dropped", "queued")}
 
 
 def expect_counters(c, what, sent=None, failed=None, dropped=None, queued_max=None):

@@ -3,7 +3,6 @@ never be written, a public URL that makes broken links, and settings that
 are legal but almost certainly wrong."""
 
 import os
-import re
 import shutil
 import stat
 import subprocess
@@ -26,7 +25,7 @@ def test_state_file_in_a_missing_directory_refuses_to_start():
         line = _one_line(err, path)
         assert rc == 1, "--state-file %s: exit status %d, expected 1; %r" % (path, rc, err)
         assert "--state-file" in line and path in line, "the error names neither: %r" % line
-        assert "listening" not in out, "it started listening: %r" % out
+        assert "listening" not in out + err, "it started listening: %r" % out
 
 
 def test_state_file_in_a_directory_it_cannot_write_refuses_to_start():
@@ -73,8 +72,9 @@ def test_empty_state_file_is_no_state_and_says_so():
         with Relay("--state-file", path) as relay:
             expect_json(create(relay), 200)
             relay.stderr.wait_for(lambda ls: any("empty" in l for l in ls), 5)
-            assert any(re.search(r"state file .* is empty: starting with no mailboxes", l)
-                       for l in relay.stderr.lines()), relay.stderr.text()
+            assert any(e["msg"] == "state file is empty: starting with no mailboxes" and
+                       e["file"] == path and e["level"] == "warn"
+                       for e in relay.events()), relay.stderr.text()
         assert os.path.getsize(path) > 0, "the empty state file was not replaced at stop"
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     finally:
@@ -101,26 +101,28 @@ def test_public_url_must_be_scheme_host_and_port_only():
 def _warnings(*args):
     with Relay("--no-tls", *args, tls=False) as relay:
         pass
-    return [l for l in relay.stderr.lines() if "warning" in l]
+    return [e for e in relay.events() if e["level"] == "warn"]
 
 
 def test_warnings_for_settings_that_are_almost_certainly_wrong():
     w = _warnings("--rate-create", "5/s", "--max-wait", "30s")
-    assert len(w) == 1 and "--trust-proxy" in w[0], "no-tls + rate limits: %r" % w
+    assert len(w) == 1 and "--trust-proxy" in w[0]["msg"], "no-tls + rate limits: %r" % w
     w = _warnings("--max-connections-per-address", "5", "--trust-proxy", "10.0.0.0/8",
                   "--max-wait", "30s")
     assert w == [], "the proxy is named: no warning expected, got %r" % w
     w = _warnings("--max-wait", "60s")
-    assert len(w) == 1 and "--max-wait" in w[0] and "50s" in w[0], "max-wait: %r" % w
+    assert len(w) == 1 and "--max-wait" in w[0]["msg"] and w[0]["max_wait_s"] == 60 and \
+        w[0]["suggested_max_wait_s"] == 50, "max-wait: %r" % w
     w = _warnings("--max-wait", "30s", "--max-memory", "100000g")
-    assert len(w) == 1 and "--max-memory" in w[0] and "physical memory" in w[0], \
-        "max-memory: %r" % w
+    assert len(w) == 1 and "--max-memory" in w[0]["msg"] and \
+        "physical memory" in w[0]["msg"] and w[0]["physical_mib"] > 0, "max-memory: %r" % w
 
 
 def test_a_plain_start_warns_of_nothing():
     with Relay() as relay:
         pass
-    assert not [l for l in relay.stderr.lines() if "warning" in l], relay.stderr.text()
+    assert not [e for e in relay.events() if e["level"] in ("warn", "error")], \
+        relay.stderr.text()
 
 
 def test_a_bad_test_speedup_refuses_to_start():

@@ -1856,6 +1856,70 @@ static void test_trusted_proxy_clients(void)
 	fx_free(&fx);
 }
 
+/* Each 429 and 503 is counted once, under the reason the server logs it by;
+ * nothing else is. */
+static void test_refusals_counted_by_reason(void)
+{
+	static const uint8_t addr[4] = { 192, 0, 2, 9 };
+	uint64_t expect[API_REFUSALS] = { 0 };
+	struct http_request req;
+	struct http_input in = { NULL, 0, 0 };
+	struct api_client client;
+	struct buf out;
+	char id[37];
+	struct fx fx;
+
+	for (int i = 0; i < API_REFUSALS; i++) {
+		int status = api_refusal_status((enum api_refusal)i);
+
+		CHECK(status == 429 || status == 503);
+		CHECK(api_refusal_name((enum api_refusal)i) != NULL);
+		for (int j = 0; j < i; j++)
+			CHECK(strcmp(api_refusal_name((enum api_refusal)i),
+			    api_refusal_name((enum api_refusal)j)) != 0);
+	}
+	CHECK_EQ_STR(api_refusal_name(API_REFUSED_RATE_CREATE), "rate_create");
+	CHECK_EQ_STR(api_refusal_name(API_REFUSED_STORE_FULL), "store_full");
+
+	fx_init_rate_limited(&fx);
+	memset(&client, 0, sizeof(client));
+	ratelimit_key(addr, 4, client.key);
+	client.now_ms = (int64_t)NOW * 1000;
+	fx.client = &client;
+	CHECK_EQ_INT(create(&fx, CLAIM_A, NULL, NULL, id), 200);
+	CHECK_EQ_INT(create(&fx, CLAIM_A, NULL, NULL, id), 429);
+	CHECK_EQ_INT(create(&fx, CLAIM_B, NULL, NULL, id), 429);
+	expect[API_REFUSED_RATE_CREATE] = 2;
+	/* A claim that fails spends the failure budget (401, not counted);
+	 * the next is refused before it is looked at. */
+	CHECK_EQ_INT(simple(&fx, "POST", "00000000-0000-4000-8000-000000000000", CLAIM_A, NULL,
+	    ""), 404);
+	CHECK_EQ_INT(simple(&fx, "DELETE", "00000000-0000-4000-8000-000000000000", "nonsense",
+	    NULL, ""), 401);
+	CHECK_EQ_INT(simple(&fx, "POST", "00000000-0000-4000-8000-000000000000", CLAIM_A, NULL,
+	    ""), 429);
+	expect[API_REFUSED_RATE_FAIL] = 1;
+	for (int i = 0; i < API_REFUSALS; i++)
+		CHECK_EQ_INT(api_refusals(fx.api)[i], expect[i]);
+	fx_free(&fx);
+
+	memset(expect, 0, sizeof(expect));
+	fx_init_limits(&fx, 1, (size_t)64 << 20);
+	CHECK_EQ_INT(create(&fx, CLAIM_A, NULL, NULL, id), 200);
+	CHECK_EQ_INT(create(&fx, CLAIM_A, NULL, NULL, id), 503);
+	expect[API_REFUSED_STORE_FULL] = 1;
+	/* The answers the connection layer asks for: only 503 is a refusal. */
+	memset(&req, 0, sizeof(req));
+	buf_init(&out);
+	api_error(fx.api, fx.now, &req, &in, 400, &out);
+	api_error(fx.api, fx.now, &req, &in, 503, &out);
+	buf_free(&out);
+	expect[API_REFUSED_BUSY] = 1;
+	for (int i = 0; i < API_REFUSALS; i++)
+		CHECK_EQ_INT(api_refusals(fx.api)[i], expect[i]);
+	fx_free(&fx);
+}
+
 static void test_request_id_echo(void)
 {
 	char id[37], path[64];
@@ -2779,6 +2843,7 @@ int main(void)
 	CHECK_RUN(test_mailbox_404);
 	CHECK_RUN(test_order_after_lookup);
 	CHECK_RUN(test_store_full_bytes);
+	CHECK_RUN(test_refusals_counted_by_reason);
 	CHECK_RUN(test_create_and_read);
 	CHECK_RUN(test_sender_never_receiver);
 	CHECK_RUN(test_rights_without_read);
