@@ -8,20 +8,19 @@ import ssl
 
 from flows import both_flows
 from relaytest import (Conn, Relay, bind_receiver, call, client_context, delete, expect_json,
-                       expect_status, new_claim, new_mailbox, preview, read, relinquish,
-                       run_relay, update, wait_until)
+                       expect_status, log_events, new_claim, new_mailbox, parse_log_line,
+                       preview, read, relinquish, run_relay, update, wait_until)
 
 EXPECTED_SECONDS = 8
 
-LINE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ relay info: request method=(\S+) "
-                     r"route=(\S+) status=(\d{3}) bytes=(\d+) duration_us=(\d+) "
-                     r"tls=(TLSv1\.2|TLSv1\.3|-) resumed=(yes|no)$")
+FIELDS = {"method", "route", "status", "bytes", "duration_us", "tls", "resumed"}
 ROUTES = {"/v1/m", "/v1/m/{id}", "other", "/.well-known/apple-app-site-association",
           "/.well-known/assetlinks.json"}
 
 
 def access_lines(relay):
-    return [l for l in relay.stderr.lines() if " request method=" in l]
+    return [l for l in relay.stderr.lines()
+            if any(e["msg"] == "request" for e in log_events([l]))]
 
 
 def records(relay, n, what):
@@ -29,12 +28,19 @@ def records(relay, n, what):
     wait_until(lambda: len(access_lines(relay)) >= n, 5, "%d access-log lines (%s)" % (n, what))
     out = []
     for line in access_lines(relay)[:n]:
-        m = LINE_RE.match(line)
-        assert m, "access-log line not in the expected form: %r" % line
-        method, route, status, size, us, tls, resumed = m.groups()
+        e = parse_log_line(line)
+        assert e["level"] == "info" and set(e) - {"ts", "level", "msg"} <= FIELDS, (
+            "access-log line not in the expected form: %r" % line)
+        assert isinstance(e.get("status"), int) and isinstance(e.get("bytes"), int) and \
+            isinstance(e.get("duration_us"), int) and isinstance(e.get("resumed"), bool), (
+                "access-log line not in the expected form: %r" % line)
+        tls = e.get("tls", "-")
+        assert tls in ("TLSv1.2", "TLSv1.3", "-"), "tls %r: %r" % (tls, line)
+        route = e.get("route")
         assert route in ROUTES, "route %r is not a template: %r" % (route, line)
-        out.append({"method": method, "route": route, "status": int(status), "bytes": int(size),
-                    "us": int(us), "tls": tls, "resumed": resumed == "yes", "line": line})
+        out.append({"method": e.get("method", "-"), "route": route, "status": e["status"],
+                    "bytes": e["bytes"], "us": e["duration_us"], "tls": tls,
+                    "resumed": e["resumed"], "line": line})
     return out
 
 

@@ -24,15 +24,16 @@ import unittest
 
 import promtext
 from flows import both_flows
-from relaytest import (Conn, ConnectionClosed, Relay, ResponseTimeout, b64, bind_receiver, call, client_context, create, delete,
-                       expect_error, expect_json, expect_status, new_claim, new_mailbox,
-                       preview, read, relinquish, run_relay, update, wait_until)
+from relaytest import (Conn, ConnectionClosed, Relay, ResponseTimeout, b64, bind_receiver, call,
+                       client_context, create, delete, expect_error, expect_json, expect_status,
+                       log_events, new_claim, new_mailbox, preview, read, relinquish, run_relay,
+                       update, wait_until)
 
 EXPECTED_SECONDS = 25
 
 RELAY_ARGS = ["--admin-listen", "127.0.0.1:0"]
 
-ADMIN_RE = re.compile(r"^relay: admin listening on http://(\[[0-9A-Fa-f:.]+\]|[0-9.]+):(\d+) ")
+ADMIN_URL_RE = re.compile(r"^http://(\[[0-9A-Fa-f:.]+\]|[0-9.]+):(\d+)$")
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Every family /metrics must show, with its type: a family added to the relay
@@ -74,11 +75,12 @@ MAILBOX = "/v1/m/{id}"
 
 def admin_address(relay):
     """(host, port) of the relay's admin listener, from its start-up line."""
-    for line in relay.stdout.lines():
-        m = ADMIN_RE.match(line)
-        if m:
-            return m.group(1).strip("[]"), int(m.group(2))
-    raise AssertionError("no 'relay: admin listening on' line on stdout: %r" % relay.stdout.lines())
+    for e in log_events(relay.stderr.lines()):
+        if e["msg"] == "admin listening" and e["level"] == "notice":
+            m = ADMIN_URL_RE.match(str(e.get("url", "")))
+            if m:
+                return m.group(1).strip("[]"), int(m.group(2))
+    raise AssertionError("no 'admin listening' notice on stderr: %r" % relay.stderr.lines())
 
 
 def admin_conn(relay, source=None, timeout_s=10):
