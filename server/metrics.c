@@ -197,6 +197,20 @@ static void metrics_single(struct buf *out, const char *name, const char *type,
 	metrics_value(out, 0, value);
 }
 
+/* A family whose samples differ in one label: its values, names[i] for
+ * values[i]. */
+static void metrics_by_label(struct buf *out, const char *name, const char *type,
+    const char *help, const char *label, const char *const *names, const uint64_t *values,
+    size_t count)
+{
+	metrics_family(out, name, type, help);
+	for (size_t i = 0; i < count; i++) {
+		buf_append_str(out, name);
+		metrics_label(out, 1, label, names[i]);
+		metrics_value(out, 1, values[i]);
+	}
+}
+
 static void metrics_route_labels(struct buf *out, const char *name, size_t route,
     size_t method)
 {
@@ -255,29 +269,21 @@ static void metrics_render_requests(const struct metrics *m, struct buf *out)
 static void metrics_render_connections(const struct metrics *m,
     const struct metrics_gauges *g, struct buf *out)
 {
-	metrics_family(out, "relay_requests_refused_total", "counter",
-	    "Requests turned away for want of room or rate (429, 503), by reason.");
-	for (size_t i = 0; i < API_REFUSALS; i++) {
-		buf_append_lit(out, "relay_requests_refused_total");
-		metrics_label(out, 1, "reason", api_refusal_name((enum api_refusal)i));
-		metrics_value(out, 1, g->refused[i]);
-	}
+	const char *reasons[API_REFUSALS];
+
+	for (size_t i = 0; i < API_REFUSALS; i++)
+		reasons[i] = api_refusal_name((enum api_refusal)i);
+	metrics_by_label(out, "relay_requests_refused_total", "counter",
+	    "Requests turned away for want of room or rate (429, 503), by reason.",
+	    "reason", reasons, g->refused, API_REFUSALS);
 	metrics_single(out, "relay_connections_accepted_total", "counter",
 	    "Connections accepted on the API listeners.", m->accepted);
-	metrics_family(out, "relay_connections_refused_total", "counter",
-	    "Connections closed as soon as they were accepted, by reason.");
-	for (size_t i = 0; i < METRICS_REFUSALS; i++) {
-		buf_append_lit(out, "relay_connections_refused_total");
-		metrics_label(out, 1, "reason", metrics_refusal_names[i]);
-		metrics_value(out, 1, m->refused[i]);
-	}
-	metrics_family(out, "relay_connections", "gauge",
-	    "Open connections on the API listeners, by what they are doing.");
-	for (size_t i = 0; i < METRICS_CONN_STATES; i++) {
-		buf_append_lit(out, "relay_connections");
-		metrics_label(out, 1, "state", metrics_conn_state_names[i]);
-		metrics_value(out, 1, g->connections[i]);
-	}
+	metrics_by_label(out, "relay_connections_refused_total", "counter",
+	    "Connections closed as soon as they were accepted, by reason.",
+	    "reason", metrics_refusal_names, m->refused, METRICS_REFUSALS);
+	metrics_by_label(out, "relay_connections", "gauge",
+	    "Open connections on the API listeners, by what they are doing.",
+	    "state", metrics_conn_state_names, g->connections, METRICS_CONN_STATES);
 	metrics_family(out, "relay_tls_handshakes_total", "counter",
 	    "TLS handshakes that ended: full, resumed from a session ticket, or failed "
 	    "(version unknown when none was agreed).");
@@ -295,27 +301,36 @@ static void metrics_render_connections(const struct metrics *m,
 
 static void metrics_render_store(const struct metrics_gauges *g, struct buf *out)
 {
-	metrics_single(out, "relay_mailboxes", "gauge", "Mailboxes held.", g->store.mailboxes);
-	metrics_single(out, "relay_mailboxes_max", "gauge", "Mailboxes held at most "
-	    "(--max-mailboxes).", g->max_mailboxes);
-	metrics_single(out, "relay_store_bytes", "gauge", "Bytes held for mailboxes, every "
-	    "byte counted (--max-memory's measure).", g->store.bytes);
-	metrics_single(out, "relay_store_bytes_max", "gauge", "Bytes held at most "
-	    "(--max-memory).", g->max_memory);
-	metrics_single(out, "relay_mailboxes_created_total", "counter",
-	    "Mailboxes created (not those restored from the state file).", g->store.created);
-	metrics_single(out, "relay_mailboxes_expired_total", "counter",
-	    "Mailboxes removed at their expiry.", g->store.expired);
-	metrics_single(out, "relay_mailboxes_deleted_total", "counter",
-	    "Mailboxes deleted by a device.", g->store.deleted);
-	metrics_single(out, "relay_push_queue_depth", "gauge",
-	    "Pushes waiting for the gateway, queued or in flight.", g->push.queued);
-	metrics_single(out, "relay_pushes_sent_total", "counter",
-	    "Pushes the gateway accepted.", g->push.sent);
-	metrics_single(out, "relay_pushes_failed_total", "counter",
-	    "Pushes the gateway refused, or given up after retries.", g->push.failed);
-	metrics_single(out, "relay_pushes_dropped_total", "counter",
-	    "Pushes dropped from a full queue (--push-queue).", g->push.dropped);
+	/* The families of one unlabelled value, in the order they are shown. */
+	const struct {
+		const char *name, *type, *help;
+		uint64_t value;
+	} singles[] = {
+		{ "relay_mailboxes", "gauge", "Mailboxes held.", g->store.mailboxes },
+		{ "relay_mailboxes_max", "gauge", "Mailboxes held at most (--max-mailboxes).",
+		    g->max_mailboxes },
+		{ "relay_store_bytes", "gauge", "Bytes held for mailboxes, every byte counted "
+		    "(--max-memory's measure).", g->store.bytes },
+		{ "relay_store_bytes_max", "gauge", "Bytes held at most (--max-memory).",
+		    g->max_memory },
+		{ "relay_mailboxes_created_total", "counter",
+		    "Mailboxes created (not those restored from the state file).", g->store.created },
+		{ "relay_mailboxes_expired_total", "counter", "Mailboxes removed at their expiry.",
+		    g->store.expired },
+		{ "relay_mailboxes_deleted_total", "counter", "Mailboxes deleted by a device.",
+		    g->store.deleted },
+		{ "relay_push_queue_depth", "gauge",
+		    "Pushes waiting for the gateway, queued or in flight.", g->push.queued },
+		{ "relay_pushes_sent_total", "counter", "Pushes the gateway accepted.", g->push.sent },
+		{ "relay_pushes_failed_total", "counter",
+		    "Pushes the gateway refused, or given up after retries.", g->push.failed },
+		{ "relay_pushes_dropped_total", "counter",
+		    "Pushes dropped from a full queue (--push-queue).", g->push.dropped },
+	};
+
+	for (size_t i = 0; i < sizeof(singles) / sizeof(singles[0]); i++)
+		metrics_single(out, singles[i].name, singles[i].type, singles[i].help,
+		    singles[i].value);
 	metrics_family(out, "relay_snapshot_duration_seconds", "gauge",
 	    "How long the last periodic snapshot took, written or not (0: none yet).");
 	buf_append_lit(out, "relay_snapshot_duration_seconds");

@@ -85,7 +85,7 @@ struct metrics_gauges {
 	size_t max_mailboxes, max_memory;
 	const uint64_t *refused;                /* api_refusals() */
 	size_t waiters;                         /* parked long-polls */
-	size_t connections[METRICS_CONN_STATES];
+	uint64_t connections[METRICS_CONN_STATES];
 	struct push_stats push;                 /* all 0 without a gateway */
 	int64_t snapshot_duration_ms;           /* the last periodic one, or 0 */
 	int64_t snapshot_written_at;            /* Unix seconds, or 0: none yet */
