@@ -354,13 +354,15 @@ struct config_option {
 	size_t offset;
 	uint64_t min;
 	uint64_t max;           /* sizes and counts; 0: SIZE_MAX */
-	const char *expects;    /* for the error line */
+	const char *expects;    /* for the error line; NULL: the kind's */
 };
 
-#define OPT(name, kind, field, min, expects) \
-	{ name, kind, offsetof(struct config, field), min, 0, expects }
-#define OPT_MAX(name, kind, field, min, max, expects) \
-	{ name, kind, offsetof(struct config, field), min, max, expects }
+#define OPT(name, kind, field, min) \
+	{ name, kind, offsetof(struct config, field), min, 0, NULL }
+#define OPT_MAX(name, kind, field, min, max) \
+	{ name, kind, offsetof(struct config, field), min, max, NULL }
+#define OPT_EXPECTS(name, kind, field, expects) \
+	{ name, kind, offsetof(struct config, field), 0, 0, expects }
 
 /* Spans into the input buffer are 32-bit, and no payload needs more. */
 #define CONFIG_MAX_BODY ((uint64_t)16 << 20)
@@ -374,53 +376,74 @@ _Static_assert(CONFIG_MAX_BODY <= STORE_PAYLOAD_DATA_CAP,
 #define CONFIG_MAX_PUSH_RETRIES 100
 
 static const struct config_option config_options[] = {
-	OPT("--listen", CONFIG_LISTEN, listen, 0, "ADDR:PORT, e.g. 127.0.0.1:8443 or [::]:443"),
-	OPT("--cert", CONFIG_STRING, cert_file, 0, "a file name"),
-	OPT("--key", CONFIG_STRING, key_file, 0, "a file name"),
-	OPT("--dev-cert-out", CONFIG_STRING, dev_cert_out, 0, "a file name"),
-	OPT("--public-url", CONFIG_STRING, public_url, 0, "an http:// or https:// URL"),
-	OPT("--default-ttl", CONFIG_DURATION, default_ttl, 1, "a duration such as 90s, 15m, 24h, 7d"),
-	OPT("--max-ttl", CONFIG_DURATION, max_ttl, 1, "a duration such as 90s, 15m, 24h, 7d"),
-	OPT_MAX("--max-body", CONFIG_SIZE, max_body, 1, CONFIG_MAX_BODY,
-	    "a size such as 65536, 64k, 8m"),
-	OPT("--max-mailboxes", CONFIG_COUNT, max_mailboxes, 1, "a positive number"),
-	OPT("--max-memory", CONFIG_SIZE, max_memory, 1, "a size such as 512m, 1g"),
-	OPT("--max-connections", CONFIG_COUNT, max_connections, 1, "a positive number"),
-	OPT("--max-connections-per-address", CONFIG_COUNT_OFF, max_connections_per_address, 1,
-	    "a positive number or off"),
-	OPT("--max-wait", CONFIG_DURATION, max_wait, 0, "a duration such as 30s, 2m"),
-	OPT("--handshake-timeout", CONFIG_DURATION, handshake_timeout, 1, "a duration such as 10s"),
-	OPT("--header-timeout", CONFIG_DURATION, header_timeout, 1, "a duration such as 10s"),
-	OPT("--body-timeout", CONFIG_DURATION, body_timeout, 1, "a duration such as 30s"),
-	OPT("--idle-timeout", CONFIG_DURATION, idle_timeout, 1, "a duration such as 60s"),
-	OPT("--max-waiters", CONFIG_COUNT, max_waiters, 0, "a number"),
-	OPT("--max-waiters-per-address", CONFIG_COUNT_OFF, max_waiters_per_address, 1,
-	    "a positive number or off"),
-	OPT("--max-bytes-per-address", CONFIG_SIZE_OFF, max_bytes_per_address, 1,
-	    "a size such as 256k, 8m, or off"),
-	OPT("--rate-create", CONFIG_RATE, rate_create, 0, "a rate such as 30/m, 5/s,20 or off"),
-	OPT("--rate-fail", CONFIG_RATE, rate_fail, 0, "a rate such as 10/m, 1/s,5 or off"),
-	OPT("--trust-proxy", CONFIG_CIDR, trust_proxy, 0, "an address range such as 10.0.0.0/8"),
-	OPT("--state-file", CONFIG_STRING, state_file, 0, "a file name"),
-	OPT("--snapshot-interval", CONFIG_DURATION, snapshot_interval, 0, "a duration such as 1s, 5m"),
-	OPT("--push-gateway", CONFIG_STRING, push_gateway, 0, "an http:// or https:// URL"),
-	OPT("--push-map", CONFIG_PUSH_MAP, push_map, 0, "TYPE=PLATFORM[,TYPE=PLATFORM...]"),
-	OPT("--push-cacert", CONFIG_STRING, push_cacert, 0, "a file name"),
-	OPT_MAX("--push-queue", CONFIG_COUNT, push_queue, 1, CONFIG_MAX_PUSH_QUEUE,
-	    "a positive number"),
-	OPT_MAX("--push-retries", CONFIG_COUNT, push_retries, 0, CONFIG_MAX_PUSH_RETRIES,
-	    "a number"),
-	OPT("--well-known", CONFIG_STRING, well_known, 0, "a directory"),
-	OPT("--cors-origin", CONFIG_ORIGIN, cors_origin, 0,
-	    "scheme://host[:port] with nothing after it, e.g. https://app.example, or *"),
-	OPT("--no-tls", CONFIG_FLAG, no_tls, 0, NULL),
-	OPT("--log-level", CONFIG_LEVEL, log_level, 0, "error, warn, info or debug"),
-	OPT("--log-format", CONFIG_LOG_FORMAT, log_format, 0, "text or json"),
-	OPT("--access-log", CONFIG_FLAG, access_log, 0, NULL),
-	OPT("--admin-listen", CONFIG_ADDRESS, admin_listen, 0,
-	    "ADDR:PORT, e.g. 127.0.0.1:9100 or [::1]:9100"),
-	OPT("--admin-allow", CONFIG_CIDR, admin_allow, 0, "an address range such as 10.0.0.0/8"),
+	OPT("--listen", CONFIG_LISTEN, listen, 0),
+	OPT("--cert", CONFIG_STRING, cert_file, 0),
+	OPT("--key", CONFIG_STRING, key_file, 0),
+	OPT("--dev-cert-out", CONFIG_STRING, dev_cert_out, 0),
+	OPT_EXPECTS("--public-url", CONFIG_STRING, public_url, "an http:// or https:// URL"),
+	OPT("--default-ttl", CONFIG_DURATION, default_ttl, 1),
+	OPT("--max-ttl", CONFIG_DURATION, max_ttl, 1),
+	OPT_MAX("--max-body", CONFIG_SIZE, max_body, 1, CONFIG_MAX_BODY),
+	OPT("--max-mailboxes", CONFIG_COUNT, max_mailboxes, 1),
+	OPT("--max-memory", CONFIG_SIZE, max_memory, 1),
+	OPT("--max-connections", CONFIG_COUNT, max_connections, 1),
+	OPT("--max-connections-per-address", CONFIG_COUNT_OFF, max_connections_per_address, 1),
+	OPT("--max-wait", CONFIG_DURATION, max_wait, 0),
+	OPT("--handshake-timeout", CONFIG_DURATION, handshake_timeout, 1),
+	OPT("--header-timeout", CONFIG_DURATION, header_timeout, 1),
+	OPT("--body-timeout", CONFIG_DURATION, body_timeout, 1),
+	OPT("--idle-timeout", CONFIG_DURATION, idle_timeout, 1),
+	OPT("--max-waiters", CONFIG_COUNT, max_waiters, 0),
+	OPT("--max-waiters-per-address", CONFIG_COUNT_OFF, max_waiters_per_address, 1),
+	OPT("--max-bytes-per-address", CONFIG_SIZE_OFF, max_bytes_per_address, 1),
+	OPT("--rate-create", CONFIG_RATE, rate_create, 0),
+	OPT("--rate-fail", CONFIG_RATE, rate_fail, 0),
+	OPT("--trust-proxy", CONFIG_CIDR, trust_proxy, 0),
+	OPT("--state-file", CONFIG_STRING, state_file, 0),
+	OPT("--snapshot-interval", CONFIG_DURATION, snapshot_interval, 0),
+	OPT_EXPECTS("--push-gateway", CONFIG_STRING, push_gateway, "an http:// or https:// URL"),
+	OPT("--push-map", CONFIG_PUSH_MAP, push_map, 0),
+	OPT("--push-cacert", CONFIG_STRING, push_cacert, 0),
+	OPT_MAX("--push-queue", CONFIG_COUNT, push_queue, 1, CONFIG_MAX_PUSH_QUEUE),
+	OPT_MAX("--push-retries", CONFIG_COUNT, push_retries, 0, CONFIG_MAX_PUSH_RETRIES),
+	OPT_EXPECTS("--well-known", CONFIG_STRING, well_known, "a directory"),
+	OPT("--cors-origin", CONFIG_ORIGIN, cors_origin, 0),
+	OPT("--no-tls", CONFIG_FLAG, no_tls, 0),
+	OPT("--log-level", CONFIG_LEVEL, log_level, 0),
+	OPT("--log-format", CONFIG_LOG_FORMAT, log_format, 0),
+	OPT("--access-log", CONFIG_FLAG, access_log, 0),
+	OPT("--admin-listen", CONFIG_ADDRESS, admin_listen, 0),
+	OPT("--admin-allow", CONFIG_CIDR, admin_allow, 0),
 };
+
+/* What an option's value looks like, for the error line: the option's own
+ * words, or its kind's. */
+static const char *config_expects(const struct config_option *o)
+{
+	static const char *const by_kind[] = {
+		[CONFIG_STRING] = "a file name",
+		[CONFIG_DURATION] = "a duration such as 90s, 15m, 24h, 7d",
+		[CONFIG_SIZE] = "a size such as 65536, 64k, 8m, 1g",
+		[CONFIG_COUNT] = "a number",
+		[CONFIG_SIZE_OFF] = "a size such as 256k, 8m, or off",
+		[CONFIG_COUNT_OFF] = "a positive number or off",
+		[CONFIG_LISTEN] = "ADDR:PORT, e.g. 127.0.0.1:8443 or [::]:443",
+		[CONFIG_ADDRESS] = "ADDR:PORT, e.g. 127.0.0.1:9100 or [::1]:9100",
+		[CONFIG_LEVEL] = "error, warn, info or debug",
+		[CONFIG_LOG_FORMAT] = "text or json",
+		[CONFIG_RATE] = "a rate such as 30/m, 5/s,20 or off",
+		[CONFIG_CIDR] = "an address range such as 10.0.0.0/8",
+		[CONFIG_PUSH_MAP] = "TYPE=PLATFORM[,TYPE=PLATFORM...]",
+		[CONFIG_ORIGIN] = "scheme://host[:port] with nothing after it, "
+		    "e.g. https://app.example, or *",
+	};
+
+	if (o->expects != NULL)
+		return o->expects;
+	if (o->kind == CONFIG_COUNT && o->min > 0)
+		return "a positive number";
+	return by_kind[o->kind];
+}
 
 static const struct config_option *config_find(const char *name, size_t len)
 {
@@ -745,7 +768,7 @@ enum config_result config_parse(struct config *c, int argc, char **argv,
 		} else if (i + 1 < argc) {
 			value = argv[++i];
 		} else {
-			fprintf(err, "relay: %s needs a value: %s\n", o->name, o->expects);
+			fprintf(err, "relay: %s needs a value: %s\n", o->name, config_expects(o));
 			return CONFIG_USAGE;
 		}
 		if (o->offset == offsetof(struct config, default_ttl))
@@ -778,7 +801,7 @@ enum config_result config_parse(struct config *c, int argc, char **argv,
 				config_origin_error(err, value);
 			else
 				fprintf(err, "relay: bad value for %s: expected %s\n", o->name,
-				    o->expects);
+				    config_expects(o));
 			return CONFIG_USAGE;
 		}
 	}
