@@ -214,6 +214,7 @@ def run_integration(filters, jobs):
     last = [m for m in modules if module_flag(m, "LAST")]
     alone = [m for m in modules if module_flag(m, "EXCLUSIVE") and m not in last]
     totals = [0, 0, 0]
+    times = {}
     # Every module's children write their answers here (relaytest._Recorder),
     # unless the caller chose where.
     record_dir = None
@@ -225,13 +226,19 @@ def run_integration(filters, jobs):
             futures = {pool.submit(run_module_process, m, filters): m
                        for m in modules if m not in alone and m not in last}
             for fut in concurrent.futures.as_completed(futures):
-                totals = [t + n for t, n in zip(totals, report(fut.result()[0]))]
+                results, seconds = fut.result()
+                totals = [t + n for t, n in zip(totals, report(results))]
+                times[futures[fut]] = seconds
         for m in alone + last:
-            totals = [t + n for t, n in zip(totals, report(run_module_process(m, filters)[0]))]
+            results, times[m] = run_module_process(m, filters)
+            totals = [t + n for t, n in zip(totals, report(results))]
     finally:
         if record_dir is not None:
             del os.environ["RELAY_TEST_RECORD"]
             shutil.rmtree(record_dir, ignore_errors=True)
+    # On stderr, slowest first: what to shorten when the suite grows slow.
+    sys.stderr.write("".join("(%s: %.1f s)\n" % (m, s)
+                             for m, s in sorted(times.items(), key=lambda i: -i[1])))
     return tuple(totals)
 
 
