@@ -57,11 +57,24 @@ static int64_t conn_now(const struct conn *c)
 	return c->context->now(c->context->owner);
 }
 
+/* A long-poll's timer runs until its deadline on the clock: the time left
+ * is the wait itself, but less once a test has moved the clock on. */
+static void conn_arm_wait(struct conn *c)
+{
+	int64_t left_ms = c->wait_until_ms - c->context->mono_ms(c->context->owner);
+	struct timeval tv;
+
+	if (left_ms < 0)
+		left_ms = 0;
+	tv.tv_sec = (time_t)(left_ms / 1000);
+	tv.tv_usec = (suseconds_t)(left_ms % 1000 * 1000);
+	evtimer_add(&c->timer, &tv);
+}
+
 static void conn_set_timer(struct conn *c, enum conn_timer kind)
 {
 	const struct conn_context *ctx = c->context;
 	const struct timeval *tv = NULL;
-	struct timeval wait_tv;
 
 	c->timer_kind = kind;
 	switch (kind) {
@@ -76,10 +89,9 @@ static void conn_set_timer(struct conn *c, enum conn_timer kind)
 	case CONN_TIMER_WRITE: tv = ctx->idle_tv; break;
 	case CONN_TIMER_LINGER: tv = ctx->linger_tv; break;
 	case CONN_TIMER_WAIT:
-		wait_tv.tv_sec = c->wait.wait_s;
-		wait_tv.tv_usec = 0;
-		tv = &wait_tv;
-		break;
+		c->wait_until_ms = ctx->mono_ms(ctx->owner) + (int64_t)c->wait.wait_s * 1000;
+		conn_arm_wait(c);
+		return;
 	}
 	evtimer_add(&c->timer, tv);
 }
@@ -762,6 +774,12 @@ void conn_list_remove(struct conn **list, struct conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	c->next = c->prev = NULL;
+}
+
+void conn_clock_moved(struct conn *c)
+{
+	if (c->timer_kind == CONN_TIMER_WAIT)
+		conn_arm_wait(c);
 }
 
 int conn_output_full(const struct conn_context *context)

@@ -116,6 +116,7 @@ struct conn {
 	size_t out_sent;
 	size_t out_counted;         /* of out, what the server's sum holds */
 	struct api_wait wait;
+	int64_t wait_until_ms;      /* a parked long-poll's deadline (mono_ms) */
 	struct api_client client;   /* the peer, as the api's rate limits see it */
 	struct quota_entry *quota;  /* the peer's count of connections, or NULL */
 	const char *tls_version;    /* as agreed in the handshake; NULL: plain */
@@ -145,6 +146,10 @@ void conn_free(struct conn *c);
 /* An owner's list of its connections, through their next and prev. */
 void conn_list_add(struct conn **list, struct conn *c);
 void conn_list_remove(struct conn **list, struct conn *c);
+/* Tests only: the clock has moved on (RELAY_TEST_CLOCK); a long-poll
+ * whose deadline has passed ends now, as if that time had gone by. Other
+ * timeouts are real time (RELAY_TEST_SPEEDUP shortens those). */
+void conn_clock_moved(struct conn *c);
 /* The connections' unsent answers take all the memory they may: further
  * requests are turned away (503) until clients take what they were sent. */
 int conn_output_full(const struct conn_context *context);

@@ -367,6 +367,35 @@ static void server_on_token_dead(void *owner, const uint8_t id[MAILBOX_ID_LEN],
 	api_drop_token(s->api, server_now(s), id, party, type, data);
 }
 
+/* SIGUSR2 under RELAY_TEST_CLOCK: the clocks move on, and what has fallen
+ * due happens now, as the passing of that time would have made it happen:
+ * mailboxes expire (waking their long-polls with 404), full rate-limit
+ * buckets go, long-polls whose wait is over end. Then a notice (logged
+ * whatever --log-level), which the test waits for instead of sleeping. */
+static void server_on_test_clock(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *s = arg;
+	int64_t before = s->test_clock.offset_ms;
+	char err[512];
+
+	(void)sig;
+	(void)what;
+	if (testclock_reread(&s->test_clock, err, sizeof(err)) != 0) {
+		log_event(&s->log, LOG_ERROR, "SIGUSR2: the clocks stay where they were",
+		    LOG_STR("error", err), LOG_INT("offset_ms", before), LOG_END);
+		return;
+	}
+	clock_set_offset_ms(&s->clock, s->test_clock.offset_ms);
+	/* All of it before the line, not a budget per turn: a test holds few. */
+	while (api_tick(s->api, server_now(s)))
+		continue;
+	server_expire(s);
+	for (struct conn *c = s->conns; c != NULL; c = c->next)
+		conn_clock_moved(c);
+	log_event(&s->log, LOG_NOTICE, "test clock moved",
+	    LOG_INT("offset_ms", s->test_clock.offset_ms), LOG_END);
+}
+
 static const struct timeval *server_common_timeout(struct server *s, int64_t seconds)
 {
 	struct timeval tv = clock_timer(seconds, s->speedup);
@@ -514,6 +543,23 @@ static int server_fail(struct server *s, const char *what)
 	return -1;
 }
 
+/* RELAY_TEST_CLOCK (tests only, server/testclock.h): the clocks start as
+ * far ahead as its file says. 0, or -1 when the file is not usable. */
+static int server_read_test_clock(struct server *s)
+{
+	char err[512];
+
+	if (testclock_init(&s->test_clock, err, sizeof(err)) != 0)
+		return server_fail(s, err);
+	if (s->test_clock.path == NULL)
+		return 0;
+	clock_set_offset_ms(&s->clock, s->test_clock.offset_ms);
+	log_event(&s->log, LOG_WARN, TESTCLOCK_ENV ": the clocks run ahead, and further on each "
+	    "SIGUSR2 (for tests only)", LOG_STR("file", s->test_clock.path),
+	    LOG_INT("offset_ms", s->test_clock.offset_ms), LOG_END);
+	return 0;
+}
+
 int server_init(struct server *s, const struct config *config)
 {
 	struct store_limits limits = { config->max_mailboxes, config->max_memory,
@@ -528,7 +574,7 @@ int server_init(struct server *s, const struct config *config)
 	s->config = config;
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	config_log(config, &s->log);
-	if (server_read_speedup(s) != 0)
+	if (server_read_speedup(s) != 0 || server_read_test_clock(s) != 0)
 		return -1;
 	if (persist_check(config->state_file, &s->log) != 0)
 		return -1;
@@ -655,6 +701,12 @@ int server_init(struct server *s, const struct config *config)
 	if (s->tick == NULL || s->expire_more == NULL || s->accept_retry == NULL ||
 	    s->grace == NULL || s->sigint == NULL || s->sigterm == NULL || s->sighup == NULL)
 		return server_fail(s, "cannot create the event loop's timers");
+	if (s->test_clock.path != NULL) {
+		s->sigusr2 = evsignal_new(s->base, SIGUSR2, server_on_test_clock, s);
+		if (s->sigusr2 == NULL)
+			return server_fail(s, "cannot create the event loop's timers");
+		event_add(s->sigusr2, NULL);
+	}
 	{
 		struct timeval second = { 1, 0 };
 
@@ -736,6 +788,8 @@ void server_free(struct server *s)
 		event_free(s->sigterm);
 	if (s->sighup)
 		event_free(s->sighup);
+	if (s->sigusr2)
+		event_free(s->sigusr2);
 	persist_free(&s->persist);
 	wellknown_free(&s->well_known);
 	push_free(s->push);

@@ -28,6 +28,7 @@
 #include "protocol/api.h"
 #include "server/persist.h"
 #include "server/push.h"
+#include "server/testclock.h"
 #include "server/wellknown.h"
 
 struct transport;
@@ -69,9 +70,11 @@ struct server {
 	struct event *accept_retry;     /* ends an out-of-descriptors pause */
 	struct event *grace;            /* bounds a graceful stop */
 	struct event *sigint, *sigterm, *sighup;
+	struct event *sigusr2;          /* RELAY_TEST_CLOCK only, else NULL */
 	struct clock clock;             /* read once per loop turn (server_now) */
 	struct timeval clock_turn;      /* libevent's cached time when it was read */
 	unsigned speedup;               /* RELAY_TEST_SPEEDUP (tests only), or 0 */
+	struct testclock test_clock;    /* RELAY_TEST_CLOCK (tests only), or off */
 };
 
 /* 0, or -1 after logging one line (the relay cannot start). */

@@ -220,13 +220,20 @@ class Relay:
     without sitting them out; the test scales what it expects by
     relay.speedup.
 
+    test_clock=S (tests only) starts it with RELAY_TEST_CLOCK: its clocks
+    start S seconds ahead of the real ones, and advance_clock() moves them
+    on while it runs, as if that time had passed (mailboxes expire, rate
+    limits refill, long-polls end), instead of sleeping. relay.clock() is
+    the time it thinks it is.
+
     wrap=[...] runs it under a command that ends by exec'ing the relay, so
     that it keeps the pid a test signals: prlimit(1) to start it with
     systemd's LimitNOFILE=, strace -D to see its system calls.
     """
 
     def __init__(self, *args, tls=True, listen=None, dev_cert=True,
-                 start_timeout_s=START_TIMEOUT_S, env=None, speedup=1, wrap=()):
+                 start_timeout_s=START_TIMEOUT_S, env=None, speedup=1, test_clock=None,
+                 wrap=()):
         self.extra_args = [str(a) for a in args]
         self.wrap = list(wrap)
         self.tls = tls
@@ -237,6 +244,8 @@ class Relay:
         self.speedup = speedup
         if speedup != 1:
             self.env = dict(os.environ if env is None else env, RELAY_TEST_SPEEDUP=str(speedup))
+        self.clock_offset_ms = 0 if test_clock is None else int(round(test_clock * 1000))
+        self.test_clock = test_clock is not None
         self.proc = None
         self.tmpdir = None
         self._ctx = None
@@ -271,7 +280,12 @@ class Relay:
             cmd += ["--dev-cert-out", self.cacert]
         cmd += self.extra_args
         self.cmd = cmd
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=self.env,
+        env = self.env
+        if self.test_clock:
+            self.clock_file = os.path.join(self.tmpdir, "clock")
+            self._write_clock(self.clock_offset_ms)
+            env = dict(os.environ if env is None else env, RELAY_TEST_CLOCK=self.clock_file)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.stdout = Output(self.proc.stdout)
         self.stderr = Output(self.proc.stderr)
@@ -308,6 +322,42 @@ class Relay:
     def events(self):
         """What it has logged so far (parse_log_line of each line)."""
         return log_events(self.stderr.lines())
+
+    # -- the test clock (test_clock=)
+
+    def clock(self):
+        """The relay's wall clock now, in Unix seconds."""
+        return time.time() + self.clock_offset_ms / 1000
+
+    def advance_clock(self, seconds):
+        """Move the relay's clocks `seconds` (> 0) further ahead, and return
+        once it says it has, and has done what fell due meanwhile."""
+        assert self.test_clock, "advance_clock needs Relay(..., test_clock=0)"
+        assert seconds > 0, "the relay's clocks only move on (%r s)" % seconds
+        offset_ms = self.clock_offset_ms + max(1, int(round(seconds * 1000)))
+        self._write_clock(offset_ms)
+        self.proc.send_signal(signal.SIGUSR2)
+        if not self.stderr.wait_for(lambda ls: any(
+                e["msg"] == "test clock moved" and e.get("offset_ms") == offset_ms
+                for e in log_events(ls)), IO_TIMEOUT_S):
+            raise AssertionError("relay did not log 'test clock moved' to %d ms within %.0f s "
+                                 "of SIGUSR2 (%s); stderr: %r" % (
+                                     offset_ms, IO_TIMEOUT_S, describe_status(self.proc.poll()),
+                                     tail(self.stderr.text())))
+        self.clock_offset_ms = offset_ms
+
+    def advance_clock_to(self, when):
+        """Move the relay's clocks on until its wall clock reads `when` (by
+        a millisecond at least, so that what fell due is done now even if
+        real time got there first)."""
+        self.advance_clock(max(0.001, when - self.clock()))
+
+    def _write_clock(self, offset_ms):
+        # Whole or not at all: a SIGUSR2 must never find half a number.
+        tmp = self.clock_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % offset_ms)
+        os.replace(tmp, self.clock_file)
 
     def send_signal(self, sig):
         """Signal the relay now; a later stop() only waits for it to end."""
