@@ -16,6 +16,7 @@ import calendar
 import copy
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -334,7 +335,7 @@ class Relay:
         once it says it has, and has done what fell due meanwhile."""
         assert self.test_clock, "advance_clock needs Relay(..., test_clock=0)"
         assert seconds > 0, "the relay's clocks only move on (%r s)" % seconds
-        offset_ms = self.clock_offset_ms + max(1, int(round(seconds * 1000)))
+        offset_ms = self.clock_offset_ms + max(1, math.ceil(seconds * 1000))
         self._write_clock(offset_ms)
         self.proc.send_signal(signal.SIGUSR2)
         if not self.stderr.wait_for(lambda ls: any(
@@ -350,7 +351,9 @@ class Relay:
         """Move the relay's clocks on until its wall clock reads `when` (by
         a millisecond at least, so that what fell due is done now even if
         real time got there first)."""
-        self.advance_clock(max(0.001, when - self.clock()))
+        # A millisecond more: the relay reads the real clock in whole
+        # milliseconds, rounded down.
+        self.advance_clock(max(0.001, when - self.clock() + 0.001))
 
     def _write_clock(self, offset_ms):
         # Whole or not at all: a SIGUSR2 must never find half a number.

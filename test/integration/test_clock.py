@@ -29,8 +29,6 @@ MAX_MS = 10 * 366 * 24 * 3600 * 1000
 def test_off_without_the_variable_sigusr2_keeps_its_default():
     relay = Relay("--no-tls", tls=False).start()
     try:
-        assert not [l for l in relay.stderr.lines() if "RELAY_TEST_CLOCK" in l], \
-            "a relay without RELAY_TEST_CLOCK mentions it: %r" % relay.stderr.text()
         relay.proc.send_signal(signal.SIGUSR2)
         try:
             rc = relay.proc.wait(5)
@@ -38,6 +36,11 @@ def test_off_without_the_variable_sigusr2_keeps_its_default():
             rc = "still running 5 s later"
         assert rc == -signal.SIGUSR2, "without RELAY_TEST_CLOCK, SIGUSR2 should end the " \
             "relay (its default disposition), not %s: the hook is armed" % rc
+        # Everything it wrote, now that its pipes have closed.
+        relay.stdout.join()
+        relay.stderr.join()
+        assert not [l for l in relay.stderr.lines() if "RELAY_TEST_CLOCK" in l], \
+            "a relay without RELAY_TEST_CLOCK mentions it: %r" % relay.stderr.text()
         assert not [l for l in relay.stdout.lines() if "test clock" in l], relay.stdout.text()
     finally:
         relay._kill()
@@ -45,6 +48,8 @@ def test_off_without_the_variable_sigusr2_keeps_its_default():
 
 def test_on_it_says_so_loudly_and_starts_as_far_ahead_as_the_file_says():
     with Relay(test_clock=7200) as relay:
+        # Written before the listening line, but on the other pipe.
+        relay.stderr.wait_for(lambda ls: any("RELAY_TEST_CLOCK" in l for l in ls), 5)
         warned = [l for l in relay.stderr.lines() if "RELAY_TEST_CLOCK" in l]
         assert len(warned) == 1 and " warn: " in warned[0] and "for tests only" in warned[0] \
             and "7200000 ms ahead" in warned[0], "start-up warning: %r" % relay.stderr.text()
