@@ -11,8 +11,9 @@ that binds 127.0.0.2 before connecting is another address to the relay.
 Runs its tests one after the other (several measure latency or the relay's
 CPU time, which parallel tests on a 2-core machine would disturb). Cost,
 measured on 2 cores: 500 slow heads ~6 s, --max-connections ~3 s, out of
-descriptors 4 s + 4 s, create flood ~5 s, flood that never pauses ~7 s,
-brute force and proxies <1 s, --max-waiters ~2 s: about 31 s in all.
+descriptors 5 s + 4 s, the create floods <1 s (the relay's test clock moves
+on to Retry-After instead of a sleep), brute force and proxies ~1 s,
+--max-waiters ~2 s: about 21 s in all.
 """
 
 import os
@@ -404,10 +405,11 @@ CREATE_RATE = "12/m,3"          # burst 3, then one token every 5 s
 CREATE_REFILL_S = 5
 QUICK_RATE = "30/m,3"           # burst 3, then one token every 2 s
 QUICK_REFILL_S = 2
+FLOOD_BURST = 20                # creates between two moves of the relay's clock
 
 
 def test_create_flood_gets_429_other_address_served_and_recovers_after_retry_after():
-    with Relay("--rate-create", QUICK_RATE) as relay:
+    with Relay("--rate-create", QUICK_RATE, test_clock=0) as relay:
         flooder = Conn(relay, source=_from("127.0.0.1"))
         other = Conn(relay, source=_from("127.0.0.2"))
         try:
@@ -431,14 +433,16 @@ def test_create_flood_gets_429_other_address_served_and_recovers_after_retry_aft
             resp = _create_on(flooder)
             expect_error(resp, 429, "rate_limited", "create just before the wait")
             retry = _retry_after(resp, 1, QUICK_REFILL_S, "429 before the wait")
-            time.sleep(retry + 0.2)
+            # Exactly Retry-After on the relay's clock (test_clock), not a
+            # sleep: the token must be there by then.
+            relay.advance_clock(retry)
             expect_json(_create_on(flooder), 200, "create from 127.0.0.1 %d s after Retry-After "
                         "%d" % (retry, retry))
             # One token was due, one was spent.
             resp = _create_on(flooder)
             expect_error(resp, 429, "rate_limited", "second create after one token came back")
             retry = _retry_after(resp, 1, QUICK_REFILL_S, "429 after the token was spent")
-            time.sleep(retry + 0.2)
+            relay.advance_clock(retry)
             # A retry of the first create (same claim and request id) after the wait: 201.
             resp = _create_on(flooder, first_claim, first_rid)
             data = expect_json(resp, 201, "retry of the first create after Retry-After")
@@ -454,27 +458,28 @@ def test_create_flood_that_never_pauses_still_gets_a_token_after_retry_after():
     # whatever the client sends meanwhile (a refused request spends
     # nothing). A client that keeps asking must therefore get a 201/200
     # shortly after Retry-After, however often it asked in between.
-    with Relay("--rate-create", CREATE_RATE) as relay:
+    with Relay("--rate-create", CREATE_RATE, test_clock=0) as relay:
         with Conn(relay, source=_from("127.0.0.1")) as flooder:
             for i in range(3):
                 expect_json(_create_on(flooder), 200, "create %d of the burst" % (i + 1))
             resp = _create_on(flooder)
             expect_error(resp, 429, "rate_limited", "create past the burst")
             retry = _retry_after(resp, 1, CREATE_REFILL_S, "first 429")
-            limited_at = time.monotonic()
-            deadline = limited_at + retry + 1.5
+            # Times on the relay's clock, which the test moves on a quarter
+            # of a second at a time (test_clock) between bursts of creates.
+            limited_at = relay.clock()
             statuses = {}
             got = None
-            while time.monotonic() < deadline:
-                resp = _create_on(flooder)
-                statuses[resp.status] = statuses.get(resp.status, 0) + 1
-                if resp.status == 200:
-                    got = time.monotonic() - limited_at
-                    break
-                expect_error(resp, 429, "rate_limited", "create during the flood")
-                # Paced at about 400 requests a second (a flood, but one that
-                # leaves the CPU to the other modules of the suite).
-                time.sleep(0.002)
+            while got is None and relay.clock() < limited_at + retry + 1.5:
+                for _ in range(FLOOD_BURST):
+                    resp = _create_on(flooder)
+                    statuses[resp.status] = statuses.get(resp.status, 0) + 1
+                    if resp.status == 200:
+                        got = relay.clock() - limited_at
+                        break
+                    expect_error(resp, 429, "rate_limited", "create during the flood")
+                else:
+                    relay.advance_clock(0.25)
             assert got is not None, "a client that kept sending creates got no 200 within " \
                 "%.1f s of a 429 with Retry-After %d (rate %s): %r" % (
                     retry + 1.5, retry, CREATE_RATE, statuses)

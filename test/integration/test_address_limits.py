@@ -15,8 +15,8 @@ import socket
 import tempfile
 
 from relaytest import (Conn, Relay, b64, create, default_body, delete,
-                       expect_error, expect_json, new_claim, new_mailbox, read, update,
-                       update_body, wait_until)
+                       expect_error, expect_json, new_claim, new_mailbox, read, rfc3339,
+                       update, update_body, wait_until)
 
 EXPECTED_SECONDS = 10
 PARALLEL = True
@@ -283,14 +283,17 @@ def test_bytes_beyond_the_per_address_limit_get_503_and_a_delete_gives_them_back
 
 
 def test_bytes_per_address_expire_with_their_mailboxes():
-    with Relay("--max-bytes-per-address", "48k", "--max-body", "64k") as relay:
-        # 6 s: long enough for the refusal to come first on a loaded
-        # machine (the expiration is whole seconds), short enough to wait.
+    with Relay("--max-bytes-per-address", "48k", "--max-body", "64k", test_clock=0) as relay:
+        exp = int(relay.clock()) + 600
         for _ in range(2):
-            new_mailbox(relay, body=_big_body(), expires_in_s=6)
+            new_mailbox(relay, body=_big_body(), expiration=rfc3339(exp))
         _store_full(create(relay, body=_big_body()), "3rd mailbox of 20 kB in 48k")
-        wait_until(lambda: create(relay, body=_big_body()).status == 200, 12,
-                   "a create to succeed once the first two mailboxes expired")
+        # The relay's clock, not a sleep, moves past their expiry.
+        relay.advance_clock_to(exp - 1)
+        _store_full(create(relay, body=_big_body()), "3rd mailbox a second before the two expire")
+        relay.advance_clock_to(exp)
+        expect_json(create(relay, body=_big_body()), 200,
+                    "a create once the first two mailboxes expired")
 
 
 def test_bytes_per_address_count_the_forwarded_client_behind_a_trusted_proxy():

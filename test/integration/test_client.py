@@ -1192,18 +1192,14 @@ def test_second_delete_reports_deleted_exit_6(relay):
 
 
 def test_mailbox_expiry_exit_6():
-    with Relay() as relay, Workdir() as w:
+    # The relay's clock moves past the expiry (test_clock) instead of a sleep.
+    with Relay(test_clock=0) as relay, Workdir() as w:
         a, b = Client(w, "A", relay), Client(w, "B", relay)
-        share = parse_share(a.send({"short": "lived"}, "--ttl", "3s").ok("A sends with --ttl 3s"),
+        share = parse_share(a.send({"short": "lived"}, "--ttl", "30s").ok("A sends with --ttl 30s"),
                             relay.public_url)
-        deadline = time.monotonic() + 20
-        while True:
-            res = b.receive(share.url)
-            if res.rc != 0:
-                break
-            assert time.monotonic() < deadline, "mailbox still readable 20 s after a 3 s ttl: %s" % res
-            time.sleep(0.2)
-        res.fails(6, "B receives an expired mailbox", ("deleted", "expired"))
+        b.received(share.url, provisioning({"short": "lived"}), "B receives before the expiry")
+        relay.advance_clock(31)
+        b.receive(share.url).fails(6, "B receives an expired mailbox", ("deleted", "expired"))
 
 
 # 3 --------------------------------------------------------------------- watch
@@ -1283,11 +1279,16 @@ def test_watch_skips_own_reply_made_while_watching(relay):
 
 
 def test_watch_exits_when_mailbox_expires():
-    with Relay() as relay, Workdir() as w:
+    # Debug logs say when the watch's long-poll is parked; then the relay's
+    # clock moves past the expiry (test_clock), within the poll's 60 s.
+    with Relay("--log-level", "debug", test_clock=0) as relay, Workdir() as w:
         a = Client(w, "A", relay)
-        share = parse_share(a.send({"e": 1}, "--ttl", "3s").ok("A sends with --ttl 3s"), relay.public_url)
+        share = parse_share(a.send({"e": 1}, "--ttl", "30s").ok("A sends with --ttl 30s"), relay.public_url)
         with a.watch(share.url) as watch:
-            rc = watch.wait_exit("mailbox expiry", timeout_s=25)
+            assert relay.stderr.wait_for(lambda ls: any("parked" in l for l in ls), 10), \
+                "the watch's long-poll did not park: %s" % watch.describe()
+            relay.advance_clock(31)
+            rc = watch.wait_exit("mailbox expiry", timeout_s=10)
             assert rc == 0, "watch ended with %s when the mailbox expired: %s" % (rc, watch.describe())
             assert watch.lines() == [], "watch printed A's own message: %s" % watch.describe()
 
