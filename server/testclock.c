@@ -25,7 +25,7 @@ static int testclock_read(const char *path, int64_t *offset_ms, char *err, size_
 	struct stat st;
 	uint64_t ms;
 	ssize_t n;
-	int fd;
+	int fd, too_long;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
@@ -37,8 +37,7 @@ static int testclock_read(const char *path, int64_t *offset_ms, char *err, size_
 		snprintf(err, err_len, "%s: %s is not a regular file", TESTCLOCK_ENV, path);
 		goto fail;
 	}
-	/* One byte more than the longest number: a longer file shows. */
-	n = read(fd, text, sizeof(text));
+	n = read(fd, text, TESTCLOCK_TEXT_MAX);
 	if (n < 0) {
 		snprintf(err, err_len, "%s: cannot read %s: %s", TESTCLOCK_ENV, path,
 		    strerror(errno));
@@ -46,11 +45,13 @@ static int testclock_read(const char *path, int64_t *offset_ms, char *err, size_
 	}
 	close(fd);
 	fd = -1;
-	if (n > 0 && text[n - 1] == '\n')
-		n--;
+	/* Far more than the longest number: a file that fills it is too long. */
+	too_long = n == TESTCLOCK_TEXT_MAX;
 	text[n] = '\0';
-	if ((size_t)n >= TESTCLOCK_TEXT_MAX || memchr(text, '\0', (size_t)n) != NULL ||
-	    parse_number(text, &ms) != 0 || ms > (uint64_t)TESTCLOCK_MAX_MS) {
+	if (n > 0 && text[n - 1] == '\n')
+		text[--n] = '\0';
+	if (too_long || memchr(text, '\0', (size_t)n) != NULL || parse_number(text, &ms) != 0 ||
+	    ms > (uint64_t)TESTCLOCK_MAX_MS) {
 		snprintf(err, err_len, "%s: %s must hold a whole number of milliseconds from 0 "
 		    "to %lld", TESTCLOCK_ENV, path, (long long)TESTCLOCK_MAX_MS);
 		return -1;

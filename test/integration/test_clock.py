@@ -69,10 +69,15 @@ def _refused_at_start(env_value, content=None, what=None):
             with open(os.path.join(d, "clock"), "wb") as f:
                 f.write(content)
         env = dict(os.environ, RELAY_TEST_CLOCK=value)
-        proc = subprocess.run([os.path.abspath(RELAY_BIN), "--listen", "127.0.0.1:0", "--no-tls"],
-                              stdin=subprocess.DEVNULL, capture_output=True, timeout=10, env=env)
-        err, out = proc.stderr.decode(), proc.stdout.decode()
         what = what or "RELAY_TEST_CLOCK=%r holding %r" % (env_value, content)
+        try:
+            proc = subprocess.run([os.path.abspath(RELAY_BIN), "--listen", "127.0.0.1:0",
+                                   "--no-tls"], stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=10, env=env)
+        except subprocess.TimeoutExpired as e:
+            raise AssertionError("%s: the relay started (still running after 10 s): %r" % (
+                what, e.stdout)) from None
+        err, out = proc.stderr.decode(), proc.stdout.decode()
         lines = err.strip().splitlines()
         assert proc.returncode == 1, "%s: exit status %d, expected 1: %r" % (
             what, proc.returncode, err)
@@ -88,7 +93,9 @@ def test_a_bad_file_refuses_to_start():
     _refused_at_start("DIR/missing")
     _refused_at_start("DIR", what="a directory")
     for content in (b"", b"\n", b"abc", b"-1", b"+5", b" 5", b"5 ", b"5\n\n", b"1.5", b"0x10",
-                    b"5\x000", b"99999999999999999999", b"1" * 30, str(MAX_MS + 1).encode()):
+                    b"5\x000", b"99999999999999999999", b"1" * 30, str(MAX_MS + 1).encode(),
+                    # 5 ms, but longer than the relay reads: never a cut-off 0.
+                    b"0" * 30 + b"5"):
         _refused_at_start("DIR/clock", content)
 
 
