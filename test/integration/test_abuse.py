@@ -29,7 +29,7 @@ from relaytest import (Conn, Relay, create, default_body, delete, expect_error, 
                        expect_status, new_claim, new_mailbox, read, relinquish, update,
                        wait_until)
 
-EXPECTED_SECONDS = 31
+EXPECTED_SECONDS = 21
 
 PARTIAL_HEAD = b"POST /v1/m HTTP/1.1\r\nHost: localhost\r\nMailbox-Device-Claim: "
 

@@ -18,7 +18,7 @@ from relaytest import (Conn, Relay, b64, create, default_body, delete,
                        expect_error, expect_json, new_claim, new_mailbox, read, rfc3339,
                        update, update_body, wait_until)
 
-EXPECTED_SECONDS = 10
+EXPECTED_SECONDS = 6
 PARALLEL = True
 
 OTHER = ("127.0.0.2", 0)

@@ -24,7 +24,7 @@ from test_client import (SUBCOMMANDS, Client, Workdir, b64url, base_url, claim_c
                          parse_share, provisioning, stored)
 from test_tls_audit import parse_server_hello
 
-EXPECTED_SECONDS = 40
+EXPECTED_SECONDS = 13
 
 MAILBOX_ID = "0b7e0a40-93a4-4b8e-9c55-35a0f6f3c1d2"
 # The TLS library's own error strings look like "PK - Read/write of file failed".

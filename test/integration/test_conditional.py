@@ -5,7 +5,7 @@ long-polls woken only by a version the waiter does not already hold."""
 from relaytest import (Conn, create, delete, expect_error, expect_json, expect_status, new_claim,
                        new_mailbox, read, update, update_body)
 
-EXPECTED_SECONDS = 8
+EXPECTED_SECONDS = 3
 PARALLEL = True          # the long-poll tests mostly wait
 
 

@@ -7,7 +7,7 @@ from relaytest import (Conn, Relay, build_request, call, create, default_body, d
                        expect_error, expect_json, expect_status, new_claim, new_mailbox,
                        preview, read, relinquish, run_relay, update)
 
-EXPECTED_SECONDS = 6
+EXPECTED_SECONDS = 3
 
 APP = "https://app.example"
 DEV = "http://localhost:3000"

@@ -11,7 +11,7 @@ from relaytest import (Conn, Relay, assert_closed, b64, build_request, chunked, 
                        default_body, delete, expect_error, expect_json, new_claim, new_mailbox, read,
                        update, update_body, with_member)
 
-EXPECTED_SECONDS = 6
+EXPECTED_SECONDS = 2
 PARALLEL = True
 
 MAX_BODY = 2048

@@ -16,7 +16,7 @@ import subprocess
 from relaytest import (Conn, Output, RELAY_BIN, Relay, build_request, describe_status,
                        expect_error, listening_lines, log_events, new_claim, run_relay, tail)
 
-EXPECTED_SECONDS = 6
+EXPECTED_SECONDS = 1
 
 RESERVE = 64        # descriptors the relay keeps beyond --max-connections
 

@@ -23,7 +23,7 @@ import tempfile
 from relaytest import (Conn, Relay, client_context, expect_json, expect_status, new_claim,
                        new_mailbox, parse_log_line, read, sha256_fingerprint)
 
-EXPECTED_SECONDS = 1
+EXPECTED_SECONDS = 3
 
 
 # ------------------------------------------------------------------ helpers

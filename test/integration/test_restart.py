@@ -33,7 +33,7 @@ from relaytest import (Conn, Relay, b64, build_request, config, create, default_
                        parse_rfc3339, read, relinquish, rfc3339, run_relay, update, update_body,
                        wait_until)
 
-EXPECTED_SECONDS = 22
+EXPECTED_SECONDS = 14
 
 
 # ------------------------------------------------------------------ helpers

@@ -11,7 +11,7 @@ import os
 from relaytest import (Conn, Relay, build_request, create, default_body, delete, expect_error,
                        expect_json, new_claim, new_mailbox, read, send_together, update_body)
 
-EXPECTED_SECONDS = 10
+EXPECTED_SECONDS = 3
 ROUNDS = 8
 
 

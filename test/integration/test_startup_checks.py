@@ -10,7 +10,7 @@ import tempfile
 
 from relaytest import RELAY_BIN, Relay, create, expect_json, run_relay
 
-EXPECTED_SECONDS = 8
+EXPECTED_SECONDS = 2
 
 
 def _one_line(err, what):

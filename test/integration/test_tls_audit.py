@@ -47,7 +47,7 @@ import xml.etree.ElementTree as ET
 from relaytest import (Conn, Output, Relay, build_request, client_context, expect_json,
                        expect_status, media_type, new_claim, new_mailbox, read, tail)
 
-EXPECTED_SECONDS = 2
+EXPECTED_SECONDS = 6
 
 SSLSCAN_TIMEOUT_S = 120.0
 HSTS_MIN_MAX_AGE_S = 180 * 24 * 60 * 60          # 15552000
