@@ -12,6 +12,10 @@
  *
  * The offset only grows: the monotonic clock must never step back (a rate
  * limit would withhold tokens for as long), so a smaller number is refused.
+ * What the relay judges by its clocks (expiry, rate limits, long-poll
+ * deadlines) follows a move at once; its timers of a fixed length
+ * (connection timeouts, push retries, snapshots) stay real time, which
+ * RELAY_TEST_SPEEDUP shortens instead.
  */
 #ifndef SERVER_TESTCLOCK_H
 #define SERVER_TESTCLOCK_H
