@@ -17,7 +17,10 @@ PARALLEL = True
 
 EARLY_S = 1.0      # the relay's clock may round to whole seconds
 LATE_S = 1.5       # "within about one second of the instant"
-BEFORE_S = 0.5     # how far before the instant the mailbox is still seen
+# How far before the instant the mailbox is still seen: the relay's
+# clock is in whole seconds, so this is the second before, with room for
+# a slow machine's delay between the move and the request.
+BEFORE_S = 0.9
 
 
 def _short_lived(relay, seconds=3600, **kw):
