@@ -193,9 +193,14 @@ def install_tree(work, *make_args, umask=0o022):
         os.makedirs(os.path.dirname(os.path.join(src, path)), exist_ok=True)
         shutil.copy(os.path.join(ROOT, path), os.path.join(src, path))
     shutil.copy(RELAY_BIN, os.path.join(src, "relay"))
+    # Not the make that runs the tests: under make check its SANITIZE would
+    # reach this one through MAKEFLAGS and name another binary to install.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "SANITIZE")}
     proc = subprocess.run([MAKE, "--no-print-directory", "-C", src, "-o", "relay"]
                           + list(make_args), stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, timeout=60, preexec_fn=lambda: os.umask(umask))
+                          text=True, timeout=60, env=env,
+                          preexec_fn=lambda: os.umask(umask))
     assert proc.returncode == 0, "make %s failed (exit %d):\n%s%s" % (
         " ".join(make_args), proc.returncode, proc.stdout, proc.stderr)
 
