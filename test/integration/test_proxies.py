@@ -313,6 +313,11 @@ def _serves_the_api(kind):
         for size, status in ((max_body, 200), (max_body + 1, 413)):
             resp = create(proxy, body=body + b" " * (size - len(body)))
             expect_status(resp, status, "%s: a body of %d bytes" % (kind, size))
+        # A proxy logs a request once it is done with its connection, which
+        # for a refused body can be after the answer: wait for the six lines
+        # before stopping it, which could lose the last.
+        wait_until(lambda: len(proxy.read_log()) >= 6, 10,
+                   "%s to log the six requests" % kind)
     # What the proxy logged of each request names no mailbox, claim or client.
     assert len(proxy.logged) >= 6, "%s logged %d lines for 6 requests: %r" % (
         kind, len(proxy.logged), proxy.logged)
