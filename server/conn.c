@@ -108,11 +108,13 @@ static void conn_set_request_timer(struct conn *c)
 /* The status of the answer that starts at offset at of the output, or 0. */
 static unsigned conn_answer_status(const struct conn *c, size_t at)
 {
-	const char *digits = c->out.data + at + 9;      /* after "HTTP/1.1 " */
+	const char *digits;
 	unsigned status = 0;
 
+	/* Checked first: data may be NULL once the buffers are released. */
 	if (c->out.len < at + 12)
 		return 0;
+	digits = c->out.data + at + 9;                  /* after "HTTP/1.1 " */
 	for (int i = 0; i < 3; i++) {
 		if (digits[i] < '0' || digits[i] > '9')
 			return 0;
@@ -133,6 +135,12 @@ static void conn_log_request(const struct log *log, const struct conn_request *r
 	    LOG_UINT("status", r->status), LOG_UINT("bytes", r->bytes),
 	    LOG_INT("duration_us", r->duration_us), LOG_STR("tls", r->tls_version),
 	    LOG_BOOL("resumed", r->resumed), LOG_END);
+}
+
+/* Requests are timed only for the metrics or the access log. */
+static int64_t conn_clock_us(const struct conn *c)
+{
+	return c->context->metrics != NULL || c->context->access_log ? clock_mono_now_us() : 0;
 }
 
 /* A request is about to be answered (or to park): note what its record
@@ -191,7 +199,7 @@ static void conn_handshake_done(struct conn *c, int completed)
 static void conn_leave_parked(struct conn *c)
 {
 	c->context->waiter_count--;
-	conn_request_done(c, clock_mono_now_us());
+	conn_request_done(c, conn_clock_us(c));
 	if (!c->wait.keep_alive)
 		c->close_after = 1;
 	c->state = CONN_WRITE;
@@ -288,7 +296,7 @@ static int conn_step_handshake(struct conn *c)
 	if (r == 0) {
 		conn_handshake_done(c, 1);
 		c->state = CONN_READ;
-		c->read_started_us = clock_mono_now_us();
+		c->read_started_us = conn_clock_us(c);
 		c->readable = 1;    /* the first request often came with the handshake */
 		io_events_arm(&c->io, 1, 0);
 		conn_set_timer(c, CONN_TIMER_FIRST);
@@ -310,7 +318,7 @@ static void conn_fail_request(struct conn *c, int status)
 
 	conn_begin_answer(c);
 	service->error(service->ctx, conn_now(c), &c->parser.req, &c->in, status, &c->out);
-	conn_request_done(c, clock_mono_now_us());
+	conn_request_done(c, conn_clock_us(c));
 	c->close_after = 1;
 	c->state = CONN_WRITE;
 }
@@ -395,7 +403,7 @@ static void conn_answer(struct conn *c)
 		result = service->handle(service->ctx, conn_now(c), &c->client, &c->parser.req,
 		    &c->in, &c->out, ctx->waiter_count < ctx->max_waiters ? &c->wait : NULL, &close);
 	}
-	now_us = clock_mono_now_us();
+	now_us = conn_clock_us(c);
 	if (result != API_PARKED)
 		conn_request_done(c, now_us);
 	http_next(&c->parser, &c->in);
@@ -474,7 +482,7 @@ static int conn_step_read(struct conn *c)
 		n = ops->read(c->transport, c->in.data + c->in.len, c->in_cap - c->in.len);
 		if (n > 0) {
 			if (http_idle(&c->parser, &c->in))
-				c->read_started_us = clock_mono_now_us();
+				c->read_started_us = conn_clock_us(c);
 			c->in.len += (size_t)n;
 			/* The socket is empty: wait for it rather than ask again. */
 			if (c->transport->drained && !ops->pending(c->transport))
@@ -555,7 +563,7 @@ static int conn_step_parked(struct conn *c)
 		    c->in_cap - c->in.len);
 		if (n > 0) {
 			if (http_idle(&c->parser, &c->in))
-				c->read_started_us = clock_mono_now_us();
+				c->read_started_us = conn_clock_us(c);
 			c->in.len += (size_t)n;
 		} else if (n == TRANSPORT_WANT_READ) {
 			c->readable = 0;

@@ -444,7 +444,8 @@ void server_init_conns(struct server *s)
 	cc->service.handle = server_api_handle;
 	cc->service.error = server_api_error;
 	cc->service.ctx = s->api;
-	cc->metrics = &s->metrics;
+	/* Counted per request only where someone can read them. */
+	cc->metrics = s->admin.open ? &s->metrics : NULL;
 	cc->access_log = config->access_log;
 	cc->max_body = config->max_body;
 	cc->max_waiters = config->max_waiters;
