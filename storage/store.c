@@ -79,11 +79,13 @@ static size_t store_token_size(struct store_bytes type, struct store_bytes data)
 	return type.ptr ? sizeof(struct mailbox_token) + type.len + data.len : 0;
 }
 
-/* A payload or a token: its struct's fields up to `bytes` (head), then the
- * type, then the data. The caller sets the lengths, whose widths differ. */
-static void *store_typed_new(size_t head, struct store_bytes type, struct store_bytes data)
+/* A payload or a token of size bytes (as accounted): its struct's fields up
+ * to `bytes` (head), then the type, then the data. The caller sets the
+ * lengths, whose widths differ. */
+static void *store_typed_new(size_t size, size_t head, struct store_bytes type,
+    struct store_bytes data)
 {
-	char *p = malloc(head + type.len + data.len);
+	char *p = malloc(size);
 
 	if (p != NULL) {
 		memcpy(p + head, type.ptr, type.len);
@@ -95,8 +97,8 @@ static void *store_typed_new(size_t head, struct store_bytes type, struct store_
 static struct mailbox_payload *store_payload_new(struct store_bytes type,
     struct store_bytes data)
 {
-	struct mailbox_payload *p = store_typed_new(offsetof(struct mailbox_payload, bytes),
-	    type, data);
+	struct mailbox_payload *p = store_typed_new(store_payload_size(type, data),
+	    offsetof(struct mailbox_payload, bytes), type, data);
 
 	if (p != NULL) {
 		p->type_len = (uint8_t)type.len;
@@ -128,8 +130,8 @@ static struct mailbox_display *store_display_new(const struct mailbox_spec *spec
 static struct mailbox_token *store_token_new(struct store_bytes type,
     struct store_bytes data)
 {
-	struct mailbox_token *t = store_typed_new(offsetof(struct mailbox_token, bytes),
-	    type, data);
+	struct mailbox_token *t = store_typed_new(store_token_size(type, data),
+	    offsetof(struct mailbox_token, bytes), type, data);
 
 	if (t != NULL) {
 		t->type_len = (uint16_t)type.len;
