@@ -152,20 +152,29 @@ long headers_prefer_wait(const char *s, size_t len)
 					return n;
 			}
 		}
-		while (i < len && s[i] != ',')
-			i++;
+		/* On to the next preference: a comma inside a quoted value
+		 * (foo="a,wait=9") starts none. */
+		for (int quoted = 0; i < len && (quoted || s[i] != ','); i++) {
+			if (s[i] == '"')
+				quoted = !quoted;
+			else if (quoted && s[i] == '\\' && i + 1 < len)
+				i++;
+		}
 	}
 	return -1;
 }
 
 const char *headers_forwarded_last(const char *s, size_t len, size_t *entry_len)
 {
-	const char *last = s + len;
+	const char *last = s + len, *end = s + len;
 
 	while (last > s && last[-1] != ',')
 		last--;
-	while (last < s + len && (*last == ' ' || *last == '\t'))
+
+	while (last < end && (*last == ' ' || *last == '\t'))
 		last++;
-	*entry_len = (size_t)(s + len - last);
+	while (end > last && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*entry_len = (size_t)(end - last);
 	return last;
 }

@@ -118,6 +118,10 @@ static void test_prefer_wait(void)
 	CHECK_EQ_INT(headers_prefer_wait(S("wait=\"\"")), -1);
 	CHECK_EQ_INT(headers_prefer_wait(S("wait=\"1\"2")), -1);
 	CHECK_EQ_INT(headers_prefer_wait(S("wait= ")), -1);
+	/* A comma inside a quoted value separates no preferences. */
+	CHECK_EQ_INT(headers_prefer_wait(S("foo=\"x,wait=100,y\"")), -1);
+	CHECK_EQ_INT(headers_prefer_wait(S("foo=\"x,\\\",wait=9\", wait=3")), 3);
+	CHECK_EQ_INT(headers_prefer_wait(S("foo=\"a,b\", wait=4")), 4);
 	CHECK_EQ_INT(headers_prefer_wait(S("respond-async, wait=5")), 5);
 	CHECK_EQ_INT(headers_prefer_wait(S("wait=5;x, handling=lenient")), 5);
 	CHECK_EQ_INT(headers_prefer_wait(S("handling=strict,wait=0")), 0);
@@ -148,6 +152,9 @@ static void test_forwarded_last(void)
 	CHECK(len == 9 && memcmp(last, "192.0.2.1", len) == 0);
 	last = headers_forwarded_last(S("a,\t [2001:db8::1]:443"), &len);
 	CHECK(len == 17 && memcmp(last, "[2001:db8::1]:443", len) == 0);
+	/* White space after the entry is no part of it. */
+	last = headers_forwarded_last(S("198.51.100.7, 192.0.2.1 \t"), &len);
+	CHECK(len == 9 && memcmp(last, "192.0.2.1", len) == 0);
 	/* An empty last entry is what it is: nothing, for the caller to refuse. */
 	last = headers_forwarded_last(S("192.0.2.1, "), &len);
 	CHECK_EQ_INT(len, 0);
