@@ -44,27 +44,35 @@ void log_init(struct log *log)
 	log->fd = STDERR_FILENO;
 }
 
-int log_parse_level(const char *name, enum log_level *out)
+/* The index from..to of name in names, or -1. */
+static int log_lookup(const char *const *names, int from, int to, const char *name)
 {
-	/* Notice is not a level to choose: it is always written. */
-	for (int i = LOG_ERROR; i <= LOG_DEBUG; i++) {
-		if (strcmp(name, log_level_names[i]) == 0) {
-			*out = (enum log_level)i;
-			return 0;
-		}
+	for (int i = from; i <= to; i++) {
+		if (strcmp(name, names[i]) == 0)
+			return i;
 	}
 	return -1;
 }
 
+int log_parse_level(const char *name, enum log_level *out)
+{
+	/* Notice is not a level to choose: it is always written. */
+	int i = log_lookup(log_level_names, LOG_ERROR, LOG_DEBUG, name);
+
+	if (i < 0)
+		return -1;
+	*out = (enum log_level)i;
+	return 0;
+}
+
 int log_parse_format(const char *name, enum log_format *out)
 {
-	for (int i = LOG_TEXT; i <= LOG_JSON; i++) {
-		if (strcmp(name, log_format_names[i]) == 0) {
-			*out = (enum log_format)i;
-			return 0;
-		}
-	}
-	return -1;
+	int i = log_lookup(log_format_names, LOG_TEXT, LOG_JSON, name);
+
+	if (i < 0)
+		return -1;
+	*out = (enum log_format)i;
+	return 0;
 }
 
 /* All of bytes or, when they do not fit before the reserve, none. */
