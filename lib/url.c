@@ -35,8 +35,12 @@ int url_parse(const char *s, struct url *out, const char **rest, const char **wh
 			p++;
 		host_end = p;
 	}
-	if (host_end == host || (size_t)(host_end - host) >= sizeof(out->host)) {
+	if (host_end == host) {
 		*why = "it names no host";
+		return -1;
+	}
+	if ((size_t)(host_end - host) >= sizeof(out->host)) {
+		*why = "its host name is longer than 255 characters";
 		return -1;
 	}
 	memcpy(out->host, host, (size_t)(host_end - host));

@@ -77,6 +77,7 @@ static void test_refusals(void)
 	/* A host that does not fit is refused, never cut short. */
 	snprintf(long_host, sizeof(long_host), "https://%0*d", 256, 0);
 	CHECK_EQ_INT(url_parse(long_host, &u, &rest, &why), -1);
+	CHECK_EQ_STR(why, "its host name is longer than 255 characters");
 	snprintf(long_host, sizeof(long_host), "https://%0*d", 255, 0);
 	CHECK_EQ_INT(url_parse(long_host, &u, &rest, &why), 0);
 	CHECK_EQ_INT(strlen(u.host), 255);
