@@ -72,11 +72,14 @@ def test_sigterm_to_the_snapshot_child_ends_only_the_child():
                 for child in _children(relay.proc.pid):
                     if child == signalled:
                         continue
+                    # One child at a time: the temporary files now are its
+                    # (the relay names each before it forks). Listed before
+                    # the signal: once it lands, the relay may reap the child
+                    # and start the next one's file before a listing after.
+                    listed = set(os.listdir(state_dir)) - {"relay.state"}
                     try:
                         os.kill(child, signal.SIGTERM)
-                        caught = child
-                        # One child at a time: the temporary files now are its.
-                        temps = set(os.listdir(state_dir)) - {"relay.state"}
+                        caught, temps = child, listed
                     except ProcessLookupError:
                         pass
                 if caught is None:
