@@ -65,9 +65,11 @@ struct tls_transport {
 	void (*release)(struct tls_transport *tt);
 	unsigned char *stash;                   /* received, not yet given to mbedTLS */
 	size_t stash_len, stash_off;
-	unsigned char *held;                    /* handshake flight mbedTLS thinks sent */
+	unsigned char *held;                    /* records mbedTLS thinks sent */
 	size_t held_len, held_off, held_cap;
 	int holding;                            /* inside mbedtls_ssl_handshake() */
+	int corked;                             /* the last answer: held for the goodbye */
+	int said_goodbye;                       /* close_notify written (maybe held) */
 	int sys_errno;                          /* of the last failed send or recv */
 	int failure;                            /* mbedTLS's last fatal result, or 0 */
 	/* mbedTLS tells the session-ticket callbacks only the configuration:

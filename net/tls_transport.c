@@ -96,7 +96,8 @@ static int tls_bio_error(struct tls_transport *tt, int would_block_code, int fai
  * mbedTLS sends each handshake message as it writes it: nine send() calls
  * for one TLS 1.2 or 1.3 handshake, each a trip through the loopback or
  * network stack. During a handshake step they are held instead and leave
- * together when the step ends (tls_release_held): three calls.
+ * together when the step ends (tls_release_held): three calls. A corked
+ * last answer is held the same way and leaves with the close_notify.
  */
 static int tls_hold(struct tls_transport *tt, const unsigned char *buf, size_t len)
 {
@@ -147,7 +148,7 @@ static int tls_bio_send(void *ctx, const unsigned char *buf, size_t len)
 	struct tls_transport *tt = ctx;
 	ssize_t n;
 
-	if (tt->holding)
+	if (tt->holding || tt->corked)
 		return tls_hold(tt, buf, len);
 	n = transport_send(tt->base.fd, buf, len);
 	return n >= 0 ? (int)n : tls_bio_error(tt, MBEDTLS_ERR_SSL_WANT_WRITE,
@@ -175,6 +176,11 @@ static int tls_bio_recv(void *ctx, unsigned char *buf, size_t len)
 		}
 		return (int)take;
 	}
+	/* The handshake's last read emptied the socket, and the peer cannot
+	 * have answered a flight that is still held: wait for the socket to
+	 * say readable rather than ask it for nothing. */
+	if (tt->holding && tt->base.drained)
+		return MBEDTLS_ERR_SSL_WANT_READ;
 	if (len >= TLS_STAGE_SIZE)
 		stage = buf;
 	n = transport_recv(tt->base.fd, stage, TLS_STAGE_SIZE < len ? len : TLS_STAGE_SIZE);
@@ -264,6 +270,8 @@ static int tls_transport_handshake(struct transport *t)
 	released = tls_release_held(tt);
 	if (released != 0)
 		return released;
+	/* Called when the socket is readable (or first): a read may find bytes. */
+	tt->base.drained = 0;
 	tt->holding = 1;
 	if (tt->handshaking != NULL)
 		*tt->handshaking = tt;
@@ -297,7 +305,7 @@ static ssize_t tls_transport_read(struct transport *t, char *buf, size_t len)
 static ssize_t tls_transport_write(struct transport *t, const char *buf, size_t len)
 {
 	struct tls_transport *tt = tls_transport_of(t);
-	int ret = tls_release_held(tt);
+	int ret = tt->corked ? 0 : tls_release_held(tt);
 
 	if (ret != 0)
 		return ret;
@@ -305,15 +313,28 @@ static ssize_t tls_transport_write(struct transport *t, const char *buf, size_t 
 	return ret >= 0 ? ret : tls_result(tt, ret);
 }
 
+static void tls_transport_cork(struct transport *t)
+{
+	tls_transport_of(t)->corked = 1;
+}
+
+/* The close_notify is held behind whatever else is, and all of it leaves
+ * in as few sends as the socket takes. */
 static int tls_transport_shutdown(struct transport *t)
 {
 	struct tls_transport *tt = tls_transport_of(t);
-	int ret = tls_release_held(tt);
 
-	if (ret != 0)
-		return ret;
-	ret = mbedtls_ssl_close_notify(&tt->ssl);
-	return ret == 0 ? 0 : tls_result(tt, ret);
+	if (!tt->said_goodbye) {
+		int ret;
+
+		tt->holding = 1;
+		ret = mbedtls_ssl_close_notify(&tt->ssl);
+		tt->holding = 0;
+		if (ret != 0)
+			return tls_result(tt, ret);
+		tt->said_goodbye = 1;
+	}
+	return tls_release_held(tt);
 }
 
 static int tls_transport_pending(struct transport *t)
@@ -358,6 +379,7 @@ static const struct transport_ops tls_transport_ops = {
 	.handshake = tls_transport_handshake,
 	.read = tls_transport_read,
 	.write = tls_transport_write,
+	.cork = tls_transport_cork,
 	.shutdown = tls_transport_shutdown,
 	.pending = tls_transport_pending,
 	.info = tls_transport_info,

@@ -60,6 +60,12 @@ static ssize_t plain_write(struct transport *t, const char *buf, size_t len)
 	return transport_would_block() ? TRANSPORT_WANT_WRITE : TRANSPORT_ERROR;
 }
 
+/* Nothing to say at the end: writes leave at once. */
+static void plain_cork(struct transport *t)
+{
+	(void)t;
+}
+
 static int plain_shutdown(struct transport *t)
 {
 	(void)t;
@@ -87,6 +93,7 @@ static const struct transport_ops plain_ops = {
 	.handshake = plain_handshake,
 	.read = plain_read,
 	.write = plain_write,
+	.cork = plain_cork,
 	.shutdown = plain_shutdown,
 	.pending = plain_pending,
 	.info = plain_info,

@@ -37,7 +37,11 @@ struct transport_ops {
 	/* > 0 bytes accepted (possibly fewer than len), or a negative result.
 	 * After a WANT_*, the caller repeats the call with the same bytes. */
 	ssize_t (*write)(struct transport *t, const char *buf, size_t len);
-	/* Say goodbye (TLS close_notify): 0 when done, or a negative result. */
+	/* The next writes are the last: keep them, so that they leave with
+	 * the goodbye in one send (for a short answer before a close). */
+	void (*cork)(struct transport *t);
+	/* Say goodbye (TLS close_notify) and send what is kept: 0 when done,
+	 * or a negative result. */
 	int (*shutdown)(struct transport *t);
 	/* Non-zero when bytes already received wait inside the transport, so
 	 * the socket may never become readable for them. */

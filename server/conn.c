@@ -46,6 +46,9 @@
  * one that pipelines reads and never takes its answers holds one answer's
  * worth of memory, not sixteen. */
 #define CONN_OUT_MAX (64 * 1024)
+/* A last answer up to this size leaves with the goodbye in one send (one
+ * TLS record): a handshake, one request and a close cost a call less. */
+#define CONN_CORK_MAX 4096
 
 static void conn_on_read(evutil_socket_t fd, short what, void *arg);
 static void conn_on_write(evutil_socket_t fd, short what, void *arg);
@@ -297,7 +300,10 @@ static int conn_step_handshake(struct conn *c)
 		conn_handshake_done(c, 1);
 		c->state = CONN_READ;
 		c->read_started_us = conn_clock_us(c);
-		c->readable = 1;    /* the first request often came with the handshake */
+		/* The first request often came with the handshake; when the
+		 * handshake's last read emptied the socket, the socket will say
+		 * when it comes. */
+		c->readable = !c->transport->drained || c->transport->ops->pending(c->transport);
 		io_events_arm(&c->io, 1, 0);
 		conn_set_timer(c, CONN_TIMER_FIRST);
 		return 0;
@@ -505,7 +511,11 @@ static int conn_step_read(struct conn *c)
 
 static int conn_step_write(struct conn *c)
 {
-	int r = conn_flush(c);
+	int r;
+
+	if (c->close_after && conn_out_pending(c) <= CONN_CORK_MAX)
+		c->transport->ops->cork(c->transport);
+	r = conn_flush(c);
 
 	if (r < 0) {
 		conn_close(c);
@@ -597,12 +607,21 @@ static int conn_step_shutdown(struct conn *c)
 		c->transport->ops->free(c->transport);
 		c->transport = NULL;
 		shutdown(c->fd, SHUT_WR);
+		/* The client answers the goodbye only once it has it: wait
+		 * for the socket to say so rather than ask at once. */
+		io_events_arm(&c->io, 1, 0);
+		return 1;
 	}
 	for (;;) {
 		ssize_t n = transport_recv(c->fd, sink, sizeof(sink));
 
-		if (n > 0)
+		if (n > 0 && (size_t)n == sizeof(sink))
 			continue;
+		if (n > 0) {
+			/* That was all there was. */
+			io_events_arm(&c->io, 1, 0);
+			return 1;
+		}
 		if (n < 0 && transport_would_block()) {
 			io_events_arm(&c->io, 1, 0);
 			return 1;

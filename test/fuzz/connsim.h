@@ -175,6 +175,13 @@ static inline ssize_t sim_write(struct transport *t, const char *buf, size_t len
 	return n;
 }
 
+/* A real transport sends corked bytes later; the simulation's client
+ * reads them at once either way. */
+static inline void sim_cork(struct transport *t)
+{
+	(void)t;
+}
+
 static inline int sim_shutdown(struct transport *t)
 {
 	return sim_fails(sim_transport_of(t)) ? TRANSPORT_ERROR : 0;
@@ -204,6 +211,7 @@ static const struct transport_ops sim_transport_ops = {
 	.handshake = sim_handshake,
 	.read = sim_read,
 	.write = sim_write,
+	.cork = sim_cork,
 	.shutdown = sim_shutdown,
 	.pending = sim_pending,
 	.info = sim_info,

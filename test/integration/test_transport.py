@@ -4,11 +4,13 @@ smuggling defences, routing (404/405)."""
 
 import json
 import os
+import shutil
 import socket
 import ssl
+import tempfile
 import time
 
-from relaytest import (ALLOW_COLLECTION, ALLOW_MAILBOX, Conn, ConnectionClosed, assert_closed,
+from relaytest import (ALLOW_COLLECTION, ALLOW_MAILBOX, Conn, ConnectionClosed, Relay, assert_closed,
                        build_request, call, chunked, client_context, default_body, default_payload,
                        expect_error, expect_json, expect_status, media_type, new_claim,
                        new_mailbox)
@@ -423,3 +425,46 @@ def test_abandoned_connections_do_not_hurt(relay):
         c.close()                                       # mid-body
     mb = new_mailbox(relay)
     expect_json(call(relay, "POST", mb.path, claim=mb.sender), 200, "relay serves after abandoned connections")
+
+
+def _connection_system_calls(version):
+    """Five connections of one full TLS handshake, one GET with Connection:
+    close and the relay's goodbye, under strace: per connection, the sends,
+    and the receives that found nothing."""
+    strace = shutil.which("strace")
+    assert strace, "strace is needed (make deps-test installs it)"
+    with tempfile.TemporaryDirectory() as tmp:
+        trace = os.path.join(tmp, "trace")
+        # -D: the tracer is a grandchild, the relay keeps its pid. A
+        # sanitized relay's leak check cannot run under ptrace.
+        options = os.environ.get("ASAN_OPTIONS", "")
+        env = dict(os.environ, ASAN_OPTIONS=(options + ":" if options else "") + "detect_leaks=0")
+        with Relay(wrap=[strace, "-D", "-f", "-qq", "-o", trace,
+                         "-e", "trace=accept4,sendto,recvfrom"], env=env) as relay:
+            path = new_mailbox(relay).path
+            with open(trace) as f:
+                before = len(f.readlines())
+            for _ in range(5):
+                ctx = client_context(relay.cacert)
+                ctx.minimum_version = ctx.maximum_version = version
+                with Conn(relay, context=ctx) as c:
+                    resp = c.roundtrip("GET", path, [("Connection", "close")])
+                    expect_status(resp, 200, "the preview")
+                    assert_closed(c, "an answer to Connection: close")
+        with open(trace) as f:
+            lines = f.readlines()[before:]
+    accepts = sum(1 for line in lines if "accept4(" in line and "EAGAIN" not in line)
+    assert accepts == 5, "expected 5 connections in the trace, saw %d:\n%s" % (accepts, "".join(lines))
+    sends = sum(1 for line in lines if "sendto(" in line)
+    empty = [line for line in lines if "recvfrom(" in line and "EAGAIN" in line]
+    return sends / 5, empty, "".join(lines)
+
+
+def test_a_short_connection_sends_three_times_and_never_reads_in_vain():
+    """The server's two handshake flights leave in one send each, the last
+    answer and the close_notify in one more; a read that would find nothing
+    is never made (the relay waits for the socket to say readable)."""
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        sends, empty, trace = _connection_system_calls(version)
+        assert sends == 3, "%s: %.1f sends per connection, not 3:\n%s" % (version.name, sends, trace)
+        assert not empty, "%s: %d reads found nothing:\n%s" % (version.name, len(empty), trace)
