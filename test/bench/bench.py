@@ -77,6 +77,7 @@ def env_float(name, default):
 RUNS = env_int("BENCH_RUNS", 1)
 SECONDS = env_int("BENCH_SECONDS", 10)     # wrk takes whole seconds
 WARMUP = env_int("BENCH_WARMUP", 2)
+SLICES = env_int("BENCH_SLICES", 5)
 CONNS = env_int("BENCH_CONNECTIONS", 64)
 MAILBOXES = env_int("BENCH_MAILBOXES", 10000)
 WAITERS = env_int("BENCH_WAITERS", 10000)
@@ -175,43 +176,36 @@ def stop_perf(perf, tag):
     bl.log(f"{tag}: profile in {report} and {inclusive}")
 
 
-def measure(server, scenario, env, reqfile, run_no):
-    """Warm-up, then the measured window; one result dict."""
-    tag = f"run{run_no}-{scenario}-{server.name}"
-    if WARMUP > 0:
-        run_client(client_cmd(scenario, server.port, WARMUP, reqfile), env,
-                   os.path.join(LOGS, tag + "-warmup.txt"))
+def measure_slice(server, scenario, env, reqfile, tag, seconds):
+    """One measured slice of `seconds` on one server; the client's
+    figures and the server's CPU over it."""
     bl.settle(server.pids(), timeout=3)
     perf = start_perf(server, tag) if PERF and server.name == "relay" else None
     t0 = time.time()
     ticks0 = server.ticks()
-    out, client_cpu = run_client(client_cmd(scenario, server.port, SECONDS, reqfile),
+    out, client_cpu = run_client(client_cmd(scenario, server.port, seconds, reqfile),
                                  env, os.path.join(LOGS, tag + ".txt"))
     ticks1 = server.ticks()
     wall = time.time() - t0
     if perf:
         stop_perf(perf, tag)
     r = parse_result(out, tag)
-    errors = sum(v for k, v in r.items() if k.startswith("err") or k == "errors")
-    non200 = out.count("BENCH_NON200")
-    reqs = r["requests"]
-    dur = r["duration_us"] / 1e6
-    cpu_s = (ticks1 - ticks0) / bl.CLK_TCK
-    res = {
-        "rps": reqs / dur if dur else 0.0,
+    part = {
+        "requests": r["requests"],
+        "duration_s": r["duration_us"] / 1e6,
         "p50_ms": r["p50_us"] / 1000.0,
         "p99_ms": r["p99_us"] / 1000.0,
-        "cpu_us": cpu_s * 1e6 / reqs if reqs else float("nan"),
-        "server_cpu": cpu_s / wall,
-        "client_cpu": client_cpu / wall,
-        "requests": reqs,
-        "errors": errors + non200,
+        "cpu_s": (ticks1 - ticks0) / bl.CLK_TCK,
+        "client_cpu_s": client_cpu,
+        "wall_s": wall,
+        "errors": sum(v for k, v in r.items() if k.startswith("err") or k == "errors") +
+                  out.count("BENCH_NON200"),
+        "reused": r.get("reused", 0),
     }
     if scenario in HANDSHAKES:
         # A full handshake that was resumed, or a resumed one that was
         # full, or another suite than the other server's, would make the
         # comparison meaningless: stop rather than print it.
-        res["reused_share"] = r["reused"] / reqs if reqs else 0.0
         want = expected_tls(scenario)
         got = (r["version"], r["cipher"])
         if got != want:
@@ -220,16 +214,63 @@ def measure(server, scenario, env, reqfile, run_no):
             bl.die(f"{tag}: key exchange {r['group']}, expected x25519")
         full = HANDSHAKES[scenario][0] == "full"
         if full and r["reused"]:
-            bl.die(f"{tag}: {r['reused']} of {reqs} 'full' handshakes were resumed")
+            bl.die(f"{tag}: {r['reused']} of {r['requests']} 'full' handshakes were resumed")
         # each of tlsload's connections starts without a session
-        if not full and r["reused"] < reqs - CONNS:
-            bl.die(f"{tag}: only {r['reused']} of {reqs} handshakes resumed")
-    if errors or non200:
-        bl.log(f"{tag}: {errors} errors, {non200} answers not 200 — see {LOGS}/{tag}.txt")
-    bl.log(f"{tag}: {res['rps']:.0f} req/s, p50 {res['p50_ms']:.2f} ms, "
-           f"p99 {res['p99_ms']:.2f} ms, {res['cpu_us']:.1f} CPU us/req "
-           f"(server {res['server_cpu']:.0%}, client {res['client_cpu']:.0%})")
-    return res
+        if not full and r["reused"] < r["requests"] - CONNS:
+            bl.die(f"{tag}: only {r['reused']} of {r['requests']} handshakes resumed")
+    if part["errors"]:
+        bl.log(f"{tag}: {part['errors']} errors or answers not 200 — see {LOGS}/{tag}.txt")
+    return part
+
+
+def combine(parts):
+    """One server's result over its slices: sums, and the median of the
+    slices' latency percentiles."""
+    reqs = sum(p["requests"] for p in parts)
+    dur = sum(p["duration_s"] for p in parts)
+    cpu = sum(p["cpu_s"] for p in parts)
+    wall = sum(p["wall_s"] for p in parts)
+    return {
+        "rps": reqs / dur if dur else 0.0,
+        "p50_ms": med([p["p50_ms"] for p in parts]),
+        "p99_ms": med([p["p99_ms"] for p in parts]),
+        "cpu_us": cpu * 1e6 / reqs if reqs else float("nan"),
+        "server_cpu": cpu / wall,
+        "client_cpu": sum(p["client_cpu_s"] for p in parts) / wall,
+        "requests": reqs,
+        "errors": sum(p["errors"] for p in parts),
+        "reused_share": sum(p["reused"] for p in parts) / reqs if reqs else 0.0,
+        "slices": len(parts),
+    }
+
+
+def measure(servers, scenario, env, reqfile, run_no):
+    """Warm-up of each server, then each one's measured window of
+    BENCH_SECONDS, cut into BENCH_SLICES slices taken in turns (relay,
+    nginx, nginx, relay, relay, ...): a noisy neighbour on this virtual
+    machine then weighs on both servers alike rather than on the one it
+    happened to meet. One result dict per server name."""
+    slices = 1 if PERF else max(1, min(SLICES, SECONDS))   # wrk takes whole seconds
+    for server in servers:
+        if WARMUP > 0:
+            run_client(client_cmd(scenario, server.port, WARMUP, reqfile), env,
+                       os.path.join(LOGS, f"run{run_no}-{scenario}-{server.name}-warmup.txt"))
+    parts = {server.name: [] for server in servers}
+    for k in range(slices):
+        for server in (servers if k % 2 == 0 else servers[::-1]):
+            tag = f"run{run_no}-{scenario}-{server.name}"
+            if slices > 1:
+                tag += f"-slice{k + 1}"
+            parts[server.name].append(measure_slice(server, scenario, env, reqfile, tag,
+                                                    SECONDS / slices))
+    results = {}
+    for server in servers:
+        res = results[server.name] = combine(parts[server.name])
+        bl.log(f"run{run_no}-{scenario}-{server.name}: {res['rps']:.0f} req/s, "
+               f"p50 {res['p50_ms']:.2f} ms, p99 {res['p99_ms']:.2f} ms, "
+               f"{res['cpu_us']:.1f} CPU us/req (server {res['server_cpu']:.0%}, "
+               f"client {res['client_cpu']:.0%})")
+    return results
 
 
 def s_client(port, reqfile, args, env=None):
@@ -358,9 +399,10 @@ def run_servers(run_no, results, checks):
         for scenario in SCENARIOS:
             if scenario in IDLE or scenario in LONGPOLL:
                 continue
+            measured = measure([relay, nginx], scenario, env, reqfile, run_no)
             for server in (relay, nginx):
-                res = measure(server, scenario, env, reqfile, run_no)
-                results.setdefault(scenario, {}).setdefault(server.name, []).append(res)
+                results.setdefault(scenario, {}).setdefault(server.name, []).append(
+                    measured[server.name])
                 if server.proc.poll() is not None:
                     bl.die(f"{server.name} exited during {scenario}")
         checks.setdefault("relay_rss_end", []).append(bl.rss_bytes(relay.pid))
