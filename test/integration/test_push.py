@@ -647,11 +647,23 @@ def test_invalid_token_reports_forget_the_token_transient_ones_do_not():
 
 # ---------------------------------------------- 7. slow gateway, API latency
 
+PACE_S = 0.004
+
+
+def _paced(due):
+    """Wait for the next request's turn (due), and return the one after."""
+    time.sleep(max(0.0, due - time.monotonic()))
+    return max(due, time.monotonic() - PACE_S) + PACE_S
+
+
 def _load(relay, duration_s=2.5, readers=3, platforms=None):
     """Receiver reads on `readers` keep-alive connections while one more
-    connection keeps updating (each update pushes to a Sender's token).
-    Returns (read latencies ms, update latencies ms); platforms (a dict)
-    receives tokenData -> gorush platform of the Senders' tokens."""
+    connection keeps updating (each update pushes to a Sender's token),
+    each connection one request every PACE_S: a steady load, not as much
+    as Python can send, which took both cores from the other modules and
+    measured no more. Returns (read latencies ms, update latencies ms);
+    platforms (a dict) receives tokenData -> gorush platform of the
+    Senders' tokens."""
     pairs = [Pair(relay, sender_token=tok(APNS if i % 2 else FCM), receiver_token=None)
              for i in range(4)]
     if platforms is not None:
@@ -668,7 +680,9 @@ def _load(relay, duration_s=2.5, readers=3, platforms=None):
                 p = pairs[k % len(pairs)]
                 expect_json(read(relay, p.id, p.receiver, conn=conn), 200, "warm-up")
                 start.wait(10)
+                due = time.monotonic()
                 while time.monotonic() < stop_at[0]:
+                    due = _paced(due)
                     t = time.perf_counter()
                     resp = read(relay, p.id, p.receiver, conn=conn)
                     reads.append((time.perf_counter() - t) * 1000.0)
@@ -680,7 +694,9 @@ def _load(relay, duration_s=2.5, readers=3, platforms=None):
         try:
             with Conn(relay) as conn:
                 i = 0
+                due = time.monotonic()
                 while time.monotonic() < stop_at[0]:
+                    due = _paced(due)
                     p = pairs[i % len(pairs)]
                     t = time.perf_counter()
                     resp = update(relay, p.id, p.receiver, update_body(), conn=conn)
