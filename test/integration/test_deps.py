@@ -333,15 +333,16 @@ def test_sets_make_run_installs_only_what_building_needs():
             rc, out, _ = setup.make(target)
             assert rc == 0, "make %s failed (exit %d):\n%s" % (target, rc, out)
             expect_installed(setup, out, expected)
-    # make run and make test call those targets before building.
+    # make run and make test call those targets before building. One
+    # printed database (make -p) holds every goal's rule.
+    proc = subprocess.run(["make", "-C", ROOT, "-p", "-q", "run"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          env=make_env(), timeout=60)
+    database = proc.stdout.splitlines()
     for goal, target in (("run", "deps-build"), ("test", "deps-test"), ("check", "deps-test"),
                          ("fuzz", "deps-fuzz"), ("bench", "deps-bench"),
                          ("bench-profile", "deps-profile"), ("footprint", "deps-bench")):
-        proc = subprocess.run(["make", "-C", ROOT, "-p", "-q", goal],
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              env=make_env(),
-                              timeout=60)
-        rules = [line for line in proc.stdout.splitlines() if line.startswith(goal + ":")]
+        rules = [line for line in database if line.startswith(goal + ":")]
         assert rules, "make -p shows no rule for %s" % goal
         if goal == "check":
             # check runs make test again, sanitized: that installs.
