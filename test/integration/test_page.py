@@ -25,7 +25,7 @@ import zlib
 from relaytest import (default_body, delete, expect_json, expect_status, new_claim, new_mailbox,
                        preview, read, rfc3339, wait_until)
 
-EXPECTED_SECONDS = 15
+EXPECTED_SECONDS = 6
 PARALLEL = True                 # each Chromium run mostly waits for its own start
 # Alone, after the other modules: a starting Chromium takes both cores for
 # seconds, and the modules that measure the API's latency would feel it.
