@@ -3,20 +3,18 @@ sudo, and what a missing build dependency looks like.
 
 Nothing is installed for real. `make` runs with stand-ins for apt-get,
 apt-cache, dpkg-query, dpkg, sudo, id, systemctl and update-rc.d first on PATH
-(one Python script, below, under each name). They record every call, keep a
+(one shell script, below, under each name). They record every call, keep a
 pretend package database in a temporary directory (a package is installed
 unless listed as missing; "installing" takes it off the list) and play root
 through sudo by id -u. policy-rc.d goes to a temporary path (POLICY_RC_D).
 """
 
-import json
 import os
 import re
 import resource
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -39,105 +37,120 @@ PACKAGE_FILES = {
 # What apt-get pulls in with a package (so that the services of dependencies count).
 PULLED_IN = {"nginx": ["nginx-common"]}
 
-# -S: no site packages to import. The stand-ins need only the standard
-# library, and this Python spent 0.1 s of CPU starting up with them; the
-# module starts hundreds.
-STANDIN = r'''#!%(python)s -S
-import json, os, subprocess, sys
+# A shell script, as in test_mbedtls_fetch.py: make runs it some fifty times
+# in this module, and a Python start-up costs many times a shell's.
+# A call is recorded as one line of calls: name, uid, DEBIAN_FRONTEND and
+# what policy-rc.d answered (both only for apt-get install, else "-"), then
+# the arguments, each ended by \037 (arguments never hold tabs, newlines or
+# \037). What dpkg -L lists and what apt-get pulls in come from the files
+# files/PACKAGE and pulled-in/PACKAGE in the state directory.
+STANDIN = r'''#!/bin/sh
+state=$STANDIN_STATE
+name=${0##*/}
+uid=${STANDIN_UID:-0}
 
-state = os.environ["STANDIN_STATE"]
-name = os.path.basename(sys.argv[0])
-args = sys.argv[1:]
-uid = os.environ.get("STANDIN_UID", "0")
+log() {
+	fe=$1 answer=$2
+	shift 2
+	{ printf '%s\t%s\t%s\t%s\t' "$name" "$uid" "$fe" "$answer"; printf '%s\037' "$@"; echo; } \
+	    >>"$state/calls"
+}
 
-def lines(fname):
-    try:
-        with open(os.path.join(state, fname)) as f:
-            return [l.strip() for l in f if l.strip()]
-    except FileNotFoundError:
-        return []
-
-def write(fname, items):
-    with open(os.path.join(state, fname), "w") as f:
-        f.write("".join(i + "\n" for i in items))
-
-def log(**extra):
-    with open(os.path.join(state, "calls.jsonl"), "a") as f:
-        f.write(json.dumps(dict(name=name, args=args, uid=uid, **extra)) + "\n")
-
-files = json.loads(os.environ["STANDIN_FILES"])
-pulled_in = json.loads(os.environ["STANDIN_PULLED_IN"])
-
-if name == "id":
-    if args != ["-u"]:
-        sys.exit("id stand-in: only id -u, not %%r" %% args)
-    print(uid)
-elif name == "sudo":
-    log()
-    if not args or args[0].startswith("-"):
-        sys.exit("sudo stand-in: options are not expected here: %%r" %% args)
-    os.environ["STANDIN_UID"] = "0"
-    os.execvp(args[0], args)
-elif name == "dpkg-query":
-    log()
-    fmt, pkgs = None, []
-    for a in args:
-        if a.startswith("-f=") or a.startswith("--showformat="):
-            fmt = a.split("=", 1)[1]
-        elif a == "-W":
-            pass
-        elif a.startswith("-"):
-            sys.exit("dpkg-query stand-in: unexpected option %%r" %% a)
-        else:
-            pkgs.append(a)
-    if fmt is None:
-        fmt = "${Package}\t${Version}\n"
-    missing = set(lines("missing"))
-    rc = 0
-    if not pkgs:
-        pkgs = [p for p in lines("baseline") + lines("added")]
-    for p in pkgs:
-        if p in missing:
-            sys.stderr.write("dpkg-query: no packages found matching %%s\n" %% p)
-            rc = 1
-            continue
-        out = fmt.replace("${Package}", p).replace("${binary:Package}", p + ":amd64")
-        out = out.replace("${Status}", "install ok installed").replace("${Version}", "1.0")
-        sys.stdout.write(out.replace("\\n", "\n"))
-    sys.exit(rc)
-elif name == "dpkg":
-    log()
-    if args[:1] != ["-L"]:
-        sys.exit("dpkg stand-in: only dpkg -L, not %%r" %% args)
-    for p in args[1:]:
-        print("\n".join(["/.", "/usr/share/doc/" + p] + files.get(p, [])))
-elif name == "apt-cache":
-    log()
-    sys.exit(0 if args == ["show", "libllhttp-dev"] and os.environ.get("STANDIN_LIBLLHTTP") else 100)
-elif name == "apt-get":
-    policy = os.environ["STANDIN_POLICY"]
-    if uid != "0":
-        log()
-        sys.exit("E: Could not open lock file - open (13: Permission denied)\n"
-                 "E: Unable to acquire the dpkg frontend lock, are you root?")
-    if "install" not in args:
-        log()
-        sys.exit(0)
-    # What invoke-rc.d would be told if a postinst started a service now.
-    if os.path.exists(policy):
-        answer = subprocess.run([policy, "nginx", "start"]).returncode
-    else:
-        answer = None
-    log(policy_rc_d=answer, frontend=os.environ.get("DEBIAN_FRONTEND"))
-    if os.environ.get("STANDIN_APT_FAILS"):
-        sys.exit("E: Unable to locate package (stand-in failure)")
-    new = [a for a in args[args.index("install") + 1:] if not a.startswith("-")]
-    for p in list(new):
-        new += pulled_in.get(p, [])
-    write("missing", [p for p in lines("missing") if p not in new])
-    write("added", lines("added") + new)
-else:
-    log()
+case $name in
+id)
+	[ "$*" = -u ] || { echo "id stand-in: only id -u, not $*" >&2; exit 1; }
+	echo "$uid"
+	;;
+sudo)
+	log - - "$@"
+	case ${1:--} in -*) echo "sudo stand-in: options are not expected here: $*" >&2; exit 1;; esac
+	export STANDIN_UID=0
+	exec "$@"
+	;;
+dpkg-query)
+	log - - "$@"
+	fmt='${Package}\t${Version}\n'
+	pkgs=
+	for a in "$@"; do
+		case $a in
+		-f=*|--showformat=*) fmt=${a#*=} ;;
+		-W) ;;
+		-*) echo "dpkg-query stand-in: unexpected option $a" >&2; exit 1 ;;
+		*) pkgs="$pkgs $a" ;;
+		esac
+	done
+	[ -n "$pkgs" ] || pkgs=$(cat "$state/baseline" "$state/added" 2>/dev/null)
+	# One awk for every package: what the format says, or "not found".
+	printf '%s\n' $pkgs | awk -v fmt="$fmt" -v missing="$state/missing" '
+		BEGIN { while ((getline l < missing) > 0) gone[l] = 1 }
+		$0 in gone { print "dpkg-query: no packages found matching " $0 > "/dev/stderr"; rc = 1; next }
+		{
+			o = fmt
+			gsub(/\$\{Package\}/, $0, o)
+			gsub(/\$\{binary:Package\}/, $0 ":amd64", o)
+			gsub(/\$\{Status\}/, "install ok installed", o)
+			gsub(/\$\{Version\}/, "1.0", o)
+			gsub(/\\n/, "\n", o)
+			gsub(/\\t/, "\t", o)
+			printf "%s", o
+		}
+		END { exit rc }'
+	;;
+dpkg)
+	log - - "$@"
+	[ "${1-}" = -L ] || { echo "dpkg stand-in: only dpkg -L, not $*" >&2; exit 1; }
+	shift
+	for p in "$@"; do
+		printf '/.\n/usr/share/doc/%s\n' "$p"
+		cat "$state/files/$p" 2>/dev/null
+	done
+	;;
+apt-cache)
+	log - - "$@"
+	[ "$*" = "show libllhttp-dev" ] && [ -n "${STANDIN_LIBLLHTTP-}" ] && exit 0
+	exit 100
+	;;
+apt-get)
+	if [ "$uid" != 0 ]; then
+		log - - "$@"
+		echo "E: Could not open lock file - open (13: Permission denied)" >&2
+		echo "E: Unable to acquire the dpkg frontend lock, are you root?" >&2
+		exit 100
+	fi
+	install=
+	for a in "$@"; do [ "$a" = install ] && install=yes; done
+	if [ -z "$install" ]; then
+		log - - "$@"
+		exit 0
+	fi
+	# What invoke-rc.d would be told if a postinst started a service now.
+	answer=none
+	if [ -e "$STANDIN_POLICY" ]; then
+		"$STANDIN_POLICY" nginx start
+		answer=$?
+	fi
+	log "${DEBIAN_FRONTEND-}" "$answer" "$@"
+	if [ -n "${STANDIN_APT_FAILS-}" ]; then
+		echo "E: Unable to locate package (stand-in failure)" >&2
+		exit 100
+	fi
+	new=
+	seen=
+	for a in "$@"; do
+		[ -n "$seen" ] || { [ "$a" = install ] && seen=yes; continue; }
+		case $a in -*) continue ;; esac
+		new="$new $a"
+		[ -e "$state/pulled-in/$a" ] && new="$new $(cat "$state/pulled-in/$a")"
+	done
+	printf '%s\n' $new >>"$state/added"
+	awk -v added="$state/added" 'BEGIN { while ((getline l < added) > 0) have[l] = 1 }
+		!($0 in have)' "$state/missing" >"$state/missing.new"
+	mv "$state/missing.new" "$state/missing"
+	;;
+*)
+	log - - "$@"
+	;;
+esac
 '''
 
 
@@ -158,8 +171,13 @@ class Setup:
         os.makedirs(self.state)
         script = os.path.join(self.bin, "standin")
         with open(script, "w") as f:
-            f.write(STANDIN % {"python": sys.executable})
+            f.write(STANDIN)
         os.chmod(script, 0o755)
+        for folder, table in (("files", PACKAGE_FILES), ("pulled-in", PULLED_IN)):
+            os.makedirs(os.path.join(self.state, folder))
+            for package, entries in table.items():
+                with open(os.path.join(self.state, folder, package), "w") as f:
+                    f.write("".join(e + "\n" for e in entries))
         for name in STANDIN_NAMES:
             os.symlink("standin", os.path.join(self.bin, name))
         self.policy = os.path.join(tmp, "sbin", "policy-rc.d")
@@ -186,8 +204,7 @@ class Setup:
         env = make_env()
         env.update(PATH=self.bin + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
                    STANDIN_STATE=self.state, STANDIN_UID=self.uid, STANDIN_POLICY=self.policy,
-                   STANDIN_FILES=json.dumps(PACKAGE_FILES),
-                   STANDIN_PULLED_IN=json.dumps(PULLED_IN), LC_ALL="C")
+                   LC_ALL="C")
         env.update(self.extra_env)
         return env
 
@@ -196,7 +213,7 @@ class Setup:
         it and its children took: unlike wall time, not a measure of how
         busy the machine is)."""
         try:
-            os.unlink(os.path.join(self.state, "calls.jsonl"))
+            os.unlink(os.path.join(self.state, "calls"))
         except FileNotFoundError:
             pass
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -209,11 +226,21 @@ class Setup:
         return proc.returncode, proc.stdout + proc.stderr, cpu_s
 
     def calls(self, name=None):
+        """The stand-ins' calls, as dicts: name, uid, args, and for apt-get
+        install what DEBIAN_FRONTEND was (frontend) and what policy-rc.d
+        answered (policy_rc_d, None without one)."""
+        calls = []
         try:
-            with open(os.path.join(self.state, "calls.jsonl")) as f:
-                calls = [json.loads(line) for line in f]
+            with open(os.path.join(self.state, "calls")) as f:
+                for line in f:
+                    who, uid, frontend, answer, args = line.rstrip("\n").split("\t", 4)
+                    call = dict(name=who, uid=uid, args=args.split("\037")[:-1])
+                    if answer != "-":
+                        call.update(frontend=frontend or None,
+                                    policy_rc_d=None if answer == "none" else int(answer))
+                    calls.append(call)
         except FileNotFoundError:
-            return []
+            pass
         return [c for c in calls if name is None or c["name"] == name]
 
 

@@ -57,7 +57,7 @@ PRIVATE_SOURCES = ("deb-src http://mirror.example/debian/ trixie main\n"
 PRIVATE_OPTIONS = ["Dir::Etc::SourceList", "Dir::Etc::SourceParts", "Dir::State::Lists",
                    "Dir::Cache"]
 
-# A shell script, not Python like test_deps.py's: the tests call it some
+# A shell script, like test_deps.py's: the tests call it some
 # hundred times, and Python's start-up was a third of this module's time.
 STANDIN = r'''#!/bin/sh
 set -eu
