@@ -32,7 +32,8 @@ int headers_is_json(const char *s, size_t len)
 		 * (RFC 9110 5.6.6), so "charset =x" names no charset. */
 		while (i < len && s[i] != '=' && s[i] != ';' && s[i] != ' ' && s[i] != '\t')
 			i++;
-		if (i == len || s[i] != '=')
+		/* "=x" names nothing: a token is at least one character. */
+		if (i == name || i == len || s[i] != '=')
 			return 0;
 		value = ++i;
 		while (i < len && s[i] != ';' && s[i] != ' ' && s[i] != '\t')

@@ -41,6 +41,8 @@ static void test_json_refuses(void)
 	/* A parameter name is a token: these are malformed, not unknown. */
 	CHECK(!headers_is_json(S("application/json; charset =latin1")));
 	CHECK(!headers_is_json(S("application/json; char set=utf-8")));
+	CHECK(!headers_is_json(S("application/json; =utf-8")));
+	CHECK(!headers_is_json(S("application/json;=")));
 }
 
 static void test_etag_list(void)
