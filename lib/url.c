@@ -5,10 +5,24 @@
 
 #include "lib/url.h"
 
+/* What a DNS name or an IPv4 address is made of (letters, digits, "-", "."
+ * and, as resolvers allow, "_"), or an IPv6 address (hex digits, ":" and
+ * the "." of a trailing IPv4 part). Nothing else may reach a resolver, a
+ * Host header or a certificate check. */
+static int url_host_char(char c, int ipv6)
+{
+	if ((c >= '0' && c <= '9') || c == '.' || (ipv6 && c == ':'))
+		return 1;
+	if (ipv6)
+		return (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
+}
+
 int url_parse(const char *s, struct url *out, const char **rest, const char **why)
 {
-	const char *p, *host, *host_end;
+	const char *p, *host, *host_end, *after_host;
 	unsigned long port;
+	int ipv6 = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (strncmp(s, "https://", 8) == 0) {
@@ -22,6 +36,7 @@ int url_parse(const char *s, struct url *out, const char **rest, const char **wh
 	}
 	host = p;
 	if (*p == '[') {
+		ipv6 = 1;
 		host = ++p;
 		while (*p && *p != ']')
 			p++;
@@ -43,6 +58,19 @@ int url_parse(const char *s, struct url *out, const char **rest, const char **wh
 		*why = "its host name is longer than 255 characters";
 		return -1;
 	}
+	after_host = p;
+	for (p = host; p < host_end; p++) {
+		if (url_host_char(*p, ipv6))
+			continue;
+		if (*p == '@')
+			*why = "it holds a user name, which is not taken";
+		else if (ipv6)
+			*why = "its IPv6 address holds a character no address has";
+		else
+			*why = "its host name holds a character no host name has";
+		return -1;
+	}
+	p = after_host;
 	memcpy(out->host, host, (size_t)(host_end - host));
 	port = out->tls ? 443 : 80;
 	if (*p == ':') {

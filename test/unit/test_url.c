@@ -25,6 +25,8 @@ static void test_origins(void)
 		{ "https://[2001:db8::17]", 1, "2001:db8::17", 443, "" },
 		{ "https://h?q#f", 1, "h", 443, "?q#f" },
 		{ "https://h#f", 1, "h", 443, "#f" },
+		{ "https://Relay-1_b.example", 1, "Relay-1_b.example", 443, "" },
+		{ "https://[::FFFF:192.0.2.1]:8443", 1, "::FFFF:192.0.2.1", 8443, "" },
 	};
 	struct url u;
 	const char *rest, *why;
@@ -63,6 +65,15 @@ static void test_refusals(void)
 		{ "https://h:80 ", "its port is not a number from 1 to 65535" },
 		{ "https://[::1]x/", "something follows its IPv6 address's ]" },
 		{ "https://[::1]8443", "something follows its IPv6 address's ]" },
+		/* Nothing but a name or an address reaches a resolver, a Host
+		 * header or a certificate check. */
+		{ "https://user@relay.example/", "it holds a user name, which is not taken" },
+		{ "https://relay example/", "its host name holds a character no host name has" },
+		{ "https://relay.example\r\nX-Evil: 1/", "its host name holds a character no host name has" },
+		{ "https://relay.example%2f/", "its host name holds a character no host name has" },
+		{ "https://[::1\r\n]/", "its IPv6 address holds a character no address has" },
+		{ "https://[fe80::1%25eth0]/", "its IPv6 address holds a character no address has" },
+		{ "https://[relay.example]/", "its IPv6 address holds a character no address has" },
 	};
 	char long_host[300];
 	struct url u;
