@@ -171,6 +171,13 @@ static int http_on_headers_complete(llhttp_t *ll)
 	/* HTTP/1.0 is answered and closed, whatever it asks for. */
 	req->keep_alive = ll->http_major == 1 && ll->http_minor >= 1 &&
 	    llhttp_should_keep_alive(ll);
+	/* After a CONNECT or an upgrade llhttp reads no more HTTP: the bytes
+	 * that follow belong to a tunnel or another protocol, which the
+	 * relay does not speak. Answered and closed, so that no request
+	 * pipelined behind it is read as garbage. */
+	if (ll->method == HTTP_CONNECT ||
+	    ((ll->flags & F_UPGRADE) && (ll->flags & F_CONNECTION_UPGRADE)))
+		req->keep_alive = 0;
 	req->has_body = (ll->flags & F_CHUNKED) != 0 ||
 	    ((ll->flags & F_CONTENT_LENGTH) && ll->content_length > 0);
 	/* 100 Continue means nothing to an HTTP/1.0 client. */

@@ -298,6 +298,28 @@ def test_loose_framing_refused_and_the_pipelined_request_never_answered(relay):
     expect_status(call(relay, "GET", "/v1/m/%s" % new_claim()), 404, "relay still serving")
 
 
+def test_connect_and_upgrade_answered_and_closed_before_what_follows(relay):
+    # After a CONNECT or an upgrade the bytes that follow are a tunnel's or
+    # another protocol's: the relay answers with Connection: close and
+    # closes, and never answers the request sent behind as if it were one
+    # (it used to read it as garbage and answer 400).
+    mb = new_mailbox(relay)
+    forms = (
+        (build_request("CONNECT", "relay.example:443", host="relay.example:443"),
+         "CONNECT", 404, "CONNECT"),
+        (build_request("GET", mb.path, [("Connection", "Upgrade"), ("Upgrade", "websocket")]),
+         "GET", 200, "an upgrade to WebSocket"),
+    )
+    for head, method, status, what in forms:
+        with Conn(relay) as c:
+            c.send(head + build_request("GET", "/v1/m/%s" % new_claim(), host=c.host_header))
+            resp = c.read_response(method)
+            expect_status(resp, status, what)
+            assert "close" in (resp.header("Connection") or "").lower(), \
+                "%s answered without Connection: close: %s" % (what, resp)
+            assert_closed(c, "the answer to %s (the request behind it must not be read)" % what)
+
+
 def test_unknown_paths_404(relay):
     mb = new_mailbox(relay)
     paths = ["/", "/v1", "/v1/", "/v2/m", "/v2/m/%s" % mb.id, "/v1/m/", "/v1/m/%s/" % mb.id,
