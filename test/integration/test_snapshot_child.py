@@ -64,6 +64,12 @@ def test_sigterm_to_the_snapshot_child_ends_only_the_child():
             return sum(1 for e in log_events(relay.stderr.lines())
                        if e["msg"].startswith("snapshot failed"))
 
+        def mtime():
+            try:
+                return os.stat(path).st_mtime_ns
+            except FileNotFoundError:
+                return 0
+
         signalled, temps = None, set()
         for _ in range(5):
             deadline = time.monotonic() + 20
@@ -77,6 +83,7 @@ def test_sigterm_to_the_snapshot_child_ends_only_the_child():
                     # the signal: once it lands, the relay may reap the child
                     # and start the next one's file before a listing after.
                     listed = set(os.listdir(state_dir)) - {"relay.state"}
+                    failed, written = failures(), mtime()
                     try:
                         os.kill(child, signal.SIGTERM)
                         caught, temps = child, listed
@@ -86,10 +93,13 @@ def test_sigterm_to_the_snapshot_child_ends_only_the_child():
                     time.sleep(0.001)   # a poll of /proc, not a wait for the relay
             assert caught is not None, "no snapshot child seen within 20 s"
             signalled = caught
-            wait_until(lambda: not relay.alive() or failures() > 0 or
-                       signalled not in _children(relay.proc.pid), 10,
-                       "the signalled snapshot child to end")
-            if not relay.alive() or failures() > 0:
+            # Its outcome as the relay tells it: a failure logged (after
+            # its file is removed), or a snapshot written (the signal came
+            # too late). A child merely gone is not enough: the relay may
+            # not have reaped it yet.
+            wait_until(lambda: not relay.alive() or failures() > failed or
+                       mtime() != written, 10, "the signalled snapshot child's outcome")
+            if not relay.alive() or failures() > failed:
                 break
         assert relay.alive(), (
             "a SIGTERM sent to the snapshot child (pid %d) stopped the relay; stderr: %r"
