@@ -20,7 +20,7 @@ static int url_host_char(char c, int ipv6)
 
 int url_parse(const char *s, struct url *out, const char **rest, const char **why)
 {
-	const char *p, *host, *host_end, *after_host;
+	const char *p, *host, *host_end;
 	unsigned long port;
 	int ipv6 = 0;
 
@@ -58,11 +58,10 @@ int url_parse(const char *s, struct url *out, const char **rest, const char **wh
 		*why = "its host name is longer than 255 characters";
 		return -1;
 	}
-	after_host = p;
-	for (p = host; p < host_end; p++) {
-		if (url_host_char(*p, ipv6))
+	for (const char *q = host; q < host_end; q++) {
+		if (url_host_char(*q, ipv6))
 			continue;
-		if (*p == '@')
+		if (*q == '@')
 			*why = "it holds a user name, which is not taken";
 		else if (ipv6)
 			*why = "its IPv6 address holds a character no address has";
@@ -70,7 +69,6 @@ int url_parse(const char *s, struct url *out, const char **rest, const char **wh
 			*why = "its host name holds a character no host name has";
 		return -1;
 	}
-	p = after_host;
 	memcpy(out->host, host, (size_t)(host_end - host));
 	port = out->tls ? 443 : 80;
 	if (*p == ':') {
