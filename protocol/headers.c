@@ -171,7 +171,6 @@ const char *headers_forwarded_last(const char *s, size_t len, size_t *entry_len)
 
 	while (last > s && last[-1] != ',')
 		last--;
-
 	while (last < end && (*last == ' ' || *last == '\t'))
 		last++;
 	while (end > last && (end[-1] == ' ' || end[-1] == '\t'))
