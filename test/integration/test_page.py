@@ -206,9 +206,12 @@ class Browser:
             high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_browser, from_browser)]
             os.dup2(high[0], 3)
             os.dup2(high[1], 4)
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, env=env, preexec_fn=fds,
-                                     close_fds=False)
+        # Its log goes to a file: a pipe nobody reads while it runs would
+        # stop Chromium once full.
+        self.log = os.path.join(self.home, "chromium.log")
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=log, env=env, preexec_fn=fds, close_fds=False)
         os.close(to_browser)
         os.close(from_browser)
         self._buf, self._next_id, self.events = b"", 0, []
@@ -227,9 +230,8 @@ class Browser:
         return json.loads(raw)
 
     def _stderr(self):
-        if self.proc.poll() is None:
-            return "(still running)"
-        return self.proc.stderr.read().decode("utf-8", "replace")[-1500:]
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")[-1500:]
 
     def call(self, method, session=None, **params):
         """Send one command; wait for its answer (events meanwhile are kept)."""
@@ -287,7 +289,6 @@ class Browser:
             self.proc.wait()
         os.close(self._out)
         os.close(self._in)
-        self.proc.stderr.close()
         shutil.rmtree(self.home, ignore_errors=True)
 
 
