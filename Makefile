@@ -82,6 +82,12 @@ MBEDTLS_BUILT  := $(MBEDTLS_DIR)/.built
 # measured no faster at -O3, so it keeps the flags upstream tests with.
 MBEDTLS_LIB_CFLAGS := -DMBEDTLS_USER_CONFIG_FILE=\"$(MBEDTLS_CONFIG_SH)\"
 MBEDTLS_O3_OBJS := ../3rdparty/everest/library/Hacl_Curve25519_joined.o
+# net/mbedtls/ecp_alt.c (X25519's ladder step for PSA, by Everest) goes into
+# libmbedcrypto.a, compiled like Everest's objects: it takes in Everest's
+# source and includes one of mbedTLS's internal headers.
+MBEDTLS_ALT_CFLAGS := -Wall -Wextra -Werror -I$(MBEDTLS_DIR)/src/include -I$(MBEDTLS_DIR)/src/library \
+    $(addprefix -I$(MBEDTLS_DIR)/src/3rdparty/everest/,include include/everest \
+        include/everest/kremlib library)
 # How it was compiled: a change (or another compiler) rebuilds it.
 MBEDTLS_FLAGS := build/mbedtls.flags
 $(shell mkdir -p build && { [ "$$(cat $(MBEDTLS_FLAGS) 2>/dev/null)" = "$(CC) -O3 $(MBEDTLS_O3_OBJS)" ] || \
@@ -188,13 +194,17 @@ ifeq ($(MBEDTLS),build)
 $(MBEDTLS_DIR)/src/.relay-version: | build-deps
 	$(Q)sh tools/mbedtls.sh $(MBEDTLS_DIR)
 
-$(MBEDTLS_BUILT): $(MBEDTLS_DIR)/src/.relay-version net/tls_config.h $(MBEDTLS_FLAGS)
+$(MBEDTLS_BUILT): $(MBEDTLS_DIR)/src/.relay-version net/tls_config.h net/mbedtls/ecp_alt.c \
+    $(MBEDTLS_FLAGS)
 	@echo "  MBEDTLS $$(cat $<) with net/tls_config.h (log: $(MBEDTLS_DIR)/build.log)"
 	$(Q)start=$$(date +%s); \
 	{ $(MAKE) -C $(MBEDTLS_DIR)/src/library clean && \
 	  $(MAKE) -C $(MBEDTLS_DIR)/src/library $(MBEDTLS_O3_OBJS) CC='$(CC)' \
 	      CFLAGS='-O3 $(MBEDTLS_LIB_CFLAGS)' && \
-	  $(MAKE) -C $(MBEDTLS_DIR)/src lib CC='$(CC)' CFLAGS='-O2 $(MBEDTLS_LIB_CFLAGS)'; \
+	  $(MAKE) -C $(MBEDTLS_DIR)/src lib CC='$(CC)' CFLAGS='-O2 $(MBEDTLS_LIB_CFLAGS)' && \
+	  $(CC) -O3 $(MBEDTLS_LIB_CFLAGS) $(MBEDTLS_ALT_CFLAGS) -c -o $(MBEDTLS_DIR)/ecp_alt.o \
+	      net/mbedtls/ecp_alt.c && \
+	  ar rs $(MBEDTLS_DIR)/src/library/libmbedcrypto.a $(MBEDTLS_DIR)/ecp_alt.o; \
 	} >$(MBEDTLS_DIR)/build.log 2>&1 || { tail -n 30 $(MBEDTLS_DIR)/build.log; exit 1; }; \
 	echo "  MBEDTLS built in $$(( $$(date +%s) - start )) s"
 	$(Q)touch $@

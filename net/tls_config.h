@@ -17,9 +17,18 @@
 
 /* Everest's X25519 (formally verified, Apache-2.0, shipped in the mbedTLS
  * tarball under 3rdparty/everest) takes a TLS 1.2 full handshake from
- * 1,290 to 570 µs of server CPU here. TLS 1.3 does its ECDHE through PSA,
- * which does not use it. */
+ * 1,290 to 570 µs of server CPU here. */
 #define MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED
+
+/* TLS 1.3 makes its X25519 key share through PSA, which computes the public
+ * key on mbedTLS's generic bignums: half of a full TLS 1.3 handshake's CPU.
+ * The ladder's step is the one hook on that path; net/mbedtls/ecp_alt.c
+ * does it with Everest's field arithmetic, which needs 128-bit integers.
+ * A full TLS 1.3 handshake then costs what a TLS 1.2 one does. */
+#if defined(__SIZEOF_INT128__)
+#define MBEDTLS_ECP_INTERNAL_ALT
+#define MBEDTLS_ECP_DOUBLE_ADD_MXZ_ALT
+#endif
 
 /* What we send fits in 4 KiB records: answers are split, not refused. What
  * we receive stays at 16 KiB (MBEDTLS_SSL_IN_CONTENT_LEN's default), since
