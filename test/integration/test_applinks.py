@@ -72,16 +72,30 @@ def _expect_served(resp, data, what):
 
 
 def _sighup(relay, expect):
-    """SIGHUP; wait for the log line about the app-link files, which must
-    hold expect. Returns that line."""
-    def lines():
-        return [l for l in relay.stderr.lines() if "SIGHUP: --well-known" in l]
-    before = len(lines())
+    """SIGHUP; wait for the first log line about the app-link files, which
+    must hold expect. Returns that line.
+
+    A reload logs one line about the certificate first, then one per file:
+    this reload's lines are those after its certificate line, since the
+    previous reload's last lines may still be on their way."""
+    def reloads(ls):
+        """Each reload's app-link lines, in order."""
+        out = []
+        for l in ls:
+            if "SIGHUP:" not in l:
+                continue
+            if "SIGHUP: --well-known" not in l:
+                out.append([])
+            elif out:
+                out[-1].append(l)
+        return out
+    before = len(reloads(relay.stderr.lines()))
     relay.proc.send_signal(signal.SIGHUP)
-    if not relay.stderr.wait_for(lambda ls: len(lines()) > before, 5):
+    if not relay.stderr.wait_for(lambda ls: len(reloads(ls)) > before and
+                                 reloads(ls)[before], 5):
         raise AssertionError("no SIGHUP log line about the app-link files within 5 s; "
                              "stderr: %r" % relay.stderr.text()[-800:])
-    line = lines()[before]
+    line = reloads(relay.stderr.lines())[before][0]
     assert expect in line, "SIGHUP log line %r does not say %r" % (line, expect)
     assert relay.alive(), "relay stopped on SIGHUP"
     return line
