@@ -33,6 +33,7 @@
 #include "lib/base64.h"
 #include "lib/clock.h"
 #include "lib/container_of.h"
+#include "storage/access.h"
 #include "storage/mailbox.h"
 
 #define API_STORE_FULL_RETRY_AFTER 30
@@ -87,7 +88,11 @@ struct api_call {
 	uint8_t claim[MAILBOX_CLAIM_LEN];
 	const char *body;
 	size_t body_len;
-	struct mailbox *mb;
+	uint8_t mailbox_id[MAILBOX_ID_LEN];     /* {id}, parsed */
+	struct access_request access;           /* what it asks of the store */
+	struct body_error body_error;           /* why, when access.body_ok is 0 */
+	struct api_wait *wait;      /* read: where a long-poll parks, or NULL */
+	enum api_result result;
 	enum api_refusal refused;   /* why it got a 429 or 503; API_REFUSALS: it did not */
 };
 
@@ -450,9 +455,9 @@ static void api_count_failure(struct api_call *call)
 		    call->client->now_ms);
 }
 
-/* The checks every JSON endpoint shares, up to and including the mailbox
- * lookup (when the route names one). 0 to carry on, or -1 with the answer
- * written. */
+/* The checks every JSON endpoint shares, before the store is asked: 0 to
+ * carry on with call->access ready for the endpoint to fill in, or -1 with
+ * the answer written. */
 static int api_prologue(struct api_call *call, enum api_route route)
 {
 	const struct http_request *req = call->req;
@@ -488,18 +493,18 @@ static int api_prologue(struct api_call *call, enum api_route route)
 		    "a request body must be sent as Content-Type: application/json");
 		return -1;
 	}
-	if (route == API_ROUTE_COLLECTION)
-		return 0;
-	{
-		uint8_t id[MAILBOX_ID_LEN];
-
-		if (wire_parse_uuid(http_at(call->in, call->id), call->id.len, id) != 0 ||
-		    (call->mb = store_get(call->api->store, id, call->api->now)) == NULL) {
-			api_fail(call, 404, "not_found",
-			    "no such mailbox: it was deleted, has expired or never existed");
-			return -1;
-		}
+	if (route == API_ROUTE_MAILBOX &&
+	    wire_parse_uuid(http_at(call->in, call->id), call->id.len, call->mailbox_id) != 0) {
+		api_fail(call, 404, "not_found",
+		    "no such mailbox: it was deleted, has expired or never existed");
+		return -1;
 	}
+	call->access.id = call->mailbox_id;
+	call->access.claim = call->claim;
+	call->access.now = call->api->now;
+	call->access.request_id = call->resp.request_id;
+	call->access.request_id_len = call->resp.request_id_len;
+	call->access.body_ok = 1;
 	return 0;
 }
 
@@ -518,18 +523,37 @@ static void api_body_failed(struct api_call *call, const struct body_error *err)
 	api_fail(call, err->status, err->code, err->message);
 }
 
-/* Is this call a repeat of the claim's last successful call (spec 5)? */
-static const struct store_record *api_retry(struct api_call *call, enum store_op op)
+/* The store's answers every endpoint gives alike: 1 when answered here. */
+static int api_access_failed(struct api_call *call, const struct access_answer *a)
 {
-	const struct store_record *rec = store_record_find(call->api->store, call->claim);
+	switch (a->verdict) {
+	case ACCESS_NOT_FOUND:
+		api_fail(call, 404, "not_found",
+		    "no such mailbox: it was deleted, has expired or never existed");
+		return 1;
+	case ACCESS_UNAUTHORIZED:
+		api_unauthorized(call);
+		return 1;
+	case ACCESS_NOT_MATCHED:
+		api_fail(call, 412, "precondition_failed",
+		    "the mailbox no longer holds the version named in If-Match; read it again");
+		return 1;
+	case ACCESS_BAD_BODY:
+		api_body_failed(call, &call->body_error);
+		return 1;
+	case ACCESS_REFUSED:
+		api_store_failed(call, a->refusal);
+		return 1;
+	case ACCESS_DONE:
+	case ACCESS_REPEATED:
+		break;
+	}
+	return 0;
+}
 
-	if (rec == NULL || rec->op != op || call->resp.request_id == NULL ||
-	    rec->request_id_len != call->resp.request_id_len ||
-	    memcmp(rec->request_id, call->resp.request_id, rec->request_id_len) != 0)
-		return NULL;
-	if (op != STORE_OP_CREATE && rec->mailbox != call->mb)
-		return NULL;
-	return rec;
+static struct api_call *api_call_of(struct access_request *req)
+{
+	return container_of(req, struct api_call, access);
 }
 
 /* The payload's bytes, decoded from its checked base64 into a scratch buffer
@@ -549,92 +573,83 @@ static int api_decode_payload(struct api *api, const struct body_payload *p,
 	return 0;
 }
 
-/* result: what a retry must answer again (isPushNotificationSupported). */
-static void api_remember(struct api_call *call, struct mailbox *mb, enum store_op op,
-    int result)
+/* What a retry of create or update answers again: isPushNotificationSupported
+ * for the writer's token. */
+static uint8_t api_remember_pushable(const struct access_request *req, struct store_bytes type)
 {
-	store_record_set(call->api->store, call->claim, mb, op, (uint8_t)result,
-	    call->resp.request_id, call->resp.request_id ? call->resp.request_id_len : 0);
-}
+	const struct api_call *call = container_of(req, const struct api_call, access);
 
-static int api_is_sender(const struct mailbox *mb, const uint8_t *claim)
-{
-	return store_claim_equal(mb->sender_claim, claim);
-}
-
-static int api_is_receiver(const struct mailbox *mb, const uint8_t *claim)
-{
-	/* Compare even when unbound, so that timing says nothing of binding. */
-	int same = store_claim_equal(mb->receiver_claim, claim);
-
-	return mb->receiver_bound && same;
+	return (uint8_t)api_pushable(call->api, type);
 }
 
 /* --- endpoints ---------------------------------------------------------- */
 
-static void api_create(struct api_call *call)
+/* The new mailbox's spec from its checked body: 0, or -1 with the reason in
+ * call->body_error. */
+static int api_create_spec(struct api_call *call, const struct body_create *body,
+    struct mailbox_spec *spec)
 {
 	struct api *api = call->api;
-	const struct store_record *rec;
+
+	if (!body->has_expiration) {
+		spec->expires_at = api->now + api->config.default_ttl;
+	} else if (body->expires_at <= api->now ||
+	    body->expires_at > api->now + api->config.max_ttl + LIMITS_EXPIRATION_GRACE) {
+		call->body_error.status = 400;
+		call->body_error.code = "invalid_field";
+		snprintf(call->body_error.message, sizeof(call->body_error.message), "%s",
+		    "mailboxConfiguration.expiration must lie in the future, within the relay's maximum lifetime");
+		return -1;
+	} else if (body->expires_at > api->now + api->config.max_ttl) {
+		spec->expires_at = api->now + api->config.max_ttl;
+	} else {
+		spec->expires_at = body->expires_at;
+	}
+	memcpy(spec->sender_claim, call->claim, MAILBOX_CLAIM_LEN);
+	/* The creator's address owns every byte of the mailbox until it goes
+	 * (storage/store.c says why). */
+	spec->owner = call->client != NULL ? call->client_key : NULL;
+	spec->rights = body->rights;
+	spec->payload_type = body->payload.type;
+	if (api_decode_payload(api, &body->payload, &spec->payload_data) != 0) {
+		call->body_error.status = 503;
+		return -1;
+	}
+	spec->title = body->title;
+	spec->description = body->description;
+	spec->image_url = body->image_url;
+	spec->token_type = body->token.type;
+	spec->token_data = body->token.data;
+	return 0;
+}
+
+static void api_created(struct access_request *req, const struct access_answer *a)
+{
+	struct api_call *call = api_call_of(req);
+
+	if (!api_access_failed(call, a))
+		api_send_created(call, a->verdict == ACCESS_REPEATED ? 201 : 200, a->mb,
+		    a->remembered);
+}
+
+static void api_create(struct api_call *call)
+{
 	struct mailbox_spec spec;
 	struct body_create body;
-	struct body_error err;
-	enum store_result result;
-	struct mailbox *mb;
-	int pushable;
-	json_t *doc;
+	json_t *doc = NULL;
 
 	if (api_prologue(call, API_ROUTE_COLLECTION) != 0)
 		return;
-	rec = api_retry(call, STORE_OP_CREATE);
-	if (rec != NULL && store_get(api->store, mailbox_id(rec->mailbox), api->now) != NULL) {
-		api_send_created(call, 201, rec->mailbox, rec->result);
-		return;
-	}
-	if (body_parse_create(call->body, call->body_len, &body, &doc, &err) != 0) {
-		api_body_failed(call, &err);
-		return;
-	}
 	memset(&spec, 0, sizeof(spec));
-	if (!body.has_expiration) {
-		spec.expires_at = api->now + api->config.default_ttl;
-	} else if (body.expires_at <= api->now ||
-	    body.expires_at > api->now + api->config.max_ttl + LIMITS_EXPIRATION_GRACE) {
-		json_decref(doc);
-		api_fail(call, 400, "invalid_field",
-		    "mailboxConfiguration.expiration must lie in the future, within the relay's maximum lifetime");
-		return;
-	} else if (body.expires_at > api->now + api->config.max_ttl) {
-		spec.expires_at = api->now + api->config.max_ttl;
-	} else {
-		spec.expires_at = body.expires_at;
-	}
-	memcpy(spec.sender_claim, call->claim, MAILBOX_CLAIM_LEN);
-	/* The creator's address owns every byte of the mailbox until it goes
-	 * (storage/store.c says why). */
-	spec.owner = call->client != NULL ? call->client_key : NULL;
-	spec.rights = body.rights;
-	spec.payload_type = body.payload.type;
-	if (api_decode_payload(api, &body.payload, &spec.payload_data) != 0) {
-		json_decref(doc);
-		api_store_failed(call, STORE_NO_MEMORY);
-		return;
-	}
-	spec.title = body.title;
-	spec.description = body.description;
-	spec.image_url = body.image_url;
-	spec.token_type = body.token.type;
-	spec.token_data = body.token.data;
-	/* Decided while the body's strings are still there. */
-	pushable = api_pushable(api, body.token.type);
-	result = store_create(api->store, &spec, &mb);
+	if (body_parse_create(call->body, call->body_len, &body, &doc, &call->body_error) != 0 ||
+	    api_create_spec(call, &body, &spec) != 0)
+		call->access.body_ok = 0;
+	call->access.spec = &spec;
+	call->access.remember = api_remember_pushable;
+	call->access.done = api_created;
+	access_create(call->api->store, &call->access);
+	/* The body's strings stay until the store has copied them. */
 	json_decref(doc);
-	if (result != STORE_OK) {
-		api_store_failed(call, result);
-		return;
-	}
-	api_remember(call, mb, STORE_OP_CREATE, pushable);
-	api_send_created(call, 200, mb, pushable);
 }
 
 static void api_send_content(struct api_call *call, const struct mailbox *mb)
@@ -686,59 +701,29 @@ static void api_wait_note_tags(struct api_wait *w, const char *s, size_t len)
 
 static int api_may_read(const struct mailbox *mb, const uint8_t *claim)
 {
-	return api_is_sender(mb, claim) ||
-	    (api_is_receiver(mb, claim) && (mb->rights & MAILBOX_READ));
+	/* Compare both claims each time, so that timing says nothing. */
+	int sender = store_claim_equal(mb->sender_claim, claim);
+	int receiver = store_claim_equal(mb->receiver_claim, claim);
+
+	return sender || (mb->receiver_bound && receiver && (mb->rights & MAILBOX_READ));
 }
 
 static int api_wait_holds(struct mailbox_waiter *waiter, uint64_t etag);
 static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb);
 
-static void api_read(struct api_call *call, struct api_wait *wait, enum api_result *result)
+/* Read done: the content, a 204 for a version the device has, or a park. */
+static void api_was_read(struct access_request *req, const struct access_answer *a)
 {
+	struct api_call *call = api_call_of(req);
 	struct api *api = call->api;
-	struct mailbox *mb;
-	struct body_read body;
-	struct body_error err;
+	struct api_wait *wait = call->wait;
+	struct mailbox *mb = a->mb;
 	const char *inm, *prefer;
 	size_t inm_len, prefer_len;
-	int bind = 0;
-	json_t *doc;
+	long wait_s;
 
-	if (api_prologue(call, API_ROUTE_MAILBOX) != 0)
+	if (api_access_failed(call, a))
 		return;
-	mb = call->mb;
-	if (!api_may_read(mb, call->claim)) {
-		/* A new claim becomes the Receiver, if the mailbox lets one read. */
-		if (mb->receiver_bound || !(mb->rights & MAILBOX_READ) ||
-		    api_is_sender(mb, call->claim)) {
-			api_unauthorized(call);
-			return;
-		}
-		bind = 1;
-	}
-	if (body_parse_read(call->body, call->body_len, &body, &doc, &err) != 0) {
-		api_body_failed(call, &err);
-		return;
-	}
-	if (body.token.type.ptr != NULL) {
-		struct mailbox_change change = {
-			.token_type = body.token.type,
-			.token_data = body.token.data,
-			.token_party = bind || !api_is_sender(mb, call->claim) ?
-			    MAILBOX_RECEIVER : MAILBOX_SENDER,
-		};
-		enum store_result r = store_update(api->store, mb, &change);
-
-		if (r != STORE_OK) {
-			json_decref(doc);
-			api_store_failed(call, r);
-			return;
-		}
-	}
-	json_decref(doc);
-	if (bind)
-		store_bind_receiver(api->store, mb, call->claim);
-
 	inm = api_header(call, HTTP_H_IF_NONE_MATCH, &inm_len);
 	if (call->req->header_count[HTTP_H_IF_NONE_MATCH] == 0 ||
 	    !headers_etag_listed(inm, inm_len, mb->etag, 0)) {
@@ -746,49 +731,66 @@ static void api_read(struct api_call *call, struct api_wait *wait, enum api_resu
 		return;
 	}
 	prefer = api_header(call, HTTP_H_PREFER, &prefer_len);
-	{
-		long wait_s = headers_prefer_wait(prefer, prefer_len);
-
-		if (wait_s > (long)api->config.max_wait)
-			wait_s = (long)api->config.max_wait;
-		if (wait_s > 0 && wait == NULL) {
-			call->refused = API_REFUSED_WAITERS;
-			call->resp.retry_after = 1;
-			api_fail(call, 503, "too_many_waiters",
-			    "the relay holds as many long-polls as it may; poll again shortly");
-			return;
-		}
-		if (wait_s > 0 && call->client != NULL &&
-		    quota_take(api->config.quota, QUOTA_WAITERS, call->client_key, 1,
-		    &wait->quota) != 0) {
-			call->refused = API_REFUSED_ADDRESS_WAITERS;
-			call->resp.retry_after = 1;
-			api_fail(call, 503, "too_many_waiters",
-			    "this address holds as many long-polls as it may; poll again shortly");
-			return;
-		}
-		if (wait_s > 0) {
-			wait->api = api;
-			wait->etag = mb->etag;
-			api_wait_note_tags(wait, inm, inm_len);
-			wait->wait_s = (unsigned)wait_s;
-			memcpy(wait->claim, call->claim, MAILBOX_CLAIM_LEN);
-			wait->keep_alive = !call->resp.close;
-			wait->cors_origin = call->resp.cors_origin;
-			wait->request_id_len = (uint8_t)call->resp.request_id_len;
-			if (call->resp.request_id)
-				memcpy(wait->request_id, call->resp.request_id,
-				    call->resp.request_id_len);
-			wait->waiter.holds = api_wait_holds;
-			wait->waiter.wake = api_wake;
-			store_watch(mb, &wait->waiter);
-			*result = API_PARKED;
-			return;
-		}
+	wait_s = headers_prefer_wait(prefer, prefer_len);
+	if (wait_s > (long)api->config.max_wait)
+		wait_s = (long)api->config.max_wait;
+	if (wait_s > 0 && wait == NULL) {
+		call->refused = API_REFUSED_WAITERS;
+		call->resp.retry_after = 1;
+		api_fail(call, 503, "too_many_waiters",
+		    "the relay holds as many long-polls as it may; poll again shortly");
+		return;
+	}
+	if (wait_s > 0 && call->client != NULL &&
+	    quota_take(api->config.quota, QUOTA_WAITERS, call->client_key, 1,
+	    &wait->quota) != 0) {
+		call->refused = API_REFUSED_ADDRESS_WAITERS;
+		call->resp.retry_after = 1;
+		api_fail(call, 503, "too_many_waiters",
+		    "this address holds as many long-polls as it may; poll again shortly");
+		return;
+	}
+	if (wait_s > 0) {
+		wait->api = api;
+		wait->etag = mb->etag;
+		api_wait_note_tags(wait, inm, inm_len);
+		wait->wait_s = (unsigned)wait_s;
+		memcpy(wait->claim, call->claim, MAILBOX_CLAIM_LEN);
+		wait->keep_alive = !call->resp.close;
+		wait->cors_origin = call->resp.cors_origin;
+		wait->request_id_len = (uint8_t)call->resp.request_id_len;
+		if (call->resp.request_id)
+			memcpy(wait->request_id, call->resp.request_id,
+			    call->resp.request_id_len);
+		wait->waiter.holds = api_wait_holds;
+		wait->waiter.wake = api_wake;
+		/* The one thing an answer may do to the store. */
+		store_watch(mb, &wait->waiter);
+		call->result = API_PARKED;
+		return;
 	}
 	/* A cheap poll: nothing new. */
 	call->resp.etag = mb->etag;
 	api_send(call, 204, RESPONSE_EMPTY, NULL);
+}
+
+static void api_read(struct api_call *call, struct api_wait *wait)
+{
+	struct body_read body;
+	json_t *doc = NULL;
+
+	if (api_prologue(call, API_ROUTE_MAILBOX) != 0)
+		return;
+	if (body_parse_read(call->body, call->body_len, &body, &doc, &call->body_error) != 0) {
+		call->access.body_ok = 0;
+	} else {
+		call->access.change.token_type = body.token.type;
+		call->access.change.token_data = body.token.data;
+	}
+	call->wait = wait;
+	call->access.done = api_was_read;
+	access_read(call->api->store, &call->access);
+	json_decref(doc);
 }
 
 /* A conditional update (spec 4.2, RFC 9110 section 13.1.1): without
@@ -796,7 +798,7 @@ static void api_read(struct api_call *call, struct api_wait *wait, enum api_resu
  * version, strongly. If-Match on several lines is not joined here, so its
  * list cannot be read whole: it never holds, and nothing is overwritten on
  * a guess. */
-static int api_if_match(const struct api_call *call, const struct mailbox *mb)
+static int api_if_match(const struct api_call *call, uint64_t etag)
 {
 	const char *value;
 	size_t len;
@@ -806,136 +808,119 @@ static int api_if_match(const struct api_call *call, const struct mailbox *mb)
 	if (call->req->header_count[HTTP_H_IF_MATCH] > 1)
 		return 0;
 	value = api_header(call, HTTP_H_IF_MATCH, &len);
-	return headers_etag_listed(value, len, mb->etag, 1);
+	return headers_etag_listed(value, len, etag, 1);
+}
+
+static int api_matches(const struct access_request *req, uint64_t etag)
+{
+	return api_if_match(container_of(req, const struct api_call, access), etag);
+}
+
+static void api_updated(struct access_request *req, const struct access_answer *a)
+{
+	struct api_call *call = api_call_of(req);
+
+	if (api_access_failed(call, a))
+		return;
+	if (a->verdict == ACCESS_DONE)
+		api_wake_other(call->api, a->mb, a->party);
+	/* The writer's next long-poll names this and is not answered with its
+	 * own write. */
+	call->resp.etag = a->mb->etag;
+	api_send_push_flag(call, a->verdict == ACCESS_REPEATED ? 201 : 200, a->remembered);
 }
 
 static void api_update(struct api_call *call)
 {
-	struct api *api = call->api;
-	struct mailbox_change change;
 	struct body_update body;
-	struct body_error err;
-	enum store_result result;
-	const struct store_record *rec;
-	struct store_bytes token_type;
-	struct mailbox *mb;
-	int sender, pushable;
-	json_t *doc;
+	json_t *doc = NULL;
 
 	if (api_prologue(call, API_ROUTE_MAILBOX) != 0)
 		return;
-	mb = call->mb;
-	rec = api_retry(call, STORE_OP_UPDATE);
-	if (rec != NULL) {
-		call->resp.etag = mb->etag;
-		api_send_push_flag(call, 201, rec->result);
-		return;
+	if (body_parse_update(call->body, call->body_len, &body, &doc, &call->body_error) != 0) {
+		call->access.body_ok = 0;
+	} else {
+		call->access.change.payload_type = body.payload.type;
+		call->access.change.token_type = body.token.type;
+		call->access.change.token_data = body.token.data;
+		if (api_decode_payload(call->api, &body.payload,
+		    &call->access.change.payload_data) != 0) {
+			call->body_error.status = 503;
+			call->access.body_ok = 0;
+		}
 	}
-	sender = api_is_sender(mb, call->claim);
-	if (!sender && !(api_is_receiver(mb, call->claim) && (mb->rights & MAILBOX_WRITE))) {
-		api_unauthorized(call);
-		return;
-	}
-	if (!api_if_match(call, mb)) {
-		api_fail(call, 412, "precondition_failed",
-		    "the mailbox no longer holds the version named in If-Match; read it again");
-		return;
-	}
-	if (body_parse_update(call->body, call->body_len, &body, &doc, &err) != 0) {
-		api_body_failed(call, &err);
-		return;
-	}
-	change.payload_type = body.payload.type;
-	if (api_decode_payload(api, &body.payload, &change.payload_data) != 0) {
-		json_decref(doc);
-		api_store_failed(call, STORE_NO_MEMORY);
-		return;
-	}
-	change.token_type = body.token.type;
-	change.token_data = body.token.data;
-	change.token_party = sender ? MAILBOX_SENDER : MAILBOX_RECEIVER;
-	/* This wakes every long-poll parked on the mailbox that does not
-	 * already hold the new version. */
-	result = store_update(api->store, mb, &change);
+	call->access.matches = api_matches;
+	call->access.remember = api_remember_pushable;
+	call->access.done = api_updated;
+	access_update(call->api->store, &call->access);
 	json_decref(doc);
-	if (result != STORE_OK) {
-		api_store_failed(call, result);
+}
+
+static void api_deleted(struct access_request *req, const struct access_answer *a)
+{
+	struct api_call *call = api_call_of(req);
+
+	if (api_access_failed(call, a))
 		return;
-	}
-	/* The caller's token: the one just given, else the one it left. */
-	token_type.ptr = NULL;
-	token_type.len = 0;
-	if (mb->tokens[change.token_party] != NULL) {
-		token_type.ptr = mailbox_token_type(mb->tokens[change.token_party]);
-		token_type.len = mb->tokens[change.token_party]->type_len;
-	}
-	pushable = api_pushable(api, token_type);
-	api_wake_other(api, mb, change.token_party);
-	api_remember(call, mb, STORE_OP_UPDATE, pushable);
-	/* The writer's next long-poll names this and is not answered with its
-	 * own write. */
-	call->resp.etag = mb->etag;
-	api_send_push_flag(call, 200, pushable);
+	api_wake_other(call->api, a->mb, a->party);
+	api_send_empty_object(call, 200);
 }
 
 static void api_delete(struct api_call *call)
 {
-	struct mailbox *mb;
-
 	if (api_prologue(call, API_ROUTE_MAILBOX) != 0)
 		return;
-	mb = call->mb;
-	if (!api_is_sender(mb, call->claim) &&
-	    !(api_is_receiver(mb, call->claim) && (mb->rights & MAILBOX_DELETE))) {
-		api_unauthorized(call);
-		return;
-	}
-	api_wake_other(call->api, mb, api_is_sender(mb, call->claim) ? MAILBOX_SENDER :
-	    MAILBOX_RECEIVER);
-	store_delete(call->api->store, mb);
-	api_send_empty_object(call, 200);
+	call->access.done = api_deleted;
+	access_delete(call->api->store, &call->access);
+}
+
+static void api_relinquished(struct access_request *req, const struct access_answer *a)
+{
+	struct api_call *call = api_call_of(req);
+
+	if (!api_access_failed(call, a))
+		api_send_empty_object(call, a->verdict == ACCESS_REPEATED ? 201 : 200);
 }
 
 static void api_relinquish(struct api_call *call)
 {
-	struct mailbox *mb;
-
 	if (api_prologue(call, API_ROUTE_MAILBOX) != 0)
 		return;
-	mb = call->mb;
-	if (api_retry(call, STORE_OP_RELINQUISH) != NULL) {
-		api_send_empty_object(call, 201);
+	call->access.done = api_relinquished;
+	access_relinquish(call->api->store, &call->access);
+}
+
+/* The share preview page, or the 404 page. */
+static void api_previewed(struct access_request *req, const struct access_answer *a)
+{
+	struct api_call *call = api_call_of(req);
+	struct api *api = call->api;
+	char id_text[WIRE_UUID_LEN + 1];
+	struct buf *body;
+
+	if (a->verdict != ACCESS_DONE) {
+		api_fail_html(call, 404, NULL);
 		return;
 	}
-	if (!api_is_receiver(mb, call->claim)) {
-		api_unauthorized(call);
-		return;
-	}
-	store_unbind_receiver(call->api->store, mb);
-	api_remember(call, mb, STORE_OP_RELINQUISH, 0);
-	api_send_empty_object(call, 200);
+	/* og:url in the relay's own lower case, however the path spelled it. */
+	wire_format_uuid(mailbox_id(a->mb), id_text);
+	body = api_body(api);
+	html_preview_page(body, a->mb->display, api->config.public_url, api->public_url_len,
+	    id_text, a->mb->expiry.expires_at, api->now);
+	api_send(call, 200, RESPONSE_HTML, body);
 }
 
 /* GET and HEAD: the share preview. No claim is read, nobody is bound. */
 static void api_preview(struct api_call *call)
 {
-	struct api *api = call->api;
-	uint8_t id[MAILBOX_ID_LEN];
-	char id_text[WIRE_UUID_LEN + 1];
-	struct mailbox *mb;
-	struct buf *body;
-
-	if (wire_parse_uuid(http_at(call->in, call->id), call->id.len, id) != 0 ||
-	    (mb = store_get(api->store, id, api->now)) == NULL) {
+	if (wire_parse_uuid(http_at(call->in, call->id), call->id.len, call->mailbox_id) != 0) {
 		api_fail_html(call, 404, NULL);
 		return;
 	}
-	/* og:url in the relay's own lower case, however the path spelled it. */
-	wire_format_uuid(mailbox_id(mb), id_text);
-	body = api_body(api);
-	html_preview_page(body, mb->display, api->config.public_url, api->public_url_len,
-	    id_text, mb->expiry.expires_at, api->now);
-	api_send(call, 200, RESPONSE_HTML, body);
+	call->access.id = call->mailbox_id;
+	call->access.now = call->api->now;
+	call->access.done = api_previewed;
+	access_preview(call->api->store, &call->access);
 }
 
 static void api_call_init(struct api_call *call, struct api *api, int64_t now,
@@ -1025,7 +1010,6 @@ enum api_result api_handle(struct api *api, int64_t now, const struct api_client
     struct api_wait *wait, int *close)
 {
 	struct api_call call;
-	enum api_result result = API_DONE;
 	enum api_route route;
 	int preview;
 
@@ -1057,7 +1041,7 @@ enum api_result api_handle(struct api *api, int64_t now, const struct api_client
 	} else if (route == API_ROUTE_COLLECTION) {
 		api_create(&call);
 	} else if (req->method == HTTP_POST) {
-		api_read(&call, wait, &result);
+		api_read(&call, wait);
 	} else if (req->method == HTTP_PUT) {
 		api_update(&call);
 	} else if (req->method == HTTP_DELETE) {
@@ -1082,7 +1066,7 @@ enum api_result api_handle(struct api *api, int64_t now, const struct api_client
 	if (call.refused != API_REFUSALS)
 		api->refused[call.refused]++;
 	*close = call.resp.close;
-	return result;
+	return call.result;
 }
 
 /* Answers to requests that could not be read; the last is the fallback. */

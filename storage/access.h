@@ -1,0 +1,76 @@
+/*
+ * access.h — what a device does to a mailbox, checked and done in one call.
+ *
+ * Each call looks the mailbox up, recognises a retry (spec section 5),
+ * checks the claim against the mailbox's parties and rights (section 4),
+ * and only then acts: nothing can come in between. That is the unit a
+ * store shared by several relays has to make atomic (with Redis, one
+ * script per call), so the layer above decides nothing about a mailbox
+ * itself: it asks, and answers what it is told.
+ *
+ * The answer comes through req->done, which the memory store calls before
+ * returning. answer->mb is the mailbox as the call left it, readable only
+ * inside done (after a delete it is about to be freed). done may park a
+ * waiter on it with store_watch and do nothing else to the store.
+ */
+#ifndef STORAGE_ACCESS_H
+#define STORAGE_ACCESS_H
+
+#include <stdint.h>
+
+#include "storage/store.h"
+
+enum access_verdict {
+	ACCESS_DONE,            /* acted */
+	ACCESS_REPEATED,        /* a retry of the claim's last call: nothing done again */
+	ACCESS_NOT_FOUND,       /* no such mailbox, or it has expired */
+	ACCESS_UNAUTHORIZED,    /* the claim may not do this to this mailbox */
+	ACCESS_NOT_MATCHED,     /* update: If-Match does not name the stored version */
+	ACCESS_BAD_BODY,        /* body_ok was 0, and every check before it passed */
+	ACCESS_REFUSED          /* the store could not: refusal says why */
+};
+
+struct access_answer {
+	enum access_verdict verdict;
+	enum store_result refusal;      /* ACCESS_REFUSED */
+	enum mailbox_party party;       /* ACCESS_DONE: the claim's party */
+	/* ACCESS_DONE of create and update: what remember() said;
+	 * ACCESS_REPEATED: what it said the first time. */
+	uint8_t remembered;
+	struct mailbox *mb;             /* ACCESS_DONE and ACCESS_REPEATED */
+};
+
+struct access_request {
+	const uint8_t *id;              /* the mailbox's; not for create */
+	const uint8_t *claim;           /* the device's; not for preview */
+	int64_t now;
+	const char *request_id;         /* Mailbox-Request-ID, or NULL */
+	size_t request_id_len;
+	/* 0 when the caller refused the request's body: the call stops with
+	 * ACCESS_BAD_BODY where it would have used it, after the checks that
+	 * come first (404, retry, 401, 412). */
+	int body_ok;
+	const struct mailbox_spec *spec;        /* create */
+	/* read: a token; update: the payload and maybe a token. The call sets
+	 * token_party to the claim's party. */
+	struct mailbox_change change;
+	/* update: whether the stored version may be overwritten (If-Match);
+	 * NULL: always. */
+	int (*matches)(const struct access_request *req, uint64_t etag);
+	/* create and update: what a retry must answer again, from the type of
+	 * the writer's token once the call is done (type.ptr NULL: none). */
+	uint8_t (*remember)(const struct access_request *req, struct store_bytes type);
+	void (*done)(struct access_request *req, const struct access_answer *answer);
+};
+
+void access_create(struct store *store, struct access_request *req);
+/* Read, binding a claim that is neither party as the Receiver when the
+ * mailbox has none and grants R. */
+void access_read(struct store *store, struct access_request *req);
+void access_update(struct store *store, struct access_request *req);
+void access_delete(struct store *store, struct access_request *req);
+void access_relinquish(struct store *store, struct access_request *req);
+/* The share preview: no claim, nothing changes. */
+void access_preview(struct store *store, struct access_request *req);
+
+#endif
