@@ -1,0 +1,71 @@
+-- create: a new mailbox, or the first answer again when this is a retry of
+-- the claim's create (docs/redis-store.md).
+-- KEYS: m:<new id>, r:<claim>, all, o:<owner>, oe:<owner>
+-- ARGV: now, claim, rid, body_ok, rights, expires_at, pt, pd, dt, dd, di,
+--       t0t, t0d, remembered, max_mailboxes, max_owner_bytes, bytes, owner
+-- Reply: {verdict} or, DONE and REPEATED, the mailbox's flat array.
+local now, claim, rid, x = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[6])
+local prefix = string.sub(KEYS[3], 1, -4)       -- KEYS[3] is P .. 'all'
+
+local function reply(verdict, party, remembered, key)
+  local m = redis.call('HMGET', key, 'e', 'x', 'g', 'r', 'pt', 'pd', 'dt', 'dd',
+    'di', 't0t', 't0d', 't1t', 't1d')
+  local out = {verdict, party, remembered, string.sub(key, -32), tonumber(m[1]),
+    tonumber(m[2]), tonumber(m[3]), m[4] and 1 or 0}
+  for i = 5, 13 do out[#out + 1] = m[i] or '' end
+  return out
+end
+
+-- Retry: the claim's record of a create with this rid, its mailbox still live.
+-- (Its mailbox's key is not in KEYS: it is read under the same prefix.)
+local rec = redis.call('HMGET', KEYS[2], 'op', 'id', 'res', 'rid')
+if rid ~= '' and rec[1] == '1' and rec[4] == rid then
+  local key = prefix .. 'm:' .. rec[2]
+  local rx = tonumber(redis.call('HGET', key, 'x'))
+  if rx and rx > now then return reply(1, 0, tonumber(rec[3]), key) end
+end
+if ARGV[4] ~= '1' then return {5} end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {8} end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
+local max = tonumber(ARGV[15])
+if max > 0 and redis.call('ZCARD', KEYS[3]) >= max then return {6} end
+
+-- The owner's bytes: only with a per-owner limit, as in storage/store.c. A
+-- mailbox counts while it is in `all` (not deleted) and not expired by now.
+local owner, max_owner, bytes = ARGV[18], tonumber(ARGV[16]), tonumber(ARGV[17])
+local id, last = string.sub(KEYS[1], -32), x
+if max_owner == 0 then owner = '' end
+if owner ~= '' then
+  local used, held = 0, redis.call('ZRANGE', KEYS[5], 0, -1, 'WITHSCORES')
+  for i = 1, #held, 2 do
+    local hx = tonumber(held[i + 1])
+    if hx <= now or not redis.call('ZSCORE', KEYS[3], held[i]) then
+      redis.call('ZREM', KEYS[5], held[i])
+      redis.call('HDEL', KEYS[4], held[i])
+    else
+      used = used + tonumber(redis.call('HGET', KEYS[4], held[i]) or 0)
+      if hx > last then last = hx end
+    end
+  end
+  if used + bytes > max_owner then return {7} end
+end
+
+redis.call('HSET', KEYS[1], 's', claim, 'g', ARGV[5], 'e', 1, 'x', ARGV[6],
+  'pt', ARGV[7], 'pd', ARGV[8], 'dt', ARGV[9], 'dd', ARGV[10], 'di', ARGV[11],
+  'o', owner, 'n', owner ~= '' and bytes or 0)
+if ARGV[12] ~= '' then redis.call('HSET', KEYS[1], 't0t', ARGV[12], 't0d', ARGV[13]) end
+redis.call('PEXPIREAT', KEYS[1], string.format('%d', x * 1000))
+redis.call('ZADD', KEYS[3], ARGV[6], id)
+if owner ~= '' then
+  redis.call('HSET', KEYS[4], id, bytes)
+  redis.call('ZADD', KEYS[5], ARGV[6], id)
+  redis.call('PEXPIREAT', KEYS[4], string.format('%d', last * 1000))
+  redis.call('PEXPIREAT', KEYS[5], string.format('%d', last * 1000))
+end
+-- The claim's record replaces its last one; without a rid it is forgotten.
+redis.call('DEL', KEYS[2])
+if rid ~= '' and #rid <= 128 then
+  redis.call('HSET', KEYS[2], 'op', 1, 'id', id, 'res', ARGV[14], 'rid', rid)
+  redis.call('PEXPIREAT', KEYS[2], string.format('%d', x * 1000))
+end
+return reply(0, 0, tonumber(ARGV[14]), KEYS[1])

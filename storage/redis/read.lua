@@ -1,0 +1,34 @@
+-- read: the mailbox for its Sender or its bound Receiver with R; a new claim
+-- becomes the Receiver if none is bound and R is granted. A token given is
+-- stored as the reader's.
+-- KEYS: m:<id>
+-- ARGV: now, claim, rid, body_ok, tt, td (tt empty: no token)
+-- Reply: {verdict} or, DONE, the mailbox's flat array.
+local now, claim = tonumber(ARGV[1]), ARGV[2]
+
+local function reply(verdict, party, remembered, key)
+  local m = redis.call('HMGET', key, 'e', 'x', 'g', 'r', 'pt', 'pd', 'dt', 'dd',
+    'di', 't0t', 't0d', 't1t', 't1d')
+  local out = {verdict, party, remembered, string.sub(key, -32), tonumber(m[1]),
+    tonumber(m[2]), tonumber(m[3]), m[4] and 1 or 0}
+  for i = 5, 13 do out[#out + 1] = m[i] or '' end
+  return out
+end
+
+local m = redis.call('HMGET', KEYS[1], 'x', 's', 'r', 'g')
+local x = tonumber(m[1])
+if not x or x <= now then return {2} end
+local may_read = bit.band(tonumber(m[4]), 1) ~= 0
+local sender = m[2] == claim
+local bind = false
+if not sender and not (m[3] == claim and may_read) then
+  if m[3] or not may_read then return {3} end
+  bind = true
+end
+if ARGV[4] ~= '1' then return {5} end
+local party = sender and 0 or 1
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[1], 't' .. party .. 't', ARGV[5], 't' .. party .. 'd', ARGV[6])
+end
+if bind then redis.call('HSET', KEYS[1], 'r', claim) end
+return reply(0, party, 0, KEYS[1])

@@ -1,0 +1,61 @@
+-- update: a new payload (and maybe the writer's token) from the Sender or
+-- the bound Receiver with W, if If-Match names the stored version; a retry
+-- of the claim's last update answers again. Publishes the new etag.
+-- KEYS: m:<id>, r:<claim>
+-- ARGV: now, claim, rid, body_ok, if_match (empty: none; '*'; or etags
+--       separated by spaces), pt, pd, tt, td (tt empty: no token),
+--       push_types (pushable token types separated by spaces)
+-- Reply: {verdict} or, DONE and REPEATED, the mailbox's flat array.
+local now, claim, rid = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local id = string.sub(KEYS[1], -32)
+local prefix = string.sub(KEYS[1], 1, -35)      -- KEYS[1] is P .. 'm:' .. id
+
+local function reply(verdict, party, remembered, key)
+  local m = redis.call('HMGET', key, 'e', 'x', 'g', 'r', 'pt', 'pd', 'dt', 'dd',
+    'di', 't0t', 't0d', 't1t', 't1d')
+  local out = {verdict, party, remembered, string.sub(key, -32), tonumber(m[1]),
+    tonumber(m[2]), tonumber(m[3]), m[4] and 1 or 0}
+  for i = 5, 13 do out[#out + 1] = m[i] or '' end
+  return out
+end
+
+local m = redis.call('HMGET', KEYS[1], 'x', 's', 'r', 'g', 'e')
+local x = tonumber(m[1])
+if not x or x <= now then return {2} end
+local rec = redis.call('HMGET', KEYS[2], 'op', 'id', 'res', 'rid')
+if rid ~= '' and rec[1] == '2' and rec[4] == rid and rec[2] == id then
+  return reply(1, 0, tonumber(rec[3]), KEYS[1])
+end
+local sender = m[2] == claim
+if not sender and not (m[3] == claim and bit.band(tonumber(m[4]), 2) ~= 0) then
+  return {3}
+end
+if ARGV[5] ~= '' then
+  local matched = false
+  for tag in string.gmatch(ARGV[5], '%S+') do
+    if tag == '*' or tag == m[5] then matched = true end
+  end
+  if not matched then return {4} end
+end
+if ARGV[4] ~= '1' then return {5} end
+local party = sender and 0 or 1
+local tt = 't' .. party .. 't'
+redis.call('HSET', KEYS[1], 'pt', ARGV[6], 'pd', ARGV[7])
+if ARGV[8] ~= '' then
+  redis.call('HSET', KEYS[1], tt, ARGV[8], 't' .. party .. 'd', ARGV[9])
+end
+local e = redis.call('HINCRBY', KEYS[1], 'e', 1)
+-- What a retry answers again: whether the writer's token (the one just
+-- given, else the one it left) is of a pushable type.
+local writer, remembered = redis.call('HGET', KEYS[1], tt), 0
+for t in string.gmatch(ARGV[10], '%S+') do
+  if t == writer then remembered = 1 end
+end
+-- The claim's record replaces its last one; without a rid it is forgotten.
+redis.call('DEL', KEYS[2])
+if rid ~= '' and #rid <= 128 then
+  redis.call('HSET', KEYS[2], 'op', 2, 'id', id, 'res', remembered, 'rid', rid)
+  redis.call('PEXPIREAT', KEYS[2], string.format('%d', x * 1000))
+end
+redis.call('PUBLISH', prefix .. 'w:' .. id, e)
+return reply(0, party, remembered, KEYS[1])
