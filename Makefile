@@ -104,9 +104,9 @@ $(shell mkdir -p build && { [ "$$(cat $(MBEDTLS_MODE) 2>/dev/null)" = "$(MBEDTLS
     echo "$(MBEDTLS)" >$(MBEDTLS_MODE); })
 MBEDTLS_DEPS := $(MBEDTLS_MODE) $(MBEDTLS_BUILT)
 
-DEP_CFLAGS := $(MBEDTLS_CFLAGS) $(shell $(PKG) --cflags libevent jansson 2>/dev/null) \
+DEP_CFLAGS := $(MBEDTLS_CFLAGS) $(shell $(PKG) --cflags libevent jansson hiredis 2>/dev/null) \
               $(LLHTTP_CFLAGS)
-LIBS       := $(shell $(PKG) --libs libevent jansson 2>/dev/null) $(LLHTTP_LIBS) \
+LIBS       := $(shell $(PKG) --libs libevent jansson hiredis 2>/dev/null) $(LLHTTP_LIBS) \
               $(MBEDTLS_LIBS)
 
 ifdef SANITIZE
@@ -158,6 +158,14 @@ all: $(RELAY_BIN)
 
 $(RELAY_BIN): $(BUILD)/cmd/relay.o $(LIBRELAY)
 	$(call quiet,LINK,$@)$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
+
+# The Redis store's Lua scripts, compiled in as C strings.
+REDIS_SCRIPTS := $(sort $(wildcard storage/redis/*.lua))
+$(BUILD)/gen/redis_scripts.h: $(REDIS_SCRIPTS) tools/embed_lua.sh | build-deps
+	$(call quiet,GEN,$@)mkdir -p $(@D) && sh tools/embed_lua.sh $(REDIS_SCRIPTS) >$@.tmp && \
+	    mv $@.tmp $@
+$(BUILD)/storage/redis_store.o: $(BUILD)/gen/redis_scripts.h
+$(BUILD)/storage/redis_store.o: CPPFLAGS += -I$(BUILD)/gen
 
 # Rebuilt with mbedTLS, so that everything linking it relinks.
 $(LIBRELAY): $(MODULE_OBJ) $(LLHTTP_OBJ) $(MBEDTLS_DEPS)
@@ -326,8 +334,8 @@ uninstall:
 # Building and running: the compiler, the libraries, the system's CA
 # certificates (--push-gateway, the client), bzip2 to unpack mbedTLS's
 # tarball, and llhttp (below). mbedTLS is no package: see MBEDTLS above.
-DEPS_BUILD := build-essential pkg-config libevent-dev libjansson-dev ca-certificates \
-              bzip2
+DEPS_BUILD := build-essential pkg-config libevent-dev libjansson-dev libhiredis-dev \
+              ca-certificates bzip2
 # Tests (make test, make check): sslscan for the TLS audit, openssl for test
 # certificates, curl for the README walkthrough, chromium for the page a
 # person sees, systemd (systemd-analyze) and strace for the service unit,
@@ -339,7 +347,8 @@ DEPS_BUILD := build-essential pkg-config libevent-dev libjansson-dev ca-certific
 # which Debian's npm package would conflict with.
 DEPS_NODE  := $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
 DEPS_TEST  := $(DEPS_BUILD) python3 python3-yaml python3-jsonschema python3-prometheus-client \
-              curl openssl sslscan chromium systemd strace mandoc nginx haproxy $(DEPS_NODE)
+              curl openssl sslscan chromium systemd strace mandoc nginx haproxy redis-server \
+              redis-sentinel $(DEPS_NODE)
 DEPS_FUZZ  := $(DEPS_BUILD) clang libclang-rt-dev
 # Benchmarks: nginx under wrk, pinned with taskset and prlimit (util-linux),
 # a certificate from openssl, the handshake load generator built against

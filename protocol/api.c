@@ -64,6 +64,7 @@ struct api {
 	struct buf body;        /* the response body being built */
 	struct buf wake_body;   /* the same for waiters woken during a request */
 	struct buf decoded;     /* a payload's bytes on their way into the store */
+	struct buf versions;    /* the versions an If-Match names, for the store */
 	/* A trusted proxy's X-Forwarded-For did not end in an address: 1 until
 	 * the server has been told (api_forwarded_warning), then 2. */
 	uint8_t forwarded_unparsed;
@@ -120,6 +121,7 @@ struct api *api_new(const struct api_config *config, struct store *store, int64_
 	buf_init(&api->body);
 	buf_init(&api->wake_body);
 	buf_init(&api->decoded);
+	buf_init(&api->versions);
 	api_set_now(api, now);
 	return api;
 }
@@ -136,6 +138,7 @@ void api_free(struct api *api)
 	buf_free(&api->body);
 	buf_free(&api->wake_body);
 	buf_free(&api->decoded);
+	buf_free(&api->versions);
 	free(api);
 }
 
@@ -795,25 +798,44 @@ static void api_read(struct api_call *call, struct api_wait *wait)
 
 /* A conditional update (spec 4.2, RFC 9110 section 13.1.1): without
  * If-Match it may go ahead; with it, only when the list names the stored
- * version, strongly. If-Match on several lines is not joined here, so its
- * list cannot be read whole: it never holds, and nothing is overwritten on
- * a guess. */
-static int api_if_match(const struct api_call *call, uint64_t etag)
+ * version, strongly, which the store checks against the versions read here.
+ * If-Match on several lines is not joined here, so its list cannot be read
+ * whole: it names nothing, and nothing is overwritten on a guess. 0, or -1
+ * when memory is short. */
+static int api_if_match(struct api_call *call)
 {
+	struct access_request *a = &call->access;
+	struct buf *versions = &call->api->versions;
+	struct headers_etag item;
 	const char *value;
-	size_t len;
+	size_t len, at = 0;
+	int r;
 
 	if (call->req->header_count[HTTP_H_IF_MATCH] == 0)
-		return 1;
+		return 0;
+	a->if_match = 1;
 	if (call->req->header_count[HTTP_H_IF_MATCH] > 1)
 		return 0;
 	value = api_header(call, HTTP_H_IF_MATCH, &len);
-	return headers_etag_listed(value, len, etag, 1);
-}
-
-static int api_matches(const struct access_request *req, uint64_t etag)
-{
-	return api_if_match(container_of(req, const struct api_call, access), etag);
+	versions->len = 0;
+	versions->failed = 0;
+	/* Strong comparison: a weak tag names nothing. */
+	while ((r = headers_etag_next(value, len, &at, &item)) == 1) {
+		if (item.any)
+			a->match_any = 1;
+		else if (!item.weak && item.version != 0)
+			buf_append(versions, (const char *)&item.version, sizeof(item.version));
+	}
+	if (versions->failed)
+		return -1;
+	if (r != 0) {
+		/* A malformed list: no member of it counts. */
+		a->match_any = 0;
+		return 0;
+	}
+	a->match = (const uint64_t *)(const void *)versions->data;
+	a->match_count = versions->len / sizeof(uint64_t);
+	return 0;
 }
 
 static void api_updated(struct access_request *req, const struct access_answer *a)
@@ -849,7 +871,11 @@ static void api_update(struct api_call *call)
 			call->access.body_ok = 0;
 		}
 	}
-	call->access.matches = api_matches;
+	if (api_if_match(call) != 0) {
+		json_decref(doc);
+		api_store_failed(call, STORE_NO_MEMORY);
+		return;
+	}
 	call->access.remember = api_remember_pushable;
 	call->access.done = api_updated;
 	access_update(call->api->store, &call->access);

@@ -77,6 +77,18 @@ static struct store_bytes access_token_type(const struct mailbox *mb, enum mailb
 	return type;
 }
 
+/* May the stored version be overwritten (If-Match)? */
+static int access_matches(const struct access_request *req, uint64_t etag)
+{
+	if (!req->if_match || req->match_any)
+		return 1;
+	for (size_t i = 0; i < req->match_count; i++) {
+		if (req->match[i] == etag)
+			return 1;
+	}
+	return 0;
+}
+
 void access_create(struct store *store, struct access_request *req)
 {
 	const struct store_record *rec = access_retry(store, req, STORE_OP_CREATE, NULL);
@@ -165,7 +177,7 @@ void access_update(struct store *store, struct access_request *req)
 		access_answer(req, ACCESS_UNAUTHORIZED, NULL);
 		return;
 	}
-	if (req->matches != NULL && !req->matches(req, mb->etag)) {
+	if (!access_matches(req, mb->etag)) {
 		access_answer(req, ACCESS_NOT_MATCHED, NULL);
 		return;
 	}

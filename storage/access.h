@@ -54,13 +54,17 @@ struct access_request {
 	/* read: a token; update: the payload and maybe a token. The call sets
 	 * token_party to the claim's party. */
 	struct mailbox_change change;
-	/* update: whether the stored version may be overwritten (If-Match);
-	 * NULL: always. */
-	int (*matches)(const struct access_request *req, uint64_t etag);
+	/* update, If-Match: if_match 0 when there is none (any version may be
+	 * overwritten); otherwise only the match_count versions in match, or
+	 * any at all when match_any. */
+	uint8_t if_match, match_any;
+	const uint64_t *match;
+	size_t match_count;
 	/* create and update: what a retry must answer again, from the type of
 	 * the writer's token once the call is done (type.ptr NULL: none). */
 	uint8_t (*remember)(const struct access_request *req, struct store_bytes type);
 	void (*done)(struct access_request *req, const struct access_answer *answer);
+	void *pending;          /* the store's own, while an answer is due */
 };
 
 void access_create(struct store *store, struct access_request *req);

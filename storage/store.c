@@ -289,6 +289,41 @@ fail:
 	return result;
 }
 
+struct mailbox *store_view_new(const uint8_t id[MAILBOX_ID_LEN],
+    const struct mailbox_spec *spec, uint64_t etag, uint8_t receiver_bound,
+    struct store_bytes receiver_token_type, struct store_bytes receiver_token_data)
+{
+	struct mailbox *mb = calloc(1, sizeof(*mb));
+
+	if (mb == NULL)
+		return NULL;
+	memcpy(mb->node.key, id, MAILBOX_ID_LEN);
+	mb->payload = store_payload_new(spec->payload_type, spec->payload_data);
+	mb->display = store_display_new(spec);
+	if (spec->token_type.ptr != NULL)
+		mb->tokens[MAILBOX_SENDER] = store_token_new(spec->token_type, spec->token_data);
+	if (receiver_token_type.ptr != NULL)
+		mb->tokens[MAILBOX_RECEIVER] = store_token_new(receiver_token_type,
+		    receiver_token_data);
+	if (mb->payload == NULL || mb->display == NULL ||
+	    (spec->token_type.ptr != NULL && mb->tokens[MAILBOX_SENDER] == NULL) ||
+	    (receiver_token_type.ptr != NULL && mb->tokens[MAILBOX_RECEIVER] == NULL)) {
+		store_mailbox_release(mb);
+		return NULL;
+	}
+	mb->rights = spec->rights;
+	mb->receiver_bound = receiver_bound;
+	mb->etag = etag;
+	mb->expiry.expires_at = spec->expires_at;
+	return mb;
+}
+
+void store_view_free(struct mailbox *mb)
+{
+	if (mb != NULL)
+		store_mailbox_release(mb);
+}
+
 enum store_result store_create(struct store *store, const struct mailbox_spec *spec,
     struct mailbox **out)
 {

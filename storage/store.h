@@ -175,7 +175,8 @@ enum store_result {
 	STORE_OWNER_FULL,   /* the owner's max_owner_bytes would be exceeded */
 	STORE_NO_MEMORY,    /* malloc failed */
 	STORE_NO_RANDOM,    /* the random generator failed */
-	STORE_EXISTS        /* store_restore: the identifier is taken */
+	STORE_EXISTS,       /* store_restore: the identifier is taken */
+	STORE_UNAVAILABLE   /* a shared store is down, or did not answer in time */
 };
 
 struct store_limits {
@@ -210,6 +211,13 @@ enum store_result store_create(struct store *store, const struct mailbox_spec *s
  * given rather than made. */
 enum store_result store_restore(struct store *store, const struct mailbox_spec *spec,
     const uint8_t id[MAILBOX_ID_LEN], uint64_t etag, struct mailbox **out);
+/* A mailbox that no store holds: how a shared store's answer is read back.
+ * spec's claims, owner and limits are not used; the receiver's token is
+ * absent when its type's ptr is NULL. NULL when memory runs out. */
+struct mailbox *store_view_new(const uint8_t id[MAILBOX_ID_LEN],
+    const struct mailbox_spec *spec, uint64_t etag, uint8_t receiver_bound,
+    struct store_bytes receiver_token_type, struct store_bytes receiver_token_data);
+void store_view_free(struct mailbox *mb);
 /* The live mailbox with this identifier, or NULL if absent or expired by now. */
 struct mailbox *store_get(struct store *store, const uint8_t id[MAILBOX_ID_LEN],
     int64_t now);

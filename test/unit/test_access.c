@@ -33,7 +33,7 @@ struct call {
 	struct access_answer answer;
 	int answers;
 	uint8_t id[MAILBOX_ID_LEN];
-	int etag_match;                 /* matches() says the etag is this + 1 */
+	uint64_t version;               /* what If-Match names, when it is sent */
 	uint64_t seen_etag;
 	int mailbox_alive;              /* done() could read the mailbox */
 	uint8_t remembered_for;         /* remember() answers this */
@@ -52,11 +52,13 @@ static void call_done(struct access_request *req, const struct access_answer *a)
 	}
 }
 
-static int call_matches(const struct access_request *req, uint64_t etag)
+/* If-Match names this one version. */
+static void if_match(struct call *c, uint64_t version)
 {
-	const struct call *c = (const struct call *)req;
-
-	return (uint64_t)c->etag_match == etag + 1;
+	c->version = version;
+	c->req.if_match = 1;
+	c->req.match = &c->version;
+	c->req.match_count = 1;
 }
 
 static uint8_t call_remember(const struct access_request *req, struct store_bytes type)
@@ -254,24 +256,23 @@ static void test_update_checks_in_order(void)
 
 	/* 404 first. */
 	call_init(&c, SENDER, unknown, "u1");
-	c.req.matches = call_matches;
+	if_match(&c, etag);
 	access_update(store, &c.req);
 	CHECK_EQ_INT(c.answer.verdict, ACCESS_NOT_FOUND);
 	/* A Receiver without W: 401 before the precondition and the body. */
 	call_init(&c, RECEIVER, id, "u1");
-	c.req.matches = call_matches;
+	if_match(&c, etag);
 	c.req.body_ok = 0;
 	access_update(store, &c.req);
 	CHECK_EQ_INT(c.answer.verdict, ACCESS_UNAUTHORIZED);
 	/* The Sender, a stale version and a refused body: 412. */
 	call_init(&c, SENDER, id, "u1");
-	c.req.matches = call_matches;
-	c.etag_match = (int)etag + 2;
+	if_match(&c, etag + 1);
 	c.req.body_ok = 0;
 	access_update(store, &c.req);
 	CHECK_EQ_INT(c.answer.verdict, ACCESS_NOT_MATCHED);
 	/* The right version, the body refused. */
-	c.etag_match = (int)etag + 1;
+	if_match(&c, etag);
 	access_update(store, &c.req);
 	CHECK_EQ_INT(c.answer.verdict, ACCESS_BAD_BODY);
 	CHECK_EQ_INT(store_get(store, id, NOW)->etag, etag);
@@ -289,8 +290,7 @@ static void test_update_checks_in_order(void)
 
 	/* Its retry, with a stale If-Match: the retry comes first. */
 	call_init(&c, SENDER, id, "u1");
-	c.req.matches = call_matches;
-	c.etag_match = (int)etag + 1;
+	if_match(&c, etag);
 	c.req.change.payload_type = (struct store_bytes){ "t", 1 };
 	c.req.change.payload_data = (struct store_bytes){ "again", 5 };
 	access_update(store, &c.req);

@@ -1,0 +1,289 @@
+/*
+ * redis.c — one connection to one Redis server, on the relay's loop.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/adapters/libevent.h>
+
+#include "net/redis.h"
+
+/* The first pause before connecting again, and the longest. */
+#define REDIS_BACKOFF_MIN_MS 100
+#define REDIS_BACKOFF_MAX_MS 5000
+/* From connecting to up (connect, AUTH, SELECT, hello): a server that
+ * takes longer is treated as down, not waited for. */
+#define REDIS_HELLO_MS 2000
+
+enum redis_phase {
+	REDIS_DOWN,         /* waiting to connect again */
+	REDIS_CONNECTING,   /* TCP connect under way */
+	REDIS_HELLO,        /* AUTH, SELECT, then the owner's hello */
+	REDIS_UP
+};
+
+struct redis {
+	struct event_base *base;
+	redisAsyncContext *ac;      /* NULL while down */
+	struct event *timer;        /* reconnect pause, or the hello deadline */
+	enum redis_phase phase;
+	unsigned backoff_ms;
+	char *host, *user, *password;
+	int port, db;
+	struct redis_events events;
+};
+
+/* One command's callback, until its reply comes. */
+struct redis_pending {
+	redis_reply_fn fn;
+	void *arg;
+};
+
+static void redis_connect(struct redis *r);
+
+static void redis_set_timer(struct redis *r, unsigned ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(r->timer, &tv);
+}
+
+/* The connection is gone (or never came): say so once, and try again after
+ * a pause that doubles each time. */
+static void redis_down(struct redis *r, const char *why)
+{
+	int was_up = r->phase == REDIS_UP;
+
+	r->ac = NULL;
+	r->phase = REDIS_DOWN;
+	redis_set_timer(r, r->backoff_ms);
+	r->backoff_ms = r->backoff_ms * 2 > REDIS_BACKOFF_MAX_MS ? REDIS_BACKOFF_MAX_MS :
+	    r->backoff_ms * 2;
+	if (was_up)
+		r->events.state(r->events.ctx, 0, why);
+}
+
+/* Drop the connection from our side (outside hiredis's callbacks). */
+static void redis_drop(struct redis *r, const char *why)
+{
+	redisAsyncContext *ac = r->ac;
+
+	redis_down(r, why);
+	/* Unanswered commands get NULL; no hiredis callback reaches us for
+	 * this context any more, since r->ac no longer names it. */
+	if (ac != NULL)
+		redisAsyncFree(ac);
+}
+
+static void redis_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct redis *r = arg;
+
+	(void)fd;
+	(void)what;
+	if (r->phase == REDIS_DOWN)
+		redis_connect(r);
+	else if (r->phase != REDIS_UP)
+		redis_drop(r, "no answer in time");
+}
+
+static void redis_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct redis_pending p = *(struct redis_pending *)privdata;
+
+	(void)ac;
+	free(privdata);
+	p.fn(p.arg, reply);
+}
+
+int redis_command(struct redis *r, int argc, const char **argv, const size_t *lens,
+    redis_reply_fn cb, void *arg)
+{
+	struct redis_pending *p;
+
+	if (r->ac == NULL || r->phase < REDIS_HELLO || (p = malloc(sizeof(*p))) == NULL)
+		return -1;
+	p->fn = cb;
+	p->arg = arg;
+	if (redisAsyncCommandArgv(r->ac, redis_on_reply, p, argc, argv, lens) != REDIS_OK) {
+		free(p);
+		return -1;
+	}
+	return 0;
+}
+
+int redis_up(const struct redis *r)
+{
+	return r->phase == REDIS_UP;
+}
+
+void redis_hello_done(struct redis *r, int ok)
+{
+	if (r->phase != REDIS_HELLO)
+		return;
+	if (!ok) {
+		/* Not from inside a reply callback: hiredis frees the context
+		 * once its callbacks are done. */
+		redisAsyncDisconnect(r->ac);
+		return;
+	}
+	evtimer_del(r->timer);
+	r->phase = REDIS_UP;
+	r->backoff_ms = REDIS_BACKOFF_MIN_MS;
+	r->events.state(r->events.ctx, 1, NULL);
+}
+
+static int redis_reply_ok(const redisReply *reply)
+{
+	return reply != NULL && reply->type == REDIS_REPLY_STATUS;
+}
+
+static void redis_on_select(void *arg, const redisReply *reply)
+{
+	struct redis *r = arg;
+
+	if (!redis_reply_ok(reply)) {
+		redis_hello_done(r, 0);
+		return;
+	}
+	r->events.hello(r->events.ctx, r);
+}
+
+static void redis_select(struct redis *r)
+{
+	char db[16];
+	const char *argv[2] = { "SELECT", db };
+	size_t lens[2] = { 6, 0 };
+
+	if (r->db == 0) {
+		r->events.hello(r->events.ctx, r);
+		return;
+	}
+	lens[1] = (size_t)snprintf(db, sizeof(db), "%d", r->db);
+	if (redis_command(r, 2, argv, lens, redis_on_select, r) != 0)
+		redis_hello_done(r, 0);
+}
+
+static void redis_on_auth(void *arg, const redisReply *reply)
+{
+	struct redis *r = arg;
+
+	if (!redis_reply_ok(reply))
+		redis_hello_done(r, 0);
+	else
+		redis_select(r);
+}
+
+static void redis_on_connect(const redisAsyncContext *ac, int status)
+{
+	struct redis *r = ac->data;
+	const char *argv[3] = { "AUTH" };
+	size_t lens[3] = { 4 };
+	int argc = 1;
+
+	if (r == NULL || ac != r->ac)
+		return;
+	if (status != REDIS_OK) {
+		/* hiredis frees the context after this callback. */
+		redis_down(r, ac->errstr);
+		return;
+	}
+	r->phase = REDIS_HELLO;
+	if (r->password == NULL) {
+		redis_select(r);
+		return;
+	}
+	if (r->user != NULL) {
+		argv[argc] = r->user;
+		lens[argc++] = strlen(r->user);
+	}
+	argv[argc] = r->password;
+	lens[argc++] = strlen(r->password);
+	if (redis_command(r, argc, argv, lens, redis_on_auth, r) != 0)
+		redis_hello_done(r, 0);
+}
+
+static void redis_on_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct redis *r = ac->data;
+
+	(void)status;
+	/* A context we dropped ourselves is no longer r->ac. */
+	if (r == NULL || ac != r->ac)
+		return;
+	redis_down(r, ac->errstr[0] != '\0' ? ac->errstr : "connection closed");
+}
+
+static void redis_connect(struct redis *r)
+{
+	redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
+
+	if (ac == NULL) {
+		redis_down(r, "out of memory");
+		return;
+	}
+	if (ac->err != 0) {
+		redis_down(r, ac->errstr);
+		redisAsyncFree(ac);
+		return;
+	}
+	ac->data = r;
+	r->ac = ac;
+	r->phase = REDIS_CONNECTING;
+	if (redisLibeventAttach(ac, r->base) != REDIS_OK) {
+		redis_drop(r, "cannot watch the socket");
+		return;
+	}
+	redisAsyncSetConnectCallback(ac, redis_on_connect);
+	redisAsyncSetDisconnectCallback(ac, redis_on_disconnect);
+	redis_set_timer(r, REDIS_HELLO_MS);
+}
+
+struct redis *redis_new(struct event_base *base, const struct redis_config *config,
+    const struct redis_events *events)
+{
+	struct redis *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->base = base;
+	r->events = *events;
+	r->port = config->port;
+	r->db = config->db;
+	r->backoff_ms = REDIS_BACKOFF_MIN_MS;
+	r->host = strdup(config->host);
+	r->user = config->user ? strdup(config->user) : NULL;
+	r->password = config->password ? strdup(config->password) : NULL;
+	r->timer = evtimer_new(base, redis_on_timer, r);
+	if (r->host == NULL || r->timer == NULL || (config->user && r->user == NULL) ||
+	    (config->password && r->password == NULL)) {
+		redis_free(r);
+		return NULL;
+	}
+	redis_connect(r);
+	return r;
+}
+
+void redis_free(struct redis *r)
+{
+	redisAsyncContext *ac;
+
+	if (r == NULL)
+		return;
+	ac = r->ac;
+	r->ac = NULL;
+	if (ac != NULL)
+		redisAsyncFree(ac);
+	if (r->timer != NULL)
+		event_free(r->timer);
+	free(r->host);
+	free(r->user);
+	if (r->password != NULL)
+		memset(r->password, 0, strlen(r->password));
+	free(r->password);
+	free(r);
+}

@@ -1,0 +1,58 @@
+/*
+ * redis.h — one connection to one Redis server, on the relay's loop.
+ *
+ * hiredis's asynchronous client through its libevent adapter. The
+ * connection introduces itself (AUTH, SELECT) and then runs the owner's
+ * hello() (to load scripts, subscribe) before it counts as up; commands
+ * sent meanwhile are refused, not queued, so that nothing waits on a server
+ * that may never come. When the connection goes, every command still
+ * unanswered gets its callback with reply NULL, and it comes back by itself
+ * after a pause that doubles up to a few seconds.
+ */
+#ifndef NET_REDIS_H
+#define NET_REDIS_H
+
+#include <stddef.h>
+
+struct event_base;
+struct redisReply;
+struct redis;
+
+struct redis_config {
+	const char *host;
+	int port;
+	int db;                     /* SELECT, when not 0 */
+	const char *user;           /* AUTH user password (Redis 6 ACLs), or NULL */
+	const char *password;       /* AUTH password, or NULL */
+};
+
+/* reply is NULL when the connection went before it came: the command may
+ * or may not have run. */
+typedef void (*redis_reply_fn)(void *arg, const struct redisReply *reply);
+
+struct redis_events {
+	/* The connection is introduced: send what must precede every command
+	 * (redis_command works here), then call redis_hello_done() once their
+	 * answers are in, with 0 for up or -1 to start again later. */
+	void (*hello)(void *ctx, struct redis *r);
+	/* Up (1) or down (0), each time it changes; why names the error. */
+	void (*state)(void *ctx, int up, const char *why);
+	void *ctx;
+};
+
+/* Connects at once (and again whenever the connection goes) until freed.
+ * config's strings are copied. NULL when memory runs out. */
+struct redis *redis_new(struct event_base *base, const struct redis_config *config,
+    const struct redis_events *events);
+/* Every unanswered command gets its callback with NULL first. */
+void redis_free(struct redis *r);
+
+int redis_up(const struct redis *r);
+void redis_hello_done(struct redis *r, int ok);
+
+/* Send one command of argc binary-safe arguments. 0, or -1 when the
+ * connection is not up (then cb is not called). */
+int redis_command(struct redis *r, int argc, const char **argv, const size_t *lens,
+    redis_reply_fn cb, void *arg);
+
+#endif

@@ -1,0 +1,677 @@
+/*
+ * redis_store.c — the mailboxes in Redis, shared by several relays.
+ *
+ * Each call builds one EVALSHA (EVAL again, with the script's text, when
+ * Redis answers NOSCRIPT: a restarted or promoted server has none loaded),
+ * keeps its arguments until the reply, and reads the reply into the same
+ * answer the memory store gives. A mailbox in an answer is a view made from
+ * the reply (store_view_new), freed once done has read it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <hiredis/hiredis.h>
+
+#include "net/keyed.h"
+#include "storage/redis_store.h"
+
+#include "redis_scripts.h"
+
+/* A claim is kept as the first 16 bytes of its HMAC-SHA-256. */
+#define REDIS_CLAIM_HASH_LEN 16
+/* Arguments of a script call: EVALSHA, sha, numkeys, KEYS, ARGV. */
+#define REDIS_ARGS_MAX 32
+/* Identifiers drawn for one create before giving up (each clash is 2^-122). */
+#define REDIS_CREATE_TRIES 3
+
+enum redis_script {
+	REDIS_CREATE,
+	REDIS_READ,
+	REDIS_UPDATE,
+	REDIS_DELETE,
+	REDIS_RELINQUISH,
+	REDIS_PREVIEW,
+	REDIS_SCRIPTS
+};
+
+static const struct {
+	const char *name;
+	const char *text;
+} redis_scripts[REDIS_SCRIPTS] = {
+	[REDIS_CREATE] = { "create", redis_script_create },
+	[REDIS_READ] = { "read", redis_script_read },
+	[REDIS_UPDATE] = { "update", redis_script_update },
+	[REDIS_DELETE] = { "delete", redis_script_delete },
+	[REDIS_RELINQUISH] = { "relinquish", redis_script_relinquish },
+	[REDIS_PREVIEW] = { "preview", redis_script_preview },
+};
+
+/* The verdicts the scripts reply with (docs/redis-store.md). */
+enum redis_verdict {
+	REDIS_V_DONE,
+	REDIS_V_REPEATED,
+	REDIS_V_NOT_FOUND,
+	REDIS_V_UNAUTHORIZED,
+	REDIS_V_NOT_MATCHED,
+	REDIS_V_BAD_BODY,
+	REDIS_V_FULL,
+	REDIS_V_OWNER_FULL,
+	REDIS_V_EXISTS
+};
+
+/* The fields of a DONE or REPEATED reply, in order. */
+enum redis_field {
+	RF_VERDICT, RF_PARTY, RF_REMEMBERED, RF_ID, RF_ETAG, RF_EXPIRES, RF_RIGHTS,
+	RF_BOUND, RF_PT, RF_PD, RF_DT, RF_DD, RF_DI, RF_T0T, RF_T0D, RF_T1T, RF_T1D,
+	RF_COUNT
+};
+
+struct redis_store {
+	struct redis *redis;
+	struct event_base *base;
+	char sha[REDIS_SCRIPTS][41];
+	unsigned loading;               /* SCRIPT LOADs unanswered in this hello */
+	int load_failed;
+	uint8_t *secret;
+	size_t secret_len;
+	char *prefix, *push_types;
+	size_t max_mailboxes, max_owner_bytes;
+	unsigned timeout_ms;
+	store_random_fn random;
+	void *random_ctx;
+	void (*state)(void *ctx, int up, const char *why);
+	void *state_ctx;
+};
+
+/* One script call, until its reply (which may come after its answer: a
+ * timeout, a cancel). */
+struct redis_op {
+	struct redis_store *s;
+	struct access_request *req;     /* NULL once answered or cancelled */
+	struct event timer;
+	enum redis_script script;
+	int evaled;                     /* sent again as EVAL after NOSCRIPT */
+	int tries;                      /* create: identifiers drawn */
+	int argc;
+	size_t at[REDIS_ARGS_MAX];      /* where each argument starts in arena */
+	size_t lens[REDIS_ARGS_MAX];
+	char *arena;                    /* the arguments' bytes */
+	size_t arena_len, arena_cap;
+};
+
+/* --- arguments ------------------------------------------------------------ */
+
+/* Append one argument's bytes to the op's arena (by offset: the arena moves
+ * as it grows). */
+static int redis_op_arg(struct redis_op *op, const void *bytes, size_t len)
+{
+	if (op->argc == REDIS_ARGS_MAX)
+		return -1;
+	if (op->arena_len + len > op->arena_cap) {
+		size_t cap = (op->arena_len + len) * 2 + 64;
+		char *arena = realloc(op->arena, cap);
+
+		if (arena == NULL)
+			return -1;
+		op->arena = arena;
+		op->arena_cap = cap;
+	}
+	if (len > 0)
+		memcpy(op->arena + op->arena_len, bytes, len);
+	op->at[op->argc] = op->arena_len;
+	op->lens[op->argc++] = len;
+	op->arena_len += len;
+	return 0;
+}
+
+static int redis_op_str(struct redis_op *op, const char *s)
+{
+	return redis_op_arg(op, s, strlen(s));
+}
+
+static int redis_op_bytes(struct redis_op *op, struct store_bytes b)
+{
+	return redis_op_arg(op, b.ptr, b.ptr ? b.len : 0);
+}
+
+static int redis_op_int(struct redis_op *op, long long v)
+{
+	char text[24];
+
+	return redis_op_arg(op, text, (size_t)snprintf(text, sizeof(text), "%lld", v));
+}
+
+static void redis_hex(char *out, const uint8_t *bytes, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+/* A key: the prefix, a kind ("m:", "r:", ...), then hex of bytes. */
+static int redis_op_key(struct redis_op *op, const char *kind, const uint8_t *bytes, size_t len)
+{
+	char key[256];
+	int n = snprintf(key, sizeof(key), "%s%s", op->s->prefix, kind);
+
+	if (n < 0 || (size_t)n + 2 * len + 1 > sizeof(key))
+		return -1;
+	redis_hex(key + n, bytes, len);
+	return redis_op_arg(op, key, (size_t)n + 2 * len);
+}
+
+static int redis_claim_hash(const struct redis_store *s, const uint8_t *claim,
+    uint8_t out[REDIS_CLAIM_HASH_LEN])
+{
+	return keyed_hash(s->secret, s->secret_len, claim, MAILBOX_CLAIM_LEN, out,
+	    REDIS_CLAIM_HASH_LEN);
+}
+
+/* --- answers -------------------------------------------------------------- */
+
+static void redis_answer(struct redis_op *op, const struct access_answer *a)
+{
+	struct access_request *req = op->req;
+
+	op->req = NULL;
+	req->pending = NULL;
+	req->done(req, a);
+}
+
+static void redis_refuse(struct redis_op *op, enum store_result why)
+{
+	struct access_answer a = { .verdict = ACCESS_REFUSED, .refusal = why };
+
+	redis_answer(op, &a);
+}
+
+static struct store_bytes redis_field_bytes(const redisReply *r)
+{
+	struct store_bytes b = { NULL, 0 };
+
+	if (r->type == REDIS_REPLY_STRING) {
+		b.ptr = r->str;
+		b.len = r->len;
+	}
+	return b;
+}
+
+static long long redis_field_int(const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_INTEGER)
+		return r->integer;
+	if (r->type == REDIS_REPLY_STRING)
+		return strtoll(r->str, NULL, 10);
+	return -1;
+}
+
+/* 16 bytes from 32 hex digits; -1 when they are not. */
+static int redis_unhex(const redisReply *r, uint8_t out[MAILBOX_ID_LEN])
+{
+	if (r->type != REDIS_REPLY_STRING || r->len != 2 * MAILBOX_ID_LEN)
+		return -1;
+	for (size_t i = 0; i < 2 * MAILBOX_ID_LEN; i++) {
+		char c = r->str[i];
+		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+
+		if (v < 0)
+			return -1;
+		out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | v : v << 4);
+	}
+	return 0;
+}
+
+/* A DONE or REPEATED reply: the mailbox as a view, answered, then freed. */
+static void redis_answer_mailbox(struct redis_op *op, const redisReply *reply,
+    enum access_verdict verdict)
+{
+	redisReply **f = reply->element;
+	struct access_answer a = { .verdict = verdict };
+	struct mailbox_spec spec;
+	struct store_bytes t1t;
+	uint8_t id[MAILBOX_ID_LEN];
+	struct mailbox *mb;
+
+	if (reply->elements != RF_COUNT || redis_unhex(f[RF_ID], id) != 0) {
+		redis_refuse(op, STORE_UNAVAILABLE);
+		return;
+	}
+	memset(&spec, 0, sizeof(spec));
+	spec.rights = (uint8_t)redis_field_int(f[RF_RIGHTS]);
+	spec.expires_at = redis_field_int(f[RF_EXPIRES]);
+	spec.payload_type = redis_field_bytes(f[RF_PT]);
+	spec.payload_data = redis_field_bytes(f[RF_PD]);
+	spec.title = redis_field_bytes(f[RF_DT]);
+	spec.description = redis_field_bytes(f[RF_DD]);
+	spec.image_url = redis_field_bytes(f[RF_DI]);
+	spec.token_type = redis_field_bytes(f[RF_T0T]);
+	spec.token_data = redis_field_bytes(f[RF_T0D]);
+	if (spec.token_type.len == 0)
+		spec.token_type.ptr = NULL;
+	t1t = redis_field_bytes(f[RF_T1T]);
+	if (t1t.len == 0)
+		t1t.ptr = NULL;
+	mb = store_view_new(id, &spec, (uint64_t)redis_field_int(f[RF_ETAG]),
+	    redis_field_int(f[RF_BOUND]) == 1, t1t, redis_field_bytes(f[RF_T1D]));
+	if (mb == NULL) {
+		redis_refuse(op, STORE_NO_MEMORY);
+		return;
+	}
+	a.party = redis_field_int(f[RF_PARTY]) == 1 ? MAILBOX_RECEIVER : MAILBOX_SENDER;
+	a.remembered = (uint8_t)redis_field_int(f[RF_REMEMBERED]);
+	a.mb = mb;
+	redis_answer(op, &a);
+	store_view_free(mb);
+}
+
+static int redis_op_send(struct redis_op *op);
+static int redis_create_args(struct redis_op *op);
+
+static void redis_read_reply(struct redis_op *op, const redisReply *reply)
+{
+	static const enum access_verdict verdicts[] = {
+		[REDIS_V_NOT_FOUND] = ACCESS_NOT_FOUND,
+		[REDIS_V_UNAUTHORIZED] = ACCESS_UNAUTHORIZED,
+		[REDIS_V_NOT_MATCHED] = ACCESS_NOT_MATCHED,
+		[REDIS_V_BAD_BODY] = ACCESS_BAD_BODY,
+	};
+	struct access_answer a = { .verdict = ACCESS_NOT_FOUND };
+	long long v;
+
+	if (reply == NULL) {
+		redis_refuse(op, STORE_UNAVAILABLE);
+		return;
+	}
+	if (reply->type == REDIS_REPLY_ERROR) {
+		/* maxmemory reached: the store is full, as --max-memory is. */
+		redis_refuse(op, strncmp(reply->str, "OOM", 3) == 0 ? STORE_FULL :
+		    STORE_UNAVAILABLE);
+		return;
+	}
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
+		redis_refuse(op, STORE_UNAVAILABLE);
+		return;
+	}
+	v = redis_field_int(reply->element[RF_VERDICT]);
+	switch (v) {
+	case REDIS_V_DONE:
+	case REDIS_V_REPEATED:
+		redis_answer_mailbox(op, reply, v == REDIS_V_DONE ? ACCESS_DONE : ACCESS_REPEATED);
+		return;
+	case REDIS_V_NOT_FOUND:
+	case REDIS_V_UNAUTHORIZED:
+	case REDIS_V_NOT_MATCHED:
+	case REDIS_V_BAD_BODY:
+		a.verdict = verdicts[v];
+		redis_answer(op, &a);
+		return;
+	case REDIS_V_FULL:
+		redis_refuse(op, STORE_FULL);
+		return;
+	case REDIS_V_OWNER_FULL:
+		redis_refuse(op, STORE_OWNER_FULL);
+		return;
+	case REDIS_V_EXISTS:
+		/* Another identifier, the same call. */
+		if (op->script == REDIS_CREATE && op->tries < REDIS_CREATE_TRIES &&
+		    redis_create_args(op) == 0 && redis_op_send(op) == 0)
+			return;
+		break;
+	}
+	redis_refuse(op, STORE_UNAVAILABLE);
+}
+
+static void redis_op_free(struct redis_op *op)
+{
+	evtimer_del(&op->timer);
+	free(op->arena);
+	free(op);
+}
+
+static void redis_on_reply(void *arg, const redisReply *reply)
+{
+	struct redis_op *op = arg;
+
+	if (op->req != NULL && reply != NULL && reply->type == REDIS_REPLY_ERROR &&
+	    strncmp(reply->str, "NOSCRIPT", 8) == 0 && !op->evaled) {
+		op->evaled = 1;
+		if (redis_op_send(op) == 0)
+			return;
+	}
+	if (op->req != NULL) {
+		redis_read_reply(op, reply);
+		/* A create that drew another identifier was sent again. */
+		if (op->req != NULL)
+			return;
+	}
+	redis_op_free(op);
+}
+
+/* The reply is late: answer now, and drop the reply when it comes. */
+static void redis_on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct redis_op *op = arg;
+
+	(void)fd;
+	(void)what;
+	if (op->req != NULL)
+		redis_refuse(op, STORE_UNAVAILABLE);
+}
+
+/* EVALSHA (or EVAL) with the op's arguments, which start at index 3. */
+static int redis_op_send(struct redis_op *op)
+{
+	const char *argv[REDIS_ARGS_MAX];
+	struct redis_store *s = op->s;
+
+	argv[0] = op->evaled ? "EVAL" : "EVALSHA";
+	op->lens[0] = strlen(argv[0]);
+	argv[1] = op->evaled ? redis_scripts[op->script].text : s->sha[op->script];
+	op->lens[1] = strlen(argv[1]);
+	for (int i = 2; i < op->argc; i++)
+		argv[i] = op->arena + op->at[i];
+	return redis_command(s->redis, op->argc, argv, op->lens, redis_on_reply, op);
+}
+
+static struct redis_op *redis_op_new(struct redis_store *s, struct access_request *req,
+    enum redis_script script)
+{
+	struct redis_op *op = calloc(1, sizeof(*op));
+
+	if (op == NULL)
+		return NULL;
+	op->s = s;
+	op->req = req;
+	op->script = script;
+	evtimer_assign(&op->timer, s->base, redis_on_timeout, op);
+	/* Slots 0 and 1 (command and script) are filled when sent. */
+	op->argc = 2;
+	return op;
+}
+
+/* The ARGV head every script starts with (docs/redis-store.md). */
+static int redis_op_common(struct redis_op *op, const struct access_request *req)
+{
+	uint8_t claim[REDIS_CLAIM_HASH_LEN];
+	struct store_bytes rid = { req->request_id, req->request_id_len };
+
+	if (req->claim != NULL) {
+		if (redis_claim_hash(op->s, req->claim, claim) != 0)
+			return -1;
+	} else {
+		memset(claim, 0, sizeof(claim));
+	}
+	return redis_op_int(op, req->now) || redis_op_arg(op, claim, sizeof(claim)) ||
+	    redis_op_bytes(op, rid) || redis_op_int(op, req->body_ok ? 1 : 0);
+}
+
+/* Send op for req, or answer req at once when that cannot be done. */
+static void redis_op_start(struct redis_op *op, struct access_request *req, int built)
+{
+	struct timeval tv;
+
+	if (op == NULL) {
+		struct access_answer a = { .verdict = ACCESS_REFUSED, .refusal = STORE_NO_MEMORY };
+
+		req->done(req, &a);
+		return;
+	}
+	if (built != 0 || !redis_up(op->s->redis) || redis_op_send(op) != 0) {
+		redis_refuse(op, built != 0 ? STORE_NO_MEMORY : STORE_UNAVAILABLE);
+		redis_op_free(op);
+		return;
+	}
+	req->pending = op;
+	tv.tv_sec = op->s->timeout_ms / 1000;
+	tv.tv_usec = (op->s->timeout_ms % 1000) * 1000;
+	evtimer_add(&op->timer, &tv);
+}
+
+/* --- the calls ------------------------------------------------------------ */
+
+/* create's arguments with a fresh identifier (again after EXISTS). */
+static int redis_create_args(struct redis_op *op)
+{
+	struct redis_store *s = op->s;
+	const struct access_request *req = op->req;
+	const struct mailbox_spec *spec = req->spec;
+	uint8_t id[MAILBOX_ID_LEN], claim[REDIS_CLAIM_HASH_LEN];
+	char owner[2 * STORE_OWNER_LEN + 1] = "";
+	size_t bytes;
+
+	op->tries++;
+	op->argc = 2;
+	op->arena_len = 0;
+	if (s->random(s->random_ctx, id, sizeof(id)) != 0)
+		return -1;
+	/* A version-4 UUID, as the memory store makes. */
+	id[6] = (uint8_t)((id[6] & 0x0f) | 0x40);
+	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
+	if (spec->owner != NULL)
+		redis_hex(owner, spec->owner, STORE_OWNER_LEN);
+	if (redis_claim_hash(s, req->claim, claim) != 0)
+		return -1;
+	bytes = spec->payload_type.len + spec->payload_data.len + spec->title.len +
+	    spec->description.len + spec->image_url.len + spec->token_type.len +
+	    spec->token_data.len;
+	return redis_op_int(op, 5) || redis_op_key(op, "m:", id, sizeof(id)) ||
+	    redis_op_key(op, "r:", claim, sizeof(claim)) || redis_op_key(op, "all", NULL, 0) ||
+	    redis_op_key(op, "o:", spec->owner ? spec->owner : (const uint8_t *)"", spec->owner ?
+	    STORE_OWNER_LEN : 0) ||
+	    redis_op_key(op, "oe:", spec->owner ? spec->owner : (const uint8_t *)"", spec->owner ?
+	    STORE_OWNER_LEN : 0) ||
+	    redis_op_common(op, req) || redis_op_int(op, spec->rights) ||
+	    redis_op_int(op, spec->expires_at) || redis_op_bytes(op, spec->payload_type) ||
+	    redis_op_bytes(op, spec->payload_data) || redis_op_bytes(op, spec->title) ||
+	    redis_op_bytes(op, spec->description) || redis_op_bytes(op, spec->image_url) ||
+	    redis_op_bytes(op, spec->token_type) || redis_op_bytes(op, spec->token_data) ||
+	    redis_op_int(op, req->remember(req, spec->token_type)) ||
+	    redis_op_int(op, (long long)s->max_mailboxes) ||
+	    redis_op_int(op, (long long)s->max_owner_bytes) || redis_op_int(op, (long long)bytes) ||
+	    redis_op_str(op, owner) ? -1 : 0;
+}
+
+void redis_store_create(struct redis_store *s, struct access_request *req)
+{
+	struct redis_op *op = redis_op_new(s, req, REDIS_CREATE);
+
+	redis_op_start(op, req, op ? redis_create_args(op) : 0);
+}
+
+/* The keys and head of a call on one mailbox: its key, then the claim's
+ * record key when with_record. */
+static int redis_mailbox_args(struct redis_op *op, const struct access_request *req,
+    int with_record)
+{
+	uint8_t claim[REDIS_CLAIM_HASH_LEN];
+
+	if (with_record && redis_claim_hash(op->s, req->claim, claim) != 0)
+		return -1;
+	return redis_op_int(op, with_record ? 2 : 1) ||
+	    redis_op_key(op, "m:", req->id, MAILBOX_ID_LEN) ||
+	    (with_record && redis_op_key(op, "r:", claim, sizeof(claim))) ||
+	    redis_op_common(op, req) ? -1 : 0;
+}
+
+void redis_store_read(struct redis_store *s, struct access_request *req)
+{
+	struct redis_op *op = redis_op_new(s, req, REDIS_READ);
+
+	redis_op_start(op, req, op ? redis_mailbox_args(op, req, 0) ||
+	    redis_op_bytes(op, req->change.token_type) ||
+	    redis_op_bytes(op, req->change.token_data) : 0);
+}
+
+/* If-Match for the script: empty (none), "*", "-" (names nothing) or
+ * versions separated by spaces. */
+static int redis_op_if_match(struct redis_op *op, const struct access_request *req)
+{
+	char *text, *at;
+	int ret;
+
+	if (!req->if_match)
+		return redis_op_str(op, "");
+	if (req->match_any)
+		return redis_op_str(op, "*");
+	if (req->match_count == 0)
+		return redis_op_str(op, "-");
+	if ((text = malloc(req->match_count * 21 + 1)) == NULL)
+		return -1;
+	at = text;
+	for (size_t i = 0; i < req->match_count; i++)
+		at += sprintf(at, i ? " %llu" : "%llu", (unsigned long long)req->match[i]);
+	ret = redis_op_arg(op, text, (size_t)(at - text));
+	free(text);
+	return ret;
+}
+
+void redis_store_update(struct redis_store *s, struct access_request *req)
+{
+	struct redis_op *op = redis_op_new(s, req, REDIS_UPDATE);
+
+	redis_op_start(op, req, op ? redis_mailbox_args(op, req, 1) ||
+	    redis_op_if_match(op, req) || redis_op_bytes(op, req->change.payload_type) ||
+	    redis_op_bytes(op, req->change.payload_data) ||
+	    redis_op_bytes(op, req->change.token_type) ||
+	    redis_op_bytes(op, req->change.token_data) || redis_op_str(op, s->push_types) : 0);
+}
+
+void redis_store_delete(struct redis_store *s, struct access_request *req)
+{
+	struct redis_op *op = redis_op_new(s, req, REDIS_DELETE);
+
+	/* Its second key, the set of live mailboxes, takes the record's place. */
+	redis_op_start(op, req, op ? redis_op_int(op, 2) ||
+	    redis_op_key(op, "m:", req->id, MAILBOX_ID_LEN) || redis_op_key(op, "all", NULL, 0) ||
+	    redis_op_common(op, req) : 0);
+}
+
+void redis_store_relinquish(struct redis_store *s, struct access_request *req)
+{
+	struct redis_op *op = redis_op_new(s, req, REDIS_RELINQUISH);
+
+	redis_op_start(op, req, op ? redis_mailbox_args(op, req, 1) : 0);
+}
+
+void redis_store_preview(struct redis_store *s, struct access_request *req)
+{
+	struct redis_op *op = redis_op_new(s, req, REDIS_PREVIEW);
+
+	redis_op_start(op, req, op ? redis_mailbox_args(op, req, 0) : 0);
+}
+
+void redis_store_cancel(struct access_request *req)
+{
+	struct redis_op *op = req->pending;
+
+	if (op == NULL)
+		return;
+	/* The reply still comes, to an op that answers nobody. */
+	op->req = NULL;
+	req->pending = NULL;
+	evtimer_del(&op->timer);
+}
+
+/* --- the connection ------------------------------------------------------- */
+
+static void redis_on_loaded(void *arg, const redisReply *reply)
+{
+	struct redis_store *s = arg;
+	size_t i = REDIS_SCRIPTS - s->loading;
+
+	if (reply == NULL)
+		return;
+	if (reply->type != REDIS_REPLY_STRING || reply->len != 40)
+		s->load_failed = 1;
+	else
+		memcpy(s->sha[i], reply->str, 41);
+	if (--s->loading == 0)
+		redis_hello_done(s->redis, !s->load_failed);
+}
+
+/* Each new connection loads the scripts first: their SHA-1s are the same
+ * everywhere, but a server may be new (a restart, a failover). */
+static void redis_on_hello(void *ctx, struct redis *r)
+{
+	struct redis_store *s = ctx;
+
+	s->loading = REDIS_SCRIPTS;
+	s->load_failed = 0;
+	for (int i = 0; i < REDIS_SCRIPTS; i++) {
+		const char *argv[3] = { "SCRIPT", "LOAD", redis_scripts[i].text };
+		size_t lens[3] = { 6, 4, strlen(redis_scripts[i].text) };
+
+		if (redis_command(r, 3, argv, lens, redis_on_loaded, s) != 0) {
+			redis_hello_done(r, 0);
+			return;
+		}
+	}
+}
+
+static void redis_on_state(void *ctx, int up, const char *why)
+{
+	struct redis_store *s = ctx;
+
+	if (s->state != NULL)
+		s->state(s->state_ctx, up, why);
+}
+
+struct redis_store *redis_store_new(struct event_base *base,
+    const struct redis_store_config *config,
+    void (*state)(void *ctx, int up, const char *why), void *ctx)
+{
+	struct redis_store *s = calloc(1, sizeof(*s));
+	struct redis_events events = { redis_on_hello, redis_on_state, NULL };
+
+	if (s == NULL)
+		return NULL;
+	s->base = base;
+	s->secret = malloc(config->secret_len);
+	s->secret_len = config->secret_len;
+	s->prefix = strdup(config->prefix);
+	s->push_types = strdup(config->push_types ? config->push_types : "");
+	s->max_mailboxes = config->max_mailboxes;
+	s->max_owner_bytes = config->max_owner_bytes;
+	s->timeout_ms = config->timeout_ms;
+	s->random = config->random;
+	s->random_ctx = config->random_ctx;
+	s->state = state;
+	s->state_ctx = ctx;
+	if (s->secret == NULL || s->prefix == NULL || s->push_types == NULL) {
+		redis_store_free(s);
+		return NULL;
+	}
+	memcpy(s->secret, config->secret, config->secret_len);
+	events.ctx = s;
+	if ((s->redis = redis_new(base, &config->server, &events)) == NULL) {
+		redis_store_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void redis_store_free(struct redis_store *s)
+{
+	if (s == NULL)
+		return;
+	/* Unanswered calls get their NULL replies, and so their answers. */
+	redis_free(s->redis);
+	if (s->secret != NULL)
+		memset(s->secret, 0, s->secret_len);
+	free(s->secret);
+	free(s->prefix);
+	free(s->push_types);
+	free(s);
+}
+
+int redis_store_up(const struct redis_store *s)
+{
+	return redis_up(s->redis);
+}

@@ -1,0 +1,62 @@
+/*
+ * redis_store.h — the mailboxes in Redis, shared by several relays.
+ *
+ * The calls of storage/access.h, each one Lua script run by Redis at once
+ * (storage/redis/, one file each; docs/redis-store.md has their contract). The
+ * answer comes later, through req->done, when Redis replies; or, with
+ * ACCESS_REFUSED and STORE_UNAVAILABLE, when Redis is down, goes, or does
+ * not reply within the timeout. A request whose answer is no longer wanted
+ * is cancelled; its done is then never called.
+ *
+ * Not yet: waking long-polls across relays, shared rate limits, Sentinel,
+ * WAIT for replicas (docs/redis-store.md, "Still to design").
+ */
+#ifndef STORAGE_REDIS_STORE_H
+#define STORAGE_REDIS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/redis.h"
+#include "storage/access.h"
+#include "storage/store.h"
+
+struct event_base;
+struct redis_store;
+
+struct redis_store_config {
+	struct redis_config server;
+	/* Claims are kept as keyed hashes under it: the same on every relay. */
+	const uint8_t *secret;
+	size_t secret_len;
+	const char *prefix;             /* of every key, e.g. "relay:" */
+	size_t max_mailboxes;           /* 0: no limit */
+	size_t max_owner_bytes;         /* per owner; 0: no limit */
+	/* The token types a push goes to, separated by spaces: what a create
+	 * or update answers as isPushNotificationSupported. */
+	const char *push_types;
+	unsigned timeout_ms;            /* for each answer */
+	store_random_fn random;         /* new mailbox identifiers */
+	void *random_ctx;
+};
+
+/* Connects at once and keeps connecting; state() hears each change. config's
+ * strings and secret are copied. NULL when memory runs out. */
+struct redis_store *redis_store_new(struct event_base *base,
+    const struct redis_store_config *config,
+    void (*state)(void *ctx, int up, const char *why), void *ctx);
+/* Every request still waiting is answered STORE_UNAVAILABLE first. */
+void redis_store_free(struct redis_store *s);
+int redis_store_up(const struct redis_store *s);
+
+void redis_store_create(struct redis_store *s, struct access_request *req);
+void redis_store_read(struct redis_store *s, struct access_request *req);
+void redis_store_update(struct redis_store *s, struct access_request *req);
+void redis_store_delete(struct redis_store *s, struct access_request *req);
+void redis_store_relinquish(struct redis_store *s, struct access_request *req);
+void redis_store_preview(struct redis_store *s, struct access_request *req);
+/* Its answer is no longer wanted (the connection went). Harmless when it
+ * has been answered. */
+void redis_store_cancel(struct access_request *req);
+
+#endif
