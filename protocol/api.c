@@ -59,6 +59,7 @@ struct api {
 	struct api_config config;
 	size_t public_url_len;
 	struct store *store;
+	struct access_store access;     /* what each call asks */
 	int64_t now;
 	char date[CLOCK_HTTP_DATE_LEN + 1];
 	struct buf body;        /* the response body being built */
@@ -92,7 +93,12 @@ struct api_call {
 	uint8_t mailbox_id[MAILBOX_ID_LEN];     /* {id}, parsed */
 	struct access_request access;           /* what it asks of the store */
 	struct body_error body_error;           /* why, when access.body_ok is 0 */
-	struct api_wait *wait;      /* read: where a long-poll parks, or NULL */
+	struct api_wait *wait;      /* the connection's, or NULL (see api_handle) */
+	/* The endpoint's answer to the store's, through api_access_done. */
+	void (*answer)(struct api_call *call, const struct access_answer *a);
+	uint8_t asked, answered;    /* the store was asked; it answered */
+	size_t out_start;           /* where this answer begins in out */
+	int *close;                 /* api_handle's, until it returns */
 	enum api_result result;
 	enum api_refusal refused;   /* why it got a 429 or 503; API_REFUSALS: it did not */
 };
@@ -113,6 +119,11 @@ struct api *api_new(const struct api_config *config, struct store *store, int64_
 	api->config.public_url = xstrdup(config->public_url);
 	api->public_url_len = strlen(api->config.public_url);
 	api->store = store;
+	if (config->access != NULL)
+		api->access = *config->access;
+	else
+		access_memory(&api->access, store);
+	api->config.access = NULL;
 	if (api->config.cors_origin_count > CORS_MAX_ORIGINS)
 		api->config.cors_origin_count = CORS_MAX_ORIGINS;
 	for (size_t i = 0; i < api->config.cors_origin_count; i++)
@@ -200,6 +211,7 @@ static const struct api_refusal_kind {
 	[API_REFUSED_ADDRESS_WAITERS] = { "address_waiters", 503 },
 	[API_REFUSED_BUSY] = { "busy", 503 },
 	[API_REFUSED_NO_MEMORY] = { "no_memory", 503 },
+	[API_REFUSED_STORE_DOWN] = { "store_down", 503 },
 };
 
 const char *api_refusal_name(enum api_refusal why)
@@ -241,6 +253,10 @@ static void api_store_failed(struct api_call *call, enum store_result result)
 		call->resp.retry_after = API_STORE_FULL_RETRY_AFTER;
 		api_fail(call, 503, "store_full", "the mailboxes created from this address hold as "
 		    "many bytes as they may; delete one or try again later");
+	} else if (result == STORE_UNAVAILABLE) {
+		call->refused = API_REFUSED_STORE_DOWN;
+		call->resp.retry_after = 1;
+		api_fail(call, 503, "unavailable", "the relay's store did not answer; try again shortly");
 	} else {
 		call->refused = API_REFUSED_NO_MEMORY;
 		call->resp.retry_after = 1;
@@ -559,6 +575,40 @@ static struct api_call *api_call_of(struct access_request *req)
 	return container_of(req, struct api_call, access);
 }
 
+static enum api_result api_finish(struct api_call *call, int *close);
+
+/* Every store answer comes here: the endpoint answers; and when the store
+ * answered after api_handle returned, the connection is told, and the call
+ * it waited on goes. */
+static void api_access_done(struct access_request *req, const struct access_answer *a)
+{
+	struct api_call *call = api_call_of(req);
+	struct api_wait *w;
+	enum api_result result;
+	int close;
+
+	call->answered = 1;
+	call->answer(call, a);
+	if (call->close != NULL)
+		return;
+	w = call->wait;
+	result = api_finish(call, &close);
+	w->call = NULL;
+	free(call);
+	w->answered(w, result, close);
+}
+
+/* Ask the store: fn is one of api->access's calls. */
+static void api_ask(struct api_call *call,
+    void (*fn)(void *ctx, struct access_request *req),
+    void (*answer)(struct api_call *call, const struct access_answer *a))
+{
+	call->answer = answer;
+	call->access.done = api_access_done;
+	call->asked = 1;
+	fn(call->api->access.ctx, &call->access);
+}
+
 /* The payload's bytes, decoded from its checked base64 into a scratch buffer
  * the store copies from. 0, or -1 when memory is short. */
 static int api_decode_payload(struct api *api, const struct body_payload *p,
@@ -626,9 +676,8 @@ static int api_create_spec(struct api_call *call, const struct body_create *body
 	return 0;
 }
 
-static void api_created(struct access_request *req, const struct access_answer *a)
+static void api_created(struct api_call *call, const struct access_answer *a)
 {
-	struct api_call *call = api_call_of(req);
 
 	if (!api_access_failed(call, a))
 		api_send_created(call, a->verdict == ACCESS_REPEATED ? 201 : 200, a->mb,
@@ -649,8 +698,7 @@ static void api_create(struct api_call *call)
 		call->access.body_ok = 0;
 	call->access.spec = &spec;
 	call->access.remember = api_remember_pushable;
-	call->access.done = api_created;
-	access_create(call->api->store, &call->access);
+	api_ask(call, call->api->access.create, api_created);
 	/* The body's strings stay until the store has copied them. */
 	json_decref(doc);
 }
@@ -715,9 +763,8 @@ static int api_wait_holds(struct mailbox_waiter *waiter, uint64_t etag);
 static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb);
 
 /* Read done: the content, a 204 for a version the device has, or a park. */
-static void api_was_read(struct access_request *req, const struct access_answer *a)
+static void api_was_read(struct api_call *call, const struct access_answer *a)
 {
-	struct api_call *call = api_call_of(req);
 	struct api *api = call->api;
 	struct api_wait *wait = call->wait;
 	struct mailbox *mb = a->mb;
@@ -737,7 +784,11 @@ static void api_was_read(struct access_request *req, const struct access_answer 
 	wait_s = headers_prefer_wait(prefer, prefer_len);
 	if (wait_s > (long)api->config.max_wait)
 		wait_s = (long)api->config.max_wait;
-	if (wait_s > 0 && wait == NULL) {
+	/* A shared store has no long-polls yet (docs/redis-store.md): the
+	 * device polls. */
+	if (api->access.deferred)
+		wait_s = 0;
+	if (wait_s > 0 && (wait == NULL || !wait->may_park)) {
 		call->refused = API_REFUSED_WAITERS;
 		call->resp.retry_after = 1;
 		api_fail(call, 503, "too_many_waiters",
@@ -777,7 +828,7 @@ static void api_was_read(struct access_request *req, const struct access_answer 
 	api_send(call, 204, RESPONSE_EMPTY, NULL);
 }
 
-static void api_read(struct api_call *call, struct api_wait *wait)
+static void api_read(struct api_call *call)
 {
 	struct body_read body;
 	json_t *doc = NULL;
@@ -790,9 +841,7 @@ static void api_read(struct api_call *call, struct api_wait *wait)
 		call->access.change.token_type = body.token.type;
 		call->access.change.token_data = body.token.data;
 	}
-	call->wait = wait;
-	call->access.done = api_was_read;
-	access_read(call->api->store, &call->access);
+	api_ask(call, call->api->access.read, api_was_read);
 	json_decref(doc);
 }
 
@@ -838,9 +887,8 @@ static int api_if_match(struct api_call *call)
 	return 0;
 }
 
-static void api_updated(struct access_request *req, const struct access_answer *a)
+static void api_updated(struct api_call *call, const struct access_answer *a)
 {
-	struct api_call *call = api_call_of(req);
 
 	if (api_access_failed(call, a))
 		return;
@@ -877,14 +925,12 @@ static void api_update(struct api_call *call)
 		return;
 	}
 	call->access.remember = api_remember_pushable;
-	call->access.done = api_updated;
-	access_update(call->api->store, &call->access);
+	api_ask(call, call->api->access.update, api_updated);
 	json_decref(doc);
 }
 
-static void api_deleted(struct access_request *req, const struct access_answer *a)
+static void api_deleted(struct api_call *call, const struct access_answer *a)
 {
-	struct api_call *call = api_call_of(req);
 
 	if (api_access_failed(call, a))
 		return;
@@ -896,13 +942,11 @@ static void api_delete(struct api_call *call)
 {
 	if (api_prologue(call, API_ROUTE_MAILBOX) != 0)
 		return;
-	call->access.done = api_deleted;
-	access_delete(call->api->store, &call->access);
+	api_ask(call, call->api->access.remove, api_deleted);
 }
 
-static void api_relinquished(struct access_request *req, const struct access_answer *a)
+static void api_relinquished(struct api_call *call, const struct access_answer *a)
 {
-	struct api_call *call = api_call_of(req);
 
 	if (!api_access_failed(call, a))
 		api_send_empty_object(call, a->verdict == ACCESS_REPEATED ? 201 : 200);
@@ -912,14 +956,12 @@ static void api_relinquish(struct api_call *call)
 {
 	if (api_prologue(call, API_ROUTE_MAILBOX) != 0)
 		return;
-	call->access.done = api_relinquished;
-	access_relinquish(call->api->store, &call->access);
+	api_ask(call, call->api->access.relinquish, api_relinquished);
 }
 
 /* The share preview page, or the 404 page. */
-static void api_previewed(struct access_request *req, const struct access_answer *a)
+static void api_previewed(struct api_call *call, const struct access_answer *a)
 {
-	struct api_call *call = api_call_of(req);
 	struct api *api = call->api;
 	char id_text[WIRE_UUID_LEN + 1];
 	struct buf *body;
@@ -945,8 +987,7 @@ static void api_preview(struct api_call *call)
 	}
 	call->access.id = call->mailbox_id;
 	call->access.now = call->api->now;
-	call->access.done = api_previewed;
-	access_preview(call->api->store, &call->access);
+	api_ask(call, call->api->access.preview, api_previewed);
 }
 
 static void api_call_init(struct api_call *call, struct api *api, int64_t now,
@@ -961,6 +1002,7 @@ static void api_call_init(struct api_call *call, struct api *api, int64_t now,
 	call->req = req;
 	call->in = in;
 	call->out = out;
+	call->out_start = out->len;
 	api_response_init(api, &call->resp);
 	{
 		int i = cors_match(api->config.cors_origins, api->config.cors_origin_count,
@@ -1031,68 +1073,105 @@ static int api_app_link(struct api_call *call, enum api_route route)
 	return 1;
 }
 
-enum api_result api_handle(struct api *api, int64_t now, const struct api_client *client,
-    const struct http_request *req, const struct http_input *in, struct buf *out,
-    struct api_wait *wait, int *close)
+/* What every answer ends with, now or when the store's came: a 503 in few
+ * bytes when it did not fit in memory, the refusal counted, and whether the
+ * connection closes after it. */
+static enum api_result api_finish(struct api_call *call, int *close)
 {
-	struct api_call call;
-	enum api_route route;
-	int preview;
+	struct buf *out = call->out;
 
-	api_call_init(&call, api, now, req, in, out);
-	call.client = client;
-	call.resp.close = !req->keep_alive;
-	route = api_route(in, req, &call.id);
-	preview = route == API_ROUTE_MAILBOX &&
-	    (req->method == HTTP_GET || req->method == HTTP_HEAD);
-
-	if (api_preflight(&call, route) || api_app_link(&call, route)) {
-		/* answered */
-	} else if (route != API_ROUTE_COLLECTION && route != API_ROUTE_MAILBOX) {
-		api_fail(&call, 404, "not_found", "there is nothing at this path");
-	} else if (route == API_ROUTE_COLLECTION && req->method != HTTP_POST) {
-		api_method_not_allowed(&call, API_ALLOW_COLLECTION);
-	} else if (route == API_ROUTE_MAILBOX && !preview && req->method != HTTP_POST &&
-	    req->method != HTTP_PUT && req->method != HTTP_DELETE && req->method != HTTP_PATCH) {
-		api_method_not_allowed(&call, API_ALLOW_MAILBOX);
-	} else if (req->header_count[HTTP_H_REQUEST_ID] != 0 && call.resp.request_id == NULL) {
-		if (preview)
-			api_fail_html(&call, 400, "This request carries a malformed Mailbox-Request-ID");
-		else
-			api_fail(&call, 400, "invalid_request_id",
-			    "Mailbox-Request-ID must be 1 to " LIMITS_TEXT(LIMITS_REQUEST_ID_MAX)
-			    " visible ASCII characters, sent once");
-	} else if (preview) {
-		api_preview(&call);
-	} else if (route == API_ROUTE_COLLECTION) {
-		api_create(&call);
-	} else if (req->method == HTTP_POST) {
-		api_read(&call, wait);
-	} else if (req->method == HTTP_PUT) {
-		api_update(&call);
-	} else if (req->method == HTTP_DELETE) {
-		api_delete(&call);
-	} else {
-		api_relinquish(&call);
-	}
 	if (out->failed) {
 		/* The answer did not fit in memory: say so in a few bytes
 		 * that need none, and give up on the connection. */
-		call.refused = API_REFUSED_NO_MEMORY;
-		out->len = 0;
+		call->refused = API_REFUSED_NO_MEMORY;
+		out->len = call->out_start;
 		out->failed = 0;
 		buf_append_lit(out, "HTTP/1.1 503 Service Unavailable\r\n"
 		    "Content-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n");
 		/* The buffer holds at least 1 KiB already: this fits too. */
-		if (call.resp.cors_origin != NULL)
-			response_cors(out, call.resp.cors_origin);
+		if (call->resp.cors_origin != NULL)
+			response_cors(out, call->resp.cors_origin);
 		buf_append_lit(out, "\r\n");
-		call.resp.close = 1;
+		call->resp.close = 1;
 	}
-	if (call.refused != API_REFUSALS)
-		api->refused[call.refused]++;
-	*close = call.resp.close;
-	return call.result;
+	if (call->refused != API_REFUSALS)
+		call->api->refused[call->refused]++;
+	*close = call->resp.close;
+	return call->result;
+}
+
+static void api_dispatch(struct api_call *call, enum api_route route)
+{
+	const struct http_request *req = call->req;
+	int preview = route == API_ROUTE_MAILBOX &&
+	    (req->method == HTTP_GET || req->method == HTTP_HEAD);
+
+	if (api_preflight(call, route) || api_app_link(call, route)) {
+		/* answered */
+	} else if (route != API_ROUTE_COLLECTION && route != API_ROUTE_MAILBOX) {
+		api_fail(call, 404, "not_found", "there is nothing at this path");
+	} else if (route == API_ROUTE_COLLECTION && req->method != HTTP_POST) {
+		api_method_not_allowed(call, API_ALLOW_COLLECTION);
+	} else if (route == API_ROUTE_MAILBOX && !preview && req->method != HTTP_POST &&
+	    req->method != HTTP_PUT && req->method != HTTP_DELETE && req->method != HTTP_PATCH) {
+		api_method_not_allowed(call, API_ALLOW_MAILBOX);
+	} else if (req->header_count[HTTP_H_REQUEST_ID] != 0 && call->resp.request_id == NULL) {
+		if (preview)
+			api_fail_html(call, 400, "This request carries a malformed Mailbox-Request-ID");
+		else
+			api_fail(call, 400, "invalid_request_id",
+			    "Mailbox-Request-ID must be 1 to " LIMITS_TEXT(LIMITS_REQUEST_ID_MAX)
+			    " visible ASCII characters, sent once");
+	} else if (preview) {
+		api_preview(call);
+	} else if (route == API_ROUTE_COLLECTION) {
+		api_create(call);
+	} else if (req->method == HTTP_POST) {
+		api_read(call);
+	} else if (req->method == HTTP_PUT) {
+		api_update(call);
+	} else if (req->method == HTTP_DELETE) {
+		api_delete(call);
+	} else {
+		api_relinquish(call);
+	}
+}
+
+enum api_result api_handle(struct api *api, int64_t now, const struct api_client *client,
+    const struct http_request *req, const struct http_input *in, struct buf *out,
+    struct api_wait *wait, int *close)
+{
+	struct api_call local, *call = &local;
+	enum api_route route;
+
+	/* A store that answers later needs the call to outlive this frame. */
+	if (api->access.deferred && wait != NULL && (call = malloc(sizeof(*call))) == NULL)
+		call = &local;
+	api_call_init(call, api, now, req, in, out);
+	call->client = client;
+	call->wait = wait;
+	call->close = close;
+	call->resp.close = !req->keep_alive;
+	route = api_route(in, req, &call->id);
+	if (call == &local && api->access.deferred && (route == API_ROUTE_COLLECTION ||
+	    route == API_ROUTE_MAILBOX))
+		/* Nowhere to wait: as when memory is short. */
+		api_store_failed(call, STORE_NO_MEMORY);
+	else
+		api_dispatch(call, route);
+	if (call->asked && !call->answered) {
+		/* From now on, the answer goes through wait->answered. */
+		call->close = NULL;
+		wait->call = call;
+		return API_PENDING;
+	}
+	{
+		enum api_result result = api_finish(call, close);
+
+		if (call != &local)
+			free(call);
+		return result;
+	}
 }
 
 /* Answers to requests that could not be read; the last is the fallback. */
@@ -1246,6 +1325,15 @@ void api_wait_timeout(struct api_wait *w, int closing)
 
 void api_wait_cancel(struct api_wait *w)
 {
+	struct api_call *call = w->call;
+
+	if (call != NULL) {
+		/* Waiting for the store: its answer must find nobody. */
+		w->call = NULL;
+		call->api->access.cancel(call->api->access.ctx, &call->access);
+		free(call);
+		return;
+	}
 	store_unwatch(&w->waiter);
 	api_wait_release(w);
 }

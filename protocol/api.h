@@ -18,6 +18,7 @@
 #include "protocol/http.h"
 #include "storage/quota.h"
 #include "storage/ratelimit.h"
+#include "storage/access.h"
 #include "storage/store.h"
 
 /*
@@ -41,6 +42,9 @@ struct api_config {
 	struct ratelimit *limits;   /* per-address limits, or NULL for none */
 	const struct api_notifier *notifier;    /* NULL: nothing is pushed */
 	struct quota *quota;        /* long-polls per address, or NULL for no limit */
+	/* The store asked for each call (copied); NULL: the memory store given
+	 * to api_new. */
+	const struct access_store *access;
 	uint8_t name_secret[SIPHASH_KEY_LEN];   /* keys X-Forwarded-For entries that
 	                                         * are no address (ratelimit_key_name) */
 	/* --cors-origin, as cors_normalize_origin() wrote them (copied). */
@@ -81,12 +85,29 @@ struct api_client {
 
 #define API_WAIT_LATER 4
 
+enum api_result {
+	API_DONE,           /* the response is in out */
+	API_PARKED,         /* wait until ready() or api_wait_timeout() */
+	/* The store answers later: the request's bytes must stay where they
+	 * are, and nothing more be read, until answered() */
+	API_PENDING
+};
+
 /* A parked ReadSecureContent, embedded in the connection that waits. */
+struct api_call;
+
 struct api_wait {
 	struct mailbox_waiter waiter;
 	struct api *api;
 	struct buf *out;                    /* where the answer goes */
 	void (*ready)(struct api_wait *w);  /* the answer is in *out */
+	/* Set by the caller before each api_handle: 0 when no more long-polls
+	 * may park (the request is answered 503). */
+	uint8_t may_park;
+	/* API_PENDING: the store's answer came, and with it the request's:
+	 * what api_handle would have returned, and its *close. */
+	void (*answered)(struct api_wait *w, enum api_result result, int close);
+	struct api_call *call;              /* the api's, while pending */
 	/* Non-zero when a whole answer may be written; otherwise the woken
 	 * request gets a short 503 (the relay holds too much unsent). */
 	int (*room)(struct api_wait *w);
@@ -105,10 +126,6 @@ struct api_wait {
 	char request_id[STORE_REQUEST_ID_MAX];
 };
 
-enum api_result {
-	API_DONE,           /* the response is in out */
-	API_PARKED          /* wait until ready() or api_wait_timeout() */
-};
 
 struct api;
 
@@ -120,10 +137,12 @@ void api_free(struct api *api);
 void api_set_app_link(struct api *api, enum api_app_link which, const char *data, size_t len);
 
 /* Answer one request at time now (Unix seconds, read once per loop turn) from
- * client (NULL: not rate-limited). wait is where a long-poll parks, or NULL
- * when no more may (503). *close is set when the connection must close after
- * the response (HTTP/1.0, Connection: close, or a stream that cannot be
- * trusted). */
+ * client (NULL: not rate-limited). wait is the connection's: where a
+ * long-poll parks (when wait->may_park), and where a request waits for a
+ * store that answers later (API_PENDING); NULL only with the memory store,
+ * for a caller that never parks (a long-poll is then answered 503). *close
+ * is set when the connection must close after the response (HTTP/1.0,
+ * Connection: close, or a stream that cannot be trusted). */
 enum api_result api_handle(struct api *api, int64_t now, const struct api_client *client,
     const struct http_request *req,
     const struct http_input *in, struct buf *out, struct api_wait *wait, int *close);
@@ -151,6 +170,7 @@ enum api_refusal {
 	API_REFUSED_ADDRESS_WAITERS,    /* 503: --max-waiters-per-address */
 	API_REFUSED_BUSY,               /* 503: too many answers not yet taken */
 	API_REFUSED_NO_MEMORY,          /* 503: an allocation failed */
+	API_REFUSED_STORE_DOWN,         /* 503: --store's Redis did not answer */
 	API_REFUSALS
 };
 

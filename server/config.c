@@ -66,6 +66,13 @@ static const char config_usage[] =
 "                            it gets 429, against guessing claims (off)\n"
 "  --trust-proxy CIDR        take the client address from X-Forwarded-For when\n"
 "                            the peer is in this range; may be repeated\n"
+"  --store memory|URL        where mailboxes live: in this process (memory, the\n"
+"                            default) or in Redis, shared by several relays:\n"
+"                            redis://[user@]host:port[/db]\n"
+"  --store-password-file FILE  Redis's password, from a file (never the command\n"
+"                            line)\n"
+"  --store-secret-file FILE  with Redis: the secret claims are kept under (the\n"
+"                            same on every relay; at least 32 bytes)\n"
 "  --state-file FILE         keep mailboxes across restarts: loaded at start,\n"
 "                            written at a clean stop (mode 0600); its directory\n"
 "                            must exist and be writable\n"
@@ -399,6 +406,9 @@ static const struct config_option config_options[] = {
 	OPT("--rate-create", CONFIG_RATE, rate_create, 0),
 	OPT("--rate-fail", CONFIG_RATE, rate_fail, 0),
 	OPT("--trust-proxy", CONFIG_CIDR, trust_proxy, 0),
+	OPT_EXPECTS("--store", CONFIG_STRING, store, "memory or redis://[user@]host:port[/db]"),
+	OPT("--store-password-file", CONFIG_STRING, store_password_file, 0),
+	OPT("--store-secret-file", CONFIG_STRING, store_secret_file, 0),
 	OPT("--state-file", CONFIG_STRING, state_file, 0),
 	OPT("--snapshot-interval", CONFIG_DURATION, snapshot_interval, 0),
 	OPT_EXPECTS("--push-gateway", CONFIG_STRING, push_gateway, "an http:// or https:// URL"),
@@ -647,6 +657,63 @@ void config_warn(const struct config *c, const struct log *log)
 		    LOG_UINT("physical_mib", (size_t)pages / (1048576 / (size_t)page_size)), LOG_END);
 }
 
+/* redis://[user@]host:port[/db]: 0, or -1 with why. */
+static int config_parse_store(const char *url, struct config_store *out, const char **why)
+{
+	const char *at, *host, *colon, *end;
+	char *stop;
+	long v;
+
+	memset(out, 0, sizeof(*out));
+	if (strncmp(url, "redis://", 8) != 0) {
+		*why = "only redis:// is known";
+		return -1;
+	}
+	host = url + 8;
+	at = strchr(host, '@');
+	if (at != NULL) {
+		if (at == host || (size_t)(at - host) >= sizeof(out->user) ||
+		    memchr(host, ':', (size_t)(at - host)) != NULL) {
+			*why = "a user name, then @ (the password goes in --store-password-file)";
+			return -1;
+		}
+		memcpy(out->user, host, (size_t)(at - host));
+		host = at + 1;
+	}
+	colon = strchr(host, ':');
+	if (colon == NULL || colon == host || (size_t)(colon - host) >= sizeof(out->host)) {
+		*why = "a host, then :port";
+		return -1;
+	}
+	memcpy(out->host, host, (size_t)(colon - host));
+	for (const char *p = out->host; *p != '\0'; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_')) {
+			*why = "the host holds a character no host name or IPv4 address has";
+			return -1;
+		}
+	}
+	errno = 0;
+	v = strtol(colon + 1, &stop, 10);
+	if (stop == colon + 1 || errno != 0 || v < 1 || v > 65535 ||
+	    (*stop != '\0' && *stop != '/')) {
+		*why = "the port is 1 to 65535";
+		return -1;
+	}
+	out->port = (int)v;
+	if (*stop == '/') {
+		end = stop + 1;
+		errno = 0;
+		v = strtol(end, &stop, 10);
+		if (stop == end || *stop != '\0' || errno != 0 || v < 0 || v > 1000000) {
+			*why = "the database is a number";
+			return -1;
+		}
+		out->db = (int)v;
+	}
+	return 0;
+}
+
 /* Rules that tie options together, checked once all are read. */
 static int config_check(struct config *c, int default_ttl_given, FILE *err)
 {
@@ -667,6 +734,27 @@ static int config_check(struct config *c, int default_ttl_given, FILE *err)
 	if (c->dev_cert_out && c->cert_file) {
 		fprintf(err, "relay: --dev-cert-out writes the generated certificate, "
 		    "which is not made when --cert is given\n");
+		return -1;
+	}
+	if (c->store != NULL && strcmp(c->store, "memory") != 0) {
+		if (config_parse_store(c->store, &c->store_redis, &why) != 0) {
+			fprintf(err, "relay: --store expects memory or "
+			    "redis://[user@]host:port[/db]: %s\n", why);
+			return -1;
+		}
+		if (c->state_file != NULL || c->snapshot_interval > 0) {
+			fprintf(err, "relay: %s is for the memory store: Redis keeps the "
+			    "mailboxes itself\n", c->state_file ? "--state-file" :
+			    "--snapshot-interval");
+			return -1;
+		}
+		if (c->store_secret_file == NULL) {
+			fprintf(err, "relay: --store redis:// needs --store-secret-file\n");
+			return -1;
+		}
+	} else if (c->store_password_file != NULL || c->store_secret_file != NULL) {
+		fprintf(err, "relay: %s is for --store redis://\n", c->store_password_file ?
+		    "--store-password-file" : "--store-secret-file");
 		return -1;
 	}
 	if (c->snapshot_interval > 0 && c->state_file == NULL) {

@@ -74,6 +74,16 @@ struct config {
 	struct ratelimit_rule rate_create;      /* per 0: off */
 	struct ratelimit_rule rate_fail;
 	struct config_cidrs trust_proxy;
+	/* --store: NULL (or "memory") for the memory store, else redis://. */
+	const char *store;
+	struct config_store {
+		char host[256];
+		int port;
+		int db;
+		char user[128];         /* "" when none */
+	} store_redis;                  /* store, parsed */
+	const char *store_password_file;
+	const char *store_secret_file;
 	const char *state_file;         /* NULL: mailboxes do not survive a restart */
 	int64_t snapshot_interval;      /* seconds; 0: only at a clean stop */
 	const char *push_gateway;       /* gorush's base URL, or NULL: no push */

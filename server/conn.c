@@ -212,6 +212,8 @@ static void conn_close(struct conn *c)
 {
 	if (c->state == CONN_CLOSED)
 		return;
+	if (c->state == CONN_PENDING)
+		api_wait_cancel(&c->wait);
 	if (c->state == CONN_PARKED) {
 		api_wait_cancel(&c->wait);
 		c->context->waiter_count--;
@@ -385,14 +387,14 @@ static void conn_log_answer(struct conn *c, uint8_t method, enum api_result resu
 		    LOG_UINT("status", status), LOG_UINT("request", c->requests), LOG_END);
 }
 
+static void conn_answered(struct conn *c, enum api_result result, int close);
+
 /* A whole request is in: answer it. */
 static void conn_answer(struct conn *c)
 {
 	struct conn_context *ctx = c->context;
 	const struct conn_service *service = &ctx->service;
-	uint8_t method = c->parser.req.method;
 	enum api_result result = API_DONE;
-	int64_t now_us;
 	int close = 0;
 
 	c->handled++;
@@ -406,9 +408,40 @@ static void conn_answer(struct conn *c)
 		close = 1;
 	} else {
 		/* No room for another long-poll: the api answers 503. */
+		c->wait.may_park = ctx->waiter_count < ctx->max_waiters;
 		result = service->handle(service->ctx, conn_now(c), &c->client, &c->parser.req,
-		    &c->in, &c->out, ctx->waiter_count < ctx->max_waiters ? &c->wait : NULL, &close);
+		    &c->in, &c->out, &c->wait, &close);
 	}
+	if (result == API_PENDING) {
+		/* The store answers later: hold this request where it is, read
+		 * nothing more, and let no deadline of reading run. */
+		c->state = CONN_PENDING;
+		conn_set_timer(c, CONN_TIMER_NONE);
+		return;
+	}
+	conn_answered(c, result, close);
+}
+
+/* The store's answer came, and the request's is in the output buffer (or
+ * the request parked): go on as if it had come at once, from this
+ * connection's own callback. */
+static void conn_wait_answered(struct api_wait *w, enum api_result result, int close)
+{
+	struct conn *c = container_of(w, struct conn, wait);
+
+	c->state = CONN_READ;
+	conn_answered(c, result, close);
+	if (c->state != CONN_PARKED)
+		event_active(&c->io.write_ev, EV_WRITE, 0);
+}
+
+/* What follows an answer: the request is done with, or parked. */
+static void conn_answered(struct conn *c, enum api_result result, int close)
+{
+	struct conn_context *ctx = c->context;
+	uint8_t method = c->parser.req.method;
+	int64_t now_us;
+
 	now_us = conn_clock_us(c);
 	if (result != API_PARKED)
 		conn_request_done(c, now_us);
@@ -548,6 +581,25 @@ static int conn_step_write(struct conn *c)
 
 /* While a long-poll waits, send any earlier answers and watch for the client
  * leaving; what it sends meanwhile is kept for later. */
+/* Earlier answers may still go out; nothing comes in, so that the request
+ * the store has stays where it is. */
+static int conn_step_pending(struct conn *c)
+{
+	int blocked = 0;
+
+	if (c->out.len > c->out_sent) {
+		int r = conn_flush(c);
+
+		if (r < 0) {
+			conn_close(c);
+			return 1;
+		}
+		blocked = r > 0;
+	}
+	io_events_arm(&c->io, 0, blocked);
+	return 1;
+}
+
 static int conn_step_parked(struct conn *c)
 {
 	int blocked = 0;
@@ -640,6 +692,7 @@ static void conn_drive(struct conn *c)
 		switch (c->state) {
 		case CONN_HANDSHAKE: stop = conn_step_handshake(c); break;
 		case CONN_READ: stop = conn_step_read(c); break;
+		case CONN_PENDING: stop = conn_step_pending(c); break;
 		case CONN_PARKED: stop = conn_step_parked(c); break;
 		case CONN_WRITE: stop = conn_step_write(c); break;
 		case CONN_SHUTDOWN: stop = conn_step_shutdown(c); break;
@@ -735,6 +788,7 @@ struct conn *conn_new(struct conn_context *context, int fd, struct transport *t,
 	buf_init(&c->out);
 	c->wait.out = &c->out;
 	c->wait.ready = conn_wait_ready;
+	c->wait.answered = conn_wait_answered;
 	c->wait.room = conn_wait_room;
 	conn_set_timer(c, CONN_TIMER_HANDSHAKE);
 	io_events_arm(&c->io, 1, 0);
@@ -752,6 +806,10 @@ int conn_stop(struct conn *c)
 			return 0;
 		}
 		break;
+	case CONN_PENDING:
+		/* The store answers within its timeout; then the goodbye. */
+		c->close_after = 1;
+		return 0;
 	case CONN_PARKED:
 		api_wait_timeout(&c->wait, 1);
 		c->close_after = 1;

@@ -81,6 +81,7 @@ struct conn_context {
 enum conn_state {
 	CONN_HANDSHAKE,     /* TLS handshake under way */
 	CONN_READ,          /* reading requests and answering them */
+	CONN_PENDING,       /* the store has the request: its bytes stay, nothing is read */
 	CONN_PARKED,        /* a long-poll waits on a mailbox; later input is held */
 	CONN_WRITE,         /* answers are being sent; input is held until they are */
 	CONN_SHUTDOWN,      /* the last answer is sent: say goodbye, drain input */

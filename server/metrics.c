@@ -129,6 +129,8 @@ enum metrics_conn_state metrics_conn_state(const struct conn *c)
 	case CONN_READ:
 		return c->timer_kind == CONN_TIMER_IDLE || c->timer_kind == CONN_TIMER_FIRST ?
 		    METRICS_CONN_IDLE : METRICS_CONN_READING;
+	/* Still being answered. */
+	case CONN_PENDING: return METRICS_CONN_READING;
 	case CONN_PARKED: return METRICS_CONN_PARKED;
 	case CONN_WRITE: return METRICS_CONN_WRITING;
 	default: return METRICS_CONN_CLOSING;

@@ -6,6 +6,7 @@
  * requests under way are finished; the loop ends when the last connection is
  * gone (or after a grace period). A second signal stops at once.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 #include "lib/parse.h"
 #include "storage/quota.h"
 #include "storage/ratelimit.h"
+#include "storage/redis_store.h"
 #include "storage/store.h"
 
 #define SERVER_GRACE_SECONDS 10
@@ -42,6 +44,11 @@
 #define SERVER_OUTPUT_MIN (1024 * 1024)
 /* Client addresses tracked for rate limits at most, and dropped per tick. */
 #define SERVER_RATELIMIT_ENTRIES 100000
+/* --store redis://: every key starts so; the secret claims are kept under
+ * is at least this long; an answer from Redis slower than this is a 503. */
+#define SERVER_STORE_PREFIX "relay:"
+#define SERVER_STORE_SECRET_MIN 32
+#define SERVER_STORE_TIMEOUT_MS 2000
 #define SERVER_RATELIMIT_EXPIRE_BUDGET 10000
 
 /* The clock, read once per loop turn. libevent caches its own time when a
@@ -475,6 +482,8 @@ static int server_ready(void *owner, char *why, size_t why_len)
 
 	if (s->stopping)
 		snprintf(why, why_len, "shutting down");
+	else if (s->redis != NULL && !redis_store_up(s->redis))
+		snprintf(why, why_len, "the store (Redis) is unreachable");
 	else if (s->accept_starved)
 		snprintf(why, why_len, "out of file descriptors: not accepting connections");
 	else if (s->accept_full)
@@ -561,6 +570,102 @@ static int server_read_test_clock(struct server *s)
 	return 0;
 }
 
+/* A file's bytes, for a secret (at most cap - 1 of them, one line end
+ * dropped): 0, or -1 with why in err. */
+static int server_read_secret(const char *path, const char *what, char *out, size_t cap,
+    size_t *len, char *err, size_t err_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0) {
+		snprintf(err, err_len, "%s %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	n = read(fd, out, cap);
+	close(fd);
+	if (n < 0 || (size_t)n >= cap) {
+		snprintf(err, err_len, "%s %s: %s", what, path,
+		    n < 0 ? strerror(errno) : "longer than a secret should be");
+		return -1;
+	}
+	if (n > 0 && out[n - 1] == '\n')
+		n--;
+	if (n > 0 && out[n - 1] == '\r')
+		n--;
+	out[n] = '\0';
+	*len = (size_t)n;
+	return 0;
+}
+
+static void server_on_redis(void *ctx, int up, const char *why)
+{
+	struct server *s = ctx;
+
+	if (up)
+		log_event(&s->log, LOG_NOTICE, "the store is reachable", LOG_STR("store", "redis"),
+		    LOG_END);
+	else
+		log_event(&s->log, LOG_ERROR, "the store is unreachable: answering 503 until it is back",
+		    LOG_STR("store", "redis"), LOG_STR("error", why ? why : ""), LOG_END);
+}
+
+/* --store redis://: the secret, the password, then the connection. */
+static int server_open_redis(struct server *s, char *err, size_t err_len)
+{
+	const struct config *config = s->config;
+	char secret[4096], password[1024], types[CONFIG_MAX_PUSH_TYPES * (CONFIG_PUSH_TYPE_MAX + 1) + 1];
+	size_t secret_len, password_len = 0, at = 0;
+	struct redis_store_config rc;
+	int ret = -1;
+
+	if (server_read_secret(config->store_secret_file, "--store-secret-file", secret,
+	    sizeof(secret), &secret_len, err, err_len) != 0)
+		return -1;
+	if (secret_len < SERVER_STORE_SECRET_MIN) {
+		snprintf(err, err_len, "--store-secret-file %s: %zu bytes, at least %d are needed",
+		    config->store_secret_file, secret_len, SERVER_STORE_SECRET_MIN);
+		goto done;
+	}
+	if (config->store_password_file != NULL &&
+	    server_read_secret(config->store_password_file, "--store-password-file", password,
+	    sizeof(password), &password_len, err, err_len) != 0)
+		goto done;
+	types[0] = '\0';
+	for (size_t i = 0; i < config->push_map_count && config->push_gateway != NULL; i++)
+		at += (size_t)snprintf(types + at, sizeof(types) - at, "%s%s", at ? " " : "",
+		    config->push_map[i].type);
+	memset(&rc, 0, sizeof(rc));
+	rc.server.host = config->store_redis.host;
+	rc.server.port = config->store_redis.port;
+	rc.server.db = config->store_redis.db;
+	rc.server.user = config->store_redis.user[0] ? config->store_redis.user : NULL;
+	rc.server.password = config->store_password_file ? password : NULL;
+	rc.secret = (const uint8_t *)secret;
+	rc.secret_len = secret_len;
+	rc.prefix = SERVER_STORE_PREFIX;
+	rc.max_mailboxes = config->max_mailboxes;
+	rc.max_owner_bytes = config->max_bytes_per_address;
+	rc.push_types = types;
+	rc.timeout_ms = SERVER_STORE_TIMEOUT_MS;
+	rc.random = rng_bytes;
+	rc.random_ctx = s->rng;
+	s->redis = redis_store_new(s->base, &rc, server_on_redis, s);
+	if (s->redis == NULL) {
+		snprintf(err, err_len, "out of memory");
+		goto done;
+	}
+	redis_store_access(&s->access, s->redis);
+	log_event(&s->log, LOG_INFO, "mailboxes are kept in Redis",
+	    LOG_STR("host", config->store_redis.host), LOG_INT("port", config->store_redis.port),
+	    LOG_INT("db", config->store_redis.db), LOG_END);
+	ret = 0;
+done:
+	memset(secret, 0, sizeof(secret));
+	memset(password, 0, sizeof(password));
+	return ret;
+}
+
 int server_init(struct server *s, const struct config *config)
 {
 	struct store_limits limits = { config->max_mailboxes, config->max_memory,
@@ -620,6 +725,8 @@ int server_init(struct server *s, const struct config *config)
 	s->store = store_new(&limits, rng_bytes, s->rng);
 	if (s->store == NULL)
 		return server_fail(s, "the random generator failed");
+	if (config->store_redis.port != 0 && server_open_redis(s, err, sizeof(err)) != 0)
+		return server_fail(s, err);
 	if (config->rate_create.per != 0 || config->rate_fail.per != 0) {
 		struct ratelimit_rule rules[RATELIMIT_KINDS];
 		uint8_t key[SIPHASH_KEY_LEN];
@@ -668,6 +775,7 @@ int server_init(struct server *s, const struct config *config)
 	if (rng_bytes(s->rng, api_config.name_secret, sizeof(api_config.name_secret)) != 0)
 		return server_fail(s, "the random generator failed");
 	api_config.notifier = s->push != NULL ? &s->notifier : NULL;
+	api_config.access = s->redis != NULL ? &s->access : NULL;
 	{
 		const char *origins[CORS_MAX_ORIGINS];
 
@@ -794,6 +902,8 @@ void server_free(struct server *s)
 	persist_free(&s->persist);
 	wellknown_free(&s->well_known);
 	push_free(s->push);
+	/* Before the api: an answer it still owed would go there. */
+	redis_store_free(s->redis);
 	api_free(s->api);
 	ratelimit_free(s->limits);
 	quota_free(s->quota);

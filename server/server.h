@@ -41,6 +41,8 @@ struct server {
 	struct rng *rng;
 	struct tls *tls;                /* NULL with --no-tls */
 	struct store *store;
+	struct redis_store *redis;      /* --store redis://, or NULL */
+	struct access_store access;     /* how the api asks it */
 	struct api *api;
 	char *public_url;
 	struct listener_context listening;      /* what the listeners call back */

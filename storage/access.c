@@ -254,3 +254,54 @@ void access_preview(struct store *store, struct access_request *req)
 
 	access_answer(req, mb != NULL ? ACCESS_DONE : ACCESS_NOT_FOUND, mb);
 }
+
+/* The calls above through access_store's shape: ctx is the store. */
+static void access_memory_create(void *ctx, struct access_request *req)
+{
+	access_create(ctx, req);
+}
+
+static void access_memory_read(void *ctx, struct access_request *req)
+{
+	access_read(ctx, req);
+}
+
+static void access_memory_update(void *ctx, struct access_request *req)
+{
+	access_update(ctx, req);
+}
+
+static void access_memory_delete(void *ctx, struct access_request *req)
+{
+	access_delete(ctx, req);
+}
+
+static void access_memory_relinquish(void *ctx, struct access_request *req)
+{
+	access_relinquish(ctx, req);
+}
+
+static void access_memory_preview(void *ctx, struct access_request *req)
+{
+	access_preview(ctx, req);
+}
+
+/* Every answer has come before the call returned: nothing to cancel. */
+static void access_memory_cancel(void *ctx, struct access_request *req)
+{
+	(void)ctx;
+	(void)req;
+}
+
+void access_memory(struct access_store *out, struct store *store)
+{
+	out->create = access_memory_create;
+	out->read = access_memory_read;
+	out->update = access_memory_update;
+	out->remove = access_memory_delete;
+	out->relinquish = access_memory_relinquish;
+	out->preview = access_memory_preview;
+	out->cancel = access_memory_cancel;
+	out->deferred = 0;
+	out->ctx = store;
+}

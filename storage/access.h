@@ -67,6 +67,27 @@ struct access_request {
 	void *pending;          /* the store's own, while an answer is due */
 };
 
+/*
+ * A store the API asks: the memory store (access_memory) or a shared one
+ * (storage/redis_store.h). With deferred set, an answer may come after the
+ * call returns; cancel then says it is no longer wanted (done is never
+ * called for it), and is harmless once it has come.
+ */
+struct access_store {
+	void (*create)(void *ctx, struct access_request *req);
+	void (*read)(void *ctx, struct access_request *req);
+	void (*update)(void *ctx, struct access_request *req);
+	void (*remove)(void *ctx, struct access_request *req);
+	void (*relinquish)(void *ctx, struct access_request *req);
+	void (*preview)(void *ctx, struct access_request *req);
+	void (*cancel)(void *ctx, struct access_request *req);
+	int deferred;
+	void *ctx;
+};
+
+/* The memory store's calls, below, as an access_store. */
+void access_memory(struct access_store *out, struct store *store);
+
 void access_create(struct store *store, struct access_request *req);
 /* Read, binding a claim that is neither party as the Receiver when the
  * mailbox has none and grants R. */

@@ -675,3 +675,54 @@ int redis_store_up(const struct redis_store *s)
 {
 	return redis_up(s->redis);
 }
+
+/* --- as an access_store --------------------------------------------------- */
+
+static void redis_access_create(void *ctx, struct access_request *req)
+{
+	redis_store_create(ctx, req);
+}
+
+static void redis_access_read(void *ctx, struct access_request *req)
+{
+	redis_store_read(ctx, req);
+}
+
+static void redis_access_update(void *ctx, struct access_request *req)
+{
+	redis_store_update(ctx, req);
+}
+
+static void redis_access_delete(void *ctx, struct access_request *req)
+{
+	redis_store_delete(ctx, req);
+}
+
+static void redis_access_relinquish(void *ctx, struct access_request *req)
+{
+	redis_store_relinquish(ctx, req);
+}
+
+static void redis_access_preview(void *ctx, struct access_request *req)
+{
+	redis_store_preview(ctx, req);
+}
+
+static void redis_access_cancel(void *ctx, struct access_request *req)
+{
+	(void)ctx;
+	redis_store_cancel(req);
+}
+
+void redis_store_access(struct access_store *out, struct redis_store *s)
+{
+	out->create = redis_access_create;
+	out->read = redis_access_read;
+	out->update = redis_access_update;
+	out->remove = redis_access_delete;
+	out->relinquish = redis_access_relinquish;
+	out->preview = redis_access_preview;
+	out->cancel = redis_access_cancel;
+	out->deferred = 1;
+	out->ctx = s;
+}

@@ -58,5 +58,7 @@ void redis_store_preview(struct redis_store *s, struct access_request *req);
 /* Its answer is no longer wanted (the connection went). Harmless when it
  * has been answered. */
 void redis_store_cancel(struct access_request *req);
+/* The calls above as the API asks them (deferred). */
+void redis_store_access(struct access_store *out, struct redis_store *s);
 
 #endif

@@ -907,6 +907,7 @@ static void fuzz_init(struct fuzz *fz, const uint8_t *data, size_t size)
 		buf_init(&c->out);
 		c->wait.out = &c->out;
 		c->wait.ready = fuzz_ready;
+		c->wait.may_park = 1;
 		c->state = FUZZ_OPEN;
 		c->has_client = fz->conn_count > 0;
 		if (fz->conn_count == 3) {

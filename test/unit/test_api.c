@@ -84,7 +84,7 @@ struct fx {
 static void fx_init_limits(struct fx *fx, size_t max_mailboxes, size_t max_bytes)
 {
 	struct store_limits limits = { max_mailboxes, max_bytes, 0 };
-	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL, NULL, NULL, { 0 },
+	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL, NULL, NULL, NULL, { 0 },
 	    NULL, 0 };
 
 	memset(fx, 0, sizeof(*fx));
@@ -107,7 +107,7 @@ static void fx_init_rate_limited(struct fx *fx)
 		[RATELIMIT_FAIL] = { 1, 60000, 1 },
 	};
 	struct store_limits limits = { 1000, (size_t)64 << 20, 0 };
-	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL, NULL, NULL, { 0 },
+	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL, NULL, NULL, NULL, { 0 },
 	    NULL, 0 };
 
 	memset(fx, 0, sizeof(*fx));
@@ -143,6 +143,7 @@ static void wait_init(struct test_wait *tw)
 	buf_init(&tw->out);
 	tw->w.out = &tw->out;
 	tw->w.ready = test_ready;
+	tw->w.may_park = 1;
 }
 
 /* ---- replies ---- */
@@ -2453,7 +2454,7 @@ static void test_wake_by_etag(void)
 static void fx_init_cors(struct fx *fx, const char *const *origins, size_t count)
 {
 	struct store_limits limits = { 1000, (size_t)64 << 20, 0 };
-	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL, NULL, NULL, { 0 },
+	struct api_config config = { BASE, DEFAULT_TTL, MAX_TTL, MAX_WAIT, 0, NULL, NULL, NULL, NULL, { 0 },
 	    NULL, 0 };
 
 	memset(fx, 0, sizeof(*fx));
