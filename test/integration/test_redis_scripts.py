@@ -22,6 +22,7 @@ import tempfile
 import time
 import unittest
 
+from redistest import Resp, RespError
 from relaytest import describe_status, free_port, tail, wait_until
 
 EXPECTED_SECONDS = 3
@@ -52,72 +53,6 @@ ODD_OTHER = ODD_CLAIM[:-1] + b"\x01"
 
 
 # ----------------------------------------------------------------- RESP
-
-class RespError(Exception):
-    pass
-
-
-class Resp:
-    """One connection to redis-server: commands out as arrays of bulk
-    strings, replies parsed (errors returned as RespError, not raised)."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT_S)
-        self.buf = b""
-
-    def close(self):
-        self.sock.close()
-
-    def send(self, *args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            if isinstance(a, int):
-                a = str(a)
-            if isinstance(a, str):
-                a = a.encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(out))
-
-    def _fill(self):
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise AssertionError("redis-server closed the connection")
-        self.buf += chunk
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            self._fill()
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def _exactly(self, n):
-        while len(self.buf) < n + 2:
-            self._fill()
-        data, self.buf = self.buf[:n], self.buf[n + 2:]
-        return data
-
-    def reply(self):
-        line = self._line()
-        kind, rest = line[:1], line[1:]
-        if kind == b"+":
-            return rest
-        if kind == b"-":
-            return RespError(rest.decode("utf-8", "replace"))
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            return None if int(rest) < 0 else self._exactly(int(rest))
-        if kind == b"*":
-            return None if int(rest) < 0 else [self.reply() for _ in range(int(rest))]
-        raise AssertionError("not a RESP reply: %r" % line)
-
-    def call(self, *args):
-        self.send(*args)
-        r = self.reply()
-        if isinstance(r, RespError):
-            raise AssertionError("redis %r: %s" % (args[:2], r))
-        return r
-
 
 # ---------------------------------------------------------- the server
 

@@ -1,0 +1,163 @@
+"""
+redistest.py — a redis-server of a test's own, and a RESP client to look
+inside it.
+
+    with RedisServer() as redis:
+        ... Relay("--store", redis.url, "--store-secret-file", secret) ...
+        redis.kill(); redis.start()      # gone, then back on the same port
+
+Debian's redis-server on a free loopback port, without persistence; the
+client sends commands as arrays of bulk strings and parses the replies
+(errors returned as RespError, not raised).
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import unittest
+
+from relaytest import describe_status, free_port, tail, wait_until
+
+REDIS_SERVER = shutil.which("redis-server")
+START_TIMEOUT_S = 10.0
+IO_TIMEOUT_S = 10.0
+
+
+class RespError(Exception):
+    pass
+
+
+class Resp:
+    """One connection to redis-server: commands out as arrays of bulk
+    strings, replies parsed (errors returned as RespError, not raised)."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT_S)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, *args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            if isinstance(a, int):
+                a = str(a)
+            if isinstance(a, str):
+                a = a.encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(out))
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise AssertionError("redis-server closed the connection")
+        self.buf += chunk
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exactly(self, n):
+        while len(self.buf) < n + 2:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def reply(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest
+        if kind == b"-":
+            return RespError(rest.decode("utf-8", "replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            return None if int(rest) < 0 else self._exactly(int(rest))
+        if kind == b"*":
+            return None if int(rest) < 0 else [self.reply() for _ in range(int(rest))]
+        raise AssertionError("not a RESP reply: %r" % line)
+
+    def call(self, *args):
+        self.send(*args)
+        r = self.reply()
+        if isinstance(r, RespError):
+            raise AssertionError("redis %r: %s" % (args[:2], r))
+        return r
+
+
+
+class RedisServer:
+    """redis-server on a free port, killed on leaving the block. args are
+    extra command-line options (e.g. "--requirepass", "pw")."""
+
+    def __init__(self, *args):
+        self.args = [str(a) for a in args]
+        self.proc = None
+        self.dir = None
+        self.port = None
+
+    def __enter__(self):
+        if REDIS_SERVER is None:
+            raise unittest.SkipTest("redis-server is not installed (apt-get install redis-server)")
+        self.dir = tempfile.mkdtemp(prefix="relay-redis-")
+        self.port = free_port()
+        try:
+            self.start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d" % self.port
+
+    def start(self):
+        """Start (again, on the same port) and wait until it answers."""
+        log = os.path.join(self.dir, "redis.log")
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--save", "", "--appendonly", "no", "--port", str(self.port),
+             "--bind", "127.0.0.1", "--dir", self.dir, "--logfile", log] + self.args,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+        def answers():
+            if self.proc.poll() is not None:
+                with open(log, errors="replace") as f:
+                    raise AssertionError("redis-server ended at start (%s): %r" % (
+                        describe_status(self.proc.returncode), tail(f.read())))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"*1\r\n$4\r\nPING\r\n")
+                    return s.recv(64) != b""
+            except OSError:
+                return False
+        wait_until(answers, START_TIMEOUT_S, "redis-server to answer on port %d" % self.port)
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def pause(self):
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
+    def client(self, password=None):
+        c = Resp(self.port)
+        if password is not None:
+            c.call("AUTH", password)
+        return c

@@ -1,0 +1,183 @@
+"""The relay with --store redis:// (issue 15), against a real redis-server.
+
+One relay and two: the same answers as the memory store gives, a mailbox
+made on one relay read, bound and retried on the other, exactly one
+Receiver in a race through two relays, claims nowhere in clear in Redis,
+503 while Redis is away or stalled and service again without a restart,
+and the options checked.
+"""
+import os
+import secrets
+import shutil
+import tempfile
+
+from redistest import RedisServer
+from relaytest import (Conn, Relay, build_request, call, create, default_body, delete,
+                       expect_error, expect_json, expect_status, new_claim, new_mailbox,
+                       preview, read, relinquish, run_relay, update, update_body, wait_until)
+from test_admin import admin_get
+
+RACES = 1000
+
+
+class Secret:
+    """A --store-secret-file of size bytes in a directory of its own."""
+
+    def __init__(self, size=48):
+        self.size = size
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="relay-secret-")
+        self.path = os.path.join(self.dir, "secret")
+        with open(self.path, "wb") as f:
+            f.write(secrets.token_bytes(self.size))
+        return self.path
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def store_args(redis, secret, *more):
+    return ["--store", redis.url, "--store-secret-file", secret] + list(more)
+
+
+def test_a_mailbox_lives_in_redis():
+    with RedisServer() as redis, Secret() as secret, Relay(*store_args(redis, secret)) as relay:
+        mb = new_mailbox(relay)
+        receiver = new_claim()
+        data = expect_json(read(relay, mb.id, receiver), 200, "the Receiver's first read")
+        assert data["payload"] == mb.body["payload"], data
+        expect_error(read(relay, mb.id, new_claim()), 401, "unauthorized")
+        body = update_body()
+        resp = update(relay, mb.id, mb.sender, body, headers=[("If-Match", '"1"')])
+        expect_json(resp, 200, "update with If-Match")
+        assert resp.header("ETag") == '"2"', resp
+        expect_error(update(relay, mb.id, mb.sender, body, headers=[("If-Match", '"1"')]),
+                     412, "precondition_failed")
+        data = expect_json(read(relay, mb.id, receiver), 200, "read after the update")
+        assert data["payload"] == body["payload"], data
+        expect_status(preview(relay, mb.id), 200, "preview")
+        expect_json(relinquish(relay, mb.id, receiver), 200, "relinquish")
+        expect_json(delete(relay, mb.id, mb.sender), 200, "delete")
+        expect_error(read(relay, mb.id, mb.sender), 404, "not_found")
+        keys = redis.client().call("KEYS", "relay:m:*")
+        assert keys == [], "a deleted mailbox left %r" % keys
+
+
+def test_two_relays_share_mailboxes_and_retries():
+    with RedisServer() as redis, Secret() as secret, \
+            Relay(*store_args(redis, secret)) as a, Relay(*store_args(redis, secret)) as b:
+        mb = new_mailbox(a)
+        receiver = new_claim()
+        expect_json(read(b, mb.id, receiver), 200, "read on the other relay")
+        expect_error(read(a, mb.id, new_claim()), 401, "unauthorized",
+                     "a second Receiver on the first relay")
+        body = update_body()
+        expect_json(update(b, mb.id, mb.sender, body), 200, "update on the other relay")
+        data = expect_json(read(a, mb.id, receiver), 200, "read back on the first")
+        assert data["payload"] == body["payload"], data
+
+        # A retry that lands on the other relay gets the first answer.
+        sender, rid = new_claim(), "retry-" + secrets.token_hex(8)
+        first = expect_json(create(a, sender, default_body(), request_id=rid), 200, "create")
+        again = create(b, sender, default_body(), request_id=rid)
+        expect_json(again, 201, "the same create through the other relay")
+        assert again.json()["urlLink"].rsplit("/", 1)[1] == \
+            first["urlLink"].rsplit("/", 1)[1], (first, again.json())
+
+
+def test_one_receiver_wins_each_race_across_two_relays():
+    with RedisServer() as redis, Secret() as secret, \
+            Relay(*store_args(redis, secret)) as a, Relay(*store_args(redis, secret)) as b:
+        with Conn(a) as ca, Conn(b) as cb, Conn(a) as maker:
+            for i in range(RACES):
+                sender = new_claim()
+                resp = call(a, "POST", "/v1/m", sender, default_body(), conn=maker)
+                path = "/v1/m/" + expect_json(resp, 200, "create")["urlLink"].rsplit("/", 1)[1]
+                # Both reads are out before either answer is read.
+                ca.send(build_request("POST", path, [("Mailbox-Device-Claim", new_claim())]))
+                cb.send(build_request("POST", path, [("Mailbox-Device-Claim", new_claim())]))
+                got = sorted([ca.read_response("POST").status, cb.read_response("POST").status])
+                assert got == [200, 401], "race %d: answers %r" % (i, got)
+
+
+def test_claims_are_not_kept_in_clear():
+    with RedisServer() as redis, Secret() as secret, Relay(*store_args(redis, secret)) as relay:
+        mb = new_mailbox(relay, request_id="r-" + secrets.token_hex(4))
+        receiver = new_claim()
+        expect_json(read(relay, mb.id, receiver), 200, "bind")
+        db = redis.client()
+        found = []
+        for key in db.call("KEYS", "*"):
+            dump = db.call("DUMP", key)
+            for claim in (mb.sender, receiver):
+                raw = bytes.fromhex(claim.replace("-", ""))
+                if raw in dump or claim.encode() in dump or claim.upper().encode() in dump:
+                    found.append((key, claim))
+        assert not found, "claims in clear in Redis: %r" % found
+
+
+def test_redis_away_is_503_and_service_comes_back_by_itself():
+    with RedisServer() as redis, Secret() as secret, \
+            Relay(*store_args(redis, secret, "--admin-listen", "127.0.0.1:0")) as relay:
+        expect_status(admin_get(relay, "/readyz"), 200, "/readyz with Redis up")
+        redis.kill()
+        resp = create(relay, new_claim(), default_body())
+        expect_error(resp, 503, "unavailable", "create with Redis gone")
+        assert resp.header("Retry-After") == "1", resp
+        expect_status(admin_get(relay, "/readyz"), 503, "/readyz with Redis gone")
+        redis.start()
+        wait_until(lambda: admin_get(relay, "/readyz").status == 200, 10,
+                   "/readyz to say ready again")
+        new_mailbox(relay)
+
+        # Stalled, not gone: the answer is a 503 at the store's timeout.
+        mb = new_mailbox(relay)
+        redis.pause()
+        try:
+            expect_error(read(relay, mb.id, mb.sender, timeout_s=10), 503, "unavailable",
+                         "read with Redis stopped")
+        finally:
+            redis.resume()
+        expect_json(read(relay, mb.id, mb.sender), 200, "read once Redis runs again")
+
+
+def test_a_password_from_a_file():
+    with RedisServer("--requirepass", "s3cret pass") as redis, Secret() as secret:
+        pw_dir = tempfile.mkdtemp(prefix="relay-pw-")
+        try:
+            pw = os.path.join(pw_dir, "pw")
+            with open(pw, "w") as f:
+                f.write("s3cret pass\n")
+            with Relay(*store_args(redis, secret, "--store-password-file", pw)) as relay:
+                new_mailbox(relay)
+            with Relay(*store_args(redis, secret)) as relay:
+                expect_error(create(relay, new_claim(), default_body()), 503, "unavailable",
+                             "without the password")
+        finally:
+            shutil.rmtree(pw_dir, ignore_errors=True)
+
+
+def test_store_options_are_checked():
+    with Secret() as secret, Secret(size=16) as short:
+        for args, says in (
+                (["--store", "redis://127.0.0.1:6379"], "--store-secret-file"),
+                (["--store", "redis://127.0.0.1:6379", "--store-secret-file", secret,
+                  "--state-file", "/tmp/x"], "Redis keeps the mailboxes itself"),
+                (["--store", "redis://127.0.0.1", "--store-secret-file", secret], "port"),
+                (["--store", "redis://127.0.0.1:0", "--store-secret-file", secret], "port"),
+                (["--store", "redis://:6379", "--store-secret-file", secret], "host"),
+                (["--store", "redis://u:pw@127.0.0.1:6379", "--store-secret-file", secret],
+                 "--store-password-file"),
+                (["--store", "redis://h%0a:6379", "--store-secret-file", secret], "host"),
+                (["--store", "redis://127.0.0.1:6379/x", "--store-secret-file", secret],
+                 "database"),
+                (["--store", "http://127.0.0.1:6379", "--store-secret-file", secret],
+                 "redis://"),
+                (["--store-secret-file", secret], "--store redis://")):
+            rc, out, err = run_relay(["--no-tls", "--listen", "127.0.0.1:0"] + args)
+            assert rc == 2, "%r: exit status %d, stderr %r" % (args, rc, err)
+            assert says in err and len(err.strip().splitlines()) == 1, (args, err)
+        rc, out, err = run_relay(["--no-tls", "--listen", "127.0.0.1:0", "--store",
+                                  "redis://127.0.0.1:6379", "--store-secret-file", short])
+        assert rc == 1 and "at least 32" in err, (rc, err)
