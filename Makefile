@@ -161,11 +161,13 @@ $(RELAY_BIN): $(BUILD)/cmd/relay.o $(LIBRELAY)
 
 # The Redis store's Lua scripts, compiled in as C strings.
 REDIS_SCRIPTS := $(sort $(wildcard storage/redis/*.lua))
-$(BUILD)/gen/redis_scripts.h: $(REDIS_SCRIPTS) tools/embed_lua.sh | build-deps
+# (One header for every build: release, sanitizers, fuzzers.)
+REDIS_SCRIPTS_H := build/gen/redis_scripts.h
+$(REDIS_SCRIPTS_H): $(REDIS_SCRIPTS) tools/embed_lua.sh | build-deps
 	$(call quiet,GEN,$@)mkdir -p $(@D) && sh tools/embed_lua.sh $(REDIS_SCRIPTS) >$@.tmp && \
 	    mv $@.tmp $@
-$(BUILD)/storage/redis_store.o: $(BUILD)/gen/redis_scripts.h
-$(BUILD)/storage/redis_store.o: CPPFLAGS += -I$(BUILD)/gen
+$(BUILD)/storage/redis_store.o build/fuzz/obj/storage/redis_store.o: $(REDIS_SCRIPTS_H)
+$(BUILD)/storage/redis_store.o build/fuzz/obj/storage/redis_store.o: CPPFLAGS += -Ibuild/gen
 
 # Rebuilt with mbedTLS, so that everything linking it relinks.
 $(LIBRELAY): $(MODULE_OBJ) $(LLHTTP_OBJ) $(MBEDTLS_DEPS)
