@@ -1,3 +1,4 @@
+#!lua
 -- create: a new mailbox, or the first answer again when this is a retry of
 -- the claim's create (docs/redis-store.md).
 -- KEYS: m:<new id>, r:<claim>, all, o:<owner>, oe:<owner>

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- delete: the Sender, or the bound Receiver with D, removes the mailbox; the
 -- reply is the mailbox as it was. Publishes 'gone'. The claims' retry
 -- records and the owner's count go with their expiry (create prunes the

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- drop_token: forget one party's token, only if it is still this one (a
 -- push gateway said it is no longer valid).
 -- KEYS: m:<id>

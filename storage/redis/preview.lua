@@ -1,3 +1,4 @@
+#!lua flags=no-writes
 -- preview: the mailbox for its share page; no claim, nothing changes.
 -- KEYS: m:<id>
 -- ARGV: now (the rest of the common head, if given, is not used)

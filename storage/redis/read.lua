@@ -1,3 +1,4 @@
+#!lua
 -- read: the mailbox for its Sender or its bound Receiver with R; a new claim
 -- becomes the Receiver if none is bound and R is granted. A token given is
 -- stored as the reader's.

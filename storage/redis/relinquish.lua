@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- relinquish: the bound Receiver unbinds itself and its token goes; a retry
 -- of the claim's last relinquish answers again. A mailbox keeps one
 -- relinquish record (field q: whose), as in storage/store.c.

@@ -1,3 +1,4 @@
+#!lua
 -- update: a new payload (and maybe the writer's token) from the Sender or
 -- the bound Receiver with W, if If-Match names the stored version; a retry
 -- of the claim's last update answers again. Publishes the new etag.

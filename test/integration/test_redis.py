@@ -12,7 +12,7 @@ import shutil
 import tempfile
 
 from redistest import RedisServer
-from relaytest import (Conn, Relay, build_request, call, create, default_body, delete,
+from relaytest import (Conn, Relay, b64, build_request, log_events, call, create, default_body, delete,
                        expect_error, expect_json, expect_status, new_claim, new_mailbox,
                        preview, read, relinquish, run_relay, update, update_body, wait_until)
 from test_admin import admin_get
@@ -41,8 +41,24 @@ def store_args(redis, secret, *more):
     return ["--store", redis.url, "--store-secret-file", secret] + list(more)
 
 
+class StoreRelay(Relay):
+    """A relay over Redis, entered once it has said its store is reachable
+    (until then it answers 503, as whenever Redis is away)."""
+
+    def __enter__(self):
+        super().__enter__()
+        try:
+            if not self.stderr.wait_for(lambda ls: any(
+                    e["msg"] == "the store is reachable" for e in log_events(ls)), 10):
+                raise AssertionError("the relay never reached Redis: %r" % self.stderr.text())
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+
 def test_a_mailbox_lives_in_redis():
-    with RedisServer() as redis, Secret() as secret, Relay(*store_args(redis, secret)) as relay:
+    with RedisServer() as redis, Secret() as secret, StoreRelay(*store_args(redis, secret)) as relay:
         mb = new_mailbox(relay)
         receiver = new_claim()
         data = expect_json(read(relay, mb.id, receiver), 200, "the Receiver's first read")
@@ -66,7 +82,7 @@ def test_a_mailbox_lives_in_redis():
 
 def test_two_relays_share_mailboxes_and_retries():
     with RedisServer() as redis, Secret() as secret, \
-            Relay(*store_args(redis, secret)) as a, Relay(*store_args(redis, secret)) as b:
+            StoreRelay(*store_args(redis, secret)) as a, StoreRelay(*store_args(redis, secret)) as b:
         mb = new_mailbox(a)
         receiver = new_claim()
         expect_json(read(b, mb.id, receiver), 200, "read on the other relay")
@@ -88,7 +104,7 @@ def test_two_relays_share_mailboxes_and_retries():
 
 def test_one_receiver_wins_each_race_across_two_relays():
     with RedisServer() as redis, Secret() as secret, \
-            Relay(*store_args(redis, secret)) as a, Relay(*store_args(redis, secret)) as b:
+            StoreRelay(*store_args(redis, secret)) as a, StoreRelay(*store_args(redis, secret)) as b:
         with Conn(a) as ca, Conn(b) as cb, Conn(a) as maker:
             for i in range(RACES):
                 sender = new_claim()
@@ -102,7 +118,7 @@ def test_one_receiver_wins_each_race_across_two_relays():
 
 
 def test_claims_are_not_kept_in_clear():
-    with RedisServer() as redis, Secret() as secret, Relay(*store_args(redis, secret)) as relay:
+    with RedisServer() as redis, Secret() as secret, StoreRelay(*store_args(redis, secret)) as relay:
         mb = new_mailbox(relay, request_id="r-" + secrets.token_hex(4))
         receiver = new_claim()
         expect_json(read(relay, mb.id, receiver), 200, "bind")
@@ -119,7 +135,7 @@ def test_claims_are_not_kept_in_clear():
 
 def test_redis_away_is_503_and_service_comes_back_by_itself():
     with RedisServer() as redis, Secret() as secret, \
-            Relay(*store_args(redis, secret, "--admin-listen", "127.0.0.1:0")) as relay:
+            StoreRelay(*store_args(redis, secret, "--admin-listen", "127.0.0.1:0")) as relay:
         expect_status(admin_get(relay, "/readyz"), 200, "/readyz with Redis up")
         redis.kill()
         resp = create(relay, new_claim(), default_body())
@@ -149,7 +165,7 @@ def test_a_password_from_a_file():
             pw = os.path.join(pw_dir, "pw")
             with open(pw, "w") as f:
                 f.write("s3cret pass\n")
-            with Relay(*store_args(redis, secret, "--store-password-file", pw)) as relay:
+            with StoreRelay(*store_args(redis, secret, "--store-password-file", pw)) as relay:
                 new_mailbox(relay)
             with Relay(*store_args(redis, secret)) as relay:
                 expect_error(create(relay, new_claim(), default_body()), 503, "unavailable",
@@ -181,3 +197,60 @@ def test_store_options_are_checked():
         rc, out, err = run_relay(["--no-tls", "--listen", "127.0.0.1:0", "--store",
                                   "redis://127.0.0.1:6379", "--store-secret-file", short])
         assert rc == 1 and "at least 32" in err, (rc, err)
+
+
+def test_requests_waiting_for_redis_when_their_connection_goes_or_queues():
+    with RedisServer() as redis, Secret() as secret, StoreRelay(*store_args(redis, secret)) as relay:
+        mb = new_mailbox(relay)
+        request = build_request("POST", mb.path, [("Mailbox-Device-Claim", mb.sender)])
+        redis.pause()
+        try:
+            # Gone while its request waits: the late answer must find nobody.
+            gone = Conn(relay)
+            gone.send(request)
+            gone.close()
+            # Two pipelined requests behind one that waits: answered in order.
+            with Conn(relay) as queued:
+                queued.send(request + build_request("GET", mb.path) + request)
+                redis.resume()
+                statuses = [queued.read_response("POST").status,
+                            queued.read_response("GET").status,
+                            queued.read_response("POST").status]
+        finally:
+            redis.resume()
+        assert statuses in ([503, 503, 200], [503, 200, 200], [200, 200, 200]), statuses
+        expect_json(read(relay, mb.id, mb.sender), 200, "the relay after all that")
+
+
+def test_a_stop_while_a_request_waits_for_redis():
+    with RedisServer() as redis, Secret() as secret:
+        relay = StoreRelay(*store_args(redis, secret))
+        with relay:
+            mb = new_mailbox(relay)
+            redis.pause()
+            try:
+                with Conn(relay) as c:
+                    c.send(build_request("POST", mb.path, [("Mailbox-Device-Claim", mb.sender)]))
+                    relay.stop()
+                    expect_error(c.read_response("POST"), 503, "unavailable",
+                                 "the answer owed at the stop")
+            finally:
+                redis.resume()
+
+
+def test_redis_full_is_store_full():
+    with RedisServer("--maxmemory", "2mb", "--maxmemory-policy", "noeviction") as redis, \
+            Secret() as secret, StoreRelay(*store_args(redis, secret)) as relay:
+        body = default_body()
+        body["payload"]["data"] = b64(secrets.token_bytes(30000))
+        first = new_mailbox(relay, body=body)
+        with Conn(relay) as c:
+            for i in range(200):
+                resp = call(relay, "POST", "/v1/m", new_claim(), body, conn=c)
+                if resp.status != 200:
+                    break
+        expect_error(resp, 503, "store_full", "create once Redis's maxmemory is reached")
+        assert i > 5, "store_full after only %d mailboxes" % i
+        # Full, a mailbox can still be read and deleted: that frees room.
+        expect_json(read(relay, first.id, first.sender), 200, "read in a full Redis")
+        expect_json(delete(relay, first.id, first.sender), 200, "delete in a full Redis")
