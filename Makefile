@@ -160,12 +160,12 @@ $(RELAY_BIN): $(BUILD)/cmd/relay.o $(LIBRELAY)
 	$(call quiet,LINK,$@)$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 
 # The Redis store's Lua scripts, compiled in as C strings.
-REDIS_SCRIPTS := $(sort $(wildcard storage/redis/*.lua))
+REDIS_SCRIPTS := $(sort $(filter-out %/common.lua,$(wildcard storage/redis/*.lua)))
 # (One header for every build: release, sanitizers, fuzzers.)
 REDIS_SCRIPTS_H := build/gen/redis_scripts.h
-$(REDIS_SCRIPTS_H): $(REDIS_SCRIPTS) tools/embed_lua.sh | build-deps
-	$(call quiet,GEN,$@)mkdir -p $(@D) && sh tools/embed_lua.sh $(REDIS_SCRIPTS) >$@.tmp && \
-	    mv $@.tmp $@
+$(REDIS_SCRIPTS_H): $(REDIS_SCRIPTS) storage/redis/common.lua tools/embed_lua.sh | build-deps
+	$(call quiet,GEN,$@)mkdir -p $(@D) && \
+	    sh tools/embed_lua.sh storage/redis/common.lua $(REDIS_SCRIPTS) >$@.tmp && mv $@.tmp $@
 $(BUILD)/storage/redis_store.o build/fuzz/obj/storage/redis_store.o: $(REDIS_SCRIPTS_H)
 $(BUILD)/storage/redis_store.o build/fuzz/obj/storage/redis_store.o: CPPFLAGS += -Ibuild/gen
 

@@ -5,25 +5,16 @@
 -- ARGV: now, claim, rid, body_ok, rights, expires_at, pt, pd, dt, dd, di,
 --       t0t, t0d, remembered, max_mailboxes, max_owner_bytes, bytes, owner
 -- Reply: {verdict} or, DONE and REPEATED, the mailbox's flat array.
-local now, claim, rid, x = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[6])
+local x = tonumber(ARGV[6])
 local prefix = string.sub(KEYS[3], 1, -4)       -- KEYS[3] is P .. 'all'
-
-local function reply(verdict, party, remembered, key)
-  local m = redis.call('HMGET', key, 'e', 'x', 'g', 'r', 'pt', 'pd', 'dt', 'dd',
-    'di', 't0t', 't0d', 't1t', 't1d')
-  local out = {verdict, party, remembered, string.sub(key, -32), tonumber(m[1]),
-    tonumber(m[2]), tonumber(m[3]), m[4] and 1 or 0}
-  for i = 5, 13 do out[#out + 1] = m[i] or '' end
-  return out
-end
 
 -- Retry: the claim's record of a create with this rid, its mailbox still live.
 -- (Its mailbox's key is not in KEYS: it is read under the same prefix.)
-local rec = redis.call('HMGET', KEYS[2], 'op', 'id', 'res', 'rid')
-if rid ~= '' and rec[1] == '1' and rec[4] == rid then
-  local key = prefix .. 'm:' .. rec[2]
+local first, first_id = repeated(KEYS[2], '1', nil)
+if first then
+  local key = prefix .. 'm:' .. first_id
   local rx = tonumber(redis.call('HGET', key, 'x'))
-  if rx and rx > now then return reply(1, 0, tonumber(rec[3]), key) end
+  if rx and rx > now then return reply(1, 0, first, key) end
 end
 if ARGV[4] ~= '1' then return {5} end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {8} end
@@ -63,10 +54,5 @@ if owner ~= '' then
   redis.call('PEXPIREAT', KEYS[4], string.format('%d', last * 1000))
   redis.call('PEXPIREAT', KEYS[5], string.format('%d', last * 1000))
 end
--- The claim's record replaces its last one; without a rid it is forgotten.
-redis.call('DEL', KEYS[2])
-if rid ~= '' and #rid <= 128 then
-  redis.call('HSET', KEYS[2], 'op', 1, 'id', id, 'res', ARGV[14], 'rid', rid)
-  redis.call('PEXPIREAT', KEYS[2], string.format('%d', x * 1000))
-end
+remember(KEYS[2], 1, id, ARGV[14], x)
 return reply(0, 0, tonumber(ARGV[14]), KEYS[1])

@@ -5,16 +5,6 @@
 -- KEYS: m:<id>
 -- ARGV: now, claim, rid, body_ok, tt, td (tt empty: no token)
 -- Reply: {verdict} or, DONE, the mailbox's flat array.
-local now, claim = tonumber(ARGV[1]), ARGV[2]
-
-local function reply(verdict, party, remembered, key)
-  local m = redis.call('HMGET', key, 'e', 'x', 'g', 'r', 'pt', 'pd', 'dt', 'dd',
-    'di', 't0t', 't0d', 't1t', 't1d')
-  local out = {verdict, party, remembered, string.sub(key, -32), tonumber(m[1]),
-    tonumber(m[2]), tonumber(m[3]), m[4] and 1 or 0}
-  for i = 5, 13 do out[#out + 1] = m[i] or '' end
-  return out
-end
 
 local m = redis.call('HMGET', KEYS[1], 'x', 's', 'r', 'g')
 local x = tonumber(m[1])

@@ -7,26 +7,14 @@
 --       separated by spaces), pt, pd, tt, td (tt empty: no token),
 --       push_types (pushable token types separated by spaces)
 -- Reply: {verdict} or, DONE and REPEATED, the mailbox's flat array.
-local now, claim, rid = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local id = string.sub(KEYS[1], -32)
 local prefix = string.sub(KEYS[1], 1, -35)      -- KEYS[1] is P .. 'm:' .. id
-
-local function reply(verdict, party, remembered, key)
-  local m = redis.call('HMGET', key, 'e', 'x', 'g', 'r', 'pt', 'pd', 'dt', 'dd',
-    'di', 't0t', 't0d', 't1t', 't1d')
-  local out = {verdict, party, remembered, string.sub(key, -32), tonumber(m[1]),
-    tonumber(m[2]), tonumber(m[3]), m[4] and 1 or 0}
-  for i = 5, 13 do out[#out + 1] = m[i] or '' end
-  return out
-end
 
 local m = redis.call('HMGET', KEYS[1], 'x', 's', 'r', 'g', 'e')
 local x = tonumber(m[1])
 if not x or x <= now then return {2} end
-local rec = redis.call('HMGET', KEYS[2], 'op', 'id', 'res', 'rid')
-if rid ~= '' and rec[1] == '2' and rec[4] == rid and rec[2] == id then
-  return reply(1, 0, tonumber(rec[3]), KEYS[1])
-end
+local first = repeated(KEYS[2], '2', id)
+if first then return reply(1, 0, first, KEYS[1]) end
 local sender = m[2] == claim
 if not sender and not (m[3] == claim and bit.band(tonumber(m[4]), 2) ~= 0) then
   return {3}
@@ -52,11 +40,6 @@ local writer, remembered = redis.call('HGET', KEYS[1], tt), 0
 for t in string.gmatch(ARGV[10], '%S+') do
   if t == writer then remembered = 1 end
 end
--- The claim's record replaces its last one; without a rid it is forgotten.
-redis.call('DEL', KEYS[2])
-if rid ~= '' and #rid <= 128 then
-  redis.call('HSET', KEYS[2], 'op', 2, 'id', id, 'res', remembered, 'rid', rid)
-  redis.call('PEXPIREAT', KEYS[2], string.format('%d', x * 1000))
-end
+remember(KEYS[2], 2, id, remembered, x)
 redis.call('PUBLISH', prefix .. 'w:' .. id, e)
 return reply(0, party, remembered, KEYS[1])

@@ -21,6 +21,17 @@ import unittest
 from relaytest import describe_status, free_port, tail, wait_until
 
 REDIS_SERVER = shutil.which("redis-server")
+SCRIPT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "storage",
+                          "redis")
+
+
+def script_text(name):
+    """storage/redis/<name>.lua as the relay sends it: common.lua put in
+    after its #! line (tools/embed_lua.sh)."""
+    with open(os.path.join(SCRIPT_DIR, name + ".lua"), "rb") as f:
+        first, rest = f.read().split(b"\n", 1)
+    with open(os.path.join(SCRIPT_DIR, "common.lua"), "rb") as f:
+        return first + b"\n" + f.read() + rest
 START_TIMEOUT_S = 10.0
 IO_TIMEOUT_S = 10.0
 

@@ -22,13 +22,11 @@ import tempfile
 import time
 import unittest
 
-from redistest import Resp, RespError
+from redistest import Resp, RespError, script_text
 from relaytest import describe_status, free_port, tail, wait_until
 
 EXPECTED_SECONDS = 3
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SCRIPT_DIR = os.path.join(ROOT, "storage", "redis")
 SCRIPTS = ("create", "read", "update", "delete", "relinquish", "preview", "drop_token")
 REDIS_SERVER = shutil.which("redis-server") or (
     "/usr/bin/redis-server" if os.access("/usr/bin/redis-server", os.X_OK) else None)
@@ -76,8 +74,7 @@ class Redis:
                                  "redis-server to answer PING on port %d" % self.port)
             self.sha = {}
             for name in SCRIPTS:
-                with open(os.path.join(SCRIPT_DIR, name + ".lua"), "rb") as f:
-                    self.sha[name] = self.db.call("SCRIPT", "LOAD", f.read())
+                self.sha[name] = self.db.call("SCRIPT", "LOAD", script_text(name))
         except BaseException:
             self._end()
             raise
