@@ -581,38 +581,41 @@ static int conn_step_write(struct conn *c)
 
 /* While a long-poll waits, send any earlier answers and watch for the client
  * leaving; what it sends meanwhile is kept for later. */
+/* Send earlier answers while a request waits: 0, with *blocked set when
+ * the socket takes no more, or -1 when the connection is closed. */
+static int conn_flush_while_waiting(struct conn *c, int *blocked)
+{
+	int r;
+
+	*blocked = 0;
+	if (c->out.len == c->out_sent)
+		return 0;
+	r = conn_flush(c);
+	if (r < 0) {
+		conn_close(c);
+		return -1;
+	}
+	*blocked = r > 0;
+	return 0;
+}
+
 /* Earlier answers may still go out; nothing comes in, so that the request
  * the store has stays where it is. */
 static int conn_step_pending(struct conn *c)
 {
-	int blocked = 0;
+	int blocked;
 
-	if (c->out.len > c->out_sent) {
-		int r = conn_flush(c);
-
-		if (r < 0) {
-			conn_close(c);
-			return 1;
-		}
-		blocked = r > 0;
-	}
-	io_events_arm(&c->io, 0, blocked);
+	if (conn_flush_while_waiting(c, &blocked) == 0)
+		io_events_arm(&c->io, 0, blocked);
 	return 1;
 }
 
 static int conn_step_parked(struct conn *c)
 {
-	int blocked = 0;
+	int blocked;
 
-	if (c->out.len > c->out_sent) {
-		int r = conn_flush(c);
-
-		if (r < 0) {
-			conn_close(c);
-			return 1;
-		}
-		blocked = r > 0;
-	}
+	if (conn_flush_while_waiting(c, &blocked) != 0)
+		return 1;
 	while (c->readable) {
 		ssize_t n;
 
