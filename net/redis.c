@@ -35,6 +35,10 @@ struct redis {
 	char *host, *user, *password;
 	int port, db;
 	struct redis_events events;
+	/* redis_psubscribe's: hiredis keeps calling back with this. */
+	redis_reply_fn sub_fn;
+	void *sub_arg;
+	int subscribed;
 };
 
 /* One command's callback, until its reply comes. */
@@ -60,6 +64,11 @@ static void redis_down(struct redis *r, const char *why)
 
 	r->ac = NULL;
 	r->phase = REDIS_DOWN;
+	if (r->subscribed) {
+		/* hiredis does not call a subscription back when it frees it. */
+		r->subscribed = 0;
+		r->sub_fn(r->sub_arg, NULL);
+	}
 	redis_set_timer(r, r->backoff_ms);
 	r->backoff_ms = r->backoff_ms * 2 > REDIS_BACKOFF_MAX_MS ? REDIS_BACKOFF_MAX_MS :
 	    r->backoff_ms * 2;
@@ -113,6 +122,35 @@ int redis_command(struct redis *r, int argc, const char **argv, const size_t *le
 		free(p);
 		return -1;
 	}
+	return 0;
+}
+
+/* Every message of the subscription; NULL (once) when the connection goes,
+ * after which hiredis calls no more. */
+static void redis_on_message(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct redis *r = privdata;
+
+	(void)ac;
+	if (reply == NULL && !r->subscribed)
+		return;
+	if (reply == NULL)
+		r->subscribed = 0;
+	r->sub_fn(r->sub_arg, reply);
+}
+
+int redis_psubscribe(struct redis *r, const char *pattern, redis_reply_fn cb, void *arg)
+{
+	const char *argv[2] = { "PSUBSCRIBE", pattern };
+	size_t lens[2] = { 10, strlen(pattern) };
+
+	if (r->ac == NULL || r->phase < REDIS_HELLO)
+		return -1;
+	r->sub_fn = cb;
+	r->sub_arg = arg;
+	if (redisAsyncCommandArgv(r->ac, redis_on_message, r, 2, argv, lens) != REDIS_OK)
+		return -1;
+	r->subscribed = 1;
 	return 0;
 }
 

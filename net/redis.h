@@ -50,6 +50,12 @@ void redis_free(struct redis *r);
 int redis_up(const struct redis *r);
 void redis_hello_done(struct redis *r, int ok);
 
+/* PSUBSCRIBE pattern (from hello): the connection takes no other command
+ * after it, and cb hears every message, as hiredis hands it (an array of
+ * "pmessage", the pattern, the channel, the message), until the connection
+ * goes; then cb gets NULL once. One subscription per connection. 0 or -1. */
+int redis_psubscribe(struct redis *r, const char *pattern, redis_reply_fn cb, void *arg);
+
 /* Send one command of argc binary-safe arguments. 0, or -1 when the
  * connection is not up (then cb is not called). */
 int redis_command(struct redis *r, int argc, const char **argv, const size_t *lens,

@@ -784,10 +784,6 @@ static void api_was_read(struct api_call *call, const struct access_answer *a)
 	wait_s = headers_prefer_wait(prefer, prefer_len);
 	if (wait_s > (long)api->config.max_wait)
 		wait_s = (long)api->config.max_wait;
-	/* A shared store has no long-polls yet (docs/redis-store.md): the
-	 * device polls. */
-	if (api->access.deferred)
-		wait_s = 0;
 	if (wait_s > 0 && (wait == NULL || !wait->may_park)) {
 		call->refused = API_REFUSED_WAITERS;
 		call->resp.retry_after = 1;
@@ -818,8 +814,9 @@ static void api_was_read(struct api_call *call, const struct access_answer *a)
 			    call->resp.request_id_len);
 		wait->waiter.holds = api_wait_holds;
 		wait->waiter.wake = api_wake;
+		wait->waiter.claim = wait->claim;
 		/* The one thing an answer may do to the store. */
-		store_watch(mb, &wait->waiter);
+		api->access.watch(api->access.ctx, mb, &wait->waiter);
 		call->result = API_PARKED;
 		return;
 	}
@@ -1311,7 +1308,7 @@ void api_wait_timeout(struct api_wait *w, int closing)
 {
 	struct response r;
 
-	store_unwatch(&w->waiter);
+	w->api->access.unwatch(w->api->access.ctx, &w->waiter);
 	api_wait_release(w);
 	api_wait_response(w, &r);
 	r.status = 204;
@@ -1334,7 +1331,7 @@ void api_wait_cancel(struct api_wait *w)
 		free(call);
 		return;
 	}
-	store_unwatch(&w->waiter);
+	w->api->access.unwatch(w->api->access.ctx, &w->waiter);
 	api_wait_release(w);
 }
 

@@ -650,6 +650,7 @@ static int server_open_redis(struct server *s, char *err, size_t err_len)
 	rc.timeout_ms = SERVER_STORE_TIMEOUT_MS;
 	rc.random = rng_bytes;
 	rc.random_ctx = s->rng;
+	rc.now = server_clock_now;
 	s->redis = redis_store_new(s->base, &rc, server_on_redis, s);
 	if (s->redis == NULL) {
 		snprintf(err, err_len, "out of memory");

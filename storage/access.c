@@ -293,8 +293,22 @@ static void access_memory_cancel(void *ctx, struct access_request *req)
 	(void)req;
 }
 
+static void access_memory_watch(void *ctx, struct mailbox *mb, struct mailbox_waiter *w)
+{
+	(void)ctx;
+	store_watch(mb, w);
+}
+
+static void access_memory_unwatch(void *ctx, struct mailbox_waiter *w)
+{
+	(void)ctx;
+	store_unwatch(w);
+}
+
 void access_memory(struct access_store *out, struct store *store)
 {
+	out->watch = access_memory_watch;
+	out->unwatch = access_memory_unwatch;
 	out->create = access_memory_create;
 	out->read = access_memory_read;
 	out->update = access_memory_update;

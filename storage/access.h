@@ -81,6 +81,11 @@ struct access_store {
 	void (*relinquish)(void *ctx, struct access_request *req);
 	void (*preview)(void *ctx, struct access_request *req);
 	void (*cancel)(void *ctx, struct access_request *req);
+	/* Park w on mb, a read's answer, until the mailbox changes to a
+	 * version w does not hold, or goes (struct mailbox_waiter says how);
+	 * unwatch is harmless when w was woken. */
+	void (*watch)(void *ctx, struct mailbox *mb, struct mailbox_waiter *w);
+	void (*unwatch)(void *ctx, struct mailbox_waiter *w);
 	int deferred;
 	void *ctx;
 };

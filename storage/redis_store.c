@@ -15,8 +15,10 @@
 #include <event2/event_struct.h>
 #include <hiredis/hiredis.h>
 
+#include "lib/container_of.h"
 #include "net/keyed.h"
 #include "storage/redis_store.h"
+#include "storage/table.h"
 
 #include "redis_scripts.h"
 
@@ -34,6 +36,7 @@ enum redis_script {
 	REDIS_DELETE,
 	REDIS_RELINQUISH,
 	REDIS_PREVIEW,
+	REDIS_PEEK,
 	REDIS_SCRIPTS
 };
 
@@ -47,6 +50,7 @@ static const struct {
 	[REDIS_DELETE] = { "delete", redis_script_delete },
 	[REDIS_RELINQUISH] = { "relinquish", redis_script_relinquish },
 	[REDIS_PREVIEW] = { "preview", redis_script_preview },
+	[REDIS_PEEK] = { "peek", redis_script_peek },
 };
 
 /* The verdicts the scripts reply with (docs/redis-store.md). */
@@ -71,6 +75,11 @@ enum redis_field {
 
 struct redis_store {
 	struct redis *redis;
+	/* The second connection: every change to a mailbox, from any relay
+	 * (PSUBSCRIBE P w:*), for the long-polls parked here. */
+	struct redis *sub;
+	struct table watches;           /* struct redis_watch, by mailbox id */
+	char *channel_prefix;           /* P "w:" */
 	struct event_base *base;
 	char sha[REDIS_SCRIPTS][41];
 	unsigned loading;               /* SCRIPT LOADs unanswered in this hello */
@@ -82,8 +91,14 @@ struct redis_store {
 	unsigned timeout_ms;
 	store_random_fn random;
 	void *random_ctx;
+	int64_t (*now)(void *ctx);
 	void (*state)(void *ctx, int up, const char *why);
 	void *state_ctx;
+	size_t parked_count;            /* long-polls parked here */
+	/* A change may have gone unheard (the subscription was down, or a
+	 * waiter's peek could not be sent): every waiter reads again once both
+	 * connections are up. */
+	int recheck_due;
 };
 
 /* One script call, until its reply (which may come after its answer: a
@@ -265,6 +280,11 @@ static void redis_answer_mailbox(struct redis_op *op, const redisReply *reply,
 		return;
 	}
 	a.party = redis_field_int(f[RF_PARTY]) == 1 ? MAILBOX_RECEIVER : MAILBOX_SENDER;
+	/* The view names the caller's claim in its party's place, so that
+	 * whoever reads it sees what Redis checked (party 2: neither). */
+	if (op->req->claim != NULL && redis_field_int(f[RF_PARTY]) < 2)
+		memcpy(a.party == MAILBOX_SENDER ? mb->sender_claim : mb->receiver_claim,
+		    op->req->claim, MAILBOX_CLAIM_LEN);
 	a.remembered = (uint8_t)redis_field_int(f[RF_REMEMBERED]);
 	a.mb = mb;
 	redis_answer(op, &a);
@@ -567,6 +587,14 @@ void redis_store_preview(struct redis_store *s, struct access_request *req)
 	redis_op_start(op, req, op ? redis_mailbox_args(op, req, 0) : 0);
 }
 
+/* A parked long-poll's claim reads the mailbox again, binding nothing. */
+static void redis_store_peek(struct redis_store *s, struct access_request *req)
+{
+	struct redis_op *op = redis_op_new(s, req, REDIS_PEEK);
+
+	redis_op_start(op, req, op ? redis_mailbox_args(op, req, 0) : 0);
+}
+
 void redis_store_cancel(struct access_request *req)
 {
 	struct redis_op *op = req->pending;
@@ -577,6 +605,314 @@ void redis_store_cancel(struct access_request *req)
 	op->req = NULL;
 	req->pending = NULL;
 	evtimer_del(&op->timer);
+}
+
+
+/* --- long-polls ------------------------------------------------------------ */
+
+/*
+ * A long-poll parked here waits on a mailbox that lives in Redis, where any
+ * relay may change it. Every change is published (P w:<id>: the new version,
+ * or "gone"), and this relay hears them all on a second connection. A
+ * waiter that does not hold the new version has the mailbox read again with
+ * its claim (peek: nothing bound or changed) and is woken with what Redis
+ * says then. When the subscription comes back after Redis went, every waiter
+ * is read again once, so that a change made meanwhile is not lost. The
+ * mailbox's end (its expiry) wakes its waiters from a timer here.
+ */
+
+/* The waiters parked on one mailbox. */
+struct redis_watch {
+	struct table_node node;         /* key: the mailbox id */
+	struct redis_store *s;
+	struct redis_parked *parked;
+	struct event expiry;
+};
+
+/* One parked waiter: in its watch's list, or reading the mailbox again
+ * (watch NULL). */
+struct redis_parked {
+	struct redis_parked *next, *prev;
+	struct redis_watch *watch;
+	struct redis_store *s;
+	struct mailbox_waiter *w;
+	uint8_t id[MAILBOX_ID_LEN];
+	int64_t expires_at;
+	struct access_request peek;
+};
+
+static void redis_watch_link(struct redis_watch *watch, struct redis_parked *p)
+{
+	p->watch = watch;
+	p->prev = NULL;
+	p->next = watch->parked;
+	if (watch->parked != NULL)
+		watch->parked->prev = p;
+	watch->parked = p;
+}
+
+/* Out of its watch; a watch left empty goes. */
+static void redis_watch_unlink(struct redis_parked *p)
+{
+	struct redis_watch *watch = p->watch;
+
+	if (watch == NULL)
+		return;
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		watch->parked = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	p->next = p->prev = NULL;
+	p->watch = NULL;
+	if (watch->parked == NULL) {
+		table_remove(&watch->s->watches, &watch->node);
+		evtimer_del(&watch->expiry);
+		free(watch);
+	}
+}
+
+static void redis_on_expiry(evutil_socket_t fd, short what, void *arg);
+
+/* The watch of this mailbox, made when it has none (NULL: no memory). */
+static struct redis_watch *redis_watch_of(struct redis_store *s, const uint8_t *id,
+    int64_t expires_at)
+{
+	struct table_node *node = table_find(&s->watches, id);
+	struct redis_watch *watch;
+	int64_t now = s->now(s->state_ctx);
+	struct timeval tv = { expires_at > now ? expires_at - now : 0, 0 };
+
+	if (node != NULL)
+		return container_of(node, struct redis_watch, node);
+	if ((watch = calloc(1, sizeof(*watch))) == NULL)
+		return NULL;
+	memcpy(watch->node.key, id, MAILBOX_ID_LEN);
+	watch->s = s;
+	evtimer_assign(&watch->expiry, s->base, redis_on_expiry, watch);
+	evtimer_add(&watch->expiry, &tv);
+	table_insert(&s->watches, &watch->node);
+	return watch;
+}
+
+/* Parked (again) on its mailbox. Without memory for a watch it stays
+ * parked on nothing: its wait ends at its time with "nothing new". */
+static void redis_park(struct redis_parked *p)
+{
+	struct redis_watch *watch = redis_watch_of(p->s, p->id, p->expires_at);
+
+	if (watch != NULL)
+		redis_watch_link(watch, p);
+}
+
+/* The waiter leaves (woken, or gone): its entry goes, and with it any
+ * peek under way. */
+static void redis_parked_free(struct redis_parked *p)
+{
+	redis_watch_unlink(p);
+	redis_store_cancel(&p->peek);
+	p->w->parked = NULL;
+	p->s->parked_count--;
+	free(p);
+}
+
+static void redis_parked_wake(struct redis_parked *p, const struct mailbox *mb)
+{
+	struct mailbox_waiter *w = p->w;
+
+	redis_parked_free(p);
+	w->wake(w, mb);
+}
+
+static void redis_on_expiry(evutil_socket_t fd, short what, void *arg)
+{
+	struct redis_watch *watch = arg;
+	struct redis_parked *p;
+
+	(void)fd;
+	(void)what;
+	/* The last one out frees the watch: stop before it. */
+	while ((p = watch->parked) != NULL) {
+		int last = p->next == NULL;
+
+		redis_parked_wake(p, NULL);
+		if (last)
+			break;
+	}
+}
+
+/* What Redis says of the mailbox now, for one waiter. */
+static void redis_on_peek(struct access_request *req, const struct access_answer *a)
+{
+	struct redis_parked *p = container_of(req, struct redis_parked, peek);
+	struct mailbox_waiter *w = p->w;
+
+	if (a->verdict == ACCESS_NOT_FOUND) {
+		redis_parked_wake(p, NULL);
+		return;
+	}
+	if (a->verdict == ACCESS_DONE) {
+		/* A claim that may no longer read it is answered (401), even
+		 * for a version it holds. */
+		int reads = store_claim_equal(a->mb->sender_claim, w->claim) ||
+		    (a->mb->receiver_bound && store_claim_equal(a->mb->receiver_claim, w->claim));
+
+		p->expires_at = a->mb->expiry.expires_at;
+		if (!reads || w->holds == NULL || !w->holds(w, a->mb->etag)) {
+			redis_parked_wake(p, a->mb);
+			return;
+		}
+	}
+	/* It holds this version, or Redis did not answer: wait on. */
+	if (a->verdict != ACCESS_DONE)
+		p->s->recheck_due = 1;
+	redis_park(p);
+}
+
+static void redis_peek_send(struct redis_parked *p)
+{
+	redis_watch_unlink(p);
+	memset(&p->peek, 0, sizeof(p->peek));
+	p->peek.id = p->id;
+	p->peek.claim = p->w->claim;
+	p->peek.now = p->s->now(p->s->state_ctx);
+	p->peek.body_ok = 1;
+	p->peek.done = redis_on_peek;
+	redis_store_peek(p->s, &p->peek);
+}
+
+void redis_store_watch(struct redis_store *s, struct mailbox *mb, struct mailbox_waiter *w)
+{
+	struct redis_parked *p = calloc(1, sizeof(*p));
+
+	/* Without memory the waiter parks on nothing (see redis_park). */
+	w->parked = p;
+	if (p == NULL)
+		return;
+	p->s = s;
+	p->w = w;
+	memcpy(p->id, mailbox_id(mb), MAILBOX_ID_LEN);
+	p->expires_at = mb->expiry.expires_at;
+	s->parked_count++;
+	redis_park(p);
+}
+
+void redis_store_unwatch(struct mailbox_waiter *w)
+{
+	if (w->parked != NULL)
+		redis_parked_free(w->parked);
+}
+
+struct redis_gather {
+	struct redis_parked **all;
+	size_t n, cap;
+};
+
+static void redis_gather_watch(struct table_node *node, void *arg)
+{
+	struct redis_gather *g = arg;
+
+	for (struct redis_parked *p = container_of(node, struct redis_watch, node)->parked;
+	    p != NULL && g->n < g->cap; p = p->next)
+		g->all[g->n++] = p;
+}
+
+/* Every parked waiter reads its mailbox again (the subscription is back):
+ * gathered first, since a peek that cannot be sent answers at once. */
+static void redis_recheck_all(struct redis_store *s)
+{
+	struct redis_gather g = { NULL, 0, s->parked_count };
+
+	if (g.cap == 0 || (g.all = calloc(g.cap, sizeof(*g.all))) == NULL)
+		return;
+	table_each(&s->watches, redis_gather_watch, &g);
+	for (size_t i = 0; i < g.n; i++)
+		redis_peek_send(g.all[i]);
+	free(g.all);
+}
+
+/* A message on the subscription: P w:<id> and the new version, or
+ * "gone"; NULL when the subscription went (the waiters stay parked). */
+static void redis_on_change(void *arg, const redisReply *reply)
+{
+	struct redis_store *s = arg;
+	const redisReply *channel, *message;
+	size_t prefix_len = strlen(s->channel_prefix);
+	struct redis_parked *p, *next;
+	struct redis_watch *watch;
+	struct table_node *node;
+	uint8_t id[MAILBOX_ID_LEN];
+	uint64_t etag = 0;
+	int gone;
+
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
+	    reply->element[0]->type != REDIS_REPLY_STRING)
+		return;
+	if (strcmp(reply->element[0]->str, "psubscribe") == 0) {
+		/* Subscribed: changes from now on are heard. */
+		redis_hello_done(s->sub, 1);
+		return;
+	}
+	if (strcmp(reply->element[0]->str, "pmessage") != 0 || reply->elements != 4)
+		return;
+	channel = reply->element[2];
+	message = reply->element[3];
+	if (channel->type != REDIS_REPLY_STRING || message->type != REDIS_REPLY_STRING ||
+	    channel->len != prefix_len + 2 * MAILBOX_ID_LEN ||
+	    memcmp(channel->str, s->channel_prefix, prefix_len) != 0)
+		return;
+	{
+		redisReply hex = *channel;
+
+		hex.str += prefix_len;
+		hex.len -= prefix_len;
+		if (redis_unhex(&hex, id) != 0)
+			return;
+	}
+	if ((node = table_find(&s->watches, id)) == NULL)
+		return;
+	watch = container_of(node, struct redis_watch, node);
+	gone = strcmp(message->str, "gone") == 0;
+	if (!gone)
+		etag = strtoull(message->str, NULL, 10);
+	for (p = watch->parked; p != NULL; p = next) {
+		/* The watch goes with its last waiter: no use of it after. */
+		next = p->next;
+		if (gone)
+			redis_parked_wake(p, NULL);
+		else if (p->w->holds == NULL || !p->w->holds(p->w, etag))
+			redis_peek_send(p);
+	}
+}
+
+static void redis_on_sub_hello(void *ctx, struct redis *r)
+{
+	struct redis_store *s = ctx;
+	char pattern[256];
+
+	snprintf(pattern, sizeof(pattern), "%s*", s->channel_prefix);
+	if (redis_psubscribe(r, pattern, redis_on_change, s) != 0)
+		redis_hello_done(r, 0);
+}
+
+/* Both connections up after a change may have gone unheard: read again. */
+static void redis_recheck_if_due(struct redis_store *s)
+{
+	if (s->recheck_due && redis_up(s->redis) && redis_up(s->sub)) {
+		s->recheck_due = 0;
+		redis_recheck_all(s);
+	}
+}
+
+static void redis_on_sub_state(void *ctx, int up, const char *why)
+{
+	struct redis_store *s = ctx;
+
+	(void)why;
+	if (!up)
+		s->recheck_due = 1;
+	redis_recheck_if_due(s);
 }
 
 /* --- the connection ------------------------------------------------------- */
@@ -619,6 +955,7 @@ static void redis_on_state(void *ctx, int up, const char *why)
 {
 	struct redis_store *s = ctx;
 
+	redis_recheck_if_due(s);
 	if (s->state != NULL)
 		s->state(s->state_ctx, up, why);
 }
@@ -629,6 +966,9 @@ struct redis_store *redis_store_new(struct event_base *base,
 {
 	struct redis_store *s = calloc(1, sizeof(*s));
 	struct redis_events events = { redis_on_hello, redis_on_state, NULL };
+	struct redis_events sub_events = { redis_on_sub_hello, redis_on_sub_state, NULL };
+	uint8_t hash_key[SIPHASH_KEY_LEN];
+	int hashed;
 
 	if (s == NULL)
 		return NULL;
@@ -642,15 +982,25 @@ struct redis_store *redis_store_new(struct event_base *base,
 	s->timeout_ms = config->timeout_ms;
 	s->random = config->random;
 	s->random_ctx = config->random_ctx;
+	s->now = config->now;
 	s->state = state;
 	s->state_ctx = ctx;
-	if (s->secret == NULL || s->prefix == NULL || s->push_types == NULL) {
+	s->channel_prefix = malloc(strlen(config->prefix) + 3);
+	if (s->channel_prefix != NULL)
+		snprintf(s->channel_prefix, strlen(config->prefix) + 3, "%sw:", config->prefix);
+	/* The table's key first: redis_store_free destroys the table. */
+	hashed = config->random(config->random_ctx, hash_key, sizeof(hash_key)) == 0;
+	table_init(&s->watches, hash_key);
+	if (!hashed || s->secret == NULL || s->prefix == NULL || s->push_types == NULL ||
+	    s->channel_prefix == NULL) {
 		redis_store_free(s);
 		return NULL;
 	}
 	memcpy(s->secret, config->secret, config->secret_len);
 	events.ctx = s;
-	if ((s->redis = redis_new(base, &config->server, &events)) == NULL) {
+	sub_events.ctx = s;
+	if ((s->redis = redis_new(base, &config->server, &events)) == NULL ||
+	    (s->sub = redis_new(base, &config->server, &sub_events)) == NULL) {
 		redis_store_free(s);
 		return NULL;
 	}
@@ -661,8 +1011,13 @@ void redis_store_free(struct redis_store *s)
 {
 	if (s == NULL)
 		return;
-	/* Unanswered calls get their NULL replies, and so their answers. */
+	/* The subscription first: it only tells. Then unanswered calls get
+	 * their NULL replies, and so their answers. No waiter is parked any
+	 * more: the connections went first. */
+	redis_free(s->sub);
 	redis_free(s->redis);
+	table_destroy(&s->watches);
+	free(s->channel_prefix);
 	if (s->secret != NULL)
 		memset(s->secret, 0, s->secret_len);
 	free(s->secret);
@@ -714,8 +1069,21 @@ static void redis_access_cancel(void *ctx, struct access_request *req)
 	redis_store_cancel(req);
 }
 
+static void redis_access_watch(void *ctx, struct mailbox *mb, struct mailbox_waiter *w)
+{
+	redis_store_watch(ctx, mb, w);
+}
+
+static void redis_access_unwatch(void *ctx, struct mailbox_waiter *w)
+{
+	(void)ctx;
+	redis_store_unwatch(w);
+}
+
 void redis_store_access(struct access_store *out, struct redis_store *s)
 {
+	out->watch = redis_access_watch;
+	out->unwatch = redis_access_unwatch;
 	out->create = redis_access_create;
 	out->read = redis_access_read;
 	out->update = redis_access_update;

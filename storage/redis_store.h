@@ -8,8 +8,9 @@
  * not reply within the timeout. A request whose answer is no longer wanted
  * is cancelled; its done is then never called.
  *
- * Not yet: waking long-polls across relays, shared rate limits, Sentinel,
- * WAIT for replicas (docs/redis-store.md, "Still to design").
+ * Long-polls parked here are woken by changes made on any relay (a second
+ * connection hears them). Not yet: shared rate limits, Sentinel, WAIT for
+ * replicas (docs/redis-store.md, "Still to design").
  */
 #ifndef STORAGE_REDIS_STORE_H
 #define STORAGE_REDIS_STORE_H
@@ -38,6 +39,8 @@ struct redis_store_config {
 	unsigned timeout_ms;            /* for each answer */
 	store_random_fn random;         /* new mailbox identifiers */
 	void *random_ctx;
+	/* The relay's clock (Unix seconds), called with state's ctx. */
+	int64_t (*now)(void *ctx);
 };
 
 /* Connects at once and keeps connecting; state() hears each change. config's
@@ -58,6 +61,11 @@ void redis_store_preview(struct redis_store *s, struct access_request *req);
 /* Its answer is no longer wanted (the connection went). Harmless when it
  * has been answered. */
 void redis_store_cancel(struct access_request *req);
+/* Park w on mb (a read's answer) until the mailbox changes, on any relay,
+ * to a version w does not hold, or goes (struct mailbox_waiter). */
+void redis_store_watch(struct redis_store *s, struct mailbox *mb, struct mailbox_waiter *w);
+/* Harmless when w was woken. */
+void redis_store_unwatch(struct mailbox_waiter *w);
 /* The calls above as the API asks them (deferred). */
 void redis_store_access(struct access_store *out, struct redis_store *s);
 

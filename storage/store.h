@@ -140,6 +140,10 @@ struct mailbox_waiter {
 	struct mailbox *mailbox;
 	int (*holds)(struct mailbox_waiter *w, uint64_t etag);
 	void (*wake)(struct mailbox_waiter *w, const struct mailbox *mb);
+	/* For a shared store, which reads the mailbox again for the waiter
+	 * when told it changed: whose claim reads, and the store's own. */
+	const uint8_t *claim;
+	void *parked;
 };
 
 /* Operations that the retry rule of the spec's section 5 covers. */

@@ -254,3 +254,65 @@ def test_redis_full_is_store_full():
         # Full, a mailbox can still be read and deleted: that frees room.
         expect_json(read(relay, first.id, first.sender), 200, "read in a full Redis")
         expect_json(delete(relay, first.id, first.sender), 200, "delete in a full Redis")
+
+
+def _park(relay, mb, claim, etag='"1"', wait=30, also=""):
+    """A long-poll on relay that the relay holds: its connection."""
+    conn = Conn(relay, timeout_s=40)
+    conn.send(build_request("POST", mb.path, [("Mailbox-Device-Claim", claim),
+                                              ("If-None-Match", etag + also),
+                                              ("Prefer", "wait=%d" % wait)]))
+    assert not conn.data_within(0.3), "answered at once: %s" % conn.read_response("POST")
+    return conn
+
+
+def test_a_long_poll_on_one_relay_is_woken_by_the_other():
+    with RedisServer() as redis, Secret() as secret, \
+            StoreRelay(*store_args(redis, secret)) as a, StoreRelay(*store_args(redis, secret)) as b:
+        mb = new_mailbox(a)
+        receiver = new_claim()
+        expect_json(read(b, mb.id, receiver), 200, "bind")
+        sender_wait = _park(a, mb, mb.sender)
+        receiver_wait = _park(a, mb, receiver)
+        # A version both hold already (If-None-Match names "2" too) keeps
+        # them parked; the next one wakes them, with its content.
+        holder = _park(a, mb, mb.sender, also=', "2"')
+        body = update_body()
+        expect_json(update(b, mb.id, mb.sender, body), 200, "update on the other relay")
+        for conn, who in ((sender_wait, "Sender"), (receiver_wait, "Receiver")):
+            resp = conn.read_response("POST")
+            data = expect_json(resp, 200, "the %s's long-poll" % who)
+            assert data["payload"] == body["payload"] and resp.header("ETag") == '"2"', resp
+            conn.close()
+        assert not holder.data_within(0.3), "woken by a version it holds"
+        expect_json(update(b, mb.id, mb.sender, update_body()), 200, "a third version")
+        expect_json(holder.read_response("POST"), 200, "woken by the third version")
+        holder.close()
+
+        # A delete on one relay ends the other's long-polls: 404.
+        waiting = _park(a, mb, mb.sender, etag='"3"')
+        expect_json(delete(b, mb.id, mb.sender), 200, "delete")
+        expect_error(waiting.read_response("POST"), 404, "not_found", "the long-poll")
+        waiting.close()
+
+
+def test_long_polls_end_with_their_mailbox_and_after_redis_comes_back():
+    with RedisServer() as redis, Secret() as secret, \
+            StoreRelay(*store_args(redis, secret)) as relay:
+        # Its expiry, as the relay sees it, ends the wait: 404.
+        soon = new_mailbox(relay, expires_in_s=2)
+        waiting = _park(relay, soon, soon.sender)
+        expect_error(waiting.read_response("POST"), 404, "not_found", "at the expiry")
+        waiting.close()
+
+        # Redis gone and back (empty): each waiter reads its mailbox again,
+        # which is no more.
+        mb = new_mailbox(relay)
+        waiting = _park(relay, mb, mb.sender)
+        gone = _park(relay, mb, mb.sender)
+        gone.close()
+        redis.kill()
+        redis.start()
+        expect_error(waiting.read_response("POST"), 404, "not_found",
+                     "after Redis came back without the mailbox")
+        waiting.close()

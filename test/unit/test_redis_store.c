@@ -52,6 +52,12 @@ static int test_random(void *ctx, unsigned char *out, size_t len)
 	return 0;
 }
 
+static int64_t test_now(void *ctx)
+{
+	(void)ctx;
+	return NOW;
+}
+
 /* --- redis-server --------------------------------------------------------- */
 
 static int free_port(void)
@@ -425,6 +431,7 @@ int main(void)
 		.push_types = "apns fcm",
 		.timeout_ms = 300,
 		.random = test_random,
+		.now = test_now,
 	};
 	signal(SIGPIPE, SIG_IGN);
 	if (mkdtemp(dir) == NULL || (port = free_port()) < 0) {
