@@ -73,6 +73,9 @@ static const char config_usage[] =
 "                            line)\n"
 "  --store-secret-file FILE  with Redis: the secret claims are kept under (the\n"
 "                            same on every relay; at least 32 bytes)\n"
+"  --store-wait-replicas N    with Redis: a write is acknowledged only once N\n"
+"                            replicas have it (WAIT), so that a failover loses\n"
+"                            no acknowledged mailbox; else 503 (off)\n"
 "  --state-file FILE         keep mailboxes across restarts: loaded at start,\n"
 "                            written at a clean stop (mode 0600); its directory\n"
 "                            must exist and be writable\n"
@@ -381,6 +384,8 @@ _Static_assert(CONFIG_MAX_BODY <= STORE_PAYLOAD_DATA_CAP,
  * retries, at up to 18 hours apart, would never give up. */
 #define CONFIG_MAX_PUSH_QUEUE 1000000
 #define CONFIG_MAX_PUSH_RETRIES 100
+/* More replicas than any deployment has; WAIT itself takes any number. */
+#define CONFIG_MAX_WAIT_REPLICAS 100
 
 static const struct config_option config_options[] = {
 	OPT("--listen", CONFIG_LISTEN, listen, 0),
@@ -409,6 +414,8 @@ static const struct config_option config_options[] = {
 	OPT_EXPECTS("--store", CONFIG_STRING, store, "memory or redis://[user@]host:port[/db]"),
 	OPT("--store-password-file", CONFIG_STRING, store_password_file, 0),
 	OPT("--store-secret-file", CONFIG_STRING, store_secret_file, 0),
+	OPT_MAX("--store-wait-replicas", CONFIG_COUNT, store_wait_replicas, 1,
+	    CONFIG_MAX_WAIT_REPLICAS),
 	OPT("--state-file", CONFIG_STRING, state_file, 0),
 	OPT("--snapshot-interval", CONFIG_DURATION, snapshot_interval, 0),
 	OPT_EXPECTS("--push-gateway", CONFIG_STRING, push_gateway, "an http:// or https:// URL"),
@@ -752,9 +759,11 @@ static int config_check(struct config *c, int default_ttl_given, FILE *err)
 			fprintf(err, "relay: --store redis:// needs --store-secret-file\n");
 			return -1;
 		}
-	} else if (c->store_password_file != NULL || c->store_secret_file != NULL) {
+	} else if (c->store_password_file != NULL || c->store_secret_file != NULL ||
+	    c->store_wait_replicas != 0) {
 		fprintf(err, "relay: %s is for --store redis://\n", c->store_password_file ?
-		    "--store-password-file" : "--store-secret-file");
+		    "--store-password-file" : c->store_secret_file ? "--store-secret-file" :
+		    "--store-wait-replicas");
 		return -1;
 	}
 	if (c->snapshot_interval > 0 && c->state_file == NULL) {

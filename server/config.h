@@ -84,6 +84,7 @@ struct config {
 	} store_redis;                  /* store, parsed */
 	const char *store_password_file;
 	const char *store_secret_file;
+	size_t store_wait_replicas;     /* 0: writes do not wait for replicas */
 	const char *state_file;         /* NULL: mailboxes do not survive a restart */
 	int64_t snapshot_interval;      /* seconds; 0: only at a clean stop */
 	const char *push_gateway;       /* gorush's base URL, or NULL: no push */

@@ -648,6 +648,7 @@ static int server_open_redis(struct server *s, char *err, size_t err_len)
 	rc.max_owner_bytes = config->max_bytes_per_address;
 	rc.push_types = types;
 	rc.timeout_ms = SERVER_STORE_TIMEOUT_MS;
+	rc.wait_replicas = (unsigned)config->store_wait_replicas;
 	rc.random = rng_bytes;
 	rc.random_ctx = s->rng;
 	rc.now = server_clock_now;

@@ -89,6 +89,7 @@ struct redis_store {
 	char *prefix, *push_types;
 	size_t max_mailboxes, max_owner_bytes;
 	unsigned timeout_ms;
+	unsigned wait_replicas;
 	store_random_fn random;
 	void *random_ctx;
 	int64_t (*now)(void *ctx);
@@ -109,6 +110,13 @@ struct redis_op {
 	struct event timer;
 	enum redis_script script;
 	int evaled;                     /* sent again as EVAL after NOSCRIPT */
+	/* --store-wait-replicas: WAITs sent after the script, unanswered; the
+	 * script's DONE is held (answer and view) until the last one says
+	 * enough replicas have it. */
+	int waiting;
+	int unconfirmed;                /* a WAIT could not be sent */
+	int holding;
+	struct access_answer held;
 	int tries;                      /* create: identifiers drawn */
 	int argc;
 	size_t at[REDIS_ARGS_MAX];      /* where each argument starts in arena */
@@ -194,10 +202,28 @@ static int redis_claim_hash(const struct redis_store *s, const uint8_t *claim,
 static void redis_answer(struct redis_op *op, const struct access_answer *a)
 {
 	struct access_request *req = op->req;
+	struct access_answer refused = { .verdict = ACCESS_REFUSED, .refusal = STORE_UNAVAILABLE };
 
+	if (op->unconfirmed && a->verdict == ACCESS_DONE)
+		a = &refused;
+	if (op->waiting > 0 && a->verdict == ACCESS_DONE && !op->holding) {
+		/* Not before enough replicas have it: the view is the op's now. */
+		op->holding = 1;
+		op->held = *a;
+		return;
+	}
 	op->req = NULL;
 	req->pending = NULL;
 	req->done(req, a);
+}
+
+/* The held answer, and its view, are dropped. */
+static void redis_drop_held(struct redis_op *op)
+{
+	if (op->holding) {
+		op->holding = 0;
+		store_view_free(op->held.mb);
+	}
 }
 
 static void redis_refuse(struct redis_op *op, enum store_result why)
@@ -288,7 +314,8 @@ static void redis_answer_mailbox(struct redis_op *op, const redisReply *reply,
 	a.remembered = (uint8_t)redis_field_int(f[RF_REMEMBERED]);
 	a.mb = mb;
 	redis_answer(op, &a);
-	store_view_free(mb);
+	if (!op->holding)
+		store_view_free(mb);
 }
 
 static int redis_op_send(struct redis_op *op);
@@ -350,6 +377,7 @@ static void redis_read_reply(struct redis_op *op, const redisReply *reply)
 
 static void redis_op_free(struct redis_op *op)
 {
+	redis_drop_held(op);
 	evtimer_del(&op->timer);
 	free(op->arena);
 	free(op);
@@ -365,12 +393,12 @@ static void redis_on_reply(void *arg, const redisReply *reply)
 		if (redis_op_send(op) == 0)
 			return;
 	}
-	if (op->req != NULL) {
+	if (op->req != NULL && !op->holding)
 		redis_read_reply(op, reply);
-		/* A create that drew another identifier was sent again. */
-		if (op->req != NULL)
-			return;
-	}
+	/* Kept for a create sent again (another identifier), or for a WAIT
+	 * still to answer. */
+	if ((op->req != NULL && !op->holding) || op->waiting > 0)
+		return;
 	redis_op_free(op);
 }
 
@@ -381,8 +409,39 @@ static void redis_on_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	redis_drop_held(op);
 	if (op->req != NULL)
 		redis_refuse(op, STORE_UNAVAILABLE);
+}
+
+/* WAIT's reply: how many replicas have every write so far. The held DONE
+ * goes out when enough do; otherwise the call is "unavailable", as a
+ * write that a failover could lose must not be acknowledged. */
+static void redis_on_waited(void *arg, const redisReply *reply)
+{
+	struct redis_op *op = arg;
+	int enough = reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
+	    reply->integer >= (long long)op->s->wait_replicas;
+
+	if (--op->waiting > 0)
+		return;
+	if (op->holding && op->req != NULL) {
+		struct access_answer a = op->held;
+
+		op->holding = 0;
+		if (enough)
+			redis_answer(op, &a);
+		else
+			redis_refuse(op, STORE_UNAVAILABLE);
+		store_view_free(a.mb);
+	}
+	redis_op_free(op);
+}
+
+/* Scripts that may write, which --store-wait-replicas waits for. */
+static int redis_script_writes(enum redis_script script)
+{
+	return script != REDIS_PREVIEW && script != REDIS_PEEK;
 }
 
 /* EVALSHA (or EVAL) with the op's arguments, which start at index 3. */
@@ -397,7 +456,23 @@ static int redis_op_send(struct redis_op *op)
 	op->lens[1] = strlen(argv[1]);
 	for (int i = 2; i < op->argc; i++)
 		argv[i] = op->arena + op->at[i];
-	return redis_command(s->redis, op->argc, argv, op->lens, redis_on_reply, op);
+	if (redis_command(s->redis, op->argc, argv, op->lens, redis_on_reply, op) != 0)
+		return -1;
+	if (s->wait_replicas > 0 && redis_script_writes(op->script)) {
+		/* Right behind the script on the same connection: it waits for
+		 * what the script wrote. Half the call's time, so that its
+		 * answer comes before the call's own timeout. */
+		char n[16], ms[16];
+		const char *wait[3] = { "WAIT", n, ms };
+		size_t lens[3] = { 4, (size_t)snprintf(n, sizeof(n), "%u", s->wait_replicas),
+		    (size_t)snprintf(ms, sizeof(ms), "%u", s->timeout_ms / 2) };
+
+		if (redis_command(s->redis, 3, wait, lens, redis_on_waited, op) == 0)
+			op->waiting++;
+		else
+			op->unconfirmed = 1;
+	}
+	return 0;
 }
 
 static struct redis_op *redis_op_new(struct redis_store *s, struct access_request *req,
@@ -602,6 +677,7 @@ void redis_store_cancel(struct access_request *req)
 	if (op == NULL)
 		return;
 	/* The reply still comes, to an op that answers nobody. */
+	redis_drop_held(op);
 	op->req = NULL;
 	req->pending = NULL;
 	evtimer_del(&op->timer);
@@ -980,6 +1056,7 @@ struct redis_store *redis_store_new(struct event_base *base,
 	s->max_mailboxes = config->max_mailboxes;
 	s->max_owner_bytes = config->max_owner_bytes;
 	s->timeout_ms = config->timeout_ms;
+	s->wait_replicas = config->wait_replicas;
 	s->random = config->random;
 	s->random_ctx = config->random_ctx;
 	s->now = config->now;

@@ -9,8 +9,8 @@
  * is cancelled; its done is then never called.
  *
  * Long-polls parked here are woken by changes made on any relay (a second
- * connection hears them). Not yet: shared rate limits, Sentinel, WAIT for
- * replicas (docs/redis-store.md, "Still to design").
+ * connection hears them). Not yet: shared rate limits, Sentinel
+ * (docs/redis-store.md, "Still to build").
  */
 #ifndef STORAGE_REDIS_STORE_H
 #define STORAGE_REDIS_STORE_H
@@ -37,6 +37,9 @@ struct redis_store_config {
 	 * or update answers as isPushNotificationSupported. */
 	const char *push_types;
 	unsigned timeout_ms;            /* for each answer */
+	/* Each write acknowledged only once this many replicas have it
+	 * (WAIT); otherwise STORE_UNAVAILABLE. 0: not waited for. */
+	unsigned wait_replicas;
 	store_random_fn random;         /* new mailbox identifiers */
 	void *random_ctx;
 	/* The relay's clock (Unix seconds), called with state's ctx. */

@@ -316,3 +316,29 @@ def test_long_polls_end_with_their_mailbox_and_after_redis_comes_back():
         expect_error(waiting.read_response("POST"), 404, "not_found",
                      "after Redis came back without the mailbox")
         waiting.close()
+
+
+def test_writes_wait_for_replicas():
+    # (Redis would wait 5 s for more replicas before it sends the first.)
+    with RedisServer("--repl-diskless-sync-delay", "0") as primary, RedisServer() as replica, \
+            Secret() as secret:
+        replica.client().call("REPLICAOF", "127.0.0.1", str(primary.port))
+        db = primary.client()
+        wait_until(lambda: b"state=online" in db.call("INFO", "replication"), 10,
+                   "the replica to be in sync")
+        with StoreRelay(*store_args(primary, secret, "--store-wait-replicas", "1")) as relay:
+            mb = new_mailbox(relay)
+            assert replica.client().call("EXISTS", "relay:m:" + mb.id.replace("-", "")) == 1, \
+                "acknowledged, but not on the replica"
+            expect_json(update(relay, mb.id, mb.sender, update_body()), 200, "update")
+            expect_status(preview(relay, mb.id), 200, "a preview writes nothing to wait for")
+            replica.pause()
+            try:
+                expect_error(create(relay, new_claim(), default_body()), 503, "unavailable",
+                             "create with the replica stopped")
+                expect_error(update(relay, mb.id, mb.sender, update_body()), 503,
+                             "unavailable", "update with the replica stopped")
+                expect_status(preview(relay, mb.id), 200, "preview with the replica stopped")
+            finally:
+                replica.resume()
+            new_mailbox(relay)
