@@ -21,6 +21,7 @@
 
 enum redis_phase {
 	REDIS_DOWN,         /* waiting to connect again */
+	REDIS_ASKING,       /* asking a sentinel where the master is */
 	REDIS_CONNECTING,   /* TCP connect under way */
 	REDIS_HELLO,        /* AUTH, SELECT, then the owner's hello */
 	REDIS_UP
@@ -29,6 +30,10 @@ enum redis_phase {
 struct redis {
 	struct event_base *base;
 	redisAsyncContext *ac;      /* NULL while down */
+	redisAsyncContext *asking;  /* the sentinel asked, or NULL */
+	struct redis_endpoint *sentinels;       /* hosts ours */
+	size_t sentinel_count, sentinel_next;
+	char *master;
 	struct event *timer;        /* reconnect pause, or the hello deadline */
 	enum redis_phase phase;
 	unsigned backoff_ms;
@@ -94,19 +99,31 @@ static void redis_on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (r->phase == REDIS_DOWN)
+	if (r->phase == REDIS_DOWN) {
 		redis_connect(r);
-	else if (r->phase != REDIS_UP)
+	} else if (r->phase == REDIS_ASKING) {
+		redisAsyncContext *asking = r->asking;
+
+		r->asking = NULL;
+		redis_down(r, "no answer from the sentinel in time");
+		if (asking != NULL)
+			redisAsyncFree(asking);
+	} else if (r->phase != REDIS_UP) {
 		redis_drop(r, "no answer in time");
+	}
 }
 
 static void redis_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	struct redis_pending p = *(struct redis_pending *)privdata;
+	const redisReply *rr = reply;
 
-	(void)ac;
 	free(privdata);
 	p.fn(p.arg, reply);
+	/* A master made replica: the next connection finds the new one. */
+	if (rr != NULL && rr->type == REDIS_REPLY_ERROR && strncmp(rr->str, "READONLY", 8) == 0 &&
+	    !(ac->c.flags & REDIS_DISCONNECTING))
+		redisAsyncDisconnect(ac);
 }
 
 int redis_command(struct redis *r, int argc, const char **argv, const size_t *lens,
@@ -180,6 +197,32 @@ static int redis_reply_ok(const redisReply *reply)
 	return reply != NULL && reply->type == REDIS_REPLY_STATUS;
 }
 
+static void redis_on_role(void *arg, const redisReply *reply)
+{
+	struct redis *r = arg;
+
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+	    reply->element[0]->type != REDIS_REPLY_STRING ||
+	    strcmp(reply->element[0]->str, "master") != 0) {
+		/* Not (or no longer) the master the sentinels named. */
+		redis_hello_done(r, 0);
+		return;
+	}
+	r->events.hello(r->events.ctx, r);
+}
+
+/* Introduced: with Sentinel, check it is the master, then the owner's. */
+static void redis_introduced(struct redis *r)
+{
+	const char *argv[1] = { "ROLE" };
+	size_t lens[1] = { 4 };
+
+	if (r->sentinel_count == 0)
+		r->events.hello(r->events.ctx, r);
+	else if (redis_command(r, 1, argv, lens, redis_on_role, r) != 0)
+		redis_hello_done(r, 0);
+}
+
 static void redis_on_select(void *arg, const redisReply *reply)
 {
 	struct redis *r = arg;
@@ -188,7 +231,7 @@ static void redis_on_select(void *arg, const redisReply *reply)
 		redis_hello_done(r, 0);
 		return;
 	}
-	r->events.hello(r->events.ctx, r);
+	redis_introduced(r);
 }
 
 static void redis_select(struct redis *r)
@@ -198,7 +241,7 @@ static void redis_select(struct redis *r)
 	size_t lens[2] = { 6, 0 };
 
 	if (r->db == 0) {
-		r->events.hello(r->events.ctx, r);
+		redis_introduced(r);
 		return;
 	}
 	lens[1] = (size_t)snprintf(db, sizeof(db), "%d", r->db);
@@ -256,7 +299,7 @@ static void redis_on_disconnect(const redisAsyncContext *ac, int status)
 	redis_down(r, ac->errstr[0] != '\0' ? ac->errstr : "connection closed");
 }
 
-static void redis_connect(struct redis *r)
+static void redis_connect_server(struct redis *r)
 {
 	redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
 
@@ -281,6 +324,76 @@ static void redis_connect(struct redis *r)
 	redis_set_timer(r, REDIS_HELLO_MS);
 }
 
+/* The sentinel's answer: the master's host and port, then connect there. */
+static void redis_on_master(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct redis *r = privdata;
+	const redisReply *rr = reply;
+	char *host;
+	long port;
+
+	if (ac != r->asking)
+		return;
+	r->asking = NULL;
+	redisAsyncDisconnect(ac);
+	r->sentinel_next = (r->sentinel_next + 1) % r->sentinel_count;
+	if (rr == NULL || rr->type != REDIS_REPLY_ARRAY || rr->elements != 2 ||
+	    rr->element[0]->type != REDIS_REPLY_STRING ||
+	    rr->element[1]->type != REDIS_REPLY_STRING ||
+	    (port = strtol(rr->element[1]->str, NULL, 10)) < 1 || port > 65535 ||
+	    (host = strdup(rr->element[0]->str)) == NULL) {
+		redis_down(r, "the sentinel named no master");
+		return;
+	}
+	free(r->host);
+	r->host = host;
+	r->port = (int)port;
+	evtimer_del(r->timer);
+	redis_connect_server(r);
+}
+
+static void redis_on_sentinel_connect(const redisAsyncContext *ac, int status)
+{
+	struct redis *r = ac->data;
+
+	if (status != REDIS_OK && ac == r->asking) {
+		/* hiredis frees it after this; the next try asks another. */
+		r->asking = NULL;
+		r->sentinel_next = (r->sentinel_next + 1) % r->sentinel_count;
+		redis_down(r, ac->errstr);
+	}
+}
+
+/* Ask the next sentinel which server is the master now. */
+static void redis_ask(struct redis *r)
+{
+	const struct redis_endpoint *e = &r->sentinels[r->sentinel_next];
+	redisAsyncContext *ac = redisAsyncConnect(e->host, e->port);
+
+	if (ac == NULL || ac->err != 0 || redisLibeventAttach(ac, r->base) != REDIS_OK ||
+	    redisAsyncCommand(ac, redis_on_master, r, "SENTINEL get-master-addr-by-name %s",
+	    r->master) != REDIS_OK) {
+		r->sentinel_next = (r->sentinel_next + 1) % r->sentinel_count;
+		redis_down(r, ac && ac->err ? ac->errstr : "cannot ask a sentinel");
+		if (ac != NULL)
+			redisAsyncFree(ac);
+		return;
+	}
+	ac->data = r;
+	r->asking = ac;
+	r->phase = REDIS_ASKING;
+	redisAsyncSetConnectCallback(ac, redis_on_sentinel_connect);
+	redis_set_timer(r, REDIS_HELLO_MS);
+}
+
+static void redis_connect(struct redis *r)
+{
+	if (r->sentinel_count > 0)
+		redis_ask(r);
+	else
+		redis_connect_server(r);
+}
+
 struct redis *redis_new(struct event_base *base, const struct redis_config *config,
     const struct redis_events *events)
 {
@@ -293,7 +406,21 @@ struct redis *redis_new(struct event_base *base, const struct redis_config *conf
 	r->port = config->port;
 	r->db = config->db;
 	r->backoff_ms = REDIS_BACKOFF_MIN_MS;
-	r->host = strdup(config->host);
+	r->host = strdup(config->host ? config->host : "");
+	if (config->sentinel_count > 0) {
+		r->sentinels = calloc(config->sentinel_count, sizeof(*r->sentinels));
+		r->master = strdup(config->master);
+		for (size_t i = 0; r->sentinels != NULL && i < config->sentinel_count; i++) {
+			r->sentinels[i].port = config->sentinels[i].port;
+			if ((r->sentinels[i].host = strdup(config->sentinels[i].host)) == NULL)
+				break;
+			r->sentinel_count++;
+		}
+		if (r->sentinel_count != config->sentinel_count || r->master == NULL) {
+			redis_free(r);
+			return NULL;
+		}
+	}
 	r->user = config->user ? strdup(config->user) : NULL;
 	r->password = config->password ? strdup(config->password) : NULL;
 	r->timer = evtimer_new(base, redis_on_timer, r);
@@ -316,6 +443,14 @@ void redis_free(struct redis *r)
 	r->ac = NULL;
 	if (ac != NULL)
 		redisAsyncFree(ac);
+	if ((ac = r->asking) != NULL) {
+		r->asking = NULL;
+		redisAsyncFree(ac);
+	}
+	for (size_t i = 0; i < r->sentinel_count; i++)
+		free((char *)r->sentinels[i].host);
+	free(r->sentinels);
+	free(r->master);
 	if (r->timer != NULL)
 		event_free(r->timer);
 	free(r->host);

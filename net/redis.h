@@ -7,7 +7,9 @@
  * sent meanwhile are refused, not queued, so that nothing waits on a server
  * that may never come. When the connection goes, every command still
  * unanswered gets its callback with reply NULL, and it comes back by itself
- * after a pause that doubles up to a few seconds.
+ * after a pause that doubles up to a few seconds. A READONLY error (the
+ * server was made a replica in a failover) drops the connection too, so
+ * that the next one goes to the new master.
  */
 #ifndef NET_REDIS_H
 #define NET_REDIS_H
@@ -18,9 +20,20 @@ struct event_base;
 struct redisReply;
 struct redis;
 
-struct redis_config {
+struct redis_endpoint {
 	const char *host;
 	int port;
+};
+
+struct redis_config {
+	const char *host;           /* the server (without Sentinel) */
+	int port;
+	/* With Sentinel: the server is whichever these say is master of
+	 * `master`, asked again at each connect, and it must say it is (ROLE);
+	 * host and port are not used. */
+	const struct redis_endpoint *sentinels;
+	size_t sentinel_count;
+	const char *master;
 	int db;                     /* SELECT, when not 0 */
 	const char *user;           /* AUTH user password (Redis 6 ACLs), or NULL */
 	const char *password;       /* AUTH password, or NULL */

@@ -68,7 +68,8 @@ static const char config_usage[] =
 "                            the peer is in this range; may be repeated\n"
 "  --store memory|URL        where mailboxes live: in this process (memory, the\n"
 "                            default) or in Redis, shared by several relays:\n"
-"                            redis://[user@]host:port[/db]\n"
+"                            redis://[user@]host:port[/db], or through Sentinel:\n"
+"                            redis-sentinel://host:port[,host:port...]/NAME\n"
 "  --store-password-file FILE  Redis's password, from a file (never the command\n"
 "                            line)\n"
 "  --store-secret-file FILE  with Redis: the secret claims are kept under (the\n"
@@ -411,7 +412,8 @@ static const struct config_option config_options[] = {
 	OPT("--rate-create", CONFIG_RATE, rate_create, 0),
 	OPT("--rate-fail", CONFIG_RATE, rate_fail, 0),
 	OPT("--trust-proxy", CONFIG_CIDR, trust_proxy, 0),
-	OPT_EXPECTS("--store", CONFIG_STRING, store, "memory or redis://[user@]host:port[/db]"),
+	OPT_EXPECTS("--store", CONFIG_STRING, store,
+	    "memory, redis://[user@]host:port[/db] or redis-sentinel://host:port[,...]/NAME"),
 	OPT("--store-password-file", CONFIG_STRING, store_password_file, 0),
 	OPT("--store-secret-file", CONFIG_STRING, store_secret_file, 0),
 	OPT_MAX("--store-wait-replicas", CONFIG_COUNT, store_wait_replicas, 1,
@@ -664,21 +666,105 @@ void config_warn(const struct config *c, const struct log *log)
 		    LOG_UINT("physical_mib", (size_t)pages / (1048576 / (size_t)page_size)), LOG_END);
 }
 
-/* redis://[user@]host:port[/db]: 0, or -1 with why. */
+/* host:port up to end (NULL: the string's end), for --store: 0, or -1
+ * with why. */
+static int config_parse_host_port(const char *host, const char *end, char *out_host,
+    size_t host_cap, int *port, const char **why)
+{
+	const char *colon = memchr(host, ':', end ? (size_t)(end - host) : strlen(host));
+	char digits[8];
+	size_t len;
+	char *stop;
+	long v;
+
+	if (colon == NULL || colon == host || (size_t)(colon - host) >= host_cap) {
+		*why = "a host, then :port";
+		return -1;
+	}
+	memcpy(out_host, host, (size_t)(colon - host));
+	out_host[colon - host] = '\0';
+	for (const char *p = out_host; *p != '\0'; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_')) {
+			*why = "the host holds a character no host name or IPv4 address has";
+			return -1;
+		}
+	}
+	len = end ? (size_t)(end - colon - 1) : strlen(colon + 1);
+	if (len == 0 || len >= sizeof(digits)) {
+		*why = "the port is 1 to 65535";
+		return -1;
+	}
+	memcpy(digits, colon + 1, len);
+	digits[len] = '\0';
+	errno = 0;
+	v = strtol(digits, &stop, 10);
+	if (*stop != '\0' || errno != 0 || v < 1 || v > 65535) {
+		*why = "the port is 1 to 65535";
+		return -1;
+	}
+	*port = (int)v;
+	return 0;
+}
+
+/* redis-sentinel://host:port[,host:port...]/NAME */
+static int config_parse_sentinel(const char *url, struct config_store *out, const char **why)
+{
+	const char *at = url + strlen("redis-sentinel://");
+	const char *slash = strchr(at, '/');
+
+	if (slash == NULL || slash[1] == '\0' || strlen(slash + 1) >= sizeof(out->master)) {
+		*why = "the sentinels, then /the name they know the master by";
+		return -1;
+	}
+	for (const char *p = slash + 1; *p != '\0'; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_')) {
+			*why = "the master's name holds a character other than letters, digits, -, . or _";
+			return -1;
+		}
+	}
+	strcpy(out->master, slash + 1);
+	while (at < slash) {
+		const char *comma = memchr(at, ',', (size_t)(slash - at));
+		const char *end = comma ? comma : slash;
+
+		if (out->sentinel_count == CONFIG_MAX_SENTINELS) {
+			*why = "at most " LIMITS_TEXT(CONFIG_MAX_SENTINELS) " sentinels";
+			return -1;
+		}
+		if (config_parse_host_port(at, end, out->sentinels[out->sentinel_count].host,
+		    sizeof(out->sentinels[0].host), &out->sentinels[out->sentinel_count].port,
+		    why) != 0)
+			return -1;
+		out->sentinel_count++;
+		at = end + (comma != NULL);
+	}
+	if (out->sentinel_count == 0) {
+		*why = "at least one sentinel";
+		return -1;
+	}
+	return 0;
+}
+
+/* redis://[user@]host:port[/db] or redis-sentinel://...: 0, or -1 with why. */
 static int config_parse_store(const char *url, struct config_store *out, const char **why)
 {
-	const char *at, *host, *colon, *end;
+	const char *at, *host, *slash;
 	char *stop;
 	long v;
 
 	memset(out, 0, sizeof(*out));
+	if (strncmp(url, "redis-sentinel://", 17) == 0)
+		return config_parse_sentinel(url, out, why);
 	if (strncmp(url, "redis://", 8) != 0) {
-		*why = "only redis:// is known";
+		*why = "only redis:// and redis-sentinel:// are known";
 		return -1;
 	}
 	host = url + 8;
+	slash = strchr(host, '/');
 	at = strchr(host, '@');
-	if (at != NULL) {
+	if (at != NULL && (slash == NULL || at < slash)) {
 		if (at == host || (size_t)(at - host) >= sizeof(out->user) ||
 		    memchr(host, ':', (size_t)(at - host)) != NULL) {
 			*why = "a user name, then @ (the password goes in --store-password-file)";
@@ -687,32 +773,13 @@ static int config_parse_store(const char *url, struct config_store *out, const c
 		memcpy(out->user, host, (size_t)(at - host));
 		host = at + 1;
 	}
-	colon = strchr(host, ':');
-	if (colon == NULL || colon == host || (size_t)(colon - host) >= sizeof(out->host)) {
-		*why = "a host, then :port";
+	if (config_parse_host_port(host, slash, out->host, sizeof(out->host), &out->port,
+	    why) != 0)
 		return -1;
-	}
-	memcpy(out->host, host, (size_t)(colon - host));
-	for (const char *p = out->host; *p != '\0'; p++) {
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_')) {
-			*why = "the host holds a character no host name or IPv4 address has";
-			return -1;
-		}
-	}
-	errno = 0;
-	v = strtol(colon + 1, &stop, 10);
-	if (stop == colon + 1 || errno != 0 || v < 1 || v > 65535 ||
-	    (*stop != '\0' && *stop != '/')) {
-		*why = "the port is 1 to 65535";
-		return -1;
-	}
-	out->port = (int)v;
-	if (*stop == '/') {
-		end = stop + 1;
+	if (slash != NULL) {
 		errno = 0;
-		v = strtol(end, &stop, 10);
-		if (stop == end || *stop != '\0' || errno != 0 || v < 0 || v > 1000000) {
+		v = strtol(slash + 1, &stop, 10);
+		if (stop == slash + 1 || *stop != '\0' || errno != 0 || v < 0 || v > 1000000) {
 			*why = "the database is a number";
 			return -1;
 		}
@@ -745,8 +812,8 @@ static int config_check(struct config *c, int default_ttl_given, FILE *err)
 	}
 	if (c->store != NULL && strcmp(c->store, "memory") != 0) {
 		if (config_parse_store(c->store, &c->store_redis, &why) != 0) {
-			fprintf(err, "relay: --store expects memory or "
-			    "redis://[user@]host:port[/db]: %s\n", why);
+			fprintf(err, "relay: --store expects memory, redis://[user@]host:port[/db] "
+			    "or redis-sentinel://host:port[,host:port...]/NAME: %s\n", why);
 			return -1;
 		}
 		if (c->state_file != NULL || c->snapshot_interval > 0) {

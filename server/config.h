@@ -43,6 +43,9 @@ struct config_cidrs {
 };
 
 /* --push-map: a notificationToken.type and the gorush platform it goes to. */
+/* redis-sentinel://: more sentinels than a deployment runs. */
+#define CONFIG_MAX_SENTINELS 8
+
 struct config_push_type {
 	char type[CONFIG_PUSH_TYPE_MAX + 1];
 	unsigned platform;
@@ -78,9 +81,15 @@ struct config {
 	const char *store;
 	struct config_store {
 		char host[256];
-		int port;
+		int port;               /* 0: with Sentinel */
 		int db;
 		char user[128];         /* "" when none */
+		struct config_sentinel {
+			char host[256];
+			int port;
+		} sentinels[CONFIG_MAX_SENTINELS];
+		size_t sentinel_count;
+		char master[128];       /* the name the sentinels know it by */
 	} store_redis;                  /* store, parsed */
 	const char *store_password_file;
 	const char *store_secret_file;

@@ -616,6 +616,7 @@ static int server_open_redis(struct server *s, char *err, size_t err_len)
 	const struct config *config = s->config;
 	char secret[4096], password[1024], types[CONFIG_MAX_PUSH_TYPES * (CONFIG_PUSH_TYPE_MAX + 1) + 1];
 	size_t secret_len, password_len = 0, at = 0;
+	struct redis_endpoint sentinels[CONFIG_MAX_SENTINELS];
 	struct redis_store_config rc;
 	int ret = -1;
 
@@ -641,6 +642,13 @@ static int server_open_redis(struct server *s, char *err, size_t err_len)
 	rc.server.db = config->store_redis.db;
 	rc.server.user = config->store_redis.user[0] ? config->store_redis.user : NULL;
 	rc.server.password = config->store_password_file ? password : NULL;
+	for (size_t i = 0; i < config->store_redis.sentinel_count; i++) {
+		sentinels[i].host = config->store_redis.sentinels[i].host;
+		sentinels[i].port = config->store_redis.sentinels[i].port;
+	}
+	rc.server.sentinels = sentinels;
+	rc.server.sentinel_count = config->store_redis.sentinel_count;
+	rc.server.master = config->store_redis.master;
 	rc.secret = (const uint8_t *)secret;
 	rc.secret_len = secret_len;
 	rc.prefix = SERVER_STORE_PREFIX;
@@ -658,9 +666,15 @@ static int server_open_redis(struct server *s, char *err, size_t err_len)
 		goto done;
 	}
 	redis_store_access(&s->access, s->redis);
-	log_event(&s->log, LOG_INFO, "mailboxes are kept in Redis",
-	    LOG_STR("host", config->store_redis.host), LOG_INT("port", config->store_redis.port),
-	    LOG_INT("db", config->store_redis.db), LOG_END);
+	if (config->store_redis.sentinel_count > 0)
+		log_event(&s->log, LOG_INFO, "mailboxes are kept in Redis, its master named by Sentinel",
+		    LOG_STR("master", config->store_redis.master),
+		    LOG_UINT("sentinels", config->store_redis.sentinel_count), LOG_END);
+	else
+		log_event(&s->log, LOG_INFO, "mailboxes are kept in Redis",
+		    LOG_STR("host", config->store_redis.host),
+		    LOG_INT("port", config->store_redis.port), LOG_INT("db", config->store_redis.db),
+		    LOG_END);
 	ret = 0;
 done:
 	memset(secret, 0, sizeof(secret));
@@ -727,7 +741,8 @@ int server_init(struct server *s, const struct config *config)
 	s->store = store_new(&limits, rng_bytes, s->rng);
 	if (s->store == NULL)
 		return server_fail(s, "the random generator failed");
-	if (config->store_redis.port != 0 && server_open_redis(s, err, sizeof(err)) != 0)
+	if ((config->store_redis.port != 0 || config->store_redis.sentinel_count > 0) &&
+	    server_open_redis(s, err, sizeof(err)) != 0)
 		return server_fail(s, err);
 	if (config->rate_create.per != 0 || config->rate_fail.per != 0) {
 		struct ratelimit_rule rules[RATELIMIT_KINDS];

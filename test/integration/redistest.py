@@ -172,3 +172,66 @@ class RedisServer:
         if password is not None:
             c.call("AUTH", password)
         return c
+
+
+REDIS_SENTINEL = shutil.which("redis-sentinel")
+
+
+class Sentinel:
+    """redis-sentinel on a free port watching master `name` at port
+    master_port, quick to judge (down after 1 s); killed on leaving."""
+
+    def __init__(self, name, master_port):
+        self.name = name
+        self.master_port = master_port
+        self.proc = None
+        self.dir = None
+
+    def __enter__(self):
+        if REDIS_SENTINEL is None:
+            raise unittest.SkipTest("redis-sentinel is not installed (apt-get install "
+                                    "redis-sentinel)")
+        self.dir = tempfile.mkdtemp(prefix="relay-sentinel-")
+        self.port = free_port()
+        conf = os.path.join(self.dir, "sentinel.conf")
+        with open(conf, "w") as f:
+            f.write("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n"
+                    "sentinel monitor %s 127.0.0.1 %d 2\n"
+                    "sentinel down-after-milliseconds %s 1000\n"
+                    "sentinel failover-timeout %s 5000\n"
+                    "sentinel parallel-syncs %s 2\n" % (
+                        self.port, self.dir, os.path.join(self.dir, "sentinel.log"),
+                        self.name, self.master_port, self.name, self.name, self.name))
+        self.proc = subprocess.Popen([REDIS_SENTINEL, conf], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        try:
+            wait_until(self._knows_master, START_TIMEOUT_S,
+                       "redis-sentinel on port %d to know its master" % self.port)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _knows_master(self):
+        try:
+            c = Resp(self.port)
+        except OSError:
+            return False
+        try:
+            return c.call("SENTINEL", "get-master-addr-by-name", self.name) is not None
+        finally:
+            c.close()
+
+    def master_port_now(self):
+        c = Resp(self.port)
+        try:
+            return int(c.call("SENTINEL", "get-master-addr-by-name", self.name)[1])
+        finally:
+            c.close()
+
+    def __exit__(self, *exc):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)

@@ -10,8 +10,9 @@ import os
 import secrets
 import shutil
 import tempfile
+import time
 
-from redistest import RedisServer
+from redistest import RedisServer, Resp, Sentinel
 from relaytest import (Conn, Relay, b64, build_request, log_events, call, create, default_body, delete,
                        expect_error, expect_json, expect_status, new_claim, new_mailbox,
                        preview, read, relinquish, run_relay, update, update_body, wait_until)
@@ -190,7 +191,18 @@ def test_store_options_are_checked():
                  "database"),
                 (["--store", "http://127.0.0.1:6379", "--store-secret-file", secret],
                  "redis://"),
-                (["--store-secret-file", secret], "--store redis://")):
+                (["--store-secret-file", secret], "--store redis://"),
+                (["--store-wait-replicas", "1"], "--store redis://"),
+                (["--store", "redis-sentinel://127.0.0.1:26379/", "--store-secret-file",
+                  secret], "the name"),
+                (["--store", "redis-sentinel:///m", "--store-secret-file", secret],
+                 "at least one sentinel"),
+                (["--store", "redis-sentinel://a:1,b:x/m", "--store-secret-file", secret],
+                 "port"),
+                (["--store", "redis-sentinel://a:1/m\r\n", "--store-secret-file", secret],
+                 "name"),
+                (["--store", "redis-sentinel://" + ",".join(["a:1"] * 9) + "/m",
+                  "--store-secret-file", secret], "at most 8")):
             rc, out, err = run_relay(["--no-tls", "--listen", "127.0.0.1:0"] + args)
             assert rc == 2, "%r: exit status %d, stderr %r" % (args, rc, err)
             assert says in err and len(err.strip().splitlines()) == 1, (args, err)
@@ -342,3 +354,55 @@ def test_writes_wait_for_replicas():
             finally:
                 replica.resume()
             new_mailbox(relay)
+
+
+def test_failover_through_sentinel_loses_no_acknowledged_mailbox():
+    with RedisServer("--repl-diskless-sync-delay", "0") as primary, \
+            RedisServer("--repl-diskless-sync-delay", "0") as r1, \
+            RedisServer("--repl-diskless-sync-delay", "0") as r2, Secret() as secret:
+        for replica in (r1, r2):
+            replica.client().call("REPLICAOF", "127.0.0.1", str(primary.port))
+        db = primary.client()
+        wait_until(lambda: db.call("INFO", "replication").count(b"state=online") == 2, 10,
+                   "both replicas in sync")
+        with Sentinel("m", primary.port) as s1, Sentinel("m", primary.port) as s2, \
+                Sentinel("m", primary.port) as s3:
+            wait_until(lambda: all(b"sentinels=3" in Resp(s.port).call("INFO", "sentinel")
+                                   for s in (s1, s2, s3)), 15, "the sentinels to know each other")
+            url = "redis-sentinel://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/m" % (
+                s1.port, s2.port, s3.port)
+            with StoreRelay("--store", url, "--store-secret-file", secret,
+                            "--store-wait-replicas", "1") as relay:
+                acknowledged, refused = [], 0
+                first_refused = last_refused = None
+                with Conn(relay) as c:
+                    deadline = time.monotonic() + 30
+                    killed = False
+                    while time.monotonic() < deadline:
+                        sender = new_claim()
+                        resp = call(relay, "POST", "/v1/m", sender, default_body(), conn=c)
+                        now = time.monotonic()
+                        if resp.status == 200:
+                            acknowledged.append((resp.json()["urlLink"].rsplit("/", 1)[1],
+                                                 sender))
+                            if killed and s1.master_port_now() != primary.port and \
+                                    len(acknowledged) > 50 + after_kill:
+                                break
+                        else:
+                            expect_error(resp, 503, "unavailable", "create in the failover")
+                            refused += 1
+                            first_refused = first_refused or now
+                            last_refused = now
+                        if not killed and len(acknowledged) == 50:
+                            primary.kill()
+                            killed, after_kill = True, len(acknowledged)
+                print("    failover: %d acknowledged, %d refused over %.2f s" % (
+                    len(acknowledged), refused, (last_refused or 0) - (first_refused or 0)))
+                assert killed and len(acknowledged) > 100, \
+                    "no recovery: %d acknowledged, %d refused" % (len(acknowledged), refused)
+                assert last_refused is None or last_refused - first_refused < 15, \
+                    "503s for %.1f s" % (last_refused - first_refused)
+                lost = [mid for mid, sender in acknowledged
+                        if read(relay, mid, sender).status != 200]
+                assert not lost, "%d of %d acknowledged mailboxes lost: %r" % (
+                    len(lost), len(acknowledged), lost[:5])
