@@ -11,6 +11,7 @@ client sends commands as arrays of bulk strings and parses the replies
 (errors returned as RespError, not raised).
 """
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -18,7 +19,8 @@ import subprocess
 import tempfile
 import unittest
 
-from relaytest import describe_status, free_port, tail, wait_until
+from relaytest import (Conn, Relay, build_request, describe_status, free_port, log_events,
+                       tail, wait_until)
 
 REDIS_SERVER = shutil.which("redis-server")
 SCRIPT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "storage",
@@ -235,3 +237,50 @@ class Sentinel:
             self.proc.wait()
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Secret:
+    """A --store-secret-file of size bytes in a directory of its own."""
+
+    def __init__(self, size=48):
+        self.size = size
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="relay-secret-")
+        self.path = os.path.join(self.dir, "secret")
+        with open(self.path, "wb") as f:
+            f.write(secrets.token_bytes(self.size))
+        return self.path
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def store_args(redis, secret, *more):
+    return ["--store", redis.url, "--store-secret-file", secret] + list(more)
+
+
+class StoreRelay(Relay):
+    """A relay over Redis, entered once it has said its store is reachable
+    (until then it answers 503, as whenever Redis is away)."""
+
+    def __enter__(self):
+        super().__enter__()
+        try:
+            if not self.stderr.wait_for(lambda ls: any(
+                    e["msg"] == "the store is reachable" for e in log_events(ls)), 10):
+                raise AssertionError("the relay never reached Redis: %r" % self.stderr.text())
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+
+def park(relay, mb, claim, etag='"1"', wait=30, also=""):
+    """A long-poll on relay that the relay holds: its connection."""
+    conn = Conn(relay, timeout_s=40)
+    conn.send(build_request("POST", mb.path, [("Mailbox-Device-Claim", claim),
+                                              ("If-None-Match", etag + also),
+                                              ("Prefer", "wait=%d" % wait)]))
+    assert not conn.data_within(0.3), "answered at once: %s" % conn.read_response("POST")
+    return conn

@@ -2,60 +2,23 @@
 
 One relay and two: the same answers as the memory store gives, a mailbox
 made on one relay read, bound and retried on the other, exactly one
-Receiver in a race through two relays, claims nowhere in clear in Redis,
-503 while Redis is away or stalled and service again without a restart,
-and the options checked.
+Receiver in a race through two relays, long-polls woken across relays,
+claims nowhere in clear in Redis, 503 while Redis is away, stalled or full
+and service again without a restart, and the options checked. Replicas,
+Sentinel and HAProxy: test_redis_ha.py.
 """
 import os
 import secrets
 import shutil
 import tempfile
-import time
 
-from redistest import RedisServer, Resp, Sentinel
-from relaytest import (Conn, Relay, b64, build_request, log_events, call, create, default_body, delete,
+from redistest import RedisServer, Secret, StoreRelay, park, store_args
+from relaytest import (Conn, Relay, b64, build_request, call, create, default_body, delete,
                        expect_error, expect_json, expect_status, new_claim, new_mailbox,
                        preview, read, relinquish, run_relay, update, update_body, wait_until)
 from test_admin import admin_get
 
 RACES = 1000
-
-
-class Secret:
-    """A --store-secret-file of size bytes in a directory of its own."""
-
-    def __init__(self, size=48):
-        self.size = size
-
-    def __enter__(self):
-        self.dir = tempfile.mkdtemp(prefix="relay-secret-")
-        self.path = os.path.join(self.dir, "secret")
-        with open(self.path, "wb") as f:
-            f.write(secrets.token_bytes(self.size))
-        return self.path
-
-    def __exit__(self, *exc):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def store_args(redis, secret, *more):
-    return ["--store", redis.url, "--store-secret-file", secret] + list(more)
-
-
-class StoreRelay(Relay):
-    """A relay over Redis, entered once it has said its store is reachable
-    (until then it answers 503, as whenever Redis is away)."""
-
-    def __enter__(self):
-        super().__enter__()
-        try:
-            if not self.stderr.wait_for(lambda ls: any(
-                    e["msg"] == "the store is reachable" for e in log_events(ls)), 10):
-                raise AssertionError("the relay never reached Redis: %r" % self.stderr.text())
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
 
 
 def test_a_mailbox_lives_in_redis():
@@ -268,27 +231,17 @@ def test_redis_full_is_store_full():
         expect_json(delete(relay, first.id, first.sender), 200, "delete in a full Redis")
 
 
-def _park(relay, mb, claim, etag='"1"', wait=30, also=""):
-    """A long-poll on relay that the relay holds: its connection."""
-    conn = Conn(relay, timeout_s=40)
-    conn.send(build_request("POST", mb.path, [("Mailbox-Device-Claim", claim),
-                                              ("If-None-Match", etag + also),
-                                              ("Prefer", "wait=%d" % wait)]))
-    assert not conn.data_within(0.3), "answered at once: %s" % conn.read_response("POST")
-    return conn
-
-
 def test_a_long_poll_on_one_relay_is_woken_by_the_other():
     with RedisServer() as redis, Secret() as secret, \
             StoreRelay(*store_args(redis, secret)) as a, StoreRelay(*store_args(redis, secret)) as b:
         mb = new_mailbox(a)
         receiver = new_claim()
         expect_json(read(b, mb.id, receiver), 200, "bind")
-        sender_wait = _park(a, mb, mb.sender)
-        receiver_wait = _park(a, mb, receiver)
+        sender_wait = park(a, mb, mb.sender)
+        receiver_wait = park(a, mb, receiver)
         # A version both hold already (If-None-Match names "2" too) keeps
         # them parked; the next one wakes them, with its content.
-        holder = _park(a, mb, mb.sender, also=', "2"')
+        holder = park(a, mb, mb.sender, also=', "2"')
         body = update_body()
         expect_json(update(b, mb.id, mb.sender, body), 200, "update on the other relay")
         for conn, who in ((sender_wait, "Sender"), (receiver_wait, "Receiver")):
@@ -302,7 +255,7 @@ def test_a_long_poll_on_one_relay_is_woken_by_the_other():
         holder.close()
 
         # A delete on one relay ends the other's long-polls: 404.
-        waiting = _park(a, mb, mb.sender, etag='"3"')
+        waiting = park(a, mb, mb.sender, etag='"3"')
         expect_json(delete(b, mb.id, mb.sender), 200, "delete")
         expect_error(waiting.read_response("POST"), 404, "not_found", "the long-poll")
         waiting.close()
@@ -313,96 +266,18 @@ def test_long_polls_end_with_their_mailbox_and_after_redis_comes_back():
             StoreRelay(*store_args(redis, secret)) as relay:
         # Its expiry, as the relay sees it, ends the wait: 404.
         soon = new_mailbox(relay, expires_in_s=2)
-        waiting = _park(relay, soon, soon.sender)
+        waiting = park(relay, soon, soon.sender)
         expect_error(waiting.read_response("POST"), 404, "not_found", "at the expiry")
         waiting.close()
 
         # Redis gone and back (empty): each waiter reads its mailbox again,
         # which is no more.
         mb = new_mailbox(relay)
-        waiting = _park(relay, mb, mb.sender)
-        gone = _park(relay, mb, mb.sender)
+        waiting = park(relay, mb, mb.sender)
+        gone = park(relay, mb, mb.sender)
         gone.close()
         redis.kill()
         redis.start()
         expect_error(waiting.read_response("POST"), 404, "not_found",
                      "after Redis came back without the mailbox")
         waiting.close()
-
-
-def test_writes_wait_for_replicas():
-    # (Redis would wait 5 s for more replicas before it sends the first.)
-    with RedisServer("--repl-diskless-sync-delay", "0") as primary, RedisServer() as replica, \
-            Secret() as secret:
-        replica.client().call("REPLICAOF", "127.0.0.1", str(primary.port))
-        db = primary.client()
-        wait_until(lambda: b"state=online" in db.call("INFO", "replication"), 10,
-                   "the replica to be in sync")
-        with StoreRelay(*store_args(primary, secret, "--store-wait-replicas", "1")) as relay:
-            mb = new_mailbox(relay)
-            assert replica.client().call("EXISTS", "relay:m:" + mb.id.replace("-", "")) == 1, \
-                "acknowledged, but not on the replica"
-            expect_json(update(relay, mb.id, mb.sender, update_body()), 200, "update")
-            expect_status(preview(relay, mb.id), 200, "a preview writes nothing to wait for")
-            replica.pause()
-            try:
-                expect_error(create(relay, new_claim(), default_body()), 503, "unavailable",
-                             "create with the replica stopped")
-                expect_error(update(relay, mb.id, mb.sender, update_body()), 503,
-                             "unavailable", "update with the replica stopped")
-                expect_status(preview(relay, mb.id), 200, "preview with the replica stopped")
-            finally:
-                replica.resume()
-            new_mailbox(relay)
-
-
-def test_failover_through_sentinel_loses_no_acknowledged_mailbox():
-    with RedisServer("--repl-diskless-sync-delay", "0") as primary, \
-            RedisServer("--repl-diskless-sync-delay", "0") as r1, \
-            RedisServer("--repl-diskless-sync-delay", "0") as r2, Secret() as secret:
-        for replica in (r1, r2):
-            replica.client().call("REPLICAOF", "127.0.0.1", str(primary.port))
-        db = primary.client()
-        wait_until(lambda: db.call("INFO", "replication").count(b"state=online") == 2, 10,
-                   "both replicas in sync")
-        with Sentinel("m", primary.port) as s1, Sentinel("m", primary.port) as s2, \
-                Sentinel("m", primary.port) as s3:
-            wait_until(lambda: all(b"sentinels=3" in Resp(s.port).call("INFO", "sentinel")
-                                   for s in (s1, s2, s3)), 15, "the sentinels to know each other")
-            url = "redis-sentinel://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/m" % (
-                s1.port, s2.port, s3.port)
-            with StoreRelay("--store", url, "--store-secret-file", secret,
-                            "--store-wait-replicas", "1") as relay:
-                acknowledged, refused = [], 0
-                first_refused = last_refused = None
-                with Conn(relay) as c:
-                    deadline = time.monotonic() + 30
-                    killed = False
-                    while time.monotonic() < deadline:
-                        sender = new_claim()
-                        resp = call(relay, "POST", "/v1/m", sender, default_body(), conn=c)
-                        now = time.monotonic()
-                        if resp.status == 200:
-                            acknowledged.append((resp.json()["urlLink"].rsplit("/", 1)[1],
-                                                 sender))
-                            if killed and s1.master_port_now() != primary.port and \
-                                    len(acknowledged) > 50 + after_kill:
-                                break
-                        else:
-                            expect_error(resp, 503, "unavailable", "create in the failover")
-                            refused += 1
-                            first_refused = first_refused or now
-                            last_refused = now
-                        if not killed and len(acknowledged) == 50:
-                            primary.kill()
-                            killed, after_kill = True, len(acknowledged)
-                print("    failover: %d acknowledged, %d refused over %.2f s" % (
-                    len(acknowledged), refused, (last_refused or 0) - (first_refused or 0)))
-                assert killed and len(acknowledged) > 100, \
-                    "no recovery: %d acknowledged, %d refused" % (len(acknowledged), refused)
-                assert last_refused is None or last_refused - first_refused < 15, \
-                    "503s for %.1f s" % (last_refused - first_refused)
-                lost = [mid for mid, sender in acknowledged
-                        if read(relay, mid, sender).status != 200]
-                assert not lost, "%d of %d acknowledged mailboxes lost: %r" % (
-                    len(lost), len(acknowledged), lost[:5])
