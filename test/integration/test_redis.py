@@ -18,6 +18,7 @@ from relaytest import (Conn, Relay, b64, build_request, call, create, default_bo
                        preview, read, relinquish, run_relay, update, update_body, wait_until)
 from test_admin import admin_get
 
+PARALLEL = True          # each test runs its own Redis and relays, and mostly waits
 RACES = 1000
 
 

@@ -12,6 +12,7 @@ from relaytest import (Conn, build_request, call, create, default_body, expect_e
                        preview, read, update, update_body, wait_until)
 from test_proxies import HAProxy
 
+PARALLEL = True          # each test runs its own Redis and relays, and mostly waits
 RACES = 1000
 
 

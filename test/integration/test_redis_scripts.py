@@ -25,6 +25,7 @@ import unittest
 from redistest import Resp, RespError, script_text
 from relaytest import describe_status, free_port, tail, wait_until
 
+PARALLEL = True          # each test runs its own redis-server, and mostly waits
 EXPECTED_SECONDS = 3
 
 SCRIPTS = ("create", "read", "update", "delete", "relinquish", "preview", "drop_token")
