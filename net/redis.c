@@ -44,6 +44,8 @@ struct redis {
 	redis_reply_fn sub_fn;
 	void *sub_arg;
 	int subscribed;
+	int told;                   /* state() has been called at least once */
+	char why[128];              /* why the introduction failed */
 };
 
 /* One command's callback, until its reply comes. */
@@ -65,7 +67,9 @@ static void redis_set_timer(struct redis *r, unsigned ms)
  * a pause that doubles each time. */
 static void redis_down(struct redis *r, const char *why)
 {
-	int was_up = r->phase == REDIS_UP;
+	/* Down is news when it was up, and the first time: an operator must
+	 * see why a relay cannot reach its store from the start. */
+	int tell = r->phase == REDIS_UP || !r->told;
 
 	r->ac = NULL;
 	r->phase = REDIS_DOWN;
@@ -77,8 +81,10 @@ static void redis_down(struct redis *r, const char *why)
 	redis_set_timer(r, r->backoff_ms);
 	r->backoff_ms = r->backoff_ms * 2 > REDIS_BACKOFF_MAX_MS ? REDIS_BACKOFF_MAX_MS :
 	    r->backoff_ms * 2;
-	if (was_up)
+	if (tell) {
+		r->told = 1;
 		r->events.state(r->events.ctx, 0, why);
+	}
 }
 
 /* Drop the connection from our side (outside hiredis's callbacks). */
@@ -109,7 +115,7 @@ static void redis_on_timer(evutil_socket_t fd, short what, void *arg)
 		if (asking != NULL)
 			redisAsyncFree(asking);
 	} else if (r->phase != REDIS_UP) {
-		redis_drop(r, "no answer in time");
+		redis_drop(r, r->why[0] != '\0' ? r->why : "no answer in time");
 	}
 }
 
@@ -176,25 +182,33 @@ int redis_up(const struct redis *r)
 	return r->phase == REDIS_UP;
 }
 
-void redis_hello_done(struct redis *r, int ok)
+void redis_hello_done(struct redis *r, int ok, const char *why)
 {
-	if (r->phase != REDIS_HELLO)
+	if (r->phase != REDIS_HELLO || r->ac == NULL)
 		return;
 	if (!ok) {
-		/* Not from inside a reply callback: hiredis frees the context
-		 * once its callbacks are done. */
-		redisAsyncDisconnect(r->ac);
+		if (why != NULL && r->why[0] == '\0')
+			snprintf(r->why, sizeof(r->why), "%s", why);
+		/* Dropped from the timer, not from inside hiredis's callbacks,
+		 * where freeing the context would pull it from under hiredis. */
+		redis_set_timer(r, 0);
 		return;
 	}
 	evtimer_del(r->timer);
 	r->phase = REDIS_UP;
+	r->told = 1;
 	r->backoff_ms = REDIS_BACKOFF_MIN_MS;
 	r->events.state(r->events.ctx, 1, NULL);
 }
 
-static int redis_reply_ok(const redisReply *reply)
+/* A status reply; otherwise what the server said is kept for the log. */
+static int redis_reply_ok(struct redis *r, const redisReply *reply)
 {
-	return reply != NULL && reply->type == REDIS_REPLY_STATUS;
+	if (reply != NULL && reply->type == REDIS_REPLY_STATUS)
+		return 1;
+	snprintf(r->why, sizeof(r->why), "%s", reply != NULL && reply->type ==
+	    REDIS_REPLY_ERROR ? reply->str : "no answer");
+	return 0;
 }
 
 static void redis_on_role(void *arg, const redisReply *reply)
@@ -205,7 +219,8 @@ static void redis_on_role(void *arg, const redisReply *reply)
 	    reply->element[0]->type != REDIS_REPLY_STRING ||
 	    strcmp(reply->element[0]->str, "master") != 0) {
 		/* Not (or no longer) the master the sentinels named. */
-		redis_hello_done(r, 0);
+		snprintf(r->why, sizeof(r->why), "not a master (ROLE)");
+		redis_hello_done(r, 0, NULL);
 		return;
 	}
 	r->events.hello(r->events.ctx, r);
@@ -220,15 +235,15 @@ static void redis_introduced(struct redis *r)
 	if (r->sentinel_count == 0)
 		r->events.hello(r->events.ctx, r);
 	else if (redis_command(r, 1, argv, lens, redis_on_role, r) != 0)
-		redis_hello_done(r, 0);
+		redis_hello_done(r, 0, NULL);
 }
 
 static void redis_on_select(void *arg, const redisReply *reply)
 {
 	struct redis *r = arg;
 
-	if (!redis_reply_ok(reply)) {
-		redis_hello_done(r, 0);
+	if (!redis_reply_ok(r, reply)) {
+		redis_hello_done(r, 0, NULL);
 		return;
 	}
 	redis_introduced(r);
@@ -246,15 +261,15 @@ static void redis_select(struct redis *r)
 	}
 	lens[1] = (size_t)snprintf(db, sizeof(db), "%d", r->db);
 	if (redis_command(r, 2, argv, lens, redis_on_select, r) != 0)
-		redis_hello_done(r, 0);
+		redis_hello_done(r, 0, NULL);
 }
 
 static void redis_on_auth(void *arg, const redisReply *reply)
 {
 	struct redis *r = arg;
 
-	if (!redis_reply_ok(reply))
-		redis_hello_done(r, 0);
+	if (!redis_reply_ok(r, reply))
+		redis_hello_done(r, 0, NULL);
 	else
 		redis_select(r);
 }
@@ -285,7 +300,7 @@ static void redis_on_connect(const redisAsyncContext *ac, int status)
 	argv[argc] = r->password;
 	lens[argc++] = strlen(r->password);
 	if (redis_command(r, argc, argv, lens, redis_on_auth, r) != 0)
-		redis_hello_done(r, 0);
+		redis_hello_done(r, 0, NULL);
 }
 
 static void redis_on_disconnect(const redisAsyncContext *ac, int status)
@@ -314,6 +329,7 @@ static void redis_connect_server(struct redis *r)
 	}
 	ac->data = r;
 	r->ac = ac;
+	r->why[0] = '\0';
 	r->phase = REDIS_CONNECTING;
 	if (redisLibeventAttach(ac, r->base) != REDIS_OK) {
 		redis_drop(r, "cannot watch the socket");
@@ -439,6 +455,8 @@ void redis_free(struct redis *r)
 
 	if (r == NULL)
 		return;
+	/* The callbacks hiredis runs now, with NULL, must find nothing to do. */
+	r->phase = REDIS_DOWN;
 	ac = r->ac;
 	r->ac = NULL;
 	if (ac != NULL)

@@ -48,7 +48,8 @@ struct redis_events {
 	 * (redis_command works here), then call redis_hello_done() once their
 	 * answers are in, with 0 for up or -1 to start again later. */
 	void (*hello)(void *ctx, struct redis *r);
-	/* Up (1) or down (0), each time it changes; why names the error. */
+	/* Up (1) or down (0), each time it changes, and down the first time
+	 * a connection fails; why names the error. */
 	void (*state)(void *ctx, int up, const char *why);
 	void *ctx;
 };
@@ -61,7 +62,8 @@ struct redis *redis_new(struct event_base *base, const struct redis_config *conf
 void redis_free(struct redis *r);
 
 int redis_up(const struct redis *r);
-void redis_hello_done(struct redis *r, int ok);
+/* why: what went wrong when not ok (NULL: nothing said), for the log. */
+void redis_hello_done(struct redis *r, int ok, const char *why);
 
 /* PSUBSCRIBE pattern (from hello): the connection takes no other command
  * after it, and cb hears every message, as hiredis hands it (an array of

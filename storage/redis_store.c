@@ -17,6 +17,7 @@
 
 #include "lib/container_of.h"
 #include "net/keyed.h"
+#include "storage/mailbox.h"
 #include "storage/redis_store.h"
 #include "storage/table.h"
 
@@ -84,6 +85,7 @@ struct redis_store {
 	char sha[REDIS_SCRIPTS][41];
 	unsigned loading;               /* SCRIPT LOADs unanswered in this hello */
 	int load_failed;
+	char load_error[128];
 	uint8_t *secret;
 	size_t secret_len;
 	char *prefix, *push_types;
@@ -114,6 +116,7 @@ struct redis_op {
 	 * script's DONE is held (answer and view) until the last one says
 	 * enough replicas have it. */
 	int waiting;
+	int replies;                    /* scripts sent, not yet answered */
 	int unconfirmed;                /* a WAIT could not be sent */
 	int holding;
 	struct access_answer held;
@@ -299,6 +302,12 @@ static void redis_answer_mailbox(struct redis_op *op, const redisReply *reply,
 	t1t = redis_field_bytes(f[RF_T1T]);
 	if (t1t.len == 0)
 		t1t.ptr = NULL;
+	/* Written into JSON as it is: a server that does not hold what the
+	 * relay wrote must not choose the relay's answer's bytes. */
+	if (mailbox_check_payload_type(spec.payload_type.ptr, spec.payload_type.len) != 0) {
+		redis_refuse(op, STORE_UNAVAILABLE);
+		return;
+	}
 	mb = store_view_new(id, &spec, (uint64_t)redis_field_int(f[RF_ETAG]),
 	    redis_field_int(f[RF_BOUND]) == 1, t1t, redis_field_bytes(f[RF_T1D]));
 	if (mb == NULL) {
@@ -319,7 +328,24 @@ static void redis_answer_mailbox(struct redis_op *op, const redisReply *reply,
 }
 
 static int redis_op_send(struct redis_op *op);
-static int redis_create_args(struct redis_op *op);
+static int redis_new_id(struct redis_store *s, uint8_t id[MAILBOX_ID_LEN]);
+
+/* EXISTS: the same create under another identifier. Only the mailbox key's
+ * 32 hex digits change (argument 3): the request's own bytes are gone by
+ * now, and were copied into the arena when it was first sent. */
+static int redis_create_again(struct redis_op *op)
+{
+	uint8_t id[MAILBOX_ID_LEN];
+	char hex[2 * MAILBOX_ID_LEN + 1];
+
+	if (op->script != REDIS_CREATE || op->tries >= REDIS_CREATE_TRIES ||
+	    op->argc < 4 || op->lens[3] < 2 * MAILBOX_ID_LEN || redis_new_id(op->s, id) != 0)
+		return -1;
+	op->tries++;
+	redis_hex(hex, id, sizeof(id));
+	memcpy(op->arena + op->at[3] + op->lens[3] - 2 * MAILBOX_ID_LEN, hex, 2 * MAILBOX_ID_LEN);
+	return 0;
+}
 
 static void redis_read_reply(struct redis_op *op, const redisReply *reply)
 {
@@ -367,8 +393,7 @@ static void redis_read_reply(struct redis_op *op, const redisReply *reply)
 		return;
 	case REDIS_V_EXISTS:
 		/* Another identifier, the same call. */
-		if (op->script == REDIS_CREATE && op->tries < REDIS_CREATE_TRIES &&
-		    redis_create_args(op) == 0 && redis_op_send(op) == 0)
+		if (redis_create_again(op) == 0 && redis_op_send(op) == 0)
 			return;
 		break;
 	}
@@ -387,6 +412,7 @@ static void redis_on_reply(void *arg, const redisReply *reply)
 {
 	struct redis_op *op = arg;
 
+	op->replies--;
 	if (op->req != NULL && reply != NULL && reply->type == REDIS_REPLY_ERROR &&
 	    strncmp(reply->str, "NOSCRIPT", 8) == 0 && !op->evaled) {
 		op->evaled = 1;
@@ -395,9 +421,9 @@ static void redis_on_reply(void *arg, const redisReply *reply)
 	}
 	if (op->req != NULL && !op->holding)
 		redis_read_reply(op, reply);
-	/* Kept for a create sent again (another identifier), or for a WAIT
-	 * still to answer. */
-	if ((op->req != NULL && !op->holding) || op->waiting > 0)
+	/* Kept while a reply is still due: a create sent again (another
+	 * identifier), a script sent again as EVAL, a WAIT. */
+	if (op->replies > 0 || op->waiting > 0)
 		return;
 	redis_op_free(op);
 }
@@ -412,6 +438,11 @@ static void redis_on_timeout(evutil_socket_t fd, short what, void *arg)
 	redis_drop_held(op);
 	if (op->req != NULL)
 		redis_refuse(op, STORE_UNAVAILABLE);
+	/* Nothing is sent again for a call answered: its arguments go now, not
+	 * when a stalled server replies. */
+	free(op->arena);
+	op->arena = NULL;
+	op->arena_cap = op->arena_len = 0;
 }
 
 /* WAIT's reply: how many replicas have every write so far. The held DONE
@@ -423,7 +454,7 @@ static void redis_on_waited(void *arg, const redisReply *reply)
 	int enough = reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
 	    reply->integer >= (long long)op->s->wait_replicas;
 
-	if (--op->waiting > 0)
+	if (--op->waiting > 0 || op->replies > 0)
 		return;
 	if (op->holding && op->req != NULL) {
 		struct access_answer a = op->held;
@@ -458,6 +489,7 @@ static int redis_op_send(struct redis_op *op)
 		argv[i] = op->arena + op->at[i];
 	if (redis_command(s->redis, op->argc, argv, op->lens, redis_on_reply, op) != 0)
 		return -1;
+	op->replies++;
 	if (s->wait_replicas > 0 && redis_script_writes(op->script)) {
 		/* Right behind the script on the same connection: it waits for
 		 * what the script wrote. Half the call's time, so that its
@@ -531,7 +563,17 @@ static void redis_op_start(struct redis_op *op, struct access_request *req, int 
 
 /* --- the calls ------------------------------------------------------------ */
 
-/* create's arguments with a fresh identifier (again after EXISTS). */
+/* A fresh identifier: a version-4 UUID, as the memory store makes. */
+static int redis_new_id(struct redis_store *s, uint8_t id[MAILBOX_ID_LEN])
+{
+	if (s->random(s->random_ctx, id, MAILBOX_ID_LEN) != 0)
+		return -1;
+	id[6] = (uint8_t)((id[6] & 0x0f) | 0x40);
+	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
+	return 0;
+}
+
+/* create's arguments, with a fresh identifier. */
 static int redis_create_args(struct redis_op *op)
 {
 	struct redis_store *s = op->s;
@@ -542,13 +584,8 @@ static int redis_create_args(struct redis_op *op)
 	size_t bytes;
 
 	op->tries++;
-	op->argc = 2;
-	op->arena_len = 0;
-	if (s->random(s->random_ctx, id, sizeof(id)) != 0)
+	if (redis_new_id(s, id) != 0)
 		return -1;
-	/* A version-4 UUID, as the memory store makes. */
-	id[6] = (uint8_t)((id[6] & 0x0f) | 0x40);
-	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
 	if (spec->owner != NULL)
 		redis_hex(owner, spec->owner, STORE_OWNER_LEN);
 	if (redis_claim_hash(s, req->claim, claim) != 0)
@@ -927,7 +964,7 @@ static void redis_on_change(void *arg, const redisReply *reply)
 		return;
 	if (strcmp(reply->element[0]->str, "psubscribe") == 0) {
 		/* Subscribed: changes from now on are heard. */
-		redis_hello_done(s->sub, 1);
+		redis_hello_done(s->sub, 1, NULL);
 		return;
 	}
 	if (strcmp(reply->element[0]->str, "pmessage") != 0 || reply->elements != 4)
@@ -969,7 +1006,7 @@ static void redis_on_sub_hello(void *ctx, struct redis *r)
 
 	snprintf(pattern, sizeof(pattern), "%s*", s->channel_prefix);
 	if (redis_psubscribe(r, pattern, redis_on_change, s) != 0)
-		redis_hello_done(r, 0);
+		redis_hello_done(r, 0, NULL);
 }
 
 /* Both connections up after a change may have gone unheard: read again. */
@@ -1000,12 +1037,17 @@ static void redis_on_loaded(void *arg, const redisReply *reply)
 
 	if (reply == NULL)
 		return;
-	if (reply->type != REDIS_REPLY_STRING || reply->len != 40)
+	if (reply->type != REDIS_REPLY_STRING || reply->len != 40) {
+		/* The first refusal says why (NOAUTH: --store-password-file). */
+		if (!s->load_failed)
+			snprintf(s->load_error, sizeof(s->load_error), "SCRIPT LOAD: %s",
+			    reply->type == REDIS_REPLY_ERROR ? reply->str : "not a SHA-1");
 		s->load_failed = 1;
-	else
+	} else {
 		memcpy(s->sha[i], reply->str, 41);
+	}
 	if (--s->loading == 0)
-		redis_hello_done(s->redis, !s->load_failed);
+		redis_hello_done(s->redis, !s->load_failed, s->load_error);
 }
 
 /* Each new connection loads the scripts first: their SHA-1s are the same
@@ -1016,12 +1058,13 @@ static void redis_on_hello(void *ctx, struct redis *r)
 
 	s->loading = REDIS_SCRIPTS;
 	s->load_failed = 0;
+	s->load_error[0] = '\0';
 	for (int i = 0; i < REDIS_SCRIPTS; i++) {
 		const char *argv[3] = { "SCRIPT", "LOAD", redis_scripts[i].text };
 		size_t lens[3] = { 6, 4, strlen(redis_scripts[i].text) };
 
 		if (redis_command(r, 3, argv, lens, redis_on_loaded, s) != 0) {
-			redis_hello_done(r, 0);
+			redis_hello_done(r, 0, NULL);
 			return;
 		}
 	}

@@ -14,6 +14,7 @@ import tempfile
 
 from redistest import RedisServer, Secret, StoreRelay, park, store_args
 from relaytest import (Conn, Relay, b64, build_request, call, create, default_body, delete,
+                       log_events,
                        expect_error, expect_json, expect_status, new_claim, new_mailbox,
                        preview, read, relinquish, run_relay, update, update_body, wait_until)
 from test_admin import admin_get
@@ -135,6 +136,11 @@ def test_a_password_from_a_file():
             with Relay(*store_args(redis, secret)) as relay:
                 expect_error(create(relay, new_claim(), default_body()), 503, "unavailable",
                              "without the password")
+                # The operator is told why, from the first try on.
+                assert relay.stderr.wait_for(lambda ls: any(
+                    e["msg"].startswith("the store is unreachable") and
+                    "NOAUTH" in e.get("error", "") for e in log_events(ls)), 5), \
+                    relay.stderr.text()
         finally:
             shutil.rmtree(pw_dir, ignore_errors=True)
 

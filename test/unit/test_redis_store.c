@@ -320,6 +320,45 @@ static void test_update_if_match_delete(void)
 	CHECK_EQ_INT(run(&c, redis_store_preview), ACCESS_NOT_FOUND);
 }
 
+/* The identifier drawn is taken (EXISTS): the same create goes again under
+ * another, from what it copied when first sent — the request's own spec is
+ * gone by then, as the API's is. */
+static void test_create_under_another_id(void)
+{
+	struct mailbox_spec *spec = malloc(sizeof(*spec));
+	uint8_t next[MAILBOX_ID_LEN];
+	char key[64] = "relay:m:";
+	redisContext *peek = server_peek();
+	redisReply *r;
+	struct call c;
+	unsigned saved = counter;
+
+	CHECK(spec != NULL && peek != NULL && peek->err == 0);
+	if (spec == NULL || peek == NULL || peek->err != 0)
+		return;
+	/* The identifier the store draws next, taken beforehand. */
+	test_random(NULL, next, sizeof(next));
+	counter = saved;
+	next[6] = (uint8_t)((next[6] & 0x0f) | 0x40);
+	next[8] = (uint8_t)((next[8] & 0x3f) | 0x80);
+	for (size_t i = 0; i < sizeof(next); i++)
+		snprintf(key + 8 + 2 * i, 3, "%02x", next[i]);
+	r = redisCommand(peek, "HSET %s x %lld", key, (long long)NOW + 600);
+	freeReplyObject(r);
+	*spec = spec_of("data", 4);
+	call_init(&c, SENDER, NULL, NULL);
+	c.req.spec = spec;
+	redis_store_create(store, &c.req);
+	memset(spec, 0xa5, sizeof(*spec));
+	free(spec);
+	CHECK(loop_until(&c.answered));
+	CHECK_EQ_INT(c.answer.verdict, ACCESS_DONE);
+	CHECK(memcmp(c.id, next, MAILBOX_ID_LEN) != 0);
+	CHECK_EQ_INT(c.payload_len, 4);
+	CHECK(memcmp(c.payload, "data", 4) == 0);
+	redisFree(peek);
+}
+
 /* A dump of Redis must not let anyone act as a device. */
 static void test_claims_not_in_clear(void)
 {
@@ -449,6 +488,7 @@ int main(void)
 	}
 	CHECK_RUN(test_create_read_bind);
 	CHECK_RUN(test_update_if_match_delete);
+	CHECK_RUN(test_create_under_another_id);
 	CHECK_RUN(test_claims_not_in_clear);
 	CHECK_RUN(test_cancel);
 	CHECK_RUN(test_slow_redis_times_out);
