@@ -588,6 +588,9 @@ static void api_access_done(struct access_request *req, const struct access_answ
 	int close;
 
 	call->answered = 1;
+	/* Answered later: what was in the output then may have gone since. */
+	if (call->close == NULL)
+		call->out_start = call->out->len;
 	call->answer(call, a);
 	if (call->close != NULL)
 		return;

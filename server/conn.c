@@ -212,8 +212,10 @@ static void conn_close(struct conn *c)
 {
 	if (c->state == CONN_CLOSED)
 		return;
-	if (c->state == CONN_PENDING)
+	if (c->state == CONN_PENDING) {
 		api_wait_cancel(&c->wait);
+		c->context->waiter_count--;
+	}
 	if (c->state == CONN_PARKED) {
 		api_wait_cancel(&c->wait);
 		c->context->waiter_count--;
@@ -414,8 +416,11 @@ static void conn_answer(struct conn *c)
 	}
 	if (result == API_PENDING) {
 		/* The store answers later: hold this request where it is, read
-		 * nothing more, and let no deadline of reading run. */
+		 * nothing more, and let no deadline of reading run. It holds a
+		 * waiter's place meanwhile: its answer may park it, and
+		 * --max-waiters must hold for those too. */
 		c->state = CONN_PENDING;
+		ctx->waiter_count++;
 		conn_set_timer(c, CONN_TIMER_NONE);
 		return;
 	}
@@ -428,11 +433,23 @@ static void conn_answer(struct conn *c)
 static void conn_wait_answered(struct api_wait *w, enum api_result result, int close)
 {
 	struct conn *c = container_of(w, struct conn, wait);
+	/* Only conn_stop sets it while a request waits: the relay is stopping. */
+	int stopping = c->close_after;
 
+	c->context->waiter_count--;
 	c->state = CONN_READ;
 	conn_answered(c, result, close);
-	if (c->state != CONN_PARKED)
-		event_active(&c->io.write_ev, EV_WRITE, 0);
+	if (c->state == CONN_PARKED && stopping) {
+		/* Parked after the stop's round: answered now, as it would
+		 * have been. */
+		api_wait_timeout(&c->wait, 1);
+		c->close_after = 1;
+		conn_wake(c);
+		return;
+	}
+	/* Parked or not, the driver takes over: a parked connection watches
+	 * its socket again (a client that goes is seen). */
+	event_active(&c->io.write_ev, EV_WRITE, 0);
 }
 
 /* What follows an answer: the request is done with, or parked. */
