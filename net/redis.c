@@ -45,6 +45,7 @@ struct redis {
 	void *sub_arg;
 	int subscribed;
 	int told;                   /* state() has been called at least once */
+	int reset;                  /* redis_reset: drop it at the timer */
 	char why[128];              /* why the introduction failed */
 };
 
@@ -114,7 +115,8 @@ static void redis_on_timer(evutil_socket_t fd, short what, void *arg)
 		redis_down(r, "no answer from the sentinel in time");
 		if (asking != NULL)
 			redisAsyncFree(asking);
-	} else if (r->phase != REDIS_UP) {
+	} else if (r->phase != REDIS_UP || r->reset) {
+		r->reset = 0;
 		redis_drop(r, r->why[0] != '\0' ? r->why : "no answer in time");
 	}
 }
@@ -175,6 +177,15 @@ int redis_psubscribe(struct redis *r, const char *pattern, redis_reply_fn cb, vo
 		return -1;
 	r->subscribed = 1;
 	return 0;
+}
+
+void redis_reset(struct redis *r, const char *why)
+{
+	if (r->ac == NULL || r->reset)
+		return;
+	snprintf(r->why, sizeof(r->why), "%s", why);
+	r->reset = 1;
+	redis_set_timer(r, 0);
 }
 
 int redis_up(const struct redis *r)

@@ -62,6 +62,9 @@ struct redis *redis_new(struct event_base *base, const struct redis_config *conf
 void redis_free(struct redis *r);
 
 int redis_up(const struct redis *r);
+/* Drop the connection (from the loop, soon) and connect again: the owner
+ * judged the server hung. */
+void redis_reset(struct redis *r, const char *why);
 /* why: what went wrong when not ok (NULL: nothing said), for the log. */
 void redis_hello_done(struct redis *r, int ok, const char *why);
 

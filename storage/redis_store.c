@@ -27,6 +27,9 @@
 #define REDIS_CLAIM_HASH_LEN 16
 /* Arguments of a script call: EVALSHA, sha, numkeys, KEYS, ARGV. */
 #define REDIS_ARGS_MAX 32
+/* Calls in a row that got no answer in time before the connection is
+ * judged hung and made again: hiredis has no timeout of its own. */
+#define REDIS_TIMEOUTS_MAX 3
 /* Identifiers drawn for one create before giving up (each clash is 2^-122). */
 #define REDIS_CREATE_TRIES 3
 
@@ -98,6 +101,7 @@ struct redis_store {
 	void (*state)(void *ctx, int up, const char *why);
 	void *state_ctx;
 	size_t parked_count;            /* long-polls parked here */
+	unsigned timeouts;              /* calls timed out since the last reply */
 	/* A change may have gone unheard (the subscription was down, or a
 	 * waiter's peek could not be sent): every waiter reads again once both
 	 * connections are up. */
@@ -413,6 +417,8 @@ static void redis_on_reply(void *arg, const redisReply *reply)
 	struct redis_op *op = arg;
 
 	op->replies--;
+	if (reply != NULL)
+		op->s->timeouts = 0;
 	if (op->req != NULL && reply != NULL && reply->type == REDIS_REPLY_ERROR &&
 	    strncmp(reply->str, "NOSCRIPT", 8) == 0 && !op->evaled) {
 		op->evaled = 1;
@@ -438,6 +444,10 @@ static void redis_on_timeout(evutil_socket_t fd, short what, void *arg)
 	redis_drop_held(op);
 	if (op->req != NULL)
 		redis_refuse(op, STORE_UNAVAILABLE);
+	if (++op->s->timeouts >= REDIS_TIMEOUTS_MAX) {
+		op->s->timeouts = 0;
+		redis_reset(op->s->redis, "calls in a row got no answer in time");
+	}
 	/* Nothing is sent again for a call answered: its arguments go now, not
 	 * when a stalled server replies. */
 	free(op->arena);

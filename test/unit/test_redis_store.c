@@ -426,6 +426,31 @@ static void test_slow_redis_times_out(void)
 	CHECK_EQ_INT(slow.answers, 1);
 }
 
+/* Stopped for good: after a few timeouts in a row the connection is made
+ * again (hiredis would wait on it for ever), and the store is back once
+ * Redis runs again. */
+static void test_hung_redis_is_left(void)
+{
+	uint8_t id[MAILBOX_ID_LEN];
+	int downs_before, ups_before;
+	struct call c;
+
+	create(id);
+	downs_before = downs;
+	ups_before = ups;
+	kill(server, SIGSTOP);
+	for (int i = 0; i < 3; i++) {
+		call_init(&c, SENDER, id, NULL);
+		CHECK_EQ_INT(run(&c, redis_store_read), ACCESS_REFUSED);
+	}
+	kill(server, SIGCONT);
+	CHECK(wait_up());
+	CHECK(downs > downs_before);
+	CHECK(ups > ups_before);
+	call_init(&c, SENDER, id, NULL);
+	CHECK_EQ_INT(run(&c, redis_store_read), ACCESS_DONE);
+}
+
 /* Redis killed and started again: calls meanwhile are refused at once,
  * the one in flight gets "unavailable", and the store is back by itself,
  * its scripts loaded into the new server. */
@@ -492,6 +517,7 @@ int main(void)
 	CHECK_RUN(test_claims_not_in_clear);
 	CHECK_RUN(test_cancel);
 	CHECK_RUN(test_slow_redis_times_out);
+	CHECK_RUN(test_hung_redis_is_left);
 	CHECK_RUN(test_redis_gone_and_back);
 	redis_store_free(store);
 	event_base_free(base);
