@@ -9,7 +9,8 @@
  * is cancelled; its done is then never called.
  *
  * Long-polls parked here are woken by changes made on any relay (a second
- * connection hears them). Not yet: shared rate limits, Sentinel
+ * connection hears them); the server may be named by Sentinel (net/redis).
+ * Not yet: rate limits shared between relays
  * (docs/redis-store.md, "Still to build").
  */
 #ifndef STORAGE_REDIS_STORE_H
