@@ -24,6 +24,10 @@ def test_writes_wait_for_replicas():
         db = primary.client()
         wait_until(lambda: b"state=online" in db.call("INFO", "replication"), 10,
                    "the replica to be in sync")
+        # In sync is not yet acknowledging: a replica still loading what it
+        # was sent answers WAIT late. A write of the test's own first.
+        wait_until(lambda: db.call("SET", "probe", "1") == b"OK" and
+                   db.call("WAIT", 1, 200) == 1, 10, "the replica to acknowledge a write")
         with StoreRelay(*store_args(primary, secret, "--store-wait-replicas", "1")) as relay:
             mb = new_mailbox(relay)
             assert replica.client().call("EXISTS", "relay:m:" + mb.id.replace("-", "")) == 1, \
@@ -51,6 +55,8 @@ def test_failover_through_sentinel_loses_no_acknowledged_mailbox():
         db = primary.client()
         wait_until(lambda: db.call("INFO", "replication").count(b"state=online") == 2, 10,
                    "both replicas in sync")
+        wait_until(lambda: db.call("SET", "probe", "1") == b"OK" and
+                   db.call("WAIT", 2, 200) == 2, 10, "both replicas to acknowledge a write")
         with Sentinel("m", primary.port) as s1, Sentinel("m", primary.port) as s2, \
                 Sentinel("m", primary.port) as s3:
             wait_until(lambda: all(b"sentinels=3" in Resp(s.port).call("INFO", "sentinel")
