@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "protocol/api.h"
 #include "server/conn.h"
@@ -575,11 +576,19 @@ static int server_read_test_clock(struct server *s)
 static int server_read_secret(const char *path, const char *what, char *out, size_t cap,
     size_t *len, char *err, size_t err_len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Non-blocking: a FIFO (or a device) in its place must not hang the
+	 * start; only a regular file is taken. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
 	ssize_t n;
 
 	if (fd < 0) {
 		snprintf(err, err_len, "%s %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		snprintf(err, err_len, "%s %s: not a regular file", what, path);
 		return -1;
 	}
 	n = read(fd, out, cap);

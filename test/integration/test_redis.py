@@ -179,6 +179,23 @@ def test_store_options_are_checked():
         rc, out, err = run_relay(["--no-tls", "--listen", "127.0.0.1:0", "--store",
                                   "redis://127.0.0.1:6379", "--store-secret-file", short])
         assert rc == 1 and "at least 32" in err, (rc, err)
+        # Files that are no secret: too long, a directory, a FIFO (which
+        # must not hang the start).
+        fifo_dir = tempfile.mkdtemp(prefix="relay-fifo-")
+        try:
+            fifo, big = os.path.join(fifo_dir, "fifo"), os.path.join(fifo_dir, "big")
+            os.mkfifo(fifo)
+            with open(big, "wb") as f:
+                f.write(secrets.token_bytes(5000))
+            for path, says in ((big, "longer than a secret"), (fifo_dir, "not a regular file"),
+                               (fifo, "not a regular file")):
+                for option in ("--store-secret-file", "--store-password-file"):
+                    args = ["--no-tls", "--listen", "127.0.0.1:0", "--store",
+                            "redis://127.0.0.1:6379", "--store-secret-file", secret, option, path]
+                    rc, out, err = run_relay(args)
+                    assert rc == 1 and says in err, (option, path, rc, err)
+        finally:
+            shutil.rmtree(fifo_dir, ignore_errors=True)
 
 
 def test_requests_waiting_for_redis_when_their_connection_goes_or_queues():
