@@ -445,7 +445,16 @@ int api_forwarded_warning(struct api *api)
 	return 1;
 }
 
-/* 0 to carry on, or -1 with 429 written. */
+static void api_rate_refuse(struct api_call *call, enum ratelimit_kind kind, unsigned wait_s)
+{
+	call->refused = kind == RATELIMIT_CREATE ? API_REFUSED_RATE_CREATE :
+	    API_REFUSED_RATE_FAIL;
+	call->resp.retry_after = wait_s;
+	api_fail(call, 429, "rate_limited", "too many requests from this address; try again later");
+}
+
+/* 0 to carry on, or -1 with 429 written. Only the relay's own limits: a
+ * store that keeps them checks them in each call (storage/access.h). */
 static int api_rate_limited(struct api_call *call, enum ratelimit_kind kind)
 {
 	struct ratelimit *limits = call->api->config.limits;
@@ -459,19 +468,23 @@ static int api_rate_limited(struct api_call *call, enum ratelimit_kind kind)
 			ratelimit_spend(limits, kind, call->client_key, call->client->now_ms);
 		return 0;
 	}
-	call->refused = kind == RATELIMIT_CREATE ? API_REFUSED_RATE_CREATE :
-	    API_REFUSED_RATE_FAIL;
-	call->resp.retry_after = wait_s;
-	api_fail(call, 429, "rate_limited", "too many requests from this address; try again later");
+	api_rate_refuse(call, kind, wait_s);
 	return -1;
 }
 
-/* A claim check failed: it counts against the address. */
-static void api_count_failure(struct api_call *call)
+/* A claim check failed: it counts against the address. A store that keeps
+ * the rate limits has counted the checks it made (by_store) itself. */
+static void api_count_failure(struct api_call *call, int by_store)
 {
-	if (call->api->config.limits != NULL && call->client != NULL)
+	const struct access_store *store = &call->api->access;
+
+	if (call->client == NULL)
+		return;
+	if (call->api->config.limits != NULL)
 		ratelimit_spend(call->api->config.limits, RATELIMIT_FAIL, call->client_key,
 		    call->client->now_ms);
+	else if (store->count_failure != NULL && !by_store)
+		store->count_failure(store->ctx, call->client_key);
 }
 
 /* The checks every JSON endpoint shares, before the store is asked: 0 to
@@ -488,7 +501,7 @@ static int api_prologue(struct api_call *call, enum api_route route)
 	value = api_header(call, HTTP_H_CLAIM, &len);
 	if (req->header_count[HTTP_H_CLAIM] != 1 ||
 	    wire_parse_uuid(value, len, call->claim) != 0) {
-		api_count_failure(call);
+		api_count_failure(call, 0);
 		api_fail(call, 401, "invalid_claim",
 		    "Mailbox-Device-Claim must be one UUID (8-4-4-4-12 hex digits)");
 		return -1;
@@ -520,6 +533,7 @@ static int api_prologue(struct api_call *call, enum api_route route)
 	}
 	call->access.id = call->mailbox_id;
 	call->access.claim = call->claim;
+	call->access.client = call->client != NULL ? call->client_key : NULL;
 	call->access.now = call->api->now;
 	call->access.request_id = call->resp.request_id;
 	call->access.request_id_len = call->resp.request_id_len;
@@ -529,7 +543,7 @@ static int api_prologue(struct api_call *call, enum api_route route)
 
 static void api_unauthorized(struct api_call *call)
 {
-	api_count_failure(call);
+	api_count_failure(call, 1);
 	api_fail(call, 401, "unauthorized", "this claim may not do that to this mailbox");
 }
 
@@ -562,6 +576,10 @@ static int api_access_failed(struct api_call *call, const struct access_answer *
 		return 1;
 	case ACCESS_REFUSED:
 		api_store_failed(call, a->refusal);
+		return 1;
+	case ACCESS_RATE_LIMITED:
+		api_rate_refuse(call, call->access.spec != NULL ? RATELIMIT_CREATE :
+		    RATELIMIT_FAIL, a->retry_after);
 		return 1;
 	case ACCESS_DONE:
 	case ACCESS_REPEATED:
@@ -1341,10 +1359,7 @@ void api_wait_cancel(struct api_wait *w)
 void api_drop_token(struct api *api, int64_t now, const uint8_t id[MAILBOX_ID_LEN],
     enum mailbox_party party, struct store_bytes type, struct store_bytes data)
 {
-	struct mailbox *mb = store_get(api->store, id, now);
-
-	if (mb != NULL)
-		store_drop_token(api->store, mb, party, type, data);
+	api->access.drop_token(api->access.ctx, id, now, party, type, data);
 }
 
 int api_tick(struct api *api, int64_t now)

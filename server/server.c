@@ -105,6 +105,11 @@ static int64_t server_clock_now(void *owner)
 	return server_now(owner);
 }
 
+static int64_t server_clock_offset_ms(void *owner)
+{
+	return ((struct server *)owner)->clock.offset_ms;
+}
+
 static int64_t server_clock_mono_ms(void *owner)
 {
 	return server_mono_ms(owner);
@@ -668,7 +673,10 @@ static int server_open_redis(struct server *s, char *err, size_t err_len)
 	rc.wait_replicas = (unsigned)config->store_wait_replicas;
 	rc.random = rng_bytes;
 	rc.random_ctx = s->rng;
+	rc.rate_create = config->rate_create;
+	rc.rate_fail = config->rate_fail;
 	rc.now = server_clock_now;
+	rc.offset_ms = server_clock_offset_ms;
 	s->redis = redis_store_new(s->base, &rc, server_on_redis, s);
 	if (s->redis == NULL) {
 		snprintf(err, err_len, "out of memory");
@@ -753,7 +761,8 @@ int server_init(struct server *s, const struct config *config)
 	if ((config->store_redis.port != 0 || config->store_redis.sentinel_count > 0) &&
 	    server_open_redis(s, err, sizeof(err)) != 0)
 		return server_fail(s, err);
-	if (config->rate_create.per != 0 || config->rate_fail.per != 0) {
+	/* With Redis, the rate limits are kept there, for every relay alike. */
+	if (s->redis == NULL && (config->rate_create.per != 0 || config->rate_fail.per != 0)) {
 		struct ratelimit_rule rules[RATELIMIT_KINDS];
 		uint8_t key[SIPHASH_KEY_LEN];
 

@@ -255,6 +255,15 @@ void access_preview(struct store *store, struct access_request *req)
 	access_answer(req, mb != NULL ? ACCESS_DONE : ACCESS_NOT_FOUND, mb);
 }
 
+void access_drop_token(struct store *store, const uint8_t *id, int64_t now,
+    enum mailbox_party party, struct store_bytes type, struct store_bytes data)
+{
+	struct mailbox *mb = store_get(store, id, now);
+
+	if (mb != NULL)
+		store_drop_token(store, mb, party, type, data);
+}
+
 /* The calls above through access_store's shape: ctx is the store. */
 static void access_memory_create(void *ctx, struct access_request *req)
 {
@@ -284,6 +293,12 @@ static void access_memory_relinquish(void *ctx, struct access_request *req)
 static void access_memory_preview(void *ctx, struct access_request *req)
 {
 	access_preview(ctx, req);
+}
+
+static void access_memory_drop_token(void *ctx, const uint8_t *id, int64_t now,
+    enum mailbox_party party, struct store_bytes type, struct store_bytes data)
+{
+	access_drop_token(ctx, id, now, party, type, data);
 }
 
 /* Every answer has come before the call returned: nothing to cancel. */
@@ -316,6 +331,8 @@ void access_memory(struct access_store *out, struct store *store)
 	out->relinquish = access_memory_relinquish;
 	out->preview = access_memory_preview;
 	out->cancel = access_memory_cancel;
+	out->count_failure = NULL;
+	out->drop_token = access_memory_drop_token;
 	out->deferred = 0;
 	out->ctx = store;
 }

@@ -27,6 +27,8 @@ enum access_verdict {
 	ACCESS_UNAUTHORIZED,    /* the claim may not do this to this mailbox */
 	ACCESS_NOT_MATCHED,     /* update: If-Match does not name the stored version */
 	ACCESS_BAD_BODY,        /* body_ok was 0, and every check before it passed */
+	ACCESS_RATE_LIMITED,    /* the address has no token left (a store that keeps
+	                         * the rate limits): retry_after says when */
 	ACCESS_REFUSED          /* the store could not: refusal says why */
 };
 
@@ -37,12 +39,16 @@ struct access_answer {
 	/* ACCESS_DONE of create and update: what remember() said;
 	 * ACCESS_REPEATED: what it said the first time. */
 	uint8_t remembered;
+	unsigned retry_after;           /* ACCESS_RATE_LIMITED: seconds */
 	struct mailbox *mb;             /* ACCESS_DONE and ACCESS_REPEATED */
 };
 
 struct access_request {
 	const uint8_t *id;              /* the mailbox's; not for create */
 	const uint8_t *claim;           /* the device's; not for preview */
+	/* The address the call counts against (RATELIMIT_KEY_LEN bytes), for a
+	 * store that keeps the rate limits; NULL: none. */
+	const uint8_t *client;
 	int64_t now;
 	const char *request_id;         /* Mailbox-Request-ID, or NULL */
 	size_t request_id_len;
@@ -86,6 +92,16 @@ struct access_store {
 	 * unwatch is harmless when w was woken. */
 	void (*watch)(void *ctx, struct mailbox *mb, struct mailbox_waiter *w);
 	void (*unwatch)(void *ctx, struct mailbox_waiter *w);
+	/* A store shared by several relays keeps the rate limits, so that they
+	 * hold across all of them: each call checks its address's bucket
+	 * first (ACCESS_RATE_LIMITED), and count_failure spends a --rate-fail
+	 * token for a claim check the caller failed itself. NULL: the store
+	 * keeps none (the caller does, storage/ratelimit.h). */
+	void (*count_failure)(void *ctx, const uint8_t *client);
+	/* Forget one party's token of mailbox id if it is still this one (a
+	 * push gateway said it is no longer valid). Nobody waits for it. */
+	void (*drop_token)(void *ctx, const uint8_t *id, int64_t now, enum mailbox_party party,
+	    struct store_bytes type, struct store_bytes data);
 	int deferred;
 	void *ctx;
 };
@@ -102,5 +118,7 @@ void access_delete(struct store *store, struct access_request *req);
 void access_relinquish(struct store *store, struct access_request *req);
 /* The share preview: no claim, nothing changes. */
 void access_preview(struct store *store, struct access_request *req);
+void access_drop_token(struct store *store, const uint8_t *id, int64_t now,
+    enum mailbox_party party, struct store_bytes type, struct store_bytes data);
 
 #endif

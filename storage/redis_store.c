@@ -41,6 +41,8 @@ enum redis_script {
 	REDIS_RELINQUISH,
 	REDIS_PREVIEW,
 	REDIS_PEEK,
+	REDIS_RATE,
+	REDIS_DROP_TOKEN,
 	REDIS_SCRIPTS
 };
 
@@ -55,6 +57,8 @@ static const struct {
 	[REDIS_RELINQUISH] = { "relinquish", redis_script_relinquish },
 	[REDIS_PREVIEW] = { "preview", redis_script_preview },
 	[REDIS_PEEK] = { "peek", redis_script_peek },
+	[REDIS_RATE] = { "rate", redis_script_rate },
+	[REDIS_DROP_TOKEN] = { "drop_token", redis_script_drop_token },
 };
 
 /* The verdicts the scripts reply with (docs/redis-store.md). */
@@ -67,7 +71,8 @@ enum redis_verdict {
 	REDIS_V_BAD_BODY,
 	REDIS_V_FULL,
 	REDIS_V_OWNER_FULL,
-	REDIS_V_EXISTS
+	REDIS_V_EXISTS,
+	REDIS_V_RATE_LIMITED            /* and the seconds until a token */
 };
 
 /* The fields of a DONE or REPEATED reply, in order. */
@@ -93,6 +98,8 @@ struct redis_store {
 	size_t secret_len;
 	char *prefix, *push_types;
 	size_t max_mailboxes, max_owner_bytes;
+	struct ratelimit_rule rate_create, rate_fail;
+	int64_t (*offset_ms)(void *ctx);
 	unsigned timeout_ms;
 	unsigned wait_replicas;
 	store_random_fn random;
@@ -113,6 +120,7 @@ struct redis_store {
 struct redis_op {
 	struct redis_store *s;
 	struct access_request *req;     /* NULL once answered or cancelled */
+	int detached;                   /* sent for its effect: nobody waits */
 	struct event timer;
 	enum redis_script script;
 	int evaled;                     /* sent again as EVAL after NOSCRIPT */
@@ -202,6 +210,35 @@ static int redis_claim_hash(const struct redis_store *s, const uint8_t *claim,
 {
 	return keyed_hash(s->secret, s->secret_len, claim, MAILBOX_CLAIM_LEN, out,
 	    REDIS_CLAIM_HASH_LEN);
+}
+
+/* The key of req's address's bucket of one kind ("lc:" creates, "lf:"
+ * failures). Addresses are kept as keyed hashes, as claims are: a dump
+ * must not list who used the relay. */
+static int redis_op_bucket(struct redis_op *op, const char *kind,
+    const struct access_request *req)
+{
+	uint8_t hash[REDIS_CLAIM_HASH_LEN];
+
+	if (req->client == NULL)
+		return redis_op_key(op, kind, NULL, 0);
+	if (keyed_hash(op->s->secret, op->s->secret_len, req->client, RATELIMIT_KEY_LEN, hash,
+	    sizeof(hash)) != 0)
+		return -1;
+	return redis_op_key(op, kind, hash, sizeof(hash));
+}
+
+/* The rate rule every script that checks one ends its ARGV with
+ * (common.lua): none for a call that counts against no address. */
+static int redis_op_rule(struct redis_op *op, const struct ratelimit_rule *rule,
+    const struct access_request *req)
+{
+	struct redis_store *s = op->s;
+	int on = req->client != NULL && rule->per != 0;
+
+	return redis_op_int(op, on ? rule->per : 0) || redis_op_int(op, rule->period_ms) ||
+	    redis_op_int(op, rule->burst) ||
+	    redis_op_int(op, s->offset_ms != NULL ? s->offset_ms(s->state_ctx) : 0);
 }
 
 /* --- answers -------------------------------------------------------------- */
@@ -395,6 +432,14 @@ static void redis_read_reply(struct redis_op *op, const redisReply *reply)
 	case REDIS_V_OWNER_FULL:
 		redis_refuse(op, STORE_OWNER_FULL);
 		return;
+	case REDIS_V_RATE_LIMITED:
+		if (reply->elements != 2)
+			break;
+		a.verdict = ACCESS_RATE_LIMITED;
+		v = redis_field_int(reply->element[1]);
+		a.retry_after = v < 1 ? 1 : v > 86400 ? 86400 : (unsigned)v;
+		redis_answer(op, &a);
+		return;
 	case REDIS_V_EXISTS:
 		/* Another identifier, the same call. */
 		if (redis_create_again(op) == 0 && redis_op_send(op) == 0)
@@ -419,7 +464,8 @@ static void redis_on_reply(void *arg, const redisReply *reply)
 	op->replies--;
 	if (reply != NULL)
 		op->s->timeouts = 0;
-	if (op->req != NULL && reply != NULL && reply->type == REDIS_REPLY_ERROR &&
+	if ((op->req != NULL || op->detached) && reply != NULL &&
+	    reply->type == REDIS_REPLY_ERROR &&
 	    strncmp(reply->str, "NOSCRIPT", 8) == 0 && !op->evaled) {
 		op->evaled = 1;
 		if (redis_op_send(op) == 0)
@@ -479,10 +525,12 @@ static void redis_on_waited(void *arg, const redisReply *reply)
 	redis_op_free(op);
 }
 
-/* Scripts that may write, which --store-wait-replicas waits for. */
-static int redis_script_writes(enum redis_script script)
+/* Calls that may write, which --store-wait-replicas waits for; not those
+ * nobody waits for (a rate bucket or a dead token a failover loses is only
+ * counted again). */
+static int redis_op_writes(const struct redis_op *op)
 {
-	return script != REDIS_PREVIEW && script != REDIS_PEEK;
+	return op->script != REDIS_PREVIEW && op->script != REDIS_PEEK && !op->detached;
 }
 
 /* EVALSHA (or EVAL) with the op's arguments, which start at index 3. */
@@ -500,7 +548,7 @@ static int redis_op_send(struct redis_op *op)
 	if (redis_command(s->redis, op->argc, argv, op->lens, redis_on_reply, op) != 0)
 		return -1;
 	op->replies++;
-	if (s->wait_replicas > 0 && redis_script_writes(op->script)) {
+	if (s->wait_replicas > 0 && redis_op_writes(op)) {
 		/* Right behind the script on the same connection: it waits for
 		 * what the script wrote. Half the call's time, so that its
 		 * answer comes before the call's own timeout. */
@@ -603,12 +651,12 @@ static int redis_create_args(struct redis_op *op)
 	bytes = spec->payload_type.len + spec->payload_data.len + spec->title.len +
 	    spec->description.len + spec->image_url.len + spec->token_type.len +
 	    spec->token_data.len;
-	return redis_op_int(op, 5) || redis_op_key(op, "m:", id, sizeof(id)) ||
+	return redis_op_int(op, 6) || redis_op_key(op, "m:", id, sizeof(id)) ||
 	    redis_op_key(op, "r:", claim, sizeof(claim)) || redis_op_key(op, "all", NULL, 0) ||
 	    redis_op_key(op, "o:", spec->owner ? spec->owner : (const uint8_t *)"", spec->owner ?
 	    STORE_OWNER_LEN : 0) ||
 	    redis_op_key(op, "oe:", spec->owner ? spec->owner : (const uint8_t *)"", spec->owner ?
-	    STORE_OWNER_LEN : 0) ||
+	    STORE_OWNER_LEN : 0) || redis_op_bucket(op, "lc:", req) ||
 	    redis_op_common(op, req) || redis_op_int(op, spec->rights) ||
 	    redis_op_int(op, spec->expires_at) || redis_op_bytes(op, spec->payload_type) ||
 	    redis_op_bytes(op, spec->payload_data) || redis_op_bytes(op, spec->title) ||
@@ -617,7 +665,7 @@ static int redis_create_args(struct redis_op *op)
 	    redis_op_int(op, req->remember(req, spec->token_type)) ||
 	    redis_op_int(op, (long long)s->max_mailboxes) ||
 	    redis_op_int(op, (long long)s->max_owner_bytes) || redis_op_int(op, (long long)bytes) ||
-	    redis_op_str(op, owner) ? -1 : 0;
+	    redis_op_str(op, owner) || redis_op_rule(op, &s->rate_create, req) ? -1 : 0;
 }
 
 void redis_store_create(struct redis_store *s, struct access_request *req)
@@ -628,17 +676,19 @@ void redis_store_create(struct redis_store *s, struct access_request *req)
 }
 
 /* The keys and head of a call on one mailbox: its key, then the claim's
- * record key when with_record. */
+ * record key when with_record, then the address's --rate-fail bucket when
+ * checked (the caller ends the ARGV with redis_op_rule). */
 static int redis_mailbox_args(struct redis_op *op, const struct access_request *req,
-    int with_record)
+    int with_record, int checked)
 {
 	uint8_t claim[REDIS_CLAIM_HASH_LEN];
 
 	if (with_record && redis_claim_hash(op->s, req->claim, claim) != 0)
 		return -1;
-	return redis_op_int(op, with_record ? 2 : 1) ||
+	return redis_op_int(op, 1 + with_record + checked) ||
 	    redis_op_key(op, "m:", req->id, MAILBOX_ID_LEN) ||
 	    (with_record && redis_op_key(op, "r:", claim, sizeof(claim))) ||
+	    (checked && redis_op_bucket(op, "lf:", req)) ||
 	    redis_op_common(op, req) ? -1 : 0;
 }
 
@@ -646,9 +696,10 @@ void redis_store_read(struct redis_store *s, struct access_request *req)
 {
 	struct redis_op *op = redis_op_new(s, req, REDIS_READ);
 
-	redis_op_start(op, req, op ? redis_mailbox_args(op, req, 0) ||
+	redis_op_start(op, req, op ? redis_mailbox_args(op, req, 0, 1) ||
 	    redis_op_bytes(op, req->change.token_type) ||
-	    redis_op_bytes(op, req->change.token_data) : 0);
+	    redis_op_bytes(op, req->change.token_data) ||
+	    redis_op_rule(op, &s->rate_fail, req) : 0);
 }
 
 /* If-Match for the script: empty (none), "*", "-" (names nothing) or
@@ -678,11 +729,12 @@ void redis_store_update(struct redis_store *s, struct access_request *req)
 {
 	struct redis_op *op = redis_op_new(s, req, REDIS_UPDATE);
 
-	redis_op_start(op, req, op ? redis_mailbox_args(op, req, 1) ||
+	redis_op_start(op, req, op ? redis_mailbox_args(op, req, 1, 1) ||
 	    redis_op_if_match(op, req) || redis_op_bytes(op, req->change.payload_type) ||
 	    redis_op_bytes(op, req->change.payload_data) ||
 	    redis_op_bytes(op, req->change.token_type) ||
-	    redis_op_bytes(op, req->change.token_data) || redis_op_str(op, s->push_types) : 0);
+	    redis_op_bytes(op, req->change.token_data) || redis_op_str(op, s->push_types) ||
+	    redis_op_rule(op, &s->rate_fail, req) : 0);
 }
 
 void redis_store_delete(struct redis_store *s, struct access_request *req)
@@ -690,23 +742,25 @@ void redis_store_delete(struct redis_store *s, struct access_request *req)
 	struct redis_op *op = redis_op_new(s, req, REDIS_DELETE);
 
 	/* Its second key, the set of live mailboxes, takes the record's place. */
-	redis_op_start(op, req, op ? redis_op_int(op, 2) ||
+	redis_op_start(op, req, op ? redis_op_int(op, 3) ||
 	    redis_op_key(op, "m:", req->id, MAILBOX_ID_LEN) || redis_op_key(op, "all", NULL, 0) ||
-	    redis_op_common(op, req) : 0);
+	    redis_op_bucket(op, "lf:", req) || redis_op_common(op, req) ||
+	    redis_op_rule(op, &s->rate_fail, req) : 0);
 }
 
 void redis_store_relinquish(struct redis_store *s, struct access_request *req)
 {
 	struct redis_op *op = redis_op_new(s, req, REDIS_RELINQUISH);
 
-	redis_op_start(op, req, op ? redis_mailbox_args(op, req, 1) : 0);
+	redis_op_start(op, req, op ? redis_mailbox_args(op, req, 1, 1) ||
+	    redis_op_rule(op, &s->rate_fail, req) : 0);
 }
 
 void redis_store_preview(struct redis_store *s, struct access_request *req)
 {
 	struct redis_op *op = redis_op_new(s, req, REDIS_PREVIEW);
 
-	redis_op_start(op, req, op ? redis_mailbox_args(op, req, 0) : 0);
+	redis_op_start(op, req, op ? redis_mailbox_args(op, req, 0, 0) : 0);
 }
 
 /* A parked long-poll's claim reads the mailbox again, binding nothing. */
@@ -714,7 +768,50 @@ static void redis_store_peek(struct redis_store *s, struct access_request *req)
 {
 	struct redis_op *op = redis_op_new(s, req, REDIS_PEEK);
 
-	redis_op_start(op, req, op ? redis_mailbox_args(op, req, 0) : 0);
+	redis_op_start(op, req, op ? redis_mailbox_args(op, req, 0, 0) : 0);
+}
+
+/* A call nobody waits for, built by its caller: sent, then freed by its
+ * reply (or the NULL one hiredis gives when the connection goes), as a
+ * cancelled call is. */
+static struct redis_op *redis_op_detached(struct redis_store *s, enum redis_script script)
+{
+	struct redis_op *op;
+
+	if (!redis_up(s->redis) || (op = redis_op_new(s, NULL, script)) == NULL)
+		return NULL;
+	op->detached = 1;
+	return op;
+}
+
+static void redis_op_detach(struct redis_op *op, int built)
+{
+	if (built != 0 || redis_op_send(op) != 0)
+		redis_op_free(op);
+}
+
+void redis_store_count_failure(struct redis_store *s, const uint8_t *client)
+{
+	struct access_request req = { .client = client };
+	struct redis_op *op;
+
+	if (s->rate_fail.per == 0 || client == NULL ||
+	    (op = redis_op_detached(s, REDIS_RATE)) == NULL)
+		return;
+	redis_op_detach(op, redis_op_int(op, 1) || redis_op_bucket(op, "lf:", &req) ||
+	    redis_op_common(op, &req) || redis_op_rule(op, &s->rate_fail, &req));
+}
+
+void redis_store_drop_token(struct redis_store *s, const uint8_t id[MAILBOX_ID_LEN],
+    int64_t now, enum mailbox_party party, struct store_bytes type, struct store_bytes data)
+{
+	struct access_request req = { .id = id, .now = now };
+	struct redis_op *op = redis_op_detached(s, REDIS_DROP_TOKEN);
+
+	if (op != NULL)
+		redis_op_detach(op, redis_mailbox_args(op, &req, 0, 0) ||
+		    redis_op_int(op, party == MAILBOX_RECEIVER ? 1 : 0) ||
+		    redis_op_bytes(op, type) || redis_op_bytes(op, data));
 }
 
 void redis_store_cancel(struct access_request *req)
@@ -1108,6 +1205,9 @@ struct redis_store *redis_store_new(struct event_base *base,
 	s->push_types = strdup(config->push_types ? config->push_types : "");
 	s->max_mailboxes = config->max_mailboxes;
 	s->max_owner_bytes = config->max_owner_bytes;
+	s->rate_create = config->rate_create;
+	s->rate_fail = config->rate_fail;
+	s->offset_ms = config->offset_ms;
 	s->timeout_ms = config->timeout_ms;
 	s->wait_replicas = config->wait_replicas;
 	s->random = config->random;
@@ -1193,6 +1293,17 @@ static void redis_access_preview(void *ctx, struct access_request *req)
 	redis_store_preview(ctx, req);
 }
 
+static void redis_access_count_failure(void *ctx, const uint8_t *client)
+{
+	redis_store_count_failure(ctx, client);
+}
+
+static void redis_access_drop_token(void *ctx, const uint8_t *id, int64_t now,
+    enum mailbox_party party, struct store_bytes type, struct store_bytes data)
+{
+	redis_store_drop_token(ctx, id, now, party, type, data);
+}
+
 static void redis_access_cancel(void *ctx, struct access_request *req)
 {
 	(void)ctx;
@@ -1221,6 +1332,8 @@ void redis_store_access(struct access_store *out, struct redis_store *s)
 	out->relinquish = redis_access_relinquish;
 	out->preview = redis_access_preview;
 	out->cancel = redis_access_cancel;
+	out->count_failure = redis_access_count_failure;
+	out->drop_token = redis_access_drop_token;
 	out->deferred = 1;
 	out->ctx = s;
 }

@@ -10,8 +10,8 @@
  *
  * Long-polls parked here are woken by changes made on any relay (a second
  * connection hears them); the server may be named by Sentinel (net/redis).
- * Not yet: rate limits shared between relays
- * (docs/redis-store.md, "Still to build").
+ * The rate limits are kept in Redis too, one bucket per address for all
+ * relays (access.h, count_failure).
  */
 #ifndef STORAGE_REDIS_STORE_H
 #define STORAGE_REDIS_STORE_H
@@ -21,6 +21,7 @@
 
 #include "net/redis.h"
 #include "storage/access.h"
+#include "storage/ratelimit.h"
 #include "storage/store.h"
 
 struct event_base;
@@ -43,8 +44,14 @@ struct redis_store_config {
 	unsigned wait_replicas;
 	store_random_fn random;         /* new mailbox identifiers */
 	void *random_ctx;
+	/* Per address, for all relays (per 0: no limit): CreateMailbox calls,
+	 * and failed claim checks. */
+	struct ratelimit_rule rate_create, rate_fail;
 	/* The relay's clock (Unix seconds), called with state's ctx. */
 	int64_t (*now)(void *ctx);
+	/* Tests only: how far the relay's clocks are moved ahead (ms), which
+	 * the rate limits add to Redis's clock; NULL: 0. */
+	int64_t (*offset_ms)(void *ctx);
 };
 
 /* Connects at once and keeps connecting; state() hears each change. config's
@@ -62,6 +69,12 @@ void redis_store_update(struct redis_store *s, struct access_request *req);
 void redis_store_delete(struct redis_store *s, struct access_request *req);
 void redis_store_relinquish(struct redis_store *s, struct access_request *req);
 void redis_store_preview(struct redis_store *s, struct access_request *req);
+/* A claim check client failed before any call (access.h): a --rate-fail
+ * token goes, without an answer. */
+void redis_store_count_failure(struct redis_store *s, const uint8_t *client);
+/* Forget one party's token if it is still this one; nobody waits. */
+void redis_store_drop_token(struct redis_store *s, const uint8_t id[MAILBOX_ID_LEN],
+    int64_t now, enum mailbox_party party, struct store_bytes type, struct store_bytes data);
 /* Its answer is no longer wanted (the connection went). Harmless when it
  * has been answered. */
 void redis_store_cancel(struct access_request *req);

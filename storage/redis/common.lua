@@ -30,3 +30,53 @@ local function remember(record, op, id, res, expires_at)
     redis.call('PEXPIREAT', record, string.format('%d', expires_at * 1000))
   end
 end
+
+-- Rate limits (--rate-create, --rate-fail), one bucket per address for
+-- every relay: the bucket is the script's last key, its rule the last four
+-- ARGV: per, period_ms, burst (per 0: no limit) and the relay's test clock
+-- offset in ms (0 but in tests). As storage/ratelimit.c, in thousandths of
+-- a token, but on Redis's clock: the one every relay shares.
+local function bucket()
+  local n = #ARGV
+  local per, period, burst = tonumber(ARGV[n - 3]), tonumber(ARGV[n - 2]), tonumber(ARGV[n - 1])
+  if per == 0 then return nil end
+  local t = redis.call('TIME')
+  local b = {now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[n]),
+    per = per, period = period, cap = burst * 1000, full = math.ceil(burst * period / per)}
+  local held = redis.call('HMGET', KEYS[#KEYS], 't', 'a')
+  b.tokens, b.at = tonumber(held[1]) or b.cap, tonumber(held[2]) or b.now
+  local elapsed = b.now - b.at
+  if elapsed >= b.full then
+    b.tokens, b.at = b.cap, b.now
+  elseif elapsed > 0 then
+    -- Only the time that became whole thousandths is used up.
+    local added = math.floor(elapsed * per * 1000 / period)
+    b.at = b.at + math.floor(added * period / (per * 1000))
+    b.tokens = b.tokens + added
+    if b.tokens >= b.cap then b.tokens, b.at = b.cap, b.now end
+  end
+  return b
+end
+
+-- nil when the bucket holds a token, else the reply: {9, seconds until one}.
+local function limited()
+  local b = bucket()
+  if not b or b.tokens >= 1000 then return nil end
+  local wait_ms = math.ceil((1000 - b.tokens) * b.period / (b.per * 1000))
+  return {9, math.ceil(wait_ms / 1000)}
+end
+
+-- One token used (none left: the bucket stays empty). The bucket goes once
+-- it would be full again anyway.
+local function spend()
+  local b = bucket()
+  if not b then return end
+  redis.call('HSET', KEYS[#KEYS], 't', math.max(b.tokens - 1000, 0), 'a', b.at)
+  redis.call('PEXPIRE', KEYS[#KEYS], b.full)
+end
+
+-- A claim check failed: it counts against the address (--rate-fail).
+local function denied()
+  spend()
+  return {3}
+end

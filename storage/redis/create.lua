@@ -1,10 +1,16 @@
 #!lua
 -- create: a new mailbox, or the first answer again when this is a retry of
 -- the claim's create (docs/redis-store.md).
--- KEYS: m:<new id>, r:<claim>, all, o:<owner>, oe:<owner>
+-- KEYS: m:<new id>, r:<claim>, all, o:<owner>, oe:<owner>, lc:<address>
 -- ARGV: now, claim, rid, body_ok, rights, expires_at, pt, pd, dt, dd, di,
---       t0t, t0d, remembered, max_mailboxes, max_owner_bytes, bytes, owner
+--       t0t, t0d, remembered, max_mailboxes, max_owner_bytes, bytes, owner,
+--       then the rate rule (common.lua)
 -- Reply: {verdict} or, DONE and REPEATED, the mailbox's flat array.
+
+-- Every create spends a token, whatever comes of it (storage/ratelimit.h).
+local refused = limited()
+if refused then return refused end
+spend()
 local x = tonumber(ARGV[6])
 local prefix = string.sub(KEYS[3], 1, -4)       -- KEYS[3] is P .. 'all'
 

@@ -3,9 +3,15 @@
 -- reply is the mailbox as it was. Publishes 'gone'. The claims' retry
 -- records and the owner's count go with their expiry (create prunes the
 -- owner's count of mailboxes no longer in `all`).
--- KEYS: m:<id>, all
+-- KEYS: m:<id>, all, lf:<address>
 -- ARGV: now, claim, rid, body_ok
+--       then the rate rule (common.lua)
 -- Reply: {verdict} or, DONE, the mailbox's flat array.
+
+-- An address out of tokens is not even checked (--rate-fail).
+local refused = limited()
+if refused then return refused end
+
 local id = string.sub(KEYS[1], -32)
 local prefix = string.sub(KEYS[1], 1, -35)      -- KEYS[1] is P .. 'm:' .. id
 
@@ -14,7 +20,7 @@ local x = tonumber(m[1])
 if not x or x <= now then return {2} end
 local sender = m[2] == claim
 if not sender and not (m[3] == claim and bit.band(tonumber(m[4]), 4) ~= 0) then
-  return {3}
+  return denied()
 end
 local out = reply(0, sender and 0 or 1, 0, KEYS[1])
 redis.call('DEL', KEYS[1])

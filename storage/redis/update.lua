@@ -2,11 +2,17 @@
 -- update: a new payload (and maybe the writer's token) from the Sender or
 -- the bound Receiver with W, if If-Match names the stored version; a retry
 -- of the claim's last update answers again. Publishes the new etag.
--- KEYS: m:<id>, r:<claim>
+-- KEYS: m:<id>, r:<claim>, lf:<address>
 -- ARGV: now, claim, rid, body_ok, if_match (empty: none; '*'; or etags
 --       separated by spaces), pt, pd, tt, td (tt empty: no token),
 --       push_types (pushable token types separated by spaces)
+--       then the rate rule (common.lua)
 -- Reply: {verdict} or, DONE and REPEATED, the mailbox's flat array.
+
+-- An address out of tokens is not even checked (--rate-fail).
+local refused = limited()
+if refused then return refused end
+
 local id = string.sub(KEYS[1], -32)
 local prefix = string.sub(KEYS[1], 1, -35)      -- KEYS[1] is P .. 'm:' .. id
 
@@ -17,7 +23,7 @@ local first = repeated(KEYS[2], '2', id)
 if first then return reply(1, 0, first, KEYS[1]) end
 local sender = m[2] == claim
 if not sender and not (m[3] == claim and bit.band(tonumber(m[4]), 2) ~= 0) then
-  return {3}
+  return denied()
 end
 if ARGV[5] ~= '' then
   local matched = false

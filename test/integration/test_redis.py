@@ -83,6 +83,71 @@ def test_one_receiver_wins_each_race_across_two_relays():
                 assert got == [200, 401], "race %d: answers %r" % (i, got)
 
 
+def test_rate_limits_hold_across_two_relays():
+    args = ("--rate-create", "30/m,3", "--rate-fail", "3/m")
+    with RedisServer() as redis, Secret() as secret, \
+            StoreRelay(*store_args(redis, secret, *args)) as a, \
+            StoreRelay(*store_args(redis, secret, *args)) as b:
+        here, there = ("127.0.0.1", 0), ("127.0.0.2", 0)
+        with Conn(a, source=here) as a1, Conn(b, source=here) as b1, \
+                Conn(a, source=there) as a2:
+            # The burst of 3, spent on both relays, is one burst.
+            for i, conn in enumerate((a1, b1, a1)):
+                expect_json(create(None, new_claim(), default_body(), conn=conn), 200,
+                            "create %d of the burst, relay %s" % (i + 1, "aba"[i]))
+            for conn, name in ((b1, "b"), (a1, "a")):
+                resp = create(None, new_claim(), default_body(), conn=conn)
+                expect_error(resp, 429, "rate_limited", "a 4th create on relay " + name)
+                assert resp.header("Retry-After") in ("1", "2"), resp
+            expect_json(create(None, new_claim(), default_body(), conn=a2), 200,
+                        "another address's create")
+
+            # Failed claim checks: a wrong claim on a, a malformed one on b
+            # (the relay's own check, sent to Redis without waiting), a
+            # wrong update on b (after the malformed one's, in Redis's
+            # order); then no call of this address is checked on either.
+            mb = new_mailbox(a, conn=a2)
+            expect_json(read(None, mb.id, new_claim(), conn=a2), 200, "the Receiver binds")
+            expect_error(read(None, mb.id, new_claim(), conn=a1), 401, "unauthorized")
+            expect_error(read(None, mb.id, "not-a-claim", conn=b1), 401, "invalid_claim")
+            expect_error(update(None, mb.id, new_claim(), update_body(), conn=b1), 401,
+                         "unauthorized")
+            for conn, name in ((a1, "a"), (b1, "b")):
+                resp = read(None, mb.id, mb.sender, conn=conn)
+                expect_error(resp, 429, "rate_limited", "the right claim on relay " + name)
+                assert resp.header("Retry-After") == "20", resp
+            expect_json(read(None, mb.id, mb.sender, conn=a2), 200, "from another address")
+
+        # Addresses are kept as keyed hashes, as claims are.
+        db = redis.client()
+        buckets = db.call("KEYS", "relay:l*")
+        assert len(buckets) == 3, buckets       # two create buckets, one failure bucket
+        for key in db.call("KEYS", "*"):
+            dump = key + db.call("DUMP", key)
+            for addr in (b"\x7f\x00\x00\x01", b"\x7f\x00\x00\x02"):
+                raw = bytes(10) + b"\xff\xff" + addr
+                assert raw not in dump and raw.hex().encode() not in dump and \
+                    addr.hex().encode() not in key, (key, dump)
+
+
+def test_a_token_the_push_gateway_calls_dead_is_forgotten_in_redis():
+    from test_push import APNS, FCM, GorushStandin, Pair, expect_push, fence, tok
+    with GorushStandin() as gw, RedisServer() as redis, Secret() as secret, \
+            StoreRelay(*store_args(redis, secret, "--push-gateway", gw.url)) as relay:
+        fence_pair = Pair(relay, sender_token=None, receiver_token=tok(FCM))
+        dead = Pair(relay, sender_token=tok(APNS), receiver_token=None)
+        data = dead.sender_token["tokenData"]
+        gw.fail_token(data, "Unregistered")
+        dead.update_by_receiver()
+        expect_push(gw, data, what="the push the gateway refuses")
+        # Pushed after the refusal was read: the token's drop is in Redis
+        # before the next update (one connection, in order).
+        fence(gw, fence_pair, "fence after the refusal")
+        dead.update_by_receiver()
+        fence(gw, fence_pair, "fence after the second update")
+        assert gw.token_count(data) == 1, "a dead token was pushed again: %s" % gw.describe(10)
+
+
 def test_claims_are_not_kept_in_clear():
     with RedisServer() as redis, Secret() as secret, StoreRelay(*store_args(redis, secret)) as relay:
         mb = new_mailbox(relay, request_id="r-" + secrets.token_hex(4))

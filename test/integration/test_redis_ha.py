@@ -157,3 +157,23 @@ def test_two_relays_behind_haproxy():
                 assert got == [200, 401], "race %d through the proxy: %r" % (i, got)
         wait_until(lambda: _served(a) > RACES and _served(b) > RACES, 10,
                    "both relays to have answered (round robin)")
+
+
+def test_a_rate_limit_holds_across_relays_behind_haproxy():
+    # The client's address comes from HAProxy's X-Forwarded-For: one
+    # bucket on both relays, whichever answers.
+    args = ("--no-tls", "--trust-proxy", "127.0.0.1/32", "--access-log",
+            "--public-url", "https://relay.example", "--rate-create", "30/m,4")
+    with RedisServer() as redis, Secret() as secret, \
+            StoreRelay(*store_args(redis, secret, *args), tls=False) as a, \
+            StoreRelay(*store_args(redis, secret, *args), tls=False) as b, \
+            TwoRelaysHAProxy(a, b) as proxy:
+        for i in range(4):
+            expect_json(create(proxy, new_claim(), default_body()), 200, "create %d" % (i + 1))
+        wait_until(lambda: (_served(a), _served(b)) == (2, 2), 10,
+                   "each relay to have made two (round robin)")
+        for i in range(2):
+            resp = create(proxy, new_claim(), default_body())
+            expect_error(resp, 429, "rate_limited", "create %d past the burst of 4" % (i + 5))
+        wait_until(lambda: (_served(a), _served(b)) == (3, 3), 10,
+                   "each relay to have refused one")

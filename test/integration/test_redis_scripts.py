@@ -28,7 +28,7 @@ from relaytest import describe_status, free_port, tail, wait_until
 PARALLEL = True          # each test runs its own redis-server, and mostly waits
 EXPECTED_SECONDS = 3
 
-SCRIPTS = ("create", "read", "update", "delete", "relinquish", "preview", "drop_token")
+SCRIPTS = ("create", "read", "update", "delete", "relinquish", "preview", "drop_token", "rate")
 REDIS_SERVER = shutil.which("redis-server") or (
     "/usr/bin/redis-server" if os.access("/usr/bin/redis-server", os.X_OK) else None)
 START_TIMEOUT_S = 10.0
@@ -38,7 +38,8 @@ PUBLISH_TIMEOUT_S = 2.0
 PREFIX = b"relay:"
 
 # Verdicts (docs/redis-store.md).
-DONE, REPEATED, NOT_FOUND, UNAUTHORIZED, NOT_MATCHED, BAD_BODY, FULL, OWNER_FULL, EXISTS = range(9)
+DONE, REPEATED, NOT_FOUND, UNAUTHORIZED, NOT_MATCHED, BAD_BODY, FULL, OWNER_FULL, EXISTS, \
+    RATE_LIMITED = range(10)
 # Rights.
 R, W, D = 1, 2, 4
 
@@ -133,30 +134,36 @@ class Redis:
     def create(self, id_hex, claim=SENDER, now=None, rid=b"", body_ok=1, rights=R,
                expires_at=None, pt=b"t", pd=b"data", dt=b"", dd=b"", di=b"",
                t0t=b"apns", t0d=b"tok", remembered=1, max_mailboxes=100,
-               max_owner_bytes=0, nbytes=0, owner=b""):
+               max_owner_bytes=0, nbytes=0, owner=b"", rate=None):
         now = NOW() if now is None else now
         expires_at = now + 60 if expires_at is None else expires_at
         keys = [m_key(id_hex), r_key(claim), PREFIX + b"all",
-                PREFIX + b"o:" + owner, PREFIX + b"oe:" + owner]
+                PREFIX + b"o:" + owner, PREFIX + b"oe:" + owner, rate_key(b"lc:", rate)]
         return self.run("create", keys, [now, claim, rid, body_ok, rights, expires_at, pt, pd,
                                           dt, dd, di, t0t, t0d, remembered, max_mailboxes,
-                                          max_owner_bytes, nbytes, owner])
+                                          max_owner_bytes, nbytes, owner] + rate_rule(rate))
 
-    def read(self, id_hex, claim, now=None, body_ok=1, tt=b"", td=b""):
-        return self.run("read", [m_key(id_hex)], [now_or(now), claim, b"", body_ok, tt, td])
+    def read(self, id_hex, claim, now=None, body_ok=1, tt=b"", td=b"", rate=None):
+        return self.run("read", [m_key(id_hex), rate_key(b"lf:", rate)],
+                        [now_or(now), claim, b"", body_ok, tt, td] + rate_rule(rate))
 
     def update(self, id_hex, claim, now=None, rid=b"", body_ok=1, if_match=b"", pt=b"t",
-               pd=b"new", tt=b"", td=b"", push_types=b"apns fcm"):
-        return self.run("update", [m_key(id_hex), r_key(claim)],
-                        [now_or(now), claim, rid, body_ok, if_match, pt, pd, tt, td, push_types])
+               pd=b"new", tt=b"", td=b"", push_types=b"apns fcm", rate=None):
+        return self.run("update", [m_key(id_hex), r_key(claim), rate_key(b"lf:", rate)],
+                        [now_or(now), claim, rid, body_ok, if_match, pt, pd, tt, td, push_types]
+                        + rate_rule(rate))
 
-    def delete(self, id_hex, claim, now=None):
-        return self.run("delete", [m_key(id_hex), PREFIX + b"all"],
-                        [now_or(now), claim, b"", 1])
+    def delete(self, id_hex, claim, now=None, rate=None):
+        return self.run("delete", [m_key(id_hex), PREFIX + b"all", rate_key(b"lf:", rate)],
+                        [now_or(now), claim, b"", 1] + rate_rule(rate))
 
-    def relinquish(self, id_hex, claim, now=None, rid=b""):
-        return self.run("relinquish", [m_key(id_hex), r_key(claim)],
-                        [now_or(now), claim, rid, 1])
+    def relinquish(self, id_hex, claim, now=None, rid=b"", rate=None):
+        return self.run("relinquish", [m_key(id_hex), r_key(claim), rate_key(b"lf:", rate)],
+                        [now_or(now), claim, rid, 1] + rate_rule(rate))
+
+    def rate(self, rate):
+        """rate.lua: a failed claim check the relay made itself."""
+        return self.run("rate", [rate_key(b"lf:", rate)], [NOW(), b"", b"", 0] + rate_rule(rate))
 
     def preview(self, id_hex, now=None):
         return self.run("preview", [m_key(id_hex)], [now_or(now), b"", b"", 1])
@@ -178,6 +185,25 @@ def now_or(now):
 
 def new_id():
     return os.urandom(16).hex().encode()
+
+
+class Rate:
+    """A rate rule and the bucket it is checked against: per tokens every
+    period_ms, burst saved up; offset_ms moves Redis's clock (the relay's
+    test clock)."""
+    def __init__(self, per, period_ms, burst, address=None, offset_ms=0):
+        self.per, self.period_ms, self.burst, self.offset_ms = per, period_ms, burst, offset_ms
+        self.address = address if address is not None else os.urandom(16).hex().encode()
+
+
+def rate_key(kind, rate):
+    return PREFIX + kind + (rate.address if rate is not None else b"")
+
+
+def rate_rule(rate):
+    if rate is None:
+        return [0, 0, 0, 0]
+    return [rate.per, rate.period_ms, rate.burst, rate.offset_ms]
 
 
 def m_key(id_hex):
@@ -534,3 +560,90 @@ def test_drop_token():
         expect(db.drop_token(new_id(), 0, b"apns", b"tok"), NOT_FOUND, "unknown")
         expect(db.drop_token(id_hex, 0, b"apns", b"tok", now=NOW() + 61), NOT_FOUND, "expired")
         assert db.field(id_hex, "t0t") == b"apns"
+
+
+# ------------------------------------------------------ the rate limits
+
+def limited(reply, what):
+    """A RATE_LIMITED reply: the seconds until a token."""
+    assert isinstance(reply, list) and len(reply) == 2 and reply[0] == RATE_LIMITED, \
+        "%s: expected {%d, seconds}, got %r" % (what, RATE_LIMITED, reply)
+    return reply[1]
+
+
+def test_creates_spend_their_bucket_whatever_comes_of_them():
+    with Redis() as db:
+        rate = Rate(30, 60000, 3)       # a token every 2 s, 3 saved up
+        expect(db.create(new_id(), body_ok=0, rate=rate), BAD_BODY, "a refused body")
+        expect(db.create(new_id(), max_mailboxes=1, rate=rate), DONE, "create")
+        expect(db.create(new_id(), max_mailboxes=1, rate=rate), FULL, "full")
+        assert limited(db.create(new_id(), rate=rate), "4th create") == 2
+        # Another address has its own bucket; no rule, no bucket.
+        other = Rate(30, 60000, 3)
+        expect(db.create(new_id(), rate=other), DONE, "another address")
+        expect(db.create(new_id()), DONE, "no rate limit")
+        buckets = sorted(db.db.call("KEYS", PREFIX + b"l*"))
+        assert buckets == sorted(PREFIX + b"lc:" + r.address for r in (rate, other)), buckets
+
+
+def test_a_bucket_refills_on_the_relays_test_clock():
+    with Redis() as db:
+        rate = Rate(30, 60000, 1)
+        expect(db.create(new_id(), rate=rate), DONE, "the burst of 1")
+        wait = limited(db.create(new_id(), rate=rate), "past the burst")
+        assert wait == 2, wait
+        # The relay's clock moved ahead by Retry-After: the token is there,
+        # one only.
+        rate.offset_ms = wait * 1000
+        expect(db.create(new_id(), rate=rate), DONE, "after Retry-After")
+        assert limited(db.create(new_id(), rate=rate), "the next one") >= 1
+        # Idle past the time to fill up: full again, and no more than full.
+        rate.offset_ms += 60000
+        expect(db.create(new_id(), rate=rate), DONE, "after a long idle")
+        limited(db.create(new_id(), rate=rate), "a burst of 1, not more")
+
+
+def test_failed_claims_spend_and_a_spent_address_is_not_checked():
+    with Redis() as db:
+        id_hex = made(db, rights=R | W | D)
+        expect(db.read(id_hex, RECEIVER), DONE, "the Receiver binds")
+        rate = Rate(3, 60000, 3)        # a token every 20 s
+        for i in range(5):
+            expect(db.read(id_hex, SENDER, rate=rate), DONE, "right claims cost nothing")
+        expect(db.read(id_hex, STRANGER, rate=rate), UNAUTHORIZED, "wrong read")
+        expect(db.update(id_hex, STRANGER, rate=rate), UNAUTHORIZED, "wrong update")
+        expect(db.delete(id_hex, STRANGER, rate=rate), UNAUTHORIZED, "wrong delete")
+        for what, reply in (("read", db.read(id_hex, SENDER, rate=rate)),
+                            ("unknown mailbox", db.read(new_id(), SENDER, rate=rate)),
+                            ("update", db.update(id_hex, SENDER, rate=rate)),
+                            ("delete", db.delete(id_hex, SENDER, rate=rate)),
+                            ("relinquish", db.relinquish(id_hex, RECEIVER, rate=rate))):
+            assert limited(reply, what) == 20, (what, reply)
+        # Nothing was done: the mailbox is as it was, its Receiver bound.
+        assert db.field(id_hex, "e") == b"1" and db.field(id_hex, "r") == RECEIVER
+        # Another address is checked.
+        expect(db.relinquish(id_hex, STRANGER, rate=Rate(3, 60000, 3)), UNAUTHORIZED,
+               "a wrong relinquish from elsewhere")
+
+
+def test_the_relays_own_failures_spend_the_same_bucket():
+    with Redis() as db:
+        id_hex = made(db)
+        rate = Rate(3, 60000, 2)
+        assert db.rate(rate) == [0] and db.rate(rate) == [0]
+        limited(db.read(id_hex, SENDER, rate=rate), "after two malformed claims")
+        # Spent past empty: still one token away, not more.
+        assert db.rate(rate) == [0]
+        assert limited(db.read(id_hex, SENDER, rate=rate), "still") == 20
+
+
+def test_a_bucket_is_forgotten_once_it_would_be_full():
+    with Redis() as db:
+        rate = Rate(3, 60000, 2)        # full 40 s after empty
+        db.rate(rate)
+        key = PREFIX + b"lf:" + rate.address
+        ttl = db.db.call("PTTL", key)
+        assert 39000 < ttl <= 40000, ttl
+        expect(db.read(made(db), SENDER, rate=Rate(0, 60000, 2, address=rate.address)), DONE,
+               "no rule")
+        assert db.db.call("HGET", key, "t") == b"1000", db.db.call("HGETALL", key)

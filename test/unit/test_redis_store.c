@@ -34,6 +34,9 @@ static const uint8_t SENDER[MAILBOX_CLAIM_LEN] = { 0x5e, 1, 2, 3, 4, 5, 6, 7, 8,
 static const uint8_t RECEIVER[MAILBOX_CLAIM_LEN] = { 0xec, 1 };
 static const uint8_t STRANGER[MAILBOX_CLAIM_LEN] = { 0x57, 2 };
 static const uint8_t SECRET[] = "a secret of this deployment";
+/* An address the rate limits count against (--rate-create 2/m,
+ * --rate-fail 1/m below). */
+static const uint8_t CLIENT[RATELIMIT_KEY_LEN] = { 0xc1, 0x1e, 0x47 };
 
 static struct event_base *base;
 static struct redis_store *store;
@@ -464,6 +467,8 @@ static void test_redis_gone_and_back(void)
 	kill(server, SIGSTOP);
 	call_init(&c, SENDER, id, NULL);
 	redis_store_read(store, &c.req);
+	/* Nobody waits for it: its op goes with the connection (ASan). */
+	redis_store_count_failure(store, CLIENT);
 	server_kill();
 	CHECK(loop_until(&c.answered));
 	CHECK_EQ_INT(c.answer.verdict, ACCESS_REFUSED);
@@ -485,6 +490,38 @@ static void test_redis_gone_and_back(void)
 	create(id);
 }
 
+/* The rate limits are checked in Redis: creates past the burst and a call
+ * after the caller's own failed check are refused with the seconds to
+ * wait; calls that count against no address are never limited. */
+static void test_rate_limits(void)
+{
+	struct mailbox_spec spec = spec_of("data", 4);
+	uint8_t id[MAILBOX_ID_LEN];
+	struct call c;
+
+	for (int i = 0; i < 3; i++) {
+		call_init(&c, SENDER, NULL, NULL);
+		c.req.spec = &spec;
+		c.req.client = CLIENT;
+		CHECK_EQ_INT(run(&c, redis_store_create), i < 2 ? ACCESS_DONE : ACCESS_RATE_LIMITED);
+	}
+	CHECK_EQ_INT(c.answer.retry_after, 30);
+	CHECK(c.answer.mb == NULL);
+	create(id);
+
+	call_init(&c, SENDER, id, NULL);
+	c.req.client = CLIENT;
+	CHECK_EQ_INT(run(&c, redis_store_read), ACCESS_DONE);
+	/* Sent before the read on the same connection: counted first. */
+	redis_store_count_failure(store, CLIENT);
+	call_init(&c, SENDER, id, NULL);
+	c.req.client = CLIENT;
+	CHECK_EQ_INT(run(&c, redis_store_read), ACCESS_RATE_LIMITED);
+	CHECK_EQ_INT(c.answer.retry_after, 60);
+	call_init(&c, SENDER, id, NULL);
+	CHECK_EQ_INT(run(&c, redis_store_read), ACCESS_DONE);
+}
+
 int main(void)
 {
 	struct redis_store_config config = {
@@ -494,6 +531,8 @@ int main(void)
 		.prefix = "relay:",
 		.push_types = "apns fcm",
 		.timeout_ms = 300,
+		.rate_create = { 2, 60000, 2 },
+		.rate_fail = { 1, 60000, 1 },
 		.random = test_random,
 		.now = test_now,
 	};
@@ -516,6 +555,7 @@ int main(void)
 	CHECK_RUN(test_create_under_another_id);
 	CHECK_RUN(test_claims_not_in_clear);
 	CHECK_RUN(test_cancel);
+	CHECK_RUN(test_rate_limits);
 	CHECK_RUN(test_slow_redis_times_out);
 	CHECK_RUN(test_hung_redis_is_left);
 	CHECK_RUN(test_redis_gone_and_back);
