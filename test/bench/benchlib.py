@@ -1,8 +1,9 @@
 """benchlib — what bench.py, footprint.py and longpoll.py share.
 
-Starting the relay and nginx pinned to a CPU, reading a process's CPU time and
-RSS from /proc, the one certificate both servers use, the requests of the
-"1 KiB workload", and a small pipelining HTTPS client (several keep-alive
+Starting the relay and nginx pinned to a CPU, and for the store scenarios
+redis-server and HAProxy too; reading a process's CPU time and RSS from
+/proc, the one certificate every server uses, the requests of the "1 KiB
+workload", and a small pipelining HTTPS client (several keep-alive
 connections, many requests in flight on each) that creates mailboxes fast.
 
 Only the standard library: the bench must run wherever `make deps` and
@@ -207,32 +208,40 @@ def relay_binary():
     return path
 
 
-def start_relay(extra_args=(), nofile=None, log_name="relay.log"):
-    """Start ./relay on a free port, pinned to SERVER_CPU, with our cert."""
+def start_relay(extra_args=(), nofile=None, log_name="relay.log", tls=True, ready=None):
+    """Start ./relay on a free port, pinned to SERVER_CPU, with our cert (or
+    in plain HTTP behind a proxy, tls=False). ready: a message the relay
+    logs once it can serve (over Redis: "the store is reachable"; until
+    then it answers 503), waited for after it listens."""
     ensure_cert()
     nofile = nofile or hard_nofile()
     logpath = os.path.join(BUILD, log_name)
+    transport = ["--cert", CERT, "--key", KEY] if tls else ["--no-tls"]
     args = ["taskset", "-c", SERVER_CPU,
             "prlimit", f"--nofile={nofile}:{nofile}",
             relay_binary(), "--listen", "127.0.0.1:0",
-            "--cert", CERT, "--key", KEY, "--log-level", "warn"] + list(extra_args)
+            "--log-level", "warn"] + transport + list(extra_args)
     logf = open(logpath, "w")
     # prlimit and taskset exec the relay, so proc.pid is the relay's pid.
     proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
+    listening = re.compile(r"listening url=%s://127\.0\.0\.1:(\d+)"
+                           % ("https" if tls else "http"))
     deadline = time.time() + 15
     port = None
     while time.time() < deadline:
         if proc.poll() is not None:
             break
         with open(logpath) as f:
-            m = re.search(r"listening url=https://127\.0\.0\.1:(\d+)", f.read())
-        if m:
+            text = f.read()
+        m = listening.search(text)
+        if m and (ready is None or ready in text):
             port = int(m.group(1))
             break
         time.sleep(0.05)
     if port is None:
         proc.kill()
+        proc.wait()
         with open(logpath) as f:
             die("relay did not start: " + f.read()[-2000:])
     # exec chain done: make sure we measure the relay and not a wrapper
@@ -361,6 +370,198 @@ http {{
         proc.kill()
         die("nginx did not start listening")
     return Server("nginx", proc, port, lambda: [proc.pid] + children(proc.pid))
+
+
+# ---------------------------------------------------------------- Redis, HAProxy
+
+REDIS_SECRET = os.path.join(BUILD, "store-secret")
+HAPROXY_CFG = os.path.join(ROOT, "contrib", "haproxy", "relay.cfg")
+
+
+def sbin_binary(name):
+    for p in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/bin/{name}"):
+        if p and os.access(p, os.X_OK):
+            return p
+    die(f"{name} not found: run make deps-bench")
+
+
+def store_secret():
+    """The --store-secret-file every relay over Redis shares (48 bytes)."""
+    ensure_dirs()
+    if not os.path.exists(REDIS_SECRET):
+        fd = os.open(REDIS_SECRET + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(os.urandom(48))
+        os.replace(REDIS_SECRET + ".tmp", REDIS_SECRET)
+    return REDIS_SECRET
+
+
+def start_redis(name):
+    """Debian's redis-server on a free loopback port, pinned to SERVER_CPU,
+    without persistence (--save '', no AOF), as README.md's "Running several
+    relays" runs it; returned once it answers PING."""
+    d = os.path.join(BUILD, name)
+    os.makedirs(d, exist_ok=True)
+    port = free_port()
+    log_path = os.path.join(d, "redis.log")
+    proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, sbin_binary("redis-server"),
+                             "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no",
+                             "--dir", d, "--logfile", log_path],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT)
+    server = Server("redis", proc, port, lambda: [proc.pid])
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"*1\r\n$4\r\nPING\r\n")
+                if s.recv(64).startswith(b"+PONG"):
+                    return server
+        except OSError:
+            pass
+        time.sleep(0.05)
+    server.stop()
+    with open(log_path, errors="replace") as f:
+        die(f"redis-server did not start on port {port}: " + f.read()[-2000:])
+
+
+def redis_info(port, section):
+    """INFO <section> of the redis-server on port, as a dict of strings."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"*2\r\n$4\r\nINFO\r\n$%d\r\n%s\r\n" % (len(section), section.encode()))
+        buf = b""
+        while b"\r\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise RuntimeError("redis-server closed the connection")
+            buf += chunk
+        head, _, buf = buf.partition(b"\r\n")
+        if not head.startswith(b"$"):
+            raise RuntimeError(f"INFO {section}: {head!r}")
+        size = int(head[1:])
+        while len(buf) < size:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise RuntimeError("redis-server closed the connection")
+            buf += chunk
+    out = {}
+    for line in buf[:size].decode().split("\r\n"):
+        k, sep, v = line.partition(":")
+        if sep and not k.startswith("#"):
+            out[k] = v
+    return out
+
+
+def haproxy_config(port, pem, relay_ports):
+    """contrib/haproxy/relay.cfg with only its "# site:" lines changed, as
+    the integration tests run it: the IPv4 listener on `port` with our
+    certificate (the IPv6 one dropped), and the backend naming the relays
+    in round robin (README.md, "Running several relays")."""
+    with open(HAPROXY_CFG) as f:
+        lines = f.read().split("\n")
+    servers = "    balance roundrobin\n" + "\n".join(
+        f"    server relay{i} 127.0.0.1:{p}" for i, p in enumerate(relay_ports, 1))
+    out, changed = [], 0
+    for line in lines:
+        if "# site:" in line:
+            stripped = line.strip()
+            if stripped.startswith("bind :::443 "):
+                changed += 1
+                continue
+            if stripped.startswith("bind :443 ") and " crt /etc/haproxy/certs/relay.pem " in line:
+                line = line.replace("bind :443 ", f"bind 127.0.0.1:{port} ").replace(
+                    " crt /etc/haproxy/certs/relay.pem ", f" crt {pem} ")
+                changed += 1
+            elif stripped.startswith("server relay 127.0.0.1:8080"):
+                line = servers
+                changed += 1
+        out.append(line)
+    if changed != 3:
+        die(f"{HAPROXY_CFG}: its \"# site:\" lines are not the three expected; "
+            "update benchlib.haproxy_config()")
+    return "# generated by test/bench/benchlib.py from contrib/haproxy/relay.cfg\n" + \
+        "\n".join(out)
+
+
+def start_haproxy(relays):
+    """Debian's HAProxy, pinned to SERVER_CPU, one thread, holding the TLS
+    (our certificate) in front of `relays` (plain HTTP), round robin.
+    Logs nothing: its global section names no log target, as the relay
+    logs no request without --access-log and nginx has access_log off."""
+    ensure_cert()
+    d = os.path.join(BUILD, "haproxy")
+    os.makedirs(d, exist_ok=True)
+    pem = os.path.join(d, "relay.pem")
+    with open(pem, "w") as out:
+        for part in (CERT, KEY):
+            with open(part) as f:
+                out.write(f.read())
+    port = free_port()
+    with open(os.path.join(d, "global.cfg"), "w") as f:
+        f.write("# generated by test/bench/benchlib.py — do not edit\n"
+                "global\n    nbthread 1\n")
+    with open(os.path.join(d, "relay.cfg"), "w") as f:
+        f.write(haproxy_config(port, pem, [r.port for r in relays]))
+    log_path = os.path.join(d, "haproxy.log")
+    logf = open(log_path, "w")
+    # -db: in the foreground, one process. Not -dW (the tests' "a warning
+    # stops the start"): with no log target, HAProxy warns that the file's
+    # log-format is ignored, which is what we want here.
+    proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, sbin_binary("haproxy"), "-db",
+                             "-f", os.path.join(d, "global.cfg"),
+                             "-f", os.path.join(d, "relay.cfg")],
+                            stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                            cwd=d)
+    server = Server("haproxy", proc, port, lambda: [proc.pid] + children(proc.pid))
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server
+        except OSError:
+            pass
+        time.sleep(0.05)
+    server.stop()
+    with open(log_path, errors="replace") as f:
+        die("haproxy did not start: " + f.read()[-2000:])
+
+
+class Deployment:
+    """Several processes serving as one (HAProxy, relays, Redis): reached on
+    one port, measured as the sum of their CPU. Stands in for a Server in
+    bench.py's measurements; `kinds` splits the CPU by process kind."""
+
+    def __init__(self, name, port, parts, env=None):
+        self.name = name
+        self.port = port
+        self.parts = parts
+        self.env = env or {}
+
+    def pids(self):
+        return [pid for p in self.parts for pid in p.pids()]
+
+    def ticks(self):
+        return sum(self.kind_ticks().values())
+
+    def kind_ticks(self):
+        """CPU ticks by kind of process: relays, redis, haproxy."""
+        out = {}
+        for p in self.parts:
+            kind = "relays" if p.name == "relay" else p.name
+            out[kind] = out.get(kind, 0) + p.ticks()
+        return out
+
+    def dead(self):
+        """The name of a part that exited, or None."""
+        for p in self.parts:
+            if p.proc.poll() is not None:
+                return p.name
+        return None
 
 
 # ---------------------------------------------------------------- requests
