@@ -8,14 +8,18 @@ Each measurement is a warm-up, then BENCH_SECONDS of load; the server's CPU
 time (utime+stime from /proc, master+worker for nginx) is read just before
 and just after the measured window and divided by the requests completed.
 The memory scenarios (idle connections, parked long-polls) measure a fresh
-relay of their own, alone.
+relay of their own, alone. The store scenarios (redis-create, redis-read,
+redis-update; opt-in) measure three deployments instead of relay and nginx:
+the relay with its memory store, one relay over one redis-server, and
+HAProxy (holding TLS) in front of two relays over one redis-server, each
+one's CPU the sum of all its processes.
 
 Settings (environment): BENCH_RUNS (1; 3 for the medians the targets are
 stated in), BENCH_SECONDS (10), BENCH_WARMUP (2), BENCH_CONNECTIONS (64),
 BENCH_MAILBOXES (10000), BENCH_WAITERS (10000), BENCH_IDLE (2000),
 BENCH_KEEPALIVE_TLS (1.2), BENCH_PERF (0), BENCH_SCENARIOS (DEFAULT_SCENARIOS,
 any of ALL_SCENARIOS; handshake, resume and longpoll still name the TLS 1.2
-ones).
+ones; redis names the three store scenarios).
 
 Writes build/bench/results.md and results.json, raw tool output to
 build/bench/logs/, and prints the table.
@@ -51,13 +55,27 @@ LONGPOLL = {"longpoll12": "1.2", "longpoll13": "1.3"}
 # that offer it first (phones and browsers do).
 IDLE_SUITES = {"1.2": [("idle12", bl.TLS12_RELAY_CIPHER), ("idle12-aes-gcm", bl.TLS12_CIPHER)],
                "1.3": [("idle13", bl.TLS13_CIPHER)]}
-ALL_SCENARIOS = KEEPALIVE + list(HANDSHAKES) + list(IDLE) + list(LONGPOLL)
+# The store scenarios (issue 15): a keep-alive load (the wrk script named)
+# on three deployments in the same run, every process of each counted:
+# "memory", the relay with its memory store (the baseline); "redis", one
+# relay over one redis-server; "haproxy", HAProxy holding TLS in front of
+# two relays (plain HTTP) over one redis-server, as README.md's "Running
+# several relays" sets them up. Each deployment has its own Redis.
+STORE = {"redis-create": "create", "redis-read": "read", "redis-update": "update"}
+STORE_TARGETS = ["memory", "redis", "haproxy"]
+STORE_KINDS = ["relays", "redis", "haproxy"]
+ALL_SCENARIOS = KEEPALIVE + list(HANDSHAKES) + list(IDLE) + list(LONGPOLL) + list(STORE)
 # All but longpoll13, which takes half a minute to tell what idle13 tells
 # (a parked request adds a few bytes to its connection), and has no
-# target: the issue's long-poll target is stated on TLS 1.2.
-DEFAULT_SCENARIOS = [x for x in ALL_SCENARIOS if x != "longpoll13"]
-# The names from before TLS 1.3, which meant TLS 1.2 and still do.
-ALIASES = {"handshake": "handshake12", "resume": "resume12", "longpoll": "longpoll12"}
+# target: the issue's long-poll target is stated on TLS 1.2; and but the
+# store scenarios, which compare the relay with itself, not nginx, and take
+# over two minutes together (three deployments to fill with mailboxes, then
+# three windows per scenario).
+DEFAULT_SCENARIOS = [x for x in ALL_SCENARIOS if x != "longpoll13" and x not in STORE]
+# The names from before TLS 1.3, which meant TLS 1.2 and still do; and
+# "redis" for every store scenario.
+ALIASES = {"handshake": ["handshake12"], "resume": ["resume12"], "longpoll": ["longpoll12"],
+           "redis": list(STORE)}
 TARGETS = ["relay", "nginx"]
 # The ratios of the last measurement on mbedTLS 2.28 (test/bench/README.md,
 # "Latest results" of 2026-11-29: medians of 3, keep-alive over TLS 1.2),
@@ -85,8 +103,8 @@ IDLE_CONNS = env_int("BENCH_IDLE", 2000)
 KEEPALIVE_TLS = os.environ.get("BENCH_KEEPALIVE_TLS", "1.2")
 PERF = os.environ.get("BENCH_PERF", "0") == "1"
 SCENARIOS = list(dict.fromkeys(
-    ALIASES.get(x, x)
-    for x in os.environ.get("BENCH_SCENARIOS", " ".join(DEFAULT_SCENARIOS)).split()))
+    y for x in os.environ.get("BENCH_SCENARIOS", " ".join(DEFAULT_SCENARIOS)).split()
+    for y in ALIASES.get(x, [x])))
 LUA = os.path.join(bl.HERE, "lua")
 LOGS = os.path.join(bl.BUILD, "logs")
 TLSLOAD = os.path.join(bl.BUILD, "tlsload")
@@ -129,9 +147,26 @@ def client_cmd(scenario, port, seconds, reqfile):
         mode, version = HANDSHAKES[scenario]
         return ["taskset", "-c", bl.CLIENT_CPU, TLSLOAD, "-p", str(port), "-v", version,
                 "-c", str(CONNS), "-d", str(seconds), "-m", mode, "-r", reqfile]
+    script = STORE.get(scenario, scenario) + ".lua"
     return ["taskset", "-c", bl.CLIENT_CPU, "wrk", "-t1", f"-c{CONNS}",
-            f"-d{max(1, round(seconds))}s", "--latency", "-s", os.path.join(LUA, scenario + ".lua"),
+            f"-d{max(1, round(seconds))}s", "--latency", "-s", os.path.join(LUA, script),
             f"https://127.0.0.1:{port}"]
+
+
+def server_env(server, env):
+    """The client's environment for this server: a deployment of the store
+    scenarios has its own mailboxes (BENCH_MAILBOXES)."""
+    extra = getattr(server, "env", None)
+    return dict(env, **extra) if extra else env
+
+
+def server_ticks(server):
+    """The server's CPU ticks, and for a deployment of several processes
+    the same by kind of process (else None)."""
+    if isinstance(server, bl.Deployment):
+        kinds = server.kind_ticks()
+        return sum(kinds.values()), kinds
+    return server.ticks(), None
 
 
 def expected_tls(scenario):
@@ -182,10 +217,10 @@ def measure_slice(server, scenario, env, reqfile, tag, seconds):
     bl.settle(server.pids(), timeout=3)
     perf = start_perf(server, tag) if PERF and server.name == "relay" else None
     t0 = time.time()
-    ticks0 = server.ticks()
+    ticks0, kinds0 = server_ticks(server)
     out, client_cpu = run_client(client_cmd(scenario, server.port, seconds, reqfile),
-                                 env, os.path.join(LOGS, tag + ".txt"))
-    ticks1 = server.ticks()
+                                 server_env(server, env), os.path.join(LOGS, tag + ".txt"))
+    ticks1, kinds1 = server_ticks(server)
     wall = time.time() - t0
     if perf:
         stop_perf(perf, tag)
@@ -202,6 +237,8 @@ def measure_slice(server, scenario, env, reqfile, tag, seconds):
                   out.count("BENCH_NON200"),
         "reused": r.get("reused", 0),
     }
+    if kinds0 is not None:
+        part["cpu_kinds_s"] = {k: (kinds1[k] - kinds0[k]) / bl.CLK_TCK for k in kinds1}
     if scenario in HANDSHAKES:
         # A full handshake that was resumed, or a resumed one that was
         # full, or another suite than the other server's, would make the
@@ -230,7 +267,13 @@ def combine(parts):
     dur = sum(p["duration_s"] for p in parts)
     cpu = sum(p["cpu_s"] for p in parts)
     wall = sum(p["wall_s"] for p in parts)
-    return {
+    # a deployment's CPU per request by kind of process (relays, redis, haproxy)
+    kinds = {}
+    for p in parts:
+        for k, v in p.get("cpu_kinds_s", {}).items():
+            kinds[k] = kinds.get(k, 0.0) + v
+    return dict({f"cpu_us_{k}": v * 1e6 / reqs if reqs else float("nan")
+                 for k, v in kinds.items()}, **{
         "rps": reqs / dur if dur else 0.0,
         "p50_ms": med([p["p50_ms"] for p in parts]),
         "p99_ms": med([p["p99_ms"] for p in parts]),
@@ -241,19 +284,20 @@ def combine(parts):
         "errors": sum(p["errors"] for p in parts),
         "reused_share": sum(p["reused"] for p in parts) / reqs if reqs else 0.0,
         "slices": len(parts),
-    }
+    })
 
 
 def measure(servers, scenario, env, reqfile, run_no):
     """Warm-up of each server, then each one's measured window of
     BENCH_SECONDS, cut into BENCH_SLICES slices taken in turns (relay,
-    nginx, nginx, relay, relay, ...): a noisy neighbour on this virtual
-    machine then weighs on both servers alike rather than on the one it
-    happened to meet. One result dict per server name."""
+    nginx, nginx, relay, relay, ...; with three, a b c c b a a ...): a noisy
+    neighbour on this virtual machine then weighs on every server alike
+    rather than on the one it happened to meet. One result dict per server
+    name."""
     slices = 1 if PERF else max(1, min(SLICES, SECONDS))   # wrk takes whole seconds
     for server in servers:
         if WARMUP > 0:
-            run_client(client_cmd(scenario, server.port, WARMUP, reqfile), env,
+            run_client(client_cmd(scenario, server.port, WARMUP, reqfile), server_env(server, env),
                        os.path.join(LOGS, f"run{run_no}-{scenario}-{server.name}-warmup.txt"))
     parts = {server.name: [] for server in servers}
     for k in range(slices):
@@ -348,6 +392,8 @@ def one_run(run_no, results, checks):
     os.makedirs(LOGS, exist_ok=True)
     if any(x in KEEPALIVE or x in HANDSHAKES for x in SCENARIOS):
         run_servers(run_no, results, checks)
+    if any(x in STORE for x in SCENARIOS):
+        run_store(run_no, results, checks)
     for scenario in SCENARIOS:
         if scenario in IDLE:
             for name, suite in IDLE_SUITES[IDLE[scenario]]:
@@ -410,6 +456,95 @@ def run_servers(run_no, results, checks):
         if nginx:
             nginx.stop()
         relay.stop()
+
+
+def start_store_deployments(started):
+    """The three deployments of the store scenarios, every process pinned to
+    the servers' CPU; each process is appended to `started` as soon as it
+    runs, for the caller to stop whatever happens."""
+    secret = bl.store_secret()
+    # The relays' own limits as run_servers gives them, and one public URL
+    # for all, so that every deployment answers the same bytes.
+    limits = ["--max-mailboxes", "2000000", "--max-memory", "4g",
+              "--max-connections", str(min(20000, bl.hard_nofile() - 64)),
+              "--public-url", "https://relay.example"]
+
+    def keep(server):
+        started.append(server)
+        return server
+
+    def over(redis):
+        return ["--store", f"redis://127.0.0.1:{redis.port}", "--store-secret-file", secret]
+
+    memory = keep(bl.start_relay(limits, log_name="relay-store-memory.log"))
+    redis1 = keep(bl.start_redis("redis-store-redis"))
+    relay1 = keep(bl.start_relay(limits + over(redis1), log_name="relay-store-redis.log",
+                                 ready="the store is reachable"))
+    redis2 = keep(bl.start_redis("redis-store-haproxy"))
+    # Behind HAProxy as contrib/haproxy/relay.cfg wants them: plain HTTP,
+    # the client's address from HAProxy's X-Forwarded-For.
+    behind = [keep(bl.start_relay(limits + over(redis2) + ["--trust-proxy", "127.0.0.1/32"],
+                                  log_name=f"relay-store-haproxy-{i}.log", tls=False,
+                                  ready="the store is reachable"))
+              for i in (1, 2)]
+    haproxy = keep(bl.start_haproxy(behind))
+    return [bl.Deployment("memory", memory.port, [memory]),
+            bl.Deployment("redis", relay1.port, [relay1, redis1]),
+            bl.Deployment("haproxy", haproxy.port, [haproxy] + behind + [redis2])]
+
+
+def run_store(run_no, results, checks):
+    """The store scenarios: the same load on the memory store, on one relay
+    over Redis and on two relays over Redis behind HAProxy, in turns, each
+    deployment with BENCH_MAILBOXES mailboxes of its own (made through its
+    own front door)."""
+    started = []
+    try:
+        deployments = start_store_deployments(started)
+        sizes = {}
+        for d in deployments:
+            t0 = time.time()
+            # what a bound mailbox of the 1 KiB workload costs Redis (the
+            # one relay's, which holds nothing else yet)
+            redis = d.parts[1] if d.name == "redis" else None
+            used0 = int(bl.redis_info(redis.port, "memory")["used_memory"]) if redis else 0
+            created = bl.create_mailboxes(d.port, MAILBOXES)
+            if redis:
+                used1 = int(bl.redis_info(redis.port, "memory")["used_memory"])
+                checks.setdefault("redis_bytes_per_mailbox", []).append(
+                    (used1 - used0) / created.count)
+            mbfile = os.path.join(bl.BUILD, f"mailboxes-{d.name}.txt")
+            bl.write_mailbox_file(mbfile, created.boxes)
+            d.env = {"BENCH_MAILBOXES": mbfile}
+            bl.log(f"run {run_no}: {len(created.boxes)} mailboxes created and bound on "
+                   f"{d.name} in {time.time() - t0:.1f}s")
+            sizes[d.name] = bl.response_sizes(d.port, created.boxes[0])
+        # the same work on every deployment: the same answers
+        if any(v != sizes["memory"] for v in sizes.values()):
+            bl.die(f"store scenarios: body sizes differ between deployments: {sizes}")
+        checks["store_body_sizes"] = sizes["memory"]
+        reqfile = os.path.join(bl.BUILD, "store-request.txt")
+        with open(reqfile, "wb") as f:
+            f.write(bl.Workload.preview_request("localhost", "/v1/m/00000000-0000-4000-8000-"
+                                                "000000000000")[:-2] +
+                    b"Connection: close\r\n\r\n")
+        if run_no == 1:
+            checks["store_tls"] = check_tls(deployments, reqfile, [], True)
+        env = dict(os.environ, BENCH_LUA=LUA, BENCH_PAYLOAD=bl.PAYLOAD_FILE,
+                   OPENSSL_CONF=bl.openssl_client_conf(KEEPALIVE_TLS))
+        for scenario in SCENARIOS:
+            if scenario not in STORE:
+                continue
+            measured = measure(deployments, scenario, env, reqfile, run_no)
+            for d in deployments:
+                results.setdefault(scenario, {}).setdefault(d.name, []).append(measured[d.name])
+                gone = d.dead()
+                if gone:
+                    bl.die(f"{d.name}: {gone} exited during {scenario}")
+    finally:
+        # in reverse: HAProxy before its relays, relays before their Redis
+        for server in reversed(started):
+            server.stop()
 
 
 def hold_connections(port, version, suite, n):
@@ -499,10 +634,21 @@ def summarize(results):
                                  for k, v in runs[0].items()}
             continue
         s = {}
-        for target in TARGETS:
+        for target in (STORE_TARGETS if scenario in STORE else TARGETS):
             runs = per.get(target, [])
             if runs:
                 s[target] = {k: med([r[k] for r in runs]) for k in runs[0]}
+        if scenario in STORE:
+            # each deployment against the memory store of the same run
+            s["ratios"] = {}
+            for target in STORE_TARGETS[1:]:
+                if target in per and "memory" in per:
+                    pairs = list(zip(per[target], per["memory"]))
+                    s["ratios"][target] = {
+                        k: med([a[k] / b[k] for a, b in pairs if b[k]])
+                        for k in ("rps", "cpu_us", "p50_ms", "p99_ms")}
+            summary[scenario] = s
+            continue
         if "relay" in per and "nginx" in per:
             pairs = list(zip(per["relay"], per["nginx"]))
             s["ratio"] = {
@@ -588,11 +734,13 @@ def render(summary, checks):
         lines.append("")
         lines.append("**Profiled run (BENCH_PERF=1): the relay's CPU figures include perf's "
                      "sampling; do not compare them.**")
-    lines.append("")
-    lines.append("| scenario | target | req/s | p50 ms | p99 ms | server CPU µs/req | server CPU | client CPU |")
-    lines.append("|---|---|--:|--:|--:|--:|--:|--:|")
+    if any(x in summary for x in SCENARIOS if x in KEEPALIVE or x in HANDSHAKES):
+        lines.append("")
+        lines.append("| scenario | target | req/s | p50 ms | p99 ms | server CPU µs/req | "
+                     "server CPU | client CPU |")
+        lines.append("|---|---|--:|--:|--:|--:|--:|--:|")
     for scen in SCENARIOS:
-        if scen in IDLE or scen in LONGPOLL or scen not in summary:
+        if scen in IDLE or scen in LONGPOLL or scen in STORE or scen not in summary:
             continue
         s = summary[scen]
         for target in TARGETS:
@@ -673,22 +821,78 @@ def render(summary, checks):
         lines.append("")
         lines.append(f"Read and preview are not judged against mbedTLS 2.28's ratios: those "
                      f"were measured over TLS 1.2, these over TLS {KEEPALIVE_TLS}.")
+    store = [x for x in SCENARIOS if x in STORE and x in summary]
+    if store:
+        lines.extend(render_store(summary, store, checks))
     return "\n".join(lines) + "\n"
+
+
+def render_store(summary, store, checks):
+    """The store scenarios' table: each deployment's figures, the CPU per
+    request split by kind of process, and each deployment against the
+    memory store of the same run."""
+    lines = ["", "Store scenarios (issue 15): memory = one relay, memory store; "
+             "redis = one relay over one redis-server; haproxy = HAProxy (TLS) in front of "
+             "two relays (plain HTTP) over one redis-server, round robin. Every process "
+             f"pinned to CPU {bl.SERVER_CPU}; CPU per request counts them all.", "",
+             "| scenario | deployment | req/s | p50 ms | p99 ms | CPU µs/req | relays | redis | "
+             "haproxy | server CPU | client CPU |",
+             "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    errors = []
+    for scen in store:
+        s = summary[scen]
+        for target in STORE_TARGETS:
+            if target not in s:
+                continue
+            r = s[target]
+            kinds = " | ".join(fmt(r.get(f"cpu_us_{k}"), 1) for k in STORE_KINDS)
+            lines.append(f"| {scen} | {target} | {fmt(r['rps'], 0)} | {fmt(r['p50_ms'], 2)} | "
+                         f"{fmt(r['p99_ms'], 2)} | {fmt(r['cpu_us'], 1)} | {kinds} | "
+                         f"{r['server_cpu']:.0%} | {r['client_cpu']:.0%} |")
+            if r["errors"]:
+                errors.append(f"{scen} on {target}: {r['errors']:.0f} of {r['requests']:,.0f}")
+        for target, r in s.get("ratios", {}).items():
+            lines.append(f"| {scen} | **{target}/memory** | **{r['rps']:.2f}** | "
+                         f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | **{r['cpu_us']:.2f}** | "
+                         f"| | | | |")
+    lines.append("")
+    lines.append("errors or answers ≥ 400 (wrk): " + ("; ".join(errors) if errors else "none"))
+    if "store_tls" in checks:
+        lines.append("")
+        lines.append("keep-alive TLS (wrk's configuration): " + ", ".join(
+            f"{name} {c.get('keepalive', '?')}" for name, c in checks["store_tls"].items()))
+    if "redis_bytes_per_mailbox" in checks:
+        lines.append("")
+        lines.append(f"Redis memory per mailbox (used_memory after creating and binding "
+                     f"{MAILBOXES:,} mailboxes of the 1 KiB workload, less before; Redis's "
+                     f"default configuration): {med(checks['redis_bytes_per_mailbox']):,.0f} B")
+    if "store_body_sizes" in checks:
+        lines.append("")
+        lines.append("body bytes (every deployment alike): " + ", ".join(
+            f"{k} {v}" for k, v in checks["store_body_sizes"].items()))
+    return lines
 
 
 def main():
     for tool in ("wrk", "taskset", "openssl"):
         if not shutil.which(tool):
             bl.die(f"{tool} not found: run make deps")
-    bl.nginx_binary()
+    if any(x in KEEPALIVE or x in HANDSHAKES for x in SCENARIOS):
+        bl.nginx_binary()
+    if any(x in STORE for x in SCENARIOS):
+        bl.sbin_binary("redis-server")
+        bl.sbin_binary("haproxy")
     bad = [s for s in SCENARIOS if s not in ALL_SCENARIOS]
     if bad:
         bl.die(f"unknown scenario {bad}; known: {' '.join(ALL_SCENARIOS)} "
-               f"(and {', '.join(f'{a} = {b}' for a, b in ALIASES.items())})")
+               f"(and {', '.join(a + ' = ' + ' '.join(b) for a, b in ALIASES.items())})")
     if KEEPALIVE_TLS not in ("1.2", "1.3"):
         bl.die(f"BENCH_KEEPALIVE_TLS must be 1.2 or 1.3, not {KEEPALIVE_TLS!r}")
     if PERF and not shutil.which("perf"):
         bl.die("BENCH_PERF=1 needs perf: make deps-profile (Debian package linux-perf)")
+    # A SIGTERM (timeout, a stopped make) ends us through the finally
+    # blocks that stop every server we started.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         os.sched_setaffinity(0, {int(bl.CLIENT_CPU)})
     except OSError:
