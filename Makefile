@@ -354,8 +354,10 @@ DEPS_TEST  := $(DEPS_BUILD) python3 python3-yaml python3-jsonschema python3-prom
 DEPS_FUZZ  := $(DEPS_BUILD) clang libclang-rt-dev
 # Benchmarks: nginx under wrk, pinned with taskset and prlimit (util-linux),
 # a certificate from openssl, the handshake load generator built against
-# libssl-dev, sizes from size (binutils).
-DEPS_BENCH := $(DEPS_BUILD) python3 nginx wrk util-linux openssl libssl-dev binutils
+# libssl-dev, sizes from size (binutils); redis-server and haproxy for the
+# store scenarios (the relay over Redis, two behind HAProxy).
+DEPS_BENCH := $(DEPS_BUILD) python3 nginx wrk util-linux openssl libssl-dev binutils \
+              redis-server haproxy
 # make bench-profile: perf.
 DEPS_PROFILE := $(DEPS_BENCH) linux-perf
 # Where apt-get's temporary policy-rc.d goes (the install test moves it).
