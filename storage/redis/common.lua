@@ -2,32 +2,51 @@
 -- tests) put it in front of each one, after its #! line.
 local now, claim, rid = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 
--- The mailbox at key, as DONE and REPEATED replies carry it.
-local function reply(verdict, party, remembered, key)
-  local m = redis.call('HMGET', key, 'e', 'x', 'g', 'r', 'pt', 'pd', 'dt', 'dd',
-    'di', 't0t', 't0d', 't1t', 't1d')
-  local out = {verdict, party, remembered, string.sub(key, -32), tonumber(m[1]),
-    tonumber(m[2]), tonumber(m[3]), m[4] and 1 or 0}
-  for i = 5, 13 do out[#out + 1] = m[i] or '' end
+-- A mailbox is one string key holding a MessagePack map of its fields, and
+-- so is a claim's retry record (docs/redis-store.md): a script loads it
+-- whole into a table, changes the table and stores it whole. (A hash leaves
+-- Redis's compact encoding once a field, the payload, is over 64 bytes.)
+local function load(key)
+  local packed = redis.call('GET', key)
+  if packed then return cmsgpack.unpack(packed) end
+end
+
+-- t packed into key, expiring at expires_at (Unix s) when given, else
+-- keeping the key's expiry.
+local function store(key, t, expires_at)
+  if expires_at then
+    redis.call('SET', key, cmsgpack.pack(t), 'PXAT', string.format('%d', expires_at * 1000))
+  else
+    redis.call('SET', key, cmsgpack.pack(t), 'KEEPTTL')
+  end
+end
+
+-- The mailbox m at key, as DONE and REPEATED replies carry it.
+local function reply(verdict, party, remembered, key, m)
+  local out = {verdict, party, remembered, string.sub(key, -32), m.e, m.x, m.g,
+    m.r and 1 or 0}
+  for _, f in ipairs({'pt', 'pd', 'dt', 'dd', 'di', 't0t', 't0d', 't1t', 't1d'}) do
+    out[#out + 1] = m[f] or ''
+  end
   return out
 end
 
 -- What the claim's record (at record) remembered, if this call repeats its
 -- op (1 create, 2 update, 3 relinquish) on mailbox id (nil: any).
 local function repeated(record, op, id)
-  local rec = redis.call('HMGET', record, 'op', 'id', 'res', 'rid')
-  if rid ~= '' and rec[1] == op and rec[4] == rid and (id == nil or rec[2] == id) then
-    return tonumber(rec[3]), rec[2]
+  local rec = rid ~= '' and load(record)
+  if rec and rec.op == op and rec.rid == rid and (id == nil or rec.id == id) then
+    return rec.res, rec.id
   end
 end
 
 -- The claim's record replaces its last one; without a rid (or with one
 -- longer than a Mailbox-Request-ID may be) it is forgotten.
 local function remember(record, op, id, res, expires_at)
-  redis.call('DEL', record)
   if rid ~= '' and #rid <= 128 then
-    redis.call('HSET', record, 'op', op, 'id', id, 'res', res, 'rid', rid)
-    redis.call('PEXPIREAT', record, string.format('%d', expires_at * 1000))
+    store(record, {op = op, id = id, res = tonumber(res), rid = rid}, expires_at)
+  else
+    redis.call('DEL', record)
   end
 end
 

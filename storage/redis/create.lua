@@ -16,11 +16,11 @@ local prefix = string.sub(KEYS[3], 1, -4)       -- KEYS[3] is P .. 'all'
 
 -- Retry: the claim's record of a create with this rid, its mailbox still live.
 -- (Its mailbox's key is not in KEYS: it is read under the same prefix.)
-local first, first_id = repeated(KEYS[2], '1', nil)
+local first, first_id = repeated(KEYS[2], 1, nil)
 if first then
   local key = prefix .. 'm:' .. first_id
-  local rx = tonumber(redis.call('HGET', key, 'x'))
-  if rx and rx > now then return reply(1, 0, first, key) end
+  local fm = load(key)
+  if fm and fm.x > now then return reply(1, 0, first, key, fm) end
 end
 if ARGV[4] ~= '1' then return {5} end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {8} end
@@ -48,11 +48,10 @@ if owner ~= '' then
   if used + bytes > max_owner then return {7} end
 end
 
-redis.call('HSET', KEYS[1], 's', claim, 'g', ARGV[5], 'e', 1, 'x', ARGV[6],
-  'pt', ARGV[7], 'pd', ARGV[8], 'dt', ARGV[9], 'dd', ARGV[10], 'di', ARGV[11],
-  'o', owner, 'n', owner ~= '' and bytes or 0)
-if ARGV[12] ~= '' then redis.call('HSET', KEYS[1], 't0t', ARGV[12], 't0d', ARGV[13]) end
-redis.call('PEXPIREAT', KEYS[1], string.format('%d', x * 1000))
+local m = {s = claim, g = tonumber(ARGV[5]), e = 1, x = x, pt = ARGV[7], pd = ARGV[8],
+  dt = ARGV[9], dd = ARGV[10], di = ARGV[11], o = owner, n = owner ~= '' and bytes or 0}
+if ARGV[12] ~= '' then m.t0t, m.t0d = ARGV[12], ARGV[13] end
+store(KEYS[1], m, x)
 redis.call('ZADD', KEYS[3], ARGV[6], id)
 if owner ~= '' then
   redis.call('HSET', KEYS[4], id, bytes)
@@ -61,4 +60,4 @@ if owner ~= '' then
   redis.call('PEXPIREAT', KEYS[5], string.format('%d', last * 1000))
 end
 remember(KEYS[2], 1, id, ARGV[14], x)
-return reply(0, 0, tonumber(ARGV[14]), KEYS[1])
+return reply(0, 0, tonumber(ARGV[14]), KEYS[1], m)

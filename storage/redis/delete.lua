@@ -15,14 +15,13 @@ if refused then return refused end
 local id = string.sub(KEYS[1], -32)
 local prefix = string.sub(KEYS[1], 1, -35)      -- KEYS[1] is P .. 'm:' .. id
 
-local m = redis.call('HMGET', KEYS[1], 'x', 's', 'r', 'g')
-local x = tonumber(m[1])
-if not x or x <= now then return {2} end
-local sender = m[2] == claim
-if not sender and not (m[3] == claim and bit.band(tonumber(m[4]), 4) ~= 0) then
+local m = load(KEYS[1])
+if not m or m.x <= now then return {2} end
+local sender = m.s == claim
+if not sender and not (m.r == claim and bit.band(m.g, 4) ~= 0) then
   return denied()
 end
-local out = reply(0, sender and 0 or 1, 0, KEYS[1])
+local out = reply(0, sender and 0 or 1, 0, KEYS[1], m)
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], id)
 redis.call('PUBLISH', prefix .. 'w:' .. id, 'gone')

@@ -7,10 +7,11 @@
 -- Reply: {2}, or the mailbox's flat array as left (DONE, that party).
 local party = ARGV[5]
 
-local x = tonumber(redis.call('HGET', KEYS[1], 'x'))
-if not x or x <= now then return {2} end
-local t = redis.call('HMGET', KEYS[1], 't' .. party .. 't', 't' .. party .. 'd')
-if t[1] == ARGV[6] and t[2] == ARGV[7] then
-  redis.call('HDEL', KEYS[1], 't' .. party .. 't', 't' .. party .. 'd')
+local m = load(KEYS[1])
+if not m or m.x <= now then return {2} end
+local tt, td = 't' .. party .. 't', 't' .. party .. 'd'
+if m[tt] == ARGV[6] and m[td] == ARGV[7] then
+  m[tt], m[td] = nil, nil
+  store(KEYS[1], m)
 end
-return reply(0, tonumber(party), 0, KEYS[1])
+return reply(0, tonumber(party), 0, KEYS[1], m)

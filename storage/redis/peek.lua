@@ -5,13 +5,12 @@
 -- KEYS: m:<id>
 -- ARGV: now, claim, rid, body_ok
 -- Reply: {2} (gone) or the mailbox's flat array, DONE.
-local m = redis.call('HMGET', KEYS[1], 'x', 's', 'r', 'g')
-local x = tonumber(m[1])
-if not x or x <= now then return {2} end
+local m = load(KEYS[1])
+if not m or m.x <= now then return {2} end
 local party = 2
-if m[2] == claim then
+if m.s == claim then
   party = 0
-elseif m[3] == claim and bit.band(tonumber(m[4]), 1) ~= 0 then
+elseif m.r == claim and bit.band(m.g, 1) ~= 0 then
   party = 1
 end
-return reply(0, party, 0, KEYS[1])
+return reply(0, party, 0, KEYS[1], m)

@@ -4,6 +4,6 @@
 -- ARGV: now (the rest of the common head, if given, is not used)
 -- Reply: {2} or the mailbox's flat array (DONE, party 0).
 
-local x = tonumber(redis.call('HGET', KEYS[1], 'x'))
-if not x or x <= now then return {2} end
-return reply(0, 0, 0, KEYS[1])
+local m = load(KEYS[1])
+if not m or m.x <= now then return {2} end
+return reply(0, 0, 0, KEYS[1], m)

@@ -11,20 +11,20 @@
 local refused = limited()
 if refused then return refused end
 
-local m = redis.call('HMGET', KEYS[1], 'x', 's', 'r', 'g')
-local x = tonumber(m[1])
-if not x or x <= now then return {2} end
-local may_read = bit.band(tonumber(m[4]), 1) ~= 0
-local sender = m[2] == claim
+local m = load(KEYS[1])
+if not m or m.x <= now then return {2} end
+local may_read = bit.band(m.g, 1) ~= 0
+local sender = m.s == claim
 local bind = false
-if not sender and not (m[3] == claim and may_read) then
-  if m[3] or not may_read then return denied() end
+if not sender and not (m.r == claim and may_read) then
+  if m.r or not may_read then return denied() end
   bind = true
 end
 if ARGV[4] ~= '1' then return {5} end
 local party = sender and 0 or 1
 if ARGV[5] ~= '' then
-  redis.call('HSET', KEYS[1], 't' .. party .. 't', ARGV[5], 't' .. party .. 'd', ARGV[6])
+  m['t' .. party .. 't'], m['t' .. party .. 'd'] = ARGV[5], ARGV[6]
 end
-if bind then redis.call('HSET', KEYS[1], 'r', claim) end
-return reply(0, party, 0, KEYS[1])
+if bind then m.r = claim end
+if ARGV[5] ~= '' or bind then store(KEYS[1], m) end
+return reply(0, party, 0, KEYS[1], m)

@@ -16,36 +16,36 @@ if refused then return refused end
 local id = string.sub(KEYS[1], -32)
 local prefix = string.sub(KEYS[1], 1, -35)      -- KEYS[1] is P .. 'm:' .. id
 
-local m = redis.call('HMGET', KEYS[1], 'x', 's', 'r', 'g', 'e')
-local x = tonumber(m[1])
-if not x or x <= now then return {2} end
-local first = repeated(KEYS[2], '2', id)
-if first then return reply(1, 0, first, KEYS[1]) end
-local sender = m[2] == claim
-if not sender and not (m[3] == claim and bit.band(tonumber(m[4]), 2) ~= 0) then
+local m = load(KEYS[1])
+if not m or m.x <= now then return {2} end
+local first = repeated(KEYS[2], 2, id)
+if first then return reply(1, 0, first, KEYS[1], m) end
+local sender = m.s == claim
+if not sender and not (m.r == claim and bit.band(m.g, 2) ~= 0) then
   return denied()
 end
 if ARGV[5] ~= '' then
   local matched = false
   for tag in string.gmatch(ARGV[5], '%S+') do
-    if tag == '*' or tag == m[5] then matched = true end
+    if tag == '*' or tag == tostring(m.e) then matched = true end
   end
   if not matched then return {4} end
 end
 if ARGV[4] ~= '1' then return {5} end
 local party = sender and 0 or 1
 local tt = 't' .. party .. 't'
-redis.call('HSET', KEYS[1], 'pt', ARGV[6], 'pd', ARGV[7])
+m.pt, m.pd = ARGV[6], ARGV[7]
 if ARGV[8] ~= '' then
-  redis.call('HSET', KEYS[1], tt, ARGV[8], 't' .. party .. 'd', ARGV[9])
+  m[tt], m['t' .. party .. 'd'] = ARGV[8], ARGV[9]
 end
-local e = redis.call('HINCRBY', KEYS[1], 'e', 1)
+m.e = m.e + 1
+store(KEYS[1], m)
 -- What a retry answers again: whether the writer's token (the one just
 -- given, else the one it left) is of a pushable type.
-local writer, remembered = redis.call('HGET', KEYS[1], tt), 0
+local writer, remembered = m[tt], 0
 for t in string.gmatch(ARGV[10], '%S+') do
   if t == writer then remembered = 1 end
 end
-remember(KEYS[2], 2, id, remembered, x)
-redis.call('PUBLISH', prefix .. 'w:' .. id, e)
-return reply(0, party, remembered, KEYS[1])
+remember(KEYS[2], 2, id, remembered, m.x)
+redis.call('PUBLISH', prefix .. 'w:' .. id, m.e)
+return reply(0, party, remembered, KEYS[1], m)

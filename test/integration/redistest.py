@@ -15,6 +15,7 @@ import secrets
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import unittest
@@ -34,6 +35,61 @@ def script_text(name):
         first, rest = f.read().split(b"\n", 1)
     with open(os.path.join(SCRIPT_DIR, "common.lua"), "rb") as f:
         return first + b"\n" + f.read() + rest
+
+
+def unpack(data):
+    """A MessagePack value (the subset Redis's cmsgpack writes), decoded
+    here rather than by Redis, as a reader of a dump would: maps become
+    dicts, strings bytes, integers int, floats float."""
+    value, end = _unpack(data, 0)
+    assert end == len(data), "%d bytes after the value: %r" % (len(data) - end, data[end:])
+    return value
+
+
+def _unpack(data, at):
+    """The value at data[at:] and where it ends."""
+    def take(n, at):
+        assert at + n <= len(data), "MessagePack cut short: %r" % data
+        return data[at:at + n], at + n
+
+    def number(n, at, signed=False):
+        raw, at = take(n, at)
+        return int.from_bytes(raw, "big", signed=signed), at
+
+    def items(n, at, is_map):
+        out = {} if is_map else []
+        for _ in range(n):
+            v, at = _unpack(data, at)
+            if is_map:
+                out[v], at = _unpack(data, at)
+            else:
+                out.append(v)
+        return out, at
+
+    b, at = data[at], at + 1
+    if b <= 0x7f or b >= 0xe0:                          # fixint
+        return (b if b <= 0x7f else b - 0x100), at
+    if 0x80 <= b <= 0x9f:                               # fixmap, fixarray
+        return items(b & 0x0f, at, b <= 0x8f)
+    if 0xa0 <= b <= 0xbf:                               # fixstr
+        return take(b & 0x1f, at)
+    if b in (0xc0, 0xc2, 0xc3):
+        return {0xc0: None, 0xc2: False, 0xc3: True}[b], at
+    width = {0xc4: 1, 0xc5: 2, 0xc6: 4, 0xd9: 1, 0xda: 2, 0xdb: 4}.get(b)
+    if width:                                           # bin, str
+        n, at = number(width, at)
+        return take(n, at)
+    if b in (0xdc, 0xdd, 0xde, 0xdf):                   # array, map
+        n, at = number(2 if b in (0xdc, 0xde) else 4, at)
+        return items(n, at, b >= 0xde)
+    if 0xcc <= b <= 0xd3:                               # uint, int
+        return number(1 << ((b - 0xcc) % 4), at, signed=b >= 0xd0)
+    if b in (0xca, 0xcb):                               # float 32, 64
+        raw, at = take(4 if b == 0xca else 8, at)
+        return struct.unpack(">f" if b == 0xca else ">d", raw)[0], at
+    raise AssertionError("not MessagePack that cmsgpack writes: 0x%02x in %r" % (b, data))
+
+
 START_TIMEOUT_S = 10.0
 IO_TIMEOUT_S = 10.0
 

@@ -22,7 +22,7 @@ import tempfile
 import time
 import unittest
 
-from redistest import Resp, RespError, script_text
+from redistest import Resp, RespError, script_text, unpack
 from relaytest import describe_status, free_port, tail, wait_until
 
 PARALLEL = True          # each test runs its own redis-server, and mostly waits
@@ -171,8 +171,14 @@ class Redis:
     def drop_token(self, id_hex, party, tt, td, now=None):
         return self.run("drop_token", [m_key(id_hex)], [now_or(now), b"", b"", 1, party, tt, td])
 
+    def stored(self, key):
+        """The map packed at key (a mailbox, a retry record), decoded here
+        (redistest.unpack), not by Redis; None when there is no key."""
+        packed = self.db.call("GET", key)
+        return None if packed is None else {k.decode(): v for k, v in unpack(packed).items()}
+
     def field(self, id_hex, name):
-        return self.db.call("HGET", m_key(id_hex), name)
+        return (self.stored(m_key(id_hex)) or {}).get(name)
 
 
 def NOW():
@@ -322,7 +328,7 @@ def test_read_without_r_binds_nobody():
 def test_update_checks_in_order():
     with Redis() as db:
         id_hex = made(db, rights=R)
-        etag = int(db.field(id_hex, "e"))
+        etag = db.field(id_hex, "e")
         assert etag == 1
         expect(db.read(id_hex, RECEIVER), DONE, "Receiver binds")
         # 404 first.
@@ -341,7 +347,7 @@ def test_update_checks_in_order():
         # The right version (in a list), the body refused.
         expect(db.update(id_hex, SENDER, rid=b"u1", if_match=b"9 %d" % etag, body_ok=0),
                BAD_BODY, "If-Match holds, bad body")
-        assert int(db.field(id_hex, "e")) == etag and db.field(id_hex, "pd") == b"data"
+        assert db.field(id_hex, "e") == etag and db.field(id_hex, "pd") == b"data"
         # Done: a new version, remembered from the Sender's (pushable) token.
         a = fields(expect(db.update(id_hex, SENDER, rid=b"u1", pd=b"new"), DONE, "update"))
         assert a["party"] == 0 and a["remembered"] == 1 and a["e"] == etag + 1, a
@@ -474,6 +480,47 @@ def test_keys_expire_with_their_mailbox():
         assert db.db.call("PEXPIRETIME", m_key(id_hex)) == x * 1000
 
 
+def test_a_mailbox_is_one_packed_string():
+    """The encoding of docs/redis-store.md: one string key per mailbox, a
+    MessagePack map whose numbers are integers (Lua's are doubles), whose
+    absent fields are absent; and the claim's record the same way."""
+    with Redis() as db:
+        now = NOW()
+        x = 4102444800          # 2100-01-01: seconds and ms beyond 2^32, exact
+        id_hex = new_id()
+        expect(db.create(id_hex, now=now, expires_at=x, rid=b"c", rights=R | W, pt=b"T",
+                         pd=b"P" * 1024, dt=b"ti", dd=b"de", di=b"https://i", remembered=1),
+               DONE, "create")
+        key = m_key(id_hex)
+        assert db.db.call("TYPE", key) == b"string"
+        assert db.db.call("PEXPIRETIME", key) == x * 1000
+        want = {"s": SENDER, "g": R | W, "e": 1, "x": x, "pt": b"T", "pd": b"P" * 1024,
+                "dt": b"ti", "dd": b"de", "di": b"https://i", "t0t": b"apns", "t0d": b"tok",
+                "o": b"", "n": 0}
+        m = db.stored(key)
+        assert m == want, "stored %r, expected %r" % (m, want)
+        assert all(type(m[k]) is int for k in ("g", "e", "x", "n")), m
+        assert db.stored(r_key(SENDER)) == {"op": 1, "id": id_hex, "res": 1, "rid": b"c"}
+
+        # Bound, with the Receiver's token; updated by it (a record of its own).
+        expect(db.read(id_hex, RECEIVER, tt=b"fcm", td=b"r"), DONE, "binds")
+        expect(db.update(id_hex, RECEIVER, rid=b"u", pt=b"T2", pd=b"new"), DONE, "update")
+        want.update(r=RECEIVER, t1t=b"fcm", t1d=b"r", e=2, pt=b"T2", pd=b"new")
+        assert db.stored(key) == want, db.stored(key)
+        assert db.stored(r_key(RECEIVER)) == {"op": 2, "id": id_hex, "res": 1, "rid": b"u"}
+        # Relinquished: the Receiver and its token are gone, not left empty.
+        expect(db.relinquish(id_hex, RECEIVER, rid=b"q"), DONE, "relinquish")
+        for k in ("r", "t1t", "t1d"):
+            del want[k]
+        want["q"] = RECEIVER.hex().encode()
+        assert db.stored(key) == want, db.stored(key)
+        assert db.stored(r_key(RECEIVER)) == {"op": 3, "id": id_hex, "res": 0, "rid": b"q"}
+        # Every write kept the mailbox's expiry; nothing else was made.
+        assert db.db.call("PEXPIRETIME", key) == x * 1000
+        assert sorted(db.db.call("KEYS", "*")) == sorted(
+            [key, r_key(SENDER), r_key(RECEIVER), PREFIX + b"all"])
+
+
 def published(sub, what):
     """The next message on a subscribed connection. The script published
     before its reply came back, so it is on its way already."""
@@ -505,7 +552,7 @@ def test_owner_byte_limit():
         a, b = b"aa" * 16, b"bb" * 16
         kw = dict(max_owner_bytes=1000, nbytes=600)
         first = made(db, owner=a, **kw)
-        assert db.field(first, "o") == a and db.field(first, "n") == b"600"
+        assert db.field(first, "o") == a and db.field(first, "n") == 600
         expect(db.create(new_id(), owner=a, **kw), OWNER_FULL, "over the owner's bytes")
         expect(db.create(new_id(), owner=a, max_owner_bytes=1000, nbytes=400), DONE,
                "exactly up to the limit")
@@ -522,7 +569,7 @@ def test_owner_byte_limit():
         assert db.db.call("HGET", PREFIX + b"o:" + a, second) is None
         # Without a limit nothing is counted.
         free = made(db, owner=b"cc" * 16, nbytes=600)
-        assert db.field(free, "o") == b"" and db.field(free, "n") == b"0"
+        assert db.field(free, "o") == b"" and db.field(free, "n") == 0
         assert db.db.call("EXISTS", PREFIX + b"o:" + b"cc" * 16) == 0
 
 
