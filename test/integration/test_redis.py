@@ -21,6 +21,9 @@ from test_admin import admin_get
 
 PARALLEL = True          # each test runs its own Redis and relays, and mostly waits
 RACES = 1000
+MAILBOX_BYTES_GOAL = 2000       # Redis's memory per mailbox of the 1 KiB workload (issue 15)
+FOOTPRINT_MAILBOXES = 2000
+FOOTPRINT_WARMUP = 200
 
 
 def test_a_mailbox_lives_in_redis():
@@ -167,6 +170,47 @@ def test_claims_are_not_kept_in_clear():
                        for v in seen):
                     found.append((key, claim))
         assert not found, "claims in clear in Redis: %r" % found
+
+
+def workload_body():
+    """A mailbox of the 1 KiB workload (test/bench/benchlib.py's Workload):
+    1024 payload bytes, display information and an APNs token."""
+    return {"payload": {"type": "AEAD_AES_128_GCM", "data": b64(os.urandom(1024))},
+            "displayInformation": {"title": "Front door", "description": "Home key from Alex",
+                                   "imageURL": "https://example.com/door.png"},
+            "notificationToken": {"type": "com.apple.apns", "tokenData": os.urandom(32).hex()}}
+
+
+def used_memory(db):
+    info = db.call("INFO", "memory").decode()
+    return int(info.split("\r\nused_memory:", 1)[1].split("\r\n", 1)[0])
+
+
+def test_a_mailbox_takes_at_most_2000_bytes_of_redis():
+    """Issue 15's goal, with Redis's default configuration: the growth of
+    used_memory over FOOTPRINT_MAILBOXES creates of the 1 KiB workload, each
+    with a Sender of its own, without and with a Mailbox-Request-ID (its
+    claim's retry record). Counted after a warm-up, so that what grows once
+    (the set of all mailboxes leaving its compact encoding, the scripts'
+    first run) is not shared out; the key tables' growth is, as it comes."""
+    costs = []
+    for request_id in (lambda: None, new_claim):
+        with RedisServer() as redis, Secret() as secret, \
+                StoreRelay(*store_args(redis, secret)) as relay, Conn(relay) as conn:
+            db = redis.client()
+
+            def make(n):
+                for _ in range(n):
+                    expect_json(create(relay, new_claim(), workload_body(), conn=conn,
+                                       request_id=request_id()), 200, "create")
+            make(FOOTPRINT_WARMUP)
+            before = used_memory(db)
+            make(FOOTPRINT_MAILBOXES)
+            costs.append((used_memory(db) - before) / FOOTPRINT_MAILBOXES)
+    assert max(costs) <= MAILBOX_BYTES_GOAL, \
+        "Redis bytes per mailbox: %.0f, %.0f with a retry record; the goal is %d" % (
+            costs[0], costs[1], MAILBOX_BYTES_GOAL)
+    return "%.0f B per mailbox, %.0f B with a retry record" % tuple(costs)
 
 
 def test_redis_away_is_503_and_service_comes_back_by_itself():
