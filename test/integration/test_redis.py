@@ -3,9 +3,10 @@
 One relay and two: the same answers as the memory store gives, a mailbox
 made on one relay read, bound and retried on the other, exactly one
 Receiver in a race through two relays, long-polls woken across relays,
-claims nowhere in clear in Redis, 503 while Redis is away, stalled or full
-and service again without a restart, and the options checked. Replicas,
-Sentinel and HAProxy: test_redis_ha.py.
+claims nowhere in clear in Redis, what a mailbox costs in Redis (issue
+15's goal), 503 while Redis is away, stalled or full and service again
+without a restart, and the options checked. Replicas, Sentinel and
+HAProxy: test_redis_ha.py.
 """
 import os
 import secrets

@@ -7,8 +7,9 @@ calls them with EVALSHA over a plain socket (a small RESP client below, no
 redis-py). The cases are those of test/unit/test_access.c, which pins the
 verdicts of the memory store and their order (404, retry, claim and rights,
 If-Match, body, act): the scripts must give the same. Then what only Redis
-has: binary-safe payloads, the keys' expiry, the pub/sub messages, the
-per-owner byte count and the exact layout of a DONE reply.
+has: binary-safe payloads, the mailbox packed in one string key, the
+keys' expiry, the pub/sub messages, the per-owner byte count and the exact
+layout of a DONE reply.
 
 Times are real (a key with an expiry in the past is gone at once), so
 "expired by now" is tested by handing a script a later `now`.
