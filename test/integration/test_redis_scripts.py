@@ -668,7 +668,7 @@ def test_failed_claims_spend_and_a_spent_address_is_not_checked():
                             ("relinquish", db.relinquish(id_hex, RECEIVER, rate=rate))):
             assert limited(reply, what) == 20, (what, reply)
         # Nothing was done: the mailbox is as it was, its Receiver bound.
-        assert db.field(id_hex, "e") == b"1" and db.field(id_hex, "r") == RECEIVER
+        assert db.field(id_hex, "e") == 1 and db.field(id_hex, "r") == RECEIVER
         # Another address is checked.
         expect(db.relinquish(id_hex, STRANGER, rate=Rate(3, 60000, 3)), UNAUTHORIZED,
                "a wrong relinquish from elsewhere")
