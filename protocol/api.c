@@ -240,9 +240,19 @@ static void api_fail_html(struct api_call *call, int status, const char *title)
 	api_send(call, status, RESPONSE_HTML, body);
 }
 
+static void api_refuse_address_waiters(struct api_call *call)
+{
+	call->refused = API_REFUSED_ADDRESS_WAITERS;
+	call->resp.retry_after = 1;
+	api_fail(call, 503, "too_many_waiters",
+	    "this address holds as many long-polls as it may; poll again shortly");
+}
+
 static void api_store_failed(struct api_call *call, enum store_result result)
 {
-	if (result == STORE_FULL) {
+	if (result == STORE_WAITERS_FULL) {
+		api_refuse_address_waiters(call);
+	} else if (result == STORE_FULL) {
 		call->refused = API_REFUSED_STORE_FULL;
 		call->resp.retry_after = API_STORE_FULL_RETRY_AFTER;
 		api_fail(call, 503, "store_full", "the relay holds as much as it may; try again later");
@@ -784,7 +794,7 @@ static int api_wait_holds(struct mailbox_waiter *waiter, uint64_t etag);
 static void api_wake(struct mailbox_waiter *waiter, const struct mailbox *mb);
 
 /* Read done: the content, a 204 for a version the device has, or a park. */
-static void api_was_read(struct api_call *call, const struct access_answer *a)
+static void api_read_answered(struct api_call *call, const struct access_answer *a)
 {
 	struct api *api = call->api;
 	struct api_wait *wait = call->wait;
@@ -815,10 +825,7 @@ static void api_was_read(struct api_call *call, const struct access_answer *a)
 	if (wait_s > 0 && call->client != NULL &&
 	    quota_take(api->config.quota, QUOTA_WAITERS, call->client_key, 1,
 	    &wait->quota) != 0) {
-		call->refused = API_REFUSED_ADDRESS_WAITERS;
-		call->resp.retry_after = 1;
-		api_fail(call, 503, "too_many_waiters",
-		    "this address holds as many long-polls as it may; poll again shortly");
+		api_refuse_address_waiters(call);
 		return;
 	}
 	if (wait_s > 0) {
@@ -836,6 +843,8 @@ static void api_was_read(struct api_call *call, const struct access_answer *a)
 		wait->waiter.holds = api_wait_holds;
 		wait->waiter.wake = api_wake;
 		wait->waiter.claim = wait->claim;
+		wait->lease = a->lease;
+		memcpy(wait->client_key, call->client_key, RATELIMIT_KEY_LEN);
 		/* The one thing an answer may do to the store. */
 		api->access.watch(api->access.ctx, mb, &wait->waiter);
 		call->result = API_PARKED;
@@ -844,6 +853,57 @@ static void api_was_read(struct api_call *call, const struct access_answer *a)
 	/* A cheap poll: nothing new. */
 	call->resp.etag = mb->etag;
 	api_send(call, 204, RESPONSE_EMPTY, NULL);
+}
+
+static void api_was_read(struct api_call *call, const struct access_answer *a)
+{
+	const struct access_store *store = &call->api->access;
+
+	api_read_answered(call, a);
+	/* The place a store took for a long-poll that did not park goes back. */
+	if (a->verdict == ACCESS_DONE && a->lease != 0 && call->result != API_PARKED)
+		store->release_waiter(store->ctx, call->client_key, a->lease);
+}
+
+/* A long-poll, for a store that counts them per address: how long it
+ * would wait, and the versions its If-None-Match holds (compared weakly,
+ * as api_read_answered does). 0, or -1 when memory is short. */
+static int api_park_request(struct api_call *call)
+{
+	struct access_request *a = &call->access;
+	struct buf *versions = &call->api->versions;
+	struct headers_etag item;
+	const char *value;
+	size_t len, at = 0;
+	long wait_s;
+	int r;
+
+	if (call->api->access.release_waiter == NULL || call->client == NULL ||
+	    call->req->header_count[HTTP_H_IF_NONE_MATCH] == 0)
+		return 0;
+	value = api_header(call, HTTP_H_PREFER, &len);
+	wait_s = headers_prefer_wait(value, len);
+	if (wait_s > (long)call->api->config.max_wait)
+		wait_s = (long)call->api->config.max_wait;
+	if (wait_s <= 0)
+		return 0;
+	value = api_header(call, HTTP_H_IF_NONE_MATCH, &len);
+	versions->len = 0;
+	versions->failed = 0;
+	while ((r = headers_etag_next(value, len, &at, &item)) == 1) {
+		if (item.any)
+			a->held_any = 1;
+		else if (item.version != 0)
+			buf_append(versions, (const char *)&item.version, sizeof(item.version));
+	}
+	if (versions->failed)
+		return -1;
+	if (r != 0)
+		return 0;       /* a malformed list holds nothing */
+	a->park_ms = (int64_t)wait_s * 1000;
+	a->held = (const uint64_t *)(const void *)versions->data;
+	a->held_count = versions->len / sizeof(uint64_t);
+	return 0;
 }
 
 static void api_read(struct api_call *call)
@@ -859,7 +919,10 @@ static void api_read(struct api_call *call)
 		call->access.change.token_type = body.token.type;
 		call->access.change.token_data = body.token.data;
 	}
-	api_ask(call, call->api->access.read, api_was_read);
+	if (api_park_request(call) != 0)
+		api_store_failed(call, STORE_NO_MEMORY);
+	else
+		api_ask(call, call->api->access.read, api_was_read);
 	json_decref(doc);
 }
 
@@ -1259,6 +1322,11 @@ static void api_wait_response(struct api_wait *w, struct response *r)
 /* The wait is over, whichever way: its address's count goes back. */
 static void api_wait_release(struct api_wait *w)
 {
+	const struct access_store *store = &w->api->access;
+
+	if (w->lease != 0)
+		store->release_waiter(store->ctx, w->client_key, w->lease);
+	w->lease = 0;
 	if (w->quota == NULL)
 		return;
 	quota_give(w->api->config.quota, w->quota, QUOTA_WAITERS, 1);

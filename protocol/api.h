@@ -119,6 +119,10 @@ struct api_wait {
 	uint8_t holds_any;                  /* If-None-Match: * */
 	unsigned wait_s;                    /* as applied (capped by --max-wait) */
 	struct quota_entry *quota;          /* the address's long-poll it counts, or NULL */
+	/* Or the store's count (access_store.release_waiter): its lease, 0
+	 * for none, and the address it counts against. */
+	uint64_t lease;
+	uint8_t client_key[RATELIMIT_KEY_LEN];
 	const char *cors_origin;            /* as in struct response */
 	uint8_t claim[MAILBOX_CLAIM_LEN];
 	uint8_t keep_alive;

@@ -70,7 +70,7 @@ static const char config_usage[] =
 "                            default) or in Redis, shared by several relays:\n"
 "                            redis://[user@]host:port[/db], or through Sentinel:\n"
 "                            redis-sentinel://host:port[,host:port...]/NAME\n"
-"                            (the rate limits and bytes per address are then\n"
+"                            (the limits per address but connections are then\n"
 "                            counted there, for every relay)\n"
 "  --store-password-file FILE\n"
 "                            Redis's password, from a file (never the command\n"

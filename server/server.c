@@ -675,6 +675,7 @@ static int server_open_redis(struct server *s, char *err, size_t err_len)
 	rc.random_ctx = s->rng;
 	rc.rate_create = config->rate_create;
 	rc.rate_fail = config->rate_fail;
+	rc.max_waiters = config->max_waiters_per_address;
 	rc.now = server_clock_now;
 	rc.offset_ms = server_clock_offset_ms;
 	s->redis = redis_store_new(s->base, &rc, server_on_redis, s);
@@ -777,7 +778,9 @@ int server_init(struct server *s, const struct config *config)
 		uint8_t key[SIPHASH_KEY_LEN];
 
 		quota_limits[QUOTA_CONNECTIONS] = config->max_connections_per_address;
-		quota_limits[QUOTA_WAITERS] = config->max_waiters_per_address;
+		/* With Redis, long-polls are counted there, for every relay. */
+		quota_limits[QUOTA_WAITERS] = s->redis != NULL ? 0 :
+		    config->max_waiters_per_address;
 		if (rng_bytes(s->rng, key, sizeof(key)) != 0)
 			return server_fail(s, "the random generator failed");
 		s->quota = quota_new(quota_limits, key);

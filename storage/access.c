@@ -333,6 +333,7 @@ void access_memory(struct access_store *out, struct store *store)
 	out->cancel = access_memory_cancel;
 	out->count_failure = NULL;
 	out->drop_token = access_memory_drop_token;
+	out->release_waiter = NULL;
 	out->deferred = 0;
 	out->ctx = store;
 }

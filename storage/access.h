@@ -40,6 +40,7 @@ struct access_answer {
 	 * ACCESS_REPEATED: what it said the first time. */
 	uint8_t remembered;
 	unsigned retry_after;           /* ACCESS_RATE_LIMITED: seconds */
+	uint64_t lease;                 /* read: the long-poll's place taken, or 0 */
 	struct mailbox *mb;             /* ACCESS_DONE and ACCESS_REPEATED */
 };
 
@@ -66,6 +67,16 @@ struct access_request {
 	uint8_t if_match, match_any;
 	const uint64_t *match;
 	size_t match_count;
+	/* read, for a store that counts long-polls per address (release_waiter
+	 * set): a long-poll of up to park_ms (0: none) by a reader that holds
+	 * the held_count versions in held, or any at all when held_any. When
+	 * it holds the stored one, it will park: the call takes one of the
+	 * client's places (answer->lease), or is refused STORE_WAITERS_FULL
+	 * once it has acted. */
+	int64_t park_ms;
+	uint8_t held_any;
+	const uint64_t *held;
+	size_t held_count;
 	/* create and update: what a retry must answer again, from the type of
 	 * the writer's token once the call is done (type.ptr NULL: none). */
 	uint8_t (*remember)(const struct access_request *req, struct store_bytes type);
@@ -102,6 +113,10 @@ struct access_store {
 	 * push gateway said it is no longer valid). Nobody waits for it. */
 	void (*drop_token)(void *ctx, const uint8_t *id, int64_t now, enum mailbox_party party,
 	    struct store_bytes type, struct store_bytes data);
+	/* A store shared by several relays counts long-polls per address too
+	 * (access_request.park_ms): a read's lease goes back with this once
+	 * its wait is over. NULL: the store counts none. */
+	void (*release_waiter)(void *ctx, const uint8_t *client, uint64_t lease);
 	int deferred;
 	void *ctx;
 };

@@ -43,6 +43,7 @@ enum redis_script {
 	REDIS_PEEK,
 	REDIS_RATE,
 	REDIS_DROP_TOKEN,
+	REDIS_UNPARK,
 	REDIS_SCRIPTS
 };
 
@@ -59,6 +60,7 @@ static const struct {
 	[REDIS_PEEK] = { "peek", redis_script_peek },
 	[REDIS_RATE] = { "rate", redis_script_rate },
 	[REDIS_DROP_TOKEN] = { "drop_token", redis_script_drop_token },
+	[REDIS_UNPARK] = { "unpark", redis_script_unpark },
 };
 
 /* The verdicts the scripts reply with (docs/redis-store.md). */
@@ -72,7 +74,8 @@ enum redis_verdict {
 	REDIS_V_FULL,
 	REDIS_V_OWNER_FULL,
 	REDIS_V_EXISTS,
-	REDIS_V_RATE_LIMITED            /* and the seconds until a token */
+	REDIS_V_RATE_LIMITED,           /* and the seconds until a token */
+	REDIS_V_WAITERS_FULL
 };
 
 /* The fields of a DONE or REPEATED reply, in order. */
@@ -99,7 +102,12 @@ struct redis_store {
 	char *prefix, *push_types;
 	size_t max_mailboxes, max_owner_bytes;
 	struct ratelimit_rule rate_create, rate_fail;
+	size_t max_waiters;
 	int64_t (*offset_ms)(void *ctx);
+	/* Long-polls' places in Redis are named <relay>:<lease>: this relay's
+	 * random name, and the last lease number given. */
+	char relay_name[17];
+	uint64_t leases;
 	unsigned timeout_ms;
 	unsigned wait_replicas;
 	store_random_fn random;
@@ -121,6 +129,7 @@ struct redis_op {
 	struct redis_store *s;
 	struct access_request *req;     /* NULL once answered or cancelled */
 	int detached;                   /* sent for its effect: nobody waits */
+	uint64_t lease;                 /* read: the long-poll's place, if it takes one */
 	struct event timer;
 	enum redis_script script;
 	int evaled;                     /* sent again as EVAL after NOSCRIPT */
@@ -324,7 +333,9 @@ static void redis_answer_mailbox(struct redis_op *op, const redisReply *reply,
 	uint8_t id[MAILBOX_ID_LEN];
 	struct mailbox *mb;
 
-	if (reply->elements != RF_COUNT || redis_unhex(f[RF_ID], id) != 0) {
+	/* A read's reply ends with whether its long-poll's place was taken. */
+	if (reply->elements != RF_COUNT + (op->script == REDIS_READ) ||
+	    redis_unhex(f[RF_ID], id) != 0) {
 		redis_refuse(op, STORE_UNAVAILABLE);
 		return;
 	}
@@ -362,6 +373,8 @@ static void redis_answer_mailbox(struct redis_op *op, const redisReply *reply,
 		memcpy(a.party == MAILBOX_SENDER ? mb->sender_claim : mb->receiver_claim,
 		    op->req->claim, MAILBOX_CLAIM_LEN);
 	a.remembered = (uint8_t)redis_field_int(f[RF_REMEMBERED]);
+	if (op->script == REDIS_READ && redis_field_int(f[RF_COUNT]) == 1)
+		a.lease = op->lease;
 	a.mb = mb;
 	redis_answer(op, &a);
 	if (!op->holding)
@@ -431,6 +444,9 @@ static void redis_read_reply(struct redis_op *op, const redisReply *reply)
 		return;
 	case REDIS_V_OWNER_FULL:
 		redis_refuse(op, STORE_OWNER_FULL);
+		return;
+	case REDIS_V_WAITERS_FULL:
+		redis_refuse(op, STORE_WAITERS_FULL);
 		return;
 	case REDIS_V_RATE_LIMITED:
 		if (reply->elements != 2)
@@ -692,37 +708,60 @@ static int redis_mailbox_args(struct redis_op *op, const struct access_request *
 	    redis_op_common(op, req) ? -1 : 0;
 }
 
-void redis_store_read(struct redis_store *s, struct access_request *req)
-{
-	struct redis_op *op = redis_op_new(s, req, REDIS_READ);
-
-	redis_op_start(op, req, op ? redis_mailbox_args(op, req, 0, 1) ||
-	    redis_op_bytes(op, req->change.token_type) ||
-	    redis_op_bytes(op, req->change.token_data) ||
-	    redis_op_rule(op, &s->rate_fail, req) : 0);
-}
-
-/* If-Match for the script: empty (none), "*", "-" (names nothing) or
- * versions separated by spaces. */
-static int redis_op_if_match(struct redis_op *op, const struct access_request *req)
+/* A list of versions for a script: "*" (any), "-" (none) or versions
+ * separated by spaces. */
+static int redis_op_versions(struct redis_op *op, int any, const uint64_t *v, size_t count)
 {
 	char *text, *at;
 	int ret;
 
-	if (!req->if_match)
-		return redis_op_str(op, "");
-	if (req->match_any)
+	if (any)
 		return redis_op_str(op, "*");
-	if (req->match_count == 0)
+	if (count == 0)
 		return redis_op_str(op, "-");
-	if ((text = malloc(req->match_count * 21 + 1)) == NULL)
+	if ((text = malloc(count * 21 + 1)) == NULL)
 		return -1;
 	at = text;
-	for (size_t i = 0; i < req->match_count; i++)
-		at += sprintf(at, i ? " %llu" : "%llu", (unsigned long long)req->match[i]);
+	for (size_t i = 0; i < count; i++)
+		at += sprintf(at, i ? " %llu" : "%llu", (unsigned long long)v[i]);
 	ret = redis_op_arg(op, text, (size_t)(at - text));
 	free(text);
 	return ret;
+}
+
+/* The name of a long-poll's place: this relay's, and the lease. */
+static int redis_op_lease(struct redis_op *op, uint64_t lease)
+{
+	char name[64];
+
+	return redis_op_arg(op, name, (size_t)snprintf(name, sizeof(name), "%s:%llu",
+	    op->s->relay_name, (unsigned long long)lease));
+}
+
+void redis_store_read(struct redis_store *s, struct access_request *req)
+{
+	struct redis_op *op = redis_op_new(s, req, REDIS_READ);
+	int counted = req->park_ms > 0 && req->client != NULL && s->max_waiters > 0;
+
+	if (op != NULL && counted)
+		op->lease = ++s->leases;
+	redis_op_start(op, req, op ? redis_op_int(op, 3) ||
+	    redis_op_key(op, "m:", req->id, MAILBOX_ID_LEN) || redis_op_bucket(op, "lw:", req) ||
+	    redis_op_bucket(op, "lf:", req) || redis_op_common(op, req) ||
+	    redis_op_bytes(op, req->change.token_type) ||
+	    redis_op_bytes(op, req->change.token_data) ||
+	    redis_op_versions(op, req->held_any, req->held, req->held_count) ||
+	    redis_op_int(op, counted ? req->park_ms : 0) || redis_op_lease(op, op->lease) ||
+	    redis_op_int(op, (long long)s->max_waiters) ||
+	    redis_op_rule(op, &s->rate_fail, req) : 0);
+}
+
+/* If-Match for the script: empty (none), or the versions it names. */
+static int redis_op_if_match(struct redis_op *op, const struct access_request *req)
+{
+	if (!req->if_match)
+		return redis_op_str(op, "");
+	return redis_op_versions(op, req->match_any, req->match, req->match_count);
 }
 
 void redis_store_update(struct redis_store *s, struct access_request *req)
@@ -800,6 +839,17 @@ void redis_store_count_failure(struct redis_store *s, const uint8_t *client)
 		return;
 	redis_op_detach(op, redis_op_int(op, 1) || redis_op_bucket(op, "lf:", &req) ||
 	    redis_op_common(op, &req) || redis_op_rule(op, &s->rate_fail, &req));
+}
+
+void redis_store_release_waiter(struct redis_store *s, const uint8_t *client, uint64_t lease)
+{
+	struct access_request req = { .client = client };
+	struct redis_op *op;
+
+	if (lease == 0 || (op = redis_op_detached(s, REDIS_UNPARK)) == NULL)
+		return;
+	redis_op_detach(op, redis_op_int(op, 1) || redis_op_bucket(op, "lw:", &req) ||
+	    redis_op_common(op, &req) || redis_op_lease(op, lease));
 }
 
 void redis_store_drop_token(struct redis_store *s, const uint8_t id[MAILBOX_ID_LEN],
@@ -1193,7 +1243,7 @@ struct redis_store *redis_store_new(struct event_base *base,
 	struct redis_store *s = calloc(1, sizeof(*s));
 	struct redis_events events = { redis_on_hello, redis_on_state, NULL };
 	struct redis_events sub_events = { redis_on_sub_hello, redis_on_sub_state, NULL };
-	uint8_t hash_key[SIPHASH_KEY_LEN];
+	uint8_t hash_key[SIPHASH_KEY_LEN], name[8];
 	int hashed;
 
 	if (s == NULL)
@@ -1207,6 +1257,7 @@ struct redis_store *redis_store_new(struct event_base *base,
 	s->max_owner_bytes = config->max_owner_bytes;
 	s->rate_create = config->rate_create;
 	s->rate_fail = config->rate_fail;
+	s->max_waiters = config->max_waiters;
 	s->offset_ms = config->offset_ms;
 	s->timeout_ms = config->timeout_ms;
 	s->wait_replicas = config->wait_replicas;
@@ -1219,8 +1270,10 @@ struct redis_store *redis_store_new(struct event_base *base,
 	if (s->channel_prefix != NULL)
 		snprintf(s->channel_prefix, strlen(config->prefix) + 3, "%sw:", config->prefix);
 	/* The table's key first: redis_store_free destroys the table. */
-	hashed = config->random(config->random_ctx, hash_key, sizeof(hash_key)) == 0;
+	hashed = config->random(config->random_ctx, hash_key, sizeof(hash_key)) == 0 &&
+	    config->random(config->random_ctx, name, sizeof(name)) == 0;
 	table_init(&s->watches, hash_key);
+	redis_hex(s->relay_name, name, sizeof(name));
 	if (!hashed || s->secret == NULL || s->prefix == NULL || s->push_types == NULL ||
 	    s->channel_prefix == NULL) {
 		redis_store_free(s);
@@ -1304,6 +1357,11 @@ static void redis_access_drop_token(void *ctx, const uint8_t *id, int64_t now,
 	redis_store_drop_token(ctx, id, now, party, type, data);
 }
 
+static void redis_access_release_waiter(void *ctx, const uint8_t *client, uint64_t lease)
+{
+	redis_store_release_waiter(ctx, client, lease);
+}
+
 static void redis_access_cancel(void *ctx, struct access_request *req)
 {
 	(void)ctx;
@@ -1334,6 +1392,7 @@ void redis_store_access(struct access_store *out, struct redis_store *s)
 	out->cancel = redis_access_cancel;
 	out->count_failure = redis_access_count_failure;
 	out->drop_token = redis_access_drop_token;
+	out->release_waiter = s->max_waiters > 0 ? redis_access_release_waiter : NULL;
 	out->deferred = 1;
 	out->ctx = s;
 }

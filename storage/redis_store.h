@@ -10,8 +10,8 @@
  *
  * Long-polls parked here are woken by changes made on any relay (a second
  * connection hears them); the server may be named by Sentinel (net/redis).
- * The rate limits are kept in Redis too, one bucket per address for all
- * relays (access.h, count_failure).
+ * The rate limits and the long-polls per address are kept in Redis too, for
+ * all relays (access.h, count_failure and release_waiter).
  */
 #ifndef STORAGE_REDIS_STORE_H
 #define STORAGE_REDIS_STORE_H
@@ -47,6 +47,7 @@ struct redis_store_config {
 	/* Per address, for all relays (per 0: no limit): CreateMailbox calls,
 	 * and failed claim checks. */
 	struct ratelimit_rule rate_create, rate_fail;
+	size_t max_waiters;             /* long-polls per address, for all relays; 0: no limit */
 	/* The relay's clock (Unix seconds), called with state's ctx. */
 	int64_t (*now)(void *ctx);
 	/* Tests only: how far the relay's clocks are moved ahead (ms), which
@@ -72,6 +73,8 @@ void redis_store_preview(struct redis_store *s, struct access_request *req);
 /* A claim check client failed before any call (access.h): a --rate-fail
  * token goes, without an answer. */
 void redis_store_count_failure(struct redis_store *s, const uint8_t *client);
+/* A long-poll's wait is over: the place its read took goes back. */
+void redis_store_release_waiter(struct redis_store *s, const uint8_t *client, uint64_t lease);
 /* Forget one party's token if it is still this one; nobody waits. */
 void redis_store_drop_token(struct redis_store *s, const uint8_t id[MAILBOX_ID_LEN],
     int64_t now, enum mailbox_party party, struct store_bytes type, struct store_bytes data);

@@ -180,7 +180,8 @@ enum store_result {
 	STORE_NO_MEMORY,    /* malloc failed */
 	STORE_NO_RANDOM,    /* the random generator failed */
 	STORE_EXISTS,       /* store_restore: the identifier is taken */
-	STORE_UNAVAILABLE   /* a shared store is down, or did not answer in time */
+	STORE_UNAVAILABLE,  /* a shared store is down, or did not answer in time */
+	STORE_WAITERS_FULL  /* a shared store: the address's long-polls are at their limit */
 };
 
 struct store_limits {

@@ -50,18 +50,23 @@ local function remember(record, op, id, res, expires_at)
   end
 end
 
+-- Milliseconds on Redis's clock, the one every relay shares, moved by the
+-- relay's test clock offset (the last ARGV; 0 but in tests).
+local function clock_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[#ARGV])
+end
+
 -- Rate limits (--rate-create, --rate-fail), one bucket per address for
 -- every relay: the bucket is the script's last key, its rule the last four
--- ARGV: per, period_ms, burst (per 0: no limit) and the relay's test clock
--- offset in ms (0 but in tests). As storage/ratelimit.c, in thousandths of
--- a token, but on Redis's clock: the one every relay shares.
+-- ARGV: per, period_ms, burst (per 0: no limit) and the offset. As
+-- storage/ratelimit.c, in thousandths of a token, on clock_ms.
 local function bucket()
   local n = #ARGV
   local per, period, burst = tonumber(ARGV[n - 3]), tonumber(ARGV[n - 2]), tonumber(ARGV[n - 1])
   if per == 0 then return nil end
-  local t = redis.call('TIME')
-  local b = {now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[n]),
-    per = per, period = period, cap = burst * 1000, full = math.ceil(burst * period / per)}
+  local b = {now = clock_ms(), per = per, period = period, cap = burst * 1000,
+    full = math.ceil(burst * period / per)}
   local held = redis.call('HMGET', KEYS[#KEYS], 't', 'a')
   b.tokens, b.at = tonumber(held[1]) or b.cap, tonumber(held[2]) or b.now
   local elapsed = b.now - b.at

@@ -134,6 +134,45 @@ def test_rate_limits_hold_across_two_relays():
                     addr.hex().encode() not in key, (key, dump)
 
 
+def test_long_polls_per_address_are_counted_for_every_relay():
+    from test_address_limits import _etag, _long_poll, _parked, _refused_poll
+    with RedisServer() as redis, Secret() as secret, \
+            StoreRelay(*store_args(redis, secret, "--max-waiters-per-address", "2")) as a, \
+            StoreRelay(*store_args(redis, secret, "--max-waiters-per-address", "2")) as b:
+        mb = new_mailbox(a, rights="RW")
+        etag = _etag(a, mb)
+        conns = []
+        try:
+            conns.append(_long_poll(a, mb, mb.sender, etag))
+            conns.append(_long_poll(b, mb, mb.sender, etag))
+            _parked(conns[0], "a long-poll on relay a")
+            _parked(conns[1], "a long-poll on relay b")
+            _refused_poll(_long_poll(b, mb, mb.sender, etag), "a third, on relay b")
+            _refused_poll(_long_poll(a, mb, mb.sender, etag), "a third, on relay a")
+            # One that would not wait (its version is old) is answered.
+            with Conn(b) as c:
+                resp = read(None, mb.id, mb.sender, conn=c, headers=[
+                    ("If-None-Match", '"7"'), ("Prefer", "wait=30")])
+                expect_json(resp, 200, "a long-poll whose version is not held, at the limit")
+            # A place given back on relay a (its waiter hung up) is taken on b.
+            conns.pop(0).close()
+            db = redis.client()
+            wait_until(lambda: sum(db.call("ZCARD", k) for k in db.call("KEYS", "relay:lw:*"))
+                       == 1, 5, "relay a to give the place back")
+            conns.append(_long_poll(b, mb, mb.sender, etag))
+            _parked(conns[-1], "a long-poll on relay b once a place was given back")
+            # A wake gives both back.
+            expect_json(update(a, mb.id, mb.sender), 200, "update")
+            for c in conns:
+                expect_json(c.read_response("POST", timeout_s=5), 200, "woken")
+            wait_until(lambda: db.call("KEYS", "relay:lw:*") == [] or
+                       sum(db.call("ZCARD", k) for k in db.call("KEYS", "relay:lw:*")) == 0,
+                       5, "every place given back")
+        finally:
+            for c in conns:
+                c.close()
+
+
 def test_a_token_the_push_gateway_calls_dead_is_forgotten_in_redis():
     from test_push import APNS, FCM, GorushStandin, Pair, expect_push, fence, tok
     with GorushStandin() as gw, RedisServer() as redis, Secret() as secret, \

@@ -29,7 +29,8 @@ from relaytest import describe_status, free_port, tail, wait_until
 PARALLEL = True          # each test runs its own redis-server, and mostly waits
 EXPECTED_SECONDS = 3
 
-SCRIPTS = ("create", "read", "update", "delete", "relinquish", "preview", "drop_token", "rate")
+SCRIPTS = ("create", "read", "update", "delete", "relinquish", "preview", "drop_token", "rate",
+           "unpark")
 REDIS_SERVER = shutil.which("redis-server") or (
     "/usr/bin/redis-server" if os.access("/usr/bin/redis-server", os.X_OK) else None)
 START_TIMEOUT_S = 10.0
@@ -40,7 +41,7 @@ PREFIX = b"relay:"
 
 # Verdicts (docs/redis-store.md).
 DONE, REPEATED, NOT_FOUND, UNAUTHORIZED, NOT_MATCHED, BAD_BODY, FULL, OWNER_FULL, EXISTS, \
-    RATE_LIMITED = range(10)
+    RATE_LIMITED, WAITERS_FULL = range(11)
 # Rights.
 R, W, D = 1, 2, 4
 
@@ -144,9 +145,25 @@ class Redis:
                                           dt, dd, di, t0t, t0d, remembered, max_mailboxes,
                                           max_owner_bytes, nbytes, owner] + rate_rule(rate))
 
-    def read(self, id_hex, claim, now=None, body_ok=1, tt=b"", td=b"", rate=None):
-        return self.run("read", [m_key(id_hex), rate_key(b"lf:", rate)],
-                        [now_or(now), claim, b"", body_ok, tt, td] + rate_rule(rate))
+    def read(self, id_hex, claim, now=None, body_ok=1, tt=b"", td=b"", rate=None, park=None):
+        """A read's reply without its last element, whether a long-poll's
+        place was taken, which must be 0 unless park is given: then the
+        pair (reply, taken)."""
+        p = park or Park(b"-", 0, b"none", 0)
+        reply = self.run("read", [m_key(id_hex), rate_key(b"lw:", p), rate_key(b"lf:", rate)],
+                         [now_or(now), claim, b"", body_ok, tt, td, p.held, p.park_ms, p.lease,
+                          p.max_waiters] + rate_rule(rate if rate is not None else p))
+        taken = None
+        if isinstance(reply, list) and reply and reply[0] == DONE:
+            assert len(reply) == 18 and reply[-1] in (0, 1), "read's DONE: %r" % (reply,)
+            reply, taken = reply[:-1], reply[-1]
+        if park is not None:
+            return reply, taken
+        assert not taken, "a read that is no long-poll took a place: %r" % (reply,)
+        return reply
+
+    def unpark(self, park):
+        return self.run("unpark", [rate_key(b"lw:", park)], [NOW(), b"", b"", 0, park.lease])
 
     def update(self, id_hex, claim, now=None, rid=b"", body_ok=1, if_match=b"", pt=b"t",
                pd=b"new", tt=b"", td=b"", push_types=b"apns fcm", rate=None):
@@ -201,6 +218,16 @@ class Rate:
     def __init__(self, per, period_ms, burst, address=None, offset_ms=0):
         self.per, self.period_ms, self.burst, self.offset_ms = per, period_ms, burst, offset_ms
         self.address = address if address is not None else os.urandom(16).hex().encode()
+
+
+class Park:
+    """A long-poll's read: the versions held, how long it would park, its
+    place's name, the address's limit, the address and the test clock's
+    offset (the last ARGV, as for a rate rule)."""
+    def __init__(self, held, park_ms, lease, max_waiters, address=b"", offset_ms=0):
+        self.held, self.park_ms, self.lease, self.max_waiters = held, park_ms, lease, max_waiters
+        self.address, self.offset_ms = address, offset_ms
+        self.per, self.period_ms, self.burst = 0, 0, 0
 
 
 def rate_key(kind, rate):
@@ -695,3 +722,43 @@ def test_a_bucket_is_forgotten_once_it_would_be_full():
         expect(db.read(made(db), SENDER, rate=Rate(0, 60000, 2, address=rate.address)), DONE,
                "no rule")
         assert db.db.call("HGET", key, "t") == b"1000", db.db.call("HGETALL", key)
+
+
+# ------------------------------------------- long-polls per address
+
+def test_a_long_poll_that_will_park_takes_a_place_of_its_address():
+    with Redis() as db:
+        id_hex = made(db)
+        expect(db.read(id_hex, RECEIVER), DONE, "the Receiver binds")
+        addr = os.urandom(16).hex().encode()
+        key = PREFIX + b"lw:" + addr
+
+        def park(lease, held=b"1", limit=2, **kw):
+            return Park(held, 30000, lease, limit, address=addr, **kw)
+
+        reply, taken = db.read(id_hex, RECEIVER, park=park(b"relay-a:1"))
+        assert reply[0] == DONE and taken == 1, reply
+        # One that does not hold the version is answered, and takes none;
+        # nor does one with no limit, or none held.
+        for p in (park(b"x:1", held=b"2 3"), park(b"x:2", limit=0), park(b"x:3", held=b"-")):
+            reply, taken = db.read(id_hex, RECEIVER, park=p)
+            assert reply[0] == DONE and taken == 0, (p.held, reply)
+        reply, taken = db.read(id_hex, SENDER, park=park(b"relay-b:1", held=b"*"))
+        assert reply[0] == DONE and taken == 1, reply
+        # The limit of 2, for every relay: the third is refused, after its
+        # read was done (a token given is kept, as the memory store does).
+        reply, taken = db.read(id_hex, RECEIVER, tt=b"fcm", td=b"late", park=park(b"relay-a:2"))
+        assert reply == [WAITERS_FULL] and taken is None, reply
+        assert db.field(id_hex, "t1d") == b"late"
+        assert sorted(db.db.call("ZRANGE", key, 0, -1)) == [b"relay-a:1", b"relay-b:1"]
+        ttl = db.db.call("PTTL", key)
+        assert 30000 < ttl <= 35000, ttl
+        # A place given back is taken again.
+        assert db.unpark(park(b"relay-a:1")) == [0]
+        reply, taken = db.read(id_hex, RECEIVER, park=park(b"relay-a:3"))
+        assert taken == 1, reply
+        # A relay that stopped gives nothing back: a place lasts the wait
+        # and 5 s more, on the relays' clock.
+        reply, taken = db.read(id_hex, RECEIVER, park=park(b"relay-a:4", offset_ms=35001))
+        assert taken == 1, reply
+        assert db.db.call("ZRANGE", key, 0, -1) == [b"relay-a:4"]
