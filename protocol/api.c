@@ -865,18 +865,47 @@ static void api_was_read(struct api_call *call, const struct access_answer *a)
 		store->release_waiter(store->ctx, call->client_key, a->lease);
 }
 
+/* The versions an entity-tag list names, for the store (in api->versions
+ * until the next call), weak tags too unless strong; *any for "*". A
+ * malformed list names nothing. 0, or -1 when memory is short. */
+static int api_versions(struct api_call *call, const char *value, size_t len, int strong,
+    uint8_t *any, const uint64_t **list, size_t *count)
+{
+	struct buf *versions = &call->api->versions;
+	struct headers_etag item;
+	size_t at = 0;
+	int r;
+
+	versions->len = 0;
+	versions->failed = 0;
+	*any = 0;
+	while ((r = headers_etag_next(value, len, &at, &item)) == 1) {
+		if (item.any)
+			*any = 1;
+		else if ((!strong || !item.weak) && item.version != 0)
+			buf_append(versions, (const char *)&item.version, sizeof(item.version));
+	}
+	if (versions->failed)
+		return -1;
+	if (r != 0) {
+		*any = 0;
+		*count = 0;
+		return 0;
+	}
+	*list = (const uint64_t *)(const void *)versions->data;
+	*count = versions->len / sizeof(uint64_t);
+	return 0;
+}
+
 /* A long-poll, for a store that counts them per address: how long it
  * would wait, and the versions its If-None-Match holds (compared weakly,
  * as api_read_answered does). 0, or -1 when memory is short. */
 static int api_park_request(struct api_call *call)
 {
 	struct access_request *a = &call->access;
-	struct buf *versions = &call->api->versions;
-	struct headers_etag item;
 	const char *value;
-	size_t len, at = 0;
+	size_t len;
 	long wait_s;
-	int r;
 
 	if (call->api->access.release_waiter == NULL || call->client == NULL ||
 	    call->req->header_count[HTTP_H_IF_NONE_MATCH] == 0)
@@ -888,22 +917,8 @@ static int api_park_request(struct api_call *call)
 	if (wait_s <= 0)
 		return 0;
 	value = api_header(call, HTTP_H_IF_NONE_MATCH, &len);
-	versions->len = 0;
-	versions->failed = 0;
-	while ((r = headers_etag_next(value, len, &at, &item)) == 1) {
-		if (item.any)
-			a->held_any = 1;
-		else if (item.version != 0)
-			buf_append(versions, (const char *)&item.version, sizeof(item.version));
-	}
-	if (versions->failed)
-		return -1;
-	if (r != 0)
-		return 0;       /* a malformed list holds nothing */
 	a->park_ms = (int64_t)wait_s * 1000;
-	a->held = (const uint64_t *)(const void *)versions->data;
-	a->held_count = versions->len / sizeof(uint64_t);
-	return 0;
+	return api_versions(call, value, len, 0, &a->held_any, &a->held, &a->held_count);
 }
 
 static void api_read(struct api_call *call)
@@ -935,11 +950,8 @@ static void api_read(struct api_call *call)
 static int api_if_match(struct api_call *call)
 {
 	struct access_request *a = &call->access;
-	struct buf *versions = &call->api->versions;
-	struct headers_etag item;
 	const char *value;
-	size_t len, at = 0;
-	int r;
+	size_t len;
 
 	if (call->req->header_count[HTTP_H_IF_MATCH] == 0)
 		return 0;
@@ -947,25 +959,8 @@ static int api_if_match(struct api_call *call)
 	if (call->req->header_count[HTTP_H_IF_MATCH] > 1)
 		return 0;
 	value = api_header(call, HTTP_H_IF_MATCH, &len);
-	versions->len = 0;
-	versions->failed = 0;
 	/* Strong comparison: a weak tag names nothing. */
-	while ((r = headers_etag_next(value, len, &at, &item)) == 1) {
-		if (item.any)
-			a->match_any = 1;
-		else if (!item.weak && item.version != 0)
-			buf_append(versions, (const char *)&item.version, sizeof(item.version));
-	}
-	if (versions->failed)
-		return -1;
-	if (r != 0) {
-		/* A malformed list: no member of it counts. */
-		a->match_any = 0;
-		return 0;
-	}
-	a->match = (const uint64_t *)(const void *)versions->data;
-	a->match_count = versions->len / sizeof(uint64_t);
-	return 0;
+	return api_versions(call, value, len, 1, &a->match_any, &a->match, &a->match_count);
 }
 
 static void api_updated(struct api_call *call, const struct access_answer *a)
