@@ -411,21 +411,30 @@ def start_redis(name):
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.STDOUT)
     server = Server("redis", proc, port, lambda: [proc.pid])
+
+    def pong():
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"*1\r\n$4\r\nPING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    return await_start(server, pong, log_path, f"redis-server on port {port}")
+
+
+def await_start(server, probe, log_path, what):
+    """server once probe() says it serves, within 10 s; otherwise it is
+    stopped, and the run ends with the end of its log."""
     deadline = time.time() + 10
     while time.time() < deadline:
-        if proc.poll() is not None:
+        if server.proc.poll() is not None:
             break
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"*1\r\n$4\r\nPING\r\n")
-                if s.recv(64).startswith(b"+PONG"):
-                    return server
+            if probe():
+                return server
         except OSError:
             pass
         time.sleep(0.05)
     server.stop()
     with open(log_path, errors="replace") as f:
-        die(f"redis-server did not start on port {port}: " + f.read()[-2000:])
+        die(f"{what} did not start: " + f.read()[-2000:])
 
 
 def redis_info(port, section):
@@ -516,19 +525,11 @@ def start_haproxy(relays):
                             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                             cwd=d)
     server = Server("haproxy", proc, port, lambda: [proc.pid] + children(proc.pid))
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server
-        except OSError:
-            pass
-        time.sleep(0.05)
-    server.stop()
-    with open(log_path, errors="replace") as f:
-        die("haproxy did not start: " + f.read()[-2000:])
+
+    def accepts():
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    return await_start(server, accepts, log_path, "haproxy")
 
 
 class Deployment:
