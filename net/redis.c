@@ -111,7 +111,9 @@ static void redis_on_timer(evutil_socket_t fd, short what, void *arg)
 	} else if (r->phase == REDIS_ASKING) {
 		redisAsyncContext *asking = r->asking;
 
+		/* A sentinel that never answers must not be asked for ever. */
 		r->asking = NULL;
+		r->sentinel_next = (r->sentinel_next + 1) % r->sentinel_count;
 		redis_down(r, "no answer from the sentinel in time");
 		if (asking != NULL)
 			redisAsyncFree(asking);
