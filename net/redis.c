@@ -74,6 +74,8 @@ static void redis_down(struct redis *r, const char *why)
 
 	r->ac = NULL;
 	r->phase = REDIS_DOWN;
+	/* A reset under way is done: the connection it was for is gone. */
+	r->reset = 0;
 	if (r->subscribed) {
 		/* hiredis does not call a subscription back when it frees it. */
 		r->subscribed = 0;
@@ -197,7 +199,8 @@ int redis_up(const struct redis *r)
 
 void redis_hello_done(struct redis *r, int ok, const char *why)
 {
-	if (r->phase != REDIS_HELLO || r->ac == NULL)
+	/* (A reset under way drops this connection: it is not to come up.) */
+	if (r->phase != REDIS_HELLO || r->ac == NULL || r->reset)
 		return;
 	if (!ok) {
 		if (why != NULL && r->why[0] == '\0')
