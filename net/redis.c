@@ -1,5 +1,13 @@
 /*
  * redis.c — one connection to one Redis server, on the relay's loop.
+ *
+ * With Sentinel, the sentinel connection (redis_sentinel_new) is one of the
+ * same kind to the sentinels themselves: what they say only makes the
+ * other connections, its followers, ask again; it never names where they
+ * connect. hiredis's callbacks run inside hiredis, so a context is freed
+ * from our side only outside its own callbacks (from the timer), or after
+ * its struct redis forgot it, so that the callbacks it still runs with NULL
+ * find nothing to do.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +26,13 @@
 /* From connecting to up (connect, AUTH, SELECT, hello): a server that
  * takes longer is treated as down, not waited for. */
 #define REDIS_HELLO_MS 2000
+/* The sentinel connection subscribes again this long after the sentinel
+ * last said it is there: a sentinel gone silent (its host lost) would
+ * otherwise keep it deaf without ever closing. */
+#define REDIS_SENTINEL_PING_MS 5000
+/* Where Sentinel announces a failover, and the longest host it may name. */
+#define REDIS_SWITCH_CHANNEL "+switch-master"
+#define REDIS_HOST_MAX 255
 
 enum redis_phase {
 	REDIS_DOWN,         /* waiting to connect again */
@@ -47,6 +62,25 @@ struct redis {
 	int told;                   /* state() has been called at least once */
 	int reset;                  /* redis_reset: drop it at the timer */
 	char why[128];              /* why the introduction failed */
+	/* A follower: its sentinel connection, and whether a sentinel (that
+	 * one, hinted_sentinel) named another master since the last question
+	 * was asked; the next one goes to it. */
+	struct redis *leader;
+	int hinted;
+	size_t hinted_sentinel;
+	/* The sentinel connection: to sentinels[sentinel_next] itself, and
+	 * what it hears is for these (a slot is NULL once freed). */
+	int to_sentinel;
+	struct redis **followers;
+	size_t follower_count;
+	/* The reader of its connection to a sentinel (or of the question a
+	 * follower asks one): hiredis's object functions under ours, the
+	 * replies still due to commands, and whether the reply being read is
+	 * one of them. Whether a SUBSCRIBE sent as a ping is unconfirmed. */
+	redisReplyObjectFunctions *reply_fn;
+	unsigned answers_due;
+	int free_form;
+	int pinged;
 };
 
 /* One command's callback, until its reply comes. */
@@ -76,6 +110,11 @@ static void redis_down(struct redis *r, const char *why)
 	r->phase = REDIS_DOWN;
 	/* A reset under way is done: the connection it was for is gone. */
 	r->reset = 0;
+	r->pinged = 0;
+	/* The sentinel connection tries the next sentinel (a follower's next
+	 * question is chosen as it is asked). */
+	if (r->to_sentinel)
+		r->sentinel_next = (r->sentinel_next + 1) % r->sentinel_count;
 	if (r->subscribed) {
 		/* hiredis does not call a subscription back when it frees it. */
 		r->subscribed = 0;
@@ -86,7 +125,8 @@ static void redis_down(struct redis *r, const char *why)
 	    r->backoff_ms * 2;
 	if (tell) {
 		r->told = 1;
-		r->events.state(r->events.ctx, 0, why);
+		if (r->events.state != NULL)
+			r->events.state(r->events.ctx, 0, why);
 	}
 }
 
@@ -101,6 +141,8 @@ static void redis_drop(struct redis *r, const char *why)
 	if (ac != NULL)
 		redisAsyncFree(ac);
 }
+
+static void redis_sentinel_ping(struct redis *r);
 
 static void redis_on_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -119,6 +161,8 @@ static void redis_on_timer(evutil_socket_t fd, short what, void *arg)
 		redis_down(r, "no answer from the sentinel in time");
 		if (asking != NULL)
 			redisAsyncFree(asking);
+	} else if (r->phase == REDIS_UP && !r->reset && r->to_sentinel) {
+		redis_sentinel_ping(r);
 	} else if (r->phase != REDIS_UP || r->reset) {
 		r->reset = 0;
 		redis_drop(r, r->why[0] != '\0' ? r->why : "no answer in time");
@@ -168,10 +212,12 @@ static void redis_on_message(redisAsyncContext *ac, void *reply, void *privdata)
 	r->sub_fn(r->sub_arg, reply);
 }
 
-int redis_psubscribe(struct redis *r, const char *pattern, redis_reply_fn cb, void *arg)
+/* (P)SUBSCRIBE name: cb hears its messages until the connection goes. */
+static int redis_subscribe(struct redis *r, const char *command, const char *name,
+    redis_reply_fn cb, void *arg)
 {
-	const char *argv[2] = { "PSUBSCRIBE", pattern };
-	size_t lens[2] = { 10, strlen(pattern) };
+	const char *argv[2] = { command, name };
+	size_t lens[2] = { strlen(command), strlen(name) };
 
 	if (r->ac == NULL || r->phase < REDIS_HELLO)
 		return -1;
@@ -181,6 +227,11 @@ int redis_psubscribe(struct redis *r, const char *pattern, redis_reply_fn cb, vo
 		return -1;
 	r->subscribed = 1;
 	return 0;
+}
+
+int redis_psubscribe(struct redis *r, const char *pattern, redis_reply_fn cb, void *arg)
+{
+	return redis_subscribe(r, "PSUBSCRIBE", pattern, cb, arg);
 }
 
 void redis_reset(struct redis *r, const char *why)
@@ -214,7 +265,8 @@ void redis_hello_done(struct redis *r, int ok, const char *why)
 	r->phase = REDIS_UP;
 	r->told = 1;
 	r->backoff_ms = REDIS_BACKOFF_MIN_MS;
-	r->events.state(r->events.ctx, 1, NULL);
+	if (r->events.state != NULL)
+		r->events.state(r->events.ctx, 1, NULL);
 }
 
 /* A status reply; otherwise what the server said is kept for the log. */
@@ -248,7 +300,7 @@ static void redis_introduced(struct redis *r)
 	const char *argv[1] = { "ROLE" };
 	size_t lens[1] = { 4 };
 
-	if (r->sentinel_count == 0)
+	if (r->sentinel_count == 0 || r->to_sentinel)
 		r->events.hello(r->events.ctx, r);
 	else if (redis_command(r, 1, argv, lens, redis_on_role, r) != 0)
 		redis_hello_done(r, 0, NULL);
@@ -330,9 +382,100 @@ static void redis_on_disconnect(const redisAsyncContext *ac, int status)
 	redis_down(r, ac->errstr[0] != '\0' ? ac->errstr : "connection closed");
 }
 
-static void redis_connect_server(struct redis *r)
+/* --- what sentinels say, as it is read ------------------------------------- */
+
+/* hiredis 0.14 asserts on a pub/sub reply it cannot route (fewer than two
+ * elements, a first or second that is not a string, an unsubscribe without
+ * its count), outside subscribed mode on any reply nobody asked for, and
+ * hands a message on a channel it does not know to the callback it ran
+ * last, which may be a command's, already freed: a sentinel could end the
+ * process or worse. So past the answers due, a connection to a sentinel
+ * reads only an error or, on the subscribed sentinel connection, an array
+ * of three or more whose first is "subscribe" or "message" and second our
+ * channel; anything else is refused as it is read, which ends that
+ * connection (a reader error), not the process. 1 to read. */
+static int redis_sentinel_readable(const redisReadTask *task, int type, const char *str,
+    size_t len, long long elements)
 {
-	redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
+	struct redis *r = task->privdata;
+
+	if (task->parent == NULL) {
+		/* A new reply: while an answer is due, it is that answer. */
+		r->free_form = r->answers_due > 0;
+		if (r->free_form) {
+			r->answers_due--;
+			return 1;
+		}
+		return type == REDIS_REPLY_ERROR || (type == REDIS_REPLY_ARRAY && elements >= 3 &&
+		    r->to_sentinel && r->subscribed);
+	}
+	if (r->free_form || task->parent->parent != NULL || task->idx > 1)
+		return 1;
+	if (type != REDIS_REPLY_STRING)
+		return 0;
+	if (task->idx == 1)
+		return len == strlen(REDIS_SWITCH_CHANNEL) &&
+		    memcmp(str, REDIS_SWITCH_CHANNEL, len) == 0;
+	return (len == 7 && memcmp(str, "message", 7) == 0) ||
+	    (len == 9 && memcmp(str, "subscribe", 9) == 0);
+}
+
+static void *redis_sentinel_string(const redisReadTask *task, char *str, size_t len)
+{
+	struct redis *r = task->privdata;
+
+	if (!redis_sentinel_readable(task, task->type, str, len, 0))
+		return NULL;
+	return r->reply_fn->createString(task, str, len);
+}
+
+static void *redis_sentinel_array(const redisReadTask *task, int elements)
+{
+	struct redis *r = task->privdata;
+
+	if (!redis_sentinel_readable(task, REDIS_REPLY_ARRAY, NULL, 0, elements))
+		return NULL;
+	return r->reply_fn->createArray(task, elements);
+}
+
+static void *redis_sentinel_integer(const redisReadTask *task, long long value)
+{
+	struct redis *r = task->privdata;
+
+	if (!redis_sentinel_readable(task, REDIS_REPLY_INTEGER, NULL, 0, 0))
+		return NULL;
+	return r->reply_fn->createInteger(task, value);
+}
+
+static void *redis_sentinel_nil(const redisReadTask *task)
+{
+	struct redis *r = task->privdata;
+
+	if (!redis_sentinel_readable(task, REDIS_REPLY_NIL, NULL, 0, 0))
+		return NULL;
+	return r->reply_fn->createNil(task);
+}
+
+static redisReplyObjectFunctions redis_sentinel_reader = {
+	redis_sentinel_string, redis_sentinel_array, redis_sentinel_integer, redis_sentinel_nil,
+	freeReplyObject
+};
+
+/* ac, to a sentinel, is read as above, answers replies being due first:
+ * before any byte is read (the reader is the context's). */
+static void redis_sentinel_guard(struct redis *r, redisAsyncContext *ac, unsigned answers)
+{
+	r->reply_fn = ac->c.reader->fn;
+	r->answers_due = answers;
+	ac->c.reader->fn = &redis_sentinel_reader;
+	ac->c.reader->privdata = r;
+}
+
+/* --- connecting ------------------------------------------------------------ */
+
+static void redis_connect_server(struct redis *r, const char *host, int port)
+{
+	redisAsyncContext *ac = redisAsyncConnect(host, port);
 
 	if (ac == NULL) {
 		redis_down(r, "out of memory");
@@ -347,6 +490,8 @@ static void redis_connect_server(struct redis *r)
 	r->ac = ac;
 	r->why[0] = '\0';
 	r->phase = REDIS_CONNECTING;
+	if (r->to_sentinel)
+		redis_sentinel_guard(r, ac, 0);
 	if (redisLibeventAttach(ac, r->base) != REDIS_OK) {
 		redis_drop(r, "cannot watch the socket");
 		return;
@@ -356,32 +501,64 @@ static void redis_connect_server(struct redis *r)
 	redis_set_timer(r, REDIS_HELLO_MS);
 }
 
+/* A TCP port in decimal and nothing else, or -1. */
+static int redis_parse_port(const char *s, size_t len)
+{
+	int port = 0;
+
+	if (len == 0 || len > 5)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		port = port * 10 + (s[i] - '0');
+	}
+	return port >= 1 && port <= 65535 ? port : -1;
+}
+
+/* A sentinel's answer to get-master-addr-by-name, [host, port]: 0 with host
+ * pointing into the reply, or -1. */
+static int redis_master_addr(const redisReply *rr, const char **host, int *port)
+{
+	if (rr == NULL || rr->type != REDIS_REPLY_ARRAY || rr->elements != 2 ||
+	    rr->element[0]->type != REDIS_REPLY_STRING ||
+	    rr->element[1]->type != REDIS_REPLY_STRING ||
+	    rr->element[0]->len == 0 || rr->element[0]->len > REDIS_HOST_MAX ||
+	    strlen(rr->element[0]->str) != rr->element[0]->len ||
+	    (*port = redis_parse_port(rr->element[1]->str, rr->element[1]->len)) < 0)
+		return -1;
+	*host = rr->element[0]->str;
+	return 0;
+}
+
 /* The sentinel's answer: the master's host and port, then connect there. */
 static void redis_on_master(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	struct redis *r = privdata;
-	const redisReply *rr = reply;
+	const char *named;
 	char *host;
-	long port;
+	int port;
 
 	if (ac != r->asking)
 		return;
 	r->asking = NULL;
 	redisAsyncDisconnect(ac);
 	r->sentinel_next = (r->sentinel_next + 1) % r->sentinel_count;
-	if (rr == NULL || rr->type != REDIS_REPLY_ARRAY || rr->elements != 2 ||
-	    rr->element[0]->type != REDIS_REPLY_STRING ||
-	    rr->element[1]->type != REDIS_REPLY_STRING ||
-	    (port = strtol(rr->element[1]->str, NULL, 10)) < 1 || port > 65535 ||
-	    (host = strdup(rr->element[0]->str)) == NULL) {
+	if (r->hinted) {
+		/* A new master was announced meanwhile: this answer may be
+		 * older. The sentinel that announced it is asked next. */
+		redis_down(r, "a new master was announced while asking");
+		return;
+	}
+	if (redis_master_addr(reply, &named, &port) != 0 || (host = strdup(named)) == NULL) {
 		redis_down(r, "the sentinel named no master");
 		return;
 	}
 	free(r->host);
 	r->host = host;
-	r->port = (int)port;
+	r->port = port;
 	evtimer_del(r->timer);
-	redis_connect_server(r);
+	redis_connect_server(r, r->host, r->port);
 }
 
 static void redis_on_sentinel_connect(const redisAsyncContext *ac, int status)
@@ -399,9 +576,18 @@ static void redis_on_sentinel_connect(const redisAsyncContext *ac, int status)
 /* Ask the next sentinel which server is the master now. */
 static void redis_ask(struct redis *r)
 {
-	const struct redis_endpoint *e = &r->sentinels[r->sentinel_next];
-	redisAsyncContext *ac = redisAsyncConnect(e->host, e->port);
+	const struct redis_endpoint *e;
+	redisAsyncContext *ac;
 
+	if (r->hinted) {
+		/* The sentinel that announced a new master knows it. */
+		r->hinted = 0;
+		r->sentinel_next = r->hinted_sentinel;
+	}
+	e = &r->sentinels[r->sentinel_next];
+	ac = redisAsyncConnect(e->host, e->port);
+	if (ac != NULL)
+		redis_sentinel_guard(r, ac, 1);
 	if (ac == NULL || ac->err != 0 || redisLibeventAttach(ac, r->base) != REDIS_OK ||
 	    redisAsyncCommand(ac, redis_on_master, r, "SENTINEL get-master-addr-by-name %s",
 	    r->master) != REDIS_OK) {
@@ -420,13 +606,149 @@ static void redis_ask(struct redis *r)
 
 static void redis_connect(struct redis *r)
 {
-	if (r->sentinel_count > 0)
+	if (r->to_sentinel)
+		redis_connect_server(r, r->sentinels[r->sentinel_next].host,
+		    r->sentinels[r->sentinel_next].port);
+	else if (r->sentinel_count > 0)
 		redis_ask(r);
 	else
-		redis_connect_server(r);
+		redis_connect_server(r, r->host, r->port);
 }
 
-struct redis *redis_new(struct event_base *base, const struct redis_config *config,
+/* --- the sentinel connection ----------------------------------------------- */
+
+/* A sentinel (sentinels[sentinel]) says host:port is master.
+ * A follower connected, or connecting, elsewhere starts again; an
+ * announcement also outdates a question under way or about to be asked.
+ * Either way the next question goes to that sentinel, which knows: what
+ * it says is checked (ROLE) like any answer, never taken as an address. */
+static void redis_follow(struct redis *f, const char *host, int port, size_t sentinel,
+    int announced)
+{
+	int elsewhere = f->phase >= REDIS_CONNECTING &&
+	    (f->port != port || strcmp(f->host, host) != 0);
+
+	if (!elsewhere && !(announced && f->phase < REDIS_CONNECTING))
+		return;
+	f->hinted = 1;
+	f->hinted_sentinel = sentinel < f->sentinel_count ? sentinel : f->sentinel_next;
+	if (elsewhere)
+		redis_reset(f, "the sentinels name another master");
+}
+
+static void redis_sentinel_tell(struct redis *sc, const char *host, int port, int announced)
+{
+	for (size_t i = 0; i < sc->follower_count; i++)
+		if (sc->followers[i] != NULL)
+			redis_follow(sc->followers[i], host, port, sc->sentinel_next, announced);
+}
+
+/* The string reply s is exactly text. */
+static int redis_is(const redisReply *s, const char *text)
+{
+	return s->type == REDIS_REPLY_STRING && s->len == strlen(text) &&
+	    memcmp(s->str, text, s->len) == 0;
+}
+
+/* A +switch-master message, "<name> <old-ip> <old-port> <new-ip> <new-port>":
+ * 0 with the new address when it is about master; -1 for another master or
+ * anything malformed (fields too many or too few, or empty, a port that is
+ * none, a host too long for host_size, a NUL). */
+static int redis_switch_addr(const redisReply *msg, const char *master, char *host,
+    size_t host_size, int *port)
+{
+	const char *field[5], *at, *end, *space;
+	size_t len[5], n = 0;
+
+	if (msg->type != REDIS_REPLY_STRING || memchr(msg->str, '\0', msg->len) != NULL)
+		return -1;
+	for (at = msg->str, end = msg->str + msg->len;; at = space + 1) {
+		space = memchr(at, ' ', (size_t)(end - at));
+		if (n == 5)
+			return -1;
+		field[n] = at;
+		len[n] = (size_t)((space != NULL ? space : end) - at);
+		if (len[n++] == 0)
+			return -1;
+		if (space == NULL)
+			break;
+	}
+	if (n != 5 || len[0] != strlen(master) || memcmp(field[0], master, len[0]) != 0 ||
+	    redis_parse_port(field[2], len[2]) < 0 || len[3] >= host_size ||
+	    (*port = redis_parse_port(field[4], len[4])) < 0)
+		return -1;
+	memcpy(host, field[3], len[3]);
+	host[len[3]] = '\0';
+	return 0;
+}
+
+/* Its own question, asked as it connects: an announcement made while it
+ * was away is not lost. NULL when the connection went. */
+static void redis_sentinel_on_master(void *arg, const redisReply *reply)
+{
+	struct redis *sc = arg;
+	const char *host;
+	int port;
+
+	if (sc->phase >= REDIS_HELLO && redis_master_addr(reply, &host, &port) == 0)
+		redis_sentinel_tell(sc, host, port, 0);
+}
+
+/* The subscription: its confirmations (the first makes the connection up,
+ * the next answer its pings) and the announcements. */
+static void redis_sentinel_on_message(void *arg, const redisReply *reply)
+{
+	struct redis *sc = arg;
+	char host[REDIS_HOST_MAX + 1];
+	int port;
+
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+	    !redis_is(reply->element[1], REDIS_SWITCH_CHANNEL))
+		return;
+	if (redis_is(reply->element[0], "subscribe")) {
+		sc->pinged = 0;
+		redis_hello_done(sc, 1, NULL);
+		if (sc->phase == REDIS_UP)
+			redis_set_timer(sc, REDIS_SENTINEL_PING_MS);
+	} else if (redis_is(reply->element[0], "message") &&
+	    redis_switch_addr(reply->element[2], sc->master, host, sizeof(host), &port) == 0) {
+		redis_sentinel_tell(sc, host, port, 1);
+	}
+}
+
+static void redis_sentinel_hello(void *ctx, struct redis *sc)
+{
+	const char *argv[3] = { "SENTINEL", "get-master-addr-by-name", sc->master };
+	size_t lens[3] = { 8, 23, strlen(sc->master) };
+
+	(void)ctx;
+	if (redis_command(sc, 3, argv, lens, redis_sentinel_on_master, sc) != 0) {
+		redis_hello_done(sc, 0, NULL);
+		return;
+	}
+	sc->answers_due = 1;
+	if (redis_subscribe(sc, "SUBSCRIBE", REDIS_SWITCH_CHANNEL, redis_sentinel_on_message,
+	    sc) != 0)
+		redis_hello_done(sc, 0, NULL);
+}
+
+/* Up, and quiet for a while: subscribe again, which the sentinel confirms
+ * (without a second subscription), or drop it if the last went unheard. */
+static void redis_sentinel_ping(struct redis *sc)
+{
+	if (sc->pinged || redis_subscribe(sc, "SUBSCRIBE", REDIS_SWITCH_CHANNEL,
+	    redis_sentinel_on_message, sc) != 0) {
+		redis_drop(sc, "the sentinel stopped answering");
+		return;
+	}
+	sc->pinged = 1;
+	redis_set_timer(sc, REDIS_HELLO_MS);
+}
+
+/* --- life ------------------------------------------------------------------ */
+
+/* Everything but the first connection. */
+static struct redis *redis_make(struct event_base *base, const struct redis_config *config,
     const struct redis_events *events)
 {
 	struct redis *r = calloc(1, sizeof(*r));
@@ -461,8 +783,46 @@ struct redis *redis_new(struct event_base *base, const struct redis_config *conf
 		redis_free(r);
 		return NULL;
 	}
-	redis_connect(r);
 	return r;
+}
+
+struct redis *redis_new(struct event_base *base, const struct redis_config *config,
+    const struct redis_events *events)
+{
+	struct redis *r = redis_make(base, config, events);
+
+	if (r != NULL)
+		redis_connect(r);
+	return r;
+}
+
+struct redis *redis_sentinel_new(struct event_base *base, const struct redis_config *config,
+    struct redis *const *followers, size_t follower_count)
+{
+	/* Sentinels are asked without AUTH or SELECT, as redis_ask does. */
+	const struct redis_config sentinels = {
+		.sentinels = config->sentinels,
+		.sentinel_count = config->sentinel_count,
+		.master = config->master,
+	};
+	const struct redis_events events = { redis_sentinel_hello, NULL, NULL };
+	struct redis *sc;
+
+	if (config->sentinel_count == 0 || (sc = redis_make(base, &sentinels, &events)) == NULL)
+		return NULL;
+	sc->to_sentinel = 1;
+	if (follower_count > 0 &&
+	    (sc->followers = calloc(follower_count, sizeof(*sc->followers))) == NULL) {
+		redis_free(sc);
+		return NULL;
+	}
+	for (size_t i = 0; i < follower_count; i++) {
+		sc->followers[i] = followers[i];
+		followers[i]->leader = sc;
+	}
+	sc->follower_count = follower_count;
+	redis_connect(sc);
+	return sc;
 }
 
 void redis_free(struct redis *r)
@@ -471,6 +831,13 @@ void redis_free(struct redis *r)
 
 	if (r == NULL)
 		return;
+	/* A sentinel connection and its followers may go in any order. */
+	for (size_t i = 0; i < r->follower_count; i++)
+		if (r->followers[i] != NULL)
+			r->followers[i]->leader = NULL;
+	for (size_t i = 0; r->leader != NULL && i < r->leader->follower_count; i++)
+		if (r->leader->followers[i] == r)
+			r->leader->followers[i] = NULL;
 	/* The callbacks hiredis runs now, with NULL, must find nothing to do. */
 	r->phase = REDIS_DOWN;
 	ac = r->ac;
@@ -485,6 +852,7 @@ void redis_free(struct redis *r)
 		free((char *)r->sentinels[i].host);
 	free(r->sentinels);
 	free(r->master);
+	free(r->followers);
 	if (r->timer != NULL)
 		event_free(r->timer);
 	free(r->host);

@@ -10,6 +10,10 @@
  * after a pause that doubles up to a few seconds. A READONLY error (the
  * server was made a replica in a failover) drops the connection too, so
  * that the next one goes to the new master.
+ *
+ * With Sentinel, a sentinel connection listens to the sentinels'
+ * +switch-master and makes the connections that follow it ask again when
+ * a failover moved the master, before anything fails on them.
  */
 #ifndef NET_REDIS_H
 #define NET_REDIS_H
@@ -58,6 +62,17 @@ struct redis_events {
  * config's strings are copied. NULL when memory runs out. */
 struct redis *redis_new(struct event_base *base, const struct redis_config *config,
     const struct redis_events *events);
+/* With Sentinel (config->sentinel_count > 0, else NULL): one connection to
+ * one sentinel at a time (the next after a failure), subscribed to
+ * +switch-master, that asks the master's address as it connects too. When
+ * a sentinel names another master than the one a follower is on, the
+ * follower connects again, asking first that sentinel: what is announced
+ * is checked like any answer (ROLE), never connected to as such. The
+ * followers are redis_new's of the same config, each following one
+ * sentinel connection at most. Only redis_free applies to it; it and its
+ * followers may be freed in any order. NULL when memory runs out. */
+struct redis *redis_sentinel_new(struct event_base *base, const struct redis_config *config,
+    struct redis *const *followers, size_t follower_count);
 /* Every unanswered command gets its callback with NULL first. */
 void redis_free(struct redis *r);
 

@@ -90,6 +90,8 @@ struct redis_store {
 	/* The second connection: every change to a mailbox, from any relay
 	 * (PSUBSCRIBE P w:*), for the long-polls parked here. */
 	struct redis *sub;
+	/* With Sentinel: its announcements, which both connections follow. */
+	struct redis *sentinel;
 	struct table watches;           /* struct redis_watch, by mailbox id */
 	char *channel_prefix;           /* P "w:" */
 	struct event_base *base;
@@ -1283,7 +1285,9 @@ struct redis_store *redis_store_new(struct event_base *base,
 	events.ctx = s;
 	sub_events.ctx = s;
 	if ((s->redis = redis_new(base, &config->server, &events)) == NULL ||
-	    (s->sub = redis_new(base, &config->server, &sub_events)) == NULL) {
+	    (s->sub = redis_new(base, &config->server, &sub_events)) == NULL ||
+	    (config->server.sentinel_count > 0 && (s->sentinel = redis_sentinel_new(base,
+	    &config->server, (struct redis *[]){ s->redis, s->sub }, 2)) == NULL)) {
 		redis_store_free(s);
 		return NULL;
 	}
@@ -1297,6 +1301,7 @@ void redis_store_free(struct redis_store *s)
 	/* The subscription first: it only tells. Then unanswered calls get
 	 * their NULL replies, and so their answers. No waiter is parked any
 	 * more: the connections went first. */
+	redis_free(s->sentinel);
 	redis_free(s->sub);
 	redis_free(s->redis);
 	table_destroy(&s->watches);

@@ -18,6 +18,7 @@ import socket
 import struct
 import subprocess
 import tempfile
+import threading
 import unittest
 
 from relaytest import (Conn, Relay, build_request, describe_status, free_port, log_events,
@@ -293,6 +294,133 @@ class Sentinel:
             self.proc.wait()
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def resp_bulk(data):
+    """data as one RESP bulk string."""
+    if isinstance(data, str):
+        data = data.encode()
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def resp_message(payload, channel="+switch-master"):
+    """A pub/sub message as a sentinel sends it to a subscriber."""
+    return b"*3\r\n" + resp_bulk("message") + resp_bulk(channel) + resp_bulk(payload)
+
+
+class FakeSentinelConn:
+    """One connection a FakeSentinel accepted: what it was asked, and a way
+    to send it anything."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.commands = []          # each a list of bytes arguments
+        self.closed = threading.Event()
+        self.subscribed = threading.Event()
+        self.mute = False           # answer nothing from now on
+        self.sending = threading.Lock()
+
+    def send(self, data):
+        with self.sending:          # whole frames, from the test and the server
+            self.sock.sendall(data)
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def wait_closed(self, timeout_s=10):
+        if not self.closed.wait(timeout_s):
+            raise AssertionError("the relay kept a connection to the fake sentinel open")
+
+
+class FakeSentinel:
+    """A sentinel of the test's own on a free port, speaking just enough
+    RESP: SENTINEL get-master-addr-by-name answers with master (a
+    (host, port) the test may change) for `name`, SUBSCRIBE is confirmed,
+    anything else is an error. silent=True answers nothing at all, and
+    after_answer is sent right behind each answer, as if part of it. A test
+    sends its subscribers what a real sentinel would not."""
+
+    def __init__(self, name, master_port, silent=False, after_answer=b""):
+        self.name = name
+        self.master = ("127.0.0.1", master_port)
+        self.silent = silent
+        self.after_answer = after_answer
+        self.conns = []
+        self.lock = threading.Lock()
+        self.listener = None
+
+    def __enter__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.listener.close()
+        with self.lock:
+            for c in self.conns:
+                c.close()
+
+    def _accept(self):
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            conn = FakeSentinelConn(sock)
+            with self.lock:
+                self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        reader = Resp.__new__(Resp)
+        reader.sock, reader.buf = conn.sock, b""
+        try:
+            while True:
+                command = reader.reply()
+                with self.lock:
+                    conn.commands.append(command)
+                if self.silent or conn.mute or not isinstance(command, list) or not command:
+                    continue
+                verb = command[0].upper()
+                if verb == b"SENTINEL" and command[1:3] == [b"get-master-addr-by-name",
+                                                            self.name.encode()]:
+                    conn.send(b"*2\r\n" + resp_bulk(self.master[0]) +
+                              resp_bulk(str(self.master[1])) + self.after_answer)
+                elif verb == b"SUBSCRIBE":
+                    for n, channel in enumerate(command[1:], 1):
+                        conn.send(b"*3\r\n" + resp_bulk("subscribe") + resp_bulk(channel) +
+                                  b":%d\r\n" % n)
+                    conn.subscribed.set()
+                else:
+                    conn.send(b"-ERR the fake sentinel knows no %s\r\n" % verb)
+        except (AssertionError, OSError, ValueError):
+            pass
+        finally:
+            conn.sock.close()
+            conn.closed.set()
+
+    def asks(self):
+        """How many times it was asked where the master is."""
+        with self.lock:
+            return sum(1 for c in self.conns for cmd in c.commands
+                       if cmd[:2] == [b"SENTINEL", b"get-master-addr-by-name"])
+
+    def subscribers(self):
+        with self.lock:
+            return [c for c in self.conns if c.subscribed.is_set()]
+
+    def wait_subscriber(self, after=None, timeout_s=10):
+        """The connection subscribed last, once it is another than after."""
+        def new():
+            subs = self.subscribers()
+            return subs[-1] if subs and subs[-1] is not after else None
+        return wait_until(new, timeout_s, "the relay to subscribe at the fake sentinel")
 
 
 class Secret:
