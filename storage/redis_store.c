@@ -32,6 +32,10 @@
 #define REDIS_TIMEOUTS_MAX 3
 /* Identifiers drawn for one create before giving up (each clash is 2^-122). */
 #define REDIS_CREATE_TRIES 3
+/* How long a change heard is remembered (s), and how many at most: longer
+ * than an answer may take (the call's timeout), and bounded under a flood. */
+#define REDIS_HEARD_S 4
+#define REDIS_HEARD_MAX 65536
 
 enum redis_script {
 	REDIS_CREATE,
@@ -93,6 +97,10 @@ struct redis_store {
 	/* With Sentinel: its announcements, which both connections follow. */
 	struct redis *sentinel;
 	struct table watches;           /* struct redis_watch, by mailbox id */
+	/* Changes heard lately (struct redis_heard, by mailbox id), oldest
+	 * first. */
+	struct table heard;
+	struct redis_heard *heard_oldest, *heard_newest;
 	char *channel_prefix;           /* P "w:" */
 	struct event_base *base;
 	char sha[REDIS_SCRIPTS][41];
@@ -893,6 +901,91 @@ void redis_store_cancel(struct access_request *req)
  * mailbox's end (its expiry) wakes its waiters from a timer here.
  */
 
+/*
+ * A change heard lately. The answer to a read (or a peek) and the news of a
+ * change come on two connections, read in no set order: Redis may answer a
+ * read, then publish a change made after it, and this relay hear the change
+ * first, when nobody waits on that mailbox yet. The waiter would then park
+ * on a version already gone, until its time is over. So each change heard
+ * is kept a while, and a waiter about to park whose version it has passed
+ * reads the mailbox again.
+ */
+struct redis_heard {
+	struct table_node node;         /* key: the mailbox id */
+	struct redis_heard *older, *newer;
+	int64_t at;                     /* when heard (s->now) */
+	uint64_t etag;                  /* the latest version heard; 0: deleted */
+};
+
+static void redis_heard_drop(struct redis_store *s, struct redis_heard *h)
+{
+	if (h->older != NULL)
+		h->older->newer = h->newer;
+	else
+		s->heard_oldest = h->newer;
+	if (h->newer != NULL)
+		h->newer->older = h->older;
+	else
+		s->heard_newest = h->older;
+	table_remove(&s->heard, &h->node);
+	free(h);
+}
+
+/* Forget what is old enough for any answer crossing it to have come. */
+static void redis_heard_prune(struct redis_store *s, int64_t now)
+{
+	while (s->heard_oldest != NULL && (s->heard_oldest->at < now - REDIS_HEARD_S ||
+	    s->heard.count > REDIS_HEARD_MAX))
+		redis_heard_drop(s, s->heard_oldest);
+}
+
+/* The mailbox changed to etag (0: deleted). Without memory it is not kept:
+ * a waiter that crossed it waits until its time is over, as before. */
+static void redis_heard_note(struct redis_store *s, const uint8_t *id, uint64_t etag)
+{
+	struct table_node *node = table_find(&s->heard, id);
+	struct redis_heard *h;
+	int64_t now = s->now(s->state_ctx);
+
+	if (node != NULL) {
+		h = container_of(node, struct redis_heard, node);
+		/* Versions only grow; a deletion is the last word. */
+		if (h->etag != 0 && (etag == 0 || etag > h->etag))
+			h->etag = etag;
+		etag = h->etag;
+		redis_heard_drop(s, h);
+	}
+	if ((h = calloc(1, sizeof(*h))) != NULL) {
+		memcpy(h->node.key, id, MAILBOX_ID_LEN);
+		h->at = now;
+		h->etag = etag;
+		h->older = s->heard_newest;
+		if (s->heard_newest != NULL)
+			s->heard_newest->newer = h;
+		else
+			s->heard_oldest = h;
+		s->heard_newest = h;
+		table_insert(&s->heard, &h->node);
+	}
+	redis_heard_prune(s, now);
+}
+
+/* Has a change heard lately passed version etag, which w read, to one it
+ * does not hold? */
+static int redis_heard_since(struct redis_store *s, const uint8_t *id, uint64_t etag,
+    struct mailbox_waiter *w)
+{
+	struct table_node *node;
+	const struct redis_heard *h;
+
+	redis_heard_prune(s, s->now(s->state_ctx));
+	if ((node = table_find(&s->heard, id)) == NULL)
+		return 0;
+	h = container_of(node, struct redis_heard, node);
+	return h->etag == 0 ||
+	    (h->etag > etag && (w->holds == NULL || !w->holds(w, h->etag)));
+}
+
 /* The waiters parked on one mailbox. */
 struct redis_watch {
 	struct table_node node;         /* key: the mailbox id */
@@ -909,6 +1002,7 @@ struct redis_parked {
 	struct redis_store *s;
 	struct mailbox_waiter *w;
 	uint8_t id[MAILBOX_ID_LEN];
+	uint64_t etag;                  /* the version it last read */
 	int64_t expires_at;
 	struct access_request peek;
 };
@@ -968,11 +1062,26 @@ static struct redis_watch *redis_watch_of(struct redis_store *s, const uint8_t *
 	return watch;
 }
 
-/* Parked (again) on its mailbox. Without memory for a watch it stays
- * parked on nothing: its wait ends at its time with "nothing new". */
-static void redis_park(struct redis_parked *p)
+static void redis_peek_send(struct redis_parked *p);
+
+/* Parked (again) on its mailbox, after an answer from Redis (fresh): unless
+ * a change heard meanwhile has passed it, when it reads again instead (a
+ * peek's answer always comes later, from Redis). Without memory for a
+ * watch it stays parked on nothing: its wait ends at its time with
+ * "nothing new". */
+static void redis_park(struct redis_parked *p, int fresh)
 {
-	struct redis_watch *watch = redis_watch_of(p->s, p->id, p->expires_at);
+	struct redis_watch *watch;
+
+	if (fresh && redis_up(p->s->redis) && redis_heard_since(p->s, p->id, p->etag, p->w)) {
+		redis_peek_send(p);
+		return;
+	}
+	/* Not listening yet (or no longer): it reads again once both
+	 * connections are up. */
+	if (!redis_up(p->s->sub))
+		p->s->recheck_due = 1;
+	watch = redis_watch_of(p->s, p->id, p->expires_at);
 
 	if (watch != NULL)
 		redis_watch_link(watch, p);
@@ -1031,6 +1140,7 @@ static void redis_on_peek(struct access_request *req, const struct access_answer
 		    (a->mb->receiver_bound && store_claim_equal(a->mb->receiver_claim, w->claim));
 
 		p->expires_at = a->mb->expiry.expires_at;
+		p->etag = a->mb->etag;
 		if (!reads || w->holds == NULL || !w->holds(w, a->mb->etag)) {
 			redis_parked_wake(p, a->mb);
 			return;
@@ -1039,7 +1149,7 @@ static void redis_on_peek(struct access_request *req, const struct access_answer
 	/* It holds this version, or Redis did not answer: wait on. */
 	if (a->verdict != ACCESS_DONE)
 		p->s->recheck_due = 1;
-	redis_park(p);
+	redis_park(p, a->verdict == ACCESS_DONE);
 }
 
 static void redis_peek_send(struct redis_parked *p)
@@ -1066,8 +1176,9 @@ void redis_store_watch(struct redis_store *s, struct mailbox *mb, struct mailbox
 	p->w = w;
 	memcpy(p->id, mailbox_id(mb), MAILBOX_ID_LEN);
 	p->expires_at = mb->expiry.expires_at;
+	p->etag = mb->etag;
 	s->parked_count++;
-	redis_park(p);
+	redis_park(p, 1);
 }
 
 void redis_store_unwatch(struct mailbox_waiter *w)
@@ -1142,12 +1253,13 @@ static void redis_on_change(void *arg, const redisReply *reply)
 		if (redis_unhex(&hex, id) != 0)
 			return;
 	}
+	gone = strcmp(message->str, "gone") == 0;
+	if (!gone && (etag = strtoull(message->str, NULL, 10)) == 0)
+		return;
+	redis_heard_note(s, id, etag);
 	if ((node = table_find(&s->watches, id)) == NULL)
 		return;
 	watch = container_of(node, struct redis_watch, node);
-	gone = strcmp(message->str, "gone") == 0;
-	if (!gone)
-		etag = strtoull(message->str, NULL, 10);
 	for (p = watch->parked; p != NULL; p = next) {
 		/* The watch goes with its last waiter: no use of it after. */
 		next = p->next;
@@ -1275,6 +1387,7 @@ struct redis_store *redis_store_new(struct event_base *base,
 	hashed = config->random(config->random_ctx, hash_key, sizeof(hash_key)) == 0 &&
 	    config->random(config->random_ctx, name, sizeof(name)) == 0;
 	table_init(&s->watches, hash_key);
+	table_init(&s->heard, hash_key);
 	redis_hex(s->relay_name, name, sizeof(name));
 	if (!hashed || s->secret == NULL || s->prefix == NULL || s->push_types == NULL ||
 	    s->channel_prefix == NULL) {
@@ -1305,6 +1418,9 @@ void redis_store_free(struct redis_store *s)
 	redis_free(s->sub);
 	redis_free(s->redis);
 	table_destroy(&s->watches);
+	while (s->heard_oldest != NULL)
+		redis_heard_drop(s, s->heard_oldest);
+	table_destroy(&s->heard);
 	free(s->channel_prefix);
 	if (s->secret != NULL)
 		memset(s->secret, 0, s->secret_len);

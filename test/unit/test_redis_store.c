@@ -498,6 +498,118 @@ static void test_redis_gone_and_back(void)
 	create(id);
 }
 
+/* A waiter of the test's, and how it was woken. */
+struct waiter {
+	struct mailbox_waiter w;
+	int woken;
+	uint64_t woken_etag;            /* 0: woken with nothing (404, or timed out) */
+};
+
+/* As the API's waiters: a later version held only when named (none here). */
+static int waiter_holds(struct mailbox_waiter *mw, uint64_t etag)
+{
+	(void)mw;
+	(void)etag;
+	return 0;
+}
+
+static void waiter_wake(struct mailbox_waiter *mw, const struct mailbox *mb)
+{
+	struct waiter *w = (struct waiter *)mw;
+
+	w->woken = 1;
+	w->woken_etag = mb != NULL ? mb->etag : 0;
+}
+
+/* Park w on mailbox id, as if a read had answered it version etag. */
+static void park(struct waiter *w, const uint8_t id[MAILBOX_ID_LEN], uint64_t etag)
+{
+	struct mailbox_spec spec = spec_of("data", 4);
+	struct mailbox *view = store_view_new(id, &spec, etag, 0, (struct store_bytes){ NULL, 0 },
+	    (struct store_bytes){ NULL, 0 });
+
+	memset(w, 0, sizeof(*w));
+	w->w.holds = waiter_holds;
+	w->w.wake = waiter_wake;
+	w->w.claim = SENDER;
+	CHECK(view != NULL);
+	redis_store_watch(store, view, &w->w);
+	store_view_free(view);
+}
+
+/* A waiter a failed check left parked leaves, before its memory goes. */
+static void unpark(struct waiter *w)
+{
+	if (!w->woken)
+		redis_store_unwatch(&w->w);
+}
+
+/* Once Redis sends the store's subscription every change (its PSUBSCRIBE
+ * counted there). */
+static int listening(void)
+{
+	redisContext *peek = server_peek();
+	int ok = 0;
+
+	for (int i = 0; i < 200 && peek != NULL && !ok; i++) {
+		redisReply *r = redisCommand(peek, "PUBSUB NUMPAT");
+		struct timeval tv = { 0, 10000 };
+
+		ok = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= 1;
+		freeReplyObject(r);
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+	if (peek != NULL)
+		redisFree(peek);
+	return ok;
+}
+
+/* A change Redis made after answering a read, but which this relay heard
+ * before the answer (two connections, no set order): the waiter about to
+ * park on the version it read would miss it. It reads again instead; and a
+ * deletion heard so is answered too. */
+static void test_a_change_heard_before_the_park(void)
+{
+	uint8_t id[MAILBOX_ID_LEN];
+	struct waiter first, late;
+	struct call c;
+
+	CHECK(listening());
+	create(id);
+	park(&first, id, 1);
+	call_init(&c, SENDER, id, NULL);
+	c.req.change.payload_type = (struct store_bytes){ "t", 1 };
+	c.req.change.payload_data = (struct store_bytes){ "new", 3 };
+	CHECK_EQ_INT(run(&c, redis_store_update), ACCESS_DONE);
+	/* Heard: the waiter parked before it is woken. */
+	CHECK(loop_until(&first.woken));
+	CHECK_EQ_INT(first.woken_etag, 2);
+	/* The read that answered version 1 comes in only now. */
+	park(&late, id, 1);
+	CHECK(loop_until(&late.woken));
+	CHECK_EQ_INT(late.woken_etag, 2);
+	unpark(&first);
+	unpark(&late);
+	/* One that read the version heard parks: a call after it on the same
+	 * connection is answered, and it is still parked. */
+	park(&late, id, 2);
+	call_init(&c, NULL, id, NULL);
+	CHECK_EQ_INT(run(&c, redis_store_preview), ACCESS_DONE);
+	CHECK(!late.woken);
+	unpark(&late);
+
+	park(&first, id, 2);
+	call_init(&c, SENDER, id, NULL);
+	CHECK_EQ_INT(run(&c, redis_store_delete), ACCESS_DONE);
+	CHECK(loop_until(&first.woken));
+	park(&late, id, 2);
+	CHECK(loop_until(&late.woken));
+	CHECK_EQ_INT(late.woken_etag, 0);
+	unpark(&first);
+	unpark(&late);
+}
+
 /* The rate limits are checked in Redis: creates past the burst and a call
  * after the caller's own failed check are refused with the seconds to
  * wait; calls that count against no address are never limited. */
@@ -564,6 +676,7 @@ int main(void)
 	CHECK_RUN(test_claims_not_in_clear);
 	CHECK_RUN(test_cancel);
 	CHECK_RUN(test_rate_limits);
+	CHECK_RUN(test_a_change_heard_before_the_park);
 	CHECK_RUN(test_slow_redis_times_out);
 	CHECK_RUN(test_hung_redis_is_left);
 	CHECK_RUN(test_redis_gone_and_back);
