@@ -244,9 +244,12 @@ $(NPM_VALIDATOR):
 	$(Q)touch $@
 
 # The test runner prints one line per test and the summary "N passed, M failed".
+# The integration suite runs once per store in TEST_STORES: every relay over
+# the memory store, then every relay over a redis-server the runner starts.
+TEST_STORES ?= memory redis
 test-nodeps: $(RELAY_BIN) $(UNIT_BIN) $(FUZZ_REPLAY) $(NPM_VALIDATOR)
 	$(Q)CHAOS_SECONDS=$(CHAOS_SECONDS) python3 test/run.py --relay ./$(RELAY_BIN) \
-	    --unit-dir $(BUILD)/test/unit
+	    --unit-dir $(BUILD)/test/unit $(addprefix --store ,$(TEST_STORES))
 
 check:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined test

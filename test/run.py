@@ -18,12 +18,23 @@ run.py — the relay's test runner.
    all the others (it loads the machine). A module with LAST = True runs
    after those: it checks what every other module saw. Each module's answers
    are recorded (RELAY_TEST_RECORD, test/integration/relaytest.py) in a
-   directory that lasts for the run.
+   directory that lasts for the pass.
+3. Step 2 runs twice (--store picks one): every relay over the memory store,
+   then every relay over Redis. For the Redis pass the runner starts one
+   redis-server of its own (SuiteRedis: no persistence, a free loopback
+   port) and sets RELAY_TEST_STORE=redis; relaytest.Relay then gives each
+   relay a fresh database of it, unless the test chose a store itself. What
+   is the memory store's own is skipped in the Redis pass, saying so: a test
+   that starts a relay with --state-file or --snapshot-interval, a test that
+   calls relaytest.memory_store_only(why), every test of a module that sets
+   MEMORY_STORE_ONLY = "why". The Redis pass names its tests "redis:...".
 
 Prints "ok   module.test" (with what the test returned, if anything), "FAIL
-module.test: message" or "skip module.test: reason" per test and, last,
-exactly one line "N passed, M failed", followed by ", K skipped" when K > 0.
-Exit status 1 when anything failed or nothing ran.
+module.test: message" or "skip module.test: reason" per test, after each
+pass a line "STORE store: N passed, M failed, K skipped in S s" and the
+skips' reasons counted, and, last, exactly one line "N passed, M failed"
+(both passes and the unit tests), followed by ", K skipped" when K > 0.
+Exit status 1 when anything failed (in either pass) or nothing ran.
 """
 
 import argparse
@@ -35,6 +46,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +58,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 INTEGRATION_DIR = os.path.join(HERE, "integration")
 MODULE_TIMEOUT_S = 300
+# The integration suite runs once over each store, in this order.
+STORES = ("memory", "redis")
 UNIT_TIMEOUT_S = 120
 
 print_lock = threading.Lock()
@@ -146,8 +160,24 @@ def slow_first(module):
     return -(int(m.group(1)) if m else 1)
 
 
-def run_module_process(module, filters):
-    """Run one module in a child process; returns its list of result dicts."""
+# The module processes running now, so that an interrupted run can end them
+# (each in its own session, with the relays it started).
+running = set()
+running_lock = threading.Lock()
+
+
+def kill_running():
+    with running_lock:
+        for proc in running:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def run_module_process(module, filters, env):
+    """Run one module in a child process (environment env); returns its list
+    of result dicts and the seconds it took."""
     fd, result_file = tempfile.mkstemp(prefix="relay-results-", suffix=".jsonl")
     os.close(fd)
     cmd = [sys.executable, os.path.abspath(__file__), "--child", module,
@@ -155,8 +185,10 @@ def run_module_process(module, filters):
     for f in filters:
         cmd += ["-k", f]
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    with running_lock:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        running.add(proc)
     try:
         out, _ = proc.communicate(timeout=MODULE_TIMEOUT_S)
         timed_out = False
@@ -165,6 +197,9 @@ def run_module_process(module, filters):
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         timed_out = True
+    finally:
+        with running_lock:
+            running.discard(proc)
     results = []
     with open(result_file, encoding="utf-8") as f:
         for line in f:
@@ -188,58 +223,190 @@ def module_flag(module, name):
         return re.search(r"^%s\s*=\s*True\b" % name, f.read(), re.M) is not None
 
 
-def report(results):
-    """Print one module's results; returns (passed, failed, skipped)."""
+def report(results, label, skips):
+    """Print one module's results, each name after label; returns (passed,
+    failed, skipped) and counts the skips' reasons in skips."""
     passed = failed = skipped = 0
     lines = []
     for r in results:
+        name = label + r["name"]
         if r.get("skipped"):
             skipped += 1
-            lines.append("skip %s: %s" % (r["name"], r["message"]))
+            skips[r["message"]] = skips.get(r["message"], 0) + 1
+            lines.append("skip %s: %s" % (name, r["message"]))
         elif r["ok"]:
             passed += 1
-            lines.append("ok   %s%s" % (r["name"], " (%s)" % r["message"] if r["message"] else ""))
+            lines.append("ok   %s%s" % (name, " (%s)" % r["message"] if r["message"] else ""))
         else:
             failed += 1
             msg = r["message"].rstrip().replace("\n", "\n         ")
-            lines.append("FAIL %s: %s" % (r["name"], msg))
+            lines.append("FAIL %s: %s" % (name, msg))
     if lines:
         emit("\n".join(lines))
     return passed, failed, skipped
 
 
-def run_integration(filters, jobs):
+def run_integration(filters, jobs, store, env):
+    """One pass of the integration suite, every relay over `store`, the
+    modules' processes in environment env. Returns (passed, failed,
+    skipped)."""
+    label = "" if store == "memory" else store + ":"
     modules = [m for m in discover_modules() if module_has_selected_tests(m, filters)]
     modules.sort(key=slow_first)
     last = [m for m in modules if module_flag(m, "LAST")]
     alone = [m for m in modules if module_flag(m, "EXCLUSIVE") and m not in last]
     totals = [0, 0, 0]
     times = {}
+    skips = {}
+    start = time.monotonic()
     # Every module's children write their answers here (relaytest._Recorder),
     # unless the caller chose where.
     record_dir = None
-    if not os.environ.get("RELAY_TEST_RECORD"):
+    if not env.get("RELAY_TEST_RECORD"):
         record_dir = tempfile.mkdtemp(prefix="relay-answers-")
-        os.environ["RELAY_TEST_RECORD"] = record_dir
+        env = dict(env, RELAY_TEST_RECORD=record_dir)
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = {pool.submit(run_module_process, m, filters): m
-                       for m in modules if m not in alone and m not in last}
-            for fut in concurrent.futures.as_completed(futures):
-                results, seconds = fut.result()
-                totals = [t + n for t, n in zip(totals, report(results))]
-                times[futures[fut]] = seconds
+            try:
+                futures = {pool.submit(run_module_process, m, filters, env): m
+                           for m in modules if m not in alone and m not in last}
+                for fut in concurrent.futures.as_completed(futures):
+                    results, seconds = fut.result()
+                    totals = [t + n for t, n in zip(totals, report(results, label, skips))]
+                    times[futures[fut]] = seconds
+            except BaseException:
+                # Interrupted: what has not started never will, and what
+                # runs ends now, so that leaving the pool does not wait.
+                pool.shutdown(wait=False, cancel_futures=True)
+                kill_running()
+                raise
         for m in alone + last:
-            results, times[m] = run_module_process(m, filters)
-            totals = [t + n for t, n in zip(totals, report(results))]
+            results, times[m] = run_module_process(m, filters, env)
+            totals = [t + n for t, n in zip(totals, report(results, label, skips))]
+    except BaseException:
+        kill_running()
+        raise
     finally:
         if record_dir is not None:
-            del os.environ["RELAY_TEST_RECORD"]
             shutil.rmtree(record_dir, ignore_errors=True)
     # On stderr, slowest first: what to shorten when the suite grows slow.
-    sys.stderr.write("".join("(%s: %.1f s)\n" % (m, s)
+    sys.stderr.write("".join("(%s%s: %.1f s)\n" % (label, m, s)
                              for m, s in sorted(times.items(), key=lambda i: -i[1])))
+    emit("%s store: %d passed, %d failed, %d skipped in %.1f s" % (
+        store, totals[0], totals[1], totals[2], time.monotonic() - start))
+    for reason, n in sorted(skips.items(), key=lambda i: -i[1]):
+        emit("    %d skipped: %s" % (n, reason))
     return tuple(totals)
+
+
+# ------------------------------------------------- the Redis pass's server
+
+# Databases of the pass's redis-server: one per relay the pass starts (about
+# 1,100 today), each about 500 bytes of Redis's memory while empty.
+REDIS_DATABASES = 20000
+REDIS_START_TIMEOUT_S = 10.0
+
+
+def die_with_parent():
+    """In the child, before exec: SIGKILL when the runner ends, however it
+    ends (Linux prctl PR_SET_PDEATHSIG), so no redis-server outlives it."""
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+
+
+class SuiteRedis:
+    """The redis-server of the Redis pass, on a free loopback port, without
+    persistence (--save ''), with REDIS_DATABASES databases: each relay a
+    test starts takes a fresh one (relaytest.Relay), so relays that run side
+    by side never share mailboxes, limits or counts. Its --store-secret-file
+    is made here too. Stopped on leaving the block."""
+
+    def __init__(self):
+        self.proc = None
+        self.dir = None
+
+    def __enter__(self):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (make deps-test installs it; "
+                               "--store memory runs without it)")
+        self.dir = tempfile.mkdtemp(prefix="relay-suite-redis-")
+        try:
+            self.secret = os.path.join(self.dir, "store-secret")
+            with open(self.secret, "wb") as f:
+                f.write(os.urandom(48))
+            # A free port can be taken between looking and binding (other
+            # runs share this machine): try another.
+            for _ in range(3):
+                if self._start(binary):
+                    return self
+            raise RuntimeError("redis-server did not start: %s" % self._log_tail())
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _start(self, binary):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc = subprocess.Popen(
+            [binary, "--save", "", "--appendonly", "no", "--port", str(self.port),
+             "--bind", "127.0.0.1", "--databases", str(REDIS_DATABASES), "--dir", self.dir,
+             "--logfile", os.path.join(self.dir, "redis.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent)
+        deadline = time.monotonic() + REDIS_START_TIMEOUT_S
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as c:
+                    c.sendall(b"*1\r\n$4\r\nPING\r\n")
+                    if c.recv(64).startswith(b"+PONG"):
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.02)
+        self._stop_process()
+        return False
+
+    def _log_tail(self):
+        try:
+            with open(os.path.join(self.dir, "redis.log"), errors="replace") as f:
+                return f.read()[-1500:]
+        except OSError as e:
+            return str(e)
+
+    def _stop_process(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def __exit__(self, *exc):
+        self._stop_process()
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def env(self):
+        """What relaytest needs to put relays on it."""
+        return {"RELAY_TEST_STORE": "redis", "RELAY_TEST_REDIS_PORT": str(self.port),
+                "RELAY_TEST_REDIS_DATABASES": str(REDIS_DATABASES),
+                "RELAY_TEST_STORE_SECRET": self.secret}
+
+
+def run_pass(filters, jobs, store):
+    """The integration suite over one store; (passed, failed, skipped)."""
+    emit("== integration tests, every relay over the %s store ==" % store)
+    if store == "memory":
+        return run_integration(filters, jobs, store, dict(os.environ, RELAY_TEST_STORE="memory"))
+    try:
+        with SuiteRedis() as redis:
+            emit("   (redis-server on 127.0.0.1:%d, a database per relay)" % redis.port)
+            return run_integration(filters, jobs, store, dict(os.environ, **redis.env()))
+    except RuntimeError as e:
+        emit("FAIL %s:(pass): %s" % (store, e))
+        return 0, 1, 0
 
 
 # -------------------------------------------------------- integration (child)
@@ -331,6 +498,15 @@ def run_child(module, filters, result_file):
     tests = [(n, f) for n, f in tests if selected("%s.%s" % (module, n), filters)]
     shared = SharedRelay(mod)
     out_lock = threading.Lock()
+    # MEMORY_STORE_ONLY = "why": every test is about the memory store.
+    memory_only = getattr(mod, "MEMORY_STORE_ONLY", None)
+    if os.environ.get("RELAY_TEST_STORE", "memory") != "memory" and memory_only:
+        with open(result_file, "a", encoding="utf-8") as f:
+            for name, _ in tests:
+                f.write(json.dumps({"name": "%s.%s" % (module, name), "ok": False,
+                                    "message": "memory store only: " + memory_only,
+                                    "skipped": True}) + "\n")
+        return 0
 
     def record(name, ok, message="", skipped=False):
         with out_lock, open(result_file, "a", encoding="utf-8") as f:
@@ -378,6 +554,10 @@ def run_child(module, filters, result_file):
 
 # ------------------------------------------------------------------------ main
 
+def interrupted(signum, frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
 def main():
     ap = argparse.ArgumentParser(description="relay unit and integration tests")
     ap.add_argument("--relay", help="relay binary (sets RELAY_BIN; default ./relay)")
@@ -386,6 +566,9 @@ def main():
                     help="run only tests whose name contains this (repeatable)")
     ap.add_argument("-j", dest="jobs", type=int, default=int(os.environ.get("RELAY_TEST_JOBS", "6")),
                     help="integration modules run in parallel (default 6)")
+    ap.add_argument("--store", dest="stores", action="append", choices=STORES,
+                    help="run the integration suite over this store (repeatable; default: "
+                         "once over each, %s)" % " then ".join(STORES))
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--result-file", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -406,9 +589,15 @@ def main():
         p, f = run_unit_dir(args.unit_dir, args.filters)
         passed += p
         failed += f
-    p, f, skipped = run_integration(args.filters, args.jobs)
-    passed += p
-    failed += f
+    # SIGTERM ends the run as ^C does: the modules' processes, their relays
+    # and the Redis pass's server go with it.
+    signal.signal(signal.SIGTERM, interrupted)
+    skipped = 0
+    for store in args.stores or STORES:
+        p, f, s = run_pass(args.filters, args.jobs, store)
+        passed += p
+        failed += f
+        skipped += s
     sys.stderr.write("(%.1f s)\n" % (time.monotonic() - start))
     sys.stderr.flush()
     print("%d passed, %d failed%s" % (passed, failed, ", %d skipped" % skipped if skipped else ""),

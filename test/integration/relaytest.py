@@ -27,10 +27,28 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 import uuid
 
 RELAY_BIN = os.environ.get("RELAY_BIN", "./relay")
 START_TIMEOUT_S = float(os.environ.get("RELAY_START_TIMEOUT", "15"))
+
+# The store of every relay a test starts (test/run.py runs the suite once per
+# store). With "redis", RELAY_TEST_REDIS_PORT is a redis-server of the pass's
+# own on loopback and RELAY_TEST_STORE_SECRET its --store-secret-file; each
+# relay gets a database of its own (Relay.start), so that relays started side
+# by side never see each other's mailboxes or limits.
+TEST_STORE = os.environ.get("RELAY_TEST_STORE", "memory")
+# Options the relay refuses with a Redis store (exit 2): a test that gives
+# them is about the memory store.
+MEMORY_STORE_OPTIONS = ("--state-file", "--snapshot-interval")
+
+
+def memory_store_only(reason):
+    """Skip the calling test when the suite runs over Redis: what it checks
+    is the memory store's own (say why)."""
+    if TEST_STORE != "memory":
+        raise unittest.SkipTest("memory store only: " + reason)
 STOP_TIMEOUT_S = 10.0
 IO_TIMEOUT_S = 10.0
 
@@ -230,6 +248,12 @@ class Relay:
     wrap=[...] runs it under a command that ends by exec'ing the relay, so
     that it keeps the pid a test signals: prlimit(1) to start it with
     systemd's LimitNOFILE=, strace -D to see its system calls.
+
+    Its store is the suite's (TEST_STORE): in the Redis pass of test/run.py
+    it gets --store redis://... on a database no other relay has used, and
+    is entered once it has reached Redis. A test that gives --store itself
+    keeps it; one that gives an option of the memory store only
+    (MEMORY_STORE_OPTIONS) is skipped in that pass.
     """
 
     def __init__(self, *args, tls=True, listen=None, dev_cert=True,
@@ -249,6 +273,7 @@ class Relay:
         self.test_clock = test_clock is not None
         self.proc = None
         self.tmpdir = None
+        self.store_db = None        # its database of the suite's redis-server
         self._ctx = None
         self._signalled = None
 
@@ -272,6 +297,7 @@ class Relay:
         if not (os.path.isfile(RELAY_BIN) and os.access(RELAY_BIN, os.X_OK)):
             raise AssertionError("relay binary %r not found or not executable "
                                  "(build it with make, or set RELAY_BIN)" % RELAY_BIN)
+        store_args = self._test_store_args()
         self.tmpdir = tempfile.mkdtemp(prefix="relaytest-")
         self.cacert = os.path.join(self.tmpdir, "cert.pem") if self.dev_cert else None
         cmd = self.wrap + [RELAY_BIN]
@@ -279,7 +305,7 @@ class Relay:
             cmd += ["--listen", addr]
         if self.cacert:
             cmd += ["--dev-cert-out", self.cacert]
-        cmd += self.extra_args
+        cmd += self.extra_args + store_args
         self.cmd = cmd
         env = self.env
         if self.test_clock:
@@ -306,9 +332,40 @@ class Relay:
         self.scheme, self.host, self.port = self.listeners[0]
         self.fingerprint = fingerprint_in(self.stderr.lines())
         self.public_url = self._option("--public-url") or "https://localhost:%d" % self.port
+        if self.store_db is not None:
+            self._wait_for_store()
         return self
 
+    def _test_store_args(self):
+        """The options that put the relay on the suite's store (TEST_STORE),
+        unless the test chose a store itself; for a test that gives an option
+        of the memory store only, a skip."""
+        self.store_db = None
+        if TEST_STORE == "memory" or self._option("--store") is not None:
+            return []
+        for name in MEMORY_STORE_OPTIONS:
+            if self._option(name) is not None:
+                raise unittest.SkipTest("memory store only: starts a relay with %s" % name)
+        self.store_db = _fresh_redis_database()
+        return ["--store", "redis://127.0.0.1:%s/%d" % (os.environ["RELAY_TEST_REDIS_PORT"],
+                                                         self.store_db),
+                "--store-secret-file", os.environ["RELAY_TEST_STORE_SECRET"]]
+
+    def _wait_for_store(self):
+        # Until the relay has reached Redis it answers 503 (and /readyz says
+        # so): a test starts once it has, as it would with the memory store.
+        if not self.stderr.wait_for(lambda ls: any(
+                e["msg"] == "the store is reachable" for e in log_events(ls)),
+                self.start_timeout_s):
+            rc = self.proc.poll()
+            self._kill()
+            raise AssertionError("relay (%s) did not reach its Redis store within %.0f s "
+                                 "(%s); stderr: %r" % (" ".join(self.cmd[1:]),
+                                                       self.start_timeout_s, describe_status(rc),
+                                                       tail(self.stderr.text())))
+
     def _option(self, name):
+        """The value the test gave option `name` (the last one), or None."""
         args = self.extra_args
         for i, a in enumerate(args):
             if a == name and i + 1 < len(args):
@@ -408,6 +465,13 @@ class Relay:
         if self.tmpdir:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             self.tmpdir = None
+        if self.store_db is not None:
+            # Its database is never used again: give the memory back.
+            db, self.store_db = self.store_db, None
+            try:
+                _redis_simple(("SELECT", db), ("FLUSHDB", "ASYNC"))
+            except OSError:
+                pass        # the suite's redis-server is gone: every test says so
 
     # -- connecting
 
@@ -429,6 +493,46 @@ class Relay:
             fields = f.read().rsplit(")", 1)[1].split()
         ticks = os.sysconf("SC_CLK_TCK")
         return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def _redis_simple(*commands):
+    """Send commands (tuples) to the suite's redis-server on one connection;
+    their replies, each an integer or a status ("OK")."""
+    port = int(os.environ["RELAY_TEST_REDIS_PORT"])
+    out = bytearray()
+    for command in commands:
+        words = [str(w).encode() for w in command]
+        out += b"*%d\r\n" % len(words)
+        for w in words:
+            out += b"$%d\r\n%s\r\n" % (len(w), w)
+    buf = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT_S) as s:
+        s.sendall(out)
+        while buf.count(b"\r\n") < len(commands):
+            chunk = s.recv(4096)
+            if not chunk:
+                raise AssertionError("the suite's redis-server (port %d) closed the "
+                                     "connection; it answered %r" % (port, buf))
+            buf += chunk
+    replies = buf.split(b"\r\n")[:len(commands)]
+    for command, reply in zip(commands, replies):
+        if reply[:1] not in (b":", b"+"):
+            raise AssertionError("the suite's redis-server answered %r to %r" % (reply, command))
+    return [int(r[1:]) if r[:1] == b":" else r[1:].decode() for r in replies]
+
+
+# Database 0 of the suite's redis-server holds only this counter.
+_REDIS_DB_COUNTER = "relaytest:databases-taken"
+
+
+def _fresh_redis_database():
+    """A database of the suite's redis-server that no relay has used."""
+    db = _redis_simple(("INCR", _REDIS_DB_COUNTER))[0]
+    databases = int(os.environ["RELAY_TEST_REDIS_DATABASES"])
+    if db >= databases:
+        raise AssertionError("the suite's redis-server has no database left (%d, all taken): "
+                             "raise REDIS_DATABASES in test/run.py" % databases)
+    return db
 
 
 def client_context(cafile=None, verify=True):
