@@ -403,6 +403,8 @@ static void server_on_test_clock(evutil_socket_t sig, short what, void *arg)
 	while (api_tick(s->api, server_now(s)))
 		continue;
 	server_expire(s);
+	if (s->redis != NULL)
+		redis_store_clock_moved(s->redis);
 	for (struct conn *c = s->conns; c != NULL; c = c->next)
 		conn_clock_moved(c);
 	log_event(&s->log, LOG_NOTICE, "test clock moved",

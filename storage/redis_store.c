@@ -992,6 +992,7 @@ struct redis_watch {
 	struct redis_store *s;
 	struct redis_parked *parked;
 	struct event expiry;
+	int64_t expires_at;             /* the mailbox's, on the relay's clock */
 };
 
 /* One parked waiter: in its watch's list, or reading the mailbox again
@@ -1041,14 +1042,25 @@ static void redis_watch_unlink(struct redis_parked *p)
 
 static void redis_on_expiry(evutil_socket_t fd, short what, void *arg);
 
+/* The timer at the mailbox's end, from the relay's clock as it reads now.
+ * Due already: it fires in this turn of the loop, after the caller. */
+static void redis_watch_arm(struct redis_watch *watch)
+{
+	int64_t now = watch->s->now(watch->s->state_ctx);
+	struct timeval tv = { (time_t)(watch->expires_at - now), 0 };
+
+	if (watch->expires_at <= now)
+		event_active(&watch->expiry, EV_TIMEOUT, 0);
+	else
+		evtimer_add(&watch->expiry, &tv);
+}
+
 /* The watch of this mailbox, made when it has none (NULL: no memory). */
 static struct redis_watch *redis_watch_of(struct redis_store *s, const uint8_t *id,
     int64_t expires_at)
 {
 	struct table_node *node = table_find(&s->watches, id);
 	struct redis_watch *watch;
-	int64_t now = s->now(s->state_ctx);
-	struct timeval tv = { expires_at > now ? expires_at - now : 0, 0 };
 
 	if (node != NULL)
 		return container_of(node, struct redis_watch, node);
@@ -1056,10 +1068,22 @@ static struct redis_watch *redis_watch_of(struct redis_store *s, const uint8_t *
 		return NULL;
 	memcpy(watch->node.key, id, MAILBOX_ID_LEN);
 	watch->s = s;
+	watch->expires_at = expires_at;
 	evtimer_assign(&watch->expiry, s->base, redis_on_expiry, watch);
-	evtimer_add(&watch->expiry, &tv);
+	redis_watch_arm(watch);
 	table_insert(&s->watches, &watch->node);
 	return watch;
+}
+
+static void redis_watch_rearm(struct table_node *node, void *arg)
+{
+	(void)arg;
+	redis_watch_arm(container_of(node, struct redis_watch, node));
+}
+
+void redis_store_clock_moved(struct redis_store *s)
+{
+	table_each(&s->watches, redis_watch_rearm, NULL);
 }
 
 static void redis_peek_send(struct redis_parked *p);

@@ -86,6 +86,10 @@ void redis_store_cancel(struct access_request *req);
 void redis_store_watch(struct redis_store *s, struct mailbox *mb, struct mailbox_waiter *w);
 /* Harmless when w was woken. */
 void redis_store_unwatch(struct mailbox_waiter *w);
+/* The relay's clock jumped (tests: RELAY_TEST_CLOCK): the waits end at
+ * their mailboxes' expiry as it now reads; those already past end in this
+ * turn of the loop. */
+void redis_store_clock_moved(struct redis_store *s);
 /* The calls above as the API asks them (deferred). */
 void redis_store_access(struct access_store *out, struct redis_store *s);
 
