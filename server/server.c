@@ -522,9 +522,11 @@ static void server_scrape(void *owner, struct buf *out)
 	g.max_mailboxes = s->config->max_mailboxes;
 	g.max_memory = s->config->max_memory;
 	g.refused = api_refusals(s->api);
-	g.waiters = s->conn_context.waiter_count;
 	for (const struct conn *c = s->conns; c != NULL; c = c->next)
 		g.connections[metrics_conn_state(c)]++;
+	/* The parked connections, not waiter_count: that holds a place for
+	 * every request still waiting for Redis's answer as well (conn.c). */
+	g.waiters = g.connections[METRICS_CONN_PARKED];
 	if (s->push != NULL)
 		g.push = push_stats(s->push);
 	g.snapshot_duration_ms = s->persist.last_duration_ms;

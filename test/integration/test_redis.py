@@ -18,7 +18,8 @@ from relaytest import (Conn, Relay, b64, build_request, call, create, default_bo
                        log_events,
                        expect_error, expect_json, expect_status, new_claim, new_mailbox,
                        preview, read, relinquish, run_relay, update, update_body, wait_until)
-from test_admin import admin_get
+import promtext
+from test_admin import admin_get, metric_when
 
 PARALLEL = True          # each test runs its own Redis and relays, and mostly waits
 RACES = 1000
@@ -373,6 +374,27 @@ def test_requests_waiting_for_redis_when_their_connection_goes_or_queues():
             redis.resume()
         assert statuses in ([503, 503, 200], [503, 200, 200], [200, 200, 200]), statuses
         expect_json(read(relay, mb.id, mb.sender), 200, "the relay after all that")
+
+
+def test_a_request_waiting_for_redis_is_not_a_parked_long_poll():
+    # It holds a place under --max-waiters while it waits (its answer may
+    # park it), but relay_longpolls_parked counts long-polls.
+    with RedisServer() as redis, Secret() as secret, \
+            StoreRelay("--admin-listen", "127.0.0.1:0", *store_args(redis, secret)) as relay:
+        mb = new_mailbox(relay)
+        redis.pause()
+        try:
+            with Conn(relay) as c:
+                c.send(build_request("POST", mb.path, [("Mailbox-Device-Claim", mb.sender)]))
+                # Answered 503 after 2 s without Redis: seen before that.
+                fams = metric_when(relay, lambda f: promtext.sample(
+                    f, "relay_connections", state="reading") == 1, 1.5,
+                    "the read to wait for Redis")
+                assert promtext.sample(fams, "relay_longpolls_parked") == 0, \
+                    "a read waiting for Redis counted as a parked long-poll: %r" % (
+                        fams["relay_longpolls_parked"].samples)
+        finally:
+            redis.resume()
 
 
 def test_a_stop_while_a_request_waits_for_redis():
