@@ -8,8 +8,8 @@ import threading
 import time
 
 from relaytest import (Conn, Relay, assert_closed, b64, build_request, chunked, create,
-                       default_body, delete, expect_error, expect_json, new_claim, new_mailbox, read,
-                       update, update_body, with_member)
+                       default_body, delete, expect_error, expect_json, memory_store_only,
+                       new_claim, new_mailbox, read, update, update_body, with_member)
 
 EXPECTED_SECONDS = 2
 PARALLEL = True
@@ -44,6 +44,8 @@ def _big_body():
 
 
 def test_max_memory_503_and_delete_frees_bytes():
+    memory_store_only("--max-memory is the memory store's limit (with Redis, Redis's "
+                      "maxmemory: test_redis.test_redis_full_is_store_full)")
     with Relay("--max-memory", "1m", "--max-body", "64k") as relay:
         made, full = [], None
         for i in range(80):
