@@ -27,7 +27,10 @@ run.py — the relay's test runner.
    is the memory store's own is skipped in the Redis pass, saying so: a test
    that starts a relay with --state-file or --snapshot-interval, a test that
    calls relaytest.memory_store_only(why), every test of a module that sets
-   MEMORY_STORE_ONLY = "why". The Redis pass names its tests "redis:...".
+   MEMORY_STORE_ONLY = "why". A module that sets STORE_INDEPENDENT = "why"
+   starts no relay on the suite's store (none at all, or each on a Redis of
+   its own): it runs in the memory pass only, which checks that claim. The
+   Redis pass names its tests "redis:...".
 
 Prints "ok   module.test" (with what the test returned, if anything), "FAIL
 module.test: message" or "skip module.test: reason" per test, after each
@@ -498,20 +501,24 @@ def run_child(module, filters, result_file):
     tests = [(n, f) for n, f in tests if selected("%s.%s" % (module, n), filters)]
     shared = SharedRelay(mod)
     out_lock = threading.Lock()
-    # MEMORY_STORE_ONLY = "why": every test is about the memory store.
-    memory_only = getattr(mod, "MEMORY_STORE_ONLY", None)
-    if os.environ.get("RELAY_TEST_STORE", "memory") != "memory" and memory_only:
-        with open(result_file, "a", encoding="utf-8") as f:
-            for name, _ in tests:
-                f.write(json.dumps({"name": "%s.%s" % (module, name), "ok": False,
-                                    "message": "memory store only: " + memory_only,
-                                    "skipped": True}) + "\n")
-        return 0
 
     def record(name, ok, message="", skipped=False):
         with out_lock, open(result_file, "a", encoding="utf-8") as f:
             f.write(json.dumps({"name": "%s.%s" % (module, name), "ok": ok,
                                 "message": message, "skipped": skipped}) + "\n")
+
+    # MEMORY_STORE_ONLY = "why": every test is about the memory store.
+    # STORE_INDEPENDENT = "why": no test starts a relay on the suite's store
+    # (none at all, or each on a Redis of its own), so one pass is enough.
+    memory_only = getattr(mod, "MEMORY_STORE_ONLY", None)
+    independent = getattr(mod, "STORE_INDEPENDENT", None)
+    store = os.environ.get("RELAY_TEST_STORE", "memory")
+    if store != "memory" and (memory_only or independent):
+        why = ("memory store only: " + memory_only if memory_only else
+               "runs in the memory pass only: " + independent)
+        for name, _ in tests:
+            record(name, False, why, skipped=True)
+        return 0
 
     def run_one(name, fn):
         params = list(inspect.signature(fn).parameters)
@@ -549,6 +556,10 @@ def run_child(module, filters, result_file):
         shared.stop()
     except AssertionError as e:
         record("(shared relay shutdown)", False, str(e))
+    if independent and shared.relaytest.started_on_suite_store:
+        record("(STORE_INDEPENDENT)", False, "the module says %r, yet its tests started %d "
+               "relay(s) on the suite's store: drop STORE_INDEPENDENT so that the Redis pass "
+               "runs them" % (independent, shared.relaytest.started_on_suite_store))
     return 0
 
 

@@ -44,6 +44,12 @@ TEST_STORE = os.environ.get("RELAY_TEST_STORE", "memory")
 MEMORY_STORE_OPTIONS = ("--state-file", "--snapshot-interval")
 
 
+# Relays this process started on the suite's store (test/run.py checks that
+# a module marked STORE_INDEPENDENT starts none).
+started_on_suite_store = 0
+_started_lock = threading.Lock()
+
+
 def memory_store_only(reason):
     """Skip the calling test when the suite runs over Redis: what it checks
     is the memory store's own (say why)."""
@@ -340,8 +346,13 @@ class Relay:
         """The options that put the relay on the suite's store (TEST_STORE),
         unless the test chose a store itself; for a test that gives an option
         of the memory store only, a skip."""
+        global started_on_suite_store
         self.store_db = None
-        if TEST_STORE == "memory" or self._option("--store") is not None:
+        if self._option("--store") is not None:
+            return []
+        with _started_lock:
+            started_on_suite_store += 1
+        if TEST_STORE == "memory":
             return []
         for name in MEMORY_STORE_OPTIONS:
             if self._option(name) is not None:

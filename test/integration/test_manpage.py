@@ -15,6 +15,8 @@ import subprocess
 
 from relaytest import run_relay
 
+STORE_INDEPENDENT = "it reads the manual page and --help, and starts no relay"
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MANPAGE = os.path.join(ROOT, "docs", "relay.8")
 README = os.path.join(ROOT, "README.md")

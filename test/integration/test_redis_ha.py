@@ -15,6 +15,7 @@ from relaytest import (Conn, Relay, build_request, call, create, default_body, e
 from test_proxies import HAProxy
 
 PARALLEL = True          # each test runs its own Redis and relays, and mostly waits
+STORE_INDEPENDENT = "each relay here is on a redis-server of the test's own"
 RACES = 1000
 
 

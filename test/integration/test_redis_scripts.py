@@ -27,6 +27,7 @@ from redistest import Resp, RespError, script_text, unpack
 from relaytest import describe_status, free_port, tail, wait_until
 
 PARALLEL = True          # each test runs its own redis-server, and mostly waits
+STORE_INDEPENDENT = "it runs the Lua scripts on a redis-server of its own, without a relay"
 EXPECTED_SECONDS = 3
 
 SCRIPTS = ("create", "read", "update", "delete", "relinquish", "preview", "drop_token", "rate",

@@ -34,6 +34,7 @@ from relaytest import (Conn, Relay, b64, build_request, config, create, default_
                        wait_until)
 
 EXPECTED_SECONDS = 14
+MEMORY_STORE_ONLY = "--state-file and restarts (Redis keeps the mailboxes itself)"
 
 
 # ------------------------------------------------------------------ helpers

@@ -19,6 +19,7 @@ from relaytest import (Conn, Relay, b64, build_request, default_body, log_events
                        wait_until)
 
 EXPECTED_SECONDS = 4
+MEMORY_STORE_ONLY = "the snapshot child of --snapshot-interval"
 
 MAILBOXES = 200
 PAYLOAD = 45000     # bytes: 200 of them make a snapshot that takes a while
