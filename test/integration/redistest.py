@@ -11,6 +11,7 @@ client sends commands as arrays of bulk strings and parses the replies
 (errors returned as RespError, not raised).
 """
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -231,6 +232,99 @@ class RedisServer:
         if password is not None:
             c.call("AUTH", password)
         return c
+
+
+class ReplyGate:
+    """A loopback proxy in front of redis-server that can hold back Redis's
+    replies on the relay's command connections, while its subscription
+    connection (the one that sent PSUBSCRIBE) passes freely: a change Redis
+    ran after a read then reaches the relay before that read's reply, as it
+    may when two sockets deliver them. hold(), then release() in a finally."""
+
+    def __init__(self, redis):
+        self.redis = redis
+        self.cond = threading.Condition()
+        self.holding = False
+        self.held = []              # (socket, bytes) in the order Redis sent them
+        self.sent = {}              # command word -> times the relay sent it
+        self.published = 0          # pmessages passed to the relay
+        self.socks = []
+
+    def __enter__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        self.listener.close()
+        with self.cond:
+            for s in self.socks:
+                s.close()
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d" % self.port
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.redis.port))
+            link = {"sub": False, "tail": b""}
+            with self.cond:
+                self.socks += [client, server]
+            threading.Thread(target=self._up, args=(client, server, link), daemon=True).start()
+            threading.Thread(target=self._down, args=(server, client, link), daemon=True).start()
+
+    def _up(self, client, server, link):
+        for chunk in iter(lambda: client.recv(65536), b""):
+            server.sendall(chunk)
+            text = (link["tail"] + chunk).upper()
+            link["tail"] = chunk[-16:]
+            with self.cond:
+                if b"PSUBSCRIBE" in text:
+                    link["sub"] = True
+                for word in (b"EVALSHA", b"EVAL"):
+                    n = len(re.findall(rb"\$%d\r\n%s\r\n" % (len(word), word), text))
+                    self.sent[word.decode()] = self.sent.get(word.decode(), 0) + n
+                self.cond.notify_all()
+
+    def _down(self, server, client, link):
+        try:
+            for chunk in iter(lambda: server.recv(65536), b""):
+                with self.cond:
+                    if self.holding and not link["sub"]:
+                        self.held.append((client, chunk))
+                        continue
+                    client.sendall(chunk)
+                    if link["sub"]:
+                        self.published += chunk.count(b"pmessage")
+                        self.cond.notify_all()
+        except OSError:
+            pass
+
+    def hold(self):
+        with self.cond:
+            self.holding = True
+
+    def release(self):
+        with self.cond:
+            self.holding = False
+            for client, chunk in self.held:
+                try:
+                    client.sendall(chunk)
+                except OSError:
+                    pass
+            self.held = []
+
+    def wait(self, predicate, timeout_s, what):
+        with self.cond:
+            if not self.cond.wait_for(predicate, timeout_s):
+                raise AssertionError("timed out after %.0f s waiting for %s" % (timeout_s, what))
 
 
 REDIS_SENTINEL = shutil.which("redis-sentinel")

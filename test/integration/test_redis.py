@@ -8,12 +8,13 @@ claims nowhere in clear in Redis, what a mailbox costs in Redis (issue
 without a restart, and the options checked. Replicas, Sentinel and
 HAProxy: test_redis_ha.py.
 """
+import json
 import os
 import secrets
 import shutil
 import tempfile
 
-from redistest import RedisServer, Secret, StoreRelay, park, store_args
+from redistest import ReplyGate, RedisServer, Secret, StoreRelay, park, store_args
 from relaytest import (Conn, Relay, b64, build_request, call, create, default_body, delete,
                        log_events,
                        expect_error, expect_json, expect_status, new_claim, new_mailbox,
@@ -460,6 +461,40 @@ def test_a_long_poll_on_one_relay_is_woken_by_the_other():
         expect_json(delete(b, mb.id, mb.sender), 200, "delete")
         expect_error(waiting.read_response("POST"), 404, "not_found", "the long-poll")
         waiting.close()
+
+
+def test_a_change_heard_before_the_reply_of_the_read_that_parks_wakes_it():
+    # The relay calls Redis on one connection and hears changes on another.
+    # An update Redis runs just after a long-poll's read may be heard before
+    # that read's reply (still saying the version the poll holds) arrives:
+    # the poll must be woken all the same, not wait out its time.
+    with RedisServer() as redis, Secret() as secret, ReplyGate(redis) as gate, \
+            StoreRelay("--store", gate.url, "--store-secret-file", secret) as relay:
+        mb = new_mailbox(relay)
+        etag = read(relay, mb.id, mb.sender).header("ETag")
+        calls = lambda: gate.sent.get("EVALSHA", 0) + gate.sent.get("EVAL", 0)
+        before, published = calls(), gate.published
+        gate.hold()
+        try:
+            poll = Conn(relay, timeout_s=20)
+            poll.send(build_request("POST", mb.path, [("Mailbox-Device-Claim", mb.sender),
+                                                      ("If-None-Match", etag),
+                                                      ("Prefer", "wait=4")]))
+            gate.wait(lambda: calls() > before, 5, "the long-poll's read to reach Redis")
+            writer = Conn(relay)
+            writer.send(build_request("PUT", mb.path, [("Mailbox-Device-Claim", mb.sender),
+                                                       ("Content-Type", "application/json")],
+                                      json.dumps(update_body())))
+            gate.wait(lambda: gate.published > published, 5,
+                      "the update's publication to reach the relay")
+        finally:
+            gate.release()
+        expect_json(writer.read_response("PUT"), 200, "the update")
+        resp = poll.read_response("POST", timeout_s=10)
+        expect_json(resp, 200, "the long-poll whose read Redis ran just before the update")
+        assert resp.header("ETag") == '"2"', resp
+        poll.close()
+        writer.close()
 
 
 def test_long_polls_end_with_their_mailbox_and_after_redis_comes_back():
