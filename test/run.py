@@ -20,10 +20,10 @@ run.py — the relay's test runner.
    are recorded (RELAY_TEST_RECORD, test/integration/relaytest.py) in a
    directory that lasts for the pass.
 3. Step 2 runs twice (--store picks one): every relay over the memory store,
-   then every relay over Redis. For the Redis pass the runner starts one
-   redis-server of its own (SuiteRedis: no persistence, a free loopback
-   port) and sets RELAY_TEST_STORE=redis; relaytest.Relay then gives each
-   relay a fresh database of it, unless the test chose a store itself. What
+   then every relay over Redis. In the Redis pass (RELAY_TEST_STORE=redis)
+   each module's process starts a redis-server of its own (SuiteRedis: no
+   persistence, a free loopback port) and relaytest.Relay gives each relay
+   a fresh database of it, unless the test chose a store itself. What
    is the memory store's own is skipped in the Redis pass, saying so: a test
    that starts a relay with --state-file or --snapshot-interval, a test that
    calls relaytest.memory_store_only(why), every test of a module that sets
@@ -42,6 +42,7 @@ Exit status 1 when anything failed (in either pass) or nothing ran.
 
 import argparse
 import concurrent.futures
+import contextlib
 import importlib.util
 import inspect
 import json
@@ -268,6 +269,10 @@ def run_integration(filters, jobs, store, env):
     if not env.get("RELAY_TEST_RECORD"):
         record_dir = tempfile.mkdtemp(prefix="relay-answers-")
         env = dict(env, RELAY_TEST_RECORD=record_dir)
+    # What the modules' processes keep for the pass (their redis-servers'
+    # directories), gone with it even when they were killed.
+    pass_dir = tempfile.mkdtemp(prefix="relay-pass-")
+    env = dict(env, RELAY_TEST_PASS_DIR=pass_dir)
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             try:
@@ -292,6 +297,7 @@ def run_integration(filters, jobs, store, env):
     finally:
         if record_dir is not None:
             shutil.rmtree(record_dir, ignore_errors=True)
+        shutil.rmtree(pass_dir, ignore_errors=True)
     # On stderr, slowest first: what to shorten when the suite grows slow.
     sys.stderr.write("".join("(%s%s: %.1f s)\n" % (label, m, s)
                              for m, s in sorted(times.items(), key=lambda i: -i[1])))
@@ -302,11 +308,12 @@ def run_integration(filters, jobs, store, env):
     return tuple(totals)
 
 
-# ------------------------------------------------- the Redis pass's server
+# ------------------------------------- a module's redis-server (the Redis pass)
 
-# Databases of the pass's redis-server: one per relay the pass starts (about
-# 1,100 today), each about 500 bytes of Redis's memory while empty.
-REDIS_DATABASES = 20000
+# Databases of a module's redis-server: one per relay the module starts (27
+# at most today, 230 in the whole pass), each about 500 bytes of Redis's
+# memory while empty.
+REDIS_DATABASES = 1024
 REDIS_START_TIMEOUT_S = 10.0
 
 
@@ -318,11 +325,13 @@ def die_with_parent():
 
 
 class SuiteRedis:
-    """The redis-server of the Redis pass, on a free loopback port, without
-    persistence (--save ''), with REDIS_DATABASES databases: each relay a
-    test starts takes a fresh one (relaytest.Relay), so relays that run side
-    by side never share mailboxes, limits or counts. Its --store-secret-file
-    is made here too. Stopped on leaving the block."""
+    """The redis-server of one module in the Redis pass, on a free loopback
+    port, without persistence (--save ''), with REDIS_DATABASES databases:
+    each relay a test starts takes a fresh one (relaytest.Relay), so relays
+    that run side by side never share mailboxes, limits or counts; modules,
+    which run side by side too, do not even share a server (one module's
+    11 MiB mailbox does not hold up another's calls). Its
+    --store-secret-file is made here too. Stopped on leaving the block."""
 
     def __init__(self):
         self.proc = None
@@ -333,7 +342,8 @@ class SuiteRedis:
         if binary is None:
             raise RuntimeError("redis-server is not installed (make deps-test installs it; "
                                "--store memory runs without it)")
-        self.dir = tempfile.mkdtemp(prefix="relay-suite-redis-")
+        self.dir = tempfile.mkdtemp(prefix="relay-suite-redis-",
+                                    dir=os.environ.get("RELAY_TEST_PASS_DIR"))
         try:
             self.secret = os.path.join(self.dir, "store-secret")
             with open(self.secret, "wb") as f:
@@ -390,6 +400,7 @@ class SuiteRedis:
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
+        return False
 
     def env(self):
         """What relaytest needs to put relays on it."""
@@ -400,16 +411,13 @@ class SuiteRedis:
 
 def run_pass(filters, jobs, store):
     """The integration suite over one store; (passed, failed, skipped)."""
-    emit("== integration tests, every relay over the %s store ==" % store)
-    if store == "memory":
-        return run_integration(filters, jobs, store, dict(os.environ, RELAY_TEST_STORE="memory"))
-    try:
-        with SuiteRedis() as redis:
-            emit("   (redis-server on 127.0.0.1:%d, a database per relay)" % redis.port)
-            return run_integration(filters, jobs, store, dict(os.environ, **redis.env()))
-    except RuntimeError as e:
-        emit("FAIL %s:(pass): %s" % (store, e))
+    emit("== integration tests, every relay over the %s store%s ==" % (
+        store, " (a redis-server per module, a database per relay)" if store == "redis" else ""))
+    if store == "redis" and shutil.which("redis-server") is None:
+        emit("FAIL redis:(pass): redis-server is not installed (make deps-test installs it; "
+             "--store memory runs without it)")
         return 0, 1, 0
+    return run_integration(filters, jobs, store, dict(os.environ, RELAY_TEST_STORE=store))
 
 
 # -------------------------------------------------------- integration (child)
@@ -520,6 +528,19 @@ def run_child(module, filters, result_file):
             record(name, False, why, skipped=True)
         return 0
 
+    with contextlib.ExitStack() as stack:
+        if store == "redis":
+            try:
+                redis = stack.enter_context(SuiteRedis())
+            except RuntimeError as e:
+                record("(redis-server)", False, str(e))
+                return 0
+            os.environ.update(redis.env())
+        return run_tests(module, mod, tests, shared, record, independent)
+
+
+def run_tests(module, mod, tests, shared, record, independent):
+    """Run the module's tests (in threads when PARALLEL) and record them."""
     def run_one(name, fn):
         params = list(inspect.signature(fn).parameters)
         try:
@@ -617,4 +638,9 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        # The modules' processes, their relays and redis-servers are gone.
+        print("interrupted", flush=True)
+        sys.exit(130)

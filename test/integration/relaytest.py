@@ -34,7 +34,7 @@ RELAY_BIN = os.environ.get("RELAY_BIN", "./relay")
 START_TIMEOUT_S = float(os.environ.get("RELAY_START_TIMEOUT", "15"))
 
 # The store of every relay a test starts (test/run.py runs the suite once per
-# store). With "redis", RELAY_TEST_REDIS_PORT is a redis-server of the pass's
+# store). With "redis", RELAY_TEST_REDIS_PORT is a redis-server of the module's
 # own on loopback and RELAY_TEST_STORE_SECRET its --store-secret-file; each
 # relay gets a database of its own (Relay.start), so that relays started side
 # by side never see each other's mailboxes or limits.
