@@ -70,6 +70,10 @@ struct tls_transport {
 	int holding;                            /* inside mbedtls_ssl_handshake() */
 	int corked;                             /* the last answer: held for the goodbye */
 	int said_goodbye;                       /* close_notify written (maybe held) */
+	/* The length of the write mbedTLS answered WANT_WRITE (or WANT_READ)
+	 * to, or 0: it made its record from that, and must be asked again
+	 * with the same (tls_transport_write). */
+	size_t write_owed;
 	int sys_errno;                          /* of the last failed send or recv */
 	int failure;                            /* mbedTLS's last fatal result, or 0 */
 	/* mbedTLS tells the session-ticket callbacks only the configuration:

@@ -301,7 +301,17 @@ static ssize_t tls_transport_read(struct transport *t, char *buf, size_t len)
 	return tls_result(tt, ret);
 }
 
-/* Nothing may overtake the end of a held handshake flight. */
+/*
+ * Nothing may overtake the end of a held handshake flight.
+ *
+ * A write mbedTLS could not finish (WANT_WRITE) has made its record; asked
+ * again, it sends the rest of that record and answers the length it is
+ * asked then (up to a record's), whatever the record held: it must be
+ * asked with the same arguments. The caller's output may have grown
+ * meanwhile (the store answered a pipelined request while the client was
+ * slow to read), so the length is held to the first call's: else bytes
+ * never sent count as sent, and the stream loses them.
+ */
 static ssize_t tls_transport_write(struct transport *t, const char *buf, size_t len)
 {
 	struct tls_transport *tt = tls_transport_of(t);
@@ -309,7 +319,15 @@ static ssize_t tls_transport_write(struct transport *t, const char *buf, size_t 
 
 	if (ret != 0)
 		return ret;
+	if (tt->write_owed != 0 && len > tt->write_owed)
+		len = tt->write_owed;
 	ret = mbedtls_ssl_write(&tt->ssl, (const unsigned char *)buf, len);
+	if (ret == MBEDTLS_ERR_SSL_WANT_WRITE || ret == MBEDTLS_ERR_SSL_WANT_READ) {
+		if (tt->write_owed == 0)
+			tt->write_owed = len;
+	} else {
+		tt->write_owed = 0;
+	}
 	return ret >= 0 ? ret : tls_result(tt, ret);
 }
 

@@ -710,10 +710,14 @@ _recorder = _Recorder(os.environ["RELAY_TEST_RECORD"]) if os.environ.get("RELAY_
 class Conn:
     """One client connection (keep-alive): send bytes, read responses. With
     session (an ssl.SSLSession from an earlier connection) it offers to
-    resume that session."""
+    resume that session. sockopts, (level, name, value) triples, are set
+    before it connects: a small SO_RCVBUF, a small TCP_MAXSEG (which keeps
+    the relay's send buffer small too) make a client the relay must wait
+    for."""
 
     def __init__(self, relay=None, host=None, port=None, tls=None, timeout_s=IO_TIMEOUT_S,
-                 source=None, server_hostname="localhost", context=None, session=None):
+                 source=None, server_hostname="localhost", context=None, session=None,
+                 sockopts=()):
         host = host or relay.host
         port = port or relay.port
         if source is None and relay is not None:
@@ -721,7 +725,21 @@ class Conn:
         tls = relay.tls if tls is None else tls
         self.timeout_s = timeout_s
         self.host_header = "localhost:%d" % port
-        raw = socket.create_connection((host, port), timeout=timeout_s, source_address=source)
+        if sockopts:
+            raw = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            try:
+                for level, name, value in sockopts:
+                    raw.setsockopt(level, name, value)
+                raw.settimeout(timeout_s)
+                if source is not None:
+                    raw.bind(source)
+                raw.connect((host, port))
+            except BaseException:
+                raw.close()
+                raise
+        else:
+            raw = socket.create_connection((host, port), timeout=timeout_s,
+                                           source_address=source)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls:
             ctx = context or relay.ssl_context()

@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import tempfile
 
 from redistest import ReplyGate, RedisServer, Secret, StoreRelay, park, store_args
@@ -397,6 +398,32 @@ def test_a_request_waiting_for_redis_is_not_a_parked_long_poll():
                         fams["relay_longpolls_parked"].samples)
         finally:
             redis.resume()
+
+
+def test_pipelined_answers_to_a_slow_reader_arrive_whole():
+    # Each read waits for Redis while the answers before it are still going
+    # out to a client that takes nothing: the TLS record a blocked write
+    # made must be finished as it was, though more output has come since.
+    with RedisServer() as redis, Secret() as secret, \
+            StoreRelay("--admin-listen", "127.0.0.1:0", *store_args(redis, secret)) as relay:
+        mb = new_mailbox(relay)
+        count = 150
+        with Conn(relay, timeout_s=20, sockopts=[
+                (socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),
+                (socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1200)]) as c:
+            c.send(b"".join(build_request("POST", mb.path, [
+                ("Mailbox-Device-Claim", mb.sender), ("Mailbox-Request-ID", "r%d" % i)])
+                for i in range(count)))
+            # Nothing is read until the relay waits for this client to take
+            # what it wrote (its socket is full).
+            metric_when(relay, lambda f: promtext.sample(
+                f, "relay_connections", state="writing") == 1, 20,
+                "the relay to wait for the slow client")
+            for i in range(count):
+                resp = c.read_response("POST")
+                expect_json(resp, 200, "answer %d of %d" % (i + 1, count))
+                assert resp.header("Mailbox-Request-ID") == "r%d" % i, \
+                    "answer %d echoes %r: %s" % (i, resp.header("Mailbox-Request-ID"), resp)
 
 
 def test_a_stop_while_a_request_waits_for_redis():
