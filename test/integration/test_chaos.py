@@ -301,6 +301,8 @@ async def pipeline(sc):
             reqs.append(sc.req.relinquish(mb, receiver))
         elif kind == "delete" and rng.random() < 0.3:
             reqs.append(sc.req.delete(mb, rng.choice([mb.sender, receiver])))
+    if not reqs:
+        return          # every draw was a delete not taken: nothing to send
     fate = rng.choice(["all", "all", "all", "some", "none", "half"])
     how = rng.choice(["fin", "rst", "notify"])
     sc.note("%s, then %s/%s" % (" ".join(map(str, reqs)), fate, how))
