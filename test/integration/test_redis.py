@@ -406,8 +406,12 @@ def test_pipelined_answers_to_a_slow_reader_arrive_whole():
     # made must be finished as it was, though more output has come since.
     with RedisServer() as redis, Secret() as secret, \
             StoreRelay("--admin-listen", "127.0.0.1:0", *store_args(redis, secret)) as relay:
-        mb = new_mailbox(relay)
-        count = 150
+        # Answers of 3.6 kB, under a TLS record (4 KiB): 360 kB in all, far
+        # more than the sockets take, so the relay must wait for us.
+        body = default_body()
+        body["payload"]["data"] = b64(secrets.token_bytes(2400))
+        mb = new_mailbox(relay, body=body)
+        count = 100
         with Conn(relay, timeout_s=20, sockopts=[
                 (socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),
                 (socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1200)]) as c:
