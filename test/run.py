@@ -3,6 +3,7 @@
 run.py — the relay's test runner.
 
     python3 test/run.py --relay ./relay --unit-dir build/rel/test/unit [-k NAME]...
+                        [--store memory|redis]...
 
 1. Runs every executable in --unit-dir. Each prints "ok   name" / "FAIL name"
    lines and ends with "N passed, M failed"; the counts are added up. A binary
@@ -621,8 +622,8 @@ def main():
         p, f = run_unit_dir(args.unit_dir, args.filters)
         passed += p
         failed += f
-    # SIGTERM ends the run as ^C does: the modules' processes, their relays
-    # and the Redis pass's server go with it.
+    # SIGTERM ends the run as ^C does: the modules' processes go, and their
+    # relays and redis-servers with them.
     signal.signal(signal.SIGTERM, interrupted)
     skipped = 0
     for store in args.stores or STORES:
