@@ -482,11 +482,21 @@ void server_init_conns(struct server *s)
 /* /readyz: may a load balancer send this relay work? Not while it stops,
  * cannot accept, cannot store a mailbox of the largest body, or failed its
  * last snapshot. */
+/* The store's figures; with Redis, the mailboxes of every relay there. */
+static struct store_stats server_store_stats(const struct server *s)
+{
+	struct store_stats stats = store_stats(s->store);
+
+	if (s->redis != NULL)
+		stats.mailboxes = redis_store_mailboxes(s->redis);
+	return stats;
+}
+
 static int server_ready(void *owner, char *why, size_t why_len)
 {
 	struct server *s = owner;
 	const struct config *config = s->config;
-	struct store_stats stats = store_stats(s->store);
+	struct store_stats stats = server_store_stats(s);
 
 	if (s->stopping)
 		snprintf(why, why_len, "shutting down");
@@ -518,7 +528,7 @@ static void server_scrape(void *owner, struct buf *out)
 	char why[8];
 
 	memset(&g, 0, sizeof(g));
-	g.store = store_stats(s->store);
+	g.store = server_store_stats(s);
 	g.max_mailboxes = s->config->max_mailboxes;
 	g.max_memory = s->config->max_memory;
 	g.refused = api_refusals(s->api);

@@ -103,6 +103,11 @@ struct redis_store {
 	struct redis_heard *heard_oldest, *heard_newest;
 	char *channel_prefix;           /* P "w:" */
 	struct event_base *base;
+	/* Live mailboxes in Redis, for every relay: counted each second
+	 * (ZCOUNT), and moved by this relay's own creates and deletes between. */
+	size_t mailboxes;
+	struct event count_timer;
+	int counting;
 	char sha[REDIS_SCRIPTS][41];
 	unsigned loading;               /* SCRIPT LOADs unanswered in this hello */
 	int load_failed;
@@ -439,6 +444,11 @@ static void redis_read_reply(struct redis_op *op, const redisReply *reply)
 	v = redis_field_int(reply->element[RF_VERDICT]);
 	switch (v) {
 	case REDIS_V_DONE:
+		if (op->script == REDIS_CREATE)
+			op->s->mailboxes++;
+		else if (op->script == REDIS_DELETE && op->s->mailboxes > 0)
+			op->s->mailboxes--;
+		/* fall through */
 	case REDIS_V_REPEATED:
 		redis_answer_mailbox(op, reply, v == REDIS_V_DONE ? ACCESS_DONE : ACCESS_REPEATED);
 		return;
@@ -763,6 +773,7 @@ void redis_store_read(struct redis_store *s, struct access_request *req)
 	    redis_op_versions(op, req->held_any, req->held, req->held_count) ||
 	    redis_op_int(op, counted ? req->park_ms : 0) || redis_op_lease(op, op->lease) ||
 	    redis_op_int(op, (long long)s->max_waiters) ||
+	    redis_op_int(op, (long long)s->max_owner_bytes) ||
 	    redis_op_rule(op, &s->rate_fail, req) : 0);
 }
 
@@ -783,6 +794,7 @@ void redis_store_update(struct redis_store *s, struct access_request *req)
 	    redis_op_bytes(op, req->change.payload_data) ||
 	    redis_op_bytes(op, req->change.token_type) ||
 	    redis_op_bytes(op, req->change.token_data) || redis_op_str(op, s->push_types) ||
+	    redis_op_int(op, (long long)s->max_owner_bytes) ||
 	    redis_op_rule(op, &s->rate_fail, req) : 0);
 }
 
@@ -1374,6 +1386,38 @@ static void redis_on_state(void *ctx, int up, const char *why)
 		s->state(s->state_ctx, up, why);
 }
 
+static void redis_on_count(void *arg, const redisReply *reply)
+{
+	struct redis_store *s = arg;
+
+	s->counting = 0;
+	if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer >= 0)
+		s->mailboxes = (size_t)reply->integer;
+}
+
+static void redis_on_count_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct redis_store *s = arg;
+	char key[256], min[32];
+	const char *argv[4] = { "ZCOUNT", key, min, "+inf" };
+	size_t lens[4] = { 6, 0, 0, 4 };
+
+	(void)fd;
+	(void)what;
+	if (s->counting || !redis_up(s->redis))
+		return;
+	/* Those not expired yet: `all` keeps expired ones until a create. */
+	lens[1] = (size_t)snprintf(key, sizeof(key), "%sall", s->prefix);
+	lens[2] = (size_t)snprintf(min, sizeof(min), "(%lld", (long long)s->now(s->state_ctx));
+	if (lens[1] < sizeof(key) && redis_command(s->redis, 4, argv, lens, redis_on_count, s) == 0)
+		s->counting = 1;
+}
+
+size_t redis_store_mailboxes(const struct redis_store *s)
+{
+	return s->mailboxes;
+}
+
 struct redis_store *redis_store_new(struct event_base *base,
     const struct redis_store_config *config,
     void (*state)(void *ctx, int up, const char *why), void *ctx)
@@ -1382,6 +1426,7 @@ struct redis_store *redis_store_new(struct event_base *base,
 	struct redis_events events = { redis_on_hello, redis_on_state, NULL };
 	struct redis_events sub_events = { redis_on_sub_hello, redis_on_sub_state, NULL };
 	uint8_t hash_key[SIPHASH_KEY_LEN], name[8];
+	struct timeval second = { 1, 0 };
 	int hashed;
 
 	if (s == NULL)
@@ -1412,6 +1457,7 @@ struct redis_store *redis_store_new(struct event_base *base,
 	    config->random(config->random_ctx, name, sizeof(name)) == 0;
 	table_init(&s->watches, hash_key);
 	table_init(&s->heard, hash_key);
+	event_assign(&s->count_timer, base, -1, EV_PERSIST, redis_on_count_timer, s);
 	redis_hex(s->relay_name, name, sizeof(name));
 	if (!hashed || s->secret == NULL || s->prefix == NULL || s->push_types == NULL ||
 	    s->channel_prefix == NULL) {
@@ -1419,6 +1465,7 @@ struct redis_store *redis_store_new(struct event_base *base,
 		return NULL;
 	}
 	memcpy(s->secret, config->secret, config->secret_len);
+	evtimer_add(&s->count_timer, &second);
 	events.ctx = s;
 	sub_events.ctx = s;
 	if ((s->redis = redis_new(base, &config->server, &events)) == NULL ||
@@ -1435,6 +1482,7 @@ void redis_store_free(struct redis_store *s)
 {
 	if (s == NULL)
 		return;
+	evtimer_del(&s->count_timer);
 	/* The subscription first: it only tells. Then unanswered calls get
 	 * their NULL replies, and so their answers. No waiter is parked any
 	 * more: the connections went first. */

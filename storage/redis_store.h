@@ -63,6 +63,9 @@ struct redis_store *redis_store_new(struct event_base *base,
 /* Every request still waiting is answered STORE_UNAVAILABLE first. */
 void redis_store_free(struct redis_store *s);
 int redis_store_up(const struct redis_store *s);
+/* Live mailboxes in Redis, all relays' (read each second; this relay's own
+ * creates and deletes count at once). */
+size_t redis_store_mailboxes(const struct redis_store *s);
 
 void redis_store_create(struct redis_store *s, struct access_request *req);
 void redis_store_read(struct redis_store *s, struct access_request *req);

@@ -50,6 +50,48 @@ local function remember(record, op, id, res, expires_at)
   end
 end
 
+-- An owner's bytes (--max-bytes-per-address): a mailbox counts while it is
+-- in `all` (not deleted) and not expired by now; the others are pruned.
+-- The bytes, and the latest expiry among the mailboxes counted (0: none).
+local function owner_bytes(prefix, owner)
+  local o, oe, all = prefix .. 'o:' .. owner, prefix .. 'oe:' .. owner, prefix .. 'all'
+  local used, last, held = 0, 0, redis.call('ZRANGE', oe, 0, -1, 'WITHSCORES')
+  for i = 1, #held, 2 do
+    local hx = tonumber(held[i + 1])
+    if hx <= now or not redis.call('ZSCORE', all, held[i]) then
+      redis.call('ZREM', oe, held[i])
+      redis.call('HDEL', o, held[i])
+    else
+      used = used + tonumber(redis.call('HGET', o, held[i]) or 0)
+      if hx > last then last = hx end
+    end
+  end
+  return used, last
+end
+
+-- The bytes a mailbox's owner is counted for: what it was created with,
+-- and every token or payload written since, as create's caller counts.
+local function size_of(m)
+  local n = 0
+  for _, f in ipairs({'pt', 'pd', 'dt', 'dd', 'di', 't0t', 't0d', 't1t', 't1d'}) do
+    n = n + #(m[f] or '')
+  end
+  return n
+end
+
+-- Mailbox id (m, as it will be written) grows or shrinks: nil, with its
+-- owner's count changed, or the OWNER_FULL reply when growth would take
+-- the owner past max_owner. As storage/store.c: whoever writes, the growth
+-- counts against the owner.
+local function resize(prefix, id, m, max_owner)
+  if not m.o or m.o == '' or max_owner == 0 then return nil end
+  local bytes = size_of(m)
+  if bytes > m.n and owner_bytes(prefix, m.o) - m.n + bytes > max_owner then return {7} end
+  m.n = bytes
+  redis.call('HSET', prefix .. 'o:' .. m.o, id, bytes)
+  return nil
+end
+
 -- Milliseconds on Redis's clock, the one every relay shares, moved by the
 -- relay's test clock offset (the last ARGV; 0 but in tests).
 local function clock_ms()

@@ -34,18 +34,10 @@ local owner, max_owner, bytes = ARGV[18], tonumber(ARGV[16]), tonumber(ARGV[17])
 local id, last = string.sub(KEYS[1], -32), x
 if max_owner == 0 then owner = '' end
 if owner ~= '' then
-  local used, held = 0, redis.call('ZRANGE', KEYS[5], 0, -1, 'WITHSCORES')
-  for i = 1, #held, 2 do
-    local hx = tonumber(held[i + 1])
-    if hx <= now or not redis.call('ZSCORE', KEYS[3], held[i]) then
-      redis.call('ZREM', KEYS[5], held[i])
-      redis.call('HDEL', KEYS[4], held[i])
-    else
-      used = used + tonumber(redis.call('HGET', KEYS[4], held[i]) or 0)
-      if hx > last then last = hx end
-    end
-  end
+  -- (KEYS[4] and KEYS[5] are its o: and oe: keys.)
+  local used, held_last = owner_bytes(prefix, owner)
   if used + bytes > max_owner then return {7} end
+  if held_last > last then last = held_last end
 end
 
 local m = {s = claim, g = tonumber(ARGV[5]), e = 1, x = x, pt = ARGV[7], pd = ARGV[8],

@@ -9,7 +9,8 @@
 -- ARGV: now, claim, rid, body_ok, tt, td (tt empty: no token), held (the
 --       versions the reader holds: '*', '-' for none, or versions separated
 --       by spaces), park_ms (0: not a long-poll), lease (the place's name),
---       max_waiters (0: no limit), then the rate rule (common.lua)
+--       max_waiters (0: no limit), max_owner_bytes (0: none), then the rate
+--       rule (common.lua)
 -- Reply: {verdict} or, DONE, the mailbox's flat array and 1 when the
 -- place was taken, else 0.
 
@@ -30,6 +31,11 @@ if ARGV[4] ~= '1' then return {5} end
 local party = sender and 0 or 1
 if ARGV[5] ~= '' then
   m['t' .. party .. 't'], m['t' .. party .. 'd'] = ARGV[5], ARGV[6]
+end
+if ARGV[5] ~= '' then
+  local full = resize(string.sub(KEYS[1], 1, -35), string.sub(KEYS[1], -32), m,
+    tonumber(ARGV[11]))
+  if full then return full end
 end
 if bind then m.r = claim end
 if ARGV[5] ~= '' or bind then store(KEYS[1], m) end

@@ -5,8 +5,8 @@
 -- KEYS: m:<id>, r:<claim>, lf:<address>
 -- ARGV: now, claim, rid, body_ok, if_match (empty: none; '*'; or etags
 --       separated by spaces), pt, pd, tt, td (tt empty: no token),
---       push_types (pushable token types separated by spaces)
---       then the rate rule (common.lua)
+--       push_types (pushable token types separated by spaces),
+--       max_owner_bytes (0: none), then the rate rule (common.lua)
 -- Reply: {verdict} or, DONE and REPEATED, the mailbox's flat array.
 
 -- An address out of tokens is not even checked (--rate-fail).
@@ -38,6 +38,8 @@ m.pt, m.pd = ARGV[6], ARGV[7]
 if ARGV[8] ~= '' then
   m[tt], m['t' .. party .. 'd'] = ARGV[8], ARGV[9]
 end
+local full = resize(prefix, id, m, tonumber(ARGV[11]))
+if full then return full end
 m.e = m.e + 1
 store(KEYS[1], m)
 -- What a retry answers again: whether the writer's token (the one just

@@ -21,7 +21,7 @@ from relaytest import (Conn, Relay, b64, build_request, call, create, default_bo
                        expect_error, expect_json, expect_status, new_claim, new_mailbox,
                        preview, read, relinquish, run_relay, update, update_body, wait_until)
 import promtext
-from test_admin import admin_get, metric_when
+from test_admin import admin_get, metric, metric_when
 
 PARALLEL = True          # each test runs its own Redis and relays, and mostly waits
 STORE_INDEPENDENT = "each relay here is on a redis-server of the test's own"
@@ -175,6 +175,26 @@ def test_long_polls_per_address_are_counted_for_every_relay():
         finally:
             for c in conns:
                 c.close()
+
+
+def test_every_relay_counts_the_mailboxes_in_redis():
+    args = ("--admin-listen", "127.0.0.1:0", "--max-mailboxes", "3")
+    with RedisServer() as redis, Secret() as secret, \
+            StoreRelay(*store_args(redis, secret, *args)) as a, \
+            StoreRelay(*store_args(redis, secret, *args)) as b:
+        made = [new_mailbox(a), new_mailbox(a)]
+        assert metric(a, "relay_mailboxes") == 2
+        expect_status(admin_get(b, "/readyz"), 200, "/readyz on b with 2 of 3")
+        made.append(new_mailbox(b))
+        # b counts its own create at once, and a's from Redis within a second.
+        assert metric(b, "relay_mailboxes") >= 1
+        wait_until(lambda: metric(b, "relay_mailboxes") == 3, 5, "b to count a's mailboxes")
+        resp = admin_get(b, "/readyz")
+        expect_status(resp, 503, "/readyz on b with 3 of 3")
+        assert "3 of 3" in resp.text, resp
+        wait_until(lambda: admin_get(a, "/readyz").status == 503, 5, "a to say it is full")
+        expect_json(delete(a, made[2].id, made[2].sender), 200, "delete b's mailbox on a")
+        wait_until(lambda: admin_get(b, "/readyz").status == 200, 5, "b to see the room")
 
 
 def test_a_token_the_push_gateway_calls_dead_is_forgotten_in_redis():

@@ -146,14 +146,16 @@ class Redis:
                                           dt, dd, di, t0t, t0d, remembered, max_mailboxes,
                                           max_owner_bytes, nbytes, owner] + rate_rule(rate))
 
-    def read(self, id_hex, claim, now=None, body_ok=1, tt=b"", td=b"", rate=None, park=None):
+    def read(self, id_hex, claim, now=None, body_ok=1, tt=b"", td=b"", rate=None, park=None,
+             max_owner_bytes=0):
         """A read's reply without its last element, whether a long-poll's
         place was taken, which must be 0 unless park is given: then the
         pair (reply, taken)."""
         p = park or Park(b"-", 0, b"none", 0)
         reply = self.run("read", [m_key(id_hex), rate_key(b"lw:", p), rate_key(b"lf:", rate)],
                          [now_or(now), claim, b"", body_ok, tt, td, p.held, p.park_ms, p.lease,
-                          p.max_waiters] + rate_rule(rate if rate is not None else p))
+                          p.max_waiters, max_owner_bytes]
+                         + rate_rule(rate if rate is not None else p))
         taken = None
         if isinstance(reply, list) and reply and reply[0] == DONE:
             assert len(reply) == 18 and reply[-1] in (0, 1), "read's DONE: %r" % (reply,)
@@ -167,10 +169,10 @@ class Redis:
         return self.run("unpark", [rate_key(b"lw:", park)], [NOW(), b"", b"", 0, park.lease])
 
     def update(self, id_hex, claim, now=None, rid=b"", body_ok=1, if_match=b"", pt=b"t",
-               pd=b"new", tt=b"", td=b"", push_types=b"apns fcm", rate=None):
+               pd=b"new", tt=b"", td=b"", push_types=b"apns fcm", rate=None, max_owner_bytes=0):
         return self.run("update", [m_key(id_hex), r_key(claim), rate_key(b"lf:", rate)],
-                        [now_or(now), claim, rid, body_ok, if_match, pt, pd, tt, td, push_types]
-                        + rate_rule(rate))
+                        [now_or(now), claim, rid, body_ok, if_match, pt, pd, tt, td, push_types,
+                         max_owner_bytes] + rate_rule(rate))
 
     def delete(self, id_hex, claim, now=None, rate=None):
         return self.run("delete", [m_key(id_hex), PREFIX + b"all", rate_key(b"lf:", rate)],
@@ -600,6 +602,33 @@ def test_owner_byte_limit():
         free = made(db, owner=b"cc" * 16, nbytes=600)
         assert db.field(free, "o") == b"" and db.field(free, "n") == 0
         assert db.db.call("EXISTS", PREFIX + b"o:" + b"cc" * 16) == 0
+
+
+def test_updates_and_tokens_count_against_the_owner():
+    with Redis() as db:
+        a = b"aa" * 16
+        kw = dict(owner=a, max_owner_bytes=300)
+        # pt "t", pd, and the Sender's token "apns" "tok": 8 bytes and pd's.
+        id_hex = made(db, pd=b"x" * 100, nbytes=108, rights=R | W, **kw)
+        other = made(db, pd=b"", nbytes=8, **kw)
+        expect(db.update(id_hex, SENDER, pd=b"y" * 250, max_owner_bytes=300), DONE,
+               "growing to 258 of 300 (with the other's 8)")
+        assert db.field(id_hex, "n") == 258
+        expect(db.update(id_hex, SENDER, pd=b"z" * 286, max_owner_bytes=300), OWNER_FULL,
+               "growing past the owner's 300")
+        assert db.field(id_hex, "e") == 2 and len(db.field(id_hex, "pd")) == 250
+        # A Receiver's token grows it too: refused, and nobody is bound.
+        expect(db.read(id_hex, RECEIVER, tt=b"fcm", td=b"r" * 40, max_owner_bytes=300),
+               OWNER_FULL, "a token past the owner's bytes")
+        assert db.field(id_hex, "r") is None
+        # Shrinking gives back; then the token fits.
+        expect(db.update(id_hex, SENDER, pd=b"s", max_owner_bytes=300), DONE, "shrink")
+        assert db.field(id_hex, "n") == 9
+        expect(db.read(id_hex, RECEIVER, tt=b"fcm", td=b"r" * 40, max_owner_bytes=300), DONE,
+               "the token now fits")
+        assert db.field(id_hex, "n") == 52
+        assert db.db.call("HGET", PREFIX + b"o:" + a, id_hex) == b"52"
+        assert db.db.call("HGET", PREFIX + b"o:" + a, other) == b"8"
 
 
 def test_done_reply_layout():
