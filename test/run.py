@@ -315,7 +315,6 @@ def run_integration(filters, jobs, store, env):
 # at most today, 230 in the whole pass), each about 500 bytes of Redis's
 # memory while empty.
 REDIS_DATABASES = 1024
-REDIS_START_TIMEOUT_S = 10.0
 
 
 def die_with_parent():
@@ -326,86 +325,41 @@ def die_with_parent():
 
 
 class SuiteRedis:
-    """The redis-server of one module in the Redis pass, on a free loopback
-    port, without persistence (--save ''), with REDIS_DATABASES databases:
-    each relay a test starts takes a fresh one (relaytest.Relay), so relays
-    that run side by side never share mailboxes, limits or counts; modules,
-    which run side by side too, do not even share a server (one module's
-    11 MiB mailbox does not hold up another's calls). Its
-    --store-secret-file is made here too. Stopped on leaving the block."""
-
-    def __init__(self):
-        self.proc = None
-        self.dir = None
+    """The redis-server of one module in the Redis pass (redistest's), on a
+    free loopback port, without persistence (--save ''), with
+    REDIS_DATABASES databases: each relay a test starts takes a fresh one
+    (relaytest.Relay), so relays that run side by side never share
+    mailboxes, limits or counts; modules, which run side by side too, do not
+    even share a server (one module's 11 MiB mailbox does not hold up
+    another's calls). Its --store-secret-file is made here too. Stopped on
+    leaving the block."""
 
     def __enter__(self):
-        binary = shutil.which("redis-server")
-        if binary is None:
+        # On the path once a test module is loaded.
+        from redistest import RedisServer
+
+        if shutil.which("redis-server") is None:
             raise RuntimeError("redis-server is not installed (make deps-test installs it; "
                                "--store memory runs without it)")
-        self.dir = tempfile.mkdtemp(prefix="relay-suite-redis-",
-                                    dir=os.environ.get("RELAY_TEST_PASS_DIR"))
+        self.server = RedisServer("--databases", REDIS_DATABASES, preexec_fn=die_with_parent,
+                                  parent_dir=os.environ.get("RELAY_TEST_PASS_DIR"))
+        self.server.__enter__()
         try:
-            self.secret = os.path.join(self.dir, "store-secret")
+            self.secret = os.path.join(self.server.dir, "store-secret")
             with open(self.secret, "wb") as f:
                 f.write(os.urandom(48))
-            # A free port can be taken between looking and binding (other
-            # runs share this machine): try another.
-            for _ in range(3):
-                if self._start(binary):
-                    return self
-            raise RuntimeError("redis-server did not start: %s" % self._log_tail())
         except BaseException:
-            self.__exit__()
+            self.server.__exit__()
             raise
-
-    def _start(self, binary):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.proc = subprocess.Popen(
-            [binary, "--save", "", "--appendonly", "no", "--port", str(self.port),
-             "--bind", "127.0.0.1", "--databases", str(REDIS_DATABASES), "--dir", self.dir,
-             "--logfile", os.path.join(self.dir, "redis.log")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent)
-        deadline = time.monotonic() + REDIS_START_TIMEOUT_S
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as c:
-                    c.sendall(b"*1\r\n$4\r\nPING\r\n")
-                    if c.recv(64).startswith(b"+PONG"):
-                        return True
-            except OSError:
-                pass
-            time.sleep(0.02)
-        self._stop_process()
-        return False
-
-    def _log_tail(self):
-        try:
-            with open(os.path.join(self.dir, "redis.log"), errors="replace") as f:
-                return f.read()[-1500:]
-        except OSError as e:
-            return str(e)
-
-    def _stop_process(self):
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.proc.wait()
-            self.proc = None
+        return self
 
     def __exit__(self, *exc):
-        self._stop_process()
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
+        self.server.__exit__()
         return False
 
     def env(self):
         """What relaytest needs to put relays on it."""
-        return {"RELAY_TEST_STORE": "redis", "RELAY_TEST_REDIS_PORT": str(self.port),
+        return {"RELAY_TEST_STORE": "redis", "RELAY_TEST_REDIS_PORT": str(self.server.port),
                 "RELAY_TEST_REDIS_DATABASES": str(REDIS_DATABASES),
                 "RELAY_TEST_STORE_SECRET": self.secret}
 
@@ -533,7 +487,7 @@ def run_child(module, filters, result_file):
         if store == "redis":
             try:
                 redis = stack.enter_context(SuiteRedis())
-            except RuntimeError as e:
+            except (RuntimeError, AssertionError) as e:
                 record("(redis-server)", False, str(e))
                 return 0
             os.environ.update(redis.env())

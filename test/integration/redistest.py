@@ -163,12 +163,20 @@ class Resp:
 
 
 
+class PortTaken(Exception):
+    """redis-server could not bind the port chosen for it."""
+
+
 class RedisServer:
     """redis-server on a free port, killed on leaving the block. args are
-    extra command-line options (e.g. "--requirepass", "pw")."""
+    extra command-line options (e.g. "--requirepass", "pw"); preexec_fn runs
+    in the child before exec; its files go in a directory made under
+    parent_dir (None: the system's temporary directory)."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, preexec_fn=None, parent_dir=None):
         self.args = [str(a) for a in args]
+        self.preexec_fn = preexec_fn
+        self.parent_dir = parent_dir
         self.proc = None
         self.dir = None
         self.port = None
@@ -176,14 +184,21 @@ class RedisServer:
     def __enter__(self):
         if REDIS_SERVER is None:
             raise unittest.SkipTest("redis-server is not installed (apt-get install redis-server)")
-        self.dir = tempfile.mkdtemp(prefix="relay-redis-")
-        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="relay-redis-", dir=self.parent_dir)
         try:
-            self.start()
+            # A port found free may be taken before redis-server binds it
+            # (another test's relay on port 0): then another one.
+            for attempt in range(5):
+                self.port = free_port()
+                try:
+                    self.start()
+                    return self
+                except PortTaken:
+                    if attempt == 4:
+                        raise
         except BaseException:
             self.__exit__(None, None, None)
             raise
-        return self
 
     def __exit__(self, *exc):
         self.kill()
@@ -200,17 +215,24 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--save", "", "--appendonly", "no", "--port", str(self.port),
              "--bind", "127.0.0.1", "--dir", self.dir, "--logfile", log] + self.args,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            preexec_fn=self.preexec_fn)
 
         def answers():
             if self.proc.poll() is not None:
                 with open(log, errors="replace") as f:
-                    raise AssertionError("redis-server ended at start (%s): %r" % (
-                        describe_status(self.proc.returncode), tail(f.read())))
+                    text = f.read()
+                if "Address already in use" in text:
+                    raise PortTaken(self.port)
+                raise AssertionError("redis-server ended at start (%s): %r" % (
+                    describe_status(self.proc.returncode), tail(text)))
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
                     s.sendall(b"*1\r\n$4\r\nPING\r\n")
-                    return s.recv(64) != b""
+                    # PONG, or an error (NOAUTH with a password, LOADING):
+                    # Redis's own answer, not whatever else holds the port.
+                    reply = s.recv(64)
+                    return reply.startswith(b"+PONG") or reply.startswith(b"-")
             except OSError:
                 return False
         wait_until(answers, START_TIMEOUT_S, "redis-server to answer on port %d" % self.port)
