@@ -208,15 +208,19 @@ def relay_binary():
     return path
 
 
-def start_relay(extra_args=(), nofile=None, log_name="relay.log", tls=True, ready=None):
+def start_relay(extra_args=(), nofile=None, log_name="relay.log", tls=True, ready=None,
+                admin=False):
     """Start ./relay on a free port, pinned to SERVER_CPU, with our cert (or
     in plain HTTP behind a proxy, tls=False). ready: a message the relay
     logs once it can serve (over Redis: "the store is reachable"; until
-    then it answers 503), waited for after it listens."""
+    then it answers 503), waited for after it listens. admin: also an admin
+    listener on a free loopback port (server.admin_port), for metrics()."""
     ensure_cert()
     nofile = nofile or hard_nofile()
     logpath = os.path.join(BUILD, log_name)
     transport = ["--cert", CERT, "--key", KEY] if tls else ["--no-tls"]
+    if admin:
+        transport += ["--admin-listen", "127.0.0.1:0"]
     args = ["taskset", "-c", SERVER_CPU,
             "prlimit", f"--nofile={nofile}:{nofile}",
             relay_binary(), "--listen", "127.0.0.1:0",
@@ -228,15 +232,18 @@ def start_relay(extra_args=(), nofile=None, log_name="relay.log", tls=True, read
     listening = re.compile(r"listening url=%s://127\.0\.0\.1:(\d+)"
                            % ("https" if tls else "http"))
     deadline = time.time() + 15
-    port = None
+    admin_listening = re.compile(r"admin listening url=http://127\.0\.0\.1:(\d+)")
+    port = admin_port = None
     while time.time() < deadline:
         if proc.poll() is not None:
             break
         with open(logpath) as f:
             text = f.read()
         m = listening.search(text)
-        if m and (ready is None or ready in text):
+        a = admin_listening.search(text) if admin else None
+        if m and (ready is None or ready in text) and (a or not admin):
             port = int(m.group(1))
+            admin_port = int(a.group(1)) if a else None
             break
         time.sleep(0.05)
     if port is None:
@@ -249,7 +256,30 @@ def start_relay(extra_args=(), nofile=None, log_name="relay.log", tls=True, read
         comm = f.read().strip()
     if comm != "relay":
         die(f"expected pid {proc.pid} to be the relay, it is {comm}")
-    return Server("relay", proc, port, lambda: [proc.pid])
+    server = Server("relay", proc, port, lambda: [proc.pid])
+    server.admin_port = admin_port
+    return server
+
+
+def metrics(admin_port):
+    """GET /metrics from a relay's admin listener: {"name{labels}": value}."""
+    with socket.create_connection(("127.0.0.1", admin_port), timeout=10) as s:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        buf = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"admin /metrics: {head[:100]!r}")
+    out = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
 
 
 def hard_nofile():
@@ -437,10 +467,13 @@ def await_start(server, probe, log_path, what):
         die(f"{what} did not start: " + f.read()[-2000:])
 
 
-def redis_info(port, section):
-    """INFO <section> of the redis-server on port, as a dict of strings."""
+def redis_bulk(port, *args):
+    """One command to the redis-server on port whose reply is a bulk
+    string (INFO, CLIENT LIST); the string, decoded."""
+    cmd = b"*%d\r\n" % len(args) + b"".join(
+        b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in args)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(b"*2\r\n$4\r\nINFO\r\n$%d\r\n%s\r\n" % (len(section), section.encode()))
+        s.sendall(cmd)
         buf = b""
         while b"\r\n" not in buf:
             chunk = s.recv(65536)
@@ -449,19 +482,33 @@ def redis_info(port, section):
             buf += chunk
         head, _, buf = buf.partition(b"\r\n")
         if not head.startswith(b"$"):
-            raise RuntimeError(f"INFO {section}: {head!r}")
+            raise RuntimeError(f"{' '.join(args)}: {head!r}")
         size = int(head[1:])
         while len(buf) < size:
             chunk = s.recv(65536)
             if not chunk:
                 raise RuntimeError("redis-server closed the connection")
             buf += chunk
+    return buf[:size].decode()
+
+
+def redis_info(port, section):
+    """INFO <section> of the redis-server on port, as a dict of strings."""
     out = {}
-    for line in buf[:size].decode().split("\r\n"):
+    for line in redis_bulk(port, "INFO", section).split("\r\n"):
         k, sep, v = line.partition(":")
         if sep and not k.startswith("#"):
             out[k] = v
     return out
+
+
+def redis_pattern_subscribers(port):
+    """Clients of the redis-server on port that hold a pattern subscription
+    (psub= in CLIENT LIST): a relay over Redis has one once its second
+    connection hears every mailbox's changes, which "the store is
+    reachable" (its first connection) does not wait for."""
+    return sum(1 for line in redis_bulk(port, "CLIENT", "LIST").splitlines()
+               if re.search(r"\bpsub=[1-9]", line))
 
 
 def haproxy_config(port, pem, relay_ports):
