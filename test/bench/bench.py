@@ -12,14 +12,16 @@ relay of their own, alone. The store scenarios (redis-create, redis-read,
 redis-update; opt-in) measure three deployments instead of relay and nginx:
 the relay with its memory store, one relay over one redis-server, and
 HAProxy (holding TLS) in front of two relays over one redis-server, each
-one's CPU the sum of all its processes.
+one's CPU the sum of all its processes. redis-wake (opt-in too) times a
+long-poll's wake-up across two relays over one redis-server (waiters on
+one, updates on the other) against one relay with its memory store.
 
 Settings (environment): BENCH_RUNS (1; 3 for the medians the targets are
 stated in), BENCH_SECONDS (10), BENCH_WARMUP (2), BENCH_CONNECTIONS (64),
-BENCH_MAILBOXES (10000), BENCH_WAITERS (10000), BENCH_IDLE (2000),
-BENCH_KEEPALIVE_TLS (1.2), BENCH_PERF (0), BENCH_SCENARIOS (DEFAULT_SCENARIOS,
-any of ALL_SCENARIOS; handshake, resume and longpoll still name the TLS 1.2
-ones; redis names the three store scenarios).
+BENCH_MAILBOXES (10000), BENCH_WAITERS (10000), BENCH_WAKE_WAITERS (1000),
+BENCH_IDLE (2000), BENCH_KEEPALIVE_TLS (1.2), BENCH_PERF (0), BENCH_SCENARIOS
+(DEFAULT_SCENARIOS, any of ALL_SCENARIOS; handshake, resume and longpoll
+still name the TLS 1.2 ones; redis names the four store scenarios).
 
 Writes build/bench/results.md and results.json, raw tool output to
 build/bench/logs/, and prints the table.
@@ -64,18 +66,30 @@ IDLE_SUITES = {"1.2": [("idle12", bl.TLS12_RELAY_CIPHER), ("idle12-aes-gcm", bl.
 STORE = {"redis-create": "create", "redis-read": "read", "redis-update": "update"}
 STORE_TARGETS = ["memory", "redis", "haproxy"]
 STORE_KINDS = ["relays", "redis", "haproxy"]
-ALL_SCENARIOS = KEEPALIVE + list(HANDSHAKES) + list(IDLE) + list(LONGPOLL) + list(STORE)
+# The long-poll across relays (issue 15): BENCH_WAKE_WAITERS long-polls
+# parked on relay A, woken by the Sender's updates through relay B, both
+# over one redis-server ("redis"), and the same on one relay with its
+# memory store ("memory"), in the same run: the TLS version of the
+# waiters, TLS 1.2 as longpoll12's.
+WAKE = {"redis-wake": "1.2"}
+WAKE_TARGETS = list(longpoll.STORES)
+# Issue 15's target: the wake-up's p99 across relays on loopback.
+WAKE_P99_LIMIT_US = 5000
+ALL_SCENARIOS = (KEEPALIVE + list(HANDSHAKES) + list(IDLE) + list(LONGPOLL) + list(STORE) +
+                 list(WAKE))
 # All but longpoll13, which takes half a minute to tell what idle13 tells
 # (a parked request adds a few bytes to its connection), and has no
 # target: the issue's long-poll target is stated on TLS 1.2; and but the
 # store scenarios, which compare the relay with itself, not nginx, and take
 # over two minutes together (three deployments to fill with mailboxes, then
-# three windows per scenario).
-DEFAULT_SCENARIOS = [x for x in ALL_SCENARIOS if x != "longpoll13" and x not in STORE]
+# three windows per scenario), nor redis-wake, the long-poll across relays
+# over Redis.
+DEFAULT_SCENARIOS = [x for x in ALL_SCENARIOS
+                     if x != "longpoll13" and x not in STORE and x not in WAKE]
 # The names from before TLS 1.3, which meant TLS 1.2 and still do; and
 # "redis" for every store scenario.
 ALIASES = {"handshake": ["handshake12"], "resume": ["resume12"], "longpoll": ["longpoll12"],
-           "redis": list(STORE)}
+           "redis": list(STORE) + list(WAKE)}
 TARGETS = ["relay", "nginx"]
 # The ratios of the last measurement on mbedTLS 2.28 (test/bench/README.md,
 # "Latest results" of 2026-11-29: medians of 3, keep-alive over TLS 1.2),
@@ -99,6 +113,8 @@ SLICES = env_int("BENCH_SLICES", 5)
 CONNS = env_int("BENCH_CONNECTIONS", 64)
 MAILBOXES = env_int("BENCH_MAILBOXES", 10000)
 WAITERS = env_int("BENCH_WAITERS", 10000)
+# redis-wake's: a few seconds of updates, one at a time, each waited for
+WAKE_WAITERS = env_int("BENCH_WAKE_WAITERS", 1000)
 IDLE_CONNS = env_int("BENCH_IDLE", 2000)
 KEEPALIVE_TLS = os.environ.get("BENCH_KEEPALIVE_TLS", "1.2")
 PERF = os.environ.get("BENCH_PERF", "0") == "1"
@@ -408,6 +424,22 @@ def one_run(run_no, results, checks):
                    f"p99 {res['wake_p99_us']:.0f} us, {res['failed']} failed, "
                    f"{res['early']} early")
             results.setdefault(scenario, {}).setdefault("relay", []).append(res)
+        elif scenario in WAKE:
+            run_wake(run_no, scenario, results)
+
+
+def run_wake(run_no, scenario, results):
+    """The long-poll's wake-up over Redis across two relays and on one relay
+    with its memory store, each on servers of its own, one after the other
+    (the other way round in every other run)."""
+    stores = WAKE_TARGETS if run_no % 2 else WAKE_TARGETS[::-1]
+    for store in stores:
+        res = longpoll.run(WAKE_WAITERS, tls=WAKE[scenario], store=store, tag="wake")
+        bl.log(f"run{run_no}-{scenario}-{store}: wake-up after the update's answer "
+               f"p50 {res['wake_p50_us']:.0f} us, p99 {res['wake_p99_us']:.0f} us, "
+               f"max {res['wake_max_us']:.0f} us; {res['failed']} failed "
+               f"({res['lost']} lost), {res['early']} answered early")
+        results.setdefault(scenario, {}).setdefault(store, []).append(res)
 
 
 def run_servers(run_no, results, checks):
@@ -622,16 +654,27 @@ def fmt(v, nd=1):
     return f"{v:.{nd}f}"
 
 
+def med_runs(runs):
+    """One result over runs: numbers their medians, anything else (TLS
+    version, suite, counts by status) the first run's."""
+    return {k: (med([r[k] for r in runs]) if isinstance(v, (int, float)) else v)
+            for k, v in runs[0].items()}
+
+
 def summarize(results):
     """Medians over runs; ratios are medians of the per-run ratios."""
     summary = {}
     for scenario, per in results.items():
         if scenario.startswith("idle") or scenario in LONGPOLL:
-            runs = per["relay"]
-            # numbers: medians; words (TLS version, suite): the first run's
-            summary[scenario] = {k: (med([r[k] for r in runs])
-                                     if isinstance(v, (int, float)) else v)
-                                 for k, v in runs[0].items()}
+            summary[scenario] = med_runs(per["relay"])
+            continue
+        if scenario in WAKE:
+            summary[scenario] = {t: med_runs(per[t]) for t in WAKE_TARGETS if t in per}
+            # failures summed over runs, not medians: one lost wake-up is one too many
+            for t, r in summary[scenario].items():
+                for k in ("failed", "update_failed", "wake_failed", "lost", "lost_late",
+                          "not_updated", "early", "wake_before_update_answer"):
+                    r[k] = sum(x[k] for x in per[t])
             continue
         s = {}
         for target in (STORE_TARGETS if scenario in STORE else TARGETS):
@@ -663,8 +706,9 @@ def summarize(results):
 
 def verdicts(summary):
     """The targets this run can judge, as (target, measured, limit, ok):
-    issue 12's first, then the earlier ones (the first benchmark's)."""
-    issue12, earlier = [], []
+    issue 12's first, then issue 15's, then the earlier ones (the first
+    benchmark's)."""
+    issue12, issue15, earlier = [], [], []
 
     def ratio(scen, key):
         return summary.get(scen, {}).get("ratio", {}).get(key)
@@ -719,7 +763,15 @@ def verdicts(summary):
         earlier.append(("long-poll wake-up p99 after the update, TLS 1.2",
                         f"{lp['wake_p99_us'] / 1000:.2f} ms", "≤ 1 ms",
                         lp["wake_p99_us"] <= 1000 and lp["failed"] == 0))
-    return issue12, earlier
+    for scen in WAKE:
+        r = summary.get(scen, {}).get("redis")
+        if r:
+            issue15.append(("long-poll wake-up p99 after the update's answer, across relays "
+                            "over Redis (none may fail)",
+                            f"{r['wake_p99_us'] / 1000:.2f} ms, {r['failed']:.0f} failed",
+                            f"≤ {WAKE_P99_LIMIT_US / 1000:g} ms",
+                            r["wake_p99_us"] <= WAKE_P99_LIMIT_US and r["failed"] == 0))
+    return issue12, issue15, earlier
 
 
 def render(summary, checks):
@@ -740,7 +792,8 @@ def render(summary, checks):
                      "server CPU | client CPU |")
         lines.append("|---|---|--:|--:|--:|--:|--:|--:|")
     for scen in SCENARIOS:
-        if scen in IDLE or scen in LONGPOLL or scen in STORE or scen not in summary:
+        if scen in IDLE or scen in LONGPOLL or scen in STORE or scen in WAKE or \
+                scen not in summary:
             continue
         s = summary[scen]
         for target in TARGETS:
@@ -809,8 +862,15 @@ def render(summary, checks):
         lines.append("")
         lines.append("body bytes (relay = nginx): " +
                      ", ".join(f"{k} {v}" for k, v in b.items()))
-    issue12, earlier = verdicts(summary)
-    for title, rows in (("issue 12's targets", issue12), ("earlier targets", earlier)):
+    store = [x for x in SCENARIOS if x in STORE and x in summary]
+    if store:
+        lines.extend(render_store(summary, store, checks))
+    wake = [x for x in SCENARIOS if x in WAKE and x in summary]
+    if wake:
+        lines.extend(render_wake(summary, wake))
+    issue12, issue15, earlier = verdicts(summary)
+    for title, rows in (("issue 12's targets", issue12), ("issue 15's targets", issue15),
+                        ("earlier targets", earlier)):
         if rows:
             lines.append("")
             lines.append(f"| {title} | measured | limit | |")
@@ -821,10 +881,48 @@ def render(summary, checks):
         lines.append("")
         lines.append(f"Read and preview are not judged against mbedTLS 2.28's ratios: those "
                      f"were measured over TLS 1.2, these over TLS {KEEPALIVE_TLS}.")
-    store = [x for x in SCENARIOS if x in STORE and x in summary]
-    if store:
-        lines.extend(render_store(summary, store, checks))
     return "\n".join(lines) + "\n"
+
+
+def render_wake(summary, wake):
+    """The wake-up across relays against one relay's, in microseconds."""
+    lines = ["", "Long-poll wake-up (issue 15): redis = the long-polls parked on relay A, "
+             "the Sender's updates through relay B, both over one redis-server; memory = "
+             "one relay, memory store; each on servers of its own, "
+             f"every one pinned to CPU {bl.SERVER_CPU}, the client on CPU {bl.CLIENT_CPU}. "
+             "The updates go one at a time, each waiting for its wake-up (lost after "
+             f"{longpoll.WAKE_TIMEOUT_S} s).", "",
+             "| scenario | store | waiters | TLS | wake-up after the update's answer: p50 µs | "
+             "p99 µs | max µs | after sending the update: p50 µs | p99 µs | max µs | "
+             "failed (lost) | answered early |",
+             "|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    notes = []
+    for scen in wake:
+        s = summary[scen]
+        for store in WAKE_TARGETS:
+            if store not in s:
+                continue
+            r = s[store]
+            lines.append(f"| {scen} | {store} | {r['waiters']:,.0f} | {r['tls_version']} | "
+                         f"{fmt(r['wake_p50_us'], 0)} | {fmt(r['wake_p99_us'], 0)} | "
+                         f"{fmt(r['wake_max_us'], 0)} | {fmt(r['wake_from_send_p50_us'], 0)} | "
+                         f"{fmt(r['wake_from_send_p99_us'], 0)} | "
+                         f"{fmt(r['wake_from_send_max_us'], 0)} | "
+                         f"{r['failed']:.0f} ({r['lost']:.0f}) | {r['early']:.0f} |")
+            if r["failed"]:
+                notes.append(f"{scen}, {store}: updates refused {r['update_failed']:.0f}, "
+                             f"waiters answered other than 200 {r['wake_failed']:.0f}, lost "
+                             f"{r['lost']:.0f} (answered later {r['lost_late']:.0f}), not "
+                             f"updated {r['not_updated']:.0f}, answered early "
+                             f"{r['early']:.0f}; statuses {r['statuses']}, early "
+                             f"{r['early_statuses']} (first run's)")
+            if r["wake_before_update_answer"]:
+                notes.append(f"{scen}, {store}: {r['wake_before_update_answer']:.0f} waiters "
+                             f"answered before the update (counted as 0 µs after it)")
+    if notes:
+        lines.append("")
+        lines.extend(notes)
+    return lines
 
 
 def render_store(summary, store, checks):
@@ -879,8 +977,9 @@ def main():
             bl.die(f"{tool} not found: run make deps")
     if any(x in KEEPALIVE or x in HANDSHAKES for x in SCENARIOS):
         bl.nginx_binary()
-    if any(x in STORE for x in SCENARIOS):
+    if any(x in STORE or x in WAKE for x in SCENARIOS):
         bl.sbin_binary("redis-server")
+    if any(x in STORE for x in SCENARIOS):
         bl.sbin_binary("haproxy")
     bad = [s for s in SCENARIOS if s not in ALL_SCENARIOS]
     if bad:
@@ -916,7 +1015,8 @@ def main():
     with open(os.path.join(bl.BUILD, "results.json"), "w") as f:
         json.dump({"settings": {"runs": RUNS, "seconds": SECONDS, "warmup": WARMUP,
                                 "connections": CONNS, "mailboxes": MAILBOXES,
-                                "waiters": WAITERS, "idle": IDLE_CONNS,
+                                "waiters": WAITERS, "wake_waiters": WAKE_WAITERS,
+                                "idle": IDLE_CONNS,
                                 "keepalive_tls": KEEPALIVE_TLS, "perf": PERF,
                                 "scenarios": SCENARIOS},
                    "checks": checks, "runs": results, "summary": summary}, f, indent=1)
