@@ -917,8 +917,8 @@ def render_wake(summary, wake):
                              f"{r['early']:.0f}; statuses {r['statuses']}, early "
                              f"{r['early_statuses']} (first run's)")
             if r["wake_before_update_answer"]:
-                notes.append(f"{scen}, {store}: {r['wake_before_update_answer']:.0f} waiters "
-                             f"answered before the update (counted as 0 µs after it)")
+                notes.append(f"{scen}, {store}: waiters answered before the update: "
+                             f"{r['wake_before_update_answer']:.0f} (counted as 0 µs after it)")
     if notes:
         lines.append("")
         lines.extend(notes)
