@@ -32,6 +32,10 @@
 #define REDIS_TIMEOUTS_MAX 3
 /* Identifiers drawn for one create before giving up (each clash is 2^-122). */
 #define REDIS_CREATE_TRIES 3
+/* A call's answer may take the timeout and 1 ms more for each this many
+ * bytes it carries: a payload of megabytes is copied a few times in Redis
+ * (into Lua, packed, stored), more slowly on a busy machine. */
+#define REDIS_BYTES_PER_MS 5000
 /* How long a change heard is remembered (s), and how many at most: longer
  * than an answer may take (the call's timeout), and bounded under a flood. */
 #define REDIS_HEARD_S 4
@@ -637,6 +641,7 @@ static int redis_op_common(struct redis_op *op, const struct access_request *req
 static void redis_op_start(struct redis_op *op, struct access_request *req, int built)
 {
 	struct timeval tv;
+	size_t ms;
 
 	if (op == NULL) {
 		struct access_answer a = { .verdict = ACCESS_REFUSED, .refusal = STORE_NO_MEMORY };
@@ -650,8 +655,9 @@ static void redis_op_start(struct redis_op *op, struct access_request *req, int 
 		return;
 	}
 	req->pending = op;
-	tv.tv_sec = op->s->timeout_ms / 1000;
-	tv.tv_usec = (op->s->timeout_ms % 1000) * 1000;
+	ms = op->s->timeout_ms + op->arena_len / REDIS_BYTES_PER_MS;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	evtimer_add(&op->timer, &tv);
 }
 

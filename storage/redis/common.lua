@@ -22,11 +22,13 @@ local function store(key, t, expires_at)
 end
 
 -- The mailbox m at key, as DONE and REPEATED replies carry it.
-local function reply(verdict, party, remembered, key, m)
+-- bare: without the payload's bytes, which no answer to this call shows
+-- (create, update, delete, relinquish): a large one is not sent back.
+local function reply(verdict, party, remembered, key, m, bare)
   local out = {verdict, party, remembered, string.sub(key, -32), m.e, m.x, m.g,
     m.r and 1 or 0}
   for _, f in ipairs({'pt', 'pd', 'dt', 'dd', 'di', 't0t', 't0d', 't1t', 't1d'}) do
-    out[#out + 1] = m[f] or ''
+    out[#out + 1] = (bare and f == 'pd') and '' or m[f] or ''
   end
   return out
 end

@@ -20,7 +20,7 @@ local first, first_id = repeated(KEYS[2], 1, nil)
 if first then
   local key = prefix .. 'm:' .. first_id
   local fm = load(key)
-  if fm and fm.x > now then return reply(1, 0, first, key, fm) end
+  if fm and fm.x > now then return reply(1, 0, first, key, fm, true) end
 end
 if ARGV[4] ~= '1' then return {5} end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {8} end
@@ -52,4 +52,4 @@ if owner ~= '' then
   redis.call('PEXPIREAT', KEYS[5], string.format('%d', last * 1000))
 end
 remember(KEYS[2], 1, id, ARGV[14], x)
-return reply(0, 0, tonumber(ARGV[14]), KEYS[1], m)
+return reply(0, 0, tonumber(ARGV[14]), KEYS[1], m, true)

@@ -21,7 +21,7 @@ local sender = m.s == claim
 if not sender and not (m.r == claim and bit.band(m.g, 4) ~= 0) then
   return denied()
 end
-local out = reply(0, sender and 0 or 1, 0, KEYS[1], m)
+local out = reply(0, sender and 0 or 1, 0, KEYS[1], m, true)
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], id)
 redis.call('PUBLISH', prefix .. 'w:' .. id, 'gone')

@@ -14,4 +14,4 @@ if m[tt] == ARGV[6] and m[td] == ARGV[7] then
   m[tt], m[td] = nil, nil
   store(KEYS[1], m)
 end
-return reply(0, tonumber(party), 0, KEYS[1], m)
+return reply(0, tonumber(party), 0, KEYS[1], m, true)

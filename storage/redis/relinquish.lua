@@ -17,7 +17,7 @@ local prefix = string.sub(KEYS[1], 1, -35)      -- KEYS[1] is P .. 'm:' .. id
 local m = load(KEYS[1])
 if not m or m.x <= now then return {2} end
 local first = repeated(KEYS[2], 3, id)
-if first then return reply(1, 0, first, KEYS[1], m) end
+if first then return reply(1, 0, first, KEYS[1], m, true) end
 if m.r ~= claim then return denied() end
 m.r, m.t1t, m.t1d = nil, nil, nil
 if rid ~= '' and #rid <= 128 then
@@ -32,4 +32,4 @@ if rid ~= '' and #rid <= 128 then
 end
 store(KEYS[1], m)
 remember(KEYS[2], 3, id, 0, m.x)
-return reply(0, 1, 0, KEYS[1], m)
+return reply(0, 1, 0, KEYS[1], m, true)

@@ -19,7 +19,7 @@ local prefix = string.sub(KEYS[1], 1, -35)      -- KEYS[1] is P .. 'm:' .. id
 local m = load(KEYS[1])
 if not m or m.x <= now then return {2} end
 local first = repeated(KEYS[2], 2, id)
-if first then return reply(1, 0, first, KEYS[1], m) end
+if first then return reply(1, 0, first, KEYS[1], m, true) end
 local sender = m.s == claim
 if not sender and not (m.r == claim and bit.band(m.g, 2) ~= 0) then
   return denied()
@@ -50,4 +50,4 @@ for t in string.gmatch(ARGV[10], '%S+') do
 end
 remember(KEYS[2], 2, id, remembered, m.x)
 redis.call('PUBLISH', prefix .. 'w:' .. id, m.e)
-return reply(0, party, remembered, KEYS[1], m)
+return reply(0, party, remembered, KEYS[1], m, true)
