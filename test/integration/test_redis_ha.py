@@ -1,8 +1,9 @@
 """The relay over Redis for high availability (issue 15): writes that wait
-for a replica, a failover through Sentinel that loses no acknowledged
-mailbox, and two relays behind a real HAProxy (contrib/haproxy/relay.cfg,
+for a replica, a failover through Sentinel during creates and reads that
+loses no acknowledged mailbox, and two relays behind a real HAProxy (contrib/haproxy/relay.cfg,
 round robin) sharing everything through one Redis.
 """
+import random
 import secrets
 import socket
 import time
@@ -68,7 +69,7 @@ def test_failover_through_sentinel_loses_no_acknowledged_mailbox():
                 s1.port, s2.port, s3.port)
             with StoreRelay("--store", url, "--store-secret-file", secret,
                             "--store-wait-replicas", "1") as relay:
-                acknowledged, refused = [], 0
+                acknowledged, refused, reads = [], 0, 0
                 first_refused = last_refused = None
                 with Conn(relay) as c:
                     deadline = time.monotonic() + 30
@@ -91,11 +92,21 @@ def test_failover_through_sentinel_loses_no_acknowledged_mailbox():
                             time.sleep(0.005)
                             first_refused = first_refused or now
                             last_refused = now
+                        # Reads of acknowledged mailboxes too: through
+                        # the failover each is there, or the store is
+                        # unavailable, never gone.
+                        if acknowledged:
+                            mid, who = random.choice(acknowledged)
+                            got = read(relay, mid, who, conn=c)
+                            if got.status == 200:
+                                reads += 1
+                            else:
+                                expect_error(got, 503, "unavailable", "read in the failover")
                         if not killed and len(acknowledged) == 50:
                             primary.kill()
                             killed, after_kill = True, len(acknowledged)
-                print("    failover: %d acknowledged, %d refused over %.2f s" % (
-                    len(acknowledged), refused, (last_refused or 0) - (first_refused or 0)))
+                print("    failover: %d acknowledged, %d refused over %.2f s, %d reads" % (
+                    len(acknowledged), refused, (last_refused or 0) - (first_refused or 0), reads))
                 assert killed and len(acknowledged) > 100, \
                     "no recovery: %d acknowledged, %d refused" % (len(acknowledged), refused)
                 assert last_refused is None or last_refused - first_refused < 15, \
