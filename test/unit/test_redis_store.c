@@ -329,7 +329,7 @@ static void test_update_if_match_delete(void)
 static void test_create_under_another_id(void)
 {
 	struct mailbox_spec *spec = malloc(sizeof(*spec));
-	uint8_t next[MAILBOX_ID_LEN];
+	uint8_t next[MAILBOX_ID_LEN], id[MAILBOX_ID_LEN];
 	char key[64] = "relay:m:";
 	redisContext *peek = server_peek();
 	redisReply *r;
@@ -357,6 +357,10 @@ static void test_create_under_another_id(void)
 	CHECK(loop_until(&c.answered));
 	CHECK_EQ_INT(c.answer.verdict, ACCESS_DONE);
 	CHECK(memcmp(c.id, next, MAILBOX_ID_LEN) != 0);
+	/* What was stored came from the copy, not the scribbled spec. */
+	memcpy(id, c.id, MAILBOX_ID_LEN);
+	call_init(&c, SENDER, id, NULL);
+	CHECK_EQ_INT(run(&c, redis_store_preview), ACCESS_DONE);
 	CHECK_EQ_INT(c.payload_len, 4);
 	CHECK(memcmp(c.payload, "data", 4) == 0);
 	redisFree(peek);
