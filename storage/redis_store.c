@@ -241,14 +241,16 @@ static int redis_claim_hash(const struct redis_store *s, const uint8_t *claim,
 }
 
 /* The key of req's address's bucket of one kind ("lc:" creates, "lf:"
- * failures). Addresses are kept as keyed hashes, as claims are: a dump
- * must not list who used the relay. */
+ * failures, "lw:" long-polls); when the script will not use it (on 0, or
+ * no address), a key of no address, without hashing one. Addresses are
+ * kept as keyed hashes, as claims are: a dump must not list who used the
+ * relay. */
 static int redis_op_bucket(struct redis_op *op, const char *kind,
-    const struct access_request *req)
+    const struct access_request *req, int on)
 {
 	uint8_t hash[REDIS_CLAIM_HASH_LEN];
 
-	if (req->client == NULL)
+	if (req->client == NULL || !on)
 		return redis_op_key(op, kind, NULL, 0);
 	if (keyed_hash(op->s->secret, op->s->secret_len, req->client, RATELIMIT_KEY_LEN, hash,
 	    sizeof(hash)) != 0)
@@ -698,7 +700,7 @@ static int redis_create_args(struct redis_op *op)
 	    redis_op_key(op, "o:", spec->owner ? spec->owner : (const uint8_t *)"", spec->owner ?
 	    STORE_OWNER_LEN : 0) ||
 	    redis_op_key(op, "oe:", spec->owner ? spec->owner : (const uint8_t *)"", spec->owner ?
-	    STORE_OWNER_LEN : 0) || redis_op_bucket(op, "lc:", req) ||
+	    STORE_OWNER_LEN : 0) || redis_op_bucket(op, "lc:", req, s->rate_create.per != 0) ||
 	    redis_op_common(op, req) || redis_op_int(op, spec->rights) ||
 	    redis_op_int(op, spec->expires_at) || redis_op_bytes(op, spec->payload_type) ||
 	    redis_op_bytes(op, spec->payload_data) || redis_op_bytes(op, spec->title) ||
@@ -730,7 +732,7 @@ static int redis_mailbox_args(struct redis_op *op, const struct access_request *
 	return redis_op_int(op, 1 + with_record + checked) ||
 	    redis_op_key(op, "m:", req->id, MAILBOX_ID_LEN) ||
 	    (with_record && redis_op_key(op, "r:", claim, sizeof(claim))) ||
-	    (checked && redis_op_bucket(op, "lf:", req)) ||
+	    (checked && redis_op_bucket(op, "lf:", req, op->s->rate_fail.per != 0)) ||
 	    redis_op_common(op, req) ? -1 : 0;
 }
 
@@ -772,8 +774,8 @@ void redis_store_read(struct redis_store *s, struct access_request *req)
 	if (op != NULL && counted)
 		op->lease = ++s->leases;
 	redis_op_start(op, req, op ? redis_op_int(op, 3) ||
-	    redis_op_key(op, "m:", req->id, MAILBOX_ID_LEN) || redis_op_bucket(op, "lw:", req) ||
-	    redis_op_bucket(op, "lf:", req) || redis_op_common(op, req) ||
+	    redis_op_key(op, "m:", req->id, MAILBOX_ID_LEN) || redis_op_bucket(op, "lw:", req, counted) ||
+	    redis_op_bucket(op, "lf:", req, s->rate_fail.per != 0) || redis_op_common(op, req) ||
 	    redis_op_bytes(op, req->change.token_type) ||
 	    redis_op_bytes(op, req->change.token_data) ||
 	    redis_op_versions(op, req->held_any, req->held, req->held_count) ||
@@ -811,7 +813,7 @@ void redis_store_delete(struct redis_store *s, struct access_request *req)
 	/* Its second key, the set of live mailboxes, takes the record's place. */
 	redis_op_start(op, req, op ? redis_op_int(op, 3) ||
 	    redis_op_key(op, "m:", req->id, MAILBOX_ID_LEN) || redis_op_key(op, "all", NULL, 0) ||
-	    redis_op_bucket(op, "lf:", req) || redis_op_common(op, req) ||
+	    redis_op_bucket(op, "lf:", req, s->rate_fail.per != 0) || redis_op_common(op, req) ||
 	    redis_op_rule(op, &s->rate_fail, req) : 0);
 }
 
@@ -865,7 +867,7 @@ void redis_store_count_failure(struct redis_store *s, const uint8_t *client)
 	if (s->rate_fail.per == 0 || client == NULL ||
 	    (op = redis_op_detached(s, REDIS_RATE)) == NULL)
 		return;
-	redis_op_detach(op, redis_op_int(op, 1) || redis_op_bucket(op, "lf:", &req) ||
+	redis_op_detach(op, redis_op_int(op, 1) || redis_op_bucket(op, "lf:", &req, 1) ||
 	    redis_op_common(op, &req) || redis_op_rule(op, &s->rate_fail, &req));
 }
 
@@ -876,7 +878,7 @@ void redis_store_release_waiter(struct redis_store *s, const uint8_t *client, ui
 
 	if (lease == 0 || (op = redis_op_detached(s, REDIS_UNPARK)) == NULL)
 		return;
-	redis_op_detach(op, redis_op_int(op, 1) || redis_op_bucket(op, "lw:", &req) ||
+	redis_op_detach(op, redis_op_int(op, 1) || redis_op_bucket(op, "lw:", &req, 1) ||
 	    redis_op_common(op, &req) || redis_op_lease(op, lease));
 }
 

@@ -148,3 +148,15 @@ local function denied()
   spend()
   return {3}
 end
+
+-- How every call on a claimed mailbox starts (scripts that end with the
+-- rate rule): the address's --rate-fail bucket first, since an address out
+-- of tokens is not even checked; then the live mailbox at KEYS[1] (P ..
+-- 'm:' .. id). nil, the mailbox, its id and the keys' prefix; or the reply.
+local function open()
+  local refused = limited()
+  if refused then return refused end
+  local m = load(KEYS[1])
+  if not m or m.x <= now then return {2} end
+  return nil, m, string.sub(KEYS[1], -32), string.sub(KEYS[1], 1, -35)
+end

@@ -8,15 +8,8 @@
 --       then the rate rule (common.lua)
 -- Reply: {verdict} or, DONE, the mailbox's flat array.
 
--- An address out of tokens is not even checked (--rate-fail).
-local refused = limited()
+local refused, m, id, prefix = open()
 if refused then return refused end
-
-local id = string.sub(KEYS[1], -32)
-local prefix = string.sub(KEYS[1], 1, -35)      -- KEYS[1] is P .. 'm:' .. id
-
-local m = load(KEYS[1])
-if not m or m.x <= now then return {2} end
 local sender = m.s == claim
 if not sender and not (m.r == claim and bit.band(m.g, 4) ~= 0) then
   return denied()

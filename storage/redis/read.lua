@@ -14,12 +14,8 @@
 -- Reply: {verdict} or, DONE, the mailbox's flat array and 1 when the
 -- place was taken, else 0.
 
--- An address out of tokens is not even checked (--rate-fail).
-local refused = limited()
+local refused, m, id, prefix = open()
 if refused then return refused end
-
-local m = load(KEYS[1])
-if not m or m.x <= now then return {2} end
 local may_read = bit.band(m.g, 1) ~= 0
 local sender = m.s == claim
 local bind = false
@@ -33,8 +29,7 @@ if ARGV[5] ~= '' then
   m['t' .. party .. 't'], m['t' .. party .. 'd'] = ARGV[5], ARGV[6]
 end
 if ARGV[5] ~= '' then
-  local full = resize(string.sub(KEYS[1], 1, -35), string.sub(KEYS[1], -32), m,
-    tonumber(ARGV[11]))
+  local full = resize(prefix, id, m, tonumber(ARGV[11]))
   if full then return full end
 end
 if bind then m.r = claim end

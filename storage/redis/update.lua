@@ -9,15 +9,8 @@
 --       max_owner_bytes (0: none), then the rate rule (common.lua)
 -- Reply: {verdict} or, DONE and REPEATED, the mailbox's flat array.
 
--- An address out of tokens is not even checked (--rate-fail).
-local refused = limited()
+local refused, m, id, prefix = open()
 if refused then return refused end
-
-local id = string.sub(KEYS[1], -32)
-local prefix = string.sub(KEYS[1], 1, -35)      -- KEYS[1] is P .. 'm:' .. id
-
-local m = load(KEYS[1])
-if not m or m.x <= now then return {2} end
 local first = repeated(KEYS[2], 2, id)
 if first then return reply(1, 0, first, KEYS[1], m, true) end
 local sender = m.s == claim
